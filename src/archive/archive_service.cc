@@ -1,0 +1,240 @@
+#include "archive/archive_service.h"
+
+#include <ctime>
+
+#include "core/log.h"
+#include "core/sha256.h"
+#include "dicom/byte_reader.h"
+#include "dicom/instance.h"
+#include "dicom/part10.h"
+#include "dicom/transfer_syntax.h"
+#include "dicom/uid.h"
+#include "security/password.h"
+
+namespace tresor::archive {
+namespace {
+
+// Reads a staged blob from `offset` on, for the scanner.
+class BlobByteReader : public dicom::ByteReader {
+ public:
+  BlobByteReader(store::BlobReader& blob, uint64_t offset) : blob_(blob), pos_(offset) {}
+  Result<size_t> Read(void* out, size_t n) override {
+    TRESOR_ASSIGN_OR_RETURN(size_t got, blob_.ReadAt(out, n, pos_));
+    pos_ += got;
+    return got;
+  }
+  Status Skip(uint64_t n) override {
+    if (n > blob_.size() - pos_) return InvalidArgument("data set ends inside an element value");
+    pos_ += n;
+    return Status::Ok();
+  }
+  std::optional<uint64_t> Size() const override { return blob_.size() - start_; }
+
+ private:
+  store::BlobReader& blob_;
+  uint64_t pos_;
+  const uint64_t start_ = pos_;
+};
+
+Status RequireAdmin(const Principal& who) {
+  if (!who.peer_name.empty()) return PermissionDenied("administration is local only");
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string Principal::Describe() const {
+  if (peer_name.empty()) return "local administrator";
+  return "peer '" + peer_name + "' (AE " + ae_title + " from " + address + ")";
+}
+
+class UploadImpl : public Upload {
+ public:
+  UploadImpl(ArchiveService& archive, const Principal& who, const UploadInfo& info,
+             dicom::Encoding encoding, std::unique_ptr<store::BlobWriter> writer,
+             uint64_t header_size)
+      : archive_(archive), who_(who), info_(info), encoding_(encoding),
+        writer_(std::move(writer)), header_size_(header_size) {}
+
+  Status Write(const void* data, size_t n) override {
+    if (!status_.ok()) return status_;
+    dataset_bytes_ += n;
+    if (dataset_bytes_ > archive_.options_.max_object_bytes) {
+      status_ = ResourceExhausted("object larger than the limit of " +
+                                  std::to_string(archive_.options_.max_object_bytes) + " bytes");
+      return status_;
+    }
+    hash_.Update(data, n);
+    status_ = writer_->Append(data, n);
+    return status_;
+  }
+
+  Result<StoreOutcome> Commit() override {
+    TRESOR_RETURN_IF_ERROR(status_);
+    TRESOR_ASSIGN_OR_RETURN(std::string name, writer_->Finish());
+    // From here on, the staged blob must be discarded on every error path.
+    auto result = Validate(name);
+    if (!result.ok()) {
+      archive_.blobs_.Discard(name);
+      return result.status();
+    }
+    TRESOR_ASSIGN_OR_RETURN(store::AddOutcome outcome,
+                            archive_.committer_.Commit(std::move(result).value()));
+    switch (outcome) {
+      case store::AddOutcome::kAdded:
+        return StoreOutcome::kStored;
+      case store::AddOutcome::kIdentical:
+        return StoreOutcome::kDuplicate;
+      case store::AddOutcome::kConflict:
+        TRESOR_LOG(kWarn) << "refused " << info_.sop_instance_uid << " from " << who_.Describe()
+                          << ": an instance with this UID and different content is archived";
+        return Conflict("an instance with this SOP Instance UID and different content is "
+                        "already archived; nothing was overwritten");
+    }
+    return Internal("unknown add outcome");
+  }
+
+ private:
+  Result<store::InstanceRecord> Validate(const std::string& name) {
+    TRESOR_ASSIGN_OR_RETURN(auto blob, archive_.blobs_.Open(name));
+    BlobByteReader reader(*blob, header_size_);
+    TRESOR_ASSIGN_OR_RETURN(dicom::ScanResult scan,
+                            dicom::ScanDataset(reader, encoding_, archive_.options_.limits,
+                                               dicom::IndexedTags()));
+    TRESOR_ASSIGN_OR_RETURN(dicom::InstanceAttributes attrs, dicom::ExtractAttributes(scan));
+    if (attrs.sop_instance_uid != info_.sop_instance_uid) {
+      return InvalidArgument("SOP Instance UID in the data set differs from the one declared");
+    }
+    if (attrs.sop_class_uid != info_.sop_class_uid) {
+      return InvalidArgument("SOP Class UID in the data set differs from the one declared");
+    }
+    store::InstanceRecord r;
+    r.attrs = std::move(attrs);
+    r.transfer_syntax_uid = info_.transfer_syntax_uid;
+    r.blob_name = name;
+    r.blob_size = blob->size();
+    r.content_sha256 = hash_.FinishHex();
+    r.source_ae = who_.ae_title;
+    r.received_at = static_cast<int64_t>(std::time(nullptr));
+    return r;
+  }
+
+  ArchiveService& archive_;
+  const Principal who_;
+  const UploadInfo info_;
+  const dicom::Encoding encoding_;
+  std::unique_ptr<store::BlobWriter> writer_;
+  const uint64_t header_size_;
+  uint64_t dataset_bytes_ = 0;
+  Sha256 hash_;
+  Status status_;
+};
+
+ArchiveService::ArchiveService(store::Index& index, store::BlobStore& blobs, ArchiveOptions options)
+    : index_(index),
+      blobs_(blobs),
+      options_(std::move(options)),
+      committer_(index, blobs, options_.commit_batch_max) {}
+
+ArchiveService::~ArchiveService() = default;
+
+Status ArchiveService::Recover() {
+  return blobs_.Recover([this](const std::string& name) { return index_.IsBlobReferenced(name); });
+}
+
+Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(const std::string& calling_ae,
+                                                                   const std::string& called_ae,
+                                                                   const std::string& remote_address) {
+  TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, ListPeers(Principal::LocalAdmin()));
+  security::Decision d =
+      security::DecideAssociation(peers, calling_ae, called_ae, options_.ae_title, remote_address);
+  Admission a{d.verdict, {}};
+  if (d.verdict == security::Verdict::kAccept) {
+    a.principal = Principal{d.peer.name, calling_ae, remote_address, d.peer.services};
+  }
+  return a;
+}
+
+Result<std::unique_ptr<Upload>> ArchiveService::BeginStore(const Principal& who,
+                                                           const UploadInfo& info) {
+  if (!who.May(security::kStore)) {
+    return PermissionDenied(who.Describe() + " is not granted the store service");
+  }
+  if (!dicom::IsValidUid(info.sop_instance_uid)) {
+    return InvalidArgument("SOP Instance UID is not a valid UID");
+  }
+  if (!dicom::IsValidUid(info.sop_class_uid)) {
+    return InvalidArgument("SOP Class UID is not a valid UID");
+  }
+  dicom::Encoding encoding;
+  if (!dicom::EncodingOf(info.transfer_syntax_uid, &encoding)) {
+    return Unsupported("transfer syntax " + info.transfer_syntax_uid + " is not accepted");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobWriter> writer, blobs_.Create());
+  dicom::FileMeta meta;
+  meta.sop_class_uid = info.sop_class_uid;
+  meta.sop_instance_uid = info.sop_instance_uid;
+  meta.transfer_syntax_uid = info.transfer_syntax_uid;
+  meta.source_ae = who.ae_title;
+  std::string header = dicom::BuildFileMetaHeader(meta);
+  TRESOR_RETURN_IF_ERROR(writer->Append(header.data(), header.size()));
+  return std::unique_ptr<Upload>(
+      new UploadImpl(*this, who, info, encoding, std::move(writer), header.size()));
+}
+
+Result<std::unique_ptr<StoredObject>> ArchiveService::OpenInstance(const Principal& who,
+                                                                   const std::string& sop_uid) {
+  (void)who;  // per-study access scope is enforced here once studies carry access groups
+  if (!dicom::IsValidUid(sop_uid)) return InvalidArgument("not a valid UID");
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found, index_.FindInstance(sop_uid));
+  if (!found) return NotFound("no such instance");
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> reader, blobs_.Open(found->blob_name));
+  return std::make_unique<StoredObject>(std::move(*found), std::move(reader));
+}
+
+Result<store::IndexStats> ArchiveService::Stats(const Principal& who) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  return index_.Stats();
+}
+
+Status ArchiveService::AddPeer(const Principal& who, const security::Peer& peer) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  if (peer.name.empty()) return InvalidArgument("peer name must not be empty");
+  TRESOR_RETURN_IF_ERROR(security::ValidateAeTitle(peer.ae_title));
+  if (peer.host.empty()) return InvalidArgument("peer host must not be empty");
+  if (peer.port < 1 || peer.port > 65535) return InvalidArgument("peer port must be 1-65535");
+  return index_.PutPeer({peer.name, peer.ae_title, peer.host, peer.port,
+                         security::FormatServices(peer.services)});
+}
+
+Result<bool> ArchiveService::RemovePeer(const Principal& who, const std::string& name) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  return index_.RemovePeer(name);
+}
+
+Result<std::vector<security::Peer>> ArchiveService::ListPeers(const Principal& who) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_ASSIGN_OR_RETURN(std::vector<store::PeerRecord> records, index_.ListPeers());
+  std::vector<security::Peer> peers;
+  for (const auto& r : records) {
+    auto services = security::ParseServices(r.services == "none" ? "" : r.services);
+    peers.push_back({r.name, r.ae_title, r.host, r.port, services.ok() ? *services : 0u});
+  }
+  return peers;
+}
+
+Status ArchiveService::CreateUser(const Principal& who, const std::string& name,
+                                  const std::string& role, const std::string& password) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  if (name.empty()) return InvalidArgument("user name must not be empty");
+  TRESOR_RETURN_IF_ERROR(security::CheckPasswordPolicy(password));
+  TRESOR_ASSIGN_OR_RETURN(std::string hash, security::HashPassword(password));
+  return index_.PutUser({name, hash, role, false});
+}
+
+Result<std::vector<store::UserRecord>> ArchiveService::ListUsers(const Principal& who) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  return index_.ListUsers();
+}
+
+}  // namespace tresor::archive

@@ -1,0 +1,132 @@
+// ArchiveService: the one core under every protocol adapter.
+//
+// DIMSE today and DICOMweb/REST tomorrow call these methods and only map their results
+// to protocol statuses; admission, authorization and validation live here so that no
+// adapter can skip them. Every method is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "archive/group_commit.h"
+#include "core/status.h"
+#include "dicom/dataset_scanner.h"
+#include "security/peer_policy.h"
+#include "store/blob_store.h"
+#include "store/index.h"
+
+namespace tresor::archive {
+
+// Who is acting: a registered DICOM peer, or the local administrator (CLI).
+struct Principal {
+  std::string peer_name;  // empty for the local administrator
+  std::string ae_title;
+  std::string address;
+  uint32_t services = 0;  // security::Service bits granted
+
+  static Principal LocalAdmin() {
+    return Principal{"", "LOCAL", "local", security::kAllServices};
+  }
+  bool May(security::Service s) const { return (services & s) != 0; }
+  // "peer 'ct1' (AE CT_SCANNER from 127.0.0.1)", for logs.
+  std::string Describe() const;
+};
+
+struct ArchiveOptions {
+  std::string ae_title = "TRESOR";
+  dicom::ScanLimits limits;
+  uint64_t max_object_bytes = 2ull << 30;
+  int commit_batch_max = 256;
+};
+
+// What the caller declares about an object before sending its bytes (from the C-STORE
+// request, the file meta information or the STOW part headers).
+struct UploadInfo {
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string transfer_syntax_uid;
+};
+
+enum class StoreOutcome {
+  kStored,     // new instance, durable and indexed
+  kDuplicate,  // the identical instance was already archived: nothing changed
+};
+
+// Receives the data set bytes of one object (no file meta information). Destroying it
+// without Commit() leaves nothing behind. Not thread-safe; one per object.
+class Upload {
+ public:
+  virtual ~Upload() = default;
+  // Fails with kResourceExhausted once the object passes the size limit.
+  virtual Status Write(const void* data, size_t n) = 0;
+  // Validates, deduplicates and makes the object durable. Errors: kInvalidArgument
+  // (malformed or inconsistent data set), kResourceExhausted (limits), kUnsupported,
+  // kConflict (same SOP Instance UID, different content: nothing overwritten), kIoError.
+  virtual Result<StoreOutcome> Commit() = 0;
+};
+
+// A stored object as a DICOM Part 10 file.
+class StoredObject {
+ public:
+  StoredObject(store::StoredInstance info, std::unique_ptr<store::BlobReader> reader)
+      : info_(std::move(info)), reader_(std::move(reader)) {}
+  const store::StoredInstance& info() const { return info_; }
+  uint64_t size() const { return reader_->size(); }
+  Result<size_t> ReadAt(void* out, size_t n, uint64_t offset) {
+    return reader_->ReadAt(out, n, offset);
+  }
+
+ private:
+  store::StoredInstance info_;
+  std::unique_ptr<store::BlobReader> reader_;
+};
+
+class ArchiveService {
+ public:
+  ArchiveService(store::Index& index, store::BlobStore& blobs, ArchiveOptions options);
+  ~ArchiveService();
+
+  const ArchiveOptions& options() const { return options_; }
+
+  // Finishes or removes what a crash interrupted. Call once before serving.
+  Status Recover();
+
+  // Decides whether a DIMSE association may be opened, and as whom.
+  struct Admission {
+    security::Verdict verdict;
+    Principal principal;  // valid when verdict is kAccept
+  };
+  Result<Admission> AdmitAssociation(const std::string& calling_ae, const std::string& called_ae,
+                                     const std::string& remote_address);
+
+  // Starts storing one object. kPermissionDenied unless the principal may store;
+  // kInvalidArgument for invalid UIDs or an unsupported transfer syntax.
+  Result<std::unique_ptr<Upload>> BeginStore(const Principal& who, const UploadInfo& info);
+
+  // Opens a stored instance. kNotFound if it does not exist or is not visible to `who`.
+  Result<std::unique_ptr<StoredObject>> OpenInstance(const Principal& who,
+                                                     const std::string& sop_instance_uid);
+
+  Result<store::IndexStats> Stats(const Principal& who);
+
+  // Peer administration (local administrator only).
+  Status AddPeer(const Principal& who, const security::Peer& peer);
+  Result<bool> RemovePeer(const Principal& who, const std::string& name);
+  Result<std::vector<security::Peer>> ListPeers(const Principal& who);
+
+  // User administration (local administrator only). Hashes the password (Argon2id).
+  Status CreateUser(const Principal& who, const std::string& name, const std::string& role,
+                    const std::string& password);
+  Result<std::vector<store::UserRecord>> ListUsers(const Principal& who);
+
+ private:
+  friend class UploadImpl;
+  store::Index& index_;
+  store::BlobStore& blobs_;
+  const ArchiveOptions options_;
+  GroupCommitter committer_;
+};
+
+}  // namespace tresor::archive

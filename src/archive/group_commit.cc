@@ -1,0 +1,87 @@
+#include "archive/group_commit.h"
+
+#include "core/log.h"
+
+namespace tresor::archive {
+
+GroupCommitter::GroupCommitter(store::Index& index, store::BlobStore& blobs, int batch_max)
+    : index_(index), blobs_(blobs), batch_max_(static_cast<size_t>(batch_max)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+GroupCommitter::~GroupCommitter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Result<store::AddOutcome> GroupCommitter::Commit(store::InstanceRecord record) {
+  std::future<Result<store::AddOutcome>> result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      blobs_.Discard(record.blob_name);
+      return Unavailable("archive is shutting down");
+    }
+    queue_.push_back(Pending{std::move(record), {}});
+    result = queue_.back().done.get_future();
+  }
+  cv_.notify_one();
+  return result.get();
+}
+
+void GroupCommitter::Run() {
+  while (true) {
+    std::deque<Pending> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      while (!queue_.empty() && batch.size() < batch_max_) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitBatch(batch);
+  }
+}
+
+void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
+  std::vector<std::string> names;
+  std::vector<store::InstanceRecord> records;
+  names.reserve(batch.size());
+  records.reserve(batch.size());
+  for (Pending& p : batch) {
+    names.push_back(p.record.blob_name);
+    records.push_back(p.record);
+  }
+  auto fail = [&](const Status& s) {
+    TRESOR_LOG(kError) << "group commit of " << batch.size() << " instance(s) failed: "
+                       << s.ToString();
+    for (Pending& p : batch) {
+      blobs_.Discard(p.record.blob_name);
+      p.done.set_value(s);
+    }
+  };
+  Status persisted = blobs_.Persist(names);
+  if (!persisted.ok()) return fail(persisted);
+  auto outcomes = index_.AddInstances(records);
+  if (!outcomes.ok()) return fail(outcomes.status());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    store::AddOutcome o = (*outcomes)[i];
+    if (o == store::AddOutcome::kAdded) {
+      // The index row is durable; a failed rename is finished by Recover() at next start,
+      // and Open() finds the blob in staging meanwhile.
+      Status s = blobs_.Publish(names[i]);
+      if (!s.ok()) TRESOR_LOG(kWarn) << "publish deferred to recovery: " << s.ToString();
+    } else {
+      blobs_.Discard(names[i]);
+    }
+    batch[i].done.set_value(o);
+  }
+}
+
+}  // namespace tresor::archive

@@ -1,0 +1,53 @@
+// GroupCommitter: makes stored instances durable in batches.
+//
+// Callers on many threads hand in one InstanceRecord each (its blob already staged) and
+// block until it is durable. One committer thread takes everything that queued up while
+// the previous batch was being written, and for the whole batch: persists the staged
+// blobs (one sync), commits the index rows (one transaction), publishes new blobs and
+// discards the blobs of duplicates. So durability costs two syncs per batch, not per
+// instance, and the batch grows by itself under load.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "core/status.h"
+#include "store/blob_store.h"
+#include "store/index.h"
+
+namespace tresor::archive {
+
+class GroupCommitter {
+ public:
+  GroupCommitter(store::Index& index, store::BlobStore& blobs, int batch_max);
+  // Commits what is queued, then stops the committer thread.
+  ~GroupCommitter();
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // Blocks until `record` is durable (or refused). On any error the record's blob has
+  // been discarded and nothing of it is in the index.
+  Result<store::AddOutcome> Commit(store::InstanceRecord record);
+
+ private:
+  struct Pending {
+    store::InstanceRecord record;
+    std::promise<Result<store::AddOutcome>> done;
+  };
+  void Run();
+  void CommitBatch(std::deque<Pending>& batch);
+
+  store::Index& index_;
+  store::BlobStore& blobs_;
+  const size_t batch_max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  std::thread thread_;         // owned; joined by the destructor
+};
+
+}  // namespace tresor::archive

@@ -1,0 +1,196 @@
+#include "core/config.h"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace tresor {
+namespace {
+
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+// A raw value from the file: quoted string, or a bare token (integer or boolean).
+struct Value {
+  bool quoted = false;
+  std::string text;
+};
+
+Status ToString(const Value& v, std::string* out) {
+  if (!v.quoted) return InvalidArgument("expected a quoted string");
+  *out = v.text;
+  return Status::Ok();
+}
+
+Status ToInt64(const Value& v, int64_t lo, int64_t hi, int64_t* out) {
+  if (v.quoted) return InvalidArgument("expected an integer");
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
+  if (ec != std::errc() || p != v.text.data() + v.text.size()) {
+    return InvalidArgument("expected an integer");
+  }
+  if (n < lo || n > hi) {
+    return InvalidArgument("must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  }
+  *out = n;
+  return Status::Ok();
+}
+
+Status ToBool(const Value& v, bool* out) {
+  if (!v.quoted && v.text == "true") *out = true;
+  else if (!v.quoted && v.text == "false") *out = false;
+  else return InvalidArgument("expected true or false");
+  return Status::Ok();
+}
+
+using Setter = std::function<Status(const Value&, Config&)>;
+
+template <typename T>
+Setter IntSetter(T Config::*field, int64_t lo, int64_t hi) {
+  return [=](const Value& v, Config& c) {
+    int64_t n = 0;
+    TRESOR_RETURN_IF_ERROR(ToInt64(v, lo, hi, &n));
+    c.*field = static_cast<T>(n);
+    return Status::Ok();
+  };
+}
+Setter StringSetter(std::string Config::*field) {
+  return [=](const Value& v, Config& c) { return ToString(v, &(c.*field)); };
+}
+Setter BoolSetter(bool Config::*field) {
+  return [=](const Value& v, Config& c) { return ToBool(v, &(c.*field)); };
+}
+
+const std::map<std::string, Setter>& Setters() {
+  static const auto* setters = new std::map<std::string, Setter>{
+      {"server.ae_title", StringSetter(&Config::ae_title)},
+      {"server.bind_address", StringSetter(&Config::bind_address)},
+      {"server.dicom_port", IntSetter(&Config::dicom_port, 0, 65535)},
+      {"server.dicom_tls_port", IntSetter(&Config::dicom_tls_port, 0, 65535)},
+      {"server.http_port", IntSetter(&Config::http_port, 0, 65535)},
+      {"limits.max_associations", IntSetter(&Config::max_associations, 1, 1024)},
+      {"limits.max_pending_connections", IntSetter(&Config::max_pending_connections, 1, 4096)},
+      {"limits.max_pdu_bytes", IntSetter(&Config::max_pdu_bytes, 4096, 16 << 20)},
+      {"limits.max_object_bytes", IntSetter(&Config::max_object_bytes, 1 << 20, 64ll << 30)},
+      {"limits.max_sequence_depth", IntSetter(&Config::max_sequence_depth, 1, 64)},
+      {"limits.artim_seconds", IntSetter(&Config::artim_seconds, 1, 3600)},
+      {"limits.idle_seconds", IntSetter(&Config::idle_seconds, 1, 86400)},
+      {"storage.fsync", BoolSetter(&Config::fsync)},
+      {"storage.commit_batch_max", IntSetter(&Config::commit_batch_max, 1, 10000)},
+      {"log.level", StringSetter(&Config::log_level)},
+  };
+  return *setters;
+}
+
+Status ParseValue(const std::string& raw, Value* v) {
+  if (!raw.empty() && raw.front() == '"') {
+    size_t end = raw.find('"', 1);
+    if (end == std::string::npos) return InvalidArgument("unterminated string");
+    std::string rest = Trim(raw.substr(end + 1));
+    if (!rest.empty() && rest.front() != '#') return InvalidArgument("text after string");
+    v->quoted = true;
+    v->text = raw.substr(1, end - 1);
+    return Status::Ok();
+  }
+  std::string token = raw.substr(0, raw.find('#'));
+  v->quoted = false;
+  v->text = Trim(token);
+  if (v->text.empty()) return InvalidArgument("missing value");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& text) {
+  Config config;
+  std::istringstream in(text);
+  std::string line, section;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::string t = Trim(line);
+    if (t.empty() || t.front() == '#') continue;
+    auto fail = [&](const std::string& why) {
+      return InvalidArgument("config line " + std::to_string(number) + ": " + why);
+    };
+    if (t.front() == '[') {
+      if (t.back() != ']') return fail("malformed section header");
+      section = Trim(t.substr(1, t.size() - 2));
+      continue;
+    }
+    size_t eq = t.find('=');
+    if (eq == std::string::npos) return fail("expected key = value");
+    std::string key = section + "." + Trim(t.substr(0, eq));
+    auto it = Setters().find(key);
+    if (it == Setters().end()) return fail("unknown setting '" + key + "'");
+    Value v;
+    Status s = ParseValue(Trim(t.substr(eq + 1)), &v);
+    if (s.ok()) s = it->second(v, config);
+    if (!s.ok()) return fail(key + ": " + s.message());
+  }
+  return config;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return IoError("cannot read configuration file " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ParseConfig(ss.str());
+}
+
+std::string DefaultConfigText() {
+  return R"(# Tresor configuration.
+# Syntax: [section] headers, key = value; values are "strings", integers or true/false.
+# Unknown keys are errors. Command-line flags of `tresor serve` override the ports.
+
+[server]
+# The AE title this archive answers to. Associations that call another title are
+# rejected (A-ASSOCIATE-RJ reason 7).
+ae_title = "TRESOR"
+# Address all listeners bind to. The default serves this machine only. A non-loopback
+# address needs TLS on every listener (see the README's "Security model").
+bind_address = "127.0.0.1"
+# DICOM (DIMSE) port, plain TCP. 0 picks a free port (printed at start).
+dicom_port = 11112
+# DICOM over TLS (reserved; served once TLS is configured).
+dicom_tls_port = 2762
+# HTTPS port for DICOMweb, the REST API and the console (reserved).
+http_port = 8443
+
+[limits]
+# Associations served at the same time; further connections wait in a queue.
+max_associations = 32
+# Connections accepted while all workers are busy; beyond this they are closed.
+max_pending_connections = 64
+# Largest P-DATA-TF PDU accepted (bytes); offered to peers as our maximum length.
+max_pdu_bytes = 262144
+# Largest single data set accepted by C-STORE or import (bytes).
+max_object_bytes = 2147483648
+# Deepest sequence nesting accepted in a data set.
+max_sequence_depth = 16
+# Seconds a new connection has to send its A-ASSOCIATE-RQ.
+artim_seconds = 30
+# Seconds an association may stay silent before it is aborted.
+idle_seconds = 120
+
+[storage]
+# Make every acknowledged instance durable (fsync) before answering success.
+# Turn off only for disposable test archives.
+fsync = true
+# Most instances made durable together in one group commit.
+commit_batch_max = 256
+
+[log]
+# debug, info, warn or error. Logs never contain patient names, IDs or birth dates.
+level = "info"
+)";
+}
+
+}  // namespace tresor

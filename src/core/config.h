@@ -1,0 +1,45 @@
+// Tresor's configuration: the file `tresor.conf` in the data directory.
+//
+// The file is a small TOML subset: `[section]` headers, `key = value` lines with
+// values that are "strings", integers or true/false, and `#` comments. Unknown
+// sections or keys are errors, so a typo never silently falls back to a default.
+// `DefaultConfigText()` is the documented file that `tresor init` writes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace tresor {
+
+struct Config {
+  // [server]
+  std::string ae_title = "TRESOR";
+  std::string bind_address = "127.0.0.1";
+  int dicom_port = 11112;
+  int dicom_tls_port = 2762;
+  int http_port = 8443;
+  // [limits]
+  int max_associations = 32;         // concurrent associations served at once
+  int max_pending_connections = 64;  // accepted connections waiting for a worker
+  uint32_t max_pdu_bytes = 262144;   // largest P-DATA PDU we accept
+  uint64_t max_object_bytes = 2ull << 30;  // largest data set accepted by C-STORE/import
+  int max_sequence_depth = 16;       // deepest sequence nesting accepted
+  int artim_seconds = 30;            // time allowed for the A-ASSOCIATE-RQ to arrive
+  int idle_seconds = 120;            // an association with no message for this long is aborted
+  // [storage]
+  bool fsync = true;                 // false only for throwaway test archives
+  int commit_batch_max = 256;        // most instances made durable in one group commit
+  // [log]
+  std::string log_level = "info";
+};
+
+// Parses configuration text. Errors name the line.
+Result<Config> ParseConfig(const std::string& text);
+// Reads and parses the file at `path`.
+Result<Config> LoadConfig(const std::string& path);
+// The commented configuration file written by `tresor init`.
+std::string DefaultConfigText();
+
+}  // namespace tresor

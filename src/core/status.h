@@ -1,0 +1,104 @@
+// Status and Result<T>: how every layer reports failure to the layer above.
+//
+// Functions that can fail on untrusted input or I/O return one of these and never
+// throw across a layer boundary. A Status carries a machine-readable Code (mapped to
+// DIMSE statuses and HTTP statuses by one table per protocol) and a message for
+// humans. Messages must never contain patient data (names, IDs, birth dates).
+#pragma once
+
+#include <cassert>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace tresor {
+
+enum class Code {
+  kOk = 0,
+  kInvalidArgument,    // the caller's input is malformed or violates a limit
+  kNotFound,           // no such object (or not visible to the caller)
+  kAlreadyExists,      // an identical object is already there
+  kConflict,           // the object exists with different content
+  kPermissionDenied,   // the caller is known but not allowed to do this
+  kUnauthenticated,    // the caller is not known
+  kResourceExhausted,  // a size, count or rate limit was reached
+  kUnsupported,        // valid input that Tresor does not handle
+  kIoError,            // the disk or network failed
+  kUnavailable,        // shutting down or temporarily overloaded
+  kInternal,           // a bug: an invariant did not hold
+};
+
+// Returns a stable lowercase name for `code` ("invalid_argument", ...).
+const char* CodeName(Code code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Status Ok() { return {}; }
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "code: message", for logs and CLI output.
+  std::string ToString() const;
+
+ private:
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+inline Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
+inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
+inline Status Conflict(std::string m) { return {Code::kConflict, std::move(m)}; }
+inline Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
+inline Status ResourceExhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
+inline Status Unsupported(std::string m) { return {Code::kUnsupported, std::move(m)}; }
+inline Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
+inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
+inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+
+// Either a value or a non-ok Status.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
+    assert(!std::get<Status>(v_).ok());
+  }
+
+  bool ok() const { return std::holds_alternative<T>(v_); }
+  const Status& status() const {
+    static const Status kOkStatus;
+    return ok() ? kOkStatus : std::get<Status>(v_);
+  }
+  T& value() & { return std::get<T>(v_); }
+  const T& value() const& { return std::get<T>(v_); }
+  T&& value() && { return std::get<T>(std::move(v_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+
+ private:
+  std::variant<T, Status> v_;
+};
+
+}  // namespace tresor
+
+// Returns early from the enclosing function when `expr` (a Status) is not ok.
+#define TRESOR_RETURN_IF_ERROR(expr)         \
+  do {                                       \
+    ::tresor::Status tresor_status_ = (expr); \
+    if (!tresor_status_.ok()) return tresor_status_; \
+  } while (0)
+
+#define TRESOR_CONCAT_INNER_(a, b) a##b
+#define TRESOR_CONCAT_(a, b) TRESOR_CONCAT_INNER_(a, b)
+// `lhs = value of expr` (a Result), or return its Status from the enclosing function.
+#define TRESOR_ASSIGN_OR_RETURN(lhs, expr)                                  \
+  auto TRESOR_CONCAT_(tresor_result_, __LINE__) = (expr);                   \
+  if (!TRESOR_CONCAT_(tresor_result_, __LINE__).ok())                       \
+    return TRESOR_CONCAT_(tresor_result_, __LINE__).status();               \
+  lhs = std::move(TRESOR_CONCAT_(tresor_result_, __LINE__)).value()

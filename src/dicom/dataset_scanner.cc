@@ -1,0 +1,256 @@
+#include "dicom/dataset_scanner.h"
+
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "dicom/dictionary.h"
+
+namespace tresor::dicom {
+namespace {
+
+constexpr uint32_t kUndefined = 0xFFFFFFFFu;
+constexpr uint64_t kOpenEnd = std::numeric_limits<uint64_t>::max();
+constexpr TagKey kItem = MakeTag(0xFFFE, 0xE000);
+constexpr TagKey kItemDelimitation = MakeTag(0xFFFE, 0xE00D);
+constexpr TagKey kSequenceDelimitation = MakeTag(0xFFFE, 0xE0DD);
+constexpr TagKey kPixelData = MakeTag(0x7FE0, 0x0010);
+
+// What an open container on the scan stack is.
+enum class Kind { kSequence, kItem, kEncapsulated };
+
+struct Frame {
+  Kind kind;
+  uint64_t end;  // absolute end offset, kOpenEnd for undefined length
+};
+
+// VRs whose explicit encoding uses 2 reserved bytes and a 32-bit length.
+bool HasLongLength(char a, char b) {
+  static const char* kLong[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV",
+                                "UC", "UN", "UR", "UT", "UV"};
+  for (const char* vr : kLong) {
+    if (vr[0] == a && vr[1] == b) return true;
+  }
+  return false;
+}
+
+bool IsKnownShortVr(char a, char b) {
+  static const char* kShort[] = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS",
+                                 "LO", "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL",
+                                 "US"};
+  for (const char* vr : kShort) {
+    if (vr[0] == a && vr[1] == b) return true;
+  }
+  return false;
+}
+
+class Scanner {
+ public:
+  Scanner(ByteReader& in, Encoding encoding, const ScanLimits& limits,
+          const std::set<TagKey>& wanted)
+      : in_(in),
+        big_(encoding == Encoding::kExplicitBig),
+        explicit_(encoding != Encoding::kImplicitLittle),
+        limits_(limits),
+        wanted_(wanted),
+        total_(in.Size()) {}
+
+  Result<ScanResult> Run() {
+    while (true) {
+      // Close defined-length containers that end exactly here.
+      while (!stack_.empty() && stack_.back().end == pos_) Pop();
+      if (!stack_.empty() && stack_.back().end < pos_) {
+        return Bad("element runs past the end of its enclosing item or sequence");
+      }
+      uint8_t head[8];
+      TRESOR_ASSIGN_OR_RETURN(size_t got, ReadUpTo(head, 4));
+      if (got == 0) {
+        for (const Frame& f : stack_) {
+          if (f.end == kOpenEnd) return Bad("data set ends inside an open sequence or item");
+        }
+        if (!stack_.empty()) return Bad("data set ends inside a sequence or item");
+        return std::move(result_);
+      }
+      if (got < 4) return Bad("data set ends inside an element header");
+      TagKey tag = MakeTag(U16(head), U16(head + 2));
+      if ((tag >> 16) == 0xFFFE) {
+        TRESOR_RETURN_IF_ERROR(Exact(head + 4, 4));
+        TRESOR_RETURN_IF_ERROR(Delimiter(tag, U32(head + 4)));
+        continue;
+      }
+      if (!stack_.empty() && stack_.back().kind != Kind::kItem) {
+        return Bad("data element found inside a sequence but outside any item");
+      }
+      TRESOR_RETURN_IF_ERROR(Element(tag));
+    }
+  }
+
+ private:
+  Status Bad(const std::string& why) const {
+    return InvalidArgument(why + " (at byte " + std::to_string(pos_) + ")");
+  }
+
+  uint16_t U16(const uint8_t* p) const {
+    return big_ ? static_cast<uint16_t>(p[0] << 8 | p[1]) : static_cast<uint16_t>(p[1] << 8 | p[0]);
+  }
+  uint32_t U32(const uint8_t* p) const {
+    return big_ ? (uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3])
+                : (uint32_t{p[3]} << 24 | uint32_t{p[2]} << 16 | uint32_t{p[1]} << 8 | p[0]);
+  }
+
+  Result<size_t> ReadUpTo(uint8_t* out, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+      TRESOR_ASSIGN_OR_RETURN(size_t got, in_.Read(out + done, n - done));
+      if (got == 0) break;
+      done += got;
+    }
+    pos_ += done;
+    return done;
+  }
+  Status Exact(uint8_t* out, size_t n) {
+    TRESOR_ASSIGN_OR_RETURN(size_t got, ReadUpTo(out, n));
+    if (got != n) return Bad("data set ends inside an element");
+    return Status::Ok();
+  }
+  Status SkipValue(uint64_t n) {
+    Status s = in_.Skip(n);
+    if (!s.ok()) return s.code() == Code::kInvalidArgument ? Bad(s.message()) : s;
+    pos_ += n;
+    return Status::Ok();
+  }
+
+  // Checks that a value of `length` bytes starting at pos_ fits the enclosing container
+  // and the data that exists. This is what turns a 2 GB declared length into an error
+  // before anything is allocated or read.
+  Status CheckFits(uint64_t length) const {
+    uint64_t end = pos_ + length;
+    if (!stack_.empty() && stack_.back().end != kOpenEnd && end > stack_.back().end) {
+      return Bad("element length exceeds its enclosing item or sequence");
+    }
+    if (total_ && end > *total_) return Bad("element length exceeds the data set");
+    if (end > limits_.max_bytes) return InvalidArgument("data set exceeds the size limit");
+    return Status::Ok();
+  }
+
+  Status Push(Kind kind, uint32_t length) {
+    if (length != kUndefined) TRESOR_RETURN_IF_ERROR(CheckFits(length));
+    stack_.push_back({kind, length == kUndefined ? kOpenEnd : pos_ + length});
+    if (kind == Kind::kSequence || kind == Kind::kEncapsulated) {
+      ++depth_;
+      if (depth_ > result_.max_depth_seen) result_.max_depth_seen = depth_;
+      if (depth_ > limits_.max_sequence_depth) {
+        return InvalidArgument("sequence nesting deeper than " +
+                               std::to_string(limits_.max_sequence_depth));
+      }
+    }
+    return Status::Ok();
+  }
+  void Pop() {
+    if (stack_.back().kind != Kind::kItem) --depth_;
+    stack_.pop_back();
+  }
+
+  Status Delimiter(TagKey tag, uint32_t length) {
+    if (tag == kItem) {
+      if (stack_.empty() || stack_.back().kind == Kind::kItem) {
+        return Bad("item found outside a sequence");
+      }
+      if (stack_.back().kind == Kind::kEncapsulated) {
+        if (length == kUndefined) return Bad("pixel data fragment with undefined length");
+        TRESOR_RETURN_IF_ERROR(CheckFits(length));
+        return SkipValue(length);
+      }
+      return Push(Kind::kItem, length);
+    }
+    if (tag == kItemDelimitation) {
+      if (stack_.empty() || stack_.back().kind != Kind::kItem || stack_.back().end != kOpenEnd) {
+        return Bad("item delimiter without an open undefined-length item");
+      }
+      if (length != 0) return Bad("item delimiter with non-zero length");
+      Pop();
+      return Status::Ok();
+    }
+    if (tag == kSequenceDelimitation) {
+      if (stack_.empty() || stack_.back().kind == Kind::kItem || stack_.back().end != kOpenEnd) {
+        return Bad("sequence delimiter without an open undefined-length sequence");
+      }
+      if (length != 0) return Bad("sequence delimiter with non-zero length");
+      Pop();
+      return Status::Ok();
+    }
+    return Bad("unknown delimitation tag");
+  }
+
+  Status Element(TagKey tag) {
+    ++result_.element_count;
+    uint32_t length = 0;
+    bool is_sequence = false;
+    bool may_be_undefined = false;
+    if (explicit_) {
+      uint8_t vr[4];
+      TRESOR_RETURN_IF_ERROR(Exact(vr, 2));
+      char a = static_cast<char>(vr[0]), b = static_cast<char>(vr[1]);
+      if (HasLongLength(a, b)) {
+        uint8_t rest[6];
+        TRESOR_RETURN_IF_ERROR(Exact(rest, 6));
+        length = U32(rest + 2);
+        is_sequence = (a == 'S' && b == 'Q');
+        may_be_undefined = is_sequence || (a == 'U' && b == 'N') ||
+                           (tag == kPixelData && (b == 'B' || b == 'W'));
+      } else if (IsKnownShortVr(a, b)) {
+        uint8_t len[2];
+        TRESOR_RETURN_IF_ERROR(Exact(len, 2));
+        length = U16(len);
+      } else {
+        return Bad("invalid value representation");
+      }
+    } else {
+      uint8_t len[4];
+      TRESOR_RETURN_IF_ERROR(Exact(len, 4));
+      length = U32(len);
+      may_be_undefined = true;  // implicit VR: undefined length means a sequence
+      is_sequence = length != kUndefined && IsSequenceTag(tag);
+    }
+    if (length == kUndefined) {
+      if (!may_be_undefined) return Bad("undefined length on an element that cannot have one");
+      bool encapsulated = explicit_ && tag == kPixelData && !is_sequence;
+      return Push(encapsulated ? Kind::kEncapsulated : Kind::kSequence, length);
+    }
+    if (is_sequence) return Push(Kind::kSequence, length);
+    TRESOR_RETURN_IF_ERROR(CheckFits(length));
+    if (stack_.empty() && length <= limits_.max_kept_value && wanted_.count(tag)) {
+      std::string value(length, '\0');
+      TRESOR_RETURN_IF_ERROR(Exact(reinterpret_cast<uint8_t*>(value.data()), length));
+      result_.values[tag] = std::move(value);
+      return Status::Ok();
+    }
+    return SkipValue(length);
+  }
+
+  ByteReader& in_;
+  const bool big_;
+  const bool explicit_;
+  const ScanLimits& limits_;
+  const std::set<TagKey>& wanted_;
+  const std::optional<uint64_t> total_;
+  uint64_t pos_ = 0;
+  int depth_ = 0;
+  std::vector<Frame> stack_;
+  ScanResult result_;
+};
+
+}  // namespace
+
+Result<ScanResult> ScanDataset(ByteReader& in, Encoding encoding, const ScanLimits& limits,
+                               const std::set<TagKey>& wanted) {
+  if (encoding == Encoding::kDeflatedExplicitLittle) {
+    InflateReader inflated(in, limits.max_bytes);
+    Scanner scanner(inflated, Encoding::kExplicitLittle, limits, wanted);
+    return scanner.Run();
+  }
+  Scanner scanner(in, encoding, limits, wanted);
+  return scanner.Run();
+}
+
+}  // namespace tresor::dicom

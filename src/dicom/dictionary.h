@@ -1,0 +1,17 @@
+// Facts from the DICOM data dictionary (DCMTK's, loaded at start-up).
+#pragma once
+
+#include <cstdint>
+
+#include "core/status.h"
+
+namespace tresor::dicom {
+
+// Fails with a clear message if DCMTK's data dictionary could not be loaded (the
+// `dcmtk` data files are missing); every DICOM operation depends on it.
+Status CheckDictionaryLoaded();
+
+// True if the dictionary defines (group << 16 | element) with VR SQ.
+bool IsSequenceTag(uint32_t tag);
+
+}  // namespace tresor::dicom

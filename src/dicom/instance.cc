@@ -1,0 +1,123 @@
+#include "dicom/instance.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcspchrs.h>
+
+#include <memory>
+
+#include "dicom/uid.h"
+
+namespace tresor::dicom {
+namespace {
+
+struct Field {
+  TagKey tag;
+  std::string InstanceAttributes::*member;
+  bool is_text;  // may hold non-ASCII characters: convert from the character set
+};
+
+const Field kFields[] = {
+    {MakeTag(0x0010, 0x0010), &InstanceAttributes::patient_name, true},
+    {MakeTag(0x0010, 0x0020), &InstanceAttributes::patient_id, true},
+    {MakeTag(0x0010, 0x0021), &InstanceAttributes::issuer_of_patient_id, true},
+    {MakeTag(0x0010, 0x0030), &InstanceAttributes::patient_birth_date, false},
+    {MakeTag(0x0010, 0x0040), &InstanceAttributes::patient_sex, false},
+    {MakeTag(0x0020, 0x000D), &InstanceAttributes::study_instance_uid, false},
+    {MakeTag(0x0008, 0x0020), &InstanceAttributes::study_date, false},
+    {MakeTag(0x0008, 0x0030), &InstanceAttributes::study_time, false},
+    {MakeTag(0x0008, 0x0050), &InstanceAttributes::accession_number, true},
+    {MakeTag(0x0020, 0x0010), &InstanceAttributes::study_id, true},
+    {MakeTag(0x0008, 0x1030), &InstanceAttributes::study_description, true},
+    {MakeTag(0x0008, 0x0090), &InstanceAttributes::referring_physician_name, true},
+    {MakeTag(0x0008, 0x0080), &InstanceAttributes::institution_name, true},
+    {MakeTag(0x0020, 0x000E), &InstanceAttributes::series_instance_uid, false},
+    {MakeTag(0x0008, 0x0060), &InstanceAttributes::modality, false},
+    {MakeTag(0x0020, 0x0011), &InstanceAttributes::series_number, false},
+    {MakeTag(0x0008, 0x103E), &InstanceAttributes::series_description, true},
+    {MakeTag(0x0018, 0x0015), &InstanceAttributes::body_part_examined, false},
+    {MakeTag(0x0008, 0x0016), &InstanceAttributes::sop_class_uid, false},
+    {MakeTag(0x0008, 0x0018), &InstanceAttributes::sop_instance_uid, false},
+    {MakeTag(0x0020, 0x0013), &InstanceAttributes::instance_number, false},
+};
+constexpr TagKey kSpecificCharacterSet = MakeTag(0x0008, 0x0005);
+
+std::string Trim(const std::string& v) {
+  size_t end = v.size();
+  while (end > 0 && (v[end - 1] == '\0' || v[end - 1] == ' ')) --end;
+  size_t begin = 0;
+  while (begin < end && v[begin] == ' ') ++begin;
+  return v.substr(begin, end - begin);
+}
+
+bool IsAscii(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c >= 0x80 || c == 0x1B) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const std::set<TagKey>& IndexedTags() {
+  static const auto* tags = [] {
+    auto* s = new std::set<TagKey>{kSpecificCharacterSet};
+    for (const Field& f : kFields) s->insert(f.tag);
+    return s;
+  }();
+  return *tags;
+}
+
+Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan) {
+  InstanceAttributes a;
+  auto get = [&](TagKey tag) -> std::string {
+    auto it = scan.values.find(tag);
+    return it == scan.values.end() ? std::string() : it->second;
+  };
+  a.specific_character_set = Trim(get(kSpecificCharacterSet));
+  bool utf8 = a.specific_character_set.empty() || a.specific_character_set == "ISO_IR 192" ||
+              a.specific_character_set == "ISO_IR 6";
+  std::unique_ptr<DcmSpecificCharacterSet> converter;
+  for (const Field& f : kFields) {
+    std::string raw = get(f.tag);
+    std::string value;
+    if (f.is_text && !utf8 && !IsAscii(raw)) {
+      if (!converter) {
+        converter = std::make_unique<DcmSpecificCharacterSet>();
+        OFCondition c = converter->selectCharacterSet(a.specific_character_set.c_str());
+        if (c.bad()) {
+          return Unsupported("cannot convert Specific Character Set '" +
+                             a.specific_character_set + "'");
+        }
+      }
+      // PN values use '=' and '^' as delimiters; both are ASCII and survive conversion.
+      OFString out;
+      OFCondition c = converter->convertString(raw.c_str(), raw.size(), out,
+                                               f.member == &InstanceAttributes::patient_name ||
+                                                   f.member == &InstanceAttributes::referring_physician_name
+                                                   ? "^="
+                                                   : "");
+      if (c.bad()) {
+        return Unsupported("cannot convert text from Specific Character Set '" +
+                           a.specific_character_set + "'");
+      }
+      value = Trim(std::string(out.c_str(), out.size()));
+    } else {
+      value = Trim(raw);
+    }
+    a.*(f.member) = std::move(value);
+  }
+  struct {
+    const char* name;
+    const std::string& value;
+  } uids[] = {{"SOP Class UID", a.sop_class_uid},
+              {"SOP Instance UID", a.sop_instance_uid},
+              {"Study Instance UID", a.study_instance_uid},
+              {"Series Instance UID", a.series_instance_uid}};
+  for (const auto& u : uids) {
+    if (u.value.empty()) return InvalidArgument(std::string(u.name) + " is missing");
+    if (!IsValidUid(u.value)) return InvalidArgument(std::string(u.name) + " is not a valid UID");
+  }
+  return a;
+}
+
+}  // namespace tresor::dicom

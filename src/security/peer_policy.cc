@@ -1,0 +1,127 @@
+#include "security/peer_policy.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <sstream>
+
+namespace tresor::security {
+namespace {
+
+struct NamedService {
+  const char* name;
+  Service bit;
+};
+constexpr NamedService kNames[] = {
+    {"echo", kEcho}, {"store", kStore}, {"find", kFind}, {"move", kMove}, {"get", kGet}};
+
+// Canonical text form of an IP address, so "::ffff:127.0.0.1" and "127.0.0.1" compare equal.
+std::string Canonical(const std::string& address) {
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+      char buf[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &v6.s6_addr[12], buf, sizeof buf);
+      return buf;
+    }
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &v6, buf, sizeof buf);
+    return buf;
+  }
+  return address;
+}
+
+}  // namespace
+
+Result<uint32_t> ParseServices(const std::string& csv) {
+  uint32_t bits = 0;
+  std::stringstream in(csv);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) continue;
+    bool found = false;
+    for (const auto& n : kNames) {
+      if (item == n.name) {
+        bits |= n.bit;
+        found = true;
+      }
+    }
+    if (item == "all") {
+      bits |= kAllServices;
+      found = true;
+    }
+    if (!found) {
+      return InvalidArgument("unknown service '" + item + "' (use echo, store, find, move, get)");
+    }
+  }
+  return bits;
+}
+
+std::string FormatServices(uint32_t services) {
+  std::string out;
+  for (const auto& n : kNames) {
+    if (services & n.bit) {
+      if (!out.empty()) out += ",";
+      out += n.name;
+    }
+  }
+  return out.empty() ? "none" : out;
+}
+
+bool HostMatches(const std::string& host, const std::string& address) {
+  std::string want = Canonical(address);
+  if (Canonical(host) == want) return true;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return false;
+  bool match = false;
+  for (addrinfo* p = res; p && !match; p = p->ai_next) {
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (p->ai_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr, buf, sizeof buf);
+    } else if (p->ai_family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr, buf, sizeof buf);
+    }
+    match = Canonical(buf) == want;
+  }
+  freeaddrinfo(res);
+  return match;
+}
+
+Decision DecideAssociation(const std::vector<Peer>& peers, const std::string& calling_ae,
+                           const std::string& called_ae, const std::string& our_ae,
+                           const std::string& remote_address) {
+  Decision d;
+  bool known_ae = false;
+  for (const Peer& p : peers) {
+    if (p.ae_title != calling_ae) continue;
+    known_ae = true;
+    if (HostMatches(p.host, remote_address)) {
+      d.peer = p;
+      d.verdict = called_ae == our_ae ? Verdict::kAccept : Verdict::kWrongCalledAe;
+      return d;
+    }
+  }
+  d.verdict = known_ae ? Verdict::kWrongHost : Verdict::kUnknownCallingAe;
+  return d;
+}
+
+Status ValidateAeTitle(const std::string& ae) {
+  if (ae.empty() || ae.size() > 16) return InvalidArgument("AE title must be 1-16 characters");
+  bool all_space = true;
+  for (char c : ae) {
+    if (c < 0x20 || c > 0x7E || c == '\\') {
+      return InvalidArgument("AE title may hold printable ASCII only, without backslash");
+    }
+    if (c != ' ') all_space = false;
+  }
+  if (all_space) return InvalidArgument("AE title must not be blank");
+  return Status::Ok();
+}
+
+}  // namespace tresor::security

@@ -1,0 +1,61 @@
+// Who may open an association, and which DIMSE services each peer is granted.
+//
+// Default deny: a caller is accepted only if a registered peer matches its calling AE
+// title AND its network address, and it called our own AE title. AE titles are routing
+// labels, not credentials, so the host binding is what makes a peer a peer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tresor::security {
+
+enum Service : uint32_t {
+  kEcho = 1u << 0,
+  kStore = 1u << 1,
+  kFind = 1u << 2,
+  kMove = 1u << 3,
+  kGet = 1u << 4,
+};
+inline constexpr uint32_t kAllServices = kEcho | kStore | kFind | kMove | kGet;
+
+// Parses "echo,store,find" (any order, no spaces needed); unknown names are errors.
+Result<uint32_t> ParseServices(const std::string& csv);
+std::string FormatServices(uint32_t services);
+
+struct Peer {
+  std::string name;
+  std::string ae_title;
+  std::string host;  // IP address or host name
+  int port = 104;
+  uint32_t services = 0;
+};
+
+enum class Verdict {
+  kAccept,
+  kUnknownCallingAe,  // A-ASSOCIATE-RJ permanent, source 1, reason 3
+  kWrongCalledAe,     // A-ASSOCIATE-RJ permanent, source 1, reason 7
+  kWrongHost,         // known AE title from an address not registered for it: reason 3
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kUnknownCallingAe;
+  Peer peer;  // the matching peer when accepted
+};
+
+// Decides on an association request from `remote_address` (numeric IP).
+Decision DecideAssociation(const std::vector<Peer>& peers, const std::string& calling_ae,
+                           const std::string& called_ae, const std::string& our_ae,
+                           const std::string& remote_address);
+
+// True if `host` (an IP literal or a name resolved through the system resolver) names
+// `address`.
+bool HostMatches(const std::string& host, const std::string& address);
+
+// Checks an AE title: 1-16 characters, printable ASCII, no backslash, not all spaces.
+Status ValidateAeTitle(const std::string& ae);
+
+}  // namespace tresor::security

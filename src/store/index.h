@@ -1,0 +1,94 @@
+// store::Index: the catalogue of what the archive holds, and who may talk to it.
+//
+// Use-case methods only: nothing about SQL or a particular database leaks out of this
+// header, so a PostgreSQL backend can implement the same interface. Every method is
+// thread-safe. Writes that return Ok are durable.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "dicom/instance.h"
+
+namespace tresor::store {
+
+// One instance to be indexed, with where its bytes are.
+struct InstanceRecord {
+  dicom::InstanceAttributes attrs;
+  std::string transfer_syntax_uid;
+  std::string blob_name;
+  uint64_t blob_size = 0;
+  std::string content_sha256;  // hex SHA-256 of the data set bytes (meta excluded)
+  std::string source_ae;       // calling AE title, or "import"
+  int64_t received_at = 0;     // seconds since the epoch
+};
+
+// What AddInstances did with one record.
+enum class AddOutcome {
+  kAdded,      // new instance, indexed
+  kIdentical,  // same SOP Instance UID with the same content was already there
+  kConflict,   // same SOP Instance UID with different content: nothing changed
+};
+
+struct StoredInstance {
+  std::string sop_instance_uid;
+  std::string sop_class_uid;
+  std::string study_instance_uid;
+  std::string transfer_syntax_uid;
+  std::string blob_name;
+  uint64_t blob_size = 0;
+  std::string content_sha256;
+};
+
+struct IndexStats {
+  int64_t patients = 0;
+  int64_t studies = 0;
+  int64_t series = 0;
+  int64_t instances = 0;
+  uint64_t bytes = 0;
+};
+
+// A registered DICOM peer. `services` is a comma-separated list understood by security/.
+struct PeerRecord {
+  std::string name;
+  std::string ae_title;
+  std::string host;
+  int port = 104;
+  std::string services;
+};
+
+struct UserRecord {
+  std::string name;
+  std::string password_hash;  // Argon2id encoded string
+  std::string role;
+  bool disabled = false;
+};
+
+class Index {
+ public:
+  virtual ~Index() = default;
+
+  // Indexes `records` in one durable transaction (group commit). Returns one outcome per
+  // record, in order. Duplicates within the batch are resolved in order.
+  virtual Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records) = 0;
+  virtual Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_instance_uid) = 0;
+  // True if an indexed instance's bytes are in blob `name` (crash recovery).
+  virtual Result<bool> IsBlobReferenced(const std::string& name) = 0;
+  virtual Result<IndexStats> Stats() = 0;
+
+  // Inserts or replaces the peer with this name.
+  virtual Status PutPeer(const PeerRecord& peer) = 0;
+  // Returns false if there was no such peer.
+  virtual Result<bool> RemovePeer(const std::string& name) = 0;
+  virtual Result<std::vector<PeerRecord>> ListPeers() = 0;
+
+  // Inserts or replaces the user with this name.
+  virtual Status PutUser(const UserRecord& user) = 0;
+  virtual Result<std::optional<UserRecord>> FindUser(const std::string& name) = 0;
+  virtual Result<std::vector<UserRecord>> ListUsers() = 0;
+};
+
+}  // namespace tresor::store

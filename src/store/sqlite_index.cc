@@ -1,0 +1,376 @@
+#include "store/sqlite_index.h"
+
+#include <sqlite3.h>
+
+#include <map>
+
+namespace tresor::store {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS patients(
+  id INTEGER PRIMARY KEY,
+  patient_id TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  name TEXT NOT NULL,
+  birth_date TEXT NOT NULL,
+  sex TEXT NOT NULL,
+  UNIQUE(patient_id, issuer));
+CREATE TABLE IF NOT EXISTS studies(
+  id INTEGER PRIMARY KEY,
+  patient INTEGER NOT NULL REFERENCES patients(id),
+  study_uid TEXT NOT NULL UNIQUE,
+  study_date TEXT NOT NULL,
+  study_time TEXT NOT NULL,
+  accession TEXT NOT NULL,
+  study_id TEXT NOT NULL,
+  description TEXT NOT NULL,
+  referring TEXT NOT NULL,
+  institution TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS studies_patient ON studies(patient);
+CREATE INDEX IF NOT EXISTS studies_date ON studies(study_date);
+CREATE INDEX IF NOT EXISTS studies_accession ON studies(accession);
+CREATE TABLE IF NOT EXISTS series(
+  id INTEGER PRIMARY KEY,
+  study INTEGER NOT NULL REFERENCES studies(id),
+  series_uid TEXT NOT NULL UNIQUE,
+  modality TEXT NOT NULL,
+  series_number TEXT NOT NULL,
+  description TEXT NOT NULL,
+  body_part TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS series_study ON series(study);
+CREATE TABLE IF NOT EXISTS instances(
+  id INTEGER PRIMARY KEY,
+  series INTEGER NOT NULL REFERENCES series(id),
+  sop_uid TEXT NOT NULL UNIQUE,
+  sop_class TEXT NOT NULL,
+  instance_number TEXT NOT NULL,
+  transfer_syntax TEXT NOT NULL,
+  blob TEXT NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  source_ae TEXT NOT NULL,
+  received_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS instances_series ON instances(series);
+CREATE TABLE IF NOT EXISTS peers(
+  name TEXT PRIMARY KEY,
+  ae_title TEXT NOT NULL,
+  host TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  services TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users(
+  name TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  role TEXT NOT NULL,
+  disabled INTEGER NOT NULL);
+)sql";
+
+// RAII for a prepared statement that is reset (not finalized) after each use.
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { sqlite3_finalize(s_); }
+  Status Prepare(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK) {
+      return Internal(std::string("prepare: ") + sqlite3_errmsg(db));
+    }
+    return Status::Ok();
+  }
+  sqlite3_stmt* get() { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+// Resets a statement when the scope ends, so every use starts clean.
+class Use {
+ public:
+  explicit Use(Stmt& s) : s_(s.get()) {}
+  ~Use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+  Use& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Use& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(s_); }
+  std::string Text(int col) {
+    const unsigned char* t = sqlite3_column_text(s_, col);
+    return t ? std::string(reinterpret_cast<const char*>(t),
+                           static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string();
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(s_, col); }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+}  // namespace
+
+struct SqliteIndex::Db {
+  sqlite3* db = nullptr;
+  std::map<std::string, std::unique_ptr<Stmt>> stmts;
+  ~Db() {
+    stmts.clear();
+    sqlite3_close_v2(db);
+  }
+  Status Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "unknown error";
+      sqlite3_free(err);
+      return IoError("index: " + m);
+    }
+    return Status::Ok();
+  }
+  Status Error(const char* what) { return IoError(std::string("index ") + what + ": " + sqlite3_errmsg(db)); }
+  // The cached prepared statement for `sql` (prepared on first use).
+  Result<Stmt*> Get(const char* sql) {
+    auto it = stmts.find(sql);
+    if (it != stmts.end()) return it->second.get();
+    auto s = std::make_unique<Stmt>();
+    TRESOR_RETURN_IF_ERROR(s->Prepare(db, sql));
+    Stmt* raw = s.get();
+    stmts.emplace(sql, std::move(s));
+    return raw;
+  }
+};
+
+Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions& options) {
+  std::unique_ptr<SqliteIndex> index(new SqliteIndex());
+  for (int i = 0; i < 2; ++i) {
+    auto db = std::make_unique<Db>();
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(options.path.c_str(), &db->db, flags, nullptr) != SQLITE_OK) {
+      return IoError("cannot open index " + options.path);
+    }
+    sqlite3_busy_timeout(db->db, 10000);
+    TRESOR_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"));
+    TRESOR_RETURN_IF_ERROR(db->Exec(options.durable ? "PRAGMA synchronous=FULL;"
+                                                    : "PRAGMA synchronous=OFF;"));
+    if (i == 0) {
+      TRESOR_RETURN_IF_ERROR(db->Exec(kSchema));
+      index->writer_ = std::move(db);
+    } else {
+      index->reader_ = std::move(db);
+    }
+  }
+  return index;
+}
+
+SqliteIndex::~SqliteIndex() = default;
+
+Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<InstanceRecord>& records) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  Db& d = *writer_;
+  TRESOR_RETURN_IF_ERROR(d.Exec("BEGIN IMMEDIATE"));
+  // Rolls back unless the commit below succeeded.
+  struct Txn {
+    Db& d;
+    bool done = false;
+    ~Txn() {
+      if (!done) (void)d.Exec("ROLLBACK");
+    }
+  } txn{d};
+
+  TRESOR_ASSIGN_OR_RETURN(Stmt* existing, d.Get("SELECT sha256 FROM instances WHERE sop_uid=?1"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* patient_upsert, d.Get(
+      "INSERT INTO patients(patient_id,issuer,name,birth_date,sex) VALUES(?1,?2,?3,?4,?5) "
+      "ON CONFLICT(patient_id,issuer) DO UPDATE SET name=excluded.name, "
+      "birth_date=excluded.birth_date, sex=excluded.sex RETURNING id"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* study_upsert, d.Get(
+      "INSERT INTO studies(patient,study_uid,study_date,study_time,accession,study_id,"
+      "description,referring,institution) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
+      "ON CONFLICT(study_uid) DO UPDATE SET study_date=excluded.study_date RETURNING id"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* series_upsert, d.Get(
+      "INSERT INTO series(study,series_uid,modality,series_number,description,body_part) "
+      "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(series_uid) DO UPDATE SET "
+      "modality=excluded.modality RETURNING id"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* instance_insert, d.Get(
+      "INSERT INTO instances(series,sop_uid,sop_class,instance_number,transfer_syntax,blob,"
+      "size,sha256,source_ae,received_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"));
+
+  std::vector<AddOutcome> outcomes;
+  outcomes.reserve(records.size());
+  for (const InstanceRecord& r : records) {
+    const dicom::InstanceAttributes& a = r.attrs;
+    {
+      Use q(*existing);
+      q.Bind(1, a.sop_instance_uid);
+      int rc = q.Step();
+      if (rc == SQLITE_ROW) {
+        outcomes.push_back(q.Text(0) == r.content_sha256 ? AddOutcome::kIdentical
+                                                          : AddOutcome::kConflict);
+        continue;
+      }
+      if (rc != SQLITE_DONE) return d.Error("lookup");
+    }
+    int64_t patient, study, series;
+    {
+      Use q(*patient_upsert);
+      q.Bind(1, a.patient_id).Bind(2, a.issuer_of_patient_id).Bind(3, a.patient_name)
+          .Bind(4, a.patient_birth_date).Bind(5, a.patient_sex);
+      if (q.Step() != SQLITE_ROW) return d.Error("patient upsert");
+      patient = q.Int(0);
+    }
+    {
+      Use q(*study_upsert);
+      q.Bind(1, patient).Bind(2, a.study_instance_uid).Bind(3, a.study_date).Bind(4, a.study_time)
+          .Bind(5, a.accession_number).Bind(6, a.study_id).Bind(7, a.study_description)
+          .Bind(8, a.referring_physician_name).Bind(9, a.institution_name);
+      if (q.Step() != SQLITE_ROW) return d.Error("study upsert");
+      study = q.Int(0);
+    }
+    {
+      Use q(*series_upsert);
+      q.Bind(1, study).Bind(2, a.series_instance_uid).Bind(3, a.modality)
+          .Bind(4, a.series_number).Bind(5, a.series_description).Bind(6, a.body_part_examined);
+      if (q.Step() != SQLITE_ROW) return d.Error("series upsert");
+      series = q.Int(0);
+    }
+    {
+      Use q(*instance_insert);
+      q.Bind(1, series).Bind(2, a.sop_instance_uid).Bind(3, a.sop_class_uid)
+          .Bind(4, a.instance_number).Bind(5, r.transfer_syntax_uid).Bind(6, r.blob_name)
+          .Bind(7, static_cast<int64_t>(r.blob_size)).Bind(8, r.content_sha256)
+          .Bind(9, r.source_ae).Bind(10, r.received_at);
+      if (q.Step() != SQLITE_DONE) return d.Error("instance insert");
+    }
+    outcomes.push_back(AddOutcome::kAdded);
+  }
+  TRESOR_RETURN_IF_ERROR(d.Exec("COMMIT"));
+  txn.done = true;
+  return outcomes;
+}
+
+Result<std::optional<StoredInstance>> SqliteIndex::FindInstance(const std::string& sop_instance_uid) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT i.sop_uid, i.sop_class, st.study_uid, i.transfer_syntax, i.blob, i.size, i.sha256 "
+      "FROM instances i JOIN series se ON se.id=i.series JOIN studies st ON st.id=se.study "
+      "WHERE i.sop_uid=?1"));
+  Use q(*s);
+  q.Bind(1, sop_instance_uid);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<StoredInstance>();
+  if (rc != SQLITE_ROW) return reader_->Error("find instance");
+  StoredInstance out;
+  out.sop_instance_uid = q.Text(0);
+  out.sop_class_uid = q.Text(1);
+  out.study_instance_uid = q.Text(2);
+  out.transfer_syntax_uid = q.Text(3);
+  out.blob_name = q.Text(4);
+  out.blob_size = static_cast<uint64_t>(q.Int(5));
+  out.content_sha256 = q.Text(6);
+  return std::optional<StoredInstance>(std::move(out));
+}
+
+Result<bool> SqliteIndex::IsBlobReferenced(const std::string& name) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get("SELECT 1 FROM instances WHERE blob=?1"));
+  Use q(*s);
+  q.Bind(1, name);
+  int rc = q.Step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return reader_->Error("blob lookup");
+  return rc == SQLITE_ROW;
+}
+
+Result<IndexStats> SqliteIndex::Stats() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM studies), "
+      "(SELECT count(*) FROM series), (SELECT count(*) FROM instances), "
+      "(SELECT coalesce(sum(size),0) FROM instances)"));
+  Use q(*s);
+  if (q.Step() != SQLITE_ROW) return reader_->Error("stats");
+  IndexStats st;
+  st.patients = q.Int(0);
+  st.studies = q.Int(1);
+  st.series = q.Int(2);
+  st.instances = q.Int(3);
+  st.bytes = static_cast<uint64_t>(q.Int(4));
+  return st;
+}
+
+Status SqliteIndex::PutPeer(const PeerRecord& peer) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "INSERT OR REPLACE INTO peers(name,ae_title,host,port,services) VALUES(?1,?2,?3,?4,?5)"));
+  Use q(*s);
+  q.Bind(1, peer.name).Bind(2, peer.ae_title).Bind(3, peer.host).Bind(4, int64_t{peer.port})
+      .Bind(5, peer.services);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("put peer");
+  return Status::Ok();
+}
+
+Result<bool> SqliteIndex::RemovePeer(const std::string& name) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM peers WHERE name=?1"));
+  Use q(*s);
+  q.Bind(1, name);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("remove peer");
+  return sqlite3_changes(writer_->db) > 0;
+}
+
+Result<std::vector<PeerRecord>> SqliteIndex::ListPeers() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT name,ae_title,host,port,services FROM peers ORDER BY name"));
+  Use q(*s);
+  std::vector<PeerRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back({q.Text(0), q.Text(1), q.Text(2), static_cast<int>(q.Int(3)), q.Text(4)});
+  }
+  if (rc != SQLITE_DONE) return reader_->Error("list peers");
+  return out;
+}
+
+Status SqliteIndex::PutUser(const UserRecord& user) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "INSERT OR REPLACE INTO users(name,password_hash,role,disabled) VALUES(?1,?2,?3,?4)"));
+  Use q(*s);
+  q.Bind(1, user.name).Bind(2, user.password_hash).Bind(3, user.role)
+      .Bind(4, int64_t{user.disabled ? 1 : 0});
+  if (q.Step() != SQLITE_DONE) return writer_->Error("put user");
+  return Status::Ok();
+}
+
+Result<std::optional<UserRecord>> SqliteIndex::FindUser(const std::string& name) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT name,password_hash,role,disabled FROM users WHERE name=?1"));
+  Use q(*s);
+  q.Bind(1, name);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<UserRecord>();
+  if (rc != SQLITE_ROW) return reader_->Error("find user");
+  return std::optional<UserRecord>(UserRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0});
+}
+
+Result<std::vector<UserRecord>> SqliteIndex::ListUsers() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT name,password_hash,role,disabled FROM users ORDER BY name"));
+  Use q(*s);
+  std::vector<UserRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0});
+  }
+  if (rc != SQLITE_DONE) return reader_->Error("list users");
+  return out;
+}
+
+}  // namespace tresor::store
