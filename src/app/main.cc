@@ -1,1 +1,458 @@
-int main(){}
+// tresor: the command-line entry point. Parses arguments, opens the data directory
+// and runs one subcommand. All archive work goes through archive::ArchiveService.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdict.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "app/data_dir.h"
+#include "core/log.h"
+#include "dicom/byte_reader.h"
+#include "dicom/dictionary.h"
+#include "dicom/part10.h"
+#include "dimse/server.h"
+
+namespace tresor::app {
+namespace {
+
+constexpr char kUsage[] = R"(tresor - a secure-by-default PACS
+
+Usage: tresor <command> [options]
+
+Commands:
+  init       create a data directory (config, keys, admin credential)
+  serve      run the archive (DICOM listener)
+  peer       register, list or remove DICOM peers (modalities, workstations)
+  import     load DICOM files or folders into the archive
+  stats      show what the archive holds
+  cat        write a stored instance to standard output
+
+Every command takes --data DIR (default: $TRESOR_DATA, else ./var).
+Run 'tresor <command> --help' for the options of one command.
+)";
+
+const std::map<std::string, std::string>& CommandHelp() {
+  static const auto* help = new std::map<std::string, std::string>{
+      {"init", R"(Usage: tresor init [--data DIR]
+
+Creates DIR with a documented configuration file (tresor.conf), key material under
+keys/ (mode 0600, never stored in the index) and an empty archive. Prints the
+administrator password once; only its Argon2id hash is kept. There is no default account.
+)"},
+      {"serve", R"(Usage: tresor serve [--data DIR] [--dicom-port N] [--dicom-tls-port N] [--http-port N]
+
+Runs the archive. Ports default to the configuration file (11112, 2762, 8443); 0 picks
+a free port. Listeners bind to server.bind_address (loopback by default). Only
+registered peers may connect (see 'tresor peer'). Stops cleanly on SIGINT/SIGTERM.
+)"},
+      {"peer", R"(Usage:
+  tresor peer add NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--data DIR]
+  tresor peer list [--data DIR]
+  tresor peer remove NAME [--data DIR]
+
+A peer is a DICOM application allowed to open associations: its calling AE title must
+match AND it must connect from HOST (an IP address or a host name). SERVICES is a comma
+list of echo, store, find, move, get (default: echo,store). --port is where the peer
+listens, for retrieve destinations (default 104).
+)"},
+      {"import", R"(Usage: tresor import [--data DIR] PATH...
+
+Stores every DICOM Part 10 file under the given files and folders through the same
+validation as C-STORE. Shows progress and ends with a summary: stored, duplicate
+(identical instance already archived) and rejected, with the reason for each rejection.
+Exit status 0 if nothing was rejected, 1 otherwise.
+)"},
+      {"stats", R"(Usage: tresor stats [--data DIR]
+
+Shows the number of patients, studies, series and instances, and the stored bytes.
+)"},
+      {"cat", R"(Usage: tresor cat [--data DIR] SOP_INSTANCE_UID > file.dcm
+
+Writes the stored instance as a DICOM Part 10 file to standard output: the data set
+exactly as received, behind a file meta header written by Tresor (preamble zeroed).
+)"},
+  };
+  return *help;
+}
+
+// Parsed command line: positional arguments and --flag values.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> flags;
+  bool help = false;
+
+  std::string Flag(const std::string& name, const std::string& fallback = "") const {
+    auto it = flags.find(name);
+    return it == flags.end() ? fallback : it->second;
+  }
+};
+
+Result<Args> ParseArgs(int argc, char** argv, int first) {
+  Args a;
+  for (int i = first; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--help" || s == "-h") {
+      a.help = true;
+    } else if (s.rfind("--", 0) == 0) {
+      std::string name = s.substr(2), value;
+      size_t eq = name.find('=');
+      if (eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        return InvalidArgument("option --" + name + " needs a value");
+      }
+      a.flags[name] = value;
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+Status CheckFlags(const Args& a, std::initializer_list<const char*> allowed) {
+  for (const auto& [name, value] : a.flags) {
+    bool ok = name == "data";
+    for (const char* n : allowed) ok |= name == n;
+    if (!ok) return InvalidArgument("unknown option --" + name);
+  }
+  return Status::Ok();
+}
+
+Result<int> ParsePort(const std::string& text) {
+  try {
+    size_t used = 0;
+    int p = std::stoi(text, &used);
+    if (used == text.size() && p >= 0 && p <= 65535) return p;
+  } catch (...) {
+  }
+  return InvalidArgument("not a port number: " + text);
+}
+
+int Fail(const Status& s) {
+  std::cerr << "tresor: " << s.message() << "\n";
+  return s.code() == Code::kInvalidArgument ? 2 : 1;
+}
+
+#define TRESOR_RETURN_IF_ERROR_CLI(expr)  \
+  do {                                    \
+    ::tresor::Status cli_status_ = (expr); \
+    if (!cli_status_.ok()) return Fail(cli_status_); \
+  } while (0)
+
+int CmdInit(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
+  std::string dir = ResolveDataDir(a.Flag("data"));
+  auto password = InitDataDir(dir);
+  if (!password.ok()) return Fail(password.status());
+  std::cout << "Initialized Tresor data directory " << dir << "\n\n"
+            << "Administrator account: admin\n"
+            << "Password (shown only now, store it safely): " << *password << "\n\n"
+            << "Next: register a peer with 'tresor peer add', then 'tresor serve --data " << dir
+            << "'.\n";
+  return 0;
+}
+
+bool IsLoopback(const std::string& address) {
+  return address == "127.0.0.1" || address == "::1" || address == "localhost" ||
+         address.rfind("127.", 0) == 0;
+}
+
+int CmdServe(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"dicom-port", "dicom-tls-port", "http-port"}));
+  std::string dir = ResolveDataDir(a.Flag("data"));
+  auto opened = OpenDataDir(dir);
+  if (!opened.ok()) return Fail(opened.status());
+  OpenArchive& o = **opened;
+  if (a.flags.count("dicom-port")) {
+    auto p = ParsePort(a.Flag("dicom-port"));
+    if (!p.ok()) return Fail(p.status());
+    o.config.dicom_port = *p;
+  }
+  for (const char* name : {"dicom-tls-port", "http-port"}) {
+    if (a.flags.count(name)) {
+      auto p = ParsePort(a.Flag(name));
+      if (!p.ok()) return Fail(p.status());
+      (std::string(name) == "http-port" ? o.config.http_port : o.config.dicom_tls_port) = *p;
+    }
+  }
+  if (!IsLoopback(o.config.bind_address)) {
+    return Fail(PermissionDenied(
+        "refusing to serve plain DICOM on non-loopback address " + o.config.bind_address +
+        ": patient data would cross the network unencrypted. Bind to 127.0.0.1 or configure "
+        "TLS (see the README's Security model)."));
+  }
+  // One server per data directory.
+  int lock_fd = open((dir + "/serve.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Fail(Unavailable("another 'tresor serve' is already using " + dir));
+  }
+  Status st = dicom::CheckDictionaryLoaded();
+  if (!st.ok()) return Fail(st);
+  st = o.archive->Recover();
+  if (!st.ok()) return Fail(st);
+
+  // Signals are taken by sigwait below; every thread started from here inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  dimse::ScpOptions scp;
+  scp.bind_address = o.config.bind_address;
+  scp.port = o.config.dicom_port;
+  scp.max_associations = o.config.max_associations;
+  scp.max_pending_connections = o.config.max_pending_connections;
+  scp.max_pdu_bytes = o.config.max_pdu_bytes;
+  scp.artim_seconds = o.config.artim_seconds;
+  scp.idle_seconds = o.config.idle_seconds;
+  dimse::DimseServer server(*o.archive, scp);
+  st = server.Start();
+  if (!st.ok()) return Fail(st);
+
+  auto stats = o.archive->Stats(archive::Principal::LocalAdmin());
+  TRESOR_LOG(kInfo) << "DICOM listener on " << o.config.bind_address << ":" << server.port()
+                    << " AE " << o.config.ae_title;
+  std::cout << "Tresor is serving " << dir << " ("
+            << (stats.ok() ? std::to_string(stats->instances) : std::string("?"))
+            << " instances)\n"
+            << "  DICOM: host " << o.config.bind_address << ", port " << server.port()
+            << ", called AE title " << o.config.ae_title << "\n"
+            << "Only registered peers may connect. Register one with:\n"
+            << "  tresor peer add NAME --ae CALLING_AE --host ADDRESS --allow echo,store --data "
+            << dir << "\n"
+            << "Then, for example:\n"
+            << "  echoscu -aet CALLING_AE -aec " << o.config.ae_title << " "
+            << o.config.bind_address << " " << server.port() << "\n"
+            << "Stop with Ctrl-C." << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  TRESOR_LOG(kInfo) << "signal " << sig << " received, stopping";
+  server.Stop();
+  return 0;
+}
+
+int CmdPeer(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"ae", "host", "port", "allow"}));
+  if (a.positional.empty()) return Fail(InvalidArgument("peer needs add, list or remove"));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  if (!opened.ok()) return Fail(opened.status());
+  archive::ArchiveService& archive = *(*opened)->archive;
+  auto admin = archive::Principal::LocalAdmin();
+  const std::string& verb = a.positional[0];
+  if (verb == "add") {
+    if (a.positional.size() != 2) return Fail(InvalidArgument("usage: tresor peer add NAME --ae AE --host HOST"));
+    if (a.Flag("ae").empty() || a.Flag("host").empty()) {
+      return Fail(InvalidArgument("peer add needs --ae and --host"));
+    }
+    auto services = security::ParseServices(a.Flag("allow", "echo,store"));
+    if (!services.ok()) return Fail(services.status());
+    auto port = ParsePort(a.Flag("port", "104"));
+    if (!port.ok()) return Fail(port.status());
+    security::Peer peer{a.positional[1], a.Flag("ae"), a.Flag("host"), *port, *services};
+    Status s = archive.AddPeer(admin, peer);
+    if (!s.ok()) return Fail(s);
+    std::cout << "peer " << peer.name << ": AE " << peer.ae_title << " from " << peer.host
+              << ", allowed: " << security::FormatServices(peer.services) << "\n";
+    return 0;
+  }
+  if (verb == "list") {
+    auto peers = archive.ListPeers(admin);
+    if (!peers.ok()) return Fail(peers.status());
+    std::printf("%-16s %-16s %-24s %-6s %s\n", "NAME", "AE TITLE", "HOST", "PORT", "ALLOWED");
+    for (const auto& p : *peers) {
+      std::printf("%-16s %-16s %-24s %-6d %s\n", p.name.c_str(), p.ae_title.c_str(),
+                  p.host.c_str(), p.port, security::FormatServices(p.services).c_str());
+    }
+    return 0;
+  }
+  if (verb == "remove") {
+    if (a.positional.size() != 2) return Fail(InvalidArgument("usage: tresor peer remove NAME"));
+    auto removed = archive.RemovePeer(admin, a.positional[1]);
+    if (!removed.ok()) return Fail(removed.status());
+    if (!*removed) return Fail(NotFound("no peer named " + a.positional[1]));
+    std::cout << "peer " << a.positional[1] << " removed\n";
+    return 0;
+  }
+  return Fail(InvalidArgument("unknown peer command '" + verb + "'"));
+}
+
+// Stores one Part 10 file through the archive.
+Result<archive::StoreOutcome> ImportFile(archive::ArchiveService& archive, const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError(std::string("cannot open: ") + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  struct stat st {};
+  fstat(fd, &st);
+  dicom::FileRangeReader whole(fd, 0, static_cast<uint64_t>(st.st_size));
+  TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(whole));
+  TRESOR_ASSIGN_OR_RETURN(
+      std::unique_ptr<archive::Upload> upload,
+      archive.BeginStore(archive::Principal::LocalAdmin(),
+                         {meta.sop_class_uid, meta.sop_instance_uid, meta.transfer_syntax_uid}));
+  std::vector<char> buf(1 << 20);
+  uint64_t offset = meta.dataset_offset;
+  while (offset < static_cast<uint64_t>(st.st_size)) {
+    ssize_t got = pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
+    if (got < 0) return IoError(std::string("read failed: ") + std::strerror(errno));
+    if (got == 0) break;
+    TRESOR_RETURN_IF_ERROR(upload->Write(buf.data(), static_cast<size_t>(got)));
+    offset += static_cast<uint64_t>(got);
+  }
+  return upload->Commit();
+}
+
+int CmdImport(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"threads"}));
+  if (a.positional.empty()) return Fail(InvalidArgument("import needs at least one PATH"));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  if (!opened.ok()) return Fail(opened.status());
+  Status st = dicom::CheckDictionaryLoaded();
+  if (!st.ok()) return Fail(st);
+  archive::ArchiveService& archive = *(*opened)->archive;
+
+  std::vector<std::string> files;
+  for (const std::string& p : a.positional) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      for (auto it = std::filesystem::recursive_directory_iterator(p, ec);
+           it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        if (ec) break;
+        if (it->is_regular_file(ec)) files.push_back(it->path().string());
+      }
+    } else if (std::filesystem::is_regular_file(p, ec)) {
+      files.push_back(p);
+    } else {
+      std::cerr << "tresor: " << p << ": no such file or directory\n";
+      return 1;
+    }
+  }
+  std::sort(files.begin(), files.end());
+
+  std::atomic<size_t> next{0}, done{0}, stored{0}, duplicate{0};
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> rejected;  // guarded by mu
+  bool tty = isatty(STDERR_FILENO);
+  auto progress = [&](bool final) {
+    size_t d = done.load(), total = files.size();
+    std::lock_guard<std::mutex> lock(mu);
+    size_t rej = rejected.size();
+    if (tty) {
+      int width = 30;
+      int filled = total ? static_cast<int>(width * d / total) : width;
+      std::fprintf(stderr, "\r[%s%s] %zu/%zu  stored %zu  duplicate %zu  rejected %zu%s",
+                   std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(), d,
+                   total, stored.load(), duplicate.load(), rej, final ? "\n" : "");
+    } else if (final || d % 500 == 0) {
+      std::fprintf(stderr, "import: %zu/%zu files\n", d, total);
+    }
+  };
+  int threads = 4;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < files.size();) {
+        auto r = ImportFile(archive, files[i]);
+        if (r.ok()) {
+          (*r == archive::StoreOutcome::kStored ? stored : duplicate)++;
+        } else {
+          std::lock_guard<std::mutex> lock(mu);
+          rejected.emplace_back(files[i], r.status().message());
+        }
+        size_t d = ++done;
+        if (tty ? d % 16 == 0 : d % 500 == 0) progress(false);
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  progress(true);
+  std::sort(rejected.begin(), rejected.end());
+  for (const auto& [file, why] : rejected) std::cout << "rejected " << file << ": " << why << "\n";
+  std::cout << "import: " << files.size() << " files: " << stored << " stored, " << duplicate
+            << " duplicate, " << rejected.size() << " rejected\n";
+  return rejected.empty() ? 0 : 1;
+}
+
+int CmdStats(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  if (!opened.ok()) return Fail(opened.status());
+  auto s = (*opened)->archive->Stats(archive::Principal::LocalAdmin());
+  if (!s.ok()) return Fail(s.status());
+  std::cout << "patients:  " << s->patients << "\n"
+            << "studies:   " << s->studies << "\n"
+            << "series:    " << s->series << "\n"
+            << "instances: " << s->instances << "\n"
+            << "bytes:     " << s->bytes << " (" << (s->bytes / (1024.0 * 1024.0)) << " MiB)\n";
+  return 0;
+}
+
+int CmdCat(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
+  if (a.positional.size() != 1) return Fail(InvalidArgument("usage: tresor cat SOP_INSTANCE_UID"));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  if (!opened.ok()) return Fail(opened.status());
+  auto obj = (*opened)->archive->OpenInstance(archive::Principal::LocalAdmin(), a.positional[0]);
+  if (!obj.ok()) return Fail(obj.status());
+  std::vector<char> buf(1 << 20);
+  for (uint64_t off = 0; off < (*obj)->size();) {
+    auto got = (*obj)->ReadAt(buf.data(), buf.size(), off);
+    if (!got.ok()) return Fail(got.status());
+    if (*got == 0) break;
+    if (std::fwrite(buf.data(), 1, *got, stdout) != *got) return Fail(IoError("write failed"));
+    off += *got;
+  }
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace tresor::app
+
+int main(int argc, char** argv) {
+  using namespace tresor::app;
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  auto help = CommandHelp().find(cmd);
+  if (help == CommandHelp().end()) {
+    std::cerr << "tresor: unknown command '" << cmd << "'\n\n" << kUsage;
+    return 2;
+  }
+  auto args = ParseArgs(argc, argv, 2);
+  if (!args.ok()) return Fail(args.status());
+  if (args->help) {
+    std::cout << help->second;
+    return 0;
+  }
+  if (cmd == "init") return CmdInit(*args);
+  if (cmd == "serve") return CmdServe(*args);
+  if (cmd == "peer") return CmdPeer(*args);
+  if (cmd == "import") return CmdImport(*args);
+  if (cmd == "stats") return CmdStats(*args);
+  return CmdCat(*args);
+}

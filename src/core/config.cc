@@ -76,7 +76,7 @@ const std::map<std::string, Setter>& Setters() {
       {"server.http_port", IntSetter(&Config::http_port, 0, 65535)},
       {"limits.max_associations", IntSetter(&Config::max_associations, 1, 1024)},
       {"limits.max_pending_connections", IntSetter(&Config::max_pending_connections, 1, 4096)},
-      {"limits.max_pdu_bytes", IntSetter(&Config::max_pdu_bytes, 4096, 16 << 20)},
+      {"limits.max_pdu_bytes", IntSetter(&Config::max_pdu_bytes, 4096, 131072)},
       {"limits.max_object_bytes", IntSetter(&Config::max_object_bytes, 1 << 20, 64ll << 30)},
       {"limits.max_sequence_depth", IntSetter(&Config::max_sequence_depth, 1, 64)},
       {"limits.artim_seconds", IntSetter(&Config::artim_seconds, 1, 3600)},
@@ -169,8 +169,8 @@ http_port = 8443
 max_associations = 32
 # Connections accepted while all workers are busy; beyond this they are closed.
 max_pending_connections = 64
-# Largest P-DATA-TF PDU accepted (bytes); offered to peers as our maximum length.
-max_pdu_bytes = 262144
+# Largest P-DATA-TF PDU accepted (bytes, 4096-131072); offered to peers as our maximum.
+max_pdu_bytes = 131072
 # Largest single data set accepted by C-STORE or import (bytes).
 max_object_bytes = 2147483648
 # Deepest sequence nesting accepted in a data set.

@@ -23,7 +23,7 @@ struct Config {
   // [limits]
   int max_associations = 32;         // concurrent associations served at once
   int max_pending_connections = 64;  // accepted connections waiting for a worker
-  uint32_t max_pdu_bytes = 262144;   // largest P-DATA PDU we accept
+  uint32_t max_pdu_bytes = 131072;   // largest P-DATA PDU we accept (DCMTK caps at 131072)
   uint64_t max_object_bytes = 2ull << 30;  // largest data set accepted by C-STORE/import
   int max_sequence_depth = 16;       // deepest sequence nesting accepted
   int artim_seconds = 30;            // time allowed for the A-ASSOCIATE-RQ to arrive

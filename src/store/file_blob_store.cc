@@ -97,7 +97,7 @@ FileBlobStore::~FileBlobStore() {
   if (staging_fd_ >= 0) close(staging_fd_);
 }
 
-Result<std::unique_ptr<FileBlobStore>> FileBlobStore::Open(const FileBlobStoreOptions& options) {
+Result<std::unique_ptr<FileBlobStore>> FileBlobStore::Make(const FileBlobStoreOptions& options) {
   TRESOR_RETURN_IF_ERROR(MakeDir(options.root));
   TRESOR_RETURN_IF_ERROR(MakeDir(options.root + "/blobs"));
   TRESOR_RETURN_IF_ERROR(MakeDir(options.root + "/staging"));

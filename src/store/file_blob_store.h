@@ -20,7 +20,7 @@ struct FileBlobStoreOptions {
 class FileBlobStore : public BlobStore {
  public:
   // Creates the directory layout if needed.
-  static Result<std::unique_ptr<FileBlobStore>> Open(const FileBlobStoreOptions& options);
+  static Result<std::unique_ptr<FileBlobStore>> Make(const FileBlobStoreOptions& options);
 
   ~FileBlobStore() override;
   FileBlobStore(const FileBlobStore&) = delete;

@@ -1,0 +1,100 @@
+#include "app/data_dir.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "core/log.h"
+#include "core/random.h"
+#include "security/password.h"
+
+namespace tresor::app {
+namespace {
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+Status WriteFile(const std::string& path, const std::string& content, mode_t mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return IoError("cannot create " + path + ": " + std::strerror(errno));
+  bool ok = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  ok = fsync(fd) == 0 && ok;
+  close(fd);
+  if (!ok) return IoError("cannot write " + path);
+  return Status::Ok();
+}
+
+Status MakeDir(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return IoError("cannot create directory " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string ResolveDataDir(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("TRESOR_DATA"); env && *env) return env;
+  return "./var";
+}
+
+Result<std::string> InitDataDir(const std::string& dir) {
+  if (Exists(dir + "/tresor.conf")) {
+    return Status(Code::kAlreadyExists, dir + " is already a Tresor data directory");
+  }
+  TRESOR_RETURN_IF_ERROR(MakeDir(dir, 0700));
+  TRESOR_RETURN_IF_ERROR(MakeDir(dir + "/keys", 0700));
+  // The master key for encryption at rest; kept outside the index, readable by the
+  // owner only.
+  std::string key(32, '\0');
+  RandomBytes(key.data(), key.size());
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/master.key", key, 0600));
+  TRESOR_ASSIGN_OR_RETURN(auto opened, [&]() -> Result<std::unique_ptr<OpenArchive>> {
+    // The config file is written last so a failed init can simply be retried.
+    TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/tresor.conf.new", DefaultConfigText(), 0600));
+    if (rename((dir + "/tresor.conf.new").c_str(), (dir + "/tresor.conf").c_str()) != 0) {
+      return IoError("cannot install tresor.conf");
+    }
+    return OpenDataDir(dir);
+  }());
+  std::string password = security::GeneratePassword();
+  TRESOR_RETURN_IF_ERROR(
+      opened->archive->CreateUser(archive::Principal::LocalAdmin(), "admin", "admin", password));
+  return password;
+}
+
+Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
+  if (!Exists(dir + "/tresor.conf")) {
+    return NotFound(dir + " is not a Tresor data directory (run: tresor init --data " + dir + ")");
+  }
+  auto out = std::make_unique<OpenArchive>();
+  out->dir = dir;
+  TRESOR_ASSIGN_OR_RETURN(out->config, LoadConfig(dir + "/tresor.conf"));
+  log::Level level;
+  if (!log::ParseLevel(out->config.log_level, &level)) {
+    return InvalidArgument("log.level must be debug, info, warn or error");
+  }
+  log::SetLevel(level);
+  TRESOR_ASSIGN_OR_RETURN(out->index,
+                          store::SqliteIndex::Open({dir + "/index.db", out->config.fsync}));
+  TRESOR_ASSIGN_OR_RETURN(out->blobs,
+                          store::FileBlobStore::Make({dir + "/storage", out->config.fsync}));
+  archive::ArchiveOptions options;
+  options.ae_title = out->config.ae_title;
+  options.limits.max_bytes = out->config.max_object_bytes;
+  options.limits.max_sequence_depth = out->config.max_sequence_depth;
+  options.max_object_bytes = out->config.max_object_bytes;
+  options.commit_batch_max = out->config.commit_batch_max;
+  out->archive = std::make_unique<archive::ArchiveService>(*out->index, *out->blobs, options);
+  return out;
+}
+
+}  // namespace tresor::app

@@ -1,0 +1,38 @@
+// The data directory: configuration, key material, index and blob storage, and the
+// wiring of the archive on top of them.
+//
+//   DIR/tresor.conf        documented configuration (see core/config.h)
+//   DIR/keys/              key material, mode 0700; files 0600; never in the index
+//   DIR/index.db           the SQLite index
+//   DIR/storage/           blobs (names chosen by the server) and the staging area
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "archive/archive_service.h"
+#include "core/config.h"
+#include "store/file_blob_store.h"
+#include "store/sqlite_index.h"
+
+namespace tresor::app {
+
+// Resolves --data / $TRESOR_DATA / ./var.
+std::string ResolveDataDir(const std::string& flag);
+
+// Creates a new data directory. Fails if `dir` already holds one. Returns the
+// administrator password, which is shown once and stored only as an Argon2id hash.
+Result<std::string> InitDataDir(const std::string& dir);
+
+// An opened data directory with its archive.
+struct OpenArchive {
+  std::string dir;
+  Config config;
+  std::unique_ptr<store::SqliteIndex> index;
+  std::unique_ptr<store::FileBlobStore> blobs;
+  std::unique_ptr<archive::ArchiveService> archive;
+};
+
+Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir);
+
+}  // namespace tresor::app

@@ -1,0 +1,495 @@
+#include "dimse/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/assoc.h>
+#include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/dcmnet/dul.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "core/log.h"
+#include "dicom/transfer_syntax.h"
+#include "dimse/status_mapping.h"
+
+namespace tresor::dimse {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The largest A-ASSOCIATE-RQ PDU we wait for; real ones are a few kilobytes.
+constexpr uint32_t kMaxAssociateRqBytes = 1 << 20;
+
+// Serializes the hand-over of an accepted socket to DCMTK, which reads it from a
+// process-wide global. Held only while the A-ASSOCIATE-RQ is parsed from bytes that
+// have already arrived, so it is never held while waiting on a client.
+std::mutex g_handover_mu;
+
+struct AssociationDeleter {
+  void operator()(T_ASC_Association* a) const {
+    ASC_dropSCPAssociation(a);
+    ASC_destroyAssociation(&a);
+  }
+};
+using AssociationPtr = std::unique_ptr<T_ASC_Association, AssociationDeleter>;
+
+std::string AddressOf(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, buf, sizeof buf);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto& a6 = reinterpret_cast<const sockaddr_in6&>(ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a6.sin6_addr)) {
+      inet_ntop(AF_INET, &a6.sin6_addr.s6_addr[12], buf, sizeof buf);
+    } else {
+      inet_ntop(AF_INET6, &a6.sin6_addr, buf, sizeof buf);
+    }
+  }
+  return buf;
+}
+
+// Waits until the complete A-ASSOCIATE-RQ PDU is in the socket's receive buffer.
+// Returns false (and says why) if it does not arrive by `deadline` or is not one.
+bool WaitForAssociateRq(int fd, Clock::time_point deadline, std::string* why) {
+  while (true) {
+    unsigned char head[6];
+    ssize_t got = recv(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+    if (got == 0) {
+      *why = "closed before sending an A-ASSOCIATE-RQ";
+      return false;
+    }
+    if (got >= 1 && head[0] != 0x01) {
+      *why = "first PDU is not an A-ASSOCIATE-RQ";
+      return false;
+    }
+    if (got == 6) {
+      uint32_t length = uint32_t{head[2]} << 24 | uint32_t{head[3]} << 16 |
+                        uint32_t{head[4]} << 8 | head[5];
+      if (length > kMaxAssociateRqBytes) {
+        *why = "A-ASSOCIATE-RQ too large";
+        return false;
+      }
+      int available = 0;
+      if (ioctl(fd, FIONREAD, &available) == 0 &&
+          static_cast<uint64_t>(available) >= uint64_t{length} + 6) {
+        return true;
+      }
+    } else if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      *why = std::string("connection error: ") + std::strerror(errno);
+      return false;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      *why = "no complete A-ASSOCIATE-RQ within the ARTIM timeout";
+      return false;
+    }
+    // Wake on new data; re-check at least every 50 ms (a partial PDU keeps the socket
+    // readable, so poll alone would spin).
+    pollfd p{fd, POLLIN, 0};
+    if (got >= 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    } else {
+      poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 50)));
+    }
+  }
+}
+
+// Reads the next PDV of the association, waiting up to `timeout` seconds for it.
+OFCondition NextPdv(T_ASC_Association* assoc, int timeout, DUL_PDV* pdv) {
+  OFCondition cond = DUL_NextPDV(&assoc->DULassociation, pdv);
+  if (cond.good()) return cond;
+  cond = DUL_ReadPDVs(&assoc->DULassociation, nullptr, DUL_NOBLOCK, timeout);
+  // DUL reports a successfully read P-DATA PDU with this (non-good) condition.
+  if (cond != DUL_PDATAPDUARRIVED && cond.bad()) return cond;
+  return DUL_NextPDV(&assoc->DULassociation, pdv);
+}
+
+std::vector<const char*> StorageAndVerificationClasses() {
+  std::vector<const char*> out{UID_VerificationSOPClass};
+  for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; ++i) {
+    out.push_back(dcmAllStorageSOPClassUIDs[i]);
+  }
+  return out;
+}
+
+class AssociationHandler {
+ public:
+  AssociationHandler(archive::ArchiveService& archive, T_ASC_Association* assoc,
+                     archive::Principal principal, int idle_seconds)
+      : archive_(archive), assoc_(assoc), who_(std::move(principal)), idle_(idle_seconds) {}
+
+  void Run() {
+    while (true) {
+      T_ASC_PresentationContextID pres_id = 0;
+      T_DIMSE_Message msg;
+      std::memset(&msg, 0, sizeof msg);
+      OFCondition cond =
+          DIMSE_receiveCommand(assoc_, DIMSE_NONBLOCKING, idle_, &pres_id, &msg, nullptr);
+      if (cond == DUL_PEERREQUESTEDRELEASE) {
+        ASC_acknowledgeRelease(assoc_);
+        return;
+      }
+      if (cond == DUL_PEERABORTEDASSOCIATION) {
+        TRESOR_LOG(kInfo) << "association aborted by " << who_.Describe();
+        return;
+      }
+      if (cond == DIMSE_NODATAAVAILABLE) {
+        TRESOR_LOG(kWarn) << "association idle for " << idle_ << " s, aborting: "
+                          << who_.Describe();
+        ASC_abortAssociation(assoc_);
+        return;
+      }
+      if (cond.bad()) {
+        TRESOR_LOG(kWarn) << "association with " << who_.Describe()
+                          << " failed: " << cond.text();
+        ASC_abortAssociation(assoc_);
+        return;
+      }
+      switch (msg.CommandField) {
+        case DIMSE_C_ECHO_RQ:
+          cond = HandleEcho(pres_id, msg.msg.CEchoRQ);
+          break;
+        case DIMSE_C_STORE_RQ:
+          cond = HandleStore(pres_id, msg.msg.CStoreRQ);
+          break;
+        default:
+          TRESOR_LOG(kWarn) << "unsupported DIMSE command 0x" << std::hex
+                            << static_cast<unsigned>(msg.CommandField) << std::dec << " from "
+                            << who_.Describe() << "; aborting";
+          ASC_abortAssociation(assoc_);
+          return;
+      }
+      if (cond.bad()) {
+        TRESOR_LOG(kWarn) << "association with " << who_.Describe() << " ended: " << cond.text();
+        ASC_abortAssociation(assoc_);
+        return;
+      }
+    }
+  }
+
+ private:
+  OFCondition HandleEcho(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_EchoRQ& req) {
+    uint16_t status = kStatusSuccess;
+    if (!who_.May(security::kEcho)) {
+      status = kStatusNotAuthorized;
+      TRESOR_LOG(kWarn) << "C-ECHO refused: " << who_.Describe() << " lacks the echo grant";
+    }
+    return DIMSE_sendEchoResponse(assoc_, pres_id, &req, status, nullptr);
+  }
+
+  OFCondition HandleStore(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_StoreRQ& req) {
+    T_ASC_PresentationContext pc;
+    OFCondition cond = ASC_findAcceptedPresentationContext(assoc_->params, pres_id, &pc);
+    if (cond.bad()) return cond;
+    archive::UploadInfo info{req.AffectedSOPClassUID, req.AffectedSOPInstanceUID,
+                             pc.acceptedTransferSyntax};
+    Status outcome;
+    std::unique_ptr<archive::Upload> upload;
+    if (req.DataSetType == DIMSE_DATASET_NULL) {
+      outcome = InvalidArgument("C-STORE request without a data set");
+    } else {
+      auto begun = archive_.BeginStore(who_, info);
+      if (begun.ok()) {
+        upload = std::move(begun).value();
+      } else {
+        outcome = begun.status();
+      }
+      // Receive the data set; after an error keep draining it so the association stays
+      // usable, without storing anything.
+      while (true) {
+        DUL_PDV pdv;
+        cond = NextPdv(assoc_, idle_, &pdv);
+        if (cond.bad()) return cond;  // upload (if any) is discarded: nothing acknowledged
+        if (pdv.pdvType != DUL_DATASETPDV || pdv.presentationContextID != pres_id) {
+          return makeOFCondition(0, 1, OF_error, "unexpected PDV while receiving a data set");
+        }
+        if (upload && outcome.ok()) {
+          outcome = upload->Write(pdv.data, pdv.fragmentLength);
+        }
+        if (pdv.lastPDV) break;
+      }
+    }
+    uint16_t status = kStatusSuccess;
+    if (outcome.ok() && upload) {
+      auto committed = upload->Commit();
+      if (!committed.ok()) outcome = committed.status();
+    }
+    status = StoreStatusFor(outcome);
+    if (!outcome.ok()) {
+      TRESOR_LOG(kWarn) << "C-STORE " << info.sop_instance_uid << " from " << who_.Describe()
+                        << " refused (0x" << std::hex << status << std::dec
+                        << "): " << outcome.message();
+    } else {
+      TRESOR_LOG(kDebug) << "stored " << info.sop_instance_uid << " from " << who_.Describe();
+    }
+    T_DIMSE_C_StoreRSP rsp;
+    std::memset(&rsp, 0, sizeof rsp);
+    rsp.MessageIDBeingRespondedTo = req.MessageID;
+    rsp.DimseStatus = status;
+    rsp.DataSetType = DIMSE_DATASET_NULL;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID,
+                        sizeof rsp.AffectedSOPClassUID);
+    OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, req.AffectedSOPInstanceUID,
+                        sizeof rsp.AffectedSOPInstanceUID);
+    rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+    return DIMSE_sendStoreResponse(assoc_, pres_id, &req, &rsp, nullptr);
+  }
+
+  archive::ArchiveService& archive_;
+  T_ASC_Association* assoc_;
+  const archive::Principal who_;
+  const int idle_;
+};
+
+}  // namespace
+
+DimseServer::DimseServer(archive::ArchiveService& archive, ScpOptions options)
+    : archive_(archive), options_(std::move(options)) {}
+
+DimseServer::~DimseServer() { Stop(); }
+
+Status DimseServer::Start() {
+  // Disable Nagle for every connection DCMTK opens or accepts.
+  setenv("TCP_NODELAY", "1", 1);
+  dcmDisableGethostbyaddr.set(OFTrue);
+
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(options_.port);
+  int rc = getaddrinfo(options_.bind_address.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0) {
+    return InvalidArgument("cannot resolve bind address '" + options_.bind_address +
+                           "': " + gai_strerror(rc));
+  }
+  std::string last_error = "no address";
+  for (addrinfo* p = res; p; p = p->ai_next) {
+    int fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, p->ai_addr, p->ai_addrlen) == 0 && listen(fd, 128) == 0) {
+      listen_fd_ = fd;
+      break;
+    }
+    last_error = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(res);
+  if (listen_fd_ < 0) {
+    return IoError("cannot listen on " + options_.bind_address + ":" + port + ": " + last_error);
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
+                                            : reinterpret_cast<sockaddr_in&>(bound).sin_port);
+
+  // An acceptor network without a listen socket of its own: DCMTK creates none while an
+  // external socket handle is set. Each association's socket is handed over later.
+  T_ASC_Network* net = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_handover_mu);
+    dcmExternalSocketHandle.set(listen_fd_);
+    OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, options_.artim_seconds, &net);
+    dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+    if (cond.bad()) return Internal(std::string("DICOM network setup failed: ") + cond.text());
+  }
+  network_ = net;
+  if (pipe2(wake_pipe_, O_CLOEXEC) != 0) return IoError("pipe failed");
+
+  for (int i = 0; i < options_.max_associations; ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return Status::Ok();
+}
+
+void DimseServer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (int fd : active_fds_) shutdown(fd, SHUT_RDWR);
+    for (const Connection& c : queue_) close(c.fd);
+    queue_.clear();
+  }
+  cv_.notify_all();
+  if (wake_pipe_[1] >= 0) {
+    char b = 1;
+    (void)!write(wake_pipe_[1], &b, 1);
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  if (network_) {
+    auto* net = static_cast<T_ASC_Network*>(network_);
+    ASC_dropNetwork(&net);
+    network_ = nullptr;
+  }
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (wake_pipe_[0] >= 0) close(wake_pipe_[0]);
+  if (wake_pipe_[1] >= 0) close(wake_pipe_[1]);
+  listen_fd_ = wake_pipe_[0] = wake_pipe_[1] = -1;
+}
+
+void DimseServer::AcceptLoop() {
+  while (true) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      TRESOR_LOG(kError) << "accept loop: poll failed: " << std::strerror(errno);
+      return;
+    }
+    if (fds[1].revents) return;
+    if (!(fds[0].revents & POLLIN)) continue;
+    sockaddr_storage from{};
+    socklen_t len = sizeof from;
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&from), &len, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    Connection c{fd, AddressOf(from)};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) {
+        close(fd);
+        return;
+      }
+      if (queue_.size() >= static_cast<size_t>(options_.max_pending_connections)) {
+        TRESOR_LOG(kWarn) << "connection from " << c.address
+                          << " closed: all workers busy and the queue is full";
+        close(fd);
+        continue;
+      }
+      queue_.push_back(c);
+    }
+    cv_.notify_one();
+  }
+}
+
+void DimseServer::WorkerLoop() {
+  while (true) {
+    Connection c;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      c = queue_.front();
+      queue_.pop_front();
+      active_fds_.insert(c.fd);
+    }
+    Serve(c);
+    std::lock_guard<std::mutex> lock(mu_);
+    active_fds_.erase(c.fd);
+  }
+}
+
+void DimseServer::Serve(const Connection& c) {
+  std::string why;
+  auto deadline = Clock::now() + std::chrono::seconds(options_.artim_seconds);
+  if (!WaitForAssociateRq(c.fd, deadline, &why)) {
+    TRESOR_LOG(kWarn) << "connection from " << c.address << " dropped: " << why;
+    close(c.fd);
+    return;
+  }
+  T_ASC_Association* raw = nullptr;
+  OFCondition cond;
+  {
+    std::lock_guard<std::mutex> lock(g_handover_mu);
+    dcmExternalSocketHandle.set(c.fd);
+    cond = ASC_receiveAssociation(static_cast<T_ASC_Network*>(network_), &raw,
+                                  static_cast<long>(options_.max_pdu_bytes), nullptr, nullptr,
+                                  OFFalse, DUL_NOBLOCK, 5);
+    dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+  }
+  AssociationPtr assoc(raw);  // owns the socket from here on
+  if (cond.bad()) {
+    TRESOR_LOG(kWarn) << "association request from " << c.address << " unreadable: "
+                      << cond.text();
+    shutdown(c.fd, SHUT_RDWR);
+    if (!raw) close(c.fd);
+    return;
+  }
+  std::string calling = assoc->params->DULparams.callingAPTitle;
+  std::string called = assoc->params->DULparams.calledAPTitle;
+  auto admission = archive_.AdmitAssociation(calling, called, c.address);
+  T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                             ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
+  const char* reason = nullptr;
+  if (!admission.ok()) {
+    rej = {ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+           ASC_REASON_SP_PRES_TEMPORARYCONGESTION};
+    reason = "admission failed";
+  } else {
+    switch (admission->verdict) {
+      case security::Verdict::kAccept:
+        break;
+      case security::Verdict::kUnknownCallingAe:
+        reason = "unknown calling AE title";
+        break;
+      case security::Verdict::kWrongHost:
+        reason = "calling AE title not registered for this host";
+        break;
+      case security::Verdict::kWrongCalledAe:
+        rej.reason = ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED;
+        reason = "wrong called AE title";
+        break;
+    }
+  }
+  if (reason) {
+    TRESOR_LOG(kWarn) << "association rejected (" << reason << "): calling AE '" << calling
+                      << "', called AE '" << called << "', from " << c.address;
+    ASC_rejectAssociation(assoc.get(), &rej);
+    return;
+  }
+
+  static const std::vector<const char*> kAbstract = StorageAndVerificationClasses();
+  static const std::vector<const char*> kTransfer = [] {
+    std::vector<const char*> v;
+    for (const auto& ts : dicom::AcceptedTransferSyntaxes()) v.push_back(ts.c_str());
+    return v;
+  }();
+  cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
+      assoc->params, const_cast<const char**>(kAbstract.data()), static_cast<int>(kAbstract.size()),
+      const_cast<const char**>(kTransfer.data()), static_cast<int>(kTransfer.size()));
+  if (cond.bad()) {
+    TRESOR_LOG(kWarn) << "presentation context negotiation failed for " << c.address << ": "
+                      << cond.text();
+    ASC_abortAssociation(assoc.get());
+    return;
+  }
+  if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
+    TRESOR_LOG(kWarn) << "association from " << calling << " at " << c.address
+                      << " rejected: no acceptable presentation context";
+    T_ASC_RejectParameters none{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                                ASC_REASON_SU_NOREASON};
+    ASC_rejectAssociation(assoc.get(), &none);
+    return;
+  }
+  ASC_setAPTitles(assoc->params, nullptr, nullptr, called.c_str());
+  cond = ASC_acknowledgeAssociation(assoc.get());
+  if (cond.bad()) {
+    TRESOR_LOG(kWarn) << "cannot acknowledge association from " << c.address << ": "
+                      << cond.text();
+    return;
+  }
+  TRESOR_LOG(kInfo) << "association accepted: " << admission->principal.Describe();
+  AssociationHandler(archive_, assoc.get(), admission->principal, options_.idle_seconds).Run();
+}
+
+}  // namespace tresor::dimse

@@ -1,0 +1,77 @@
+// DimseServer: the DICOM upper-layer listener and the associations it serves.
+//
+// Own acceptor, bounded worker pool (DCMTK's DcmSCPPool is not used; see
+// docs/architecture.md). The acceptor only accepts TCP connections and queues them;
+// a worker waits (up to the ARTIM timeout) until the whole A-ASSOCIATE-RQ has arrived,
+// so a slow or silent client occupies one worker and never delays another client's
+// handshake. Admission (calling AE + host + called AE) and every operation go through
+// archive::ArchiveService. Nagle's algorithm is disabled on every connection.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "archive/archive_service.h"
+#include "core/status.h"
+
+namespace tresor::dimse {
+
+struct ScpOptions {
+  std::string bind_address = "127.0.0.1";
+  int port = 11112;                 // 0: any free port (see port())
+  int max_associations = 32;        // worker threads
+  int max_pending_connections = 64;
+  uint32_t max_pdu_bytes = 131072;
+  int artim_seconds = 30;
+  int idle_seconds = 120;
+};
+
+class DimseServer {
+ public:
+  DimseServer(archive::ArchiveService& archive, ScpOptions options);
+  // Stops and joins every thread.
+  ~DimseServer();
+  DimseServer(const DimseServer&) = delete;
+  DimseServer& operator=(const DimseServer&) = delete;
+
+  // Binds, listens and starts the acceptor and the workers.
+  Status Start();
+  // The bound port (after Start).
+  int port() const { return port_; }
+  // Stops accepting, cuts open connections (unacknowledged stores are discarded; every
+  // acknowledged one is already durable) and joins all threads. Idempotent.
+  void Stop();
+
+ private:
+  struct Connection {
+    int fd;
+    std::string address;
+  };
+  void AcceptLoop();
+  void WorkerLoop();
+  void Serve(const Connection& c);
+
+  archive::ArchiveService& archive_;
+  const ScpOptions options_;
+  int listen_fd_ = -1;
+  int wake_pipe_[2] = {-1, -1};
+  int port_ = 0;
+  void* network_ = nullptr;  // T_ASC_Network*, kept opaque to keep DCMTK out of this header
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Connection> queue_;  // guarded by mu_
+  std::set<int> active_fds_;      // guarded by mu_
+  bool stopping_ = false;         // guarded by mu_
+  std::thread acceptor_;                // owned, joined by Stop
+  std::vector<std::thread> workers_;    // owned, joined by Stop
+};
+
+}  // namespace tresor::dimse

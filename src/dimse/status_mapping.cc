@@ -1,0 +1,30 @@
+#include "dimse/status_mapping.h"
+
+namespace tresor::dimse {
+
+uint16_t StoreStatusFor(const Status& status) {
+  switch (status.code()) {
+    case Code::kOk:
+    case Code::kAlreadyExists:
+      return kStatusSuccess;
+    case Code::kInvalidArgument:
+      return kStatusCannotUnderstand;
+    case Code::kUnsupported:
+      return kStatusDataSetMismatch;
+    case Code::kConflict:
+      return kStatusDuplicateSopInstance;
+    case Code::kPermissionDenied:
+    case Code::kUnauthenticated:
+      return kStatusNotAuthorized;
+    case Code::kResourceExhausted:
+    case Code::kIoError:
+    case Code::kUnavailable:
+      return kStatusOutOfResources;
+    case Code::kNotFound:
+    case Code::kInternal:
+      return kStatusProcessingFailure;
+  }
+  return kStatusProcessingFailure;
+}
+
+}  // namespace tresor::dimse

@@ -1,0 +1,21 @@
+// The one table that turns Tresor's error codes into DIMSE status codes (PS3.4, PS3.7 C).
+#pragma once
+
+#include <cstdint>
+
+#include "core/status.h"
+
+namespace tresor::dimse {
+
+inline constexpr uint16_t kStatusSuccess = 0x0000;
+inline constexpr uint16_t kStatusProcessingFailure = 0x0110;     // PS3.7 C.4
+inline constexpr uint16_t kStatusDuplicateSopInstance = 0x0111;  // PS3.7 C.4
+inline constexpr uint16_t kStatusNotAuthorized = 0x0124;         // PS3.7 C.4
+inline constexpr uint16_t kStatusOutOfResources = 0xA700;        // C-STORE Refused
+inline constexpr uint16_t kStatusDataSetMismatch = 0xA900;       // C-STORE Error
+inline constexpr uint16_t kStatusCannotUnderstand = 0xC000;      // C-STORE Error
+
+// The C-STORE response status for the outcome of a store.
+uint16_t StoreStatusFor(const Status& status);
+
+}  // namespace tresor::dimse
