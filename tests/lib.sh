@@ -1,0 +1,83 @@
+# Shared helpers for the suites that drive the real `tresor` binary with real DICOM
+# clients. Source it from a test script; every script is self-contained and hermetic
+# (temporary data directory, free ports chosen by the kernel).
+#
+#   TRESOR        path of the binary (default: build/src/app/tresor of this checkout)
+#   start_server  init a fresh data directory in $WORK and serve it; sets DATA, PORT, PID
+#   stop_server   SIGTERM and wait
+#   add_peer NAME AE [SERVICES]   register a loopback peer
+#   pass/fail/check/expect_eq ... record results; finish prints "N passed, N failed"
+
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TRESOR=${TRESOR:-$ROOT/build/src/app/tresor}
+PY=/usr/bin/python3
+export TCP_NODELAY=1
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tresor-test.XXXXXX")
+PASSED=0
+FAILED=0
+PID=
+trap 'cleanup' EXIT
+
+cleanup() {
+  if [ -n "${PID:-}" ] && kill -0 "$PID" 2>/dev/null; then kill -9 "$PID" 2>/dev/null; fi
+  if [ "$FAILED" -eq 0 ] || [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; fi
+}
+
+pass() { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "  FAIL $*"; }
+
+# check "description" command...: passes if the command exits 0.
+check() {
+  local what=$1; shift
+  if "$@" >"$WORK/check.out" 2>&1; then pass "$what"; else fail "$what"; sed 's/^/       /' "$WORK/check.out" | tail -20; fi
+}
+# check_fails "description" command...: passes if the command exits non-zero.
+check_fails() {
+  local what=$1; shift
+  if "$@" >"$WORK/check.out" 2>&1; then fail "$what (unexpectedly succeeded)"; sed 's/^/       /' "$WORK/check.out" | tail -20; else pass "$what"; fi
+}
+expect_eq() {
+  local what=$1 want=$2 got=$3
+  if [ "$want" = "$got" ]; then pass "$what"; else fail "$what: expected '$want', got '$got'"; fi
+}
+
+# Writes a config with fsync on (the default) and a free port; extra "key = value"
+# lines for a section can be appended by the caller before start_server via CONFIG_EXTRA.
+init_data() {
+  DATA=$WORK/data
+  "$TRESOR" init --data "$DATA" >"$WORK/init.out" 2>&1 || { cat "$WORK/init.out"; return 1; }
+}
+
+start_server() {
+  [ -n "${DATA:-}" ] || init_data || return 1
+  LOG=$WORK/server.log
+  "$TRESOR" serve --data "$DATA" --dicom-port 0 >"$WORK/serve.out" 2>"$LOG" &
+  PID=$!
+  PORT=
+  for _ in $(seq 1 100); do
+    PORT=$(sed -n 's/.*DICOM listener on [^ ]*:\([0-9]*\) .*/\1/p' "$LOG" | tail -1)
+    [ -n "$PORT" ] && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$PORT" ]; then echo "server did not start:"; cat "$LOG"; return 1; fi
+}
+
+stop_server() {
+  if [ -n "${PID:-}" ]; then kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=; fi
+}
+
+server_alive() { kill -0 "$PID" 2>/dev/null; }
+
+add_peer() {
+  "$TRESOR" peer add "$1" --ae "$2" --host 127.0.0.1 --allow "${3:-echo,store}" --data "$DATA" >/dev/null
+}
+
+# Resident set size of the server in KiB.
+server_rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
+
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}
