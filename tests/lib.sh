@@ -52,11 +52,13 @@ init_data() {
 start_server() {
   [ -n "${DATA:-}" ] || init_data || return 1
   LOG=$WORK/server.log
+  rm -f "$LOG"
+  : >"$LOG"
   "$TRESOR" serve --data "$DATA" --dicom-port 0 >"$WORK/serve.out" 2>"$LOG" &
   PID=$!
   PORT=
   for _ in $(seq 1 100); do
-    PORT=$(sed -n 's/.*DICOM listener on [^ ]*:\([0-9]*\) .*/\1/p' "$LOG" | tail -1)
+    PORT=$(sed -n 's/.*DICOM listener on [^ ]*:\([0-9]*\) .*/\1/p' "$LOG" 2>/dev/null | tail -1)
     [ -n "$PORT" ] && break
     kill -0 "$PID" 2>/dev/null || break
     sleep 0.1

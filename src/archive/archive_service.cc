@@ -102,6 +102,11 @@ class UploadImpl : public Upload {
                             dicom::ScanDataset(reader, encoding_, archive_.options_.limits,
                                                dicom::IndexedTags()));
     TRESOR_ASSIGN_OR_RETURN(dicom::InstanceAttributes attrs, dicom::ExtractAttributes(scan));
+    if (attrs.text_not_converted) {
+      TRESOR_LOG(kWarn) << "instance " << info_.sop_instance_uid << ": text in Specific Character Set '"
+                        << attrs.specific_character_set
+                        << "' cannot be converted to UTF-8; indexed with '?' for those characters";
+    }
     if (attrs.sop_instance_uid != info_.sop_instance_uid) {
       return InvalidArgument("SOP Instance UID in the data set differs from the one declared");
     }

@@ -76,7 +76,9 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
       // The index row is durable; a failed rename is finished by Recover() at next start,
       // and Open() finds the blob in staging meanwhile.
       Status s = blobs_.Publish(names[i]);
-      if (!s.ok()) TRESOR_LOG(kWarn) << "publish deferred to recovery: " << s.ToString();
+      if (!s.ok()) {
+        TRESOR_LOG(kWarn) << "publish deferred to recovery: " << s.ToString();
+      }
     } else {
       blobs_.Discard(names[i]);
     }

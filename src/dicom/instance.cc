@@ -2,6 +2,7 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcspchrs.h>
+#include <dcmtk/dcmdata/dcuid.h>
 
 #include <memory>
 
@@ -56,6 +57,16 @@ bool IsAscii(const std::string& s) {
   return true;
 }
 
+// Replaces every byte outside printable ASCII (and ISO 2022 escape sequences) by '?'.
+std::string AsciiOnly(const std::string& s) {
+  std::string out = s;
+  for (char& c : out) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x80 || u == 0x1B) c = '?';
+  }
+  return out;
+}
+
 }  // namespace
 
 const std::set<TagKey>& IndexedTags() {
@@ -77,30 +88,26 @@ Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan) {
   bool utf8 = a.specific_character_set.empty() || a.specific_character_set == "ISO_IR 192" ||
               a.specific_character_set == "ISO_IR 6";
   std::unique_ptr<DcmSpecificCharacterSet> converter;
+  bool converter_failed = false;
   for (const Field& f : kFields) {
     std::string raw = get(f.tag);
     std::string value;
     if (f.is_text && !utf8 && !IsAscii(raw)) {
-      if (!converter) {
+      if (!converter && !converter_failed) {
         converter = std::make_unique<DcmSpecificCharacterSet>();
-        OFCondition c = converter->selectCharacterSet(a.specific_character_set.c_str());
-        if (c.bad()) {
-          return Unsupported("cannot convert Specific Character Set '" +
-                             a.specific_character_set + "'");
-        }
+        converter_failed = converter->selectCharacterSet(a.specific_character_set.c_str()).bad();
       }
-      // PN values use '=' and '^' as delimiters; both are ASCII and survive conversion.
       OFString out;
-      OFCondition c = converter->convertString(raw.c_str(), raw.size(), out,
-                                               f.member == &InstanceAttributes::patient_name ||
-                                                   f.member == &InstanceAttributes::referring_physician_name
-                                                   ? "^="
-                                                   : "");
-      if (c.bad()) {
-        return Unsupported("cannot convert text from Specific Character Set '" +
-                           a.specific_character_set + "'");
+      // PN values use '=' and '^' as delimiters; both are ASCII and survive conversion.
+      bool is_pn = f.member == &InstanceAttributes::patient_name ||
+                   f.member == &InstanceAttributes::referring_physician_name;
+      if (!converter_failed &&
+          converter->convertString(raw.c_str(), raw.size(), out, is_pn ? "^=" : "").good()) {
+        value = Trim(std::string(out.c_str(), out.size()));
+      } else {
+        value = Trim(AsciiOnly(raw));
+        a.text_not_converted = true;
       }
-      value = Trim(std::string(out.c_str(), out.size()));
     } else {
       value = Trim(raw);
     }
@@ -113,9 +120,21 @@ Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan) {
               {"SOP Instance UID", a.sop_instance_uid},
               {"Study Instance UID", a.study_instance_uid},
               {"Series Instance UID", a.series_instance_uid}};
+  // Objects of non-patient storage classes (color palettes, hanging protocols, ...)
+  // belong to no study; every other object must name its study and series.
+  bool patient_object = !a.sop_class_uid.empty() &&
+                        !dcmIsaStorageSOPClassUID(a.sop_class_uid.c_str(), ESSC_NonPatient);
   for (const auto& u : uids) {
-    if (u.value.empty()) return InvalidArgument(std::string(u.name) + " is missing");
+    bool required = patient_object || (&u.value != &a.study_instance_uid &&
+                                       &u.value != &a.series_instance_uid);
+    if (u.value.empty()) {
+      if (required) return InvalidArgument(std::string(u.name) + " is missing");
+      continue;
+    }
     if (!IsValidUid(u.value)) return InvalidArgument(std::string(u.name) + " is not a valid UID");
+  }
+  if (a.study_instance_uid.empty() != a.series_instance_uid.empty()) {
+    return InvalidArgument("Study and Series Instance UID must both be present or both absent");
   }
   return a;
 }

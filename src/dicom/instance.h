@@ -38,14 +38,20 @@ struct InstanceAttributes {
   std::string sop_class_uid;
   std::string sop_instance_uid;
   std::string instance_number;
+
+  // True if some text could not be converted from the Specific Character Set (glibc
+  // iconv cannot convert ISO 2022 IR 87, for one): those values are indexed with '?'
+  // in place of each non-ASCII byte. The stored object itself is never changed.
+  bool text_not_converted = false;
 };
 
 // The top-level tags ScanDataset must keep for ExtractAttributes.
 const std::set<TagKey>& IndexedTags();
 
-// Decodes and validates the scanned values: the four identifying UIDs must be present
-// and valid (kInvalidArgument otherwise); text is converted to UTF-8 from the data
-// set's Specific Character Set (kUnsupported if the character set cannot be converted).
+// Decodes and validates the scanned values: SOP Class and Instance UID must be present
+// and valid, and so must Study and Series Instance UID except for objects of
+// non-patient storage classes, which belong to no study (kInvalidArgument otherwise); text is converted to UTF-8 from the data
+// set's Specific Character Set where possible (see text_not_converted).
 Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan);
 
 }  // namespace tresor::dicom

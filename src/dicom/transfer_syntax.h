@@ -15,8 +15,8 @@ inline constexpr char kExplicitVRLittleEndian[] = "1.2.840.10008.1.2.1";
 inline constexpr char kDeflatedExplicitVRLittleEndian[] = "1.2.840.10008.1.2.1.99";
 inline constexpr char kExplicitVRBigEndian[] = "1.2.840.10008.1.2.2";
 
-// Transfer syntaxes accepted for storage, in order of preference when a peer proposes
-// several for one presentation context.
+// Transfer syntaxes accepted for storage. Of several proposed for one presentation
+// context, the requestor's first accepted one is chosen (see dimse/server.cc).
 const std::vector<std::string>& AcceptedTransferSyntaxes();
 
 // The element encoding of `uid`, or nullopt-like false if `uid` is not accepted.

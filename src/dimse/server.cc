@@ -116,12 +116,38 @@ OFCondition NextPdv(T_ASC_Association* assoc, int timeout, DUL_PDV* pdv) {
   return DUL_NextPDV(&assoc->DULassociation, pdv);
 }
 
-std::vector<const char*> StorageAndVerificationClasses() {
-  std::vector<const char*> out{UID_VerificationSOPClass};
-  for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; ++i) {
-    out.push_back(dcmAllStorageSOPClassUIDs[i]);
+bool IsSupportedAbstractSyntax(const char* uid) {
+  return std::strcmp(uid, UID_VerificationSOPClass) == 0 ||
+         dcmIsaStorageSOPClassUID(uid, ESSC_All);
+}
+
+// Accepts each proposed presentation context whose abstract syntax we serve, with the
+// first transfer syntax *in the requestor's order* that we accept, so objects arrive
+// (and are archived) in the encoding the sender prefers, usually the one it holds.
+void NegotiatePresentationContexts(T_ASC_Parameters* params) {
+  dicom::Encoding unused;
+  int n = ASC_countPresentationContexts(params);
+  for (int i = 0; i < n; ++i) {
+    T_ASC_PresentationContext pc;
+    if (ASC_getPresentationContext(params, i, &pc).bad()) continue;
+    if (!IsSupportedAbstractSyntax(pc.abstractSyntax)) {
+      ASC_refusePresentationContext(params, pc.presentationContextID,
+                                    ASC_P_ABSTRACTSYNTAXNOTSUPPORTED);
+      continue;
+    }
+    const char* chosen = nullptr;
+    for (int t = 0; t < pc.transferSyntaxCount && !chosen; ++t) {
+      if (dicom::EncodingOf(pc.proposedTransferSyntaxes[t], &unused)) {
+        chosen = pc.proposedTransferSyntaxes[t];
+      }
+    }
+    if (chosen) {
+      ASC_acceptPresentationContext(params, pc.presentationContextID, chosen);
+    } else {
+      ASC_refusePresentationContext(params, pc.presentationContextID,
+                                    ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);
+    }
   }
-  return out;
 }
 
 class AssociationHandler {
@@ -458,21 +484,7 @@ void DimseServer::Serve(const Connection& c) {
     return;
   }
 
-  static const std::vector<const char*> kAbstract = StorageAndVerificationClasses();
-  static const std::vector<const char*> kTransfer = [] {
-    std::vector<const char*> v;
-    for (const auto& ts : dicom::AcceptedTransferSyntaxes()) v.push_back(ts.c_str());
-    return v;
-  }();
-  cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
-      assoc->params, const_cast<const char**>(kAbstract.data()), static_cast<int>(kAbstract.size()),
-      const_cast<const char**>(kTransfer.data()), static_cast<int>(kTransfer.size()));
-  if (cond.bad()) {
-    TRESOR_LOG(kWarn) << "presentation context negotiation failed for " << c.address << ": "
-                      << cond.text();
-    ASC_abortAssociation(assoc.get());
-    return;
-  }
+  NegotiatePresentationContexts(assoc->params);
   if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
     TRESOR_LOG(kWarn) << "association from " << calling << " at " << c.address
                       << " rejected: no acceptable presentation context";

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS series(
 CREATE INDEX IF NOT EXISTS series_study ON series(study);
 CREATE TABLE IF NOT EXISTS instances(
   id INTEGER PRIMARY KEY,
-  series INTEGER NOT NULL REFERENCES series(id),
+  series INTEGER REFERENCES series(id),  -- NULL for non-patient objects
   sop_uid TEXT NOT NULL UNIQUE,
   sop_class TEXT NOT NULL,
   instance_number TEXT NOT NULL,
@@ -215,32 +215,37 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
       }
       if (rc != SQLITE_DONE) return d.Error("lookup");
     }
-    int64_t patient, study, series;
-    {
-      Use q(*patient_upsert);
-      q.Bind(1, a.patient_id).Bind(2, a.issuer_of_patient_id).Bind(3, a.patient_name)
-          .Bind(4, a.patient_birth_date).Bind(5, a.patient_sex);
-      if (q.Step() != SQLITE_ROW) return d.Error("patient upsert");
-      patient = q.Int(0);
-    }
-    {
-      Use q(*study_upsert);
-      q.Bind(1, patient).Bind(2, a.study_instance_uid).Bind(3, a.study_date).Bind(4, a.study_time)
-          .Bind(5, a.accession_number).Bind(6, a.study_id).Bind(7, a.study_description)
-          .Bind(8, a.referring_physician_name).Bind(9, a.institution_name);
-      if (q.Step() != SQLITE_ROW) return d.Error("study upsert");
-      study = q.Int(0);
-    }
-    {
-      Use q(*series_upsert);
-      q.Bind(1, study).Bind(2, a.series_instance_uid).Bind(3, a.modality)
-          .Bind(4, a.series_number).Bind(5, a.series_description).Bind(6, a.body_part_examined);
-      if (q.Step() != SQLITE_ROW) return d.Error("series upsert");
-      series = q.Int(0);
+    std::optional<int64_t> series;
+    if (!a.study_instance_uid.empty()) {
+      int64_t patient, study;
+      {
+        Use q(*patient_upsert);
+        q.Bind(1, a.patient_id).Bind(2, a.issuer_of_patient_id).Bind(3, a.patient_name)
+            .Bind(4, a.patient_birth_date).Bind(5, a.patient_sex);
+        if (q.Step() != SQLITE_ROW) return d.Error("patient upsert");
+        patient = q.Int(0);
+      }
+      {
+        Use q(*study_upsert);
+        q.Bind(1, patient).Bind(2, a.study_instance_uid).Bind(3, a.study_date)
+            .Bind(4, a.study_time).Bind(5, a.accession_number).Bind(6, a.study_id)
+            .Bind(7, a.study_description).Bind(8, a.referring_physician_name)
+            .Bind(9, a.institution_name);
+        if (q.Step() != SQLITE_ROW) return d.Error("study upsert");
+        study = q.Int(0);
+      }
+      {
+        Use q(*series_upsert);
+        q.Bind(1, study).Bind(2, a.series_instance_uid).Bind(3, a.modality)
+            .Bind(4, a.series_number).Bind(5, a.series_description).Bind(6, a.body_part_examined);
+        if (q.Step() != SQLITE_ROW) return d.Error("series upsert");
+        series = q.Int(0);
+      }
     }
     {
       Use q(*instance_insert);
-      q.Bind(1, series).Bind(2, a.sop_instance_uid).Bind(3, a.sop_class_uid)
+      if (series) q.Bind(1, *series);
+      q.Bind(2, a.sop_instance_uid).Bind(3, a.sop_class_uid)
           .Bind(4, a.instance_number).Bind(5, r.transfer_syntax_uid).Bind(6, r.blob_name)
           .Bind(7, static_cast<int64_t>(r.blob_size)).Bind(8, r.content_sha256)
           .Bind(9, r.source_ae).Bind(10, r.received_at);
@@ -257,7 +262,7 @@ Result<std::optional<StoredInstance>> SqliteIndex::FindInstance(const std::strin
   std::lock_guard<std::mutex> lock(read_mu_);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
       "SELECT i.sop_uid, i.sop_class, st.study_uid, i.transfer_syntax, i.blob, i.size, i.sha256 "
-      "FROM instances i JOIN series se ON se.id=i.series JOIN studies st ON st.id=se.study "
+      "FROM instances i LEFT JOIN series se ON se.id=i.series LEFT JOIN studies st ON st.id=se.study "
       "WHERE i.sop_uid=?1"));
   Use q(*s);
   q.Bind(1, sop_instance_uid);

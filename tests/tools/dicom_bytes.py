@@ -6,19 +6,24 @@ generator returns `bytes` in explicit VR little endian unless it says otherwise.
 
 As a CLI it writes one data set to a file (or stdout with -o -):
 
-  dicom_bytes.py valid     --sop-instance UID [--patient-name PN] [--extra TEXT] -o FILE
+  dicom_bytes.py valid     --sop-instance UID [--patient-name PN] [--extra TEXT]
+                           [--pixel-bytes N] -o FILE
   dicom_bytes.py truncated --sop-instance UID -o FILE   # cut inside an element value
   dicom_bytes.py huge-length --sop-instance UID [--length N] -o FILE
   dicom_bytes.py nested    --sop-instance UID --depth N -o FILE
   dicom_bytes.py bad-vr    --sop-instance UID -o FILE
+  dicom_bytes.py deflated  --sop-instance UID -o FILE   # valid, raw-deflated
+  dicom_bytes.py deflate-bomb --sop-instance UID [--inflated N] -o FILE
 """
 import argparse
 import struct
 import sys
+import zlib
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 
@@ -98,15 +103,16 @@ def assemble(pairs):
     return b"".join(data for _, data in sorted(pairs, key=lambda p: p[0]))
 
 
-def valid_dataset(sop_instance, extra="", **kwargs):
-    """A small, well-formed CT data set. `extra` goes into Image Comments (0020,4000), so
-    two calls differing only in `extra` give the same UIDs with different content."""
+def valid_dataset(sop_instance, extra="", pixel_bytes=8, **kwargs):
+    """A well-formed CT data set with `pixel_bytes` (even) of Pixel Data. `extra` goes into
+    Image Comments (0020,4000), so two calls differing only in `extra` give the same UIDs
+    with different content."""
     pairs = identifying_elements(sop_instance, **kwargs)
     if extra:
         pairs.append(((0x0020, 0x4000), element(0x0020, 0x4000, "LT", extra)))
     pairs.append(((0x0028, 0x0010), element(0x0028, 0x0010, "US", struct.pack("<H", 2))))
     pairs.append(((0x0028, 0x0011), element(0x0028, 0x0011, "US", struct.pack("<H", 2))))
-    pairs.append(((0x7FE0, 0x0010), element(0x7FE0, 0x0010, "OW", bytes(8))))
+    pairs.append(((0x7FE0, 0x0010), element(0x7FE0, 0x0010, "OW", bytes(pixel_bytes))))
     return assemble(pairs)
 
 
@@ -157,23 +163,51 @@ def bad_vr_dataset(sop_instance, vr=b"\x00\x01"):
     return assemble(pairs)
 
 
+def raw_deflate(data):
+    """`data` as a raw deflate stream (no zlib header), as PS3.5 A.5 specifies."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+def deflate_bomb(sop_instance, inflated=64 << 20):
+    """A raw-deflated data set of about `inflated` bytes: valid identifying elements,
+    then one Pixel Data OB of zeros. Compressed chunk by chunk, so memory stays small."""
+    head = assemble(identifying_elements(sop_instance))
+    value_length = inflated - len(head) - 12
+    value_length -= value_length % 2
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out = [compressor.compress(head + header(0x7FE0, 0x0010, "OB", value_length))]
+    zeros = bytes(1 << 20)
+    left = value_length
+    while left > 0:
+        chunk = zeros if left >= len(zeros) else bytes(left)
+        out.append(compressor.compress(chunk))
+        left -= len(chunk)
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description="Write a raw DICOM data set.")
     parser.add_argument("kind", choices=["valid", "implicit", "truncated", "huge-length", "nested",
-                                         "bad-vr"])
+                                         "bad-vr", "deflated", "deflate-bomb"])
     parser.add_argument("--sop-instance", required=True)
     parser.add_argument("--sop-class", default=CT_IMAGE_STORAGE)
     parser.add_argument("--patient-name", default="Test^Hostile")
     parser.add_argument("--extra", default="", help="Image Comments text (valid only)")
+    parser.add_argument("--pixel-bytes", type=int, default=8,
+                        help="Pixel Data size (valid, deflated)")
     parser.add_argument("--depth", type=int, default=10000, help="nesting depth (nested)")
     parser.add_argument("--length", type=lambda s: int(s, 0), default=0x7FFFFFF0,
                         help="declared length (huge-length)")
+    parser.add_argument("--inflated", type=lambda s: int(s, 0), default=64 << 20,
+                        help="inflated size in bytes (deflate-bomb)")
     parser.add_argument("-o", "--output", required=True, help="file to write, - for stdout")
     args = parser.parse_args()
 
     if args.kind == "valid":
-        data = valid_dataset(args.sop_instance, extra=args.extra, sop_class=args.sop_class,
-                             patient_name=args.patient_name)
+        data = valid_dataset(args.sop_instance, extra=args.extra, pixel_bytes=args.pixel_bytes,
+                             sop_class=args.sop_class, patient_name=args.patient_name)
     elif args.kind == "implicit":
         data = implicit_valid_dataset(args.sop_instance, sop_class=args.sop_class)
     elif args.kind == "truncated":
@@ -182,8 +216,14 @@ def main():
         data = huge_length_dataset(args.sop_instance, args.length)
     elif args.kind == "nested":
         data = nested_dataset(args.sop_instance, args.depth)
-    else:
+    elif args.kind == "bad-vr":
         data = bad_vr_dataset(args.sop_instance)
+    elif args.kind == "deflated":
+        data = raw_deflate(valid_dataset(args.sop_instance, extra=args.extra,
+                                         pixel_bytes=args.pixel_bytes, sop_class=args.sop_class,
+                                         patient_name=args.patient_name))
+    else:
+        data = deflate_bomb(args.sop_instance, args.inflated)
 
     if args.output == "-":
         sys.stdout.buffer.write(data)
