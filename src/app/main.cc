@@ -229,6 +229,7 @@ int CmdServe(const Args& a) {
   if (!st.ok()) return Fail(st);
 
   auto stats = o.archive->Stats(archive::Principal::LocalAdmin());
+  auto peers = o.archive->ListPeers(archive::Principal::LocalAdmin());
   TRESOR_LOG(kInfo) << "DICOM listener on " << o.config.bind_address << ":" << server.port()
                     << " AE " << o.config.ae_title;
   std::cout << "Tresor is serving " << dir << " ("
@@ -236,11 +237,22 @@ int CmdServe(const Args& a) {
             << " instances)\n"
             << "  DICOM: host " << o.config.bind_address << ", port " << server.port()
             << ", called AE title " << o.config.ae_title << "\n"
-            << "Only registered peers may connect. Register one with:\n"
+            << "Only registered peers may connect. Registered now:\n";
+  std::string example_ae = "CALLING_AE";
+  if (peers.ok() && !peers->empty()) {
+    for (const auto& p : *peers) {
+      std::cout << "  " << p.name << ": calling AE " << p.ae_title << " from " << p.host
+                << " (" << security::FormatServices(p.services) << ")\n";
+    }
+    example_ae = peers->front().ae_title;
+  } else {
+    std::cout << "  (none)\n";
+  }
+  std::cout << "Register a modality with:\n"
             << "  tresor peer add NAME --ae CALLING_AE --host ADDRESS --allow echo,store --data "
             << dir << "\n"
-            << "Then, for example:\n"
-            << "  echoscu -aet CALLING_AE -aec " << o.config.ae_title << " "
+            << "Check the connection with:\n"
+            << "  echoscu -aet " << example_ae << " -aec " << o.config.ae_title << " "
             << o.config.bind_address << " " << server.port() << "\n"
             << "Stop with Ctrl-C." << std::endl;
 

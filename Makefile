@@ -1,0 +1,48 @@
+# Tresor: the two commands are `make run` and `make test`.
+BUILD    ?= build
+JOBS     ?= $(shell nproc)
+DATA     ?= $(if $(TRESOR_DATA),$(TRESOR_DATA),var)
+SERVE_ARGS ?=
+TRESOR   := $(BUILD)/src/app/tresor
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRESOR_WERROR=ON
+
+.PHONY: all deps build test run bench sanitize format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# Unit tests and the suites that drive the real binary with DCMTK's clients.
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j2
+
+# Builds, initializes $(DATA) on first use (prints the admin password once), registers
+# a loopback echo-only peer for a first check, and serves in the foreground.
+run: build
+	@if [ ! -f "$(DATA)/tresor.conf" ]; then \
+	  $(TRESOR) init --data "$(DATA)" && \
+	  $(TRESOR) peer add try-echo --ae ECHOSCU --host 127.0.0.1 --allow echo --data "$(DATA)"; \
+	fi
+	@exec $(TRESOR) serve --data "$(DATA)" $(SERVE_ARGS)
+
+# Benchmarks against DCMTK's storescp and Orthanc (long; not part of `make test`).
+bench: build
+	@bench/install-deps
+	@bench/ingest
+
+# Address and undefined-behaviour sanitizers over the whole test suite.
+sanitize: deps
+	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DTRESOR_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD)-asan -j$(JOBS)
+	@cd $(BUILD)-asan && ctest --output-on-failure -j2
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h')
+
+clean:
+	@rm -rf $(BUILD) $(BUILD)-asan
