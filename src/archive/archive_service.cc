@@ -1,5 +1,7 @@
 #include "archive/archive_service.h"
 
+#include <algorithm>
+#include <cstring>
 #include <ctime>
 
 #include "core/log.h"
@@ -14,17 +16,35 @@
 namespace tresor::archive {
 namespace {
 
-// Reads a staged blob from `offset` on, for the scanner.
+// Data sets up to this size are scanned from memory; larger ones from their blob.
+constexpr size_t kInMemoryScanBytes = 1 << 20;
+
+// Reads a staged blob from `offset` on, for the scanner, through a read-ahead buffer so
+// the scan costs a few large reads rather than one read per element header.
 class BlobByteReader : public dicom::ByteReader {
  public:
-  BlobByteReader(store::BlobReader& blob, uint64_t offset) : blob_(blob), pos_(offset) {}
+  BlobByteReader(store::BlobReader& blob, uint64_t offset)
+      : blob_(blob), start_(offset), pos_(offset), buf_(64 * 1024) {}
   Result<size_t> Read(void* out, size_t n) override {
-    TRESOR_ASSIGN_OR_RETURN(size_t got, blob_.ReadAt(out, n, pos_));
-    pos_ += got;
-    return got;
+    if (buf_pos_ == buf_len_) {
+      TRESOR_ASSIGN_OR_RETURN(buf_len_, blob_.ReadAt(buf_.data(), buf_.size(), pos_));
+      buf_pos_ = 0;
+      if (buf_len_ == 0) return size_t{0};
+    }
+    size_t take = std::min(n, buf_len_ - buf_pos_);
+    std::memcpy(out, buf_.data() + buf_pos_, take);
+    buf_pos_ += take;
+    pos_ += take;
+    return take;
   }
   Status Skip(uint64_t n) override {
     if (n > blob_.size() - pos_) return InvalidArgument("data set ends inside an element value");
+    uint64_t buffered = buf_len_ - buf_pos_;
+    if (n <= buffered) {
+      buf_pos_ += static_cast<size_t>(n);
+    } else {
+      buf_pos_ = buf_len_ = 0;
+    }
     pos_ += n;
     return Status::Ok();
   }
@@ -32,8 +52,11 @@ class BlobByteReader : public dicom::ByteReader {
 
  private:
   store::BlobReader& blob_;
+  const uint64_t start_;
   uint64_t pos_;
-  const uint64_t start_ = pos_;
+  std::vector<char> buf_;
+  size_t buf_pos_ = 0;
+  size_t buf_len_ = 0;
 };
 
 Status RequireAdmin(const Principal& who) {
@@ -65,12 +88,16 @@ class UploadImpl : public Upload {
       return status_;
     }
     hash_.Update(data, n);
+    if (dataset_bytes_ <= kInMemoryScanBytes) {
+      head_.append(static_cast<const char*>(data), n);
+    }
     status_ = writer_->Append(data, n);
     return status_;
   }
 
   Result<StoreOutcome> Commit() override {
     TRESOR_RETURN_IF_ERROR(status_);
+    blob_size_ = writer_->size();
     TRESOR_ASSIGN_OR_RETURN(std::string name, writer_->Finish());
     // From here on, the staged blob must be discarded on every error path.
     auto result = Validate(name);
@@ -96,11 +123,7 @@ class UploadImpl : public Upload {
 
  private:
   Result<store::InstanceRecord> Validate(const std::string& name) {
-    TRESOR_ASSIGN_OR_RETURN(auto blob, archive_.blobs_.Open(name));
-    BlobByteReader reader(*blob, header_size_);
-    TRESOR_ASSIGN_OR_RETURN(dicom::ScanResult scan,
-                            dicom::ScanDataset(reader, encoding_, archive_.options_.limits,
-                                               dicom::IndexedTags()));
+    TRESOR_ASSIGN_OR_RETURN(dicom::ScanResult scan, Scan(name));
     TRESOR_ASSIGN_OR_RETURN(dicom::InstanceAttributes attrs, dicom::ExtractAttributes(scan));
     if (attrs.text_not_converted) {
       TRESOR_LOG(kWarn) << "instance " << info_.sop_instance_uid << ": text in Specific Character Set '"
@@ -117,11 +140,23 @@ class UploadImpl : public Upload {
     r.attrs = std::move(attrs);
     r.transfer_syntax_uid = info_.transfer_syntax_uid;
     r.blob_name = name;
-    r.blob_size = blob->size();
+    r.blob_size = blob_size_;
     r.content_sha256 = hash_.FinishHex();
     r.source_ae = who_.ae_title;
     r.received_at = static_cast<int64_t>(std::time(nullptr));
     return r;
+  }
+
+  // The bounded pre-scan, from memory when the whole data set was kept there.
+  Result<dicom::ScanResult> Scan(const std::string& name) {
+    const dicom::ScanLimits& limits = archive_.options_.limits;
+    if (dataset_bytes_ <= kInMemoryScanBytes) {
+      dicom::MemoryReader reader(head_.data(), head_.size());
+      return dicom::ScanDataset(reader, encoding_, limits, dicom::IndexedTags());
+    }
+    TRESOR_ASSIGN_OR_RETURN(auto blob, archive_.blobs_.Open(name));
+    BlobByteReader reader(*blob, header_size_);
+    return dicom::ScanDataset(reader, encoding_, limits, dicom::IndexedTags());
   }
 
   ArchiveService& archive_;
@@ -131,6 +166,8 @@ class UploadImpl : public Upload {
   std::unique_ptr<store::BlobWriter> writer_;
   const uint64_t header_size_;
   uint64_t dataset_bytes_ = 0;
+  uint64_t blob_size_ = 0;
+  std::string head_;  // the data set while it is at most kInMemoryScanBytes long
   Sha256 hash_;
   Status status_;
 };

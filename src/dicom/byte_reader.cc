@@ -76,14 +76,14 @@ Result<size_t> InflateReader::Read(void* out, size_t n) {
       zs_.next_in = in_buf_.data();
       zs_.avail_in = static_cast<uInt>(got);
     }
-    if (zs_.avail_in == 0 && source_done_) break;
+    if (zs_.avail_in == 0 && source_done_) {
+      return InvalidArgument("deflated data set ends before its end-of-stream marker");
+    }
     int rc = inflate(&zs_, Z_NO_FLUSH);
     if (rc == Z_STREAM_END) {
       stream_done_ = true;
     } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
       return InvalidArgument("corrupt deflated data set");
-    } else if (rc == Z_BUF_ERROR && zs_.avail_in == 0 && source_done_) {
-      break;
     }
   }
   size_t produced = static_cast<size_t>(zs_.next_out - static_cast<Bytef*>(out));

@@ -21,7 +21,8 @@ enum class Kind { kSequence, kItem, kEncapsulated };
 
 struct Frame {
   Kind kind;
-  uint64_t end;  // absolute end offset, kOpenEnd for undefined length
+  uint64_t end;        // absolute end offset, kOpenEnd for undefined length
+  bool implicit_vr;    // contents are implicit VR (inside a UN of undefined length)
 };
 
 // VRs whose explicit encoding uses 2 reserved bytes and a 32-bit length.
@@ -129,13 +130,19 @@ class Scanner {
       return Bad("element length exceeds its enclosing item or sequence");
     }
     if (total_ && end > *total_) return Bad("element length exceeds the data set");
-    if (end > limits_.max_bytes) return InvalidArgument("data set exceeds the size limit");
+    if (end > limits_.max_bytes) return ResourceExhausted("data set exceeds the size limit");
     return Status::Ok();
   }
 
-  Status Push(Kind kind, uint32_t length) {
+  // True if elements at the current position are encoded with explicit VR.
+  bool ExplicitHere() const {
+    return explicit_ && (stack_.empty() || !stack_.back().implicit_vr);
+  }
+
+  Status Push(Kind kind, uint32_t length, bool implicit_vr_contents = false) {
     if (length != kUndefined) TRESOR_RETURN_IF_ERROR(CheckFits(length));
-    stack_.push_back({kind, length == kUndefined ? kOpenEnd : pos_ + length});
+    bool implicit = implicit_vr_contents || (!stack_.empty() && stack_.back().implicit_vr);
+    stack_.push_back({kind, length == kUndefined ? kOpenEnd : pos_ + length, implicit});
     if (kind == Kind::kSequence || kind == Kind::kEncapsulated) {
       ++depth_;
       if (depth_ > result_.max_depth_seen) result_.max_depth_seen = depth_;
@@ -187,7 +194,8 @@ class Scanner {
     uint32_t length = 0;
     bool is_sequence = false;
     bool may_be_undefined = false;
-    if (explicit_) {
+    bool unknown_vr = false;
+    if (ExplicitHere()) {
       uint8_t vr[4];
       TRESOR_RETURN_IF_ERROR(Exact(vr, 2));
       char a = static_cast<char>(vr[0]), b = static_cast<char>(vr[1]);
@@ -196,7 +204,8 @@ class Scanner {
         TRESOR_RETURN_IF_ERROR(Exact(rest, 6));
         length = U32(rest + 2);
         is_sequence = (a == 'S' && b == 'Q');
-        may_be_undefined = is_sequence || (a == 'U' && b == 'N') ||
+        unknown_vr = (a == 'U' && b == 'N');
+        may_be_undefined = is_sequence || unknown_vr ||
                            (tag == kPixelData && (b == 'B' || b == 'W'));
       } else if (IsKnownShortVr(a, b)) {
         uint8_t len[2];
@@ -214,8 +223,10 @@ class Scanner {
     }
     if (length == kUndefined) {
       if (!may_be_undefined) return Bad("undefined length on an element that cannot have one");
-      bool encapsulated = explicit_ && tag == kPixelData && !is_sequence;
-      return Push(encapsulated ? Kind::kEncapsulated : Kind::kSequence, length);
+      bool encapsulated = ExplicitHere() && tag == kPixelData && !is_sequence && !unknown_vr;
+      // A UN of undefined length is a sequence whose contents are implicit VR
+      // little endian (PS3.5 6.2.2).
+      return Push(encapsulated ? Kind::kEncapsulated : Kind::kSequence, length, unknown_vr);
     }
     if (is_sequence) return Push(Kind::kSequence, length);
     TRESOR_RETURN_IF_ERROR(CheckFits(length));

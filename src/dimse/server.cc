@@ -14,6 +14,8 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/dcmnet/dcmlayer.h>
+#include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/dul.h>
 
 #include <cerrno>
@@ -22,6 +24,7 @@
 
 #include "core/log.h"
 #include "dicom/transfer_syntax.h"
+#include "dimse/pdu_guard.h"
 #include "dimse/status_mapping.h"
 
 namespace tresor::dimse {
@@ -59,6 +62,48 @@ std::string AddressOf(const sockaddr_storage& ss) {
   }
   return buf;
 }
+
+// A TCP connection whose received bytes pass PduGuard before DCMTK sees them. On a
+// violation it sends an A-ABORT (source: service provider, reason: invalid PDU
+// parameter value) and reports a read error, which ends the association.
+class GuardedConnection : public DcmTCPConnection {
+ public:
+  GuardedConnection(DcmNativeSocketType socket, uint32_t max_pdu)
+      : DcmTCPConnection(socket), guard_(max_pdu) {}
+
+  ssize_t read(void* buf, size_t nbyte) override {
+    if (failed_) {
+      errno = ECONNRESET;
+      return -1;
+    }
+    ssize_t n = DcmTCPConnection::read(buf, nbyte);
+    if (n > 0 && !guard_.Feed(static_cast<const uint8_t*>(buf), static_cast<size_t>(n))) {
+      failed_ = true;
+      TRESOR_LOG(kWarn) << "association aborted: " << guard_.error();
+      static const unsigned char kAbort[10] = {0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6};
+      (void)!::send(getSocket(), kAbort, sizeof kAbort, MSG_NOSIGNAL);
+      errno = ECONNRESET;
+      return -1;
+    }
+    return n;
+  }
+
+ private:
+  PduGuard guard_;
+  bool failed_ = false;
+};
+
+// Hands out GuardedConnections for every accepted socket of the network.
+class GuardedTransportLayer : public DcmTransportLayer {
+ public:
+  explicit GuardedTransportLayer(uint32_t max_pdu) : max_pdu_(max_pdu) {}
+  DcmTransportConnection* createConnection(DcmNativeSocketType socket, OFBool) override {
+    return new GuardedConnection(socket, max_pdu_);
+  }
+
+ private:
+  uint32_t max_pdu_;
+};
 
 // Waits until the complete A-ASSOCIATE-RQ PDU is in the socket's receive buffer.
 // Returns false (and says why) if it does not arrive by `deadline` or is not one.
@@ -336,6 +381,9 @@ Status DimseServer::Start() {
     if (cond.bad()) return Internal(std::string("DICOM network setup failed: ") + cond.text());
   }
   network_ = net;
+  // Owned by the network from here on.
+  OFCondition layer = ASC_setTransportLayer(net, new GuardedTransportLayer(options_.max_pdu_bytes), 1);
+  if (layer.bad()) return Internal(std::string("DICOM transport setup failed: ") + layer.text());
   if (pipe2(wake_pipe_, O_CLOEXEC) != 0) return IoError("pipe failed");
 
   for (int i = 0; i < options_.max_associations; ++i) {

@@ -39,21 +39,22 @@ class FileBlobWriter : public BlobWriter {
   }
 
   Status Append(const void* data, size_t n) override {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      ssize_t w = write(fd_, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return IoError(Errno("write blob"));
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-      size_ += static_cast<uint64_t>(w);
+    size_ += n;
+    // Small appends collect in a buffer; large ones go straight to the file.
+    if (buf_.size() + n <= kBufferBytes) {
+      buf_.append(static_cast<const char*>(data), n);
+      return Status::Ok();
     }
-    return Status::Ok();
+    TRESOR_RETURN_IF_ERROR(Flush());
+    if (n <= kBufferBytes) {
+      buf_.append(static_cast<const char*>(data), n);
+      return Status::Ok();
+    }
+    return WriteAll(data, n);
   }
 
   Result<std::string> Finish() override {
+    TRESOR_RETURN_IF_ERROR(Flush());
     int fd = fd_;
     fd_ = -1;
     if (close(fd) != 0) return IoError(Errno("close blob"));
@@ -64,6 +65,29 @@ class FileBlobWriter : public BlobWriter {
   uint64_t size() const override { return size_; }
 
  private:
+  static constexpr size_t kBufferBytes = 256 * 1024;
+
+  Status Flush() {
+    Status s = WriteAll(buf_.data(), buf_.size());
+    buf_.clear();
+    return s;
+  }
+
+  Status WriteAll(const void* data, size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t w = write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return IoError(Errno("write blob"));
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return Status::Ok();
+  }
+
+  std::string buf_;
   std::string name_;
   std::string path_;
   int fd_;
@@ -101,6 +125,13 @@ Result<std::unique_ptr<FileBlobStore>> FileBlobStore::Make(const FileBlobStoreOp
   TRESOR_RETURN_IF_ERROR(MakeDir(options.root));
   TRESOR_RETURN_IF_ERROR(MakeDir(options.root + "/blobs"));
   TRESOR_RETURN_IF_ERROR(MakeDir(options.root + "/staging"));
+  // 256 shard directories, created once: with random names each holds 1/256 of the
+  // blobs (about 4,000 files per directory at a million instances).
+  static const char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 256; ++i) {
+    std::string shard{kHex[i >> 4], kHex[i & 15]};
+    TRESOR_RETURN_IF_ERROR(MakeDir(options.root + "/blobs/" + shard));
+  }
   std::unique_ptr<FileBlobStore> store(new FileBlobStore(options));
   store->staging_fd_ = open((options.root + "/staging").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (store->staging_fd_ < 0) return IoError(Errno("open staging directory"));
@@ -112,7 +143,7 @@ std::string FileBlobStore::StagingPath(const std::string& name) const {
 }
 
 std::string FileBlobStore::FinalPath(const std::string& name) const {
-  return options_.root + "/blobs/" + name.substr(0, 2) + "/" + name.substr(2, 2) + "/" + name;
+  return options_.root + "/blobs/" + name.substr(0, 2) + "/" + name;
 }
 
 Result<std::unique_ptr<BlobWriter>> FileBlobStore::Create() {
@@ -131,23 +162,8 @@ Status FileBlobStore::Persist(const std::vector<std::string>& staged) {
   return Status::Ok();
 }
 
-Status FileBlobStore::EnsureShardDir(const std::string& name) {
-  std::string outer = options_.root + "/blobs/" + name.substr(0, 2);
-  std::string inner = outer + "/" + name.substr(2, 2);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shard_dirs_.count(inner)) return Status::Ok();
-  }
-  TRESOR_RETURN_IF_ERROR(MakeDir(outer));
-  TRESOR_RETURN_IF_ERROR(MakeDir(inner));
-  std::lock_guard<std::mutex> lock(mu_);
-  shard_dirs_.insert(inner);
-  return Status::Ok();
-}
-
 Status FileBlobStore::Publish(const std::string& name) {
   if (!IsBlobName(name)) return InvalidArgument("not a blob name");
-  TRESOR_RETURN_IF_ERROR(EnsureShardDir(name));
   if (rename(StagingPath(name).c_str(), FinalPath(name).c_str()) != 0) {
     return IoError(Errno("publish blob"));
   }

@@ -1,11 +1,9 @@
-// FileBlobStore: blobs as files under <root>/blobs/xx/yy/<name>, staged in
+// FileBlobStore: blobs as files under <root>/blobs/xx/<name>, staged in
 // <root>/staging/<name>. Names are 32 random hex digits.
 #pragma once
 
 #include <unistd.h>
 
-#include <mutex>
-#include <set>
 #include <string>
 
 #include "store/blob_store.h"
@@ -37,12 +35,9 @@ class FileBlobStore : public BlobStore {
   explicit FileBlobStore(FileBlobStoreOptions options);
   std::string StagingPath(const std::string& name) const;
   std::string FinalPath(const std::string& name) const;
-  Status EnsureShardDir(const std::string& name);
 
   const FileBlobStoreOptions options_;
   int staging_fd_ = -1;  // kept open for syncfs()
-  std::mutex mu_;
-  std::set<std::string> shard_dirs_;  // guarded by mu_: shard dirs known to exist
 };
 
 }  // namespace tresor::store

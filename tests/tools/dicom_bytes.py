@@ -82,9 +82,10 @@ def sequence_end():
     return struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
 
 
-def identifying_elements(sop_instance, sop_class=CT_IMAGE_STORAGE, study="1.2.826.0.1.3680043.2.1125.1",
-                         series="1.2.826.0.1.3680043.2.1125.1.1", patient_name="Test^Hostile",
-                         patient_id="HOSTILE1"):
+def identifying_elements(sop_instance, sop_class=CT_IMAGE_STORAGE,
+                         study="1.2.826.0.1.3680043.2.1125.1",
+                         series="1.2.826.0.1.3680043.2.1125.1.1",
+                         patient_name="Test^Hostile", patient_id="HOSTILE1"):
     """The top-level elements the archive requires, as (tag, bytes) pairs."""
     return [
         ((0x0008, 0x0016), element(0x0008, 0x0016, "UI", sop_class)),
