@@ -38,6 +38,11 @@ Status MakeDir(const std::string& path, mode_t mode) {
   return Status::Ok();
 }
 
+bool SameFilesystem(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev;
+}
+
 }  // namespace
 
 std::string ResolveDataDir(const std::string& flag) {
@@ -83,10 +88,15 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
     return InvalidArgument("log.level must be debug, info, warn or error");
   }
   log::SetLevel(level);
-  TRESOR_ASSIGN_OR_RETURN(out->index,
-                          store::SqliteIndex::Open({dir + "/index.db", out->config.fsync}));
   TRESOR_ASSIGN_OR_RETURN(out->blobs,
                           store::FileBlobStore::Make({dir + "/storage", out->config.fsync}));
+  // One filesystem sync per group commit covers index and blobs only when both live on
+  // the same filesystem; otherwise the index syncs its own commits.
+  using Sync = store::SqliteIndexOptions::Sync;
+  Sync sync = !out->config.fsync          ? Sync::kOff
+              : SameFilesystem(dir, dir + "/storage/staging") ? Sync::kFilesystem
+                                                               : Sync::kFull;
+  TRESOR_ASSIGN_OR_RETURN(out->index, store::SqliteIndex::Open({dir + "/index.db", sync}));
   archive::ArchiveOptions options;
   options.ae_title = out->config.ae_title;
   options.limits.max_bytes = out->config.max_object_bytes;

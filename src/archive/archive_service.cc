@@ -180,7 +180,45 @@ ArchiveService::ArchiveService(store::Index& index, store::BlobStore& blobs, Arc
 
 ArchiveService::~ArchiveService() = default;
 
+Result<bool> ArchiveService::BlobMatches(const store::StoredInstance& instance) {
+  auto blob = blobs_.Open(instance.blob_name);
+  if (!blob.ok()) return blob.status().code() == Code::kNotFound ? Result<bool>(false) : blob.status();
+  BlobByteReader meta_reader(**blob, 0);
+  auto meta = dicom::ReadFileMeta(meta_reader);
+  if (!meta.ok()) return false;
+  Sha256 hash;
+  std::vector<char> buf(1 << 20);
+  for (uint64_t off = meta->dataset_offset; off < (*blob)->size();) {
+    TRESOR_ASSIGN_OR_RETURN(size_t got, (*blob)->ReadAt(buf.data(), buf.size(), off));
+    if (got == 0) break;
+    hash.Update(buf.data(), got);
+    off += got;
+  }
+  return hash.FinishHex() == instance.content_sha256;
+}
+
 Status ArchiveService::Recover() {
+  if (index_.durability() == store::Durability::kOnFilesystemSync) {
+    // Rows of the last batches whose sync may not have completed: keep those whose
+    // blob survived intact, remove the others (they were never acknowledged).
+    TRESOR_ASSIGN_OR_RETURN(std::vector<store::StoredInstance> unconfirmed,
+                            index_.ListUnconfirmed());
+    int removed = 0;
+    for (const store::StoredInstance& instance : unconfirmed) {
+      TRESOR_ASSIGN_OR_RETURN(bool intact, BlobMatches(instance));
+      if (!intact) {
+        TRESOR_RETURN_IF_ERROR(index_.RemoveUnconfirmed(instance.sop_instance_uid));
+        blobs_.Discard(instance.blob_name);
+        ++removed;
+      }
+    }
+    if (!unconfirmed.empty()) {
+      TRESOR_LOG(kInfo) << "index recovery: " << unconfirmed.size() - removed
+                        << " unconfirmed instance(s) intact, " << removed
+                        << " removed (never acknowledged)";
+    }
+    TRESOR_RETURN_IF_ERROR(index_.ConfirmAll());
+  }
   return blobs_.Recover([this](const std::string& name) { return index_.IsBlobReferenced(name); });
 }
 

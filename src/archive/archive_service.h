@@ -123,6 +123,9 @@ class ArchiveService {
 
  private:
   friend class UploadImpl;
+  // True if the blob of `instance` exists and its data set hashes to the indexed hash.
+  Result<bool> BlobMatches(const store::StoredInstance& instance);
+
   store::Index& index_;
   store::BlobStore& blobs_;
   const ArchiveOptions options_;

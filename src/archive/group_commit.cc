@@ -66,10 +66,28 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
       p.done.set_value(s);
     }
   };
-  Status persisted = blobs_.Persist(names);
-  if (!persisted.ok()) return fail(persisted);
-  auto outcomes = index_.AddInstances(records);
-  if (!outcomes.ok()) return fail(outcomes.status());
+  Result<std::vector<store::AddOutcome>> outcomes = Status(Code::kInternal, "not run");
+  if (index_.durability() == store::Durability::kOnCommit) {
+    // Blobs first: an index row must never point at bytes that could still be lost.
+    Status persisted = blobs_.Persist(names);
+    if (!persisted.ok()) return fail(persisted);
+    outcomes = index_.AddInstances(records);
+    if (!outcomes.ok()) return fail(outcomes.status());
+  } else {
+    // Rows first, then one filesystem sync for rows and blobs together. A crash before
+    // the sync completes leaves the rows marked unconfirmed; recovery checks them
+    // against their blobs.
+    outcomes = index_.AddInstances(records);
+    if (!outcomes.ok()) return fail(outcomes.status());
+    Status persisted = blobs_.Persist(names);
+    if (!persisted.ok()) {
+      // The rows are committed but not known to be durable: refuse the whole batch
+      // (nothing is acknowledged) and leave the blobs staged for recovery to judge.
+      TRESOR_LOG(kError) << "sync of a group commit failed: " << persisted.ToString();
+      for (Pending& p : batch) p.done.set_value(persisted);
+      return;
+    }
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     store::AddOutcome o = (*outcomes)[i];
     if (o == store::AddOutcome::kAdded) {

@@ -2,7 +2,8 @@
 //
 // Use-case methods only: nothing about SQL or a particular database leaks out of this
 // header, so a PostgreSQL backend can implement the same interface. Every method is
-// thread-safe. Writes that return Ok are durable.
+// thread-safe. Writes that return Ok are durable, except AddInstances under
+// Durability::kOnFilesystemSync (see there).
 #pragma once
 
 #include <cstdint>
@@ -67,13 +68,37 @@ struct UserRecord {
   bool disabled = false;
 };
 
+// How the rows written by AddInstances become durable.
+enum class Durability {
+  // Durable when AddInstances returns (a database server, or fsync per commit).
+  kOnCommit,
+  // Durable once the caller has synced the filesystem that holds both the index and
+  // the blobs (BlobStore::Persist). One sync then covers the blobs and the rows of a
+  // whole batch. Rows added but not yet synced are remembered as unconfirmed (in the
+  // same transaction) so that crash recovery can check them against their blobs.
+  kOnFilesystemSync,
+};
+
 class Index {
  public:
   virtual ~Index() = default;
 
-  // Indexes `records` in one durable transaction (group commit). Returns one outcome per
-  // record, in order. Duplicates within the batch are resolved in order.
+  virtual Durability durability() const = 0;
+
+  // Indexes `records` in one transaction (group commit). Returns one outcome per
+  // record, in order. Duplicates within the batch are resolved in order. Under
+  // kOnFilesystemSync the caller must sync before acknowledging, and must not call
+  // AddInstances again before that sync succeeded (the next call confirms the rows of
+  // this one).
   virtual Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records) = 0;
+
+  // Crash recovery under kOnFilesystemSync: the instances added by the last
+  // AddInstances calls whose sync may not have completed.
+  virtual Result<std::vector<StoredInstance>> ListUnconfirmed() = 0;
+  // Removes an unconfirmed instance whose blob did not survive (durably).
+  virtual Status RemoveUnconfirmed(const std::string& sop_instance_uid) = 0;
+  // Marks every unconfirmed instance as confirmed (durably).
+  virtual Status ConfirmAll() = 0;
   virtual Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_instance_uid) = 0;
   // True if an indexed instance's bytes are in blob `name` (crash recovery).
   virtual Result<bool> IsBlobReferenced(const std::string& name) = 0;

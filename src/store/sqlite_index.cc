@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS instances(
   source_ae TEXT NOT NULL,
   received_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS instances_series ON instances(series);
+CREATE TABLE IF NOT EXISTS unconfirmed(
+  instance INTEGER PRIMARY KEY REFERENCES instances(id) ON DELETE CASCADE);
 CREATE TABLE IF NOT EXISTS peers(
   name TEXT PRIMARY KEY,
   ae_title TEXT NOT NULL,
@@ -119,6 +121,7 @@ class Use {
 
 struct SqliteIndex::Db {
   sqlite3* db = nullptr;
+  int wal_frames = 0;  // frames in the WAL after the last commit (from the WAL hook)
   std::map<std::string, std::unique_ptr<Stmt>> stmts;
   ~Db() {
     stmts.clear();
@@ -146,8 +149,29 @@ struct SqliteIndex::Db {
   }
 };
 
+// Makes the writer's commits within its scope fully synced (admin writes, recovery),
+// whatever the index's sync mode.
+class FullSync {
+ public:
+  FullSync(SqliteIndex::Db& d, bool needed) : d_(d), needed_(needed) {
+    if (needed_) (void)d_.Exec("PRAGMA synchronous=FULL");
+  }
+  ~FullSync() {
+    if (needed_) (void)d_.Exec("PRAGMA synchronous=OFF");
+  }
+  FullSync(const FullSync&) = delete;
+  FullSync& operator=(const FullSync&) = delete;
+
+ private:
+  SqliteIndex::Db& d_;
+  bool needed_;
+};
+
+// WAL frames after which AddInstances runs a checkpoint (about 16 MB of 4 KB pages).
+constexpr int kCheckpointFrames = 4000;
+
 Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions& options) {
-  std::unique_ptr<SqliteIndex> index(new SqliteIndex());
+  std::unique_ptr<SqliteIndex> index(new SqliteIndex(options));
   for (int i = 0; i < 2; ++i) {
     auto db = std::make_unique<Db>();
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -156,8 +180,22 @@ Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions&
     }
     sqlite3_busy_timeout(db->db, 10000);
     TRESOR_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"));
-    TRESOR_RETURN_IF_ERROR(db->Exec(options.durable ? "PRAGMA synchronous=FULL;"
-                                                    : "PRAGMA synchronous=OFF;"));
+    using Sync = SqliteIndexOptions::Sync;
+    // The reader always uses full syncing: if it is the last connection to close, it
+    // checkpoints the WAL into the database file.
+    bool full = options.sync == Sync::kFull || i == 1;
+    TRESOR_RETURN_IF_ERROR(db->Exec(full ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;"));
+    if (i == 0 && options.sync == Sync::kFilesystem) {
+      // Checkpoints are run by MaybeCheckpoint, with full syncing.
+      TRESOR_RETURN_IF_ERROR(db->Exec("PRAGMA wal_autocheckpoint=0;"));
+      sqlite3_wal_hook(
+          db->db,
+          [](void* arg, sqlite3*, const char*, int frames) {
+            static_cast<Db*>(arg)->wal_frames = frames;
+            return SQLITE_OK;
+          },
+          db.get());
+    }
     if (i == 0) {
       TRESOR_RETURN_IF_ERROR(db->Exec(kSchema));
       index->writer_ = std::move(db);
@@ -168,11 +206,37 @@ Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions&
   return index;
 }
 
-SqliteIndex::~SqliteIndex() = default;
+SqliteIndex::SqliteIndex(SqliteIndexOptions options) : options_(std::move(options)) {}
+
+SqliteIndex::~SqliteIndex() {
+  // The writer closes first, so the fully synced reader is the last connection and
+  // performs the final checkpoint.
+  writer_.reset();
+  reader_.reset();
+}
+
+Durability SqliteIndex::durability() const {
+  return options_.sync == SqliteIndexOptions::Sync::kFilesystem ? Durability::kOnFilesystemSync
+                                                                 : Durability::kOnCommit;
+}
+
+Status SqliteIndex::MaybeCheckpoint() {
+  Db& d = *writer_;
+  if (d.wal_frames < kCheckpointFrames) return Status::Ok();
+  // With synchronous=FULL the checkpoint syncs the WAL before and the database file
+  // after copying, so the WAL may safely be reused afterwards by any writer.
+  TRESOR_RETURN_IF_ERROR(d.Exec("PRAGMA synchronous=FULL"));
+  int rc = sqlite3_wal_checkpoint_v2(d.db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  Status restored = d.Exec("PRAGMA synchronous=OFF");
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) return d.Error("checkpoint");
+  if (rc == SQLITE_OK) d.wal_frames = 0;
+  return restored;
+}
 
 Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<InstanceRecord>& records) {
   std::lock_guard<std::mutex> lock(write_mu_);
   Db& d = *writer_;
+  bool track = options_.sync == SqliteIndexOptions::Sync::kFilesystem;
   TRESOR_RETURN_IF_ERROR(d.Exec("BEGIN IMMEDIATE"));
   // Rolls back unless the commit below succeeded.
   struct Txn {
@@ -183,6 +247,11 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
     }
   } txn{d};
 
+  if (track) {
+    // The caller synced after the previous call: its rows are durable now.
+    TRESOR_RETURN_IF_ERROR(d.Exec("DELETE FROM unconfirmed"));
+  }
+  TRESOR_ASSIGN_OR_RETURN(Stmt* unconfirm, d.Get("INSERT INTO unconfirmed(instance) VALUES(?1)"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* existing, d.Get("SELECT sha256 FROM instances WHERE sop_uid=?1"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* patient_upsert, d.Get(
       "INSERT INTO patients(patient_id,issuer,name,birth_date,sex) VALUES(?1,?2,?3,?4,?5) "
@@ -251,11 +320,50 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
           .Bind(9, r.source_ae).Bind(10, r.received_at);
       if (q.Step() != SQLITE_DONE) return d.Error("instance insert");
     }
+    if (track) {
+      Use q(*unconfirm);
+      q.Bind(1, static_cast<int64_t>(sqlite3_last_insert_rowid(d.db)));
+      if (q.Step() != SQLITE_DONE) return d.Error("unconfirmed insert");
+    }
     outcomes.push_back(AddOutcome::kAdded);
   }
   TRESOR_RETURN_IF_ERROR(d.Exec("COMMIT"));
   txn.done = true;
+  if (track) TRESOR_RETURN_IF_ERROR(MaybeCheckpoint());
   return outcomes;
+}
+
+Result<std::vector<StoredInstance>> SqliteIndex::ListUnconfirmed() {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "SELECT i.sop_uid, i.sop_class, '', i.transfer_syntax, i.blob, i.size, i.sha256 "
+      "FROM unconfirmed u JOIN instances i ON i.id=u.instance"));
+  Use q(*s);
+  std::vector<StoredInstance> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4),
+                   static_cast<uint64_t>(q.Int(5)), q.Text(6)});
+  }
+  if (rc != SQLITE_DONE) return writer_->Error("list unconfirmed");
+  return out;
+}
+
+Status SqliteIndex::RemoveUnconfirmed(const std::string& sop_instance_uid) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "DELETE FROM instances WHERE sop_uid=?1 AND id IN (SELECT instance FROM unconfirmed)"));
+  Use q(*s);
+  q.Bind(1, sop_instance_uid);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("remove unconfirmed");
+  return Status::Ok();
+}
+
+Status SqliteIndex::ConfirmAll() {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  return writer_->Exec("DELETE FROM unconfirmed");
 }
 
 Result<std::optional<StoredInstance>> SqliteIndex::FindInstance(const std::string& sop_instance_uid) {
@@ -309,6 +417,7 @@ Result<IndexStats> SqliteIndex::Stats() {
 
 Status SqliteIndex::PutPeer(const PeerRecord& peer) {
   std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
       "INSERT OR REPLACE INTO peers(name,ae_title,host,port,services) VALUES(?1,?2,?3,?4,?5)"));
   Use q(*s);
@@ -320,6 +429,7 @@ Status SqliteIndex::PutPeer(const PeerRecord& peer) {
 
 Result<bool> SqliteIndex::RemovePeer(const std::string& name) {
   std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM peers WHERE name=?1"));
   Use q(*s);
   q.Bind(1, name);
@@ -343,6 +453,7 @@ Result<std::vector<PeerRecord>> SqliteIndex::ListPeers() {
 
 Status SqliteIndex::PutUser(const UserRecord& user) {
   std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
       "INSERT OR REPLACE INTO users(name,password_hash,role,disabled) VALUES(?1,?2,?3,?4)"));
   Use q(*s);

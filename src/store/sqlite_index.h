@@ -2,7 +2,16 @@
 //
 // One write connection (guarded by write_mu_) serves AddInstances and the admin
 // writes; one read connection (guarded by read_mu_) serves lookups, so reads proceed
-// while a group commit is being written. With `durable`, every commit is fsynced.
+// while a group commit is being written.
+//
+// Durability (SqliteIndexOptions::sync):
+//   kFull:       every commit is fsynced by SQLite (Durability::kOnCommit).
+//   kFilesystem: AddInstances commits without fsync; the caller's filesystem sync makes
+//                it durable (Durability::kOnFilesystemSync). WAL checkpoints are run
+//                by AddInstances itself with full syncing, so the WAL is never reused
+//                before the database file holds its frames durably. Admin writes
+//                (peers, users) always commit with full syncing.
+//   kOff:        no syncing at all: disposable test archives only.
 #pragma once
 
 #include <memory>
@@ -16,8 +25,9 @@ struct sqlite3;
 namespace tresor::store {
 
 struct SqliteIndexOptions {
+  enum class Sync { kFull, kFilesystem, kOff };
   std::string path;
-  bool durable = true;  // synchronous=FULL; false only for disposable test archives
+  Sync sync = Sync::kFull;
 };
 
 class SqliteIndex : public Index {
@@ -26,7 +36,11 @@ class SqliteIndex : public Index {
   static Result<std::unique_ptr<SqliteIndex>> Open(const SqliteIndexOptions& options);
   ~SqliteIndex() override;
 
+  Durability durability() const override;
   Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records) override;
+  Result<std::vector<StoredInstance>> ListUnconfirmed() override;
+  Status RemoveUnconfirmed(const std::string& sop_instance_uid) override;
+  Status ConfirmAll() override;
   Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_instance_uid) override;
   Result<bool> IsBlobReferenced(const std::string& name) override;
   Result<IndexStats> Stats() override;
@@ -37,9 +51,14 @@ class SqliteIndex : public Index {
   Result<std::optional<UserRecord>> FindUser(const std::string& name) override;
   Result<std::vector<UserRecord>> ListUsers() override;
 
+  struct Db;  // one connection and its cached statements (defined in the .cc)
+
  private:
-  struct Db;
-  SqliteIndex() = default;
+  explicit SqliteIndex(SqliteIndexOptions options);
+  // Runs a fully synced WAL checkpoint when the WAL has grown past a threshold.
+  Status MaybeCheckpoint();
+
+  const SqliteIndexOptions options_;
 
   std::mutex write_mu_;
   std::unique_ptr<Db> writer_;  // guarded by write_mu_
