@@ -59,10 +59,9 @@ Runs the archive. Ports default to the configuration file (11112, 2762, 8443); 0
 a free port. Listeners bind to server.bind_address (loopback by default). Only
 registered peers may connect (see 'tresor peer'). Stops cleanly on SIGINT/SIGTERM.
 )"},
-      {"peer", R"(Usage:
-  tresor peer add NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--data DIR]
-  tresor peer list [--data DIR]
-  tresor peer remove NAME [--data DIR]
+      {"peer", R"(Usage: tresor peer add NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--data DIR]
+       tresor peer list [--data DIR]
+       tresor peer remove NAME [--data DIR]
 
 A peer is a DICOM application allowed to open associations: its calling AE title must
 match AND it must connect from HOST (an IP address or a host name). SERVICES is a comma

@@ -72,7 +72,9 @@ Result<FileMeta> ReadFileMeta(ByteReader& in) {
     return Status::Ok();
   };
   char preamble[132];
-  TRESOR_RETURN_IF_ERROR(read_exact(preamble, sizeof preamble));
+  if (!read_exact(preamble, sizeof preamble).ok()) {
+    return InvalidArgument("not a DICOM Part 10 file (shorter than preamble and DICM prefix)");
+  }
   if (std::memcmp(preamble + 128, "DICM", 4) != 0) {
     return InvalidArgument("not a DICOM Part 10 file (no DICM prefix after the preamble)");
   }
