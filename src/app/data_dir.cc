@@ -103,6 +103,8 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
   options.limits.max_sequence_depth = out->config.max_sequence_depth;
   options.max_object_bytes = out->config.max_object_bytes;
   options.commit_batch_max = out->config.commit_batch_max;
+  options.max_find_results = static_cast<size_t>(out->config.max_find_results);
+  options.fuzzy_person_names = out->config.fuzzy_person_names;
   out->archive = std::make_unique<archive::ArchiveService>(*out->index, *out->blobs, options);
   return out;
 }

@@ -272,6 +272,20 @@ Result<std::unique_ptr<StoredObject>> ArchiveService::OpenInstance(const Princip
   return std::make_unique<StoredObject>(std::move(*found), std::move(reader));
 }
 
+Result<FindResult> ArchiveService::Find(const Principal& who, dicom::Query query) {
+  if (!who.May(security::kFind)) {
+    return PermissionDenied(who.Describe() + " is not granted the find service");
+  }
+  query.limit = std::min(query.limit, options_.max_find_results);
+  query.fuzzy_person_names = options_.fuzzy_person_names;
+  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query));
+  FindResult result;
+  result.truncated = matches.size() > query.limit;
+  if (result.truncated) matches.resize(query.limit);
+  result.matches = std::move(matches);
+  return result;
+}
+
 Result<store::IndexStats> ArchiveService::Stats(const Principal& who) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
   return index_.Stats();

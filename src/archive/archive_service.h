@@ -13,6 +13,7 @@
 #include "archive/group_commit.h"
 #include "core/status.h"
 #include "dicom/dataset_scanner.h"
+#include "dicom/query.h"
 #include "security/peer_policy.h"
 #include "store/blob_store.h"
 #include "store/index.h"
@@ -39,6 +40,14 @@ struct ArchiveOptions {
   dicom::ScanLimits limits;
   uint64_t max_object_bytes = 2ull << 30;
   int commit_batch_max = 256;
+  size_t max_find_results = 1000;   // most matches one query returns
+  bool fuzzy_person_names = false;  // PN matching ignores case and accents
+};
+
+// The matches of a query, and whether the result limit cut them short.
+struct FindResult {
+  std::vector<dicom::QueryMatch> matches;
+  bool truncated = false;
 };
 
 // What the caller declares about an object before sending its bytes (from the C-STORE
@@ -108,6 +117,11 @@ class ArchiveService {
   // Opens a stored instance. kNotFound if it does not exist or is not visible to `who`.
   Result<std::unique_ptr<StoredObject>> OpenInstance(const Principal& who,
                                                      const std::string& sop_instance_uid);
+
+  // Answers a query from the index alone. kPermissionDenied unless `who` may find.
+  // At most options().max_find_results matches (FindResult::truncated says if more
+  // exist). Only studies visible to `who` are matched.
+  Result<FindResult> Find(const Principal& who, dicom::Query query);
 
   Result<store::IndexStats> Stats(const Principal& who);
 

@@ -81,6 +81,8 @@ const std::map<std::string, Setter>& Setters() {
       {"limits.max_sequence_depth", IntSetter(&Config::max_sequence_depth, 1, 64)},
       {"limits.artim_seconds", IntSetter(&Config::artim_seconds, 1, 3600)},
       {"limits.idle_seconds", IntSetter(&Config::idle_seconds, 1, 86400)},
+      {"limits.max_find_results", IntSetter(&Config::max_find_results, 1, 1000000)},
+      {"query.fuzzy_person_names", BoolSetter(&Config::fuzzy_person_names)},
       {"storage.fsync", BoolSetter(&Config::fsync)},
       {"storage.commit_batch_max", IntSetter(&Config::commit_batch_max, 1, 10000)},
       {"log.level", StringSetter(&Config::log_level)},
@@ -179,6 +181,14 @@ max_sequence_depth = 16
 artim_seconds = 30
 # Seconds an association may stay silent before it is aborted.
 idle_seconds = 120
+# Most matches one query returns. Beyond it, C-FIND sends the first matches and ends
+# with status A700 (out of resources) and an Error Comment saying the limit was reached.
+max_find_results = 1000
+
+[query]
+# Person names (PatientName, ReferringPhysicianName) match ignoring case and accents:
+# "muller*" finds "Müller^Jörg". Off: exact, case-sensitive matching as in PS3.4.
+fuzzy_person_names = false
 
 [storage]
 # Make every acknowledged instance durable (fsync) before answering success.

@@ -28,6 +28,9 @@ struct Config {
   int max_sequence_depth = 16;       // deepest sequence nesting accepted
   int artim_seconds = 30;            // time allowed for the A-ASSOCIATE-RQ to arrive
   int idle_seconds = 120;            // an association with no message for this long is aborted
+  int max_find_results = 1000;       // most matches one C-FIND returns
+  // [query]
+  bool fuzzy_person_names = false;   // person names match ignoring case and accents
   // [storage]
   bool fsync = true;                 // false only for throwaway test archives
   int commit_batch_max = 256;        // most instances made durable in one group commit

@@ -24,6 +24,7 @@
 
 #include "core/log.h"
 #include "dicom/transfer_syntax.h"
+#include "dimse/association.h"
 #include "dimse/pdu_guard.h"
 #include "dimse/status_mapping.h"
 
@@ -151,17 +152,14 @@ bool WaitForAssociateRq(int fd, Clock::time_point deadline, std::string* why) {
   }
 }
 
-// Reads the next PDV of the association, waiting up to `timeout` seconds for it.
-OFCondition NextPdv(T_ASC_Association* assoc, int timeout, DUL_PDV* pdv) {
-  OFCondition cond = DUL_NextPDV(&assoc->DULassociation, pdv);
-  if (cond.good()) return cond;
-  cond = DUL_ReadPDVs(&assoc->DULassociation, nullptr, DUL_NOBLOCK, timeout);
-  // DUL reports a successfully read P-DATA PDU with this (non-good) condition.
-  if (cond != DUL_PDATAPDUARRIVED && cond.bad()) return cond;
-  return DUL_NextPDV(&assoc->DULassociation, pdv);
-}
-
 bool IsSupportedAbstractSyntax(const char* uid) {
+  static const char* kQueryRetrieve[] = {
+      UID_FINDPatientRootQueryRetrieveInformationModel,
+      UID_FINDStudyRootQueryRetrieveInformationModel,
+  };
+  for (const char* qr : kQueryRetrieve) {
+    if (std::strcmp(uid, qr) == 0) return true;
+  }
   return std::strcmp(uid, UID_VerificationSOPClass) == 0 ||
          dcmIsaStorageSOPClassUID(uid, ESSC_All);
 }
@@ -194,135 +192,6 @@ void NegotiatePresentationContexts(T_ASC_Parameters* params) {
     }
   }
 }
-
-class AssociationHandler {
- public:
-  AssociationHandler(archive::ArchiveService& archive, T_ASC_Association* assoc,
-                     archive::Principal principal, int idle_seconds)
-      : archive_(archive), assoc_(assoc), who_(std::move(principal)), idle_(idle_seconds) {}
-
-  void Run() {
-    while (true) {
-      T_ASC_PresentationContextID pres_id = 0;
-      T_DIMSE_Message msg;
-      std::memset(&msg, 0, sizeof msg);
-      OFCondition cond =
-          DIMSE_receiveCommand(assoc_, DIMSE_NONBLOCKING, idle_, &pres_id, &msg, nullptr);
-      if (cond == DUL_PEERREQUESTEDRELEASE) {
-        ASC_acknowledgeRelease(assoc_);
-        return;
-      }
-      if (cond == DUL_PEERABORTEDASSOCIATION) {
-        TRESOR_LOG(kInfo) << "association aborted by " << who_.Describe();
-        return;
-      }
-      if (cond == DIMSE_NODATAAVAILABLE) {
-        TRESOR_LOG(kWarn) << "association idle for " << idle_ << " s, aborting: "
-                          << who_.Describe();
-        ASC_abortAssociation(assoc_);
-        return;
-      }
-      if (cond.bad()) {
-        TRESOR_LOG(kWarn) << "association with " << who_.Describe()
-                          << " failed: " << cond.text();
-        ASC_abortAssociation(assoc_);
-        return;
-      }
-      switch (msg.CommandField) {
-        case DIMSE_C_ECHO_RQ:
-          cond = HandleEcho(pres_id, msg.msg.CEchoRQ);
-          break;
-        case DIMSE_C_STORE_RQ:
-          cond = HandleStore(pres_id, msg.msg.CStoreRQ);
-          break;
-        default:
-          TRESOR_LOG(kWarn) << "unsupported DIMSE command 0x" << std::hex
-                            << static_cast<unsigned>(msg.CommandField) << std::dec << " from "
-                            << who_.Describe() << "; aborting";
-          ASC_abortAssociation(assoc_);
-          return;
-      }
-      if (cond.bad()) {
-        TRESOR_LOG(kWarn) << "association with " << who_.Describe() << " ended: " << cond.text();
-        ASC_abortAssociation(assoc_);
-        return;
-      }
-    }
-  }
-
- private:
-  OFCondition HandleEcho(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_EchoRQ& req) {
-    uint16_t status = kStatusSuccess;
-    if (!who_.May(security::kEcho)) {
-      status = kStatusNotAuthorized;
-      TRESOR_LOG(kWarn) << "C-ECHO refused: " << who_.Describe() << " lacks the echo grant";
-    }
-    return DIMSE_sendEchoResponse(assoc_, pres_id, &req, status, nullptr);
-  }
-
-  OFCondition HandleStore(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_StoreRQ& req) {
-    T_ASC_PresentationContext pc;
-    OFCondition cond = ASC_findAcceptedPresentationContext(assoc_->params, pres_id, &pc);
-    if (cond.bad()) return cond;
-    archive::UploadInfo info{req.AffectedSOPClassUID, req.AffectedSOPInstanceUID,
-                             pc.acceptedTransferSyntax};
-    Status outcome;
-    std::unique_ptr<archive::Upload> upload;
-    if (req.DataSetType == DIMSE_DATASET_NULL) {
-      outcome = InvalidArgument("C-STORE request without a data set");
-    } else {
-      auto begun = archive_.BeginStore(who_, info);
-      if (begun.ok()) {
-        upload = std::move(begun).value();
-      } else {
-        outcome = begun.status();
-      }
-      // Receive the data set; after an error keep draining it so the association stays
-      // usable, without storing anything.
-      while (true) {
-        DUL_PDV pdv;
-        cond = NextPdv(assoc_, idle_, &pdv);
-        if (cond.bad()) return cond;  // upload (if any) is discarded: nothing acknowledged
-        if (pdv.pdvType != DUL_DATASETPDV || pdv.presentationContextID != pres_id) {
-          return makeOFCondition(0, 1, OF_error, "unexpected PDV while receiving a data set");
-        }
-        if (upload && outcome.ok()) {
-          outcome = upload->Write(pdv.data, pdv.fragmentLength);
-        }
-        if (pdv.lastPDV) break;
-      }
-    }
-    uint16_t status = kStatusSuccess;
-    if (outcome.ok() && upload) {
-      auto committed = upload->Commit();
-      if (!committed.ok()) outcome = committed.status();
-    }
-    status = StoreStatusFor(outcome);
-    if (!outcome.ok()) {
-      TRESOR_LOG(kWarn) << "C-STORE " << info.sop_instance_uid << " from " << who_.Describe()
-                        << " refused (0x" << std::hex << status << std::dec
-                        << "): " << outcome.message();
-    } else {
-      TRESOR_LOG(kDebug) << "stored " << info.sop_instance_uid << " from " << who_.Describe();
-    }
-    T_DIMSE_C_StoreRSP rsp;
-    std::memset(&rsp, 0, sizeof rsp);
-    rsp.MessageIDBeingRespondedTo = req.MessageID;
-    rsp.DimseStatus = status;
-    rsp.DataSetType = DIMSE_DATASET_NULL;
-    OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID,
-                        sizeof rsp.AffectedSOPClassUID);
-    OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, req.AffectedSOPInstanceUID,
-                        sizeof rsp.AffectedSOPInstanceUID);
-    rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
-    return DIMSE_sendStoreResponse(assoc_, pres_id, &req, &rsp, nullptr);
-  }
-
-  archive::ArchiveService& archive_;
-  T_ASC_Association* assoc_;
-  const archive::Principal who_;
-  const int idle_;
-};
 
 }  // namespace
 

@@ -27,4 +27,27 @@ uint16_t StoreStatusFor(const Status& status) {
   return kStatusProcessingFailure;
 }
 
+uint16_t FindStatusFor(const Status& status) {
+  switch (status.code()) {
+    case Code::kOk:
+    case Code::kAlreadyExists:
+      return kStatusSuccess;
+    case Code::kInvalidArgument:
+    case Code::kUnsupported:
+      return kStatusDataSetMismatch;
+    case Code::kPermissionDenied:
+    case Code::kUnauthenticated:
+      return kStatusNotAuthorized;
+    case Code::kResourceExhausted:
+    case Code::kUnavailable:
+      return kStatusOutOfResources;
+    case Code::kConflict:
+    case Code::kNotFound:
+    case Code::kIoError:
+    case Code::kInternal:
+      return kStatusCannotUnderstand;
+  }
+  return kStatusCannotUnderstand;
+}
+
 }  // namespace tresor::dimse

@@ -14,8 +14,14 @@ inline constexpr uint16_t kStatusNotAuthorized = 0x0124;         // PS3.7 C.4
 inline constexpr uint16_t kStatusOutOfResources = 0xA700;        // C-STORE Refused
 inline constexpr uint16_t kStatusDataSetMismatch = 0xA900;       // C-STORE Error
 inline constexpr uint16_t kStatusCannotUnderstand = 0xC000;      // C-STORE Error
+inline constexpr uint16_t kStatusPending = 0xFF00;               // C-FIND/MOVE/GET Pending
+inline constexpr uint16_t kStatusCancel = 0xFE00;                // Cancel
 
 // The C-STORE response status for the outcome of a store.
 uint16_t StoreStatusFor(const Status& status);
+// The final C-FIND response status for a failed query (PS3.4 C.4.1.1.4):
+// A700 out of resources, A900 identifier does not match SOP class, C000 unable to
+// process, 0124 not authorized.
+uint16_t FindStatusFor(const Status& status);
 
 }  // namespace tresor::dimse

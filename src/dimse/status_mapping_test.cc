@@ -29,5 +29,21 @@ TEST(StatusMappingTest, StoreTable) {
   }
 }
 
+TEST(StatusMappingTest, FindTable) {
+  struct Row {
+    Code code;
+    uint16_t dimse;
+  } rows[] = {
+      {Code::kOk, 0x0000},           {Code::kInvalidArgument, 0xA900},
+      {Code::kUnsupported, 0xA900},  {Code::kPermissionDenied, 0x0124},
+      {Code::kResourceExhausted, 0xA700}, {Code::kIoError, 0xC000},
+      {Code::kInternal, 0xC000},
+  };
+  for (const Row& r : rows) {
+    Status s = r.code == Code::kOk ? Status::Ok() : Status(r.code, "x");
+    EXPECT_EQ(FindStatusFor(s), r.dimse) << CodeName(r.code);
+  }
+}
+
 }  // namespace
 }  // namespace tresor::dimse

@@ -13,6 +13,7 @@
 
 #include "core/status.h"
 #include "dicom/instance.h"
+#include "dicom/query.h"
 
 namespace tresor::store {
 
@@ -100,6 +101,10 @@ class Index {
   // Marks every unconfirmed instance as confirmed (durably).
   virtual Status ConfirmAll() = 0;
   virtual Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_instance_uid) = 0;
+  // Answers `query` from the index alone: at most query.limit + 1 matches (one more than
+  // the limit tells the caller the limit was reached), in a stable order. Attributes the
+  // index does not hold are left out of the matches.
+  virtual Result<std::vector<dicom::QueryMatch>> Find(const dicom::Query& query) = 0;
   // True if an indexed instance's bytes are in blob `name` (crash recovery).
   virtual Result<bool> IsBlobReferenced(const std::string& name) = 0;
   virtual Result<IndexStats> Stats() = 0;

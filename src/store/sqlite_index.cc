@@ -13,9 +13,12 @@ CREATE TABLE IF NOT EXISTS patients(
   patient_id TEXT NOT NULL,
   issuer TEXT NOT NULL,
   name TEXT NOT NULL,
+  name_folded TEXT NOT NULL,  -- lower case, accents removed: fuzzy name matching
   birth_date TEXT NOT NULL,
   sex TEXT NOT NULL,
   UNIQUE(patient_id, issuer));
+CREATE INDEX IF NOT EXISTS patients_name ON patients(name);
+CREATE INDEX IF NOT EXISTS patients_name_folded ON patients(name_folded);
 CREATE TABLE IF NOT EXISTS studies(
   id INTEGER PRIMARY KEY,
   patient INTEGER NOT NULL REFERENCES patients(id),
@@ -167,6 +170,9 @@ class FullSync {
   bool needed_;
 };
 
+// tresor_fold(text): dicom::FoldPersonName as an SQL function, for fuzzy PN matching.
+void FoldFunction(sqlite3_context* ctx, int, sqlite3_value** argv);
+
 // WAL frames after which AddInstances runs a checkpoint (about 16 MB of 4 KB pages).
 constexpr int kCheckpointFrames = 4000;
 
@@ -196,6 +202,8 @@ Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions&
           },
           db.get());
     }
+    sqlite3_create_function(db->db, "tresor_fold", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                            nullptr, FoldFunction, nullptr, nullptr);
     if (i == 0) {
       TRESOR_RETURN_IF_ERROR(db->Exec(kSchema));
       index->writer_ = std::move(db);
@@ -254,9 +262,11 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
   TRESOR_ASSIGN_OR_RETURN(Stmt* unconfirm, d.Get("INSERT INTO unconfirmed(instance) VALUES(?1)"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* existing, d.Get("SELECT sha256 FROM instances WHERE sop_uid=?1"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* patient_upsert, d.Get(
-      "INSERT INTO patients(patient_id,issuer,name,birth_date,sex) VALUES(?1,?2,?3,?4,?5) "
+      "INSERT INTO patients(patient_id,issuer,name,name_folded,birth_date,sex) "
+      "VALUES(?1,?2,?3,?6,?4,?5) "
       "ON CONFLICT(patient_id,issuer) DO UPDATE SET name=excluded.name, "
-      "birth_date=excluded.birth_date, sex=excluded.sex RETURNING id"));
+      "name_folded=excluded.name_folded, birth_date=excluded.birth_date, sex=excluded.sex "
+      "RETURNING id"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* study_upsert, d.Get(
       "INSERT INTO studies(patient,study_uid,study_date,study_time,accession,study_id,"
       "description,referring,institution) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
@@ -289,8 +299,9 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
       int64_t patient, study;
       {
         Use q(*patient_upsert);
+        std::string folded = dicom::FoldPersonName(a.patient_name);
         q.Bind(1, a.patient_id).Bind(2, a.issuer_of_patient_id).Bind(3, a.patient_name)
-            .Bind(4, a.patient_birth_date).Bind(5, a.patient_sex);
+            .Bind(4, a.patient_birth_date).Bind(5, a.patient_sex).Bind(6, folded);
         if (q.Step() != SQLITE_ROW) return d.Error("patient upsert");
         patient = q.Int(0);
       }
@@ -386,6 +397,229 @@ Result<std::optional<StoredInstance>> SqliteIndex::FindInstance(const std::strin
   out.blob_size = static_cast<uint64_t>(q.Int(5));
   out.content_sha256 = q.Text(6);
   return std::optional<StoredInstance>(std::move(out));
+}
+
+namespace {
+
+using dicom::Condition;
+using dicom::QueryLevel;
+using dicom::ValueType;
+
+// Where an attribute lives in the schema: a column expression over the aliases
+// p (patients), s (studies), se (series), i (instances).
+std::string ColumnOf(dicom::TagKey tag) {
+  static const std::map<dicom::TagKey, std::string> kColumns = {
+      {dicom::MakeTag(0x0010, 0x0010), "p.name"},
+      {dicom::MakeTag(0x0010, 0x0020), "p.patient_id"},
+      {dicom::MakeTag(0x0010, 0x0021), "p.issuer"},
+      {dicom::MakeTag(0x0010, 0x0030), "p.birth_date"},
+      {dicom::MakeTag(0x0010, 0x0040), "p.sex"},
+      {dicom::MakeTag(0x0020, 0x000D), "s.study_uid"},
+      {dicom::MakeTag(0x0008, 0x0020), "s.study_date"},
+      {dicom::MakeTag(0x0008, 0x0030), "s.study_time"},
+      {dicom::MakeTag(0x0008, 0x0050), "s.accession"},
+      {dicom::MakeTag(0x0020, 0x0010), "s.study_id"},
+      {dicom::MakeTag(0x0008, 0x1030), "s.description"},
+      {dicom::MakeTag(0x0008, 0x0090), "s.referring"},
+      {dicom::MakeTag(0x0008, 0x0080), "s.institution"},
+      {dicom::MakeTag(0x0020, 0x000E), "se.series_uid"},
+      {dicom::MakeTag(0x0008, 0x0060), "se.modality"},
+      {dicom::MakeTag(0x0020, 0x0011), "se.series_number"},
+      {dicom::MakeTag(0x0008, 0x103E), "se.description"},
+      {dicom::MakeTag(0x0018, 0x0015), "se.body_part"},
+      {dicom::MakeTag(0x0008, 0x0018), "i.sop_uid"},
+      {dicom::MakeTag(0x0008, 0x0016), "i.sop_class"},
+      {dicom::MakeTag(0x0020, 0x0013), "i.instance_number"},
+      {dicom::MakeTag(0x0020, 0x1200), "(SELECT count(*) FROM studies WHERE patient=p.id)"},
+      {dicom::MakeTag(0x0020, 0x1202),
+       "(SELECT count(*) FROM series x JOIN studies y ON y.id=x.study WHERE y.patient=p.id)"},
+      {dicom::MakeTag(0x0020, 0x1204),
+       "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
+       "JOIN studies y ON y.id=x.study WHERE y.patient=p.id)"},
+      {dicom::MakeTag(0x0020, 0x1206), "(SELECT count(*) FROM series WHERE study=s.id)"},
+      {dicom::MakeTag(0x0020, 0x1208),
+       "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series WHERE x.study=s.id)"},
+      {dicom::MakeTag(0x0020, 0x1209), "(SELECT count(*) FROM instances WHERE series=se.id)"},
+      {dicom::MakeTag(0x0008, 0x0061),
+       "(SELECT group_concat(m, '\\') FROM (SELECT DISTINCT modality AS m FROM series "
+       "WHERE study=s.id AND modality<>'' ORDER BY m))"},
+      {dicom::MakeTag(0x0008, 0x0062),
+       "(SELECT group_concat(c, '\\') FROM (SELECT DISTINCT z.sop_class AS c FROM instances z "
+       "JOIN series x ON x.id=z.series WHERE x.study=s.id ORDER BY c))"},
+  };
+  auto it = kColumns.find(tag);
+  return it == kColumns.end() ? std::string() : it->second;
+}
+
+// The set of rows of a computed list attribute, for matching (ModalitiesInStudy,
+// SOPClassesInStudy): "EXISTS (... AND <value-column> <op>)".
+std::string ListExists(dicom::TagKey tag) {
+  if (tag == dicom::MakeTag(0x0008, 0x0061)) {
+    return "EXISTS (SELECT 1 FROM series x WHERE x.study=s.id AND x.modality ";
+  }
+  return "EXISTS (SELECT 1 FROM instances z JOIN series x ON x.id=z.series "
+         "WHERE x.study=s.id AND z.sop_class ";
+}
+
+// DICOM wildcards (* and ?) are GLOB's; GLOB's own '[' must be escaped.
+std::string GlobPattern(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '[') out += "[[]";
+    else out.push_back(c);
+  }
+  return out;
+}
+
+// The literal prefix of a wildcard pattern, and the first string after all strings
+// with that prefix: lets the planner use an index for "Mü*".
+bool PrefixRange(const std::string& pattern, std::string* low, std::string* high) {
+  size_t n = pattern.find_first_of("*?");
+  if (n == 0 || n == std::string::npos) return false;
+  *low = pattern.substr(0, n);
+  *high = *low;
+  while (!high->empty() && static_cast<unsigned char>(high->back()) == 0xFF) high->pop_back();
+  if (high->empty()) return false;
+  high->back() = static_cast<char>(static_cast<unsigned char>(high->back()) + 1);
+  return true;
+}
+
+bool Available(const dicom::QueryAttribute& a, QueryLevel level) {
+  return static_cast<int>(a.level) <= static_cast<int>(level);
+}
+
+// Builds the SQL and its parameters for `query`.
+struct Sql {
+  std::string text;
+  std::vector<std::string> params;
+  std::vector<dicom::TagKey> columns;  // tags of the selected columns, in order
+};
+
+Sql BuildFind(const dicom::Query& query) {
+  Sql sql;
+  std::string select;
+  for (dicom::TagKey tag : query.return_tags) {
+    const dicom::QueryAttribute* a = dicom::FindQueryAttribute(tag);
+    if (!a || !Available(*a, query.level)) continue;
+    select += (select.empty() ? "" : ", ") + ColumnOf(tag);
+    sql.columns.push_back(tag);
+  }
+  if (select.empty()) select = "1";
+  std::string from;
+  std::string order;
+  switch (query.level) {
+    case QueryLevel::kPatient:
+      from = "patients p";
+      order = "p.id";
+      break;
+    case QueryLevel::kStudy:
+      from = "studies s JOIN patients p ON p.id=s.patient";
+      order = "s.id";
+      break;
+    case QueryLevel::kSeries:
+      from = "series se JOIN studies s ON s.id=se.study JOIN patients p ON p.id=s.patient";
+      order = "se.id";
+      break;
+    case QueryLevel::kImage:
+      from = "instances i JOIN series se ON se.id=i.series JOIN studies s ON s.id=se.study "
+             "JOIN patients p ON p.id=s.patient";
+      order = "i.id";
+      break;
+  }
+  std::string where;
+  auto add = [&](const std::string& clause) { where += (where.empty() ? "" : " AND ") + clause; };
+  auto param = [&](const std::string& v) {
+    sql.params.push_back(v);
+    return "?" + std::to_string(sql.params.size());
+  };
+  for (const Condition& c : query.conditions) {
+    const dicom::QueryAttribute& a = *c.attribute;
+    if (!Available(a, query.level)) continue;  // keys below the query level do not apply
+    bool fold = query.fuzzy_person_names && a.type == ValueType::kPersonName;
+    bool patient_name = a.tag == dicom::MakeTag(0x0010, 0x0010);
+    std::string column = ColumnOf(a.tag);
+    if (fold) column = patient_name ? "p.name_folded" : "tresor_fold(" + column + ")";
+    std::string value = fold ? dicom::FoldPersonName(c.value) : c.value;
+    if (a.type == ValueType::kList) {
+      std::string exists = ListExists(a.tag);
+      if (c.kind == Condition::Kind::kWildcard) {
+        add(exists + "GLOB " + param(GlobPattern(value)) + ")");
+      } else {
+        add(exists + "= " + param(value) + ")");
+      }
+      continue;
+    }
+    switch (c.kind) {
+      case Condition::Kind::kSingle:
+        add(column + " = " + param(value));
+        break;
+      case Condition::Kind::kWildcard: {
+        std::string low, high;
+        if (PrefixRange(value, &low, &high)) {
+          add(column + " >= " + param(low));
+          add(column + " < " + param(high));
+        }
+        add(column + " GLOB " + param(GlobPattern(value)));
+        break;
+      }
+      case Condition::Kind::kRange:
+        add(column + " <> ''");
+        if (!c.low.empty()) add(column + " >= " + param(c.low));
+        if (!c.high.empty()) {
+          // A time range's upper bound includes everything within its last unit:
+          // "-1000" matches 10:00:59.
+          std::string high = a.type == ValueType::kTime ? c.high + "\x7f" : c.high;
+          add(column + " <= " + param(high));
+        }
+        break;
+      case Condition::Kind::kList: {
+        std::string in;
+        for (const std::string& v : c.list) in += (in.empty() ? "" : ",") + param(v);
+        add(column + " IN (" + in + ")");
+        break;
+      }
+    }
+  }
+  sql.text = "SELECT " + select + " FROM " + from + (where.empty() ? "" : " WHERE " + where) +
+             " ORDER BY " + order + " LIMIT " + std::to_string(query.limit + 1);
+  return sql;
+}
+
+}  // namespace
+
+void FoldFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const unsigned char* text = sqlite3_value_text(argv[0]);
+  std::string folded = dicom::FoldPersonName(text ? reinterpret_cast<const char*>(text) : "");
+  sqlite3_result_text(ctx, folded.data(), static_cast<int>(folded.size()), SQLITE_TRANSIENT);
+}
+
+Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& query) {
+  Sql sql = BuildFind(query);
+  std::lock_guard<std::mutex> lock(read_mu_);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(reader_->db, sql.text.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
+    return reader_->Error("query");
+  }
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+  for (size_t i = 0; i < sql.params.size(); ++i) {
+    sqlite3_bind_text(raw, static_cast<int>(i + 1), sql.params[i].data(),
+                      static_cast<int>(sql.params[i].size()), SQLITE_STATIC);
+  }
+  std::vector<dicom::QueryMatch> out;
+  int rc;
+  while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+    dicom::QueryMatch m;
+    for (size_t col = 0; col < sql.columns.size(); ++col) {
+      const unsigned char* t = sqlite3_column_text(raw, static_cast<int>(col));
+      m.values[sql.columns[col]] =
+          t ? std::string(reinterpret_cast<const char*>(t),
+                          static_cast<size_t>(sqlite3_column_bytes(raw, static_cast<int>(col))))
+            : std::string();
+    }
+    out.push_back(std::move(m));
+  }
+  if (rc != SQLITE_DONE) return reader_->Error("query");
+  return out;
 }
 
 Result<bool> SqliteIndex::IsBlobReferenced(const std::string& name) {

@@ -42,6 +42,7 @@ class SqliteIndex : public Index {
   Status RemoveUnconfirmed(const std::string& sop_instance_uid) override;
   Status ConfirmAll() override;
   Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_instance_uid) override;
+  Result<std::vector<dicom::QueryMatch>> Find(const dicom::Query& query) override;
   Result<bool> IsBlobReferenced(const std::string& name) override;
   Result<IndexStats> Stats() override;
   Status PutPeer(const PeerRecord& peer) override;

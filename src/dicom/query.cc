@@ -1,0 +1,178 @@
+#include "dicom/query.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tresor::dicom {
+namespace {
+
+bool IsDigits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// DA: YYYYMMDD (also the older YYYY.MM.DD form).
+bool IsDate(std::string& s) {
+  if (s.size() == 10 && s[4] == '.' && s[7] == '.') s = s.substr(0, 4) + s.substr(5, 2) + s.substr(8, 2);
+  return s.size() == 8 && IsDigits(s);
+}
+
+// TM: HH, HHMM, HHMMSS, HHMMSS.FFFFFF (also with colons).
+bool IsTime(std::string& s) {
+  s.erase(std::remove(s.begin(), s.end(), ':'), s.end());
+  std::string whole = s.substr(0, s.find('.'));
+  if (whole.size() < 2 || whole.size() > 6 || whole.size() % 2 || !IsDigits(whole)) return false;
+  if (s.size() > whole.size() && !IsDigits(s.substr(whole.size() + 1))) return false;
+  return true;
+}
+
+}  // namespace
+
+const std::vector<QueryAttribute>& QueryAttributes() {
+  static const auto* attributes = new std::vector<QueryAttribute>{
+      {MakeTag(0x0008, 0x0016), "SOPClassUID", QueryLevel::kImage, ValueType::kUid},
+      {MakeTag(0x0008, 0x0018), "SOPInstanceUID", QueryLevel::kImage, ValueType::kUid},
+      {MakeTag(0x0008, 0x0020), "StudyDate", QueryLevel::kStudy, ValueType::kDate},
+      {MakeTag(0x0008, 0x0030), "StudyTime", QueryLevel::kStudy, ValueType::kTime},
+      {MakeTag(0x0008, 0x0050), "AccessionNumber", QueryLevel::kStudy, ValueType::kText},
+      {MakeTag(0x0008, 0x0060), "Modality", QueryLevel::kSeries, ValueType::kText},
+      {MakeTag(0x0008, 0x0061), "ModalitiesInStudy", QueryLevel::kStudy, ValueType::kList},
+      {MakeTag(0x0008, 0x0062), "SOPClassesInStudy", QueryLevel::kStudy, ValueType::kList},
+      {MakeTag(0x0008, 0x0080), "InstitutionName", QueryLevel::kStudy, ValueType::kText},
+      {MakeTag(0x0008, 0x0090), "ReferringPhysicianName", QueryLevel::kStudy, ValueType::kPersonName},
+      {MakeTag(0x0008, 0x1030), "StudyDescription", QueryLevel::kStudy, ValueType::kText},
+      {MakeTag(0x0008, 0x103E), "SeriesDescription", QueryLevel::kSeries, ValueType::kText},
+      {MakeTag(0x0010, 0x0010), "PatientName", QueryLevel::kPatient, ValueType::kPersonName},
+      {MakeTag(0x0010, 0x0020), "PatientID", QueryLevel::kPatient, ValueType::kText},
+      {MakeTag(0x0010, 0x0021), "IssuerOfPatientID", QueryLevel::kPatient, ValueType::kText},
+      {MakeTag(0x0010, 0x0030), "PatientBirthDate", QueryLevel::kPatient, ValueType::kDate},
+      {MakeTag(0x0010, 0x0040), "PatientSex", QueryLevel::kPatient, ValueType::kText},
+      {MakeTag(0x0018, 0x0015), "BodyPartExamined", QueryLevel::kSeries, ValueType::kText},
+      {MakeTag(0x0020, 0x000D), "StudyInstanceUID", QueryLevel::kStudy, ValueType::kUid},
+      {MakeTag(0x0020, 0x000E), "SeriesInstanceUID", QueryLevel::kSeries, ValueType::kUid},
+      {MakeTag(0x0020, 0x0010), "StudyID", QueryLevel::kStudy, ValueType::kText},
+      {MakeTag(0x0020, 0x0011), "SeriesNumber", QueryLevel::kSeries, ValueType::kText},
+      {MakeTag(0x0020, 0x0013), "InstanceNumber", QueryLevel::kImage, ValueType::kText},
+      {MakeTag(0x0020, 0x1200), "NumberOfPatientRelatedStudies", QueryLevel::kPatient, ValueType::kCount},
+      {MakeTag(0x0020, 0x1202), "NumberOfPatientRelatedSeries", QueryLevel::kPatient, ValueType::kCount},
+      {MakeTag(0x0020, 0x1204), "NumberOfPatientRelatedInstances", QueryLevel::kPatient, ValueType::kCount},
+      {MakeTag(0x0020, 0x1206), "NumberOfStudyRelatedSeries", QueryLevel::kStudy, ValueType::kCount},
+      {MakeTag(0x0020, 0x1208), "NumberOfStudyRelatedInstances", QueryLevel::kStudy, ValueType::kCount},
+      {MakeTag(0x0020, 0x1209), "NumberOfSeriesRelatedInstances", QueryLevel::kSeries, ValueType::kCount},
+  };
+  return *attributes;
+}
+
+const QueryAttribute* FindQueryAttribute(TagKey tag) {
+  for (const QueryAttribute& a : QueryAttributes()) {
+    if (a.tag == tag) return &a;
+  }
+  return nullptr;
+}
+
+Result<ParsedKey> ParseMatchingKey(const QueryAttribute& attribute, const std::string& raw) {
+  ParsedKey out;
+  std::string value = raw;
+  if (value.empty() || value == "*") return out;  // universal matching
+  Condition& c = out.condition;
+  c.attribute = &attribute;
+  out.matches = true;
+  auto bad = [&](const char* what) {
+    return InvalidArgument(std::string(attribute.keyword) + ": " + what);
+  };
+  switch (attribute.type) {
+    case ValueType::kCount:
+      return bad("computed attributes cannot be matched");
+    case ValueType::kUid: {
+      size_t start = 0;
+      while (true) {
+        size_t end = value.find('\\', start);
+        std::string uid = value.substr(start, end == std::string::npos ? end : end - start);
+        if (uid.empty() || uid.size() > 64) return bad("malformed UID list");
+        c.list.push_back(uid);
+        if (end == std::string::npos) break;
+        start = end + 1;
+      }
+      c.kind = c.list.size() == 1 ? Condition::Kind::kSingle : Condition::Kind::kList;
+      c.value = c.list.front();
+      return out;
+    }
+    case ValueType::kDate:
+    case ValueType::kTime: {
+      auto check = [&](std::string& v) {
+        return v.empty() || (attribute.type == ValueType::kDate ? IsDate(v) : IsTime(v));
+      };
+      size_t dash = value.find('-');
+      if (dash == std::string::npos) {
+        if (!check(value)) return bad("malformed date or time");
+        c.kind = Condition::Kind::kSingle;
+        c.value = value;
+        return out;
+      }
+      c.kind = Condition::Kind::kRange;
+      c.low = value.substr(0, dash);
+      c.high = value.substr(dash + 1);
+      if ((c.low.empty() && c.high.empty()) || !check(c.low) || !check(c.high)) {
+        return bad("malformed range");
+      }
+      return out;
+    }
+    case ValueType::kList:
+    case ValueType::kText:
+    case ValueType::kPersonName:
+      c.value = value;
+      c.kind = value.find_first_of("*?") != std::string::npos ? Condition::Kind::kWildcard
+                                                              : Condition::Kind::kSingle;
+      return out;
+  }
+  return bad("unsupported attribute");
+}
+
+std::string FoldPersonName(const std::string& utf8) {
+  // Two-byte UTF-8 Latin-1 Supplement and Latin Extended-A letters mapped to their base.
+  static const struct {
+    const char* from;
+    char to;
+  } kFold[] = {
+      {"à", 'a'}, {"á", 'a'}, {"â", 'a'}, {"ã", 'a'}, {"ä", 'a'}, {"å", 'a'}, {"ç", 'c'},
+      {"è", 'e'}, {"é", 'e'}, {"ê", 'e'}, {"ë", 'e'}, {"ì", 'i'}, {"í", 'i'}, {"î", 'i'},
+      {"ï", 'i'}, {"ñ", 'n'}, {"ò", 'o'}, {"ó", 'o'}, {"ô", 'o'}, {"õ", 'o'}, {"ö", 'o'},
+      {"ø", 'o'}, {"ù", 'u'}, {"ú", 'u'}, {"û", 'u'}, {"ü", 'u'}, {"ý", 'y'}, {"ÿ", 'y'},
+      {"À", 'a'}, {"Á", 'a'}, {"Â", 'a'}, {"Ã", 'a'}, {"Ä", 'a'}, {"Å", 'a'}, {"Ç", 'c'},
+      {"È", 'e'}, {"É", 'e'}, {"Ê", 'e'}, {"Ë", 'e'}, {"Ì", 'i'}, {"Í", 'i'}, {"Î", 'i'},
+      {"Ï", 'i'}, {"Ñ", 'n'}, {"Ò", 'o'}, {"Ó", 'o'}, {"Ô", 'o'}, {"Õ", 'o'}, {"Ö", 'o'},
+      {"Ø", 'o'}, {"Ù", 'u'}, {"Ú", 'u'}, {"Û", 'u'}, {"Ü", 'u'}, {"Ý", 'y'}, {"ß", 's'},
+      {"ı", 'i'}, {"ş", 's'}, {"Ş", 's'}, {"ğ", 'g'}, {"Ğ", 'g'}, {"ł", 'l'}, {"Ł", 'l'},
+      {"ś", 's'}, {"Ś", 's'}, {"ź", 'z'}, {"ż", 'z'}, {"ć", 'c'}, {"ń", 'n'}, {"ę", 'e'},
+      {"ą", 'a'}, {"č", 'c'}, {"š", 's'}, {"ž", 'z'}, {"ř", 'r'}, {"þ", 't'}, {"Þ", 't'},
+      {"ð", 'd'}, {"Ð", 'd'}, {"æ", 'a'}, {"Æ", 'a'}, {"œ", 'o'}, {"Œ", 'o'},
+  };
+  std::string out;
+  out.reserve(utf8.size());
+  for (size_t i = 0; i < utf8.size();) {
+    unsigned char c = static_cast<unsigned char>(utf8[i]);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c));
+      ++i;
+      continue;
+    }
+    bool folded = false;
+    for (const auto& f : kFold) {
+      size_t n = std::strlen(f.from);
+      if (utf8.compare(i, n, f.from) == 0) {
+        out.push_back(f.to);
+        i += n;
+        folded = true;
+        break;
+      }
+    }
+    if (!folded) {
+      // Keep other characters (Greek, Cyrillic, ...) as they are, whole.
+      size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+      out.append(utf8, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+}  // namespace tresor::dicom

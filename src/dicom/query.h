@@ -1,0 +1,82 @@
+// dicom::Query: one query against the archive's index, independent of the protocol it
+// came from. C-FIND (dimse/) and, next, QIDO-RS (web/) parse into it; store::Index
+// answers it from the index alone; archive::ArchiveService applies access and limits.
+//
+// Matching follows PS3.4 C.2.2.2: universal (empty value), single value, wildcard
+// (`*`, `?`), range (dates and times, `a-b`, `a-`, `-b`) and UID list (`a\b\c`).
+// Text is UTF-8 throughout.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "dicom/dataset_scanner.h"
+
+namespace tresor::dicom {
+
+enum class QueryLevel { kPatient = 0, kStudy, kSeries, kImage };
+
+// How an attribute's values are matched.
+enum class ValueType {
+  kText,        // LO, SH, CS, IS: single value and wildcard, case-sensitive
+  kPersonName,  // PN: like kText; optionally case- and accent-insensitive
+  kDate,        // DA: single value and range
+  kTime,        // TM: single value and range
+  kUid,         // UI: single value and UID list
+  kCount,       // computed count (IS): return only
+  kList,        // computed multi-valued CS/UI (ModalitiesInStudy, SOPClassesInStudy):
+                // single value matches if any value equals it
+};
+
+struct QueryAttribute {
+  TagKey tag;
+  const char* keyword;
+  QueryLevel level;  // the level of the entity it describes
+  ValueType type;
+};
+
+// Every attribute the index can match or return, in tag order.
+const std::vector<QueryAttribute>& QueryAttributes();
+// The attribute for `tag`, or nullptr if the index does not hold it.
+const QueryAttribute* FindQueryAttribute(TagKey tag);
+
+struct Condition {
+  enum class Kind { kSingle, kWildcard, kRange, kList };
+  const QueryAttribute* attribute = nullptr;
+  Kind kind = Kind::kSingle;
+  std::string value;             // kSingle, kWildcard
+  std::string low, high;         // kRange; either may be empty (open)
+  std::vector<std::string> list; // kList
+};
+
+// Parses the matching value `value` (UTF-8, padding trimmed) of `attribute`. Returns
+// kInvalidArgument for values that cannot be matched (e.g. a malformed range).
+// An empty value is universal matching and yields no condition (check `matches`).
+struct ParsedKey {
+  bool matches = false;  // false: universal matching (return key only)
+  Condition condition;
+};
+Result<ParsedKey> ParseMatchingKey(const QueryAttribute& attribute, const std::string& value);
+
+struct Query {
+  QueryLevel level = QueryLevel::kStudy;
+  bool patient_root = false;          // Patient Root model (else Study Root)
+  std::vector<Condition> conditions;  // all must match
+  std::vector<TagKey> return_tags;    // attributes to return (index-held ones get values)
+  size_t limit = 1000;                // at most this many matches are returned
+  bool fuzzy_person_names = false;    // PN matching ignores case and accents
+};
+
+// One matching entity: values by tag, UTF-8; absent tags have no value.
+struct QueryMatch {
+  std::map<TagKey, std::string> values;
+};
+
+// Lower-cases and strips accents of Latin letters (UTF-8), for fuzzy PN matching:
+// "Müller^Jörg" -> "muller^jorg".
+std::string FoldPersonName(const std::string& utf8);
+
+}  // namespace tresor::dicom

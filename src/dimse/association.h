@@ -1,0 +1,42 @@
+// AssociationHandler: serves the DIMSE messages of one accepted association for one
+// Principal, until release, abort, idle timeout or a protocol error. Every operation
+// goes through archive::ArchiveService; this class only maps between DIMSE and it.
+// Not thread-safe: one per association, on the worker that accepted it.
+#pragma once
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmnet/assoc.h>
+#include <dcmtk/dcmnet/dimse.h>
+
+#include <string>
+
+#include "archive/archive_service.h"
+
+namespace tresor::dimse {
+
+class AssociationHandler {
+ public:
+  AssociationHandler(archive::ArchiveService& archive, T_ASC_Association* assoc,
+                     archive::Principal principal, int idle_seconds)
+      : archive_(archive), assoc_(assoc), who_(std::move(principal)), idle_(idle_seconds) {}
+
+  // Serves messages until the association ends; never throws.
+  void Run();
+
+ private:
+  OFCondition HandleEcho(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_EchoRQ& req);
+  OFCondition HandleStore(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_StoreRQ& req);
+  OFCondition HandleFind(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_FindRQ& req);
+  // Receives a small data set (a query identifier) of at most `max_bytes`, checks it with
+  // the bounded scanner and only then lets DCMTK parse it. `refusal` is set (and the
+  // returned condition good) when the data set was received but is unacceptable.
+  OFCondition ReceiveIdentifier(T_ASC_PresentationContextID pres_id, size_t max_bytes,
+                                std::unique_ptr<DcmDataset>* out, Status* refusal);
+
+  archive::ArchiveService& archive_;
+  T_ASC_Association* assoc_;
+  const archive::Principal who_;
+  const int idle_;
+};
+
+}  // namespace tresor::dimse

@@ -1,0 +1,542 @@
+#include "store/sqlite_index.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tresor::store {
+namespace {
+
+using Sync = SqliteIndexOptions::Sync;
+
+constexpr char kCtImageStorage[] = "1.2.840.10008.5.1.4.1.1.2";
+constexpr char kColorPaletteStorage[] = "1.2.840.10008.5.1.4.39.1";
+constexpr char kExplicitLittle[] = "1.2.840.10008.1.2.1";
+constexpr char kStudyA[] = "1.2.826.0.1.3680043.8.498.10";
+constexpr char kSeriesA1[] = "1.2.826.0.1.3680043.8.498.10.1";
+constexpr char kSeriesA2[] = "1.2.826.0.1.3680043.8.498.10.2";
+constexpr char kStudyB[] = "1.2.826.0.1.3680043.8.498.20";
+constexpr char kSeriesB1[] = "1.2.826.0.1.3680043.8.498.20.1";
+
+// A 64-hex-digit "content hash" derived from `seed` (the index only compares them).
+std::string Sha(char seed) { return std::string(64, seed); }
+
+// A 32-hex-digit blob name unique per `n`.
+std::string BlobName(int n) {
+  std::string s = std::to_string(n);
+  return std::string(32 - s.size(), 'a') + s;
+}
+
+// An instance of a CT series with the given identity; `n` picks the blob name and size.
+InstanceRecord Record(const std::string& sop_uid, int n, const std::string& study = kStudyA,
+                      const std::string& series = kSeriesA1, const std::string& patient_id = "P1",
+                      char sha_seed = 'a') {
+  InstanceRecord r;
+  r.attrs.patient_name = "Doe^Jane";
+  r.attrs.patient_id = patient_id;
+  r.attrs.study_instance_uid = study;
+  r.attrs.series_instance_uid = series;
+  r.attrs.modality = "CT";
+  r.attrs.sop_class_uid = kCtImageStorage;
+  r.attrs.sop_instance_uid = sop_uid;
+  r.transfer_syntax_uid = kExplicitLittle;
+  r.blob_name = BlobName(n);
+  r.blob_size = 1000 + static_cast<uint64_t>(n);
+  r.content_sha256 = Sha(sha_seed);
+  r.source_ae = "CT1";
+  r.received_at = 1700000000;
+  return r;
+}
+
+// A non-patient object (color palette): no patient, study or series.
+InstanceRecord NonPatientRecord(const std::string& sop_uid, int n) {
+  InstanceRecord r;
+  r.attrs.sop_class_uid = kColorPaletteStorage;
+  r.attrs.sop_instance_uid = sop_uid;
+  r.transfer_syntax_uid = kExplicitLittle;
+  r.blob_name = BlobName(n);
+  r.blob_size = 500;
+  r.content_sha256 = Sha('c');
+  r.source_ae = "import";
+  r.received_at = 1700000000;
+  return r;
+}
+
+std::vector<std::string> Uids(const std::vector<StoredInstance>& instances) {
+  std::vector<std::string> out;
+  for (const auto& i : instances) out.push_back(i.sop_instance_uid);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A fresh temporary directory, removed with everything in it at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tresor_index_test.XXXXXX";
+    char* made = mkdtemp(tmpl.data());
+    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class SqliteIndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ReOpen(); }
+
+  void ReOpen(Sync sync = Sync::kFull) {
+    index_.reset();
+    auto opened = SqliteIndex::Open({dir_.path() + "/index.db", sync});
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    index_ = std::move(opened).value();
+  }
+
+  std::vector<AddOutcome> Add(const std::vector<InstanceRecord>& records) {
+    auto outcomes = index_->AddInstances(records);
+    EXPECT_TRUE(outcomes.ok()) << outcomes.status().ToString();
+    return outcomes.ok() ? *outcomes : std::vector<AddOutcome>{};
+  }
+
+  std::optional<StoredInstance> Find(const std::string& uid) {
+    auto found = index_->FindInstance(uid);
+    EXPECT_TRUE(found.ok()) << found.status().ToString();
+    return found.ok() ? *found : std::nullopt;
+  }
+
+  IndexStats Stats() {
+    auto stats = index_->Stats();
+    EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+    return stats.ok() ? *stats : IndexStats{};
+  }
+
+  std::vector<std::string> Unconfirmed() {
+    auto list = index_->ListUnconfirmed();
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    return list.ok() ? Uids(*list) : std::vector<std::string>{};
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteIndex> index_;
+};
+
+// The behaviour that must not depend on the sync mode runs under all three.
+class SqliteIndexAnySyncTest : public SqliteIndexTest,
+                               public ::testing::WithParamInterface<Sync> {
+ protected:
+  void SetUp() override { ReOpen(GetParam()); }
+};
+
+TEST_P(SqliteIndexAnySyncTest, EmptyIndexHasZeroStats) {
+  IndexStats st = Stats();
+  EXPECT_EQ(st.patients, 0);
+  EXPECT_EQ(st.studies, 0);
+  EXPECT_EQ(st.series, 0);
+  EXPECT_EQ(st.instances, 0);
+  EXPECT_EQ(st.bytes, 0u);
+  EXPECT_FALSE(Find("1.2.3").has_value());
+}
+
+TEST_P(SqliteIndexAnySyncTest, AddThenFindRoundTripsFields) {
+  InstanceRecord r = Record("1.2.3.1", 1);
+  EXPECT_EQ(Add({r}), std::vector<AddOutcome>{AddOutcome::kAdded});
+
+  std::optional<StoredInstance> found = Find("1.2.3.1");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->sop_instance_uid, "1.2.3.1");
+  EXPECT_EQ(found->sop_class_uid, kCtImageStorage);
+  EXPECT_EQ(found->study_instance_uid, kStudyA);
+  EXPECT_EQ(found->transfer_syntax_uid, kExplicitLittle);
+  EXPECT_EQ(found->blob_name, r.blob_name);
+  EXPECT_EQ(found->blob_size, r.blob_size);
+  EXPECT_EQ(found->content_sha256, r.content_sha256);
+
+  EXPECT_FALSE(Find("1.2.3.2").has_value());
+}
+
+TEST_P(SqliteIndexAnySyncTest, SameUidSameContentIsIdentical) {
+  ASSERT_EQ(Add({Record("1.2.3.1", 1)}), std::vector<AddOutcome>{AddOutcome::kAdded});
+  // A second copy arrives in a new blob with the same content hash.
+  EXPECT_EQ(Add({Record("1.2.3.1", 2)}), std::vector<AddOutcome>{AddOutcome::kIdentical});
+
+  std::optional<StoredInstance> found = Find("1.2.3.1");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->blob_name, BlobName(1));
+  EXPECT_EQ(Stats().instances, 1);
+  auto referenced = index_->IsBlobReferenced(BlobName(2));
+  ASSERT_TRUE(referenced.ok());
+  EXPECT_FALSE(*referenced);
+}
+
+TEST_P(SqliteIndexAnySyncTest, SameUidDifferentContentIsConflictAndChangesNothing) {
+  InstanceRecord first = Record("1.2.3.1", 1, kStudyA, kSeriesA1, "P1", 'a');
+  ASSERT_EQ(Add({first}), std::vector<AddOutcome>{AddOutcome::kAdded});
+  IndexStats before = Stats();
+
+  // Different content, and attributes that would move it to another patient and study.
+  InstanceRecord other = Record("1.2.3.1", 2, kStudyB, kSeriesB1, "P2", 'b');
+  EXPECT_EQ(Add({other}), std::vector<AddOutcome>{AddOutcome::kConflict});
+
+  std::optional<StoredInstance> found = Find("1.2.3.1");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->blob_name, first.blob_name);
+  EXPECT_EQ(found->blob_size, first.blob_size);
+  EXPECT_EQ(found->content_sha256, first.content_sha256);
+  EXPECT_EQ(found->study_instance_uid, kStudyA);
+  IndexStats after = Stats();
+  EXPECT_EQ(after.patients, before.patients);
+  EXPECT_EQ(after.studies, before.studies);
+  EXPECT_EQ(after.series, before.series);
+  EXPECT_EQ(after.instances, before.instances);
+  EXPECT_EQ(after.bytes, before.bytes);
+}
+
+TEST_P(SqliteIndexAnySyncTest, DuplicatesWithinOneBatchAreResolvedInOrder) {
+  std::vector<InstanceRecord> batch = {
+      Record("1.2.3.1", 1, kStudyA, kSeriesA1, "P1", 'a'),
+      Record("1.2.3.1", 2, kStudyA, kSeriesA1, "P1", 'a'),  // same content as the first
+      Record("1.2.3.1", 3, kStudyA, kSeriesA1, "P1", 'b'),  // different content
+      Record("1.2.3.2", 4),
+  };
+  EXPECT_EQ(Add(batch), (std::vector<AddOutcome>{AddOutcome::kAdded, AddOutcome::kIdentical,
+                                                 AddOutcome::kConflict, AddOutcome::kAdded}));
+  std::optional<StoredInstance> found = Find("1.2.3.1");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->blob_name, BlobName(1));
+  EXPECT_EQ(Stats().instances, 2);
+}
+
+TEST_P(SqliteIndexAnySyncTest, EmptyBatchReturnsNoOutcomes) {
+  EXPECT_TRUE(Add({}).empty());
+  EXPECT_EQ(Stats().instances, 0);
+}
+
+TEST_P(SqliteIndexAnySyncTest, StatsCountsEachLevelOnce) {
+  // Patient P1: study A with two series (two instances in A1); patient P2: study B.
+  std::vector<InstanceRecord> batch = {
+      Record("1.2.3.1", 1, kStudyA, kSeriesA1, "P1"),
+      Record("1.2.3.2", 2, kStudyA, kSeriesA1, "P1"),
+      Record("1.2.3.3", 3, kStudyA, kSeriesA2, "P1"),
+  };
+  ASSERT_EQ(Add(batch).size(), 3u);
+  ASSERT_EQ(Add({Record("1.2.3.4", 4, kStudyB, kSeriesB1, "P2")}).size(), 1u);
+
+  IndexStats st = Stats();
+  EXPECT_EQ(st.patients, 2);
+  EXPECT_EQ(st.studies, 2);
+  EXPECT_EQ(st.series, 3);
+  EXPECT_EQ(st.instances, 4);
+  EXPECT_EQ(st.bytes, 1001u + 1002u + 1003u + 1004u);
+}
+
+TEST_P(SqliteIndexAnySyncTest, TwoInstancesOfOneSeriesCountOneSeries) {
+  ASSERT_EQ(Add({Record("1.2.3.1", 1)}).size(), 1u);
+  ASSERT_EQ(Add({Record("1.2.3.2", 2)}).size(), 1u);
+  IndexStats st = Stats();
+  EXPECT_EQ(st.patients, 1);
+  EXPECT_EQ(st.studies, 1);
+  EXPECT_EQ(st.series, 1);
+  EXPECT_EQ(st.instances, 2);
+}
+
+TEST_P(SqliteIndexAnySyncTest, NonPatientObjectsAreIndexedAndFindable) {
+  EXPECT_EQ(Add({NonPatientRecord("1.2.3.9", 9)}),
+            std::vector<AddOutcome>{AddOutcome::kAdded});
+  std::optional<StoredInstance> found = Find("1.2.3.9");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->sop_class_uid, kColorPaletteStorage);
+  EXPECT_EQ(found->study_instance_uid, "");
+  EXPECT_EQ(found->blob_name, BlobName(9));
+
+  IndexStats st = Stats();
+  EXPECT_EQ(st.instances, 1);
+  EXPECT_EQ(st.bytes, 500u);
+  EXPECT_EQ(st.patients, 0);
+  EXPECT_EQ(st.studies, 0);
+  EXPECT_EQ(st.series, 0);
+
+  // A second non-patient object: both sit outside any series without clashing.
+  EXPECT_EQ(Add({NonPatientRecord("1.2.3.10", 10)}),
+            std::vector<AddOutcome>{AddOutcome::kAdded});
+  EXPECT_EQ(Stats().instances, 2);
+}
+
+TEST_P(SqliteIndexAnySyncTest, IsBlobReferenced) {
+  ASSERT_EQ(Add({Record("1.2.3.1", 1)}).size(), 1u);
+  auto yes = index_->IsBlobReferenced(BlobName(1));
+  ASSERT_TRUE(yes.ok()) << yes.status().ToString();
+  EXPECT_TRUE(*yes);
+  auto no = index_->IsBlobReferenced(BlobName(2));
+  ASSERT_TRUE(no.ok()) << no.status().ToString();
+  EXPECT_FALSE(*no);
+}
+
+TEST_P(SqliteIndexAnySyncTest, PeersPutListRemove) {
+  ASSERT_TRUE(index_->PutPeer({"ws", "WORKSTATION", "10.0.0.2", 11112, "find,move"}).ok());
+  ASSERT_TRUE(index_->PutPeer({"ct1", "CT_SCANNER", "10.0.0.1", 104, "echo,store"}).ok());
+
+  auto peers = index_->ListPeers();
+  ASSERT_TRUE(peers.ok()) << peers.status().ToString();
+  ASSERT_EQ(peers->size(), 2u);
+  // Listed by name.
+  EXPECT_EQ((*peers)[0].name, "ct1");
+  EXPECT_EQ((*peers)[0].ae_title, "CT_SCANNER");
+  EXPECT_EQ((*peers)[0].host, "10.0.0.1");
+  EXPECT_EQ((*peers)[0].port, 104);
+  EXPECT_EQ((*peers)[0].services, "echo,store");
+  EXPECT_EQ((*peers)[1].name, "ws");
+  EXPECT_EQ((*peers)[1].port, 11112);
+
+  // Put with an existing name replaces that peer.
+  ASSERT_TRUE(index_->PutPeer({"ct1", "CT_NEW", "10.0.0.9", 4242, "echo"}).ok());
+  peers = index_->ListPeers();
+  ASSERT_TRUE(peers.ok());
+  ASSERT_EQ(peers->size(), 2u);
+  EXPECT_EQ((*peers)[0].name, "ct1");
+  EXPECT_EQ((*peers)[0].ae_title, "CT_NEW");
+  EXPECT_EQ((*peers)[0].host, "10.0.0.9");
+  EXPECT_EQ((*peers)[0].port, 4242);
+  EXPECT_EQ((*peers)[0].services, "echo");
+
+  auto removed = index_->RemovePeer("ct1");
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_TRUE(*removed);
+  removed = index_->RemovePeer("ct1");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_FALSE(*removed);
+  removed = index_->RemovePeer("never-there");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_FALSE(*removed);
+
+  peers = index_->ListPeers();
+  ASSERT_TRUE(peers.ok());
+  ASSERT_EQ(peers->size(), 1u);
+  EXPECT_EQ((*peers)[0].name, "ws");
+}
+
+TEST_P(SqliteIndexAnySyncTest, UsersPutFindList) {
+  auto none = index_->FindUser("alice");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+
+  ASSERT_TRUE(index_->PutUser({"bob", "$argon2id$bob", "viewer", true}).ok());
+  ASSERT_TRUE(index_->PutUser({"alice", "$argon2id$alice", "admin", false}).ok());
+
+  auto alice = index_->FindUser("alice");
+  ASSERT_TRUE(alice.ok());
+  ASSERT_TRUE(alice->has_value());
+  EXPECT_EQ((*alice)->name, "alice");
+  EXPECT_EQ((*alice)->password_hash, "$argon2id$alice");
+  EXPECT_EQ((*alice)->role, "admin");
+  EXPECT_FALSE((*alice)->disabled);
+  auto bob = index_->FindUser("bob");
+  ASSERT_TRUE(bob.ok());
+  ASSERT_TRUE(bob->has_value());
+  EXPECT_TRUE((*bob)->disabled);
+
+  // Put replaces by name.
+  ASSERT_TRUE(index_->PutUser({"alice", "$argon2id$new", "viewer", true}).ok());
+  alice = index_->FindUser("alice");
+  ASSERT_TRUE(alice.ok());
+  ASSERT_TRUE(alice->has_value());
+  EXPECT_EQ((*alice)->password_hash, "$argon2id$new");
+  EXPECT_EQ((*alice)->role, "viewer");
+  EXPECT_TRUE((*alice)->disabled);
+
+  auto users = index_->ListUsers();
+  ASSERT_TRUE(users.ok()) << users.status().ToString();
+  ASSERT_EQ(users->size(), 2u);
+  EXPECT_EQ((*users)[0].name, "alice");
+  EXPECT_EQ((*users)[1].name, "bob");
+}
+
+TEST_P(SqliteIndexAnySyncTest, ReopeningKeepsTheData) {
+  ASSERT_EQ(Add({Record("1.2.3.1", 1), Record("1.2.3.2", 2, kStudyB, kSeriesB1, "P2")}).size(),
+            2u);
+  ASSERT_TRUE(index_->PutPeer({"ct1", "CT_SCANNER", "10.0.0.1", 104, "store"}).ok());
+  ASSERT_TRUE(index_->PutUser({"alice", "$argon2id$alice", "admin", false}).ok());
+
+  ReOpen(GetParam());
+
+  std::optional<StoredInstance> found = Find("1.2.3.2");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->blob_name, BlobName(2));
+  EXPECT_EQ(found->study_instance_uid, kStudyB);
+  IndexStats st = Stats();
+  EXPECT_EQ(st.patients, 2);
+  EXPECT_EQ(st.studies, 2);
+  EXPECT_EQ(st.series, 2);
+  EXPECT_EQ(st.instances, 2);
+  EXPECT_EQ(st.bytes, 1001u + 1002u);
+  auto peers = index_->ListPeers();
+  ASSERT_TRUE(peers.ok());
+  ASSERT_EQ(peers->size(), 1u);
+  EXPECT_EQ((*peers)[0].ae_title, "CT_SCANNER");
+  auto alice = index_->FindUser("alice");
+  ASSERT_TRUE(alice.ok());
+  EXPECT_TRUE(alice->has_value());
+
+  // The reopened index still detects duplicates of what it held before.
+  EXPECT_EQ(Add({Record("1.2.3.1", 3)}), std::vector<AddOutcome>{AddOutcome::kIdentical});
+}
+
+std::string SyncName(const ::testing::TestParamInfo<Sync>& info) {
+  switch (info.param) {
+    case Sync::kFull: return "Full";
+    case Sync::kFilesystem: return "Filesystem";
+    case Sync::kOff: return "Off";
+  }
+  return "Unknown";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSyncModes, SqliteIndexAnySyncTest,
+                         ::testing::Values(Sync::kFull, Sync::kFilesystem, Sync::kOff),
+                         SyncName);
+
+TEST_F(SqliteIndexTest, FullSyncIsDurableOnCommitAndTracksNothing) {
+  ReOpen(Sync::kFull);
+  EXPECT_EQ(index_->durability(), Durability::kOnCommit);
+  ASSERT_EQ(Add({Record("1.2.3.1", 1)}).size(), 1u);
+  EXPECT_TRUE(Unconfirmed().empty());
+}
+
+TEST_F(SqliteIndexTest, FilesystemSyncListsRowsOfTheLastBatchAsUnconfirmed) {
+  ReOpen(Sync::kFilesystem);
+  EXPECT_EQ(index_->durability(), Durability::kOnFilesystemSync);
+  EXPECT_TRUE(Unconfirmed().empty());
+
+  ASSERT_EQ(Add({Record("1.2.3.1", 1), Record("1.2.3.2", 2)}).size(), 2u);
+  EXPECT_EQ(Unconfirmed(), (std::vector<std::string>{"1.2.3.1", "1.2.3.2"}));
+
+  auto list = index_->ListUnconfirmed();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  for (const StoredInstance& i : *list) {
+    std::optional<StoredInstance> found = Find(i.sop_instance_uid);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(i.blob_name, found->blob_name);
+    EXPECT_EQ(i.blob_size, found->blob_size);
+    EXPECT_EQ(i.content_sha256, found->content_sha256);
+    EXPECT_EQ(i.transfer_syntax_uid, kExplicitLittle);
+  }
+
+  // The next batch confirms the previous one; only its own new rows are unconfirmed.
+  ASSERT_EQ(Add({Record("1.2.3.3", 3)}).size(), 1u);
+  EXPECT_EQ(Unconfirmed(), std::vector<std::string>{"1.2.3.3"});
+
+  // A batch that adds nothing new still confirms the previous one.
+  ASSERT_EQ(Add({Record("1.2.3.3", 4)}), std::vector<AddOutcome>{AddOutcome::kIdentical});
+  EXPECT_TRUE(Unconfirmed().empty());
+}
+
+TEST_F(SqliteIndexTest, FilesystemSyncDuplicatesAndConflictsAreNotUnconfirmed) {
+  ReOpen(Sync::kFilesystem);
+  ASSERT_EQ(Add({Record("1.2.3.1", 1)}).size(), 1u);
+  std::vector<InstanceRecord> batch = {Record("1.2.3.1", 2),                                  // identical
+                                       Record("1.2.3.1", 3, kStudyA, kSeriesA1, "P1", 'b'),  // conflict
+                                       Record("1.2.3.2", 4)};
+  ASSERT_EQ(Add(batch), (std::vector<AddOutcome>{AddOutcome::kIdentical, AddOutcome::kConflict,
+                                                 AddOutcome::kAdded}));
+  EXPECT_EQ(Unconfirmed(), std::vector<std::string>{"1.2.3.2"});
+}
+
+TEST_F(SqliteIndexTest, RemoveUnconfirmedRemovesOnlyUnconfirmedInstances) {
+  ReOpen(Sync::kFilesystem);
+  ASSERT_EQ(Add({Record("1.2.3.1", 1)}).size(), 1u);
+  ASSERT_EQ(Add({Record("1.2.3.2", 2), Record("1.2.3.3", 3)}).size(), 2u);
+  ASSERT_EQ(Unconfirmed(), (std::vector<std::string>{"1.2.3.2", "1.2.3.3"}));
+
+  // 1.2.3.1 was confirmed by the second batch: it must survive.
+  ASSERT_TRUE(index_->RemoveUnconfirmed("1.2.3.1").ok());
+  EXPECT_TRUE(Find("1.2.3.1").has_value());
+
+  ASSERT_TRUE(index_->RemoveUnconfirmed("1.2.3.2").ok());
+  EXPECT_FALSE(Find("1.2.3.2").has_value());
+  EXPECT_TRUE(Find("1.2.3.3").has_value());
+  EXPECT_EQ(Unconfirmed(), std::vector<std::string>{"1.2.3.3"});
+  EXPECT_EQ(Stats().instances, 2);
+  auto referenced = index_->IsBlobReferenced(BlobName(2));
+  ASSERT_TRUE(referenced.ok());
+  EXPECT_FALSE(*referenced);
+
+  // Removing an unknown UID is harmless.
+  EXPECT_TRUE(index_->RemoveUnconfirmed("9.9.9").ok());
+  EXPECT_EQ(Stats().instances, 2);
+
+  // A removed instance can be stored again later.
+  EXPECT_EQ(Add({Record("1.2.3.2", 5)}), std::vector<AddOutcome>{AddOutcome::kAdded});
+}
+
+TEST_F(SqliteIndexTest, ConfirmAllEmptiesTheUnconfirmedList) {
+  ReOpen(Sync::kFilesystem);
+  ASSERT_EQ(Add({Record("1.2.3.1", 1), Record("1.2.3.2", 2)}).size(), 2u);
+  ASSERT_EQ(Unconfirmed().size(), 2u);
+  ASSERT_TRUE(index_->ConfirmAll().ok());
+  EXPECT_TRUE(Unconfirmed().empty());
+  // Confirmed instances stay and can no longer be removed as unconfirmed.
+  ASSERT_TRUE(index_->RemoveUnconfirmed("1.2.3.1").ok());
+  EXPECT_TRUE(Find("1.2.3.1").has_value());
+  EXPECT_EQ(Stats().instances, 2);
+}
+
+TEST_F(SqliteIndexTest, UnconfirmedRowsSurviveReopening) {
+  // What crash recovery relies on: after a restart the last batch is still listed.
+  ReOpen(Sync::kFilesystem);
+  ASSERT_EQ(Add({Record("1.2.3.1", 1)}).size(), 1u);
+  ASSERT_EQ(Add({Record("1.2.3.2", 2)}).size(), 1u);
+  ReOpen(Sync::kFilesystem);
+  EXPECT_EQ(Unconfirmed(), std::vector<std::string>{"1.2.3.2"});
+  EXPECT_TRUE(Find("1.2.3.1").has_value());
+  EXPECT_TRUE(Find("1.2.3.2").has_value());
+
+  ASSERT_TRUE(index_->ConfirmAll().ok());
+  ReOpen(Sync::kFilesystem);
+  EXPECT_TRUE(Unconfirmed().empty());
+}
+
+TEST_F(SqliteIndexTest, ManyBatchesUnderFilesystemSyncStayConsistent) {
+  // 20,000 instances write about 5,000 WAL frames, past the threshold at which
+  // AddInstances runs its own checkpoint (autocheckpointing is off in this mode).
+  ReOpen(Sync::kFilesystem);
+  int n = 0;
+  for (int batch = 0; batch < 80; ++batch) {
+    std::vector<InstanceRecord> records;
+    for (int i = 0; i < 250; ++i, ++n) {
+      // A new patient, study and series every few instances: rows in every table.
+      std::string group = std::to_string(n / 4);
+      InstanceRecord r = Record("1.2.3." + std::to_string(n + 1), n + 1, "1.2.4." + group,
+                                "1.2.5." + group, "P" + group);
+      r.attrs.study_description = std::string(64, 'd');
+      records.push_back(std::move(r));
+    }
+    ASSERT_EQ(Add(records).size(), records.size());
+  }
+  IndexStats st = Stats();
+  EXPECT_EQ(st.instances, n);
+  EXPECT_EQ(st.series, n / 4);
+  EXPECT_EQ(st.studies, n / 4);
+  EXPECT_EQ(st.patients, n / 4);
+  EXPECT_EQ(Unconfirmed().size(), 250u);
+  ReOpen(Sync::kFilesystem);
+  EXPECT_EQ(Stats().instances, n);
+  EXPECT_EQ(Unconfirmed().size(), 250u);
+  EXPECT_TRUE(Find("1.2.3.1").has_value());
+  EXPECT_TRUE(Find("1.2.3." + std::to_string(n)).has_value());
+}
+
+}  // namespace
+}  // namespace tresor::store
