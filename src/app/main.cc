@@ -22,6 +22,7 @@
 #include "app/data_dir.h"
 #include "core/log.h"
 #include "dicom/byte_reader.h"
+#include "dicom/codecs.h"
 #include "dicom/dictionary.h"
 #include "dicom/part10.h"
 #include "dimse/server.h"
@@ -206,6 +207,7 @@ int CmdServe(const Args& a) {
   if (!st.ok()) return Fail(st);
   st = o.archive->Recover();
   if (!st.ok()) return Fail(st);
+  dicom::RegisterCodecs();  // before any thread starts
 
   // Signals are taken by sigwait below; every thread started from here inherits the mask.
   sigset_t signals;

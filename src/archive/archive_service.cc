@@ -16,6 +16,9 @@
 namespace tresor::archive {
 namespace {
 
+// The most instances one retrieve may name.
+constexpr size_t kMaxRetrieveInstances = 100000;
+
 // Data sets up to this size are scanned from memory; larger ones from their blob.
 constexpr size_t kInMemoryScanBytes = 1 << 20;
 
@@ -284,6 +287,50 @@ Result<FindResult> ArchiveService::Find(const Principal& who, dicom::Query query
   if (result.truncated) matches.resize(query.limit);
   result.matches = std::move(matches);
   return result;
+}
+
+Result<std::vector<store::StoredInstance>> ArchiveService::ResolveRetrieve(
+    const Principal& who, dicom::Query query, security::Service grant) {
+  if (!who.May(grant)) {
+    return PermissionDenied(who.Describe() + " is not granted the " +
+                            security::FormatServices(grant) + " service");
+  }
+  query.level = dicom::QueryLevel::kImage;
+  query.return_tags = {dicom::MakeTag(0x0008, 0x0018)};
+  query.limit = kMaxRetrieveInstances;
+  query.fuzzy_person_names = false;
+  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query));
+  if (matches.size() > kMaxRetrieveInstances) {
+    return ResourceExhausted("more than " + std::to_string(kMaxRetrieveInstances) +
+                             " instances requested in one retrieve");
+  }
+  std::vector<store::StoredInstance> out;
+  out.reserve(matches.size());
+  for (const dicom::QueryMatch& m : matches) {
+    auto it = m.values.find(dicom::MakeTag(0x0008, 0x0018));
+    if (it == m.values.end()) continue;
+    TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found, index_.FindInstance(it->second));
+    if (found) out.push_back(std::move(*found));
+  }
+  return out;
+}
+
+Result<std::unique_ptr<StoredObject>> ArchiveService::OpenResolved(
+    const store::StoredInstance& instance) {
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> reader, blobs_.Open(instance.blob_name));
+  return std::make_unique<StoredObject>(instance, std::move(reader));
+}
+
+Result<security::Peer> ArchiveService::MoveDestination(const Principal& who,
+                                                       const std::string& ae_title) {
+  if (!who.May(security::kMove)) {
+    return PermissionDenied(who.Describe() + " is not granted the move service");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, ListPeers(Principal::LocalAdmin()));
+  for (const security::Peer& p : peers) {
+    if (p.ae_title == ae_title) return p;
+  }
+  return NotFound("move destination '" + ae_title + "' is not a registered peer");
 }
 
 Result<store::IndexStats> ArchiveService::Stats(const Principal& who) {

@@ -123,6 +123,17 @@ class ArchiveService {
   // exist). Only studies visible to `who` are matched.
   Result<FindResult> Find(const Principal& who, dicom::Query query);
 
+  // The instances a C-MOVE/C-GET (or `tresor send`) identifies, as query conditions at
+  // any level. kPermissionDenied unless `who` holds `grant`.
+  Result<std::vector<store::StoredInstance>> ResolveRetrieve(const Principal& who,
+                                                             dicom::Query query,
+                                                             security::Service grant);
+  // Opens one instance found by ResolveRetrieve (no further check).
+  Result<std::unique_ptr<StoredObject>> OpenResolved(const store::StoredInstance& instance);
+  // The registered peer with AE title `ae_title`, as a C-MOVE destination. kNotFound if
+  // there is none: the move must then fail without any connection being opened.
+  Result<security::Peer> MoveDestination(const Principal& who, const std::string& ae_title);
+
   Result<store::IndexStats> Stats(const Principal& who);
 
   // Peer administration (local administrator only).

@@ -16,6 +16,7 @@
 #include "dicom/query.h"
 #include "dicom/transfer_syntax.h"
 #include "dimse/status_mapping.h"
+#include "dimse/store_scu.h"
 
 namespace tresor::dimse {
 namespace {
@@ -70,6 +71,14 @@ void AssociationHandler::Run() {
       case DIMSE_C_FIND_RQ:
         cond = HandleFind(pres_id, msg.msg.CFindRQ);
         break;
+      case DIMSE_C_MOVE_RQ:
+        cond = HandleMove(pres_id, msg.msg.CMoveRQ);
+        break;
+      case DIMSE_C_GET_RQ:
+        cond = HandleGet(pres_id, msg.msg.CGetRQ);
+        break;
+      case DIMSE_C_CANCEL_RQ:
+        break;  // a cancel for an operation that already ended: nothing to do
       default:
         TRESOR_LOG(kWarn) << "unsupported DIMSE command 0x" << std::hex
                           << static_cast<unsigned>(msg.CommandField) << std::dec << " from "
@@ -359,6 +368,249 @@ OFCondition AssociationHandler::HandleFind(T_ASC_PresentationContextID pres_id,
                   "result limit of " + std::to_string(found->matches.size()) + " reached");
   }
   return finish(kStatusSuccess, "");
+}
+
+namespace {
+
+// Sub-operation counts of a C-MOVE or C-GET (PS3.4 C.4.2.1.4 / C.4.3.1.4).
+struct SubOperations {
+  int remaining = 0;
+  int completed = 0;
+  int failed = 0;
+  int warning = 0;
+  std::string failed_uids;  // backslash-separated, for the final response
+};
+
+// The response identifier listing failed instances, or nullptr if none failed.
+std::unique_ptr<DcmDataset> FailedList(const SubOperations& ops) {
+  if (ops.failed_uids.empty()) return nullptr;
+  auto ids = std::make_unique<DcmDataset>();
+  ids->putAndInsertString(DCM_FailedSOPInstanceUIDList, ops.failed_uids.c_str());
+  return ids;
+}
+
+// Final status of a retrieve whose sub-operations all ran (or were cancelled).
+uint16_t FinalRetrieveStatus(const SubOperations& ops, bool cancelled) {
+  if (cancelled) return kStatusCancel;
+  if (ops.failed > 0 || ops.warning > 0) return kStatusSubOperationsWarning;
+  return kStatusSuccess;
+}
+
+void Count(SubOperations& ops, const Result<uint16_t>& sent, const std::string& uid) {
+  --ops.remaining;
+  if (sent.ok() && *sent == kStatusSuccess) {
+    ++ops.completed;
+  } else if (sent.ok() && (*sent & 0xF000) == 0xB000) {
+    ++ops.warning;
+  } else {
+    ++ops.failed;
+    if (!ops.failed_uids.empty()) ops.failed_uids += "\\";
+    ops.failed_uids += uid;
+  }
+}
+
+}  // namespace
+
+OFCondition AssociationHandler::ResolveRetrieve(T_ASC_PresentationContextID pres_id,
+                                                const char* sop_class, bool is_get,
+                                                std::vector<store::StoredInstance>* instances,
+                                                Status* refusal) {
+  std::unique_ptr<DcmDataset> identifier;
+  OFCondition cond = ReceiveIdentifier(pres_id, kMaxIdentifierBytes, &identifier, refusal);
+  if (cond.bad() || !refusal->ok()) return cond;
+  bool patient_root =
+      std::strcmp(sop_class, is_get ? UID_GETPatientRootQueryRetrieveInformationModel
+                                    : UID_MOVEPatientRootQueryRetrieveInformationModel) == 0;
+  if (identifier->convertToUTF8().bad()) {
+    *refusal = InvalidArgument("cannot convert the identifier's character set");
+    return EC_Normal;
+  }
+  dicom::Query query;
+  std::vector<DcmTagKey> requested;
+  *refusal = ParseIdentifier(*identifier, patient_root, &query, &requested);
+  if (!refusal->ok()) return EC_Normal;
+  // A retrieve must name what it wants by the unique key of its level (PS3.4 C.4.2.2.1).
+  dicom::TagKey unique = UniqueKeys(query.level, patient_root).back();
+  bool named = std::any_of(query.conditions.begin(), query.conditions.end(),
+                           [&](const dicom::Condition& c) { return c.attribute->tag == unique; });
+  if (!named) {
+    *refusal = InvalidArgument(std::string("the unique key of the ") + LevelName(query.level) +
+                               " level is missing from the identifier");
+    return EC_Normal;
+  }
+  auto resolved = archive_.ResolveRetrieve(who_, query, is_get ? security::kGet : security::kMove);
+  if (!resolved.ok()) {
+    *refusal = resolved.status();
+    return EC_Normal;
+  }
+  *instances = std::move(resolved).value();
+  return EC_Normal;
+}
+
+OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
+                                           const T_DIMSE_C_MoveRQ& req) {
+  T_DIMSE_C_MoveRSP rsp;
+  std::memset(&rsp, 0, sizeof rsp);
+  rsp.MessageIDBeingRespondedTo = req.MessageID;
+  OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
+  rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID;
+  SubOperations ops;
+  auto respond = [&](uint16_t status, DcmDataset* ids, const std::string& comment) {
+    rsp.DimseStatus = status;
+    rsp.DataSetType = ids ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+    bool pending = status == kStatusPending;
+    rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID;
+    if (pending || status == kStatusCancel || status == kStatusSuccess ||
+        status == kStatusSubOperationsWarning) {
+      rsp.NumberOfRemainingSubOperations = static_cast<DIC_US>(ops.remaining);
+      rsp.NumberOfCompletedSubOperations = static_cast<DIC_US>(ops.completed);
+      rsp.NumberOfFailedSubOperations = static_cast<DIC_US>(ops.failed);
+      rsp.NumberOfWarningSubOperations = static_cast<DIC_US>(ops.warning);
+      rsp.opts |= O_MOVE_NUMBEROFREMAININGSUBOPERATIONS | O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS |
+                  O_MOVE_NUMBEROFFAILEDSUBOPERATIONS | O_MOVE_NUMBEROFWARNINGSUBOPERATIONS;
+      if (!pending) rsp.opts &= ~O_MOVE_NUMBEROFREMAININGSUBOPERATIONS;
+    }
+    std::unique_ptr<DcmDataset> detail;
+    if (!comment.empty()) {
+      detail = std::make_unique<DcmDataset>();
+      detail->putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
+    }
+    return DIMSE_sendMoveResponse(assoc_, pres_id, &req, &rsp, ids, detail.get());
+  };
+
+  std::vector<store::StoredInstance> instances;
+  Status refusal;
+  OFCondition cond = ResolveRetrieve(pres_id, req.AffectedSOPClassUID, false, &instances, &refusal);
+  if (cond.bad()) return cond;
+  if (!refusal.ok()) {
+    TRESOR_LOG(kWarn) << "C-MOVE from " << who_.Describe() << " refused: " << refusal.message();
+    return respond(RetrieveStatusFor(refusal), nullptr, refusal.message());
+  }
+  // The destination must be a registered peer; an unknown one gets 0xA801 and no
+  // connection is ever attempted (S16).
+  auto destination = archive_.MoveDestination(who_, req.MoveDestination);
+  if (!destination.ok()) {
+    TRESOR_LOG(kWarn) << "C-MOVE from " << who_.Describe() << " refused: "
+                      << destination.status().message();
+    uint16_t status = destination.status().code() == Code::kNotFound ? kStatusMoveDestinationUnknown
+                                                                      : RetrieveStatusFor(destination.status());
+    return respond(status, nullptr, destination.status().message());
+  }
+  ops.remaining = static_cast<int>(instances.size());
+  TRESOR_LOG(kInfo) << "C-MOVE from " << who_.Describe() << ": " << instances.size()
+                    << " instance(s) to " << destination->ae_title << " at " << destination->host
+                    << ":" << destination->port;
+  if (instances.empty()) return respond(kStatusSuccess, nullptr, "");
+
+  std::vector<std::pair<std::string, std::string>> needed;
+  for (const auto& i : instances) needed.emplace_back(i.sop_class_uid, i.transfer_syntax_uid);
+  StoreScu::Options options;
+  options.calling_ae = archive_.options().ae_title;
+  options.called_ae = destination->ae_title;
+  options.host = destination->host;
+  options.port = destination->port;
+  options.timeout_seconds = idle_;
+  auto scu = StoreScu::Connect(options, needed);
+  if (!scu.ok()) {
+    TRESOR_LOG(kWarn) << "C-MOVE to " << destination->ae_title << " failed: " << scu.status().message();
+    return respond(kStatusUnableToPerformSubOperations, nullptr, scu.status().message());
+  }
+  bool cancelled = false;
+  for (const store::StoredInstance& instance : instances) {
+    if (DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) {
+      cancelled = true;
+      break;
+    }
+    Result<uint16_t> sent = Status(Code::kInternal, "not sent");
+    auto object = archive_.OpenResolved(instance);
+    if (object.ok()) {
+      sent = (*scu)->Send(**object, MoveOriginator{who_.ae_title, req.MessageID});
+    } else {
+      sent = object.status();
+    }
+    if (!sent.ok()) {
+      TRESOR_LOG(kWarn) << "C-MOVE sub-operation for " << instance.sop_instance_uid
+                        << " failed: " << sent.status().message();
+    }
+    Count(ops, sent, instance.sop_instance_uid);
+    if (ops.remaining > 0) {
+      cond = respond(kStatusPending, nullptr, "");
+      if (cond.bad()) return cond;
+    }
+  }
+  (*scu)->Release();
+  std::unique_ptr<DcmDataset> failed = FailedList(ops);
+  return respond(FinalRetrieveStatus(ops, cancelled), failed.get(), "");
+}
+
+OFCondition AssociationHandler::HandleGet(T_ASC_PresentationContextID pres_id,
+                                          const T_DIMSE_C_GetRQ& req) {
+  T_DIMSE_C_GetRSP rsp;
+  std::memset(&rsp, 0, sizeof rsp);
+  rsp.MessageIDBeingRespondedTo = req.MessageID;
+  OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
+  SubOperations ops;
+  auto respond = [&](uint16_t status, DcmDataset* ids, const std::string& comment) {
+    rsp.DimseStatus = status;
+    rsp.DataSetType = ids ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+    bool pending = status == kStatusPending;
+    rsp.opts = O_GET_AFFECTEDSOPCLASSUID;
+    if (pending || status == kStatusCancel || status == kStatusSuccess ||
+        status == kStatusSubOperationsWarning) {
+      rsp.NumberOfRemainingSubOperations = static_cast<DIC_US>(ops.remaining);
+      rsp.NumberOfCompletedSubOperations = static_cast<DIC_US>(ops.completed);
+      rsp.NumberOfFailedSubOperations = static_cast<DIC_US>(ops.failed);
+      rsp.NumberOfWarningSubOperations = static_cast<DIC_US>(ops.warning);
+      rsp.opts |= O_GET_NUMBEROFREMAININGSUBOPERATIONS | O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS |
+                  O_GET_NUMBEROFFAILEDSUBOPERATIONS | O_GET_NUMBEROFWARNINGSUBOPERATIONS;
+      if (!pending) rsp.opts &= ~O_GET_NUMBEROFREMAININGSUBOPERATIONS;
+    }
+    std::unique_ptr<DcmDataset> detail;
+    if (!comment.empty()) {
+      detail = std::make_unique<DcmDataset>();
+      detail->putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
+    }
+    return DIMSE_sendGetResponse(assoc_, pres_id, &req, &rsp, ids, detail.get());
+  };
+
+  std::vector<store::StoredInstance> instances;
+  Status refusal;
+  OFCondition cond = ResolveRetrieve(pres_id, req.AffectedSOPClassUID, true, &instances, &refusal);
+  if (cond.bad()) return cond;
+  if (!refusal.ok()) {
+    TRESOR_LOG(kWarn) << "C-GET from " << who_.Describe() << " refused: " << refusal.message();
+    return respond(RetrieveStatusFor(refusal), nullptr, refusal.message());
+  }
+  ops.remaining = static_cast<int>(instances.size());
+  TRESOR_LOG(kInfo) << "C-GET from " << who_.Describe() << ": " << instances.size() << " instance(s)";
+  bool cancelled = false;
+  uint16_t message_id = 1;
+  for (const store::StoredInstance& instance : instances) {
+    if (cancelled || DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) {
+      cancelled = true;
+      break;
+    }
+    Result<uint16_t> sent = Status(Code::kInternal, "not sent");
+    auto object = archive_.OpenResolved(instance);
+    if (object.ok()) {
+      sent = SendStoredObject(assoc_, **object, message_id++, MoveOriginator{}, idle_,
+                              req.MessageID, &cancelled);
+    } else {
+      sent = object.status();
+    }
+    if (!sent.ok()) {
+      TRESOR_LOG(kWarn) << "C-GET sub-operation for " << instance.sop_instance_uid
+                        << " failed: " << sent.status().message();
+      if (sent.status().code() == Code::kIoError) return makeOFCondition(0, 2, OF_error, "association failed during C-GET");
+    }
+    Count(ops, sent, instance.sop_instance_uid);
+    if (ops.remaining > 0 && !cancelled) {
+      cond = respond(kStatusPending, nullptr, "");
+      if (cond.bad()) return cond;
+    }
+  }
+  std::unique_ptr<DcmDataset> failed = FailedList(ops);
+  return respond(FinalRetrieveStatus(ops, cancelled), failed.get(), "");
 }
 
 }  // namespace tresor::dimse

@@ -27,6 +27,13 @@ class AssociationHandler {
   OFCondition HandleEcho(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_EchoRQ& req);
   OFCondition HandleStore(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_StoreRQ& req);
   OFCondition HandleFind(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_FindRQ& req);
+  OFCondition HandleMove(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_MoveRQ& req);
+  OFCondition HandleGet(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_GetRQ& req);
+  // Receives and parses a C-MOVE/C-GET identifier into the instances it names.
+  // Returns a good condition with `refusal` set when the request is refused.
+  OFCondition ResolveRetrieve(T_ASC_PresentationContextID pres_id, const char* sop_class,
+                              bool is_get, std::vector<store::StoredInstance>* instances,
+                              Status* refusal);
   // Receives a small data set (a query identifier) of at most `max_bytes`, checks it with
   // the bounded scanner and only then lets DCMTK parse it. `refusal` is set (and the
   // returned condition good) when the data set was received but is unacceptable.

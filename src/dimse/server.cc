@@ -156,6 +156,10 @@ bool IsSupportedAbstractSyntax(const char* uid) {
   static const char* kQueryRetrieve[] = {
       UID_FINDPatientRootQueryRetrieveInformationModel,
       UID_FINDStudyRootQueryRetrieveInformationModel,
+      UID_MOVEPatientRootQueryRetrieveInformationModel,
+      UID_MOVEStudyRootQueryRetrieveInformationModel,
+      UID_GETPatientRootQueryRetrieveInformationModel,
+      UID_GETStudyRootQueryRetrieveInformationModel,
   };
   for (const char* qr : kQueryRetrieve) {
     if (std::strcmp(uid, qr) == 0) return true;
@@ -185,7 +189,9 @@ void NegotiatePresentationContexts(T_ASC_Parameters* params) {
       }
     }
     if (chosen) {
-      ASC_acceptPresentationContext(params, pc.presentationContextID, chosen);
+      // A C-GET requestor proposes the SCP role for the storage classes it wants to
+      // receive (SCP/SCU role selection); grant the role it asked for.
+      ASC_acceptPresentationContext(params, pc.presentationContextID, chosen, pc.proposedRole);
     } else {
       ASC_refusePresentationContext(params, pc.presentationContextID,
                                     ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);

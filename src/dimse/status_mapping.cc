@@ -50,4 +50,11 @@ uint16_t FindStatusFor(const Status& status) {
   return kStatusCannotUnderstand;
 }
 
+uint16_t RetrieveStatusFor(const Status& status) {
+  if (status.code() == Code::kResourceExhausted || status.code() == Code::kUnavailable) {
+    return 0xA701;
+  }
+  return FindStatusFor(status);
+}
+
 }  // namespace tresor::dimse

@@ -1,0 +1,256 @@
+#include "dimse/store_scu.h"
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/dcmnet/dul.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "core/log.h"
+#include "dicom/byte_reader.h"
+#include "dicom/codecs.h"
+#include "dicom/part10.h"
+#include "dicom/transfer_syntax.h"
+
+namespace tresor::dimse {
+namespace {
+
+// Transcoding holds the whole object in memory; larger objects are not transcoded.
+constexpr uint64_t kMaxTranscodeBytes = 512ull << 20;
+
+class ObjectReader : public dicom::ByteReader {
+ public:
+  explicit ObjectReader(archive::StoredObject& object) : object_(object) {}
+  Result<size_t> Read(void* out, size_t n) override {
+    TRESOR_ASSIGN_OR_RETURN(size_t got, object_.ReadAt(out, n, pos_));
+    pos_ += got;
+    return got;
+  }
+
+ private:
+  archive::StoredObject& object_;
+  uint64_t pos_ = 0;
+};
+
+void PutU16(std::string& out, uint16_t v) {
+  out.push_back(static_cast<char>(v & 0xFF));
+  out.push_back(static_cast<char>(v >> 8));
+}
+void PutU32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+// One implicit VR little endian element of the command group.
+void PutCommand(std::string& out, uint16_t element, std::string value, bool is_text) {
+  if (value.size() % 2) value.push_back(is_text ? ' ' : '\0');
+  PutU16(out, 0x0000);
+  PutU16(out, element);
+  PutU32(out, static_cast<uint32_t>(value.size()));
+  out += value;
+}
+std::string U16Value(uint16_t v) {
+  std::string s;
+  PutU16(s, v);
+  return s;
+}
+
+// The C-STORE-RQ command set (PS3.7 9.3.1.1), implicit VR little endian.
+std::string StoreCommand(const std::string& sop_class, const std::string& sop_instance,
+                         uint16_t message_id, const MoveOriginator& originator) {
+  std::string body;
+  PutCommand(body, 0x0002, sop_class, false);
+  PutCommand(body, 0x0100, U16Value(0x0001), false);  // C-STORE-RQ
+  PutCommand(body, 0x0110, U16Value(message_id), false);
+  PutCommand(body, 0x0700, U16Value(0x0000), false);  // medium priority
+  PutCommand(body, 0x0800, U16Value(0x0000), false);  // a data set follows
+  PutCommand(body, 0x1000, sop_instance, false);
+  if (!originator.ae_title.empty()) {
+    PutCommand(body, 0x1030, originator.ae_title, true);
+    PutCommand(body, 0x1031, U16Value(originator.message_id), false);
+  }
+  std::string command;
+  PutU16(command, 0x0000);
+  PutU16(command, 0x0000);
+  PutU32(command, 4);
+  PutU32(command, static_cast<uint32_t>(body.size()));
+  return command + body;
+}
+
+// Writes `n` bytes as PDVs of at most the peer's maximum length.
+OFCondition WritePdvs(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                      bool command, const char* data, size_t n, bool last_of_message) {
+  size_t max = assoc->sendPDVLength > 0 ? assoc->sendPDVLength : 16372;
+  do {
+    size_t take = std::min(n, max);
+    DUL_PDV pdv;
+    pdv.fragmentLength = take;
+    pdv.presentationContextID = pres_id;
+    pdv.pdvType = command ? DUL_COMMANDPDV : DUL_DATASETPDV;
+    pdv.lastPDV = (take == n && last_of_message) ? OFTrue : OFFalse;
+    pdv.data = const_cast<char*>(data);
+    DUL_PDVLIST list;
+    std::memset(&list, 0, sizeof list);
+    list.count = 1;
+    list.pdv = &pdv;
+    OFCondition cond = DUL_WritePDVs(&assoc->DULassociation, &list);
+    if (cond.bad()) return cond;
+    data += take;
+    n -= take;
+  } while (n > 0);
+  return EC_Normal;
+}
+
+}  // namespace
+
+Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObject& object,
+                                  uint16_t message_id, const MoveOriginator& originator,
+                                  int timeout, uint16_t cancel_message_id, bool* cancelled) {
+  const store::StoredInstance& info = object.info();
+  // The stored syntax if the receiver took it; else the first syntax it accepted for
+  // this SOP class, which means transcoding.
+  T_ASC_PresentationContextID pres_id = ASC_findAcceptedPresentationContextID(
+      assoc, info.sop_class_uid.c_str(), info.transfer_syntax_uid.c_str());
+  std::string send_ts = info.transfer_syntax_uid;
+  if (pres_id == 0) {
+    pres_id = ASC_findAcceptedPresentationContextID(assoc, info.sop_class_uid.c_str());
+    if (pres_id == 0) {
+      return Unsupported("the receiver accepted no presentation context for SOP class " +
+                         info.sop_class_uid);
+    }
+    T_ASC_PresentationContext pc;
+    if (ASC_findAcceptedPresentationContext(assoc->params, pres_id, &pc).bad()) {
+      return Internal("accepted presentation context vanished");
+    }
+    send_ts = pc.acceptedTransferSyntax;
+  }
+
+  std::string command = StoreCommand(info.sop_class_uid, info.sop_instance_uid, message_id,
+                                     originator);
+  OFCondition cond = WritePdvs(assoc, pres_id, true, command.data(), command.size(), true);
+  if (cond.bad()) return IoError(std::string("sending C-STORE-RQ failed: ") + cond.text());
+
+  if (send_ts == info.transfer_syntax_uid) {
+    // As archived: stream the data set bytes from the blob.
+    ObjectReader reader(object);
+    TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(reader));
+    std::vector<char> buf(1 << 20);
+    uint64_t off = meta.dataset_offset;
+    uint64_t size = object.size();
+    if (off >= size) {
+      cond = WritePdvs(assoc, pres_id, false, "", 0, true);
+    }
+    while (off < size) {
+      TRESOR_ASSIGN_OR_RETURN(size_t got, object.ReadAt(buf.data(), buf.size(), off));
+      if (got == 0) return IoError("stored object shorter than its size");
+      off += got;
+      cond = WritePdvs(assoc, pres_id, false, buf.data(), got, off >= size);
+      if (cond.bad()) break;
+    }
+  } else {
+    if (object.size() > kMaxTranscodeBytes) {
+      return Unsupported("object too large to transcode for this receiver");
+    }
+    std::string whole(object.size(), '\0');
+    for (uint64_t off = 0; off < whole.size();) {
+      TRESOR_ASSIGN_OR_RETURN(size_t got, object.ReadAt(whole.data() + off, whole.size() - off, off));
+      if (got == 0) return IoError("stored object shorter than its size");
+      off += got;
+    }
+    TRESOR_ASSIGN_OR_RETURN(std::string dataset, dicom::TranscodeDataset(whole, send_ts));
+    cond = WritePdvs(assoc, pres_id, false, dataset.data(), dataset.size(), true);
+  }
+  if (cond.bad()) return IoError(std::string("sending the data set failed: ") + cond.text());
+
+  // Wait for the C-STORE-RSP; a C-CANCEL-RQ for the C-GET may arrive meanwhile.
+  while (true) {
+    T_ASC_PresentationContextID rsp_pres = 0;
+    T_DIMSE_Message rsp;
+    std::memset(&rsp, 0, sizeof rsp);
+    DcmDataset* detail = nullptr;
+    cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, timeout, &rsp_pres, &rsp, &detail);
+    delete detail;
+    if (cond.bad()) return IoError(std::string("no C-STORE-RSP: ") + cond.text());
+    if (rsp.CommandField == DIMSE_C_CANCEL_RQ && cancel_message_id != 0 &&
+        rsp.msg.CCancelRQ.MessageIDBeingRespondedTo == cancel_message_id) {
+      if (cancelled) *cancelled = true;
+      continue;
+    }
+    if (rsp.CommandField != DIMSE_C_STORE_RSP ||
+        rsp.msg.CStoreRSP.MessageIDBeingRespondedTo != message_id) {
+      return IoError("unexpected message while waiting for the C-STORE-RSP");
+    }
+    return static_cast<uint16_t>(rsp.msg.CStoreRSP.DimseStatus);
+  }
+}
+
+Result<std::unique_ptr<StoreScu>> StoreScu::Connect(
+    const Options& options, const std::vector<std::pair<std::string, std::string>>& needed) {
+  std::unique_ptr<StoreScu> scu(new StoreScu());
+  scu->timeout_ = options.timeout_seconds;
+  OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, options.timeout_seconds, &scu->network_);
+  if (cond.bad()) return Internal(std::string("network setup failed: ") + cond.text());
+  T_ASC_Parameters* params = nullptr;
+  cond = ASC_createAssociationParameters(&params, options.max_pdu_bytes);
+  if (cond.bad()) return Internal(std::string("association setup failed: ") + cond.text());
+  ASC_setAPTitles(params, options.calling_ae.c_str(), options.called_ae.c_str(), nullptr);
+  std::string peer = options.host + ":" + std::to_string(options.port);
+  ASC_setPresentationAddresses(params, "localhost", peer.c_str());
+
+  std::set<std::pair<std::string, std::string>> contexts;
+  std::set<std::string> classes;
+  for (const auto& [sop_class, ts] : needed) {
+    contexts.insert({sop_class, ts});
+    classes.insert(sop_class);
+  }
+  const char* fallback[] = {UID_LittleEndianExplicitTransferSyntax,
+                            UID_LittleEndianImplicitTransferSyntax};
+  int id = 1;
+  for (const auto& [sop_class, ts] : contexts) {
+    if (id > 255) break;
+    const char* one[] = {ts.c_str()};
+    ASC_addPresentationContext(params, static_cast<T_ASC_PresentationContextID>(id), sop_class.c_str(), one, 1);
+    id += 2;
+  }
+  for (const std::string& sop_class : classes) {
+    if (id > 255) break;
+    ASC_addPresentationContext(params, static_cast<T_ASC_PresentationContextID>(id), sop_class.c_str(), fallback, 2);
+    id += 2;
+  }
+  cond = ASC_requestAssociation(scu->network_, params, &scu->assoc_);
+  if (cond.bad()) {
+    if (scu->assoc_) {
+      ASC_destroyAssociation(&scu->assoc_);  // also frees params
+      scu->assoc_ = nullptr;
+    } else {
+      ASC_destroyAssociationParameters(&params);
+    }
+    return IoError("cannot open an association to " + options.called_ae + " at " + peer + ": " +
+                   cond.text());
+  }
+  if (ASC_countAcceptedPresentationContexts(scu->assoc_->params) == 0) {
+    scu->Release();
+    return Unsupported(options.called_ae + " accepted none of the proposed presentation contexts");
+  }
+  return scu;
+}
+
+StoreScu::~StoreScu() {
+  Release();
+  if (network_) ASC_dropNetwork(&network_);
+}
+
+Result<uint16_t> StoreScu::Send(archive::StoredObject& object, const MoveOriginator& originator) {
+  if (!assoc_) return Unavailable("association already released");
+  return SendStoredObject(assoc_, object, next_message_id_++, originator, timeout_);
+}
+
+void StoreScu::Release() {
+  if (!assoc_) return;
+  if (ASC_releaseAssociation(assoc_).bad()) ASC_abortAssociation(assoc_);
+  ASC_destroyAssociation(&assoc_);
+  assoc_ = nullptr;
+}
+
+}  // namespace tresor::dimse

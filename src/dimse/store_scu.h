@@ -1,0 +1,72 @@
+// Sending stored objects with C-STORE: over an association Tresor opened (C-MOVE, and
+// `tresor send`) or over the requestor's own association (C-GET sub-operations).
+//
+// Objects go out byte for byte as archived when the receiver accepted their transfer
+// syntax; otherwise they are transcoded (DCMTK codecs) to a syntax it accepted for their
+// SOP class, explicit little endian first.
+#pragma once
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmnet/assoc.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "archive/archive_service.h"
+#include "core/status.h"
+
+namespace tresor::dimse {
+
+// Identifies the C-MOVE that caused a C-STORE (PS3.7 C.4.2.1.4); empty when none.
+struct MoveOriginator {
+  std::string ae_title;
+  uint16_t message_id = 0;
+};
+
+// Sends `object` with C-STORE-RQ `message_id` on `assoc` and waits up to `timeout`
+// seconds for the C-STORE-RSP. Returns the receiver's DIMSE status. Errors:
+// kUnsupported (no presentation context for the SOP class, or no codec to convert),
+// kIoError (the association failed). `cancelled` is set if a C-CANCEL-RQ for
+// `cancel_message_id` arrived while waiting (C-GET).
+Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObject& object,
+                                  uint16_t message_id, const MoveOriginator& originator,
+                                  int timeout, uint16_t cancel_message_id = 0,
+                                  bool* cancelled = nullptr);
+
+// An association Tresor opens to a peer to send it objects. Not thread-safe.
+class StoreScu {
+ public:
+  struct Options {
+    std::string calling_ae;  // our AE title
+    std::string called_ae;
+    std::string host;
+    int port = 104;
+    int timeout_seconds = 30;
+    uint32_t max_pdu_bytes = 131072;
+  };
+
+  // Connects and negotiates, for each (SOP class, stored transfer syntax) in `needed`,
+  // a context proposing the stored syntax, and one proposing explicit and implicit
+  // little endian as the fallback for transcoding.
+  static Result<std::unique_ptr<StoreScu>> Connect(
+      const Options& options, const std::vector<std::pair<std::string, std::string>>& needed);
+  ~StoreScu();
+  StoreScu(const StoreScu&) = delete;
+  StoreScu& operator=(const StoreScu&) = delete;
+
+  Result<uint16_t> Send(archive::StoredObject& object, const MoveOriginator& originator);
+  // Releases the association (also done by the destructor).
+  void Release();
+
+ private:
+  StoreScu() = default;
+  T_ASC_Network* network_ = nullptr;
+  T_ASC_Association* assoc_ = nullptr;
+  int timeout_ = 30;
+  uint16_t next_message_id_ = 1;
+};
+
+}  // namespace tresor::dimse
