@@ -26,6 +26,7 @@
 #include "dicom/dictionary.h"
 #include "dicom/part10.h"
 #include "dimse/server.h"
+#include "dimse/store_scu.h"
 
 namespace tresor::app {
 namespace {
@@ -41,6 +42,7 @@ Commands:
   import     load DICOM files or folders into the archive
   stats      show what the archive holds
   cat        write a stored instance to standard output
+  send       send studies, series or instances to a registered peer (C-STORE)
 
 Every command takes --data DIR (default: $TRESOR_DATA, else ./var).
 Run 'tresor <command> --help' for the options of one command.
@@ -75,6 +77,15 @@ Stores every DICOM Part 10 file under the given files and folders through the sa
 validation as C-STORE. Shows progress and ends with a summary: stored, duplicate
 (identical instance already archived) and rejected, with the reason for each rejection.
 Exit status 0 if nothing was rejected, 1 otherwise.
+)"},
+      {"send", R"(Usage: tresor send --to PEER [--retries N] [--data DIR] UID...
+
+Sends every instance of the given studies, series or instances (any mix of Study,
+Series and SOP Instance UIDs) to the registered peer named PEER, over one association
+from this archive's AE title to the peer's AE title, host and port. Objects go out as
+archived, or transcoded when the peer accepts only other transfer syntaxes. Instances
+that fail are retried N more times on a new association (default 2). Prints one line
+per instance and a summary; exit status 0 only if every instance was delivered.
 )"},
       {"stats", R"(Usage: tresor stats [--data DIR]
 
@@ -408,6 +419,90 @@ int CmdImport(const Args& a) {
   return rejected.empty() ? 0 : 1;
 }
 
+int CmdSend(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"to", "retries"}));
+  if (a.Flag("to").empty() || a.positional.empty()) {
+    return Fail(InvalidArgument("usage: tresor send --to PEER UID..."));
+  }
+  int retries = 2;
+  try {
+    retries = std::stoi(a.Flag("retries", "2"));
+  } catch (...) {
+    return Fail(InvalidArgument("--retries needs a number"));
+  }
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  if (!opened.ok()) return Fail(opened.status());
+  Status st = dicom::CheckDictionaryLoaded();
+  if (!st.ok()) return Fail(st);
+  dicom::RegisterCodecs();
+  archive::ArchiveService& archive = *(*opened)->archive;
+  auto admin = archive::Principal::LocalAdmin();
+  auto peers = archive.ListPeers(admin);
+  if (!peers.ok()) return Fail(peers.status());
+  const security::Peer* peer = nullptr;
+  for (const auto& p : *peers) {
+    if (p.name == a.Flag("to")) peer = &p;
+  }
+  if (!peer) return Fail(NotFound("no peer named " + a.Flag("to") + " (see tresor peer list)"));
+
+  // Each UID may name a study, a series or an instance.
+  std::map<std::string, store::StoredInstance> todo;
+  for (dicom::TagKey tag : {dicom::MakeTag(0x0020, 0x000D), dicom::MakeTag(0x0020, 0x000E),
+                            dicom::MakeTag(0x0008, 0x0018)}) {
+    dicom::Condition c;
+    c.attribute = dicom::FindQueryAttribute(tag);
+    c.kind = dicom::Condition::Kind::kList;
+    c.list = a.positional;
+    dicom::Query q;
+    q.conditions.push_back(c);
+    auto found = archive.ResolveRetrieve(admin, q, security::kMove);
+    if (!found.ok()) return Fail(found.status());
+    for (auto& i : *found) todo.emplace(i.sop_instance_uid, i);
+  }
+  if (todo.empty()) return Fail(NotFound("no archived instance matches the given UIDs"));
+
+  dimse::StoreScu::Options options;
+  options.calling_ae = (*opened)->config.ae_title;
+  options.called_ae = peer->ae_title;
+  options.host = peer->host;
+  options.port = peer->port;
+  std::map<std::string, std::string> failures;  // uid -> last reason
+  size_t sent = 0;
+  for (int attempt = 0; attempt <= retries && !todo.empty(); ++attempt) {
+    if (attempt > 0) {
+      std::cerr << "retrying " << todo.size() << " instance(s) (attempt " << attempt + 1 << ")\n";
+    }
+    std::vector<std::pair<std::string, std::string>> needed;
+    for (const auto& [uid, i] : todo) needed.emplace_back(i.sop_class_uid, i.transfer_syntax_uid);
+    auto scu = dimse::StoreScu::Connect(options, needed);
+    if (!scu.ok()) {
+      for (const auto& [uid, i] : todo) failures[uid] = scu.status().message();
+      continue;
+    }
+    for (auto it = todo.begin(); it != todo.end();) {
+      Result<uint16_t> status = Status(Code::kInternal, "not sent");
+      auto object = archive.OpenResolved(it->second);
+      status = object.ok() ? (*scu)->Send(**object, {}) : Result<uint16_t>(object.status());
+      if (status.ok() && (*status == 0 || (*status & 0xF000) == 0xB000)) {
+        std::cout << "sent " << it->first << "\n";
+        failures.erase(it->first);
+        ++sent;
+        it = todo.erase(it);
+      } else {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "%04x", status.ok() ? *status : 0);
+        failures[it->first] =
+            status.ok() ? std::string("refused with status 0x") + hex : status.status().message();
+        ++it;
+      }
+    }
+  }
+  for (const auto& [uid, why] : failures) std::cout << "failed " << uid << ": " << why << "\n";
+  std::cout << "send: " << sent << " sent, " << failures.size() << " failed, to " << peer->name
+            << " (" << peer->ae_title << " at " << peer->host << ":" << peer->port << ")\n";
+  return failures.empty() ? 0 : 1;
+}
+
 int CmdStats(const Args& a) {
   TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
@@ -467,5 +562,6 @@ int main(int argc, char** argv) {
   if (cmd == "peer") return CmdPeer(*args);
   if (cmd == "import") return CmdImport(*args);
   if (cmd == "stats") return CmdStats(*args);
+  if (cmd == "send") return CmdSend(*args);
   return CmdCat(*args);
 }
