@@ -8,10 +8,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "core/log.h"
 #include "core/random.h"
 #include "security/password.h"
+#include "security/tls_material.h"
 
 namespace tresor::app {
 namespace {
@@ -45,6 +47,22 @@ bool SameFilesystem(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::string InDataDir(const std::string& dir, const std::string& path) {
+  return !path.empty() && path.front() == '/' ? path : dir + "/" + path;
+}
+
+Result<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return NotFound("cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+Status WritePrivateFile(const std::string& path, const std::string& content, mode_t mode) {
+  return WriteFile(path, content, mode);
+}
+
 std::string ResolveDataDir(const std::string& flag) {
   if (!flag.empty()) return flag;
   if (const char* env = std::getenv("TRESOR_DATA"); env && *env) return env;
@@ -62,6 +80,18 @@ Result<std::string> InitDataDir(const std::string& dir) {
   std::string key(32, '\0');
   RandomBytes(key.data(), key.size());
   TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/master.key", key, 0600));
+  // A local CA and a server certificate for DICOM TLS (and HTTPS).
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  TRESOR_ASSIGN_OR_RETURN(security::KeyAndCertificate ca,
+                          security::CreateCertificateAuthority(std::string("Tresor local CA ") + host));
+  TRESOR_ASSIGN_OR_RETURN(security::KeyAndCertificate server,
+                          security::IssueCertificate(ca, host, true, {"localhost", host},
+                                                     {"127.0.0.1", "::1"}));
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/ca.key", ca.key_pem, 0600));
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/ca.pem", ca.certificate_pem, 0644));
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/server.key", server.key_pem, 0600));
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/server.pem", server.certificate_pem, 0644));
   TRESOR_ASSIGN_OR_RETURN(auto opened, [&]() -> Result<std::unique_ptr<OpenArchive>> {
     // The config file is written last so a failed init can simply be retried.
     TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/tresor.conf.new", DefaultConfigText(), 0600));

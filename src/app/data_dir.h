@@ -7,6 +7,8 @@
 //   DIR/storage/           blobs (names chosen by the server) and the staging area
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 
@@ -16,6 +18,12 @@
 #include "store/sqlite_index.h"
 
 namespace tresor::app {
+
+// `path` if absolute, else `dir`/`path`.
+std::string InDataDir(const std::string& dir, const std::string& path);
+Result<std::string> ReadTextFile(const std::string& path);
+// Creates `path` (which must not exist) with `mode`, writes and fsyncs it.
+Status WritePrivateFile(const std::string& path, const std::string& content, mode_t mode);
 
 // Resolves --data / $TRESOR_DATA / ./var.
 std::string ResolveDataDir(const std::string& flag);

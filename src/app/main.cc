@@ -27,6 +27,7 @@
 #include "dicom/part10.h"
 #include "dimse/server.h"
 #include "dimse/store_scu.h"
+#include "security/tls_material.h"
 
 namespace tresor::app {
 namespace {
@@ -62,7 +63,8 @@ Runs the archive. Ports default to the configuration file (11112, 2762, 8443); 0
 a free port. Listeners bind to server.bind_address (loopback by default). Only
 registered peers may connect (see 'tresor peer'). Stops cleanly on SIGINT/SIGTERM.
 )"},
-      {"peer", R"(Usage: tresor peer add NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--data DIR]
+      {"peer", R"(Usage: tresor peer add NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--cert FILE] [--data DIR]
+       tresor peer enroll NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--out DIR] [--data DIR]
        tresor peer list [--data DIR]
        tresor peer remove NAME [--data DIR]
 
@@ -70,6 +72,11 @@ A peer is a DICOM application allowed to open associations: its calling AE title
 match AND it must connect from HOST (an IP address or a host name). SERVICES is a comma
 list of echo, store, find, move, get (default: echo,store). --port is where the peer
 listens, for retrieve destinations (default 104).
+
+enroll issues a client certificate for the peer from Tresor's local CA, writes the
+bundle (NAME.key, NAME.pem, ca.pem) to --out (default DIR/enrolled/NAME) and binds the
+peer to it. --cert binds an existing certificate (PEM) instead. A peer bound to a
+certificate may connect only over DICOM TLS, presenting exactly that certificate.
 )"},
       {"import", R"(Usage: tresor import [--data DIR] PATH...
 
@@ -172,7 +179,12 @@ int CmdInit(const Args& a) {
   std::string dir = ResolveDataDir(a.Flag("data"));
   auto password = InitDataDir(dir);
   if (!password.ok()) return Fail(password.status());
+  auto server_pem = ReadTextFile(dir + "/keys/server.pem");
+  auto fingerprint = server_pem.ok() ? security::CertificateFingerprint(*server_pem)
+                                     : Result<std::string>(server_pem.status());
   std::cout << "Initialized Tresor data directory " << dir << "\n\n"
+            << "TLS: local CA keys/ca.pem; server certificate SHA-256 fingerprint\n  "
+            << (fingerprint.ok() ? security::DisplayFingerprint(*fingerprint) : "?") << "\n\n"
             << "Administrator account: admin\n"
             << "Password (shown only now, store it safely): " << *password << "\n\n"
             << "Next: register a peer with 'tresor peer add', then 'tresor serve --data " << dir
@@ -203,11 +215,17 @@ int CmdServe(const Args& a) {
       (std::string(name) == "http-port" ? o.config.http_port : o.config.dicom_tls_port) = *p;
     }
   }
-  if (!IsLoopback(o.config.bind_address)) {
-    return Fail(PermissionDenied(
-        "refusing to serve plain DICOM on non-loopback address " + o.config.bind_address +
-        ": patient data would cross the network unencrypted. Bind to 127.0.0.1 or configure "
-        "TLS (see the README's Security model)."));
+  if (!IsLoopback(o.config.bind_address) && o.config.dicom_port >= 0) {
+    if (!o.config.insecure_plain_dicom) {
+      return Fail(PermissionDenied(
+          "refusing to serve plain DICOM on non-loopback address " + o.config.bind_address +
+          ": patient data would cross the network unencrypted. Serve DICOM TLS only "
+          "(server.dicom_port = -1), bind to 127.0.0.1, or set server.insecure_plain_dicom = "
+          "true (see the README's Security model)."));
+    }
+    TRESOR_LOG(kWarn) << "INSECURE: plain DICOM listener on non-loopback address "
+                      << o.config.bind_address << " (server.insecure_plain_dicom = true): "
+                      << "patient data crosses the network unencrypted";
   }
   // One server per data directory.
   int lock_fd = open((dir + "/serve.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -231,6 +249,9 @@ int CmdServe(const Args& a) {
   dimse::ScpOptions scp;
   scp.bind_address = o.config.bind_address;
   scp.port = o.config.dicom_port;
+  scp.tls_port = o.config.dicom_tls_port;
+  scp.tls = {InDataDir(dir, o.config.tls_certificate), InDataDir(dir, o.config.tls_private_key),
+             InDataDir(dir, o.config.tls_ca_certificate)};
   scp.max_associations = o.config.max_associations;
   scp.max_pending_connections = o.config.max_pending_connections;
   scp.max_pdu_bytes = o.config.max_pdu_bytes;
@@ -242,13 +263,21 @@ int CmdServe(const Args& a) {
 
   auto stats = o.archive->Stats(archive::Principal::LocalAdmin());
   auto peers = o.archive->ListPeers(archive::Principal::LocalAdmin());
-  TRESOR_LOG(kInfo) << "DICOM listener on " << o.config.bind_address << ":" << server.port()
-                    << " AE " << o.config.ae_title;
+  if (server.port() >= 0) {
+    TRESOR_LOG(kInfo) << "DICOM listener on " << o.config.bind_address << ":" << server.port()
+                      << " AE " << o.config.ae_title;
+  }
+  if (server.tls_port() >= 0) {
+    TRESOR_LOG(kInfo) << "DICOM TLS listener on " << o.config.bind_address << ":"
+                      << server.tls_port() << " AE " << o.config.ae_title;
+  }
   std::cout << "Tresor is serving " << dir << " ("
             << (stats.ok() ? std::to_string(stats->instances) : std::string("?"))
             << " instances)\n"
-            << "  DICOM: host " << o.config.bind_address << ", port " << server.port()
+            << "  DICOM:     host " << o.config.bind_address << ", port " << server.port()
             << ", called AE title " << o.config.ae_title << "\n"
+            << "  DICOM TLS: host " << o.config.bind_address << ", port " << server.tls_port()
+            << " (client certificate required; enroll peers with 'tresor peer enroll')\n"
             << "Only registered peers may connect. Registered now:\n";
   std::string example_ae = "CALLING_AE";
   if (peers.ok() && !peers->empty()) {
@@ -276,15 +305,18 @@ int CmdServe(const Args& a) {
 }
 
 int CmdPeer(const Args& a) {
-  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"ae", "host", "port", "allow"}));
-  if (a.positional.empty()) return Fail(InvalidArgument("peer needs add, list or remove"));
-  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"ae", "host", "port", "allow", "cert", "out"}));
+  if (a.positional.empty()) return Fail(InvalidArgument("peer needs add, enroll, list or remove"));
+  std::string dir = ResolveDataDir(a.Flag("data"));
+  auto opened = OpenDataDir(dir);
   if (!opened.ok()) return Fail(opened.status());
   archive::ArchiveService& archive = *(*opened)->archive;
   auto admin = archive::Principal::LocalAdmin();
   const std::string& verb = a.positional[0];
-  if (verb == "add") {
-    if (a.positional.size() != 2) return Fail(InvalidArgument("usage: tresor peer add NAME --ae AE --host HOST"));
+  if (verb == "add" || verb == "enroll") {
+    if (a.positional.size() != 2) {
+      return Fail(InvalidArgument("usage: tresor peer " + verb + " NAME --ae AE --host HOST"));
+    }
     if (a.Flag("ae").empty() || a.Flag("host").empty()) {
       return Fail(InvalidArgument("peer add needs --ae and --host"));
     }
@@ -292,20 +324,61 @@ int CmdPeer(const Args& a) {
     if (!services.ok()) return Fail(services.status());
     auto port = ParsePort(a.Flag("port", "104"));
     if (!port.ok()) return Fail(port.status());
-    security::Peer peer{a.positional[1], a.Flag("ae"), a.Flag("host"), *port, *services};
+    security::Peer peer{a.positional[1], a.Flag("ae"), a.Flag("host"), *port, *services, ""};
+    std::string bundle;
+    if (verb == "enroll") {
+      // Issue a client certificate from the local CA and bind the peer to it.
+      auto ca_key = ReadTextFile(dir + "/keys/ca.key");
+      auto ca_pem = ReadTextFile(dir + "/keys/ca.pem");
+      if (!ca_key.ok() || !ca_pem.ok()) return Fail(NotFound("the local CA (keys/ca.key) is missing"));
+      Status valid = security::ValidateAeTitle(peer.ae_title);
+      if (!valid.ok()) return Fail(valid);
+      auto issued = security::IssueCertificate({*ca_key, *ca_pem}, peer.ae_title, false, {}, {});
+      if (!issued.ok()) return Fail(issued.status());
+      auto fingerprint = security::CertificateFingerprint(issued->certificate_pem);
+      if (!fingerprint.ok()) return Fail(fingerprint.status());
+      peer.certificate_sha256 = *fingerprint;
+      bundle = a.Flag("out", dir + "/enrolled/" + peer.name);
+      std::filesystem::create_directories(bundle);
+      std::filesystem::permissions(bundle, std::filesystem::perms::owner_all);
+      Status w = WritePrivateFile(bundle + "/" + peer.name + ".key", issued->key_pem, 0600);
+      if (w.ok()) w = WritePrivateFile(bundle + "/" + peer.name + ".pem", issued->certificate_pem, 0644);
+      if (w.ok()) w = WritePrivateFile(bundle + "/ca.pem", *ca_pem, 0644);
+      if (!w.ok()) return Fail(w);
+    } else if (!a.Flag("cert").empty()) {
+      auto pem = ReadTextFile(a.Flag("cert"));
+      if (!pem.ok()) return Fail(pem.status());
+      auto fingerprint = security::CertificateFingerprint(*pem);
+      if (!fingerprint.ok()) return Fail(fingerprint.status());
+      peer.certificate_sha256 = *fingerprint;
+    }
     Status s = archive.AddPeer(admin, peer);
     if (!s.ok()) return Fail(s);
     std::cout << "peer " << peer.name << ": AE " << peer.ae_title << " from " << peer.host
               << ", allowed: " << security::FormatServices(peer.services) << "\n";
+    if (!peer.certificate_sha256.empty()) {
+      std::cout << "bound to client certificate "
+                << security::DisplayFingerprint(peer.certificate_sha256)
+                << "\n(this peer may connect over DICOM TLS only)\n";
+    }
+    if (!bundle.empty()) {
+      std::cout << "certificate bundle for the modality: " << bundle << "/" << peer.name
+                << ".key, " << peer.name << ".pem, ca.pem\n"
+                << "e.g.: echoscu +tls " << bundle << "/" << peer.name << ".key " << bundle << "/"
+                << peer.name << ".pem +cf " << bundle << "/ca.pem -aet " << peer.ae_title
+                << " -aec TRESOR <host> 2762\n";
+    }
     return 0;
   }
   if (verb == "list") {
     auto peers = archive.ListPeers(admin);
     if (!peers.ok()) return Fail(peers.status());
-    std::printf("%-16s %-16s %-24s %-6s %s\n", "NAME", "AE TITLE", "HOST", "PORT", "ALLOWED");
+    std::printf("%-16s %-16s %-24s %-6s %-5s %s\n", "NAME", "AE TITLE", "HOST", "PORT", "TLS",
+                "ALLOWED");
     for (const auto& p : *peers) {
-      std::printf("%-16s %-16s %-24s %-6d %s\n", p.name.c_str(), p.ae_title.c_str(),
-                  p.host.c_str(), p.port, security::FormatServices(p.services).c_str());
+      std::printf("%-16s %-16s %-24s %-6d %-5s %s\n", p.name.c_str(), p.ae_title.c_str(),
+                  p.host.c_str(), p.port, p.certificate_sha256.empty() ? "no" : "cert",
+                  security::FormatServices(p.services).c_str());
     }
     return 0;
   }

@@ -115,6 +115,10 @@ class UploadImpl : public Upload {
         return StoreOutcome::kStored;
       case store::AddOutcome::kIdentical:
         return StoreOutcome::kDuplicate;
+      case store::AddOutcome::kInconsistent:
+        TRESOR_LOG(kWarn) << "refused " << info_.sop_instance_uid << " from " << who_.Describe()
+                          << ": its Series Instance UID belongs to another study";
+        return InvalidArgument("Series Instance UID already belongs to another study");
       case store::AddOutcome::kConflict:
         TRESOR_LOG(kWarn) << "refused " << info_.sop_instance_uid << " from " << who_.Describe()
                           << ": an instance with this UID and different content is archived";
@@ -211,7 +215,7 @@ Status ArchiveService::Recover() {
       TRESOR_ASSIGN_OR_RETURN(bool intact, BlobMatches(instance));
       if (!intact) {
         TRESOR_RETURN_IF_ERROR(index_.RemoveUnconfirmed(instance.sop_instance_uid));
-        blobs_.Discard(instance.blob_name);
+        blobs_.Remove(instance.blob_name);
         ++removed;
       }
     }
@@ -225,12 +229,12 @@ Status ArchiveService::Recover() {
   return blobs_.Recover([this](const std::string& name) { return index_.IsBlobReferenced(name); });
 }
 
-Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(const std::string& calling_ae,
-                                                                   const std::string& called_ae,
-                                                                   const std::string& remote_address) {
+Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(
+    const std::string& calling_ae, const std::string& called_ae, const std::string& remote_address,
+    const std::string& client_certificate_sha256) {
   TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, ListPeers(Principal::LocalAdmin()));
-  security::Decision d =
-      security::DecideAssociation(peers, calling_ae, called_ae, options_.ae_title, remote_address);
+  security::Decision d = security::DecideAssociation(peers, calling_ae, called_ae, options_.ae_title,
+                                                     remote_address, client_certificate_sha256);
   Admission a{d.verdict, {}};
   if (d.verdict == security::Verdict::kAccept) {
     a.principal = Principal{d.peer.name, calling_ae, remote_address, d.peer.services};
@@ -345,7 +349,7 @@ Status ArchiveService::AddPeer(const Principal& who, const security::Peer& peer)
   if (peer.host.empty()) return InvalidArgument("peer host must not be empty");
   if (peer.port < 1 || peer.port > 65535) return InvalidArgument("peer port must be 1-65535");
   return index_.PutPeer({peer.name, peer.ae_title, peer.host, peer.port,
-                         security::FormatServices(peer.services)});
+                         security::FormatServices(peer.services), peer.certificate_sha256});
 }
 
 Result<bool> ArchiveService::RemovePeer(const Principal& who, const std::string& name) {
@@ -359,7 +363,8 @@ Result<std::vector<security::Peer>> ArchiveService::ListPeers(const Principal& w
   std::vector<security::Peer> peers;
   for (const auto& r : records) {
     auto services = security::ParseServices(r.services == "none" ? "" : r.services);
-    peers.push_back({r.name, r.ae_title, r.host, r.port, services.ok() ? *services : 0u});
+    peers.push_back({r.name, r.ae_title, r.host, r.port, services.ok() ? *services : 0u,
+                     r.certificate_sha256});
   }
   return peers;
 }

@@ -103,15 +103,18 @@ class ArchiveService {
   Status Recover();
 
   // Decides whether a DIMSE association may be opened, and as whom.
+  // `client_certificate_sha256`: fingerprint of the verified TLS client certificate, or
+  // empty on plain TCP.
   struct Admission {
     security::Verdict verdict;
     Principal principal;  // valid when verdict is kAccept
   };
   Result<Admission> AdmitAssociation(const std::string& calling_ae, const std::string& called_ae,
-                                     const std::string& remote_address);
+                                     const std::string& remote_address,
+                                     const std::string& client_certificate_sha256 = "");
 
   // Starts storing one object. kPermissionDenied unless the principal may store;
-  // kInvalidArgument for invalid UIDs or an unsupported transfer syntax.
+  // kInvalidArgument for invalid UIDs; kUnsupported for a transfer syntax not accepted.
   Result<std::unique_ptr<Upload>> BeginStore(const Principal& who, const UploadInfo& info);
 
   // Opens a stored instance. kNotFound if it does not exist or is not visible to `who`.

@@ -81,15 +81,22 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
     if (!outcomes.ok()) return fail(outcomes.status());
     Status persisted = blobs_.Persist(names);
     if (!persisted.ok()) {
-      // The rows are committed but not known to be durable: refuse the whole batch
-      // (nothing is acknowledged) and leave the blobs staged for recovery to judge.
+      // Nothing of the batch may remain: take the new rows out again and drop the blobs.
+      // (If even that cannot be done, the rows stay unconfirmed and recovery checks them.)
       TRESOR_LOG(kError) << "sync of a group commit failed: " << persisted.ToString();
-      for (Pending& p : batch) p.done.set_value(persisted);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if ((*outcomes)[i] == store::AddOutcome::kAdded) {
+          Status removed = index_.RemoveUnconfirmed(records[i].attrs.sop_instance_uid);
+          if (!removed.ok()) TRESOR_LOG(kError) << "cannot undo: " << removed.ToString();
+        }
+        blobs_.Discard(names[i]);
+        batch[i].done.set_value(persisted);
+      }
       return;
     }
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    store::AddOutcome o = (*outcomes)[i];
+    store::AddOutcome o = (*outcomes)[i];  // kAdded, kIdentical, kConflict or kInconsistent
     if (o == store::AddOutcome::kAdded) {
       // The index row is durable; a failed rename is finished by Recover() at next start,
       // and Open() finds the blob in staging meanwhile.

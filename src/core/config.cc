@@ -71,8 +71,12 @@ const std::map<std::string, Setter>& Setters() {
   static const auto* setters = new std::map<std::string, Setter>{
       {"server.ae_title", StringSetter(&Config::ae_title)},
       {"server.bind_address", StringSetter(&Config::bind_address)},
-      {"server.dicom_port", IntSetter(&Config::dicom_port, 0, 65535)},
-      {"server.dicom_tls_port", IntSetter(&Config::dicom_tls_port, 0, 65535)},
+      {"server.dicom_port", IntSetter(&Config::dicom_port, -1, 65535)},
+      {"server.dicom_tls_port", IntSetter(&Config::dicom_tls_port, -1, 65535)},
+      {"server.insecure_plain_dicom", BoolSetter(&Config::insecure_plain_dicom)},
+      {"tls.certificate", StringSetter(&Config::tls_certificate)},
+      {"tls.private_key", StringSetter(&Config::tls_private_key)},
+      {"tls.ca_certificate", StringSetter(&Config::tls_ca_certificate)},
       {"server.http_port", IntSetter(&Config::http_port, 0, 65535)},
       {"limits.max_associations", IntSetter(&Config::max_associations, 1, 1024)},
       {"limits.max_pending_connections", IntSetter(&Config::max_pending_connections, 1, 4096)},
@@ -159,12 +163,25 @@ ae_title = "TRESOR"
 # Address all listeners bind to. The default serves this machine only. A non-loopback
 # address needs TLS on every listener (see the README's "Security model").
 bind_address = "127.0.0.1"
-# DICOM (DIMSE) port, plain TCP. 0 picks a free port (printed at start).
+# DICOM (DIMSE) port, plain TCP. 0 picks a free port (printed at start); -1 turns
+# the plain listener off.
 dicom_port = 11112
-# DICOM over TLS (reserved; served once TLS is configured).
+# DICOM over TLS (BCP 195, client certificate required); -1 turns it off.
 dicom_tls_port = 2762
+# Plain DICOM on a non-loopback bind_address carries patient data unencrypted, so the
+# server refuses to start that way unless this is true (then it warns at every start).
+# Prefer TLS only: dicom_port = -1.
+insecure_plain_dicom = false
 # HTTPS port for DICOMweb, the REST API and the console (reserved).
 http_port = 8443
+
+[tls]
+# Server certificate (PEM, chain allowed) and its private key, for DICOM TLS (and HTTPS).
+# `tresor init` creates them from a local CA; replace them with the hospital's own.
+certificate = "keys/server.pem"
+private_key = "keys/server.key"
+# Client certificates of DICOM TLS peers must chain to one of these CAs (PEM).
+ca_certificate = "keys/ca.pem"
 
 [limits]
 # Associations served at the same time; further connections wait in a queue.

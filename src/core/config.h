@@ -17,9 +17,14 @@ struct Config {
   // [server]
   std::string ae_title = "TRESOR";
   std::string bind_address = "127.0.0.1";
-  int dicom_port = 11112;
-  int dicom_tls_port = 2762;
+  int dicom_port = 11112;          // -1: no plain DICOM listener
+  int dicom_tls_port = 2762;       // -1: no DICOM TLS listener
   int http_port = 8443;
+  bool insecure_plain_dicom = false;  // allow plain DICOM on a non-loopback address
+  // [tls] (paths relative to the data directory unless absolute)
+  std::string tls_certificate = "keys/server.pem";
+  std::string tls_private_key = "keys/server.key";
+  std::string tls_ca_certificate = "keys/ca.pem";
   // [limits]
   int max_associations = 32;         // concurrent associations served at once
   int max_pending_connections = 64;  // accepted connections waiting for a worker

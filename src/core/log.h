@@ -38,7 +38,8 @@ class Line {
 
 }  // namespace tresor::log
 
-#define TRESOR_LOG(level)                                        \
-  if (!::tresor::log::Enabled(::tresor::log::Level::level)) {    \
-  } else                                                         \
-    ::tresor::log::Line(::tresor::log::Level::level)
+// A one-iteration loop rather than an if, so the macro is safe inside unbraced if/else.
+#define TRESOR_LOG(level)                                                              \
+  for (bool tresor_log_on_ = ::tresor::log::Enabled(::tresor::log::Level::level);      \
+       tresor_log_on_; tresor_log_on_ = false)                                         \
+  ::tresor::log::Line(::tresor::log::Level::level)

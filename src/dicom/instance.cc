@@ -57,6 +57,19 @@ bool IsAscii(const std::string& s) {
   return true;
 }
 
+bool IsValidUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
 // Replaces every byte outside printable ASCII (and ISO 2022 escape sequences) by '?'.
 std::string AsciiOnly(const std::string& s) {
   std::string out = s;
@@ -68,6 +81,18 @@ std::string AsciiOnly(const std::string& s) {
 }
 
 }  // namespace
+
+std::string NormalizeCharacterSet(const std::string& value) {
+  // A single ISO 2022 term of a one-byte character set ("ISO 2022 IR 100") names the
+  // same repertoire as its ISO_IR form, which iconv-based converters accept.
+  static const char kPrefix[] = "ISO 2022 IR ";
+  if (value.rfind(kPrefix, 0) != 0 || value.find('\\') != std::string::npos) return value;
+  std::string number = value.substr(sizeof kPrefix - 1);
+  if (number == "87" || number == "159" || number == "149" || number == "58" || number == "6") {
+    return value;  // multi-byte sets keep their ISO 2022 form
+  }
+  return "ISO_IR " + number;
+}
 
 const std::set<TagKey>& IndexedTags() {
   static const auto* tags = [] {
@@ -84,15 +109,24 @@ Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan) {
     auto it = scan.values.find(tag);
     return it == scan.values.end() ? std::string() : it->second;
   };
-  a.specific_character_set = Trim(get(kSpecificCharacterSet));
-  bool utf8 = a.specific_character_set.empty() || a.specific_character_set == "ISO_IR 192" ||
-              a.specific_character_set == "ISO_IR 6";
+  a.specific_character_set = NormalizeCharacterSet(Trim(get(kSpecificCharacterSet)));
+  bool ascii = a.specific_character_set.empty() || a.specific_character_set == "ISO_IR 6";
+  bool utf8 = a.specific_character_set == "ISO_IR 192";
   std::unique_ptr<DcmSpecificCharacterSet> converter;
   bool converter_failed = false;
   for (const Field& f : kFields) {
     std::string raw = get(f.tag);
     std::string value;
-    if (f.is_text && !utf8 && !IsAscii(raw)) {
+    if (f.is_text && (ascii || utf8) && !IsAscii(raw)) {
+      // Declared ASCII but not, or declared UTF-8 but invalid: never pass such bytes on
+      // as UTF-8.
+      if (utf8 && IsValidUtf8(raw)) {
+        value = Trim(raw);
+      } else {
+        value = Trim(AsciiOnly(raw));
+        a.text_not_converted = true;
+      }
+    } else if (f.is_text && !IsAscii(raw)) {
       if (!converter && !converter_failed) {
         converter = std::make_unique<DcmSpecificCharacterSet>();
         converter_failed = converter->selectCharacterSet(a.specific_character_set.c_str()).bad();

@@ -45,6 +45,10 @@ struct InstanceAttributes {
   bool text_not_converted = false;
 };
 
+// "ISO 2022 IR 100" (a single one-byte ISO 2022 term) -> "ISO_IR 100"; other values
+// unchanged. Lets single-valued ISO 2022 declarations of one-byte sets convert.
+std::string NormalizeCharacterSet(const std::string& value);
+
 // The top-level tags ScanDataset must keep for ExtractAttributes.
 const std::set<TagKey>& IndexedTags();
 

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "dicom/byte_reader.h"
 #include "dicom/dataset_scanner.h"
+#include "dicom/instance.h"
 #include "dicom/query.h"
 #include "dicom/transfer_syntax.h"
 #include "dimse/status_mapping.h"
@@ -219,6 +220,18 @@ namespace {
 
 constexpr size_t kMaxIdentifierBytes = 64 * 1024;
 
+// Rewrites a single-valued "ISO 2022 IR 100"-style Specific Character Set to its
+// ISO_IR form, which DCMTK's converter accepts.
+void NormalizeIdentifierCharacterSet(DcmDataset& id) {
+  OFString value;
+  if (id.findAndGetOFStringArray(DCM_SpecificCharacterSet, value).good()) {
+    std::string normalized = dicom::NormalizeCharacterSet(std::string(value.c_str()));
+    if (normalized != value.c_str()) {
+      id.putAndInsertString(DCM_SpecificCharacterSet, normalized.c_str());
+    }
+  }
+}
+
 // The unique keys returned at `level` and above (PS3.4 C.4.1.2).
 std::vector<dicom::TagKey> UniqueKeys(dicom::QueryLevel level, bool patient_root) {
   std::vector<dicom::TagKey> keys;
@@ -322,6 +335,7 @@ OFCondition AssociationHandler::HandleFind(T_ASC_PresentationContextID pres_id,
       std::strcmp(req.AffectedSOPClassUID, UID_FINDStudyRootQueryRetrieveInformationModel) != 0) {
     return finish(kStatusDataSetMismatch, "unsupported query model");
   }
+  NormalizeIdentifierCharacterSet(*identifier);
   if (identifier->convertToUTF8().bad()) {
     return finish(kStatusCannotUnderstand, "cannot convert the query's character set");
   }
@@ -421,6 +435,7 @@ OFCondition AssociationHandler::ResolveRetrieve(T_ASC_PresentationContextID pres
   bool patient_root =
       std::strcmp(sop_class, is_get ? UID_GETPatientRootQueryRetrieveInformationModel
                                     : UID_MOVEPatientRootQueryRetrieveInformationModel) == 0;
+  NormalizeIdentifierCharacterSet(*identifier);
   if (identifier->convertToUTF8().bad()) {
     *refusal = InvalidArgument("cannot convert the identifier's character set");
     return EC_Normal;

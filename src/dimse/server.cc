@@ -18,6 +18,9 @@
 #include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/dul.h>
 
+#include <openssl/x509.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -94,11 +97,108 @@ class GuardedConnection : public DcmTCPConnection {
   bool failed_ = false;
 };
 
-// Hands out GuardedConnections for every accepted socket of the network.
+// A TLS connection whose handshake Tresor already completed; decrypted bytes pass
+// PduGuard before DCMTK sees them, as on plain TCP.
+class GuardedTlsConnection : public DcmTransportConnection {
+ public:
+  GuardedTlsConnection(DcmNativeSocketType socket, SSL* ssl, uint32_t max_pdu)
+      : DcmTransportConnection(socket), ssl_(ssl), guard_(max_pdu) {}
+  ~GuardedTlsConnection() override { close(); }
+
+  OFCondition serverSideHandshake() override { return EC_Normal; }  // done before
+  OFCondition clientSideHandshake() override { return EC_Normal; }
+  OFCondition renegotiate(const char*) override { return EC_Normal; }
+
+  ssize_t read(void* buf, size_t nbyte) override {
+    if (!ssl_ || failed_) {
+      errno = ECONNRESET;
+      return -1;
+    }
+    int n = SSL_read(ssl_.get(), buf, static_cast<int>(std::min<size_t>(nbyte, 1 << 30)));
+    if (n <= 0) {
+      errno = ECONNRESET;
+      return SSL_get_error(ssl_.get(), n) == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    }
+    if (!guard_.Feed(static_cast<const uint8_t*>(buf), static_cast<size_t>(n))) {
+      failed_ = true;
+      TRESOR_LOG(kWarn) << "association aborted: " << guard_.error();
+      static const unsigned char kAbort[10] = {0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6};
+      SSL_write(ssl_.get(), kAbort, sizeof kAbort);
+      errno = ECONNRESET;
+      return -1;
+    }
+    return n;
+  }
+
+  ssize_t write(void* buf, size_t nbyte) override {
+    if (!ssl_) {
+      errno = ECONNRESET;
+      return -1;
+    }
+    int n = SSL_write(ssl_.get(), buf, static_cast<int>(std::min<size_t>(nbyte, 1 << 30)));
+    if (n <= 0) {
+      errno = ECONNRESET;
+      return -1;
+    }
+    return n;
+  }
+
+  void close() override {
+    if (ssl_) {
+      SSL_shutdown(ssl_.get());
+      ssl_.reset();
+    }
+    if (getSocket() >= 0) {
+      ::close(getSocket());
+      setSocket(-1);
+    }
+  }
+  void closeTransportConnection() override {
+    if (getSocket() >= 0) ::shutdown(getSocket(), SHUT_RDWR);
+  }
+  unsigned long getPeerCertificateLength() override {
+    X509* cert = ssl_ ? SSL_get0_peer_certificate(ssl_.get()) : nullptr;
+    return cert ? static_cast<unsigned long>(i2d_X509(cert, nullptr)) : 0;
+  }
+  unsigned long getPeerCertificate(void* buf, unsigned long len) override {
+    X509* cert = ssl_ ? SSL_get0_peer_certificate(ssl_.get()) : nullptr;
+    if (!cert || getPeerCertificateLength() > len) return 0;
+    auto* p = static_cast<unsigned char*>(buf);
+    return static_cast<unsigned long>(i2d_X509(cert, &p));
+  }
+  OFBool networkDataAvailable(int timeout) override {
+    if (ssl_ && SSL_pending(ssl_.get()) > 0) return OFTrue;
+    pollfd p{getSocket(), POLLIN, 0};
+    return poll(&p, 1, timeout * 1000) > 0 ? OFTrue : OFFalse;
+  }
+  OFBool isTransparentConnection() override { return OFFalse; }
+  OFString& dumpConnectionParameters(OFString& str) override {
+    str = ssl_ ? OFString("TLS connection, ") + SSL_get_version(ssl_.get()) + " " +
+                     SSL_get_cipher_name(ssl_.get())
+               : OFString("closed TLS connection");
+    return str;
+  }
+
+ private:
+  SslPtr ssl_;
+  PduGuard guard_;
+  bool failed_ = false;
+};
+
+// The TLS connection a worker has just handshaken, for the transport layer to adopt
+// while that same thread runs ASC_receiveAssociation (under g_handover_mu).
+thread_local SSL* t_handover_ssl = nullptr;
+
+// Hands out a guarded connection for every accepted socket of the network.
 class GuardedTransportLayer : public DcmTransportLayer {
  public:
   explicit GuardedTransportLayer(uint32_t max_pdu) : max_pdu_(max_pdu) {}
   DcmTransportConnection* createConnection(DcmNativeSocketType socket, OFBool) override {
+    if (t_handover_ssl) {
+      SSL* ssl = t_handover_ssl;
+      t_handover_ssl = nullptr;  // adopted
+      return new GuardedTlsConnection(socket, ssl, max_pdu_);
+    }
     return new GuardedConnection(socket, max_pdu_);
   }
 
@@ -211,46 +311,19 @@ Status DimseServer::Start() {
   setenv("TCP_NODELAY", "1", 1);
   dcmDisableGethostbyaddr.set(OFTrue);
 
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string port = std::to_string(options_.port);
-  int rc = getaddrinfo(options_.bind_address.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0) {
-    return InvalidArgument("cannot resolve bind address '" + options_.bind_address +
-                           "': " + gai_strerror(rc));
+  if (options_.port >= 0) TRESOR_RETURN_IF_ERROR(Listen(options_.port, &listen_fd_, &port_));
+  if (options_.tls_port >= 0) {
+    TRESOR_ASSIGN_OR_RETURN(tls_ctx_, CreateServerTlsContext(options_.tls));
+    TRESOR_RETURN_IF_ERROR(Listen(options_.tls_port, &tls_listen_fd_, &tls_port_));
   }
-  std::string last_error = "no address";
-  for (addrinfo* p = res; p; p = p->ai_next) {
-    int fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
-    if (fd < 0) continue;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, p->ai_addr, p->ai_addrlen) == 0 && listen(fd, 128) == 0) {
-      listen_fd_ = fd;
-      break;
-    }
-    last_error = std::strerror(errno);
-    close(fd);
-  }
-  freeaddrinfo(res);
-  if (listen_fd_ < 0) {
-    return IoError("cannot listen on " + options_.bind_address + ":" + port + ": " + last_error);
-  }
-  sockaddr_storage bound{};
-  socklen_t len = sizeof bound;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
-  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
-                                            : reinterpret_cast<sockaddr_in&>(bound).sin_port);
+  if (listen_fd_ < 0 && tls_listen_fd_ < 0) return InvalidArgument("no DICOM listener configured");
 
   // An acceptor network without a listen socket of its own: DCMTK creates none while an
   // external socket handle is set. Each association's socket is handed over later.
   T_ASC_Network* net = nullptr;
   {
     std::lock_guard<std::mutex> lock(g_handover_mu);
-    dcmExternalSocketHandle.set(listen_fd_);
+    dcmExternalSocketHandle.set(listen_fd_ >= 0 ? listen_fd_ : tls_listen_fd_);
     OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, options_.artim_seconds, &net);
     dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
     if (cond.bad()) return Internal(std::string("DICOM network setup failed: ") + cond.text());
@@ -265,6 +338,45 @@ Status DimseServer::Start() {
     workers_.emplace_back([this] { WorkerLoop(); });
   }
   acceptor_ = std::thread([this] { AcceptLoop(); });
+  return Status::Ok();
+}
+
+Status DimseServer::Listen(int port, int* out_fd, int* bound_port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string port_text = std::to_string(port);
+  int rc = getaddrinfo(options_.bind_address.c_str(), port_text.c_str(), &hints, &res);
+  if (rc != 0) {
+    return InvalidArgument("cannot resolve bind address '" + options_.bind_address +
+                           "': " + gai_strerror(rc));
+  }
+  std::string last_error = "no address";
+  int listen_fd = -1;
+  for (addrinfo* p = res; p; p = p->ai_next) {
+    int fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, p->ai_addr, p->ai_addrlen) == 0 && listen(fd, 128) == 0) {
+      listen_fd = fd;
+      break;
+    }
+    last_error = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(res);
+  if (listen_fd < 0) {
+    return IoError("cannot listen on " + options_.bind_address + ":" + port_text + ": " + last_error);
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  getsockname(listen_fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  *bound_port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
+                                                  : reinterpret_cast<sockaddr_in&>(bound).sin_port);
+  *out_fd = listen_fd;
   return Status::Ok();
 }
 
@@ -291,6 +403,8 @@ void DimseServer::Stop() {
     network_ = nullptr;
   }
   if (listen_fd_ >= 0) close(listen_fd_);
+  if (tls_listen_fd_ >= 0) close(tls_listen_fd_);
+  tls_listen_fd_ = -1;
   if (wake_pipe_[0] >= 0) close(wake_pipe_[0]);
   if (wake_pipe_[1] >= 0) close(wake_pipe_[1]);
   listen_fd_ = wake_pipe_[0] = wake_pipe_[1] = -1;
@@ -298,21 +412,24 @@ void DimseServer::Stop() {
 
 void DimseServer::AcceptLoop() {
   while (true) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
+    // A listener that is off has fd -1, which poll ignores.
+    pollfd fds[3] = {{wake_pipe_[0], POLLIN, 0}, {listen_fd_, POLLIN, 0}, {tls_listen_fd_, POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       TRESOR_LOG(kError) << "accept loop: poll failed: " << std::strerror(errno);
       return;
     }
-    if (fds[1].revents) return;
-    if (!(fds[0].revents & POLLIN)) continue;
+    if (fds[0].revents) return;
+    bool tls = !(fds[1].revents & POLLIN);
+    if (tls && !(fds[2].revents & POLLIN)) continue;
     sockaddr_storage from{};
     socklen_t len = sizeof from;
-    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&from), &len, SOCK_CLOEXEC);
+    int fd = accept4(tls ? tls_listen_fd_ : listen_fd_, reinterpret_cast<sockaddr*>(&from), &len,
+                     SOCK_CLOEXEC);
     if (fd < 0) continue;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    Connection c{fd, AddressOf(from)};
+    Connection c{fd, AddressOf(from), tls};
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) {
@@ -351,7 +468,24 @@ void DimseServer::WorkerLoop() {
 void DimseServer::Serve(const Connection& c) {
   std::string why;
   auto deadline = Clock::now() + std::chrono::seconds(options_.artim_seconds);
-  if (!WaitForAssociateRq(c.fd, deadline, &why)) {
+  SslPtr ssl;
+  std::string fingerprint;
+  if (c.tls) {
+    auto accepted = AcceptTls(tls_ctx_.get(), c.fd, deadline, &fingerprint);
+    if (!accepted.ok()) {
+      TRESOR_LOG(kWarn) << "TLS connection from " << c.address << " dropped: "
+                        << accepted.status().message();
+      close(c.fd);
+      return;
+    }
+    ssl = std::move(accepted).value();
+    if (!WaitForAssociateRqTls(ssl.get(), c.fd, deadline, &why)) {
+      TRESOR_LOG(kWarn) << "TLS connection from " << c.address << " dropped: " << why;
+      SSL_shutdown(ssl.get());
+      close(c.fd);
+      return;
+    }
+  } else if (!WaitForAssociateRq(c.fd, deadline, &why)) {
     TRESOR_LOG(kWarn) << "connection from " << c.address << " dropped: " << why;
     close(c.fd);
     return;
@@ -361,9 +495,12 @@ void DimseServer::Serve(const Connection& c) {
   {
     std::lock_guard<std::mutex> lock(g_handover_mu);
     dcmExternalSocketHandle.set(c.fd);
+    t_handover_ssl = ssl.get();
     cond = ASC_receiveAssociation(static_cast<T_ASC_Network*>(network_), &raw,
                                   static_cast<long>(options_.max_pdu_bytes), nullptr, nullptr,
                                   OFFalse, DUL_NOBLOCK, 5);
+    if (t_handover_ssl == nullptr) (void)ssl.release();  // now owned by the connection
+    t_handover_ssl = nullptr;
     dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
   }
   AssociationPtr assoc(raw);  // owns the socket from here on
@@ -376,7 +513,7 @@ void DimseServer::Serve(const Connection& c) {
   }
   std::string calling = assoc->params->DULparams.callingAPTitle;
   std::string called = assoc->params->DULparams.calledAPTitle;
-  auto admission = archive_.AdmitAssociation(calling, called, c.address);
+  auto admission = archive_.AdmitAssociation(calling, called, c.address, fingerprint);
   T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
                              ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
   const char* reason = nullptr;
@@ -393,6 +530,10 @@ void DimseServer::Serve(const Connection& c) {
         break;
       case security::Verdict::kWrongHost:
         reason = "calling AE title not registered for this host";
+        break;
+      case security::Verdict::kWrongCertificate:
+        reason = c.tls ? "TLS client certificate not bound to this AE title"
+                       : "this AE title may connect over DICOM TLS only";
         break;
       case security::Verdict::kWrongCalledAe:
         rej.reason = ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED;
@@ -423,7 +564,8 @@ void DimseServer::Serve(const Connection& c) {
                       << cond.text();
     return;
   }
-  TRESOR_LOG(kInfo) << "association accepted: " << admission->principal.Describe();
+  TRESOR_LOG(kInfo) << "association accepted" << (c.tls ? " over TLS" : "") << ": "
+                    << admission->principal.Describe();
   AssociationHandler(archive_, assoc.get(), admission->principal, options_.idle_seconds).Run();
 }
 

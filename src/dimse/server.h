@@ -1,4 +1,5 @@
-// DimseServer: the DICOM upper-layer listener and the associations it serves.
+// DimseServer: the DICOM upper-layer listeners (plain and TLS) and the associations
+// they serve.
 //
 // Own acceptor, bounded worker pool (DCMTK's DcmSCPPool is not used; see
 // docs/architecture.md). The acceptor only accepts TCP connections and queues them;
@@ -20,12 +21,15 @@
 
 #include "archive/archive_service.h"
 #include "core/status.h"
+#include "dimse/tls.h"
 
 namespace tresor::dimse {
 
 struct ScpOptions {
   std::string bind_address = "127.0.0.1";
-  int port = 11112;                 // 0: any free port (see port())
+  int port = 11112;                 // plain DICOM; 0: any free port (see port()); -1: none
+  int tls_port = -1;                // DICOM TLS; 0: any free port (see tls_port()); -1: none
+  TlsFiles tls;                     // server certificate, key and client CAs for tls_port
   int max_associations = 32;        // worker threads
   int max_pending_connections = 64;
   uint32_t max_pdu_bytes = 131072;
@@ -43,8 +47,9 @@ class DimseServer {
 
   // Binds, listens and starts the acceptor and the workers.
   Status Start();
-  // The bound port (after Start).
+  // The bound ports (after Start); -1 when that listener is off.
   int port() const { return port_; }
+  int tls_port() const { return tls_port_; }
   // Stops accepting, cuts open connections (unacknowledged stores are discarded; every
   // acknowledged one is already durable) and joins all threads. Idempotent.
   void Stop();
@@ -53,16 +58,22 @@ class DimseServer {
   struct Connection {
     int fd;
     std::string address;
+    bool tls;
   };
+  // Binds and listens on bind_address:port; returns the socket and the bound port.
+  Status Listen(int port, int* fd, int* bound_port);
   void AcceptLoop();
   void WorkerLoop();
   void Serve(const Connection& c);
 
   archive::ArchiveService& archive_;
   const ScpOptions options_;
-  int listen_fd_ = -1;
+  int listen_fd_ = -1;      // plain DICOM listener, or -1
+  int tls_listen_fd_ = -1;  // DICOM TLS listener, or -1
+  int tls_port_ = -1;
+  SslCtxPtr tls_ctx_;
   int wake_pipe_[2] = {-1, -1};
-  int port_ = 0;
+  int port_ = -1;
   void* network_ = nullptr;  // T_ASC_Network*, kept opaque to keep DCMTK out of this header
 
   std::mutex mu_;

@@ -110,21 +110,22 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
   const store::StoredInstance& info = object.info();
   // The stored syntax if the receiver took it; else the first syntax it accepted for
   // this SOP class, which means transcoding.
+  // DCMTK falls back to another accepted context when none has exactly the stored
+  // syntax, so the accepted syntax of the context it returns decides.
   T_ASC_PresentationContextID pres_id = ASC_findAcceptedPresentationContextID(
       assoc, info.sop_class_uid.c_str(), info.transfer_syntax_uid.c_str());
-  std::string send_ts = info.transfer_syntax_uid;
   if (pres_id == 0) {
     pres_id = ASC_findAcceptedPresentationContextID(assoc, info.sop_class_uid.c_str());
-    if (pres_id == 0) {
-      return Unsupported("the receiver accepted no presentation context for SOP class " +
-                         info.sop_class_uid);
-    }
-    T_ASC_PresentationContext pc;
-    if (ASC_findAcceptedPresentationContext(assoc->params, pres_id, &pc).bad()) {
-      return Internal("accepted presentation context vanished");
-    }
-    send_ts = pc.acceptedTransferSyntax;
   }
+  if (pres_id == 0) {
+    return Unsupported("the receiver accepted no presentation context for SOP class " +
+                       info.sop_class_uid);
+  }
+  T_ASC_PresentationContext pc;
+  if (ASC_findAcceptedPresentationContext(assoc->params, pres_id, &pc).bad()) {
+    return Internal("accepted presentation context vanished");
+  }
+  std::string send_ts = pc.acceptedTransferSyntax;
 
   std::string command = StoreCommand(info.sop_class_uid, info.sop_instance_uid, message_id,
                                      originator);

@@ -95,7 +95,8 @@ bool HostMatches(const std::string& host, const std::string& address) {
 
 Decision DecideAssociation(const std::vector<Peer>& peers, const std::string& calling_ae,
                            const std::string& called_ae, const std::string& our_ae,
-                           const std::string& remote_address) {
+                           const std::string& remote_address,
+                           const std::string& client_certificate_sha256) {
   Decision d;
   bool known_ae = false;
   for (const Peer& p : peers) {
@@ -103,7 +104,11 @@ Decision DecideAssociation(const std::vector<Peer>& peers, const std::string& ca
     known_ae = true;
     if (HostMatches(p.host, remote_address)) {
       d.peer = p;
-      d.verdict = called_ae == our_ae ? Verdict::kAccept : Verdict::kWrongCalledAe;
+      if (p.certificate_sha256 != client_certificate_sha256) {
+        d.verdict = Verdict::kWrongCertificate;
+      } else {
+        d.verdict = called_ae == our_ae ? Verdict::kAccept : Verdict::kWrongCalledAe;
+      }
       return d;
     }
   }

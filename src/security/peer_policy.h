@@ -32,6 +32,9 @@ struct Peer {
   std::string host;  // IP address or host name
   int port = 104;
   uint32_t services = 0;
+  // SHA-256 fingerprint of the peer's client certificate (hex). When set, the peer may
+  // only connect over DICOM TLS presenting exactly this certificate.
+  std::string certificate_sha256;
 };
 
 enum class Verdict {
@@ -39,6 +42,7 @@ enum class Verdict {
   kUnknownCallingAe,  // A-ASSOCIATE-RJ permanent, source 1, reason 3
   kWrongCalledAe,     // A-ASSOCIATE-RJ permanent, source 1, reason 7
   kWrongHost,         // known AE title from an address not registered for it: reason 3
+  kWrongCertificate,  // TLS certificate missing, or not the one bound to this AE: reason 3
 };
 
 struct Decision {
@@ -47,9 +51,14 @@ struct Decision {
 };
 
 // Decides on an association request from `remote_address` (numeric IP).
+// `client_certificate_sha256` is the fingerprint of the verified TLS client certificate,
+// empty on plain TCP. A peer bound to a certificate must present exactly it; a
+// certificate presented for a peer bound to none (or to another) is refused, so a valid
+// certificate never lends its holder another peer's AE title.
 Decision DecideAssociation(const std::vector<Peer>& peers, const std::string& calling_ae,
                            const std::string& called_ae, const std::string& our_ae,
-                           const std::string& remote_address);
+                           const std::string& remote_address,
+                           const std::string& client_certificate_sha256 = "");
 
 // True if `host` (an IP literal or a name resolved through the system resolver) names
 // `address`.

@@ -8,8 +8,8 @@ namespace tresor::security {
 namespace {
 
 std::vector<Peer> Peers() {
-  return {{"ct1", "CT_SCANNER", "127.0.0.1", 104, kEcho | kStore},
-          {"ws", "WORKSTATION", "10.1.2.3", 104, kAllServices}};
+  return {{"ct1", "CT_SCANNER", "127.0.0.1", 104, kEcho | kStore, ""},
+          {"ws", "WORKSTATION", "10.1.2.3", 104, kAllServices, ""}};
 }
 
 TEST(PeerPolicyTest, AcceptsRegisteredPeerFromItsHost) {
@@ -27,6 +27,23 @@ TEST(PeerPolicyTest, RejectsUnknownAeWrongCalledAeAndWrongHost) {
             Verdict::kWrongHost);
   EXPECT_EQ(DecideAssociation({}, "CT_SCANNER", "TRESOR", "TRESOR", "127.0.0.1").verdict,
             Verdict::kUnknownCallingAe);
+}
+
+TEST(PeerPolicyTest, CertificateBindingDecidesOverTls) {
+  std::vector<Peer> peers = {{"mr", "MR1", "127.0.0.1", 104, kEcho, "aaaa"},
+                             {"ct", "CT1", "127.0.0.1", 104, kEcho, ""}};
+  EXPECT_EQ(DecideAssociation(peers, "MR1", "TRESOR", "TRESOR", "127.0.0.1", "aaaa").verdict,
+            Verdict::kAccept);
+  // Bound peer without its certificate (plain TCP, or another certificate).
+  EXPECT_EQ(DecideAssociation(peers, "MR1", "TRESOR", "TRESOR", "127.0.0.1", "").verdict,
+            Verdict::kWrongCertificate);
+  EXPECT_EQ(DecideAssociation(peers, "MR1", "TRESOR", "TRESOR", "127.0.0.1", "bbbb").verdict,
+            Verdict::kWrongCertificate);
+  // MR1's valid certificate does not lend its holder CT1's AE title.
+  EXPECT_EQ(DecideAssociation(peers, "CT1", "TRESOR", "TRESOR", "127.0.0.1", "aaaa").verdict,
+            Verdict::kWrongCertificate);
+  EXPECT_EQ(DecideAssociation(peers, "CT1", "TRESOR", "TRESOR", "127.0.0.1", "").verdict,
+            Verdict::kAccept);
 }
 
 TEST(PeerPolicyTest, MatchesMappedAddressesAndNames) {

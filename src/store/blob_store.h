@@ -51,6 +51,9 @@ class BlobStore {
   virtual Status Publish(const std::string& name) = 0;
   // Deletes a staged blob that will not be committed.
   virtual void Discard(const std::string& name) = 0;
+  // Deletes a blob wherever it is (staged or published): for crash recovery of a blob
+  // whose index row is being removed.
+  virtual void Remove(const std::string& name) = 0;
   // Opens a published (or committed but not yet published) blob.
   virtual Result<std::unique_ptr<BlobReader>> Open(const std::string& name) = 0;
   // Crash recovery; see the class comment. Returns how many staged blobs it published

@@ -174,6 +174,12 @@ void FileBlobStore::Discard(const std::string& name) {
   if (IsBlobName(name)) unlink(StagingPath(name).c_str());
 }
 
+void FileBlobStore::Remove(const std::string& name) {
+  if (!IsBlobName(name)) return;
+  unlink(StagingPath(name).c_str());
+  unlink(FinalPath(name).c_str());
+}
+
 Result<std::unique_ptr<BlobReader>> FileBlobStore::Open(const std::string& name) {
   if (!IsBlobName(name)) return InvalidArgument("not a blob name");
   int fd = open(FinalPath(name).c_str(), O_RDONLY | O_CLOEXEC);

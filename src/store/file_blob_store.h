@@ -28,6 +28,7 @@ class FileBlobStore : public BlobStore {
   Status Persist(const std::vector<std::string>& staged) override;
   Status Publish(const std::string& name) override;
   void Discard(const std::string& name) override;
+  void Remove(const std::string& name) override;
   Result<std::unique_ptr<BlobReader>> Open(const std::string& name) override;
   Status Recover(const std::function<Result<bool>(const std::string&)>& is_referenced) override;
 

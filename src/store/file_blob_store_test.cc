@@ -133,11 +133,10 @@ TEST_F(FileBlobStoreTest, EmptyBlobRoundTrips) {
 TEST_F(FileBlobStoreTest, LargeAppendsRoundTrip) {
   // Appends larger than the writer's 256 KiB buffer, mixed with small ones so that both
   // the buffered and the direct write paths run, in every order.
-  std::vector<std::string> chunks = {Pattern(10, 1),       Pattern(300 * 1024, 2),
-                                     Pattern(7, 3),        Pattern(256 * 1024, 4),
-                                     Pattern(256 * 1024 + 1, 5), Pattern(1 << 20, 6),
-                                     Pattern(100, 7),      Pattern(200 * 1024, 8),
-                                     Pattern(100 * 1024, 9)};
+  std::vector<std::string> chunks = {
+      Pattern(10, 1),         Pattern(300 * 1024, 2),     Pattern(7, 3),
+      Pattern(256 * 1024, 4), Pattern(256 * 1024 + 1, 5), Pattern(1 << 20, 6),
+      Pattern(100, 7),        Pattern(200 * 1024, 8),     Pattern(100 * 1024, 9)};
   std::string expected;
   for (const auto& c : chunks) expected += c;
   std::string name = Write(chunks);
@@ -236,9 +235,7 @@ TEST_F(FileBlobStoreTest, PublishRefusesBadNamesAndMissingBlobs) {
   EXPECT_EQ(missing.code(), Code::kIoError);
 }
 
-TEST_F(FileBlobStoreTest, PersistOfNothingIsOk) {
-  EXPECT_TRUE(store_->Persist({}).ok());
-}
+TEST_F(FileBlobStoreTest, PersistOfNothingIsOk) { EXPECT_TRUE(store_->Persist({}).ok()); }
 
 TEST_F(FileBlobStoreTest, DiscardRemovesAStagedBlob) {
   std::string keep = Write({"keep"});
@@ -272,7 +269,7 @@ TEST_F(FileBlobStoreTest, OpenOfMalformedNameIsInvalidArgument) {
   std::ofstream(root_ + "/x") << "outside";
   for (const std::string& bad :
        {std::string("../x"), std::string(""), std::string("/etc/passwd"),
-        std::string(32, 'A'),                       // uppercase hex
+        std::string(32, 'A'),                        // uppercase hex
         std::string(31, 'a'), std::string(33, 'a'),  // wrong length
         std::string(30, 'a') + "/x", std::string(31, 'a') + std::string(1, '\0')}) {
     auto opened = store_->Open(bad);

@@ -33,6 +33,7 @@ enum class AddOutcome {
   kAdded,      // new instance, indexed
   kIdentical,  // same SOP Instance UID with the same content was already there
   kConflict,   // same SOP Instance UID with different content: nothing changed
+  kInconsistent,  // its Series Instance UID belongs to another study: nothing changed
 };
 
 struct StoredInstance {
@@ -60,6 +61,7 @@ struct PeerRecord {
   std::string host;
   int port = 104;
   std::string services;
+  std::string certificate_sha256;  // empty: not bound to a TLS client certificate
 };
 
 struct UserRecord {
@@ -96,7 +98,8 @@ class Index {
   // Crash recovery under kOnFilesystemSync: the instances added by the last
   // AddInstances calls whose sync may not have completed.
   virtual Result<std::vector<StoredInstance>> ListUnconfirmed() = 0;
-  // Removes an unconfirmed instance whose blob did not survive (durably).
+  // Removes an unconfirmed instance whose blob did not survive (durably), and the series,
+  // study and patient rows left without instances by that.
   virtual Status RemoveUnconfirmed(const std::string& sop_instance_uid) = 0;
   // Marks every unconfirmed instance as confirmed (durably).
   virtual Status ConfirmAll() = 0;

@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS peers(
   ae_title TEXT NOT NULL,
   host TEXT NOT NULL,
   port INTEGER NOT NULL,
-  services TEXT NOT NULL);
+  services TEXT NOT NULL,
+  certificate_sha256 TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS users(
   name TEXT PRIMARY KEY,
   password_hash TEXT NOT NULL,
@@ -274,7 +275,7 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
   TRESOR_ASSIGN_OR_RETURN(Stmt* series_upsert, d.Get(
       "INSERT INTO series(study,series_uid,modality,series_number,description,body_part) "
       "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(series_uid) DO UPDATE SET "
-      "modality=excluded.modality RETURNING id"));
+      "modality=excluded.modality RETURNING id, study"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* instance_insert, d.Get(
       "INSERT INTO instances(series,sop_uid,sop_class,instance_number,transfer_syntax,blob,"
       "size,sha256,source_ae,received_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"));
@@ -320,6 +321,11 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
             .Bind(4, a.series_number).Bind(5, a.series_description).Bind(6, a.body_part_examined);
         if (q.Step() != SQLITE_ROW) return d.Error("series upsert");
         series = q.Int(0);
+        if (q.Int(1) != study) {
+          // The series is filed under another study: refuse rather than misfile.
+          outcomes.push_back(AddOutcome::kInconsistent);
+          continue;
+        }
       }
     }
     {
@@ -363,12 +369,40 @@ Result<std::vector<StoredInstance>> SqliteIndex::ListUnconfirmed() {
 Status SqliteIndex::RemoveUnconfirmed(const std::string& sop_instance_uid) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
-  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
-      "DELETE FROM instances WHERE sop_uid=?1 AND id IN (SELECT instance FROM unconfirmed)"));
-  Use q(*s);
-  q.Bind(1, sop_instance_uid);
-  if (q.Step() != SQLITE_DONE) return writer_->Error("remove unconfirmed");
-  return Status::Ok();
+  TRESOR_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+  auto run = [&](const char* sql) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(sql));
+    Use q(*s);
+    q.Bind(1, sop_instance_uid);
+    if (q.Step() != SQLITE_DONE) return writer_->Error("remove unconfirmed");
+    return Status::Ok();
+  };
+  // Children first would lose the path to the parents: collect it in temp rows.
+  Status st = run(
+      "CREATE TEMP TABLE IF NOT EXISTS doomed(series INTEGER, study INTEGER, patient INTEGER)");
+  if (st.ok()) st = writer_->Exec("DELETE FROM doomed");
+  if (st.ok()) {
+    st = run("INSERT INTO doomed SELECT se.id, st.id, st.patient FROM instances i "
+             "JOIN unconfirmed u ON u.instance=i.id LEFT JOIN series se ON se.id=i.series "
+             "LEFT JOIN studies st ON st.id=se.study WHERE i.sop_uid=?1");
+  }
+  if (st.ok()) {
+    st = run("DELETE FROM instances WHERE sop_uid=?1 AND id IN (SELECT instance FROM unconfirmed)");
+  }
+  if (st.ok()) {
+    st = writer_->Exec(
+        "DELETE FROM series WHERE id IN (SELECT series FROM doomed) AND NOT EXISTS "
+        "(SELECT 1 FROM instances WHERE series=series.id);"
+        "DELETE FROM studies WHERE id IN (SELECT study FROM doomed) AND NOT EXISTS "
+        "(SELECT 1 FROM series WHERE study=studies.id);"
+        "DELETE FROM patients WHERE id IN (SELECT patient FROM doomed) AND NOT EXISTS "
+        "(SELECT 1 FROM studies WHERE patient=patients.id);");
+  }
+  if (!st.ok()) {
+    (void)writer_->Exec("ROLLBACK");
+    return st;
+  }
+  return writer_->Exec("COMMIT");
 }
 
 Status SqliteIndex::ConfirmAll() {
@@ -653,10 +687,11 @@ Status SqliteIndex::PutPeer(const PeerRecord& peer) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
-      "INSERT OR REPLACE INTO peers(name,ae_title,host,port,services) VALUES(?1,?2,?3,?4,?5)"));
+      "INSERT OR REPLACE INTO peers(name,ae_title,host,port,services,certificate_sha256) "
+      "VALUES(?1,?2,?3,?4,?5,?6)"));
   Use q(*s);
   q.Bind(1, peer.name).Bind(2, peer.ae_title).Bind(3, peer.host).Bind(4, int64_t{peer.port})
-      .Bind(5, peer.services);
+      .Bind(5, peer.services).Bind(6, peer.certificate_sha256);
   if (q.Step() != SQLITE_DONE) return writer_->Error("put peer");
   return Status::Ok();
 }
@@ -674,12 +709,13 @@ Result<bool> SqliteIndex::RemovePeer(const std::string& name) {
 Result<std::vector<PeerRecord>> SqliteIndex::ListPeers() {
   std::lock_guard<std::mutex> lock(read_mu_);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
-      "SELECT name,ae_title,host,port,services FROM peers ORDER BY name"));
+      "SELECT name,ae_title,host,port,services,certificate_sha256 FROM peers ORDER BY name"));
   Use q(*s);
   std::vector<PeerRecord> out;
   int rc;
   while ((rc = q.Step()) == SQLITE_ROW) {
-    out.push_back({q.Text(0), q.Text(1), q.Text(2), static_cast<int>(q.Int(3)), q.Text(4)});
+    out.push_back({q.Text(0), q.Text(1), q.Text(2), static_cast<int>(q.Int(3)), q.Text(4),
+                   q.Text(5)});
   }
   if (rc != SQLITE_DONE) return reader_->Error("list peers");
   return out;

@@ -68,6 +68,28 @@ InstanceRecord NonPatientRecord(const std::string& sop_uid, int n) {
   return r;
 }
 
+// Records built field by field, so that fields added later keep their defaults.
+PeerRecord Peer(const std::string& name, const std::string& ae_title, const std::string& host,
+                int port, const std::string& services) {
+  PeerRecord p;
+  p.name = name;
+  p.ae_title = ae_title;
+  p.host = host;
+  p.port = port;
+  p.services = services;
+  return p;
+}
+
+UserRecord User(const std::string& name, const std::string& password_hash, const std::string& role,
+                bool disabled) {
+  UserRecord u;
+  u.name = name;
+  u.password_hash = password_hash;
+  u.role = role;
+  u.disabled = disabled;
+  return u;
+}
+
 std::vector<std::string> Uids(const std::vector<StoredInstance>& instances) {
   std::vector<std::string> out;
   for (const auto& i : instances) out.push_back(i.sop_instance_uid);
@@ -135,8 +157,7 @@ class SqliteIndexTest : public ::testing::Test {
 };
 
 // The behaviour that must not depend on the sync mode runs under all three.
-class SqliteIndexAnySyncTest : public SqliteIndexTest,
-                               public ::testing::WithParamInterface<Sync> {
+class SqliteIndexAnySyncTest : public SqliteIndexTest, public ::testing::WithParamInterface<Sync> {
  protected:
   void SetUp() override { ReOpen(GetParam()); }
 };
@@ -254,8 +275,7 @@ TEST_P(SqliteIndexAnySyncTest, TwoInstancesOfOneSeriesCountOneSeries) {
 }
 
 TEST_P(SqliteIndexAnySyncTest, NonPatientObjectsAreIndexedAndFindable) {
-  EXPECT_EQ(Add({NonPatientRecord("1.2.3.9", 9)}),
-            std::vector<AddOutcome>{AddOutcome::kAdded});
+  EXPECT_EQ(Add({NonPatientRecord("1.2.3.9", 9)}), std::vector<AddOutcome>{AddOutcome::kAdded});
   std::optional<StoredInstance> found = Find("1.2.3.9");
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->sop_class_uid, kColorPaletteStorage);
@@ -270,8 +290,7 @@ TEST_P(SqliteIndexAnySyncTest, NonPatientObjectsAreIndexedAndFindable) {
   EXPECT_EQ(st.series, 0);
 
   // A second non-patient object: both sit outside any series without clashing.
-  EXPECT_EQ(Add({NonPatientRecord("1.2.3.10", 10)}),
-            std::vector<AddOutcome>{AddOutcome::kAdded});
+  EXPECT_EQ(Add({NonPatientRecord("1.2.3.10", 10)}), std::vector<AddOutcome>{AddOutcome::kAdded});
   EXPECT_EQ(Stats().instances, 2);
 }
 
@@ -286,8 +305,8 @@ TEST_P(SqliteIndexAnySyncTest, IsBlobReferenced) {
 }
 
 TEST_P(SqliteIndexAnySyncTest, PeersPutListRemove) {
-  ASSERT_TRUE(index_->PutPeer({"ws", "WORKSTATION", "10.0.0.2", 11112, "find,move"}).ok());
-  ASSERT_TRUE(index_->PutPeer({"ct1", "CT_SCANNER", "10.0.0.1", 104, "echo,store"}).ok());
+  ASSERT_TRUE(index_->PutPeer(Peer("ws", "WORKSTATION", "10.0.0.2", 11112, "find,move")).ok());
+  ASSERT_TRUE(index_->PutPeer(Peer("ct1", "CT_SCANNER", "10.0.0.1", 104, "echo,store")).ok());
 
   auto peers = index_->ListPeers();
   ASSERT_TRUE(peers.ok()) << peers.status().ToString();
@@ -302,7 +321,7 @@ TEST_P(SqliteIndexAnySyncTest, PeersPutListRemove) {
   EXPECT_EQ((*peers)[1].port, 11112);
 
   // Put with an existing name replaces that peer.
-  ASSERT_TRUE(index_->PutPeer({"ct1", "CT_NEW", "10.0.0.9", 4242, "echo"}).ok());
+  ASSERT_TRUE(index_->PutPeer(Peer("ct1", "CT_NEW", "10.0.0.9", 4242, "echo")).ok());
   peers = index_->ListPeers();
   ASSERT_TRUE(peers.ok());
   ASSERT_EQ(peers->size(), 2u);
@@ -333,8 +352,8 @@ TEST_P(SqliteIndexAnySyncTest, UsersPutFindList) {
   ASSERT_TRUE(none.ok()) << none.status().ToString();
   EXPECT_FALSE(none->has_value());
 
-  ASSERT_TRUE(index_->PutUser({"bob", "$argon2id$bob", "viewer", true}).ok());
-  ASSERT_TRUE(index_->PutUser({"alice", "$argon2id$alice", "admin", false}).ok());
+  ASSERT_TRUE(index_->PutUser(User("bob", "$argon2id$bob", "viewer", true)).ok());
+  ASSERT_TRUE(index_->PutUser(User("alice", "$argon2id$alice", "admin", false)).ok());
 
   auto alice = index_->FindUser("alice");
   ASSERT_TRUE(alice.ok());
@@ -349,7 +368,7 @@ TEST_P(SqliteIndexAnySyncTest, UsersPutFindList) {
   EXPECT_TRUE((*bob)->disabled);
 
   // Put replaces by name.
-  ASSERT_TRUE(index_->PutUser({"alice", "$argon2id$new", "viewer", true}).ok());
+  ASSERT_TRUE(index_->PutUser(User("alice", "$argon2id$new", "viewer", true)).ok());
   alice = index_->FindUser("alice");
   ASSERT_TRUE(alice.ok());
   ASSERT_TRUE(alice->has_value());
@@ -365,10 +384,9 @@ TEST_P(SqliteIndexAnySyncTest, UsersPutFindList) {
 }
 
 TEST_P(SqliteIndexAnySyncTest, ReopeningKeepsTheData) {
-  ASSERT_EQ(Add({Record("1.2.3.1", 1), Record("1.2.3.2", 2, kStudyB, kSeriesB1, "P2")}).size(),
-            2u);
-  ASSERT_TRUE(index_->PutPeer({"ct1", "CT_SCANNER", "10.0.0.1", 104, "store"}).ok());
-  ASSERT_TRUE(index_->PutUser({"alice", "$argon2id$alice", "admin", false}).ok());
+  ASSERT_EQ(Add({Record("1.2.3.1", 1), Record("1.2.3.2", 2, kStudyB, kSeriesB1, "P2")}).size(), 2u);
+  ASSERT_TRUE(index_->PutPeer(Peer("ct1", "CT_SCANNER", "10.0.0.1", 104, "store")).ok());
+  ASSERT_TRUE(index_->PutUser(User("alice", "$argon2id$alice", "admin", false)).ok());
 
   ReOpen(GetParam());
 
@@ -396,16 +414,18 @@ TEST_P(SqliteIndexAnySyncTest, ReopeningKeepsTheData) {
 
 std::string SyncName(const ::testing::TestParamInfo<Sync>& info) {
   switch (info.param) {
-    case Sync::kFull: return "Full";
-    case Sync::kFilesystem: return "Filesystem";
-    case Sync::kOff: return "Off";
+    case Sync::kFull:
+      return "Full";
+    case Sync::kFilesystem:
+      return "Filesystem";
+    case Sync::kOff:
+      return "Off";
   }
   return "Unknown";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSyncModes, SqliteIndexAnySyncTest,
-                         ::testing::Values(Sync::kFull, Sync::kFilesystem, Sync::kOff),
-                         SyncName);
+                         ::testing::Values(Sync::kFull, Sync::kFilesystem, Sync::kOff), SyncName);
 
 TEST_F(SqliteIndexTest, FullSyncIsDurableOnCommitAndTracksNothing) {
   ReOpen(Sync::kFull);
@@ -446,9 +466,10 @@ TEST_F(SqliteIndexTest, FilesystemSyncListsRowsOfTheLastBatchAsUnconfirmed) {
 TEST_F(SqliteIndexTest, FilesystemSyncDuplicatesAndConflictsAreNotUnconfirmed) {
   ReOpen(Sync::kFilesystem);
   ASSERT_EQ(Add({Record("1.2.3.1", 1)}).size(), 1u);
-  std::vector<InstanceRecord> batch = {Record("1.2.3.1", 2),                                  // identical
-                                       Record("1.2.3.1", 3, kStudyA, kSeriesA1, "P1", 'b'),  // conflict
-                                       Record("1.2.3.2", 4)};
+  std::vector<InstanceRecord> batch = {
+      Record("1.2.3.1", 2),                                 // identical
+      Record("1.2.3.1", 3, kStudyA, kSeriesA1, "P1", 'b'),  // conflict
+      Record("1.2.3.2", 4)};
   ASSERT_EQ(Add(batch), (std::vector<AddOutcome>{AddOutcome::kIdentical, AddOutcome::kConflict,
                                                  AddOutcome::kAdded}));
   EXPECT_EQ(Unconfirmed(), std::vector<std::string>{"1.2.3.2"});
@@ -479,6 +500,21 @@ TEST_F(SqliteIndexTest, RemoveUnconfirmedRemovesOnlyUnconfirmedInstances) {
 
   // A removed instance can be stored again later.
   EXPECT_EQ(Add({Record("1.2.3.2", 5)}), std::vector<AddOutcome>{AddOutcome::kAdded});
+}
+
+// An instance removed by recovery was never acknowledged, so the patient, study and
+// series rows that only it created must go too (else Stats, and queries at patient or
+// study level, show a study with no instances, and its patient's name and ID stay).
+TEST_F(SqliteIndexTest, RemoveUnconfirmedDropsRowsOnlyItsInstanceCreated) {
+  ReOpen(Sync::kFilesystem);
+  ASSERT_EQ(Add({Record("1.2.3.1", 1, kStudyA, kSeriesA1, "P1")}).size(), 1u);
+  ASSERT_EQ(Add({Record("1.2.3.2", 2, kStudyB, kSeriesB1, "P2")}).size(), 1u);
+  ASSERT_TRUE(index_->RemoveUnconfirmed("1.2.3.2").ok());
+  IndexStats st = Stats();
+  EXPECT_EQ(st.instances, 1);
+  EXPECT_EQ(st.series, 1);
+  EXPECT_EQ(st.studies, 1);
+  EXPECT_EQ(st.patients, 1);
 }
 
 TEST_F(SqliteIndexTest, ConfirmAllEmptiesTheUnconfirmedList) {

@@ -56,19 +56,19 @@ check_fails "cat of a hostile UID is an error" "$TRESOR" cat --data "$DATA" ../.
 
 # Serving plain DICOM beyond loopback is refused (S03).
 sed -i 's/^bind_address = .*/bind_address = "0.0.0.0"/' "$DATA/tresor.conf"
-"$TRESOR" serve --data "$DATA" --dicom-port 0 >"$WORK/s3.out" 2>&1
+"$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 >"$WORK/s3.out" 2>&1
 expect_eq "serve on a non-loopback address without TLS exits non-zero" 1 "$?"
 check "and says why" grep -q "refusing to serve plain DICOM on non-loopback address" "$WORK/s3.out"
 sed -i 's/^bind_address = .*/bind_address = "127.0.0.1"/' "$DATA/tresor.conf"
 echo 'ae_titel = "TYPO"' >>"$DATA/tresor.conf"
-check_fails "a config typo stops the server from starting" "$TRESOR" serve --data "$DATA" --dicom-port 0
-"$TRESOR" serve --data "$DATA" --dicom-port 0 >"$WORK/typo.out" 2>&1
+check_fails "a config typo stops the server from starting" "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0
+"$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 >"$WORK/typo.out" 2>&1
 check "and names the line" grep -q "config line .*unknown setting 'log.ae_titel'" "$WORK/typo.out"
 sed -i '/ae_titel/d' "$DATA/tresor.conf"
 
 # One server per data directory.
 start_server
-"$TRESOR" serve --data "$DATA" --dicom-port 0 >"$WORK/second.out" 2>&1
+"$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 >"$WORK/second.out" 2>&1
 expect_eq "a second server on the same data directory is refused" 1 "$?"
 stop_server
 finish

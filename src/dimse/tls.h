@@ -1,0 +1,46 @@
+// DICOM TLS (PS3.15 B.1 with the BCP 195 profile): the server's TLS context, the
+// handshake Tresor performs itself (so a slow client never holds the hand-over to
+// DCMTK), and the transport connection DCMTK then reads and writes through.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace tresor::dimse {
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+struct SslFree {
+  void operator()(SSL* s) const { SSL_free(s); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+
+struct TlsFiles {
+  std::string certificate;     // server certificate chain, PEM
+  std::string private_key;     // its private key, PEM
+  std::string ca_certificates; // CAs whose client certificates are accepted, PEM
+};
+
+// A server context: TLS 1.2 and 1.3 only, forward-secret AEAD cipher suites (BCP 195),
+// no compression or renegotiation, and a client certificate required and verified.
+Result<SslCtxPtr> CreateServerTlsContext(const TlsFiles& files);
+
+// Performs the server side of the handshake on `fd` before `deadline`. On success
+// returns the connection and sets `fingerprint` to the SHA-256 (hex) of the verified
+// client certificate. The socket is left in blocking mode.
+Result<SslPtr> AcceptTls(SSL_CTX* ctx, int fd, std::chrono::steady_clock::time_point deadline,
+                         std::string* fingerprint);
+
+// Waits until a complete A-ASSOCIATE-RQ PDU has arrived on `ssl` (decrypted), or the
+// deadline passes; `why` says what went wrong.
+bool WaitForAssociateRqTls(SSL* ssl, int fd, std::chrono::steady_clock::time_point deadline,
+                           std::string* why);
+
+}  // namespace tresor::dimse

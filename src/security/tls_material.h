@@ -1,0 +1,34 @@
+// TLS key material: a local certificate authority, the server's certificate, and client
+// certificates for enrolled peers. Keys are EC P-256; certificates X.509 v3, PEM.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tresor::security {
+
+struct KeyAndCertificate {
+  std::string key_pem;          // PKCS#8 private key
+  std::string certificate_pem;
+};
+
+// A self-signed CA certificate for `name`, valid 10 years.
+Result<KeyAndCertificate> CreateCertificateAuthority(const std::string& name);
+
+// A certificate for `common_name` signed by `ca`, valid 3 years. `server` selects the
+// serverAuth extended key usage (else clientAuth); `dns_names` and `ip_addresses` go
+// into the subject alternative name.
+Result<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& ca,
+                                           const std::string& common_name, bool server,
+                                           const std::vector<std::string>& dns_names,
+                                           const std::vector<std::string>& ip_addresses);
+
+// SHA-256 fingerprint of a PEM certificate's DER encoding: 64 lowercase hex digits.
+Result<std::string> CertificateFingerprint(const std::string& certificate_pem);
+
+// The same fingerprint in the colon-separated upper-case form tools print.
+std::string DisplayFingerprint(const std::string& hex);
+
+}  // namespace tresor::security
