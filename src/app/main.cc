@@ -27,6 +27,7 @@
 #include "dicom/part10.h"
 #include "dimse/server.h"
 #include "dimse/store_scu.h"
+#include "security/password.h"
 #include "security/tls_material.h"
 
 namespace tresor::app {
@@ -39,7 +40,8 @@ Usage: tresor <command> [options]
 Commands:
   init       create a data directory (config, keys, admin credential)
   serve      run the archive (DICOM listener)
-  peer       register, list or remove DICOM peers (modalities, workstations)
+  peer       register, enroll, list or remove DICOM peers (modalities, workstations)
+  user       add, list, disable or re-key user accounts
   import     load DICOM files or folders into the archive
   stats      show what the archive holds
   cat        write a stored instance to standard output
@@ -77,6 +79,16 @@ enroll issues a client certificate for the peer from Tresor's local CA, writes t
 bundle (NAME.key, NAME.pem, ca.pem) to --out (default DIR/enrolled/NAME) and binds the
 peer to it. --cert binds an existing certificate (PEM) instead. A peer bound to a
 certificate may connect only over DICOM TLS, presenting exactly that certificate.
+)"},
+      {"user", R"(Usage: tresor user add NAME --role ROLE [--password-stdin] [--data DIR]
+       tresor user list [--data DIR]
+       tresor user disable NAME | enable NAME [--data DIR]
+       tresor user passwd NAME [--password-stdin] [--data DIR]
+
+Roles: admin, radiologist (read), technologist (store), auditor (audit trail only).
+Without --password-stdin a strong password is generated and printed once; with it, the
+password is read from the first line of standard input and must have at least 12
+characters and not be digits only. Only an Argon2id hash is stored.
 )"},
       {"import", R"(Usage: tresor import [--data DIR] PATH...
 
@@ -125,6 +137,8 @@ Result<Args> ParseArgs(int argc, char** argv, int first) {
     std::string s = argv[i];
     if (s == "--help" || s == "-h") {
       a.help = true;
+    } else if (s == "--password-stdin") {
+      a.flags["password-stdin"] = "";
     } else if (s.rfind("--", 0) == 0) {
       std::string name = s.substr(2), value;
       size_t eq = name.find('=');
@@ -393,6 +407,56 @@ int CmdPeer(const Args& a) {
   return Fail(InvalidArgument("unknown peer command '" + verb + "'"));
 }
 
+// The password for `user add/passwd`: from stdin with --password-stdin, else generated.
+std::string PasswordFromArgs(const Args& a, bool* generated) {
+  *generated = !a.flags.count("password-stdin");
+  if (*generated) return security::GeneratePassword();
+  std::string line;
+  std::getline(std::cin, line);
+  return line;
+}
+
+int CmdUser(const Args& a) {
+  // --password-stdin takes no value; accept "--password-stdin" given as a flag with any value.
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"role", "password-stdin"}));
+  if (a.positional.empty()) return Fail(InvalidArgument("user needs add, list, disable, enable or passwd"));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  if (!opened.ok()) return Fail(opened.status());
+  archive::ArchiveService& archive = *(*opened)->archive;
+  auto admin = archive::Principal::LocalAdmin();
+  const std::string& verb = a.positional[0];
+  if (verb == "list") {
+    auto users = archive.ListUsers(admin);
+    if (!users.ok()) return Fail(users.status());
+    std::printf("%-24s %-14s %s\n", "NAME", "ROLE", "STATE");
+    for (const auto& u : *users) {
+      std::printf("%-24s %-14s %s\n", u.name.c_str(), u.role.c_str(), u.disabled ? "disabled" : "active");
+    }
+    return 0;
+  }
+  if (a.positional.size() != 2) return Fail(InvalidArgument("usage: tresor user " + verb + " NAME"));
+  const std::string& name = a.positional[1];
+  Status st;
+  bool generated = false;
+  std::string password;
+  if (verb == "add") {
+    if (a.Flag("role").empty()) return Fail(InvalidArgument("user add needs --role"));
+    password = PasswordFromArgs(a, &generated);
+    st = archive.CreateUser(admin, name, a.Flag("role"), password);
+  } else if (verb == "passwd") {
+    password = PasswordFromArgs(a, &generated);
+    st = archive.SetUserPassword(admin, name, password);
+  } else if (verb == "disable" || verb == "enable") {
+    st = archive.SetUserDisabled(admin, name, verb == "disable");
+  } else {
+    return Fail(InvalidArgument("unknown user command '" + verb + "'"));
+  }
+  if (!st.ok()) return Fail(st);
+  std::cout << "user " << name << ": " << (verb == "add" ? "created" : verb == "passwd" ? "password changed" : verb + "d") << "\n";
+  if (generated) std::cout << "Password (shown only now, store it safely): " << password << "\n";
+  return 0;
+}
+
 // Stores one Part 10 file through the archive.
 Result<archive::StoreOutcome> ImportFile(archive::ArchiveService& archive, const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -633,6 +697,7 @@ int main(int argc, char** argv) {
   if (cmd == "init") return CmdInit(*args);
   if (cmd == "serve") return CmdServe(*args);
   if (cmd == "peer") return CmdPeer(*args);
+  if (cmd == "user") return CmdUser(*args);
   if (cmd == "import") return CmdImport(*args);
   if (cmd == "stats") return CmdStats(*args);
   if (cmd == "send") return CmdSend(*args);

@@ -372,10 +372,35 @@ Result<std::vector<security::Peer>> ArchiveService::ListPeers(const Principal& w
 Status ArchiveService::CreateUser(const Principal& who, const std::string& name,
                                   const std::string& role, const std::string& password) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  if (name.empty()) return InvalidArgument("user name must not be empty");
+  if (name.empty() || name.size() > 64) return InvalidArgument("user name must have 1-64 characters");
+  static const char* kRoles[] = {"admin", "radiologist", "technologist", "auditor"};
+  if (std::find(std::begin(kRoles), std::end(kRoles), role) == std::end(kRoles)) {
+    return InvalidArgument("role must be admin, radiologist, technologist or auditor");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> existing, index_.FindUser(name));
+  if (existing) return Status(Code::kAlreadyExists, "user " + name + " already exists");
   TRESOR_RETURN_IF_ERROR(security::CheckPasswordPolicy(password));
   TRESOR_ASSIGN_OR_RETURN(std::string hash, security::HashPassword(password));
   return index_.PutUser({name, hash, role, false});
+}
+
+Status ArchiveService::SetUserDisabled(const Principal& who, const std::string& name,
+                                       bool disabled) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, index_.FindUser(name));
+  if (!user) return NotFound("no user named " + name);
+  user->disabled = disabled;
+  return index_.PutUser(*user);
+}
+
+Status ArchiveService::SetUserPassword(const Principal& who, const std::string& name,
+                                       const std::string& password) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, index_.FindUser(name));
+  if (!user) return NotFound("no user named " + name);
+  TRESOR_RETURN_IF_ERROR(security::CheckPasswordPolicy(password));
+  TRESOR_ASSIGN_OR_RETURN(user->password_hash, security::HashPassword(password));
+  return index_.PutUser(*user);
 }
 
 Result<std::vector<store::UserRecord>> ArchiveService::ListUsers(const Principal& who) {

@@ -148,6 +148,11 @@ class ArchiveService {
   Status CreateUser(const Principal& who, const std::string& name, const std::string& role,
                     const std::string& password);
   Result<std::vector<store::UserRecord>> ListUsers(const Principal& who);
+  // Disables (or re-enables) a user. kNotFound if there is no such user.
+  Status SetUserDisabled(const Principal& who, const std::string& name, bool disabled);
+  // Sets a new password (policy-checked, Argon2id). kNotFound if there is no such user.
+  Status SetUserPassword(const Principal& who, const std::string& name,
+                         const std::string& password);
 
  private:
   friend class UploadImpl;
