@@ -80,6 +80,9 @@ Result<std::string> InitDataDir(const std::string& dir) {
   std::string key(32, '\0');
   RandomBytes(key.data(), key.size());
   TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/master.key", key, 0600));
+  std::string token_key(32, '\0');
+  RandomBytes(token_key.data(), token_key.size());
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/token.key", token_key, 0600));
   // A local CA and a server certificate for DICOM TLS (and HTTPS).
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
@@ -134,6 +137,18 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
   options.max_object_bytes = out->config.max_object_bytes;
   options.commit_batch_max = out->config.commit_batch_max;
   options.max_find_results = static_cast<size_t>(out->config.max_find_results);
+  options.max_failures = out->config.max_failures;
+  options.failure_window_seconds = out->config.failure_window_seconds;
+  options.block_seconds = out->config.block_seconds;
+  options.token_minutes = out->config.token_minutes;
+  // The session-token signing key (created by init; created here for older data dirs).
+  auto token_key = ReadTextFile(dir + "/keys/token.key");
+  if (!token_key.ok()) {
+    std::string fresh(32, '\0');
+    RandomBytes(fresh.data(), fresh.size());
+    if (WriteFile(dir + "/keys/token.key", fresh, 0600).ok()) token_key = fresh;
+  }
+  if (token_key.ok()) options.token_key = *token_key;
   options.fuzzy_person_names = out->config.fuzzy_person_names;
   out->archive = std::make_unique<archive::ArchiveService>(*out->index, *out->blobs, options);
   return out;

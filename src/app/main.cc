@@ -42,6 +42,7 @@ Commands:
   serve      run the archive (DICOM listener)
   peer       register, enroll, list or remove DICOM peers (modalities, workstations)
   user       add, list, disable or re-key user accounts
+  token      create an API token for a user (HTTPS bearer credential)
   import     load DICOM files or folders into the archive
   stats      show what the archive holds
   cat        write a stored instance to standard output
@@ -89,6 +90,12 @@ Roles: admin, radiologist (read), technologist (store), auditor (audit trail onl
 Without --password-stdin a strong password is generated and printed once; with it, the
 password is read from the first line of standard input and must have at least 12
 characters and not be digits only. Only an Argon2id hash is stored.
+)"},
+      {"token", R"(Usage: tresor token create NAME --user USER [--days N] [--data DIR]
+
+Creates a long-lived API token (default 90 days) for USER, for scripts that call the
+HTTPS API: send it as "Authorization: Bearer <token>". It is printed once; only its
+SHA-256 is stored. It carries the user's role and stops working when the user is disabled.
 )"},
       {"import", R"(Usage: tresor import [--data DIR] PATH...
 
@@ -457,6 +464,27 @@ int CmdUser(const Args& a) {
   return 0;
 }
 
+int CmdToken(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"user", "days"}));
+  if (a.positional.size() != 2 || a.positional[0] != "create" || a.Flag("user").empty()) {
+    return Fail(InvalidArgument("usage: tresor token create NAME --user USER [--days N]"));
+  }
+  int days = 90;
+  try {
+    days = std::stoi(a.Flag("days", "90"));
+  } catch (...) {
+    return Fail(InvalidArgument("--days needs a number"));
+  }
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  if (!opened.ok()) return Fail(opened.status());
+  auto token = (*opened)->archive->CreateApiToken(archive::Principal::LocalAdmin(),
+                                                  a.positional[1], a.Flag("user"), days);
+  if (!token.ok()) return Fail(token.status());
+  std::cout << "API token " << a.positional[1] << " for user " << a.Flag("user") << ", valid "
+            << days << " days (shown only now):\n" << *token << "\n";
+  return 0;
+}
+
 // Stores one Part 10 file through the archive.
 Result<archive::StoreOutcome> ImportFile(archive::ArchiveService& archive, const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -698,6 +726,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return CmdServe(*args);
   if (cmd == "peer") return CmdPeer(*args);
   if (cmd == "user") return CmdUser(*args);
+  if (cmd == "token") return CmdToken(*args);
   if (cmd == "import") return CmdImport(*args);
   if (cmd == "stats") return CmdStats(*args);
   if (cmd == "send") return CmdSend(*args);

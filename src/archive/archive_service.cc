@@ -11,6 +11,8 @@
 #include "dicom/part10.h"
 #include "dicom/transfer_syntax.h"
 #include "dicom/uid.h"
+#include "core/random.h"
+#include "security/jwt.h"
 #include "security/password.h"
 
 namespace tresor::archive {
@@ -63,13 +65,25 @@ class BlobByteReader : public dicom::ByteReader {
 };
 
 Status RequireAdmin(const Principal& who) {
-  if (!who.peer_name.empty()) return PermissionDenied("administration is local only");
+  if (!who.peer_name.empty() || who.IsUser()) {
+    return PermissionDenied("administration is local only");
+  }
   return Status::Ok();
 }
 
 }  // namespace
 
+Principal Principal::ForUser(const std::string& user, const std::string& role,
+                             const std::string& address) {
+  uint32_t services = 0;
+  if (role == "admin") services = security::kAllServices;
+  else if (role == "radiologist") services = security::kFind | security::kMove | security::kGet;
+  else if (role == "technologist") services = security::kStore | security::kFind;
+  return Principal{"", "", address, services, user, role};
+}
+
 std::string Principal::Describe() const {
+  if (!user.empty()) return "user '" + user + "' (" + role + ") from " + address;
   if (peer_name.empty()) return "local administrator";
   return "peer '" + peer_name + "' (AE " + ae_title + " from " + address + ")";
 }
@@ -183,7 +197,87 @@ ArchiveService::ArchiveService(store::Index& index, store::BlobStore& blobs, Arc
     : index_(index),
       blobs_(blobs),
       options_(std::move(options)),
-      committer_(index, blobs, options_.commit_batch_max) {}
+      committer_(index, blobs, options_.commit_batch_max),
+      failures_(options_.max_failures, options_.failure_window_seconds, options_.block_seconds) {}
+
+namespace {
+int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+}  // namespace
+
+void ArchiveService::RecordFailure(const std::string& source, const std::string& what) {
+  TRESOR_LOG(kWarn) << "security event: " << what << " from " << source;
+  if (failures_.RecordFailure(source, Now())) {
+    TRESOR_LOG(kError) << "SECURITY ALERT: " << source << " blocked for "
+                       << options_.block_seconds << " s after " << options_.max_failures
+                       << " failures";
+  }
+}
+
+bool ArchiveService::IsBlocked(const std::string& source) { return failures_.Blocked(source, Now()); }
+
+Result<std::string> ArchiveService::Login(const std::string& user, const std::string& password,
+                                          const std::string& source) {
+  if (IsBlocked(source)) {
+    return ResourceExhausted("too many failed attempts from this address; try again later");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(user));
+  // Verify against a real hash even for unknown users, so timing tells nothing.
+  static const std::string kDummy = [] {
+    auto h = security::HashPassword("not a real password, only for timing");
+    return h.ok() ? *h : std::string();
+  }();
+  bool ok = security::VerifyPassword(password, record ? record->password_hash : kDummy);
+  if (!record || !ok || record->disabled) {
+    RecordFailure(source, "failed sign-in");
+    return Status(Code::kUnauthenticated, "invalid user name or password");
+  }
+  failures_.RecordSuccess(source);
+  TRESOR_LOG(kInfo) << "sign-in: user '" << user << "' from " << source;
+  security::TokenClaims claims{record->name, record->role, Now(),
+                               Now() + 60 * static_cast<int64_t>(options_.token_minutes)};
+  return security::IssueJwt(options_.token_key, claims);
+}
+
+Result<Principal> ArchiveService::Authenticate(const std::string& bearer, const std::string& source) {
+  if (IsBlocked(source)) {
+    return ResourceExhausted("too many failed attempts from this address; try again later");
+  }
+  auto invalid = [&] {
+    RecordFailure(source, "invalid bearer token");
+    return Status(Code::kUnauthenticated, "invalid or expired token");
+  };
+  std::string user;
+  if (bearer.rfind("trs_", 0) == 0) {
+    Sha256 hash;
+    hash.Update(bearer.data(), bearer.size());
+    TRESOR_ASSIGN_OR_RETURN(std::optional<store::ApiTokenRecord> token,
+                            index_.FindApiToken(hash.FinishHex()));
+    if (!token || token->expires_at <= Now()) return invalid();
+    user = token->user;
+  } else {
+    if (options_.token_key.empty()) return invalid();
+    auto claims = security::VerifyJwt(options_.token_key, bearer, Now());
+    if (!claims.ok()) return invalid();
+    user = claims->subject;
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(user));
+  if (!record || record->disabled) return invalid();
+  return Principal::ForUser(record->name, record->role, source);
+}
+
+Result<std::string> ArchiveService::CreateApiToken(const Principal& who, const std::string& name,
+                                                   const std::string& user, int days) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  if (name.empty() || name.size() > 64) return InvalidArgument("token name must have 1-64 characters");
+  if (days < 1 || days > 3650) return InvalidArgument("days must be 1-3650");
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(user));
+  if (!record) return NotFound("no user named " + user);
+  std::string token = "trs_" + RandomHex(24);
+  Sha256 hash;
+  hash.Update(token.data(), token.size());
+  TRESOR_RETURN_IF_ERROR(index_.PutApiToken({name, user, hash.FinishHex(), Now() + 86400LL * days}));
+  return token;
+}
 
 ArchiveService::~ArchiveService() = default;
 
@@ -232,12 +326,15 @@ Status ArchiveService::Recover() {
 Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(
     const std::string& calling_ae, const std::string& called_ae, const std::string& remote_address,
     const std::string& client_certificate_sha256) {
+  if (IsBlocked(remote_address)) return Admission{security::Verdict::kBlocked, {}};
   TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, ListPeers(Principal::LocalAdmin()));
   security::Decision d = security::DecideAssociation(peers, calling_ae, called_ae, options_.ae_title,
                                                      remote_address, client_certificate_sha256);
   Admission a{d.verdict, {}};
   if (d.verdict == security::Verdict::kAccept) {
-    a.principal = Principal{d.peer.name, calling_ae, remote_address, d.peer.services};
+    a.principal = Principal{d.peer.name, calling_ae, remote_address, d.peer.services, "", ""};
+  } else {
+    RecordFailure(remote_address, "association rejected");
   }
   return a;
 }
@@ -338,7 +435,7 @@ Result<security::Peer> ArchiveService::MoveDestination(const Principal& who,
 }
 
 Result<store::IndexStats> ArchiveService::Stats(const Principal& who) {
-  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  if (!who.IsUser()) TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
   return index_.Stats();
 }
 

@@ -14,23 +14,32 @@
 #include "core/status.h"
 #include "dicom/dataset_scanner.h"
 #include "dicom/query.h"
+#include "security/failure_tracker.h"
 #include "security/peer_policy.h"
 #include "store/blob_store.h"
 #include "store/index.h"
 
 namespace tresor::archive {
 
-// Who is acting: a registered DICOM peer, or the local administrator (CLI).
+// Who is acting: a registered DICOM peer, a signed-in user (HTTPS), or the local
+// administrator (CLI).
 struct Principal {
-  std::string peer_name;  // empty for the local administrator
+  std::string peer_name;  // set for DICOM peers
   std::string ae_title;
   std::string address;
   uint32_t services = 0;  // security::Service bits granted
+  std::string user;       // set for users
+  std::string role;       // admin, radiologist, technologist, auditor (users only)
 
   static Principal LocalAdmin() {
-    return Principal{"", "LOCAL", "local", security::kAllServices};
+    return Principal{"", "LOCAL", "local", security::kAllServices, "", ""};
   }
+  // A user's principal: services follow the role (radiologist: find/move/get;
+  // technologist: store/find; admin: all; auditor: none).
+  static Principal ForUser(const std::string& user, const std::string& role,
+                           const std::string& address);
   bool May(security::Service s) const { return (services & s) != 0; }
+  bool IsUser() const { return !user.empty(); }
   // "peer 'ct1' (AE CT_SCANNER from 127.0.0.1)", for logs.
   std::string Describe() const;
 };
@@ -42,6 +51,11 @@ struct ArchiveOptions {
   int commit_batch_max = 256;
   size_t max_find_results = 1000;   // most matches one query returns
   bool fuzzy_person_names = false;  // PN matching ignores case and accents
+  std::string token_key;            // HMAC key for session tokens (32 random bytes)
+  int token_minutes = 15;           // lifetime of a session token from Login
+  int max_failures = 5;             // failed logins/associations from one source ...
+  int failure_window_seconds = 300; // ... within this window ...
+  int block_seconds = 900;          // ... block that source for this long
 };
 
 // The matches of a query, and whether the result limit cut them short.
@@ -102,6 +116,24 @@ class ArchiveService {
   // Finishes or removes what a crash interrupted. Call once before serving.
   Status Recover();
 
+  // Password sign-in (HTTPS POST /auth/token). Returns a signed session token (JWT,
+  // HS256) valid for options().token_minutes. kUnauthenticated for an unknown user, a
+  // wrong password or a disabled account (one message for all three); kResourceExhausted
+  // while `source` is blocked after repeated failures (each failure is logged as a
+  // security event, and so is the block).
+  Result<std::string> Login(const std::string& user, const std::string& password,
+                            const std::string& source);
+  // A bearer credential (session token from Login, or an API token from
+  // CreateApiToken) to the principal it stands for. kUnauthenticated if it is invalid,
+  // expired, revoked or its user is disabled; kResourceExhausted while `source` is blocked.
+  Result<Principal> Authenticate(const std::string& bearer, const std::string& source);
+  // Creates a long-lived API token for `user` (local administrator only). Returns the
+  // token, shown once; only its SHA-256 is stored.
+  Result<std::string> CreateApiToken(const Principal& who, const std::string& name,
+                                     const std::string& user, int days);
+  // True while `source` is blocked after repeated failures.
+  bool IsBlocked(const std::string& source);
+
   // Decides whether a DIMSE association may be opened, and as whom.
   // `client_certificate_sha256`: fingerprint of the verified TLS client certificate, or
   // empty on plain TCP.
@@ -159,10 +191,15 @@ class ArchiveService {
   // True if the blob of `instance` exists and its data set hashes to the indexed hash.
   Result<bool> BlobMatches(const store::StoredInstance& instance);
 
+  // Records a failed login or association from `source`; logs a security alert when
+  // that blocks the source.
+  void RecordFailure(const std::string& source, const std::string& what);
+
   store::Index& index_;
   store::BlobStore& blobs_;
   const ArchiveOptions options_;
   GroupCommitter committer_;
+  security::FailureTracker failures_;
 };
 
 }  // namespace tresor::archive

@@ -86,6 +86,10 @@ const std::map<std::string, Setter>& Setters() {
       {"limits.artim_seconds", IntSetter(&Config::artim_seconds, 1, 3600)},
       {"limits.idle_seconds", IntSetter(&Config::idle_seconds, 1, 86400)},
       {"limits.max_find_results", IntSetter(&Config::max_find_results, 1, 1000000)},
+      {"limits.max_failures", IntSetter(&Config::max_failures, 1, 1000000)},
+      {"limits.failure_window_seconds", IntSetter(&Config::failure_window_seconds, 1, 86400)},
+      {"limits.block_seconds", IntSetter(&Config::block_seconds, 1, 86400)},
+      {"limits.token_minutes", IntSetter(&Config::token_minutes, 1, 1440)},
       {"query.fuzzy_person_names", BoolSetter(&Config::fuzzy_person_names)},
       {"storage.fsync", BoolSetter(&Config::fsync)},
       {"storage.commit_batch_max", IntSetter(&Config::commit_batch_max, 1, 10000)},
@@ -201,6 +205,14 @@ idle_seconds = 120
 # Most matches one query returns. Beyond it, C-FIND sends the first matches and ends
 # with status A700 (out of resources) and an Error Comment saying the limit was reached.
 max_find_results = 1000
+# After max_failures failed sign-ins or rejected associations from one address within
+# failure_window_seconds, that address is refused for block_seconds (DICOM: transient
+# A-ASSOCIATE-RJ; HTTPS: 429), and a security alert is logged.
+max_failures = 5
+failure_window_seconds = 300
+block_seconds = 900
+# Minutes an HTTPS session token (POST /auth/token) stays valid.
+token_minutes = 15
 
 [query]
 # Person names (PatientName, ReferringPhysicianName) match ignoring case and accents:

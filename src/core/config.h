@@ -34,6 +34,10 @@ struct Config {
   int artim_seconds = 30;            // time allowed for the A-ASSOCIATE-RQ to arrive
   int idle_seconds = 120;            // an association with no message for this long is aborted
   int max_find_results = 1000;       // most matches one C-FIND returns
+  int max_failures = 5;              // failed sign-ins/associations from one address ...
+  int failure_window_seconds = 300;  // ... within this window ...
+  int block_seconds = 900;           // ... block the address this long
+  int token_minutes = 15;            // lifetime of HTTPS session tokens
   // [query]
   bool fuzzy_person_names = false;   // person names match ignoring case and accents
   // [storage]

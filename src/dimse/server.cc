@@ -531,6 +531,11 @@ void DimseServer::Serve(const Connection& c) {
       case security::Verdict::kWrongHost:
         reason = "calling AE title not registered for this host";
         break;
+      case security::Verdict::kBlocked:
+        rej = {ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+               ASC_REASON_SP_PRES_TEMPORARYCONGESTION};
+        reason = "source temporarily blocked after repeated failures";
+        break;
       case security::Verdict::kWrongCertificate:
         reason = c.tls ? "TLS client certificate not bound to this AE title"
                        : "this AE title may connect over DICOM TLS only";

@@ -43,6 +43,7 @@ enum class Verdict {
   kWrongCalledAe,     // A-ASSOCIATE-RJ permanent, source 1, reason 7
   kWrongHost,         // known AE title from an address not registered for it: reason 3
   kWrongCertificate,  // TLS certificate missing, or not the one bound to this AE: reason 3
+  kBlocked,           // the source is blocked after repeated failures: transient reject
 };
 
 struct Decision {

@@ -82,6 +82,14 @@ enum class Durability {
   kOnFilesystemSync,
 };
 
+// A long-lived API token (only its hash is stored).
+struct ApiTokenRecord {
+  std::string name;
+  std::string user;
+  std::string token_sha256;  // hex
+  int64_t expires_at = 0;    // seconds since the epoch
+};
+
 class Index {
  public:
   virtual ~Index() = default;
@@ -122,6 +130,10 @@ class Index {
   virtual Status PutUser(const UserRecord& user) = 0;
   virtual Result<std::optional<UserRecord>> FindUser(const std::string& name) = 0;
   virtual Result<std::vector<UserRecord>> ListUsers() = 0;
+
+  // Inserts an API token; kAlreadyExists if the name is taken.
+  virtual Status PutApiToken(const ApiTokenRecord& token) = 0;
+  virtual Result<std::optional<ApiTokenRecord>> FindApiToken(const std::string& token_sha256) = 0;
 };
 
 }  // namespace tresor::store

@@ -64,6 +64,11 @@ CREATE TABLE IF NOT EXISTS peers(
   port INTEGER NOT NULL,
   services TEXT NOT NULL,
   certificate_sha256 TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS api_tokens(
+  name TEXT PRIMARY KEY,
+  user TEXT NOT NULL,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users(
   name TEXT PRIMARY KEY,
   password_hash TEXT NOT NULL,
@@ -757,6 +762,31 @@ Result<std::vector<UserRecord>> SqliteIndex::ListUsers() {
   }
   if (rc != SQLITE_DONE) return reader_->Error("list users");
   return out;
+}
+
+Status SqliteIndex::PutApiToken(const ApiTokenRecord& token) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "INSERT INTO api_tokens(name,user,token_sha256,expires_at) VALUES(?1,?2,?3,?4)"));
+  Use q(*s);
+  q.Bind(1, token.name).Bind(2, token.user).Bind(3, token.token_sha256).Bind(4, token.expires_at);
+  int rc = q.Step();
+  if (rc == SQLITE_CONSTRAINT) return Status(Code::kAlreadyExists, "a token with this name exists");
+  if (rc != SQLITE_DONE) return writer_->Error("put token");
+  return Status::Ok();
+}
+
+Result<std::optional<ApiTokenRecord>> SqliteIndex::FindApiToken(const std::string& token_sha256) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT name,user,token_sha256,expires_at FROM api_tokens WHERE token_sha256=?1"));
+  Use q(*s);
+  q.Bind(1, token_sha256);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<ApiTokenRecord>();
+  if (rc != SQLITE_ROW) return reader_->Error("find token");
+  return std::optional<ApiTokenRecord>(ApiTokenRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
 }
 
 }  // namespace tresor::store

@@ -51,6 +51,8 @@ class SqliteIndex : public Index {
   Status PutUser(const UserRecord& user) override;
   Result<std::optional<UserRecord>> FindUser(const std::string& name) override;
   Result<std::vector<UserRecord>> ListUsers() override;
+  Status PutApiToken(const ApiTokenRecord& token) override;
+  Result<std::optional<ApiTokenRecord>> FindApiToken(const std::string& token_sha256) override;
 
   struct Db;  // one connection and its cached statements (defined in the .cc)
 

@@ -1,0 +1,117 @@
+#include "security/jwt.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <nlohmann/json.hpp>
+
+namespace tresor::security {
+namespace {
+
+std::string Base64Url(const std::string& in) {
+  static const char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16 | uint32_t(uint8_t(in[i + 1])) << 8 | uint8_t(in[i + 2]);
+    out += kTable[v >> 18 & 63];
+    out += kTable[v >> 12 & 63];
+    out += kTable[v >> 6 & 63];
+    out += kTable[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
+    out += kTable[v >> 18 & 63];
+    out += kTable[v >> 12 & 63];
+  } else if (i + 2 == in.size()) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16 | uint32_t(uint8_t(in[i + 1])) << 8;
+    out += kTable[v >> 18 & 63];
+    out += kTable[v >> 12 & 63];
+    out += kTable[v >> 6 & 63];
+  }
+  return out;
+}
+
+bool Base64UrlDecode(const std::string& in, std::string* out) {
+  out->clear();
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '-') v = 62;
+    else if (c == '_') v = 63;
+    else return false;
+    buffer = buffer << 6 | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((buffer >> bits) & 0xFF));
+    }
+  }
+  return true;
+}
+
+std::string Sign(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  return std::string(reinterpret_cast<char*>(mac), len);
+}
+
+}  // namespace
+
+std::string IssueJwt(const std::string& key, const TokenClaims& claims) {
+  nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}};
+  nlohmann::json payload = {{"sub", claims.subject},
+                            {"role", claims.role},
+                            {"iat", claims.issued_at},
+                            {"exp", claims.expires_at},
+                            {"iss", "tresor"}};
+  std::string signing_input = Base64Url(header.dump()) + "." + Base64Url(payload.dump());
+  return signing_input + "." + Base64Url(Sign(key, signing_input));
+}
+
+Result<TokenClaims> VerifyJwt(const std::string& key, const std::string& token, int64_t now) {
+  auto invalid = [] { return Status(Code::kUnauthenticated, "invalid or expired token"); };
+  if (token.size() > 4096) return invalid();
+  size_t dot1 = token.find('.');
+  size_t dot2 = dot1 == std::string::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string::npos || token.find('.', dot2 + 1) != std::string::npos) return invalid();
+  std::string signing_input = token.substr(0, dot2);
+  std::string signature;
+  if (!Base64UrlDecode(token.substr(dot2 + 1), &signature)) return invalid();
+  std::string expected = Sign(key, signing_input);
+  if (signature.size() != expected.size() ||
+      CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
+    return invalid();
+  }
+  std::string header_text, payload_text;
+  if (!Base64UrlDecode(token.substr(0, dot1), &header_text) ||
+      !Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1), &payload_text)) {
+    return invalid();
+  }
+  auto header = nlohmann::json::parse(header_text, nullptr, false);
+  auto payload = nlohmann::json::parse(payload_text, nullptr, false);
+  if (header.is_discarded() || payload.is_discarded() || !header.is_object() ||
+      !payload.is_object() || header.value("alg", "") != "HS256") {
+    return invalid();
+  }
+  TokenClaims claims;
+  try {
+    claims.subject = payload.at("sub").get<std::string>();
+    claims.role = payload.value("role", "");
+    claims.issued_at = payload.at("iat").get<int64_t>();
+    claims.expires_at = payload.at("exp").get<int64_t>();
+  } catch (const nlohmann::json::exception&) {
+    return invalid();
+  }
+  if (claims.expires_at <= now) return invalid();
+  return claims;
+}
+
+}  // namespace tresor::security

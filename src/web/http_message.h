@@ -1,0 +1,72 @@
+// Plain HTTP request and response values shared by the router, the REST handlers and the
+// HTTPS transport. They carry no Boost types, so handlers and their tests never compile
+// Beast; the transport converts at the edge.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tresor::web {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// One request as received. The transport guarantees `path` starts with '/', the header
+// block and body stayed within the configured limits, and `client_address` is the peer's
+// IP address.
+struct HttpRequest {
+  std::string method;          // as sent, e.g. "GET"
+  std::string path;            // the target up to '?', not percent-decoded
+  std::string query;           // the target after '?', raw (may be empty)
+  HeaderList headers;          // in arrival order, names as sent
+  std::string body;            // empty until the body has been read
+  std::string client_address;  // e.g. "127.0.0.1"
+  // Values of the route's {name} path segments, filled by the router.
+  std::map<std::string, std::string> path_params;
+
+  // The first header called `name` (case-insensitive), or empty.
+  std::string_view Header(std::string_view name) const;
+};
+
+// One response. The transport adds the security headers every response carries, the
+// Content-Length and the connection handling.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type;  // empty when there is no body
+  std::string body;
+  HeaderList headers;        // extra headers, e.g. Allow or WWW-Authenticate
+
+  // `json_text` must be a serialized JSON value.
+  static HttpResponse Json(int status, std::string json_text);
+  // {"error": message} with `status`. `message` must not contain patient data.
+  static HttpResponse Error(int status, std::string_view message);
+};
+
+// An error response for a failed Status, using the one mapping table (web/error_mapping).
+// Messages of 5xx statuses are replaced by a generic text (they may name files or
+// internals) and should be logged by the caller instead.
+HttpResponse ErrorFromStatus(const Status& status);
+// Same for calls that consume a request body (kResourceExhausted becomes 413).
+HttpResponse ErrorFromBodyStatus(const Status& status);
+
+// ASCII case-insensitive comparison, for header names, media types and schemes.
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+// The media type of a Content-Type value, lower case and without parameters:
+// "Application/JSON; charset=utf-8" -> "application/json".
+std::string MediaType(std::string_view content_type);
+
+// Parses application/x-www-form-urlencoded text ('+' is a space, %XX escapes).
+// kInvalidArgument for a broken escape, a field without '=', or a name given twice.
+Result<std::map<std::string, std::string>> ParseFormUrlEncoded(std::string_view body);
+
+// `target` for logs: the path and the names of the query parameters, never their values
+// ("/api/x?limit&offset"); control characters escaped, at most 256 characters.
+std::string TargetForLog(std::string_view path, std::string_view query);
+
+}  // namespace tresor::web

@@ -1,0 +1,145 @@
+#include "web/rest_api.h"
+
+#include "core/log.h"
+#include "web/error_mapping.h"
+#include "web/json_body.h"
+
+#ifndef TRESOR_VERSION
+#define TRESOR_VERSION "unknown"
+#endif
+
+namespace tresor::web {
+namespace {
+
+constexpr uint64_t kMaxLoginBodyBytes = 8192;
+constexpr size_t kMaxUserNameBytes = 256;
+constexpr size_t kMaxPasswordBytes = 1024;
+
+struct Credentials {
+  std::string user;
+  std::string password;
+};
+
+// The credentials of a sign-in body, or the response refusing it (400/415).
+Result<Credentials> ParseCredentials(const HttpRequest& request, HttpResponse* refusal) {
+  std::string type = MediaType(request.Header("Content-Type"));
+  Credentials c;
+  if (type == "application/json") {
+    auto body = ParseJsonBody(request.body, 4);
+    if (!body.ok() || !body->is_object()) {
+      *refusal = HttpResponse::Error(400, "the body must be a JSON object with username and password");
+      return InvalidArgument("malformed body");
+    }
+    auto user = body->find("username");
+    auto password = body->find("password");
+    if (user == body->end() || password == body->end() || !user->is_string() ||
+        !password->is_string()) {
+      *refusal = HttpResponse::Error(400, "username and password (strings) are required");
+      return InvalidArgument("malformed body");
+    }
+    c.user = user->get<std::string>();
+    c.password = password->get<std::string>();
+  } else if (type == "application/x-www-form-urlencoded") {
+    auto form = ParseFormUrlEncoded(request.body);
+    if (!form.ok()) {
+      *refusal = HttpResponse::Error(400, form.status().message());
+      return form.status();
+    }
+    auto user = form->find("username");
+    auto password = form->find("password");
+    if (user == form->end() || password == form->end()) {
+      *refusal = HttpResponse::Error(400, "username and password are required");
+      return InvalidArgument("malformed body");
+    }
+    c.user = user->second;
+    c.password = password->second;
+  } else {
+    *refusal = HttpResponse::Error(
+        415, "use application/json or application/x-www-form-urlencoded");
+    return Unsupported("content type");
+  }
+  if (c.user.empty() || c.password.empty() || c.user.size() > kMaxUserNameBytes ||
+      c.password.size() > kMaxPasswordBytes) {
+    *refusal = HttpResponse::Error(400, "username and password must be non-empty and not overly long");
+    return InvalidArgument("malformed body");
+  }
+  return c;
+}
+
+HttpResponse Health(const HttpRequest&) {
+  return HttpResponse::Json(200, DumpJson({{"status", "ok"}, {"version", TresorVersion()}}));
+}
+
+HttpResponse Token(archive::ArchiveService& archive, const HttpRequest& request) {
+  HttpResponse refusal;
+  auto credentials = ParseCredentials(request, &refusal);
+  if (!credentials.ok()) return refusal;
+  auto token = archive.Login(credentials->user, credentials->password, request.client_address);
+  if (!token.ok()) {
+    switch (token.status().code()) {
+      case Code::kUnauthenticated:
+        // One message whether the user is unknown, disabled or the password wrong.
+        return HttpResponse::Error(401, "invalid username or password");
+      case Code::kResourceExhausted:
+        return HttpResponse::Error(429, "too many failed attempts; try again later");
+      default:
+        TRESOR_LOG(kError) << "sign-in failed: " << token.status().ToString();
+        return ErrorFromStatus(token.status());
+    }
+  }
+  nlohmann::json body = {{"access_token", *token},
+                         {"token_type", "Bearer"},
+                         {"expires_in", int64_t{archive.options().token_minutes} * 60}};
+  return HttpResponse::Json(200, DumpJson(body));
+}
+
+HttpResponse Stats(archive::ArchiveService& archive, const archive::Principal& who) {
+  auto stats = archive.Stats(who);
+  if (!stats.ok()) {
+    if (HttpStatus(stats.status().code()) >= 500) {
+      TRESOR_LOG(kError) << "stats failed: " << stats.status().ToString();
+    }
+    return ErrorFromStatus(stats.status());
+  }
+  nlohmann::json body = {{"patients", stats->patients},
+                         {"studies", stats->studies},
+                         {"series", stats->series},
+                         {"instances", stats->instances},
+                         {"bytes", stats->bytes}};
+  return HttpResponse::Json(200, DumpJson(body));
+}
+
+}  // namespace
+
+const char* TresorVersion() { return TRESOR_VERSION; }
+
+std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
+  auto router = std::make_unique<Router>(
+      [&archive](const std::string& bearer, const std::string& source) {
+        return archive.Authenticate(bearer, source);
+      },
+      TresorVersion());
+  Router* self = router.get();
+
+  router->Add(Route::Public("GET", "/api/health", "Liveness and version (no patient data)",
+                            Health));
+  router->Add(Route::Public("GET", "/api/openapi.json", "This API as an OpenAPI 3.0 document",
+                            [self](const HttpRequest&) {
+                              return HttpResponse::Json(200, self->OpenApi());
+                            }));
+  Route token = Route::Public(
+      "POST", "/auth/token",
+      "Sign in with username and password; returns a bearer session token",
+      [&archive](const HttpRequest& request) { return Token(archive, request); });
+  token.body_types = {"application/json", "application/x-www-form-urlencoded"};
+  token.max_body_bytes = kMaxLoginBodyBytes;
+  router->Add(std::move(token));
+  router->Add(Route::Authenticated(
+      "GET", "/api/stats", "Counts of patients, studies, series, instances and stored bytes",
+      [&archive](const HttpRequest&, const archive::Principal& who) {
+        return Stats(archive, who);
+      }));
+  return router;
+}
+
+}  // namespace tresor::web

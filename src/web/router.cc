@@ -1,0 +1,278 @@
+#include "web/router.h"
+
+#include <cstdlib>
+#include <exception>
+
+#include "core/log.h"
+#include "web/json_body.h"
+
+namespace tresor::web {
+namespace {
+
+constexpr char kChallenge[] = "Bearer realm=\"tresor\"";
+constexpr char kInvalidTokenChallenge[] = "Bearer realm=\"tresor\", error=\"invalid_token\"";
+constexpr size_t kMaxCredentialBytes = 8192;
+
+std::vector<std::string_view> Segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  while (!path.empty()) {
+    if (path.front() == '/') path.remove_prefix(1);
+    size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash);
+    if (path == "/") {  // trailing slash: an empty last segment
+      out.emplace_back();
+      break;
+    }
+  }
+  return out;
+}
+
+bool IsParam(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// True if `path` matches the route pattern; fills `params` with the {name} segments.
+bool Match(std::string_view pattern, std::string_view path,
+           std::map<std::string, std::string>* params) {
+  auto want = Segments(pattern);
+  auto got = Segments(path);
+  if (want.size() != got.size()) return false;
+  std::map<std::string, std::string> found;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (IsParam(want[i])) {
+      if (got[i].empty()) return false;
+      found.emplace(std::string(want[i].substr(1, want[i].size() - 2)), std::string(got[i]));
+    } else if (want[i] != got[i]) {
+      return false;
+    }
+  }
+  if (params) *params = std::move(found);
+  return true;
+}
+
+// token68 (RFC 7235): the only syntax a bearer credential can have.
+bool IsToken68(std::string_view s) {
+  if (s.empty() || s.size() > kMaxCredentialBytes) return false;
+  size_t i = 0;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    if (!ok) break;
+  }
+  if (i == 0) return false;
+  for (; i < s.size(); ++i) {
+    if (s[i] != '=') return false;
+  }
+  return true;
+}
+
+HttpResponse Unauthorized(std::string_view message, const char* challenge) {
+  HttpResponse r = HttpResponse::Error(401, message);
+  r.headers.emplace_back("WWW-Authenticate", challenge);
+  return r;
+}
+
+std::string Lowercase(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+}  // namespace
+
+Route Route::Public(std::string method, std::string path, std::string summary,
+                    PublicHandler handler) {
+  Route r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.summary = std::move(summary);
+  r.public_handler = std::move(handler);
+  return r;
+}
+
+Route Route::Authenticated(std::string method, std::string path, std::string summary,
+                           AuthenticatedHandler handler) {
+  Route r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.summary = std::move(summary);
+  r.handler = std::move(handler);
+  return r;
+}
+
+std::string Router::Decision::user() const {
+  if (!principal_) return {};
+  if (!principal_->user.empty()) return principal_->user;
+  if (!principal_->peer_name.empty()) return "peer:" + principal_->peer_name;
+  return principal_->ae_title;
+}
+
+Router::Router(Authenticator authenticate, std::string version)
+    : authenticate_(std::move(authenticate)), version_(std::move(version)) {}
+
+void Router::Add(Route route) {
+  if (static_cast<bool>(route.public_handler) == static_cast<bool>(route.handler)) {
+    TRESOR_LOG(kError) << "route " << route.method << " " << route.path
+                       << " must have exactly one handler";
+    std::abort();
+  }
+  if (route.path.empty() || route.path.front() != '/') {
+    TRESOR_LOG(kError) << "route path must start with '/': " << route.path;
+    std::abort();
+  }
+  for (const Route& r : routes_) {
+    if (r.method == route.method && Segments(r.path).size() == Segments(route.path).size() &&
+        (Match(r.path, route.path, nullptr) || Match(route.path, r.path, nullptr))) {
+      TRESOR_LOG(kError) << "route " << route.method << " " << route.path << " added twice";
+      std::abort();
+    }
+  }
+  routes_.push_back(std::move(route));
+}
+
+Router::Decision Router::Decide(const HttpRequest& head) const {
+  Decision d;
+  const Route* route = nullptr;
+  std::string allow;
+  std::map<std::string, std::string> params;
+  for (const Route& r : routes_) {
+    std::map<std::string, std::string> p;
+    if (!Match(r.path, head.path, &p)) continue;
+    if (r.method == head.method) {
+      route = &r;
+      params = std::move(p);
+      break;
+    }
+    if (allow.find(r.method) == std::string::npos) {
+      if (!allow.empty()) allow += ", ";
+      allow += r.method;
+    }
+  }
+  if (route == nullptr) {
+    if (allow.empty()) {
+      d.rejection_ = HttpResponse::Error(404, "not found");
+    } else {
+      d.rejection_ = HttpResponse::Error(405, "method not allowed");
+      d.rejection_.headers.emplace_back("Allow", allow);
+    }
+    return d;
+  }
+
+  if (!route->is_public()) {
+    std::string_view authorization = head.Header("Authorization");
+    if (authorization.empty()) {
+      d.rejection_ = Unauthorized("authentication required", kChallenge);
+      return d;
+    }
+    size_t space = authorization.find(' ');
+    std::string_view scheme = authorization.substr(0, space);
+    std::string_view credential =
+        space == std::string_view::npos ? std::string_view() : authorization.substr(space + 1);
+    while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
+    while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
+    if (!EqualsIgnoreCase(scheme, "Bearer") || !IsToken68(credential)) {
+      d.rejection_ = Unauthorized("invalid credentials", kInvalidTokenChallenge);
+      return d;
+    }
+    auto principal = authenticate_(std::string(credential), head.client_address);
+    if (!principal.ok()) {
+      switch (principal.status().code()) {
+        case Code::kUnauthenticated:
+          d.rejection_ = Unauthorized("invalid or expired credentials", kInvalidTokenChallenge);
+          break;
+        case Code::kResourceExhausted:
+          d.rejection_ = HttpResponse::Error(429, "too many failed attempts; try again later");
+          break;
+        default:
+          TRESOR_LOG(kError) << "authentication failed: " << principal.status().ToString();
+          d.rejection_ = ErrorFromStatus(principal.status());
+          break;
+      }
+      return d;
+    }
+    d.principal_ = std::move(principal).value();
+  }
+  d.route_ = route;
+  d.path_params_ = std::move(params);
+  return d;
+}
+
+HttpResponse Router::Invoke(const Decision& decision, HttpRequest request) const {
+  if (!decision.accepted()) return decision.rejection();
+  const Route& route = *decision.route_;
+  request.path_params = decision.path_params_;
+  try {
+    if (route.is_public()) return route.public_handler(request);
+    return route.handler(request, *decision.principal_);
+  } catch (const std::exception& e) {
+    TRESOR_LOG(kError) << "handler of " << route.method << " " << route.path
+                       << " threw: " << e.what();
+  } catch (...) {
+    TRESOR_LOG(kError) << "handler of " << route.method << " " << route.path << " threw";
+  }
+  return HttpResponse::Error(500, "internal error");
+}
+
+HttpResponse Router::Handle(HttpRequest request) const {
+  Decision decision = Decide(request);
+  if (!decision.accepted()) return decision.rejection();
+  return Invoke(decision, std::move(request));
+}
+
+std::string Router::OpenApi() const {
+  using Json = nlohmann::ordered_json;
+  Json error_body = {
+      {"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}};
+  Json paths = Json::object();
+  for (const Route& r : routes_) {
+    Json op = Json::object();
+    op["summary"] = r.summary;
+    op["operationId"] = Lowercase(r.method) + r.path;
+    Json parameters = Json::array();
+    for (std::string_view segment : Segments(r.path)) {
+      if (!IsParam(segment)) continue;
+      parameters.push_back({{"name", std::string(segment.substr(1, segment.size() - 2))},
+                            {"in", "path"},
+                            {"required", true},
+                            {"schema", {{"type", "string"}}}});
+    }
+    if (!parameters.empty()) op["parameters"] = parameters;
+    if (!r.body_types.empty()) {
+      Json content = Json::object();
+      for (const std::string& type : r.body_types) content[type] = Json::object();
+      op["requestBody"] = {{"required", true}, {"content", content}};
+    }
+    op["security"] = r.is_public() ? Json::array() : Json::array({{{"bearerAuth", Json::array()}}});
+    Json responses = Json::object();
+    responses["200"] = {{"description", "success"}};
+    if (!r.is_public()) {
+      responses["401"] = {{"description", "missing, invalid or expired bearer credential"},
+                          {"content", error_body}};
+      responses["429"] = {{"description", "client blocked after repeated failures"},
+                          {"content", error_body}};
+    }
+    responses["default"] = {{"description", "error"}, {"content", error_body}};
+    op["responses"] = responses;
+    paths[r.path][Lowercase(r.method)] = op;
+  }
+  Json doc = {
+      {"openapi", "3.0.3"},
+      {"info", {{"title", "Tresor"}, {"version", version_}}},
+      {"paths", paths},
+      {"components",
+       {{"securitySchemes", {{"bearerAuth", {{"type", "http"}, {"scheme", "bearer"}}}}},
+        {"schemas",
+         {{"Error",
+           {{"type", "object"},
+            {"properties", {{"error", {{"type", "string"}}}}},
+            {"required", {"error"}}}}}}}},
+      {"security", Json::array({{{"bearerAuth", Json::array()}}})},
+  };
+  return doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace tresor::web

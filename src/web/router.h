@@ -1,0 +1,106 @@
+// The route table of the HTTPS API and the one authentication step in front of it.
+//
+// A Route is public or authenticated by construction: a public route has a handler that
+// takes only the request; an authenticated route's handler also takes the Principal, and
+// the only way to reach it is through Router::Decide, which authenticates the bearer
+// credential first. No route can skip the step, and no route can forget to declare itself.
+//
+// Requests are decided in two phases so the transport can refuse before reading a body:
+// Decide() sees the method, target and headers (404, 405, 401, 429 happen here) and
+// Invoke() runs the handler once the body has arrived.
+//
+// Thread-safety: Add() only before serving; afterwards Decide/Invoke/Handle/OpenApi are
+// const and safe from any thread (handlers must be thread-safe themselves).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "archive/archive_service.h"
+#include "core/status.h"
+#include "web/http_message.h"
+
+namespace tresor::web {
+
+// Verifies a bearer credential from `source` (client IP): ArchiveService::Authenticate in
+// production. kUnauthenticated for a bad credential, kResourceExhausted while blocked.
+using Authenticator = std::function<Result<archive::Principal>(const std::string& bearer,
+                                                               const std::string& source)>;
+using PublicHandler = std::function<HttpResponse(const HttpRequest&)>;
+using AuthenticatedHandler =
+    std::function<HttpResponse(const HttpRequest&, const archive::Principal&)>;
+
+struct Route {
+  std::string method;   // "GET", "POST", ...
+  std::string path;     // "/api/stats"; a segment "{name}" matches one non-empty segment
+  std::string summary;  // one line, for the OpenAPI document
+  std::vector<std::string> body_types;  // media types of the request body; empty: no body
+  uint64_t max_body_bytes = 0;          // 0: the server's limit, else the smaller of both
+  PublicHandler public_handler;         // exactly one of the two handlers is set
+  AuthenticatedHandler handler;
+
+  bool is_public() const { return static_cast<bool>(public_handler); }
+
+  static Route Public(std::string method, std::string path, std::string summary,
+                      PublicHandler handler);
+  static Route Authenticated(std::string method, std::string path, std::string summary,
+                             AuthenticatedHandler handler);
+};
+
+class Router {
+ public:
+  // `version` is reported in the OpenAPI document.
+  Router(Authenticator authenticate, std::string version);
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // Adds a route. Aborts (a programming error) when the method and path are already
+  // routed, or unless exactly one handler is set.
+  void Add(Route route);
+  const std::vector<Route>& routes() const { return routes_; }
+
+  // What Decide() concluded about a request head.
+  class Decision {
+   public:
+    // True when the handler may run once the body has been read.
+    bool accepted() const { return route_ != nullptr; }
+    // The response to send instead when !accepted() (404, 405, 401, 429, ...).
+    const HttpResponse& rejection() const { return rejection_; }
+    // The route's own body limit (0: the server's).
+    uint64_t max_body_bytes() const { return route_ ? route_->max_body_bytes : 0; }
+    // Who was authenticated, for logs (user or peer name); empty on public routes.
+    std::string user() const;
+
+   private:
+    friend class Router;
+    const Route* route_ = nullptr;
+    std::map<std::string, std::string> path_params_;
+    std::optional<archive::Principal> principal_;
+    HttpResponse rejection_;
+  };
+
+  // Routes the request (its body may still be unread) and, for an authenticated route,
+  // checks `Authorization: Bearer <credential>`: 401 (with WWW-Authenticate) when it is
+  // missing or rejected, 429 while the client is blocked.
+  Decision Decide(const HttpRequest& head) const;
+  // Runs the accepted route's handler on the complete request. A handler that throws
+  // yields 500 (logged); nothing propagates.
+  HttpResponse Invoke(const Decision& decision, HttpRequest request) const;
+  // Decide and, if accepted, Invoke.
+  HttpResponse Handle(HttpRequest request) const;
+
+  // An OpenAPI 3.0 document (JSON) generated from the table: every route with its method,
+  // summary, request body types and security (`[]` for public routes, bearerAuth else).
+  std::string OpenApi() const;
+
+ private:
+  Authenticator authenticate_;
+  std::string version_;
+  std::vector<Route> routes_;
+};
+
+}  // namespace tresor::web
