@@ -66,8 +66,8 @@ Runs the archive. Ports default to the configuration file (11112, 2762, 8443); 0
 a free port. Listeners bind to server.bind_address (loopback by default). Only
 registered peers may connect (see 'tresor peer'). Stops cleanly on SIGINT/SIGTERM.
 )"},
-      {"peer", R"(Usage: tresor peer add NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--cert FILE] [--data DIR]
-       tresor peer enroll NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--out DIR] [--data DIR]
+      {"peer", R"(Usage: tresor peer add NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--cert FILE] [--require-identity] [--data DIR]
+       tresor peer enroll NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--require-identity] [--out DIR] [--data DIR]
        tresor peer list [--data DIR]
        tresor peer remove NAME [--data DIR]
 
@@ -80,6 +80,9 @@ enroll issues a client certificate for the peer from Tresor's local CA, writes t
 bundle (NAME.key, NAME.pem, ca.pem) to --out (default DIR/enrolled/NAME) and binds the
 peer to it. --cert binds an existing certificate (PEM) instead. A peer bound to a
 certificate may connect only over DICOM TLS, presenting exactly that certificate.
+--require-identity makes the peer present a user identity (PS3.7 user identity
+negotiation: a Tresor user name and passcode, or a JWT from POST /auth/token) with every
+association; the peer's services are then limited to those of the user's role.
 )"},
       {"user", R"(Usage: tresor user add NAME --role ROLE [--password-stdin] [--data DIR]
        tresor user list [--data DIR]
@@ -144,8 +147,8 @@ Result<Args> ParseArgs(int argc, char** argv, int first) {
     std::string s = argv[i];
     if (s == "--help" || s == "-h") {
       a.help = true;
-    } else if (s == "--password-stdin") {
-      a.flags["password-stdin"] = "";
+    } else if (s == "--password-stdin" || s == "--require-identity") {
+      a.flags[s.substr(2)] = "";
     } else if (s.rfind("--", 0) == 0) {
       std::string name = s.substr(2), value;
       size_t eq = name.find('=');
@@ -274,6 +277,7 @@ int CmdServe(const Args& a) {
   scp.tls = {InDataDir(dir, o.config.tls_certificate), InDataDir(dir, o.config.tls_private_key),
              InDataDir(dir, o.config.tls_ca_certificate)};
   scp.max_associations = o.config.max_associations;
+  scp.max_associations_per_peer = o.config.max_associations_per_peer;
   scp.max_pending_connections = o.config.max_pending_connections;
   scp.max_pdu_bytes = o.config.max_pdu_bytes;
   scp.artim_seconds = o.config.artim_seconds;
@@ -326,7 +330,8 @@ int CmdServe(const Args& a) {
 }
 
 int CmdPeer(const Args& a) {
-  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"ae", "host", "port", "allow", "cert", "out"}));
+  TRESOR_RETURN_IF_ERROR_CLI(
+      CheckFlags(a, {"ae", "host", "port", "allow", "cert", "out", "require-identity"}));
   if (a.positional.empty()) return Fail(InvalidArgument("peer needs add, enroll, list or remove"));
   std::string dir = ResolveDataDir(a.Flag("data"));
   auto opened = OpenDataDir(dir);
@@ -345,7 +350,8 @@ int CmdPeer(const Args& a) {
     if (!services.ok()) return Fail(services.status());
     auto port = ParsePort(a.Flag("port", "104"));
     if (!port.ok()) return Fail(port.status());
-    security::Peer peer{a.positional[1], a.Flag("ae"), a.Flag("host"), *port, *services, ""};
+    security::Peer peer{a.positional[1], a.Flag("ae"), a.Flag("host"), *port, *services, "",
+                        a.flags.count("require-identity") > 0};
     std::string bundle;
     if (verb == "enroll") {
       // Issue a client certificate from the local CA and bind the peer to it.
@@ -377,6 +383,10 @@ int CmdPeer(const Args& a) {
     if (!s.ok()) return Fail(s);
     std::cout << "peer " << peer.name << ": AE " << peer.ae_title << " from " << peer.host
               << ", allowed: " << security::FormatServices(peer.services) << "\n";
+    if (peer.require_identity) {
+      std::cout << "requires a user identity (user name and passcode, or a Tresor JWT) with every "
+                   "association\n";
+    }
     if (!peer.certificate_sha256.empty()) {
       std::cout << "bound to client certificate "
                 << security::DisplayFingerprint(peer.certificate_sha256)

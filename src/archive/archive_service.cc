@@ -83,6 +83,10 @@ Principal Principal::ForUser(const std::string& user, const std::string& role,
 }
 
 std::string Principal::Describe() const {
+  if (!user.empty() && !peer_name.empty()) {
+    return "user '" + user + "' (" + role + ") via peer '" + peer_name + "' (AE " + ae_title +
+           " from " + address + ")";
+  }
   if (!user.empty()) return "user '" + user + "' (" + role + ") from " + address;
   if (peer_name.empty()) return "local administrator";
   return "peer '" + peer_name + "' (AE " + ae_title + " from " + address + ")";
@@ -263,6 +267,51 @@ Result<Principal> ArchiveService::Authenticate(const std::string& bearer, const 
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(user));
   if (!record || record->disabled) return invalid();
   return Principal::ForUser(record->name, record->role, source);
+}
+
+Result<Principal> ArchiveService::AuthenticateIdentity(const Principal& peer, IdentityType type,
+                                                       const std::string& primary,
+                                                       const std::string& secondary) {
+  auto refuse = [&](const char* why) {
+    RecordFailure(peer.address, std::string("user identity refused (") + why + ") for " +
+                                    peer.Describe());
+    return Status(Code::kUnauthenticated, "user identity not accepted");
+  };
+  std::string user, role;
+  if (type == IdentityType::kUserPassword) {
+    TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(primary));
+    if (!record || record->disabled || !security::VerifyPassword(secondary, record->password_hash)) {
+      return refuse("wrong user name or passcode");
+    }
+    user = record->name;
+    role = record->role;
+  } else if (type == IdentityType::kJwt) {
+    if (options_.token_key.empty()) return refuse("no token key");
+    auto claims = security::VerifyJwt(options_.token_key, primary, Now());
+    if (!claims.ok()) return refuse("invalid or expired JWT");
+    TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(claims->subject));
+    if (!record || record->disabled) return refuse("unknown or disabled user");
+    user = record->name;
+    role = record->role;
+  } else {
+    return refuse("unsupported identity type");
+  }
+  Principal p = peer;
+  p.user = user;
+  p.role = role;
+  p.services = peer.services & Principal::ForUser(user, role, peer.address).services;
+  TRESOR_LOG(kInfo) << "user identity accepted: " << p.Describe() << " via peer '" << peer.peer_name
+                    << "' (AE " << peer.ae_title << ")";
+  return p;
+}
+
+bool ArchiveService::RequiresIdentity(const Principal& peer) {
+  auto peers = ListPeers(Principal::LocalAdmin());
+  if (!peers.ok()) return true;  // fail closed
+  for (const auto& p : *peers) {
+    if (p.name == peer.peer_name) return p.require_identity;
+  }
+  return true;
 }
 
 Result<std::string> ArchiveService::CreateApiToken(const Principal& who, const std::string& name,
@@ -446,7 +495,8 @@ Status ArchiveService::AddPeer(const Principal& who, const security::Peer& peer)
   if (peer.host.empty()) return InvalidArgument("peer host must not be empty");
   if (peer.port < 1 || peer.port > 65535) return InvalidArgument("peer port must be 1-65535");
   return index_.PutPeer({peer.name, peer.ae_title, peer.host, peer.port,
-                         security::FormatServices(peer.services), peer.certificate_sha256});
+                         security::FormatServices(peer.services), peer.certificate_sha256,
+                         peer.require_identity});
 }
 
 Result<bool> ArchiveService::RemovePeer(const Principal& who, const std::string& name) {
@@ -461,7 +511,7 @@ Result<std::vector<security::Peer>> ArchiveService::ListPeers(const Principal& w
   for (const auto& r : records) {
     auto services = security::ParseServices(r.services == "none" ? "" : r.services);
     peers.push_back({r.name, r.ae_title, r.host, r.port, services.ok() ? *services : 0u,
-                     r.certificate_sha256});
+                     r.certificate_sha256, r.require_identity});
   }
   return peers;
 }

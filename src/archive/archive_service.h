@@ -131,6 +131,17 @@ class ArchiveService {
   // token, shown once; only its SHA-256 is stored.
   Result<std::string> CreateApiToken(const Principal& who, const std::string& name,
                                      const std::string& user, int days);
+  // DICOM user identity negotiation (PS3.7 D.3.3.7) for an admitted peer: verifies a
+  // user name and passcode, or a JWT from Login, and returns the principal acting as
+  // that user through that peer (services: the peer's grants that the user's role also
+  // has). kUnauthenticated for wrong, expired or unsupported credentials (a security
+  // event); the accepted identity is logged.
+  enum class IdentityType { kUserPassword, kJwt, kOther };
+  Result<Principal> AuthenticateIdentity(const Principal& peer, IdentityType type,
+                                         const std::string& primary, const std::string& secondary);
+  // True if `peer` must present a user identity with every association.
+  bool RequiresIdentity(const Principal& peer);
+
   // True while `source` is blocked after repeated failures.
   bool IsBlocked(const std::string& source);
 

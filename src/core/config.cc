@@ -79,6 +79,7 @@ const std::map<std::string, Setter>& Setters() {
       {"tls.ca_certificate", StringSetter(&Config::tls_ca_certificate)},
       {"server.http_port", IntSetter(&Config::http_port, 0, 65535)},
       {"limits.max_associations", IntSetter(&Config::max_associations, 1, 1024)},
+      {"limits.max_associations_per_peer", IntSetter(&Config::max_associations_per_peer, 1, 1024)},
       {"limits.max_pending_connections", IntSetter(&Config::max_pending_connections, 1, 4096)},
       {"limits.max_pdu_bytes", IntSetter(&Config::max_pdu_bytes, 4096, 131072)},
       {"limits.max_object_bytes", IntSetter(&Config::max_object_bytes, 1 << 20, 64ll << 30)},
@@ -190,6 +191,9 @@ ca_certificate = "keys/ca.pem"
 [limits]
 # Associations served at the same time; further connections wait in a queue.
 max_associations = 32
+# Associations one peer may hold at the same time; more are rejected (transient,
+# local limit exceeded), so one peer cannot take every worker.
+max_associations_per_peer = 8
 # Connections accepted while all workers are busy; beyond this they are closed.
 max_pending_connections = 64
 # Largest P-DATA-TF PDU accepted (bytes, 4096-131072); offered to peers as our maximum.

@@ -27,6 +27,7 @@ struct Config {
   std::string tls_ca_certificate = "keys/ca.pem";
   // [limits]
   int max_associations = 32;         // concurrent associations served at once
+  int max_associations_per_peer = 8; // concurrent associations of one peer
   int max_pending_connections = 64;  // accepted connections waiting for a worker
   uint32_t max_pdu_bytes = 131072;   // largest P-DATA PDU we accept (DCMTK caps at 131072)
   uint64_t max_object_bytes = 2ull << 30;  // largest data set accepted by C-STORE/import

@@ -16,6 +16,7 @@
 #include <dcmtk/dcmnet/dimse.h>
 #include <dcmtk/dcmnet/dcmlayer.h>
 #include <dcmtk/dcmnet/dcmtrans.h>
+#include <dcmtk/dcmnet/dcuserid.h>
 #include <dcmtk/dcmnet/dul.h>
 
 #include <openssl/x509.h>
@@ -562,6 +563,66 @@ void DimseServer::Serve(const Connection& c) {
     ASC_rejectAssociation(assoc.get(), &none);
     return;
   }
+  // User identity negotiation (PS3.7 D.3.3.7): verified when offered, required when the
+  // peer is set to require it.
+  archive::Principal principal = admission->principal;
+  UserIdentityNegotiationSubItemRQ* identity = assoc->params->DULparams.reqUserIdentNeg;
+  if (identity) {
+    char* primary = nullptr;
+    char* secondary = nullptr;
+    Uint16 primary_len = identity->getPrimField(primary, primary_len);
+    Uint16 secondary_len = identity->getSecField(secondary, secondary_len);
+    std::string first = primary ? std::string(primary, primary_len) : std::string();
+    std::string second = secondary ? std::string(secondary, secondary_len) : std::string();
+    delete[] primary;
+    delete[] secondary;
+    T_ASC_UserIdentityNegotiationMode mode = identity->getIdentityType();
+    auto type = mode == ASC_USER_IDENTITY_USER_PASSWORD ? archive::ArchiveService::IdentityType::kUserPassword
+                : mode == ASC_USER_IDENTITY_JWT         ? archive::ArchiveService::IdentityType::kJwt
+                                                        : archive::ArchiveService::IdentityType::kOther;
+    auto verified = archive_.AuthenticateIdentity(principal, type, first, second);
+    if (!verified.ok()) {
+      TRESOR_LOG(kWarn) << "association rejected (user identity not accepted): calling AE '"
+                        << calling << "', from " << c.address;
+      T_ASC_RejectParameters bad{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                                 ASC_REASON_SU_NOREASON};
+      ASC_rejectAssociation(assoc.get(), &bad);
+      return;
+    }
+    principal = *verified;
+    // No server response is sent for the identity (the A-ASSOCIATE-AC carries none):
+    // user name + passcode and JWT identities need none (PS3.7 D.3.3.7.2).
+  } else if (archive_.RequiresIdentity(principal)) {
+    TRESOR_LOG(kWarn) << "association rejected (user identity required but missing): calling AE '"
+                      << calling << "', from " << c.address;
+    T_ASC_RejectParameters bad{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                               ASC_REASON_SU_NOREASON};
+    ASC_rejectAssociation(assoc.get(), &bad);
+    return;
+  }
+  // Cap the peer's concurrent associations, so one peer cannot take every worker.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int& open = per_peer_[principal.peer_name];
+    if (open >= options_.max_associations_per_peer) {
+      TRESOR_LOG(kWarn) << "association rejected (peer already has " << open
+                        << " associations, the limit): " << principal.Describe();
+      T_ASC_RejectParameters busy{ASC_RESULT_REJECTEDTRANSIENT,
+                                  ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+                                  ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED};
+      ASC_rejectAssociation(assoc.get(), &busy);
+      return;
+    }
+    ++open;
+  }
+  struct Release {
+    DimseServer* server;
+    std::string peer;
+    ~Release() {
+      std::lock_guard<std::mutex> lock(server->mu_);
+      if (--server->per_peer_[peer] <= 0) server->per_peer_.erase(peer);
+    }
+  } release{this, principal.peer_name};
   ASC_setAPTitles(assoc->params, nullptr, nullptr, called.c_str());
   cond = ASC_acknowledgeAssociation(assoc.get());
   if (cond.bad()) {
@@ -570,8 +631,8 @@ void DimseServer::Serve(const Connection& c) {
     return;
   }
   TRESOR_LOG(kInfo) << "association accepted" << (c.tls ? " over TLS" : "") << ": "
-                    << admission->principal.Describe();
-  AssociationHandler(archive_, assoc.get(), admission->principal, options_.idle_seconds).Run();
+                    << principal.Describe();
+  AssociationHandler(archive_, assoc.get(), principal, options_.idle_seconds).Run();
 }
 
 }  // namespace tresor::dimse

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -31,6 +32,7 @@ struct ScpOptions {
   int tls_port = -1;                // DICOM TLS; 0: any free port (see tls_port()); -1: none
   TlsFiles tls;                     // server certificate, key and client CAs for tls_port
   int max_associations = 32;        // worker threads
+  int max_associations_per_peer = 8;  // concurrent associations of one peer
   int max_pending_connections = 64;
   uint32_t max_pdu_bytes = 131072;
   int artim_seconds = 30;
@@ -80,6 +82,7 @@ class DimseServer {
   std::condition_variable cv_;
   std::deque<Connection> queue_;  // guarded by mu_
   std::set<int> active_fds_;      // guarded by mu_
+  std::map<std::string, int> per_peer_;  // guarded by mu_: open associations per peer
   bool stopping_ = false;         // guarded by mu_
   std::thread acceptor_;                // owned, joined by Stop
   std::vector<std::thread> workers_;    // owned, joined by Stop

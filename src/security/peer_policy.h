@@ -35,6 +35,9 @@ struct Peer {
   // SHA-256 fingerprint of the peer's client certificate (hex). When set, the peer may
   // only connect over DICOM TLS presenting exactly this certificate.
   std::string certificate_sha256;
+  // The peer must also present a user identity (PS3.7 D.3.3.7: user name and passcode,
+  // or a JWT issued by Tresor) with every association.
+  bool require_identity = false;
 };
 
 enum class Verdict {

@@ -62,6 +62,7 @@ struct PeerRecord {
   int port = 104;
   std::string services;
   std::string certificate_sha256;  // empty: not bound to a TLS client certificate
+  bool require_identity = false;
 };
 
 struct UserRecord {

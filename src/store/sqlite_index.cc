@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS peers(
   host TEXT NOT NULL,
   port INTEGER NOT NULL,
   services TEXT NOT NULL,
-  certificate_sha256 TEXT NOT NULL DEFAULT '');
+  certificate_sha256 TEXT NOT NULL DEFAULT '',
+  require_identity INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS api_tokens(
   name TEXT PRIMARY KEY,
   user TEXT NOT NULL,
@@ -692,11 +693,12 @@ Status SqliteIndex::PutPeer(const PeerRecord& peer) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
-      "INSERT OR REPLACE INTO peers(name,ae_title,host,port,services,certificate_sha256) "
-      "VALUES(?1,?2,?3,?4,?5,?6)"));
+      "INSERT OR REPLACE INTO peers(name,ae_title,host,port,services,certificate_sha256,"
+      "require_identity) VALUES(?1,?2,?3,?4,?5,?6,?7)"));
   Use q(*s);
   q.Bind(1, peer.name).Bind(2, peer.ae_title).Bind(3, peer.host).Bind(4, int64_t{peer.port})
-      .Bind(5, peer.services).Bind(6, peer.certificate_sha256);
+      .Bind(5, peer.services).Bind(6, peer.certificate_sha256)
+      .Bind(7, int64_t{peer.require_identity ? 1 : 0});
   if (q.Step() != SQLITE_DONE) return writer_->Error("put peer");
   return Status::Ok();
 }
@@ -714,13 +716,14 @@ Result<bool> SqliteIndex::RemovePeer(const std::string& name) {
 Result<std::vector<PeerRecord>> SqliteIndex::ListPeers() {
   std::lock_guard<std::mutex> lock(read_mu_);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
-      "SELECT name,ae_title,host,port,services,certificate_sha256 FROM peers ORDER BY name"));
+      "SELECT name,ae_title,host,port,services,certificate_sha256,require_identity FROM peers "
+      "ORDER BY name"));
   Use q(*s);
   std::vector<PeerRecord> out;
   int rc;
   while ((rc = q.Step()) == SQLITE_ROW) {
     out.push_back({q.Text(0), q.Text(1), q.Text(2), static_cast<int>(q.Int(3)), q.Text(4),
-                   q.Text(5)});
+                   q.Text(5), q.Int(6) != 0});
   }
   if (rc != SQLITE_DONE) return reader_->Error("list peers");
   return out;
