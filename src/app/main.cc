@@ -1,6 +1,9 @@
 // tresor: the command-line entry point. Parses arguments, opens the data directory
 // and runs one subcommand. All archive work goes through archive::ArchiveService.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -216,9 +219,29 @@ int CmdInit(const Args& a) {
   return 0;
 }
 
-bool IsLoopback(const std::string& address) {
-  return address == "127.0.0.1" || address == "::1" || address == "localhost" ||
-         address.rfind("127.", 0) == 0;
+// True if every address `host` resolves to is a loopback address (a name is resolved
+// the way the listener will resolve it, so "127.example" cannot pass for loopback).
+bool IsLoopback(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res) return false;
+  bool all_loopback = true;
+  for (addrinfo* p = res; p; p = p->ai_next) {
+    if (p->ai_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(p->ai_addr);
+      all_loopback &= (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    } else if (p->ai_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(p->ai_addr);
+      all_loopback &= IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) != 0;
+    } else {
+      all_loopback = false;
+    }
+  }
+  freeaddrinfo(res);
+  return all_loopback;
 }
 
 int CmdServe(const Args& a) {

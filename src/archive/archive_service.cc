@@ -127,7 +127,7 @@ class UploadImpl : public Upload {
       return result.status();
     }
     TRESOR_ASSIGN_OR_RETURN(store::AddOutcome outcome,
-                            archive_.committer_.Commit(std::move(result).value()));
+                            archive_.committer_->Commit(std::move(result).value()));
     switch (outcome) {
       case store::AddOutcome::kAdded:
         return StoreOutcome::kStored;
@@ -201,7 +201,7 @@ ArchiveService::ArchiveService(store::Index& index, store::BlobStore& blobs, Arc
     : index_(index),
       blobs_(blobs),
       options_(std::move(options)),
-      committer_(index, blobs, options_.commit_batch_max),
+      committer_(std::make_unique<GroupCommitter>(index, blobs, options_.commit_batch_max)),
       failures_(options_.max_failures, options_.failure_window_seconds, options_.block_seconds) {}
 
 namespace {
@@ -328,6 +328,8 @@ Result<std::string> ArchiveService::CreateApiToken(const Principal& who, const s
   return token;
 }
 
+// The committer drains its queue when destroyed. The rows of its last batch stay marked
+// unconfirmed; the next Recover() checks them against their blobs and confirms them.
 ArchiveService::~ArchiveService() = default;
 
 Result<bool> ArchiveService::BlobMatches(const store::StoredInstance& instance) {
@@ -375,13 +377,16 @@ Status ArchiveService::Recover() {
 Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(
     const std::string& calling_ae, const std::string& called_ae, const std::string& remote_address,
     const std::string& client_certificate_sha256) {
-  if (IsBlocked(remote_address)) return Admission{security::Verdict::kBlocked, {}};
   TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, ListPeers(Principal::LocalAdmin()));
   security::Decision d = security::DecideAssociation(peers, calling_ae, called_ae, options_.ae_title,
                                                      remote_address, client_certificate_sha256);
   Admission a{d.verdict, {}};
   if (d.verdict == security::Verdict::kAccept) {
+    // A registered peer is admitted even from a blocked address: the block slows down
+    // guessing, it must not let a stranger on the same host (or NAT) lock out a modality.
     a.principal = Principal{d.peer.name, calling_ae, remote_address, d.peer.services, "", ""};
+  } else if (IsBlocked(remote_address)) {
+    a.verdict = security::Verdict::kBlocked;
   } else {
     RecordFailure(remote_address, "association rejected");
   }
@@ -429,7 +434,7 @@ Result<FindResult> ArchiveService::Find(const Principal& who, dicom::Query query
   if (!who.May(security::kFind)) {
     return PermissionDenied(who.Describe() + " is not granted the find service");
   }
-  query.limit = std::min(query.limit, options_.max_find_results);
+  query.limit = options_.max_find_results;
   query.fuzzy_person_names = options_.fuzzy_person_names;
   TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query));
   FindResult result;

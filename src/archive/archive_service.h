@@ -209,7 +209,7 @@ class ArchiveService {
   store::Index& index_;
   store::BlobStore& blobs_;
   const ArchiveOptions options_;
-  GroupCommitter committer_;
+  std::unique_ptr<GroupCommitter> committer_;  // reset first by the destructor
   security::FailureTracker failures_;
 };
 

@@ -34,7 +34,14 @@ bool ParseLevel(const std::string& text, Level* level) {
   return true;
 }
 
-void Write(Level level, const std::string& line) {
+void Write(Level level, const std::string& raw) {
+  // A record is one line: control characters from peer-supplied text (AE titles, UIDs)
+  // must not forge further lines or drive a terminal.
+  std::string line = raw;
+  for (char& c : line) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) c = '?';
+  }
   auto now = std::chrono::system_clock::now();
   std::time_t secs = std::chrono::system_clock::to_time_t(now);
   int millis = static_cast<int>(

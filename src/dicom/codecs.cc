@@ -1,6 +1,7 @@
 #include "dicom/codecs.h"
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
@@ -12,9 +13,14 @@
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/dcmjpls/djencode.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace tresor::dicom {
+namespace {
+// Largest pixel data TranscodeDataset will decode into memory.
+constexpr uint64_t kMaxDecodedBytes = 1ull << 30;
+}  // namespace
 
 void RegisterCodecs() {
   DJDecoderRegistration::registerCodecs();
@@ -37,6 +43,21 @@ Result<std::string> TranscodeDataset(const std::string& part10, const std::strin
   file.transferEnd();
   if (cond.bad()) return InvalidArgument(std::string("cannot parse stored object: ") + cond.text());
   DcmDataset* dataset = file.getDataset();
+  // Bound the decoded size before decoding: a small compressed object may declare
+  // gigabytes of pixels (a decompression bomb).
+  Uint16 rows = 0, columns = 0, samples = 1, bits = 16;
+  Sint32 frames = 1;
+  dataset->findAndGetUint16(DCM_Rows, rows);
+  dataset->findAndGetUint16(DCM_Columns, columns);
+  dataset->findAndGetUint16(DCM_SamplesPerPixel, samples);
+  dataset->findAndGetUint16(DCM_BitsAllocated, bits);
+  dataset->findAndGetSint32(DCM_NumberOfFrames, frames);
+  uint64_t decoded = uint64_t{rows} * columns * std::max<Uint16>(samples, 1) *
+                     ((std::max<Uint16>(bits, 1) + 7) / 8) * static_cast<uint64_t>(std::max<Sint32>(frames, 1));
+  if (decoded > kMaxDecodedBytes) {
+    return ResourceExhausted("decoded pixel data would exceed " +
+                             std::to_string(kMaxDecodedBytes >> 20) + " MiB");
+  }
   cond = dataset->chooseRepresentation(target, nullptr);
   if (cond.bad() || !dataset->canWriteXfer(target)) {
     return Unsupported(std::string("no codec converts ") +

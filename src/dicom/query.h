@@ -66,7 +66,8 @@ struct Query {
   bool patient_root = false;          // Patient Root model (else Study Root)
   std::vector<Condition> conditions;  // all must match
   std::vector<TagKey> return_tags;    // attributes to return (index-held ones get values)
-  size_t limit = 1000;                // at most this many matches are returned
+  size_t limit = 1000;                // at most this many matches are returned (the archive
+                                      // sets it from its configured result limit)
   bool fuzzy_person_names = false;    // PN matching ignores case and accents
 };
 

@@ -437,12 +437,26 @@ void DimseServer::AcceptLoop() {
         close(fd);
         return;
       }
-      if (queue_.size() >= static_cast<size_t>(options_.max_pending_connections)) {
+      // Connections an idle worker is about to take do not count as waiting.
+      size_t waiting = queue_.size() > static_cast<size_t>(idle_workers_)
+                           ? queue_.size() - static_cast<size_t>(idle_workers_)
+                           : 0;
+      if (waiting >= static_cast<size_t>(options_.max_pending_connections)) {
         TRESOR_LOG(kWarn) << "connection from " << c.address
                           << " closed: all workers busy and the queue is full";
         close(fd);
         continue;
       }
+      // One address may not hold many workers with connections that have not even sent
+      // their A-ASSOCIATE-RQ: slow or silent clients cannot starve everyone else.
+      int& pending = handshaking_[c.address];
+      if (pending >= std::max(2, options_.max_associations / 4)) {
+        TRESOR_LOG(kWarn) << "connection from " << c.address << " closed: " << pending
+                          << " connections from this address are still in their handshake";
+        close(fd);
+        continue;
+      }
+      ++pending;
       queue_.push_back(c);
     }
     cv_.notify_one();
@@ -454,7 +468,9 @@ void DimseServer::WorkerLoop() {
     Connection c;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      ++idle_workers_;
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      --idle_workers_;
       if (stopping_) return;
       c = queue_.front();
       queue_.pop_front();
@@ -467,6 +483,19 @@ void DimseServer::WorkerLoop() {
 }
 
 void DimseServer::Serve(const Connection& c) {
+  // The connection counts as handshaking until the association request has been read.
+  struct Handshake {
+    DimseServer* server;
+    std::string address;
+    bool done = false;
+    void Finish() {
+      if (done) return;
+      done = true;
+      std::lock_guard<std::mutex> lock(server->mu_);
+      if (--server->handshaking_[address] <= 0) server->handshaking_.erase(address);
+    }
+    ~Handshake() { Finish(); }
+  } handshake{this, c.address};
   std::string why;
   auto deadline = Clock::now() + std::chrono::seconds(options_.artim_seconds);
   SslPtr ssl;
@@ -504,6 +533,7 @@ void DimseServer::Serve(const Connection& c) {
     t_handover_ssl = nullptr;
     dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
   }
+  handshake.Finish();
   AssociationPtr assoc(raw);  // owns the socket from here on
   if (cond.bad()) {
     TRESOR_LOG(kWarn) << "association request from " << c.address << " unreadable: "

@@ -83,6 +83,9 @@ class DimseServer {
   std::deque<Connection> queue_;  // guarded by mu_
   std::set<int> active_fds_;      // guarded by mu_
   std::map<std::string, int> per_peer_;  // guarded by mu_: open associations per peer
+  std::map<std::string, int> handshaking_;  // guarded by mu_: connections per address
+                                            // not yet past their A-ASSOCIATE-RQ
+  int idle_workers_ = 0;                    // guarded by mu_
   bool stopping_ = false;         // guarded by mu_
   std::thread acceptor_;                // owned, joined by Stop
   std::vector<std::thread> workers_;    // owned, joined by Stop

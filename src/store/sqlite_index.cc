@@ -180,8 +180,25 @@ class FullSync {
 // tresor_fold(text): dicom::FoldPersonName as an SQL function, for fuzzy PN matching.
 void FoldFunction(sqlite3_context* ctx, int, sqlite3_value** argv);
 
+// Adds `column` to `table` if an older database lacks it.
+Status EnsureColumn(SqliteIndex::Db& db, const std::string& table, const std::string& column,
+                    const std::string& declaration);
+
 // WAL frames after which AddInstances runs a checkpoint (about 16 MB of 4 KB pages).
 constexpr int kCheckpointFrames = 4000;
+
+Status EnsureColumn(SqliteIndex::Db& db, const std::string& table, const std::string& column,
+                    const std::string& declaration) {
+  sqlite3_stmt* raw = nullptr;
+  std::string sql = "SELECT 1 FROM pragma_table_info('" + table + "') WHERE name='" + column + "'";
+  if (sqlite3_prepare_v2(db.db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
+    return db.Error("schema check");
+  }
+  int rc = sqlite3_step(raw);
+  sqlite3_finalize(raw);
+  if (rc == SQLITE_ROW) return Status::Ok();
+  return db.Exec(("ALTER TABLE " + table + " ADD COLUMN " + column + " " + declaration).c_str());
+}
 
 Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions& options) {
   std::unique_ptr<SqliteIndex> index(new SqliteIndex(options));
@@ -213,6 +230,12 @@ Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions&
                             nullptr, FoldFunction, nullptr, nullptr);
     if (i == 0) {
       TRESOR_RETURN_IF_ERROR(db->Exec(kSchema));
+      // Columns added after the first release: add them to older databases.
+      TRESOR_RETURN_IF_ERROR(EnsureColumn(*db, "patients", "name_folded", "TEXT NOT NULL DEFAULT ''"));
+      TRESOR_RETURN_IF_ERROR(
+          EnsureColumn(*db, "peers", "certificate_sha256", "TEXT NOT NULL DEFAULT ''"));
+      TRESOR_RETURN_IF_ERROR(
+          EnsureColumn(*db, "peers", "require_identity", "INTEGER NOT NULL DEFAULT 0"));
       index->writer_ = std::move(db);
     } else {
       index->reader_ = std::move(db);
