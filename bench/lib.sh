@@ -101,6 +101,17 @@ snapshot_tresor() {
   TRESOR_HASH=$(sha256sum "$TRESOR" | cut -c1-12)
 }
 
+# tresor_schema_key: first 12 hex digits of the SHA-256 of the index schema a fresh
+# `tresor init` creates: a key for caching loaded Tresor archives across rebuilds that do
+# not change the index format (a change of what import writes into unchanged columns is
+# not detected: use the scripts' --fresh after such a change).
+tresor_schema_key() {
+  local d=$WORK/schema-probe
+  "$TRESOR" init --data "$d" >/dev/null 2>&1 || die "tresor init failed"
+  sqlite3 "$d/index.db" .schema | sha256sum | cut -c1-12
+  rm -rf "$d"
+}
+
 # gen_corpus NAME PATIENTS STUDIES SERIES INSTANCES ROWS COLS: generates (or reuses) the
 # corpus $CACHE/NAME-PxSxRxI-ROWSxCOLS; sets CORPUS to its directory.
 gen_corpus() {
@@ -119,10 +130,10 @@ gen_corpus() {
   fi
 }
 
-# tresor_start DATA LOG: serves DATA on a kernel-picked port; sets TRESOR_PID, TRESOR_PORT.
+# tresor_start DATA LOG: serves DATA on kernel-picked ports (DICOM, DICOM-TLS, HTTP); sets TRESOR_PID, TRESOR_PORT.
 tresor_start() {
   local data=$1 log=$2 port='' i
-  start_bg "$log" "$TRESOR" serve --data "$data" --dicom-port 0
+  start_bg "$log" "$TRESOR" serve --data "$data" --dicom-port 0 --dicom-tls-port 0 --http-port 0
   TRESOR_PID=$BGPID
   for i in $(seq 1 600); do
     port=$(sed -n 's/.*DICOM listener on [^ ]*:\([0-9]*\) .*/\1/p' "$log" | tail -1)

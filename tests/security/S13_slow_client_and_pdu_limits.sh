@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# S13: slow clients never block other clients' handshakes; connections that never send
+# (or never finish) their A-ASSOCIATE-RQ are dropped after limits.artim_seconds; idle
+# associations are aborted after limits.idle_seconds (plain and TLS); an oversized PDU
+# gets an A-ABORT, not a crash; associations are capped per peer
+# (limits.max_associations_per_peer, transient reject) and in total
+# (limits.max_associations workers + limits.max_pending_connections queue; beyond that a
+# connection is closed at once).
+source "$(dirname "$0")/../lib.sh"
+TOOLS=$ROOT/tests/tools
+BG=()
+trap 'for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done; cleanup' EXIT
+
+ARTIM=2 IDLE=3
+echo "S13: slow clients, timeouts, PDU limit, association caps (artim $ARTIM s, idle $IDLE s)"
+init_data
+conf() { sed -i "s/^$1 = .*/$1 = $2/" "$DATA/tresor.conf"; grep -qx "$1 = $2" "$DATA/tresor.conf"; }
+set_limits() {
+  conf artim_seconds "$ARTIM" && conf idle_seconds "$IDLE" && conf max_associations 4 &&
+    conf max_pending_connections 2
+}
+check "config: artim_seconds = $ARTIM, idle_seconds = $IDLE, 4 workers, queue of 2" set_limits
+PER_PEER=no
+conf max_associations_per_peer 2 && PER_PEER=yes
+# S12's lockout is tested on its own; dropped and rejected probes must not trigger it here.
+sed -i 's/^max_failures = .*/max_failures = 1000000/' "$DATA/tresor.conf"
+start_server || { fail "server starts"; finish; exit 1; }
+add_peer a PEERA echo
+add_peer b PEERB echo
+"$TRESOR" peer enroll ws --ae WS1 --host 127.0.0.1 --allow echo --data "$DATA" >/dev/null
+W=$DATA/enrolled/ws
+TLS_OPTS=(--tls --tls-cert "$W/ws.pem" --tls-key "$W/ws.key" --tls-ca "$W/ca.pem")
+scu() { "$PY" "$TOOLS/secure_scu.py" "$@" 2>&1; }
+# bg NAME ARGS...: secure_scu in the background, output in $WORK/NAME.out.
+bg() { local name=$1; shift; scu "$@" >"$WORK/$name.out" & BG+=($!); }
+wait_bg() { for p in "${BG[@]}"; do wait "$p" 2>/dev/null; done; BG=(); }
+after() { sed -n 's/.* after=\([0-9.]*\)$/\1/p' "$WORK/$1.out"; }
+# between X LO HI: LO <= X <= HI (decimals).
+between() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x != "" && x >= lo && x <= hi) }'; }
+# ended NAME PATTERN LO HI: $WORK/NAME.out matches PATTERN and its after= is in [LO, HI].
+ended() { grep -qE "$2" "$WORK/$1.out" && between "$(after "$1")" "$3" "$4"; }
+ms_now() { date +%s%3N; }
+
+# 1. Three slow clients (silent plain TCP, silent TCP on the TLS port, half an
+# A-ASSOCIATE-RQ) hold three workers; another client's C-ECHO is answered at once.
+# (Started 0.3 s apart: a burst of simultaneous connects can overflow the small queue of
+# this test before idle workers pick them up; see the report on max_pending_connections.)
+bg silent --port "$PORT" --timeout 20 silent
+sleep 0.3
+bg silent_tls --port "$TLS_PORT" --timeout 20 silent
+sleep 0.3
+bg partial --port "$PORT" --calling PEERA --timeout 20 silent --partial 40
+sleep 0.5
+t0=$(ms_now)
+check "C-ECHO while three slow connections are open succeeds" echoscu -aet PEERA -aec TRESOR 127.0.0.1 "$PORT"
+t=$(( $(ms_now) - t0 ))
+check "... within 1.5 s (took ${t} ms)" test "$t" -lt 1500
+t0=$(ms_now)
+expect_eq "TLS C-ECHO while they are open succeeds" status=0x0000 \
+  "$(scu "${TLS_OPTS[@]}" --port "$TLS_PORT" --calling WS1 echo)"
+t=$(( $(ms_now) - t0 ))
+check "... within 1.5 s (took ${t} ms)" test "$t" -lt 1500
+wait_bg
+for n in silent silent_tls partial; do
+  check "slow connection '$n' dropped after about artim_seconds: $(cat "$WORK/$n.out")" \
+    ended "$n" '^closed' 1.5 5
+done
+check "log: plain connections dropped at the ARTIM timeout" \
+  test "$(grep -c 'connection from 127.0.0.1 dropped: .*ARTIM' "$LOG")" -ge 2
+check "log: the silent TLS connection dropped at the ARTIM timeout" \
+  grep -q 'TLS connection from 127.0.0.1 dropped: .*ARTIM' "$LOG"
+
+# 2. Idle associations (plain and TLS) are aborted after idle_seconds.
+bg idle --port "$PORT" --calling PEERA --timeout 20 idle
+bg idle_tls "${TLS_OPTS[@]}" --port "$TLS_PORT" --calling WS1 --timeout 20 idle
+wait_bg
+for n in idle idle_tls; do
+  check "$n association ended by the server after about idle_seconds: $(cat "$WORK/$n.out")" \
+    ended "$n" '^(aborted|closed)' "$((IDLE - 1)).5" "$((IDLE + 3))"
+done
+check "log: 'association idle for ... aborting'" test "$(grep -c 'association idle for' "$LOG")" -ge 2
+
+# 3. Oversized and forged PDUs: A-ABORT (or close), never a crash.
+for kind in oversized-pdata huge-pdata bad-pdv; do
+  out=$(scu --port "$PORT" --calling PEERA --timeout 10 garbage --kind "$kind")
+  check "plain '$kind': the server aborts ($out)" grep -qE '^(aborted|closed)' <<<"$out"
+done
+out=$(scu --port "$PORT" --calling PEERA --timeout 10 garbage --kind oversized-pdata)
+expect_eq "plain oversized P-DATA: A-ABORT source 2 (provider), reason 6" "aborted source=2 reason=6" "$out"
+out=$(scu "${TLS_OPTS[@]}" --port "$TLS_PORT" --calling WS1 --timeout 10 garbage --kind oversized-pdata)
+expect_eq "TLS oversized P-DATA: A-ABORT source 2, reason 6" "aborted source=2 reason=6" "$out"
+out=$(scu --port "$PORT" --calling PEERA --timeout 10 garbage --kind huge-associate)
+check "A-ASSOCIATE-RQ declaring 4 GB: refused ($out)" grep -qE '^(aborted|closed|rejected)' <<<"$out"
+check "log: 'association aborted' for the oversized PDUs" test "$(grep -c 'association aborted: ' "$LOG")" -ge 3
+check "server still up after the PDU probes" server_alive
+check "C-ECHO still answered" echoscu -aet PEERA -aec TRESOR 127.0.0.1 "$PORT"
+
+# 4. Per-peer cap: PEERA holds two associations; its third is rejected (transient), while
+# PEERB still gets in.
+if [ "$PER_PEER" = yes ]; then
+  bg hold_a1 --port "$PORT" --calling PEERA --timeout 20 idle
+  sleep 0.2
+  bg hold_a2 --port "$PORT" --calling PEERA --timeout 20 idle
+  sleep 0.7
+  expect_eq "PEERA's third association: transient reject (result 2, source 3, reason 2)" \
+    "rejected result=2 source=3 reason=2" "$(scu --port "$PORT" --calling PEERA --timeout 10 associate)"
+  expect_eq "PEERB is not affected" accepted "$(scu --port "$PORT" --calling PEERB --timeout 10 associate)"
+  check "log: the per-peer limit is named" grep -q 'associations, the limit' "$LOG"
+  wait_bg
+else
+  echo "  note: this build has no limits.max_associations_per_peer; per-peer cap not checked"
+fi
+
+# 5. Total cap: four held associations fill the workers, two more connections wait in
+# the queue, the next one is closed at once. When the held ones time out, the queued
+# ones are served.
+for n in 1 2 3 4; do
+  bg "hold_$n" --port "$PORT" --calling "$([ $n -le 2 ] && echo PEERA || echo PEERB)" --timeout 20 idle
+  sleep 0.2
+done
+sleep 0.3
+bg queued_1 --port "$PORT" --calling WS1 --timeout 20 associate   # WS1 is TLS-only:
+sleep 0.2
+bg queued_2 --port "$PORT" --calling NOBODY --timeout 20 associate # both get an answer
+sleep 0.4
+scu --port "$PORT" --calling PEERB --timeout 10 silent >"$WORK/extra.out"
+check "a connection beyond workers + queue is closed at once ($(cat "$WORK/extra.out"))" \
+  ended extra '^closed' 0 0.5
+check "log: 'all workers busy and the queue is full'" grep -q 'all workers busy and the queue is full' "$LOG"
+wait_bg
+for n in queued_1 queued_2; do
+  check "queued connection '$n' is answered once a worker frees ($(cat "$WORK/$n.out"))" \
+    grep -q '^rejected result=1 source=1 reason=3' "$WORK/$n.out"
+done
+for n in 1 2 3 4; do
+  check "held association $n ended by idle timeout ($(cat "$WORK/hold_$n.out"))" grep -qE '^(aborted|closed)' "$WORK/hold_$n.out"
+done
+
+check "server still up" server_alive
+check "C-ECHO answered at the end" echoscu -aet PEERB -aec TRESOR 127.0.0.1 "$PORT"
+rss=$(server_rss_kb)
+check "server RSS ${rss} KiB < 200 MiB" test "${rss:-999999}" -lt 204800
+stop_server
+finish
