@@ -207,50 +207,39 @@ class GuardedTransportLayer : public DcmTransportLayer {
   uint32_t max_pdu_;
 };
 
-// Waits until the complete A-ASSOCIATE-RQ PDU is in the socket's receive buffer.
-// Returns false (and says why) if it does not arrive by `deadline` or is not one.
-bool WaitForAssociateRq(int fd, Clock::time_point deadline, std::string* why) {
-  while (true) {
-    unsigned char head[6];
-    ssize_t got = recv(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
-    if (got == 0) {
-      *why = "closed before sending an A-ASSOCIATE-RQ";
-      return false;
-    }
-    if (got >= 1 && head[0] != 0x01) {
-      *why = "first PDU is not an A-ASSOCIATE-RQ";
-      return false;
-    }
-    if (got == 6) {
-      uint32_t length = uint32_t{head[2]} << 24 | uint32_t{head[3]} << 16 |
-                        uint32_t{head[4]} << 8 | head[5];
-      if (length > kMaxAssociateRqBytes) {
-        *why = "A-ASSOCIATE-RQ too large";
-        return false;
-      }
-      int available = 0;
-      if (ioctl(fd, FIONREAD, &available) == 0 &&
-          static_cast<uint64_t>(available) >= uint64_t{length} + 6) {
-        return true;
-      }
-    } else if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      *why = std::string("connection error: ") + std::strerror(errno);
-      return false;
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      *why = "no complete A-ASSOCIATE-RQ within the ARTIM timeout";
-      return false;
-    }
-    // Wake on new data; re-check at least every 50 ms (a partial PDU keeps the socket
-    // readable, so poll alone would spin).
-    pollfd p{fd, POLLIN, 0};
-    if (got >= 1) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    } else {
-      poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 50)));
-    }
+// Where a new plain connection stands with its A-ASSOCIATE-RQ.
+enum class RqState { kComplete, kPartial, kNothingYet, kBad };
+
+// Checks, without blocking, whether the complete A-ASSOCIATE-RQ PDU is in the socket's
+// receive buffer. kBad (with `why`) for anything that cannot become one.
+RqState CheckAssociateRq(int fd, std::string* why) {
+  unsigned char head[6];
+  ssize_t got = recv(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+  if (got == 0) {
+    *why = "closed before sending an A-ASSOCIATE-RQ";
+    return RqState::kBad;
   }
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return RqState::kNothingYet;
+    *why = std::string("connection error: ") + std::strerror(errno);
+    return RqState::kBad;
+  }
+  if (head[0] != 0x01) {
+    *why = "first PDU is not an A-ASSOCIATE-RQ";
+    return RqState::kBad;
+  }
+  if (got < 6) return RqState::kPartial;
+  uint32_t length = uint32_t{head[2]} << 24 | uint32_t{head[3]} << 16 | uint32_t{head[4]} << 8 | head[5];
+  if (length > kMaxAssociateRqBytes) {
+    *why = "A-ASSOCIATE-RQ too large";
+    return RqState::kBad;
+  }
+  int available = 0;
+  if (ioctl(fd, FIONREAD, &available) == 0 &&
+      static_cast<uint64_t>(available) >= uint64_t{length} + 6) {
+    return RqState::kComplete;
+  }
+  return RqState::kPartial;
 }
 
 bool IsSupportedAbstractSyntax(const char* uid) {
@@ -411,56 +400,129 @@ void DimseServer::Stop() {
   listen_fd_ = wake_pipe_[0] = wake_pipe_[1] = -1;
 }
 
-void DimseServer::AcceptLoop() {
-  while (true) {
-    // A listener that is off has fd -1, which poll ignores.
-    pollfd fds[3] = {{wake_pipe_[0], POLLIN, 0}, {listen_fd_, POLLIN, 0}, {tls_listen_fd_, POLLIN, 0}};
-    if (poll(fds, 3, -1) < 0) {
-      if (errno == EINTR) continue;
-      TRESOR_LOG(kError) << "accept loop: poll failed: " << std::strerror(errno);
-      return;
-    }
-    if (fds[0].revents) return;
-    bool tls = !(fds[1].revents & POLLIN);
-    if (tls && !(fds[2].revents & POLLIN)) continue;
-    sockaddr_storage from{};
-    socklen_t len = sizeof from;
-    int fd = accept4(tls ? tls_listen_fd_ : listen_fd_, reinterpret_cast<sockaddr*>(&from), &len,
-                     SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    Connection c{fd, AddressOf(from), tls};
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) {
-        close(fd);
-        return;
-      }
-      // Connections an idle worker is about to take do not count as waiting.
-      size_t waiting = queue_.size() > static_cast<size_t>(idle_workers_)
-                           ? queue_.size() - static_cast<size_t>(idle_workers_)
-                           : 0;
-      if (waiting >= static_cast<size_t>(options_.max_pending_connections)) {
+void DimseServer::Enqueue(const Connection& c) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Connections an idle worker is about to take do not count as waiting.
+    size_t waiting = queue_.size() > static_cast<size_t>(idle_workers_)
+                         ? queue_.size() - static_cast<size_t>(idle_workers_)
+                         : 0;
+    if (stopping_ || waiting >= static_cast<size_t>(options_.max_pending_connections)) {
+      if (!stopping_) {
         TRESOR_LOG(kWarn) << "connection from " << c.address
                           << " closed: all workers busy and the queue is full";
-        close(fd);
-        continue;
       }
-      // One address may not hold many workers with connections that have not even sent
-      // their A-ASSOCIATE-RQ: slow or silent clients cannot starve everyone else.
-      int& pending = handshaking_[c.address];
-      if (pending >= std::max(2, options_.max_associations / 4)) {
-        TRESOR_LOG(kWarn) << "connection from " << c.address << " closed: " << pending
-                          << " connections from this address are still in their handshake";
-        close(fd);
-        continue;
-      }
-      ++pending;
-      queue_.push_back(c);
+      close(c.fd);
+      return;
     }
-    cv_.notify_one();
+    if (c.tls) ++handshaking_[c.address];
+    queue_.push_back(c);
   }
+  cv_.notify_one();
+}
+
+void DimseServer::AcceptLoop() {
+  // Plain connections wait here, in one poll set, until their A-ASSOCIATE-RQ has fully
+  // arrived (or ARTIM expires): a silent or slow client costs a socket, never a worker.
+  struct Waiting {
+    Connection c;
+    Clock::time_point deadline;
+    bool partial;
+  };
+  std::vector<Waiting> waiting;
+  std::map<std::string, int> waiting_per_address;
+  const size_t kMaxWaiting = 4096;
+  const int kMaxWaitingPerAddress = 256;
+  auto drop = [&](size_t i, const std::string& why) {
+    TRESOR_LOG(kWarn) << "connection from " << waiting[i].c.address << " dropped: " << why;
+    close(waiting[i].c.fd);
+    if (--waiting_per_address[waiting[i].c.address] <= 0) {
+      waiting_per_address.erase(waiting[i].c.address);
+    }
+    waiting[i] = waiting.back();
+    waiting.pop_back();
+  };
+  while (true) {
+    std::vector<pollfd> fds = {{wake_pipe_[0], POLLIN, 0},
+                               {listen_fd_, POLLIN, 0},
+                               {tls_listen_fd_, POLLIN, 0}};
+    bool any_partial = false;
+    auto now = Clock::now();
+    auto next = now + std::chrono::hours(1);
+    for (const Waiting& w : waiting) {
+      // A partial PDU keeps the socket readable; re-check those on a short timer.
+      fds.push_back({w.c.fd, static_cast<short>(w.partial ? 0 : POLLIN), 0});
+      any_partial |= w.partial;
+      next = std::min(next, w.deadline);
+    }
+    int timeout = waiting.empty() ? -1
+                  : any_partial  ? 20
+                                 : static_cast<int>(std::max<int64_t>(
+                                       1, std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count()));
+    if (poll(fds.data(), fds.size(), timeout) < 0) {
+      if (errno == EINTR) continue;
+      TRESOR_LOG(kError) << "accept loop: poll failed: " << std::strerror(errno);
+      break;
+    }
+    if (fds[0].revents) break;
+    for (int listener = 1; listener <= 2; ++listener) {
+      if (!(fds[listener].revents & POLLIN)) continue;
+      bool tls = listener == 2;
+      sockaddr_storage from{};
+      socklen_t len = sizeof from;
+      int fd = accept4(tls ? tls_listen_fd_ : listen_fd_, reinterpret_cast<sockaddr*>(&from), &len,
+                       SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      Connection c{fd, AddressOf(from), tls};
+      if (tls) {
+        // The TLS handshake runs on a worker (bounded by ARTIM); one address may hold
+        // only a few workers that way.
+        int busy;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          busy = handshaking_[c.address];
+        }
+        if (busy >= std::max(2, options_.max_associations / 4)) {
+          TRESOR_LOG(kWarn) << "TLS connection from " << c.address << " closed: " << busy
+                            << " connections from this address are still in their handshake";
+          close(fd);
+          continue;
+        }
+        Enqueue(c);
+        continue;
+      }
+      if (waiting.size() >= kMaxWaiting || waiting_per_address[c.address] >= kMaxWaitingPerAddress) {
+        TRESOR_LOG(kWarn) << "connection from " << c.address
+                          << " closed: too many connections waiting for their association request";
+        close(fd);
+        continue;
+      }
+      ++waiting_per_address[c.address];
+      waiting.push_back({c, Clock::now() + std::chrono::seconds(options_.artim_seconds), false});
+    }
+    now = Clock::now();
+    for (size_t i = 0; i < waiting.size();) {
+      std::string why;
+      RqState state = CheckAssociateRq(waiting[i].c.fd, &why);
+      if (state == RqState::kComplete) {
+        Connection c = waiting[i].c;
+        if (--waiting_per_address[c.address] <= 0) waiting_per_address.erase(c.address);
+        waiting[i] = waiting.back();
+        waiting.pop_back();
+        Enqueue(c);
+      } else if (state == RqState::kBad) {
+        drop(i, why);
+      } else if (now >= waiting[i].deadline) {
+        drop(i, "no complete A-ASSOCIATE-RQ within the ARTIM timeout");
+      } else {
+        waiting[i].partial = state == RqState::kPartial;
+        ++i;
+      }
+    }
+  }
+  for (const Waiting& w : waiting) close(w.c.fd);
 }
 
 void DimseServer::WorkerLoop() {
@@ -487,7 +549,7 @@ void DimseServer::Serve(const Connection& c) {
   struct Handshake {
     DimseServer* server;
     std::string address;
-    bool done = false;
+    bool done;
     void Finish() {
       if (done) return;
       done = true;
@@ -495,7 +557,7 @@ void DimseServer::Serve(const Connection& c) {
       if (--server->handshaking_[address] <= 0) server->handshaking_.erase(address);
     }
     ~Handshake() { Finish(); }
-  } handshake{this, c.address};
+  } handshake{this, c.address, !c.tls};  // only TLS connections are counted
   std::string why;
   auto deadline = Clock::now() + std::chrono::seconds(options_.artim_seconds);
   SslPtr ssl;
@@ -515,11 +577,7 @@ void DimseServer::Serve(const Connection& c) {
       close(c.fd);
       return;
     }
-  } else if (!WaitForAssociateRq(c.fd, deadline, &why)) {
-    TRESOR_LOG(kWarn) << "connection from " << c.address << " dropped: " << why;
-    close(c.fd);
-    return;
-  }
+  }  // plain connections reach a worker only once their A-ASSOCIATE-RQ has arrived
   T_ASC_Association* raw = nullptr;
   OFCondition cond;
   {

@@ -1,12 +1,15 @@
 // DimseServer: the DICOM upper-layer listeners (plain and TLS) and the associations
 // they serve.
 //
+// Plain connections wait in the acceptor's poll set until their A-ASSOCIATE-RQ has fully
+// arrived (or the ARTIM timeout drops them), so silent clients cost a socket, not a
+// worker. TLS connections are handshaken on a worker within the ARTIM timeout, at most a
+// few per source address at a time.
+//
 // Own acceptor, bounded worker pool (DCMTK's DcmSCPPool is not used; see
-// docs/architecture.md). The acceptor only accepts TCP connections and queues them;
-// a worker waits (up to the ARTIM timeout) until the whole A-ASSOCIATE-RQ has arrived,
-// so a slow or silent client occupies one worker and never delays another client's
-// handshake. Admission (calling AE + host + called AE) and every operation go through
-// archive::ArchiveService. Nagle's algorithm is disabled on every connection.
+// docs/architecture.md). Admission (calling AE + host + certificate + called AE) and
+// every operation go through archive::ArchiveService. Nagle's algorithm is disabled on
+// every connection.
 #pragma once
 
 #include <atomic>
@@ -65,6 +68,8 @@ class DimseServer {
   // Binds and listens on bind_address:port; returns the socket and the bound port.
   Status Listen(int port, int* fd, int* bound_port);
   void AcceptLoop();
+  // Hands a connection to the workers, or closes it when the queue is full.
+  void Enqueue(const Connection& c);
   void WorkerLoop();
   void Serve(const Connection& c);
 
@@ -83,7 +88,7 @@ class DimseServer {
   std::deque<Connection> queue_;  // guarded by mu_
   std::set<int> active_fds_;      // guarded by mu_
   std::map<std::string, int> per_peer_;  // guarded by mu_: open associations per peer
-  std::map<std::string, int> handshaking_;  // guarded by mu_: connections per address
+  std::map<std::string, int> handshaking_;  // guarded by mu_: TLS connections per address
                                             // not yet past their A-ASSOCIATE-RQ
   int idle_workers_ = 0;                    // guarded by mu_
   bool stopping_ = false;         // guarded by mu_
