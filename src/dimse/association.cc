@@ -220,6 +220,14 @@ namespace {
 
 constexpr size_t kMaxIdentifierBytes = 64 * 1024;
 
+// A status detail data set carrying `comment` as Error Comment, or nullptr if empty.
+std::unique_ptr<DcmDataset> ErrorDetail(const std::string& comment) {
+  if (comment.empty()) return nullptr;
+  auto detail = std::make_unique<DcmDataset>();
+  detail->putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
+  return detail;
+}
+
 // Rewrites a single-valued "ISO 2022 IR 100"-style Specific Character Set to its
 // ISO_IR form, which DCMTK's converter accepts.
 void NormalizeIdentifierCharacterSet(DcmDataset& id) {
@@ -309,12 +317,7 @@ OFCondition AssociationHandler::HandleFind(T_ASC_PresentationContextID pres_id,
   auto finish = [&](uint16_t status, const std::string& comment) {
     rsp.DimseStatus = status;
     rsp.DataSetType = DIMSE_DATASET_NULL;
-    std::unique_ptr<DcmDataset> detail;
-    if (!comment.empty()) {
-      detail = std::make_unique<DcmDataset>();
-      detail->putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
-    }
-    return DIMSE_sendFindResponse(assoc_, pres_id, &req, &rsp, nullptr, detail.get());
+    return DIMSE_sendFindResponse(assoc_, pres_id, &req, &rsp, nullptr, ErrorDetail(comment).get());
   };
 
   std::unique_ptr<DcmDataset> identifier;
@@ -410,6 +413,32 @@ uint16_t FinalRetrieveStatus(const SubOperations& ops, bool cancelled) {
   return kStatusSuccess;
 }
 
+// The option bits of a C-MOVE-RSP or C-GET-RSP for its four sub-operation counts.
+struct CountFlags {
+  unsigned remaining, completed, failed, warning;
+};
+
+// Fills status, data set type and sub-operation counts of a C-MOVE-RSP or C-GET-RSP
+// (the two share their layout but not their type). Counts go into pending and final
+// responses; Remaining only into pending ones (PS3.4 C.4.2.1.5).
+template <typename Response>
+void FillRetrieveResponse(Response& rsp, const SubOperations& ops, uint16_t status,
+                          DcmDataset* ids, unsigned class_flag, CountFlags flags) {
+  rsp.DimseStatus = status;
+  rsp.DataSetType = ids ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+  rsp.opts = class_flag;
+  bool pending = status == kStatusPending;
+  if (pending || status == kStatusCancel || status == kStatusSuccess ||
+      status == kStatusSubOperationsWarning) {
+    rsp.NumberOfRemainingSubOperations = static_cast<DIC_US>(ops.remaining);
+    rsp.NumberOfCompletedSubOperations = static_cast<DIC_US>(ops.completed);
+    rsp.NumberOfFailedSubOperations = static_cast<DIC_US>(ops.failed);
+    rsp.NumberOfWarningSubOperations = static_cast<DIC_US>(ops.warning);
+    rsp.opts |= flags.completed | flags.failed | flags.warning;
+    if (pending) rsp.opts |= flags.remaining;
+  }
+}
+
 void Count(SubOperations& ops, const Result<uint16_t>& sent, const std::string& uid) {
   --ops.remaining;
   if (sent.ok() && *sent == kStatusSuccess) {
@@ -471,26 +500,10 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
   rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID;
   SubOperations ops;
   auto respond = [&](uint16_t status, DcmDataset* ids, const std::string& comment) {
-    rsp.DimseStatus = status;
-    rsp.DataSetType = ids ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
-    bool pending = status == kStatusPending;
-    rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID;
-    if (pending || status == kStatusCancel || status == kStatusSuccess ||
-        status == kStatusSubOperationsWarning) {
-      rsp.NumberOfRemainingSubOperations = static_cast<DIC_US>(ops.remaining);
-      rsp.NumberOfCompletedSubOperations = static_cast<DIC_US>(ops.completed);
-      rsp.NumberOfFailedSubOperations = static_cast<DIC_US>(ops.failed);
-      rsp.NumberOfWarningSubOperations = static_cast<DIC_US>(ops.warning);
-      rsp.opts |= O_MOVE_NUMBEROFREMAININGSUBOPERATIONS | O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS |
-                  O_MOVE_NUMBEROFFAILEDSUBOPERATIONS | O_MOVE_NUMBEROFWARNINGSUBOPERATIONS;
-      if (!pending) rsp.opts &= ~O_MOVE_NUMBEROFREMAININGSUBOPERATIONS;
-    }
-    std::unique_ptr<DcmDataset> detail;
-    if (!comment.empty()) {
-      detail = std::make_unique<DcmDataset>();
-      detail->putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
-    }
-    return DIMSE_sendMoveResponse(assoc_, pres_id, &req, &rsp, ids, detail.get());
+    FillRetrieveResponse(rsp, ops, status, ids, O_MOVE_AFFECTEDSOPCLASSUID,
+                         {O_MOVE_NUMBEROFREMAININGSUBOPERATIONS, O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS,
+                          O_MOVE_NUMBEROFFAILEDSUBOPERATIONS, O_MOVE_NUMBEROFWARNINGSUBOPERATIONS});
+    return DIMSE_sendMoveResponse(assoc_, pres_id, &req, &rsp, ids, ErrorDetail(comment).get());
   };
 
   std::vector<store::StoredInstance> instances;
@@ -566,26 +579,10 @@ OFCondition AssociationHandler::HandleGet(T_ASC_PresentationContextID pres_id,
   OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
   SubOperations ops;
   auto respond = [&](uint16_t status, DcmDataset* ids, const std::string& comment) {
-    rsp.DimseStatus = status;
-    rsp.DataSetType = ids ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
-    bool pending = status == kStatusPending;
-    rsp.opts = O_GET_AFFECTEDSOPCLASSUID;
-    if (pending || status == kStatusCancel || status == kStatusSuccess ||
-        status == kStatusSubOperationsWarning) {
-      rsp.NumberOfRemainingSubOperations = static_cast<DIC_US>(ops.remaining);
-      rsp.NumberOfCompletedSubOperations = static_cast<DIC_US>(ops.completed);
-      rsp.NumberOfFailedSubOperations = static_cast<DIC_US>(ops.failed);
-      rsp.NumberOfWarningSubOperations = static_cast<DIC_US>(ops.warning);
-      rsp.opts |= O_GET_NUMBEROFREMAININGSUBOPERATIONS | O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS |
-                  O_GET_NUMBEROFFAILEDSUBOPERATIONS | O_GET_NUMBEROFWARNINGSUBOPERATIONS;
-      if (!pending) rsp.opts &= ~O_GET_NUMBEROFREMAININGSUBOPERATIONS;
-    }
-    std::unique_ptr<DcmDataset> detail;
-    if (!comment.empty()) {
-      detail = std::make_unique<DcmDataset>();
-      detail->putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
-    }
-    return DIMSE_sendGetResponse(assoc_, pres_id, &req, &rsp, ids, detail.get());
+    FillRetrieveResponse(rsp, ops, status, ids, O_GET_AFFECTEDSOPCLASSUID,
+                         {O_GET_NUMBEROFREMAININGSUBOPERATIONS, O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS,
+                          O_GET_NUMBEROFFAILEDSUBOPERATIONS, O_GET_NUMBEROFWARNINGSUBOPERATIONS});
+    return DIMSE_sendGetResponse(assoc_, pres_id, &req, &rsp, ids, ErrorDetail(comment).get());
   };
 
   std::vector<store::StoredInstance> instances;
