@@ -4,7 +4,7 @@
 #
 #   TRESOR        path of the binary (default: build/src/app/tresor of this checkout)
 #   start_server  init a fresh data directory in $WORK and serve it; sets DATA, PORT,
-#                 TLS_PORT (DICOM TLS), PID
+#                 TLS_PORT (DICOM TLS), HTTPS_PORT, PID
 #   stop_server   SIGTERM and wait
 #   add_peer NAME AE [SERVICES]   register a loopback peer
 #   pass/fail/check/expect_eq ... record results; finish prints "N passed, N failed"
@@ -55,7 +55,8 @@ start_server() {
   LOG=$WORK/server.log
   rm -f "$LOG"
   : >"$LOG"
-  "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 >"$WORK/serve.out" 2>"$LOG" &
+  "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
+    >"$WORK/serve.out" 2>"$LOG" &
   PID=$!
   PORT=
   for _ in $(seq 1 100); do
@@ -66,6 +67,7 @@ start_server() {
   done
   if [ -z "$PORT" ]; then echo "server did not start:"; cat "$LOG"; return 1; fi
   TLS_PORT=$(sed -n 's/.*DICOM TLS listener on [^ ]*:\([0-9]*\) .*/\1/p' "$LOG" | tail -1)
+  HTTPS_PORT=$(sed -n 's/.*HTTPS listener on [^ ]*:\([0-9]*\).*/\1/p' "$LOG" | tail -1)
 }
 
 stop_server() {

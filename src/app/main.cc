@@ -30,6 +30,7 @@
 #include "dicom/part10.h"
 #include "dimse/server.h"
 #include "dimse/store_scu.h"
+#include "web/https_server.h"
 #include "security/password.h"
 #include "security/tls_material.h"
 
@@ -309,6 +310,20 @@ int CmdServe(const Args& a) {
   st = server.Start();
   if (!st.ok()) return Fail(st);
 
+  // HTTPS (REST API now; DICOMweb and the console next) from the same TLS material.
+  std::unique_ptr<web::HttpsServer> https;
+  if (o.config.http_port >= 0) {
+    web::WebOptions web_options;
+    web_options.bind_address = o.config.bind_address;
+    web_options.port = o.config.http_port;
+    web_options.certificate_file = InDataDir(dir, o.config.tls_certificate);
+    web_options.private_key_file = InDataDir(dir, o.config.tls_private_key);
+    https = std::make_unique<web::HttpsServer>(*o.archive, web_options);
+    st = https->Start();
+    if (!st.ok()) return Fail(st);
+    TRESOR_LOG(kInfo) << "HTTPS listener on " << o.config.bind_address << ":" << https->port();
+  }
+
   auto stats = o.archive->Stats(archive::Principal::LocalAdmin());
   auto peers = o.archive->ListPeers(archive::Principal::LocalAdmin());
   if (server.port() >= 0) {
@@ -326,6 +341,8 @@ int CmdServe(const Args& a) {
             << ", called AE title " << o.config.ae_title << "\n"
             << "  DICOM TLS: host " << o.config.bind_address << ", port " << server.tls_port()
             << " (client certificate required; enroll peers with 'tresor peer enroll')\n"
+            << "  HTTPS:     https://" << o.config.bind_address << ":" << (https ? https->port() : -1)
+            << "/api/health (CA: " << dir << "/keys/ca.pem)\n"
             << "Only registered peers may connect. Registered now:\n";
   std::string example_ae = "CALLING_AE";
   if (peers.ok() && !peers->empty()) {
@@ -348,6 +365,7 @@ int CmdServe(const Args& a) {
   int sig = 0;
   sigwait(&signals, &sig);
   TRESOR_LOG(kInfo) << "signal " << sig << " received, stopping";
+  if (https) https->Stop();
   server.Stop();
   return 0;
 }

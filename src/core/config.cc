@@ -77,7 +77,7 @@ const std::map<std::string, Setter>& Setters() {
       {"tls.certificate", StringSetter(&Config::tls_certificate)},
       {"tls.private_key", StringSetter(&Config::tls_private_key)},
       {"tls.ca_certificate", StringSetter(&Config::tls_ca_certificate)},
-      {"server.http_port", IntSetter(&Config::http_port, 0, 65535)},
+      {"server.http_port", IntSetter(&Config::http_port, -1, 65535)},
       {"limits.max_associations", IntSetter(&Config::max_associations, 1, 1024)},
       {"limits.max_associations_per_peer", IntSetter(&Config::max_associations_per_peer, 1, 1024)},
       {"limits.max_pending_connections", IntSetter(&Config::max_pending_connections, 1, 4096)},
@@ -177,7 +177,7 @@ dicom_tls_port = 2762
 # server refuses to start that way unless this is true (then it warns at every start).
 # Prefer TLS only: dicom_port = -1.
 insecure_plain_dicom = false
-# HTTPS port for DICOMweb, the REST API and the console (reserved).
+# HTTPS port for the REST API (and, next, DICOMweb and the console); -1 turns it off.
 http_port = 8443
 
 [tls]

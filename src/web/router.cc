@@ -82,6 +82,21 @@ std::string Lowercase(std::string s) {
   return s;
 }
 
+// "GET", "/api/openapi.json" -> "get_api_openapi_json".
+std::string OperationId(const std::string& method, const std::string& path) {
+  std::string id = Lowercase(method);
+  for (char c : path) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (alnum) {
+      id.push_back(c);
+    } else if (id.back() != '_') {
+      id.push_back('_');
+    }
+  }
+  while (id.back() == '_') id.pop_back();
+  return id;
+}
+
 }  // namespace
 
 Route Route::Public(std::string method, std::string path, std::string summary,
@@ -231,7 +246,7 @@ std::string Router::OpenApi() const {
   for (const Route& r : routes_) {
     Json op = Json::object();
     op["summary"] = r.summary;
-    op["operationId"] = Lowercase(r.method) + r.path;
+    op["operationId"] = OperationId(r.method, r.path);
     Json parameters = Json::array();
     for (std::string_view segment : Segments(r.path)) {
       if (!IsParam(segment)) continue;

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 echo "make run: first start prints how to connect"
-make -C "$ROOT" --no-print-directory run DATA="$WORK/run-data" SERVE_ARGS="--dicom-port 0 --dicom-tls-port 0" \
+make -C "$ROOT" --no-print-directory run DATA="$WORK/run-data" SERVE_ARGS="--dicom-port 0 --dicom-tls-port 0 --http-port 0" \
   >"$WORK/run.out" 2>"$WORK/run.err" &
 PID=$!
 for _ in $(seq 1 600); do

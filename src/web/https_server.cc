@@ -1,0 +1,542 @@
+#include "web/https_server.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/log.h"
+
+namespace tresor::web {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+// Sent with every response, errors included.
+constexpr std::pair<const char*, const char*> kSecurityHeaders[] = {
+    {"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
+    {"Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"X-Frame-Options", "DENY"},
+    {"Referrer-Policy", "no-referrer"},
+    {"Cache-Control", "no-store"},
+};
+
+// After refusing a request whose rest is still arriving, read and discard at most this
+// much for at most this long before closing, so the client sees the response instead of
+// a connection reset.
+constexpr size_t kMaxDrainBytes = 4u << 20;
+constexpr auto kDrainTime = std::chrono::seconds(2);
+constexpr auto kShutdownTime = std::chrono::seconds(5);
+
+std::string OpenSslError() {
+  unsigned long e = ERR_get_error();
+  if (e == 0) return "unknown TLS error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
+
+// Chooses HTTP/1.1 when the client offers ALPN; no other protocol is spoken.
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+               unsigned int in_len, void*) {
+  static const unsigned char kProtocols[] = "\x08http/1.1";
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, out_len, kProtocols, sizeof kProtocols - 1, in, in_len) !=
+      OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// TLS 1.2/1.3, the BCP 195 suites of DICOM TLS (dimse/tls.cc), no client certificate.
+Status ConfigureTls(ssl::context& context, const WebOptions& options) {
+  SSL_CTX* ctx = context.native_handle();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // BCP 195: ECDHE or DHE key exchange, AEAD ciphers only (TLS 1.3 suites are all AEAD).
+  const char* kTls12Ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
+      "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+  if (!SSL_CTX_set_cipher_list(ctx, kTls12Ciphers)) {
+    return Internal("cannot set TLS cipher suites: " + OpenSslError());
+  }
+  SSL_CTX_set_dh_auto(ctx, 1);
+  if (SSL_CTX_use_certificate_chain_file(ctx, options.certificate_file.c_str()) != 1) {
+    return InvalidArgument("cannot load TLS certificate " + options.certificate_file + ": " +
+                           OpenSslError());
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, options.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    return InvalidArgument("cannot load TLS private key " + options.private_key_file + ": " +
+                           OpenSslError());
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
+  return Status::Ok();
+}
+
+// Owned by the server; shared with the listener and every session, which all end before
+// the server's Stop() returns.
+struct Shared {
+  WebOptions options;
+  std::unique_ptr<Router> router;
+  std::optional<ssl::context> tls;
+  std::optional<net::thread_pool> workers;
+  std::atomic<int> connections{0};
+};
+
+bool IsHttpParseError(const beast::error_code& ec) {
+  return &ec.category() == &http::make_error_code(http::error::bad_target).category();
+}
+
+// One TLS connection: handshake, then requests one at a time (keep-alive) until the
+// client closes, a timeout passes, or an error ends it. All members are touched only on
+// the connection's strand, or by the one worker task running while no I/O is pending.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::string client)
+      : stream_(std::move(socket), *shared->tls),
+        shared_(std::move(shared)),
+        client_(std::move(client)) {}
+  ~Session() { shared_->connections.fetch_sub(1); }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::Handshake, shared_from_this()));
+  }
+
+ private:
+  const WebOptions& options() const { return shared_->options; }
+  beast::tcp_stream& Socket() { return beast::get_lowest_layer(stream_); }
+
+  void Handshake() {
+    Socket().expires_after(std::chrono::seconds(options().read_timeout_seconds));
+    stream_.async_handshake(ssl::stream_base::server,
+                            beast::bind_front_handler(&Session::OnHandshake, shared_from_this()));
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      TRESOR_LOG(kDebug) << "HTTPS handshake with " << client_ << " failed: " << ec.message();
+      return;
+    }
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(options().max_header_bytes);
+    parser_->body_limit(options().max_body_bytes);
+    request_ = HttpRequest{};
+    log_method_ = "-";
+    log_target_ = "-";
+    user_.clear();
+    version_ = 11;
+    keep_alive_ = false;
+    Socket().expires_after(std::chrono::seconds(
+        first_request_ ? options().read_timeout_seconds : options().idle_timeout_seconds));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  // Handles a failed read: answers what deserves an answer, else just closes.
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      Refuse(431, "request header fields too large");
+    } else if (ec == http::error::body_limit) {
+      Refuse(413, "request body too large");
+    } else if (IsHttpParseError(ec) && ec != http::error::end_of_stream &&
+               ec != http::error::partial_message) {
+      Refuse(400, "malformed HTTP request");
+    } else {
+      TRESOR_LOG(kDebug) << "HTTPS connection from " << client_ << " closed: " << ec.message();
+    }
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    started_ = Clock::now();
+    if (ec) return OnReadError(ec);
+    // The whole request (its body included) must arrive within the read timeout.
+    Socket().expires_after(std::chrono::seconds(options().read_timeout_seconds));
+    auto& head = parser_->get();
+    version_ = head.version();
+    keep_alive_ = head.keep_alive();
+    request_.method = std::string(View(head.method_string()));
+    std::string_view target = View(head.target());
+    size_t question = target.find('?');
+    request_.path = std::string(target.substr(0, question));
+    if (question != std::string_view::npos) request_.query = std::string(target.substr(question + 1));
+    for (const auto& field : head) {
+      request_.headers.emplace_back(std::string(View(field.name_string())),
+                                    std::string(View(field.value())));
+    }
+    request_.client_address = client_;
+    log_method_ = TargetForLog(request_.method, "");
+    log_target_ = TargetForLog(request_.path, request_.query);
+    if (request_.path.empty() || request_.path.front() != '/') {
+      return Refuse(400, "the request target must be an absolute path");
+    }
+    if (version_ >= 11 && head.find(http::field::host) == head.end()) {
+      return Refuse(400, "missing Host header");
+    }
+    // RFC 7230 3.3.3: a request whose transfer coding does not end in chunked has no
+    // determinable length.
+    if (head.find(http::field::transfer_encoding) != head.end() && !head.chunked()) {
+      return Refuse(400, "unsupported transfer coding");
+    }
+    net::post(*shared_->workers, [self = shared_from_this()] {
+      Router::Decision decision = self->shared_->router->Decide(self->request_);
+      net::post(self->stream_.get_executor(), [self, d = std::move(decision)]() mutable {
+        self->OnDecided(std::move(d));
+      });
+    });
+  }
+
+  void OnDecided(Router::Decision decision) {
+    user_ = decision.user();
+    if (!decision.accepted()) {
+      // The body was not read: the connection cannot carry another request.
+      return Send(decision.rejection(), /*close=*/!parser_->is_done());
+    }
+    uint64_t limit = options().max_body_bytes;
+    if (decision.max_body_bytes() != 0 && decision.max_body_bytes() < limit) {
+      limit = decision.max_body_bytes();
+    }
+    if (auto length = parser_->content_length(); length && *length > limit) {
+      return Refuse(413, "request body too large");
+    }
+    decision_ = std::move(decision);
+    if (parser_->is_done()) return Handle();
+    parser_->body_limit(limit);  // also bounds a chunked body
+    if (EqualsIgnoreCase(request_.Header("Expect"), "100-continue")) {
+      continue_ = {};
+      continue_.version(11);
+      continue_.result(http::status::continue_);
+      http::async_write(stream_, continue_,
+                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                          if (!ec) self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+  }
+
+  void OnBody(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    request_.body = std::move(parser_->get().body());
+    Handle();
+  }
+
+  void Handle() {
+    net::post(*shared_->workers, [self = shared_from_this()] {
+      HttpResponse response =
+          self->shared_->router->Invoke(*self->decision_, std::move(self->request_));
+      net::post(self->stream_.get_executor(), [self, r = std::move(response)]() mutable {
+        self->Send(std::move(r), /*close=*/false);
+      });
+    });
+  }
+
+  // Answers a request that cannot be processed and closes the connection.
+  void Refuse(int status, std::string_view message) {
+    Send(HttpResponse::Error(status, message), /*close=*/true);
+  }
+
+  void Send(HttpResponse r, bool close) {
+    response_ = {};
+    response_.version(version_ == 10 ? 10 : 11);
+    response_.result(static_cast<unsigned>(r.status));
+    for (const auto& [name, value] : kSecurityHeaders) response_.set(name, value);
+    bool has_challenge = false;
+    for (const auto& [name, value] : r.headers) {
+      has_challenge |= EqualsIgnoreCase(name, "WWW-Authenticate");
+      response_.insert(name, value);
+    }
+    if (r.status == 401 && !has_challenge) {
+      response_.set(http::field::www_authenticate, "Bearer realm=\"tresor\"");
+    }
+    if (!r.content_type.empty()) response_.set(http::field::content_type, r.content_type);
+    response_.body() = std::move(r.body);
+    keep_alive_ = keep_alive_ && !close;
+    response_.keep_alive(keep_alive_);
+    response_.prepare_payload();
+    drain_after_write_ = close;
+
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
+    // request_ may have been handed to the handler by now: log from the saved copies.
+    TRESOR_LOG(kInfo) << "HTTPS " << log_method_ << " " << log_target_ << " " << r.status << " client " << client_ << " user "
+                      << (user_.empty() ? "-" : user_) << " " << elapsed.count() << " ms";
+
+    // A client that does not read its response must not hold the connection forever.
+    Socket().expires_after(std::chrono::seconds(options().read_timeout_seconds));
+    http::async_write(stream_, response_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    if (ec) return;
+    if (keep_alive_) {
+      first_request_ = false;
+      decision_.reset();
+      return ReadHeader();
+    }
+    if (drain_after_write_) return Drain();
+    Socket().expires_after(kShutdownTime);
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+  }
+
+  // Reads and discards what the client is still sending, then closes (on return of the
+  // last handler the session and its socket are destroyed).
+  void Drain() {
+    Socket().expires_after(kDrainTime);
+    DrainSome();
+  }
+  void DrainSome() {
+    stream_.async_read_some(net::buffer(drain_buffer_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (!ec && self->drained_ <= kMaxDrainBytes) self->DrainSome();
+                            });
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  std::shared_ptr<Shared> shared_;
+  const std::string client_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpRequest request_;
+  std::optional<Router::Decision> decision_;
+  http::response<http::string_body> response_;
+  http::response<http::empty_body> continue_;
+  std::string log_method_ = "-";  // for the request log line
+  std::string log_target_ = "-";  // path and query parameter names, escaped
+  std::string user_;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool first_request_ = true;
+  bool drain_after_write_ = false;
+  size_t drained_ = 0;
+  char drain_buffer_[16384];
+  Clock::time_point started_ = Clock::now();
+};
+
+// Accepts connections on its own strand and starts a Session for each, up to the cap.
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(net::io_context& io, std::shared_ptr<Shared> shared)
+      : io_(io),
+        acceptor_(net::make_strand(io)),
+        retry_(acceptor_.get_executor()),
+        shared_(std::move(shared)) {}
+
+  Status Open(const tcp::endpoint& endpoint) {
+    beast::error_code ec;
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return IoError("cannot listen for HTTPS on " + endpoint.address().to_string() + ":" +
+                     std::to_string(endpoint.port()) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint(ec).port();
+    return Status::Ok();
+  }
+  int port() const { return port_; }
+
+  void Accept() {
+    acceptor_.async_accept(net::make_strand(io_),
+                           beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
+  }
+
+  // Only when no I/O thread runs.
+  void Close() {
+    beast::error_code ec;
+    acceptor_.close(ec);
+    retry_.cancel();
+  }
+
+ private:
+  void OnAccept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      // E.g. out of file descriptors: wait a little instead of spinning.
+      TRESOR_LOG(kWarn) << "HTTPS accept failed: " << ec.message();
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([self = shared_from_this()](beast::error_code e) {
+        if (!e) self->Accept();
+      });
+      return;
+    }
+    beast::error_code ignored;
+    tcp::endpoint remote = socket.remote_endpoint(ignored);
+    if (ignored) {
+      socket.close(ignored);
+      return Accept();
+    }
+    if (shared_->connections.load() >= shared_->options.max_connections) {
+      ++refused_;
+      auto now = Clock::now();
+      if (now - last_refusal_log_ > std::chrono::seconds(1)) {
+        TRESOR_LOG(kWarn) << "HTTPS connection limit (" << shared_->options.max_connections
+                          << ") reached: refused " << refused_ << " connection(s), latest from "
+                          << remote.address().to_string();
+        refused_ = 0;
+        last_refusal_log_ = now;
+      }
+      socket.close(ignored);
+      return Accept();
+    }
+    socket.set_option(tcp::no_delay(true), ignored);
+    net::ip::address address = remote.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+      address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+    }
+    shared_->connections.fetch_add(1);
+    std::make_shared<Session>(std::move(socket), shared_, address.to_string())->Start();
+    Accept();
+  }
+
+  net::io_context& io_;
+  tcp::acceptor acceptor_;
+  net::steady_timer retry_;
+  std::shared_ptr<Shared> shared_;
+  int port_ = -1;
+  uint64_t refused_ = 0;                 // on the acceptor's strand
+  Clock::time_point last_refusal_log_;  // on the acceptor's strand
+};
+
+}  // namespace
+
+class HttpsServer::Impl {
+ public:
+  Impl(std::unique_ptr<Router> router, WebOptions options) : shared_(std::make_shared<Shared>()) {
+    shared_->router = std::move(router);
+    shared_->options = std::move(options);
+  }
+  ~Impl() { Stop(); }
+
+  Status Start() {
+    if (started_) return Internal("HTTPS server started twice");
+    started_ = true;
+    WebOptions& o = shared_->options;
+    o.threads = std::max(1, o.threads);
+    o.worker_threads = std::max(1, o.worker_threads);
+    o.max_connections = std::max(1, o.max_connections);
+    o.read_timeout_seconds = std::max(1, o.read_timeout_seconds);
+    o.idle_timeout_seconds = std::max(1, o.idle_timeout_seconds);
+    if (o.port < 0 || o.port > 65535) return InvalidArgument("invalid HTTPS port");
+    try {
+      shared_->tls.emplace(ssl::context::tls_server);
+    } catch (const std::exception& e) {
+      return Internal(std::string("cannot create a TLS context: ") + e.what());
+    }
+    TRESOR_RETURN_IF_ERROR(ConfigureTls(*shared_->tls, o));
+
+    io_ = std::make_unique<net::io_context>(o.threads);
+    beast::error_code ec;
+    tcp::resolver resolver(*io_);
+    auto endpoints = resolver.resolve(o.bind_address, std::to_string(o.port),
+                                      tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec || endpoints.empty()) {
+      return InvalidArgument("cannot resolve HTTPS bind address " + o.bind_address +
+                             (ec ? ": " + ec.message() : std::string()));
+    }
+    listener_ = std::make_shared<Listener>(*io_, shared_);
+    TRESOR_RETURN_IF_ERROR(listener_->Open(endpoints.begin()->endpoint()));
+    port_ = listener_->port();
+
+    shared_->workers.emplace(static_cast<size_t>(o.worker_threads));
+    work_.emplace(io_->get_executor());
+    listener_->Accept();
+    for (int i = 0; i < o.threads; ++i) {
+      threads_.emplace_back([io = io_.get()] {
+        while (true) {
+          try {
+            io->run();
+            return;
+          } catch (const std::exception& e) {
+            TRESOR_LOG(kError) << "HTTPS I/O thread: " << e.what();
+          }
+        }
+      });
+    }
+    return Status::Ok();
+  }
+
+  int port() const { return port_; }
+
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    if (!io_) return;
+    work_.reset();
+    io_->stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    // Handlers in flight finish; what they post back is dropped with the I/O context.
+    if (shared_->workers) shared_->workers->join();
+    if (listener_) listener_->Close();
+    listener_.reset();
+    io_.reset();  // destroys pending operations, and with them every session
+    shared_->workers.reset();
+    port_ = -1;
+  }
+
+ private:
+  std::shared_ptr<Shared> shared_;
+  std::unique_ptr<net::io_context> io_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::shared_ptr<Listener> listener_;
+  std::vector<std::thread> threads_;
+  int port_ = -1;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+HttpsServer::HttpsServer(std::unique_ptr<Router> router, WebOptions options)
+    : impl_(std::make_unique<Impl>(std::move(router), std::move(options))) {}
+
+HttpsServer::~HttpsServer() { Stop(); }
+
+Status HttpsServer::Start() { return impl_->Start(); }
+
+int HttpsServer::port() const { return impl_->port(); }
+
+void HttpsServer::Stop() { impl_->Stop(); }
+
+}  // namespace tresor::web

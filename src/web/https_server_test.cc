@@ -1,0 +1,619 @@
+// The HTTPS transport end to end in-process: a real listener with a certificate from
+// security/tls_material, driven by a small blocking OpenSSL client that writes raw HTTP,
+// so malformed and oversized requests can be sent as they are.
+#include "web/https_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "security/tls_material.h"
+#include "web/json_body.h"
+
+namespace tresor::web {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr char kToken[] = "the-token";
+
+// A client writing to a connection the server closed must see an error, not die.
+const bool kSigpipeIgnored = [] {
+  signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower case
+  std::string body;
+  std::string Header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+int ConnectTcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void SetReceiveTimeout(int fd, std::chrono::milliseconds timeout) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+// A blocking TLS client that verifies the server against `ca_file` and IP 127.0.0.1.
+class Client {
+ public:
+  ~Client() {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
+    if (fd_ >= 0) close(fd_);
+  }
+
+  // Connects and handshakes with a protocol version in [min_version, max_version] (0: any).
+  static std::unique_ptr<Client> Connect(int port, const std::string& ca_file,
+                                         int min_version = 0, int max_version = 0) {
+    auto c = std::unique_ptr<Client>(new Client());
+    c->ctx_ = SSL_CTX_new(TLS_client_method());
+    if (min_version != 0 && min_version < TLS1_2_VERSION) SSL_CTX_set_security_level(c->ctx_, 0);
+    if (min_version) SSL_CTX_set_min_proto_version(c->ctx_, min_version);
+    if (max_version) SSL_CTX_set_max_proto_version(c->ctx_, max_version);
+    if (max_version && max_version < TLS1_2_VERSION) {
+      SSL_CTX_set_cipher_list(c->ctx_, "ALL:@SECLEVEL=0");
+    }
+    SSL_CTX_load_verify_locations(c->ctx_, ca_file.c_str(), nullptr);
+    SSL_CTX_set_verify(c->ctx_, SSL_VERIFY_PEER, nullptr);
+    c->fd_ = ConnectTcp(port);
+    if (c->fd_ < 0) return nullptr;
+    SetReceiveTimeout(c->fd_, 5s);
+    c->ssl_ = SSL_new(c->ctx_);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl_), "127.0.0.1");
+    SSL_set_fd(c->ssl_, c->fd_);
+    if (SSL_connect(c->ssl_) != 1) {
+      ERR_clear_error();
+      return nullptr;
+    }
+    return c;
+  }
+
+  int version() const { return SSL_version(ssl_); }
+
+  bool Send(const std::string& data) {
+    size_t done = 0;
+    while (done < data.size()) {
+      int n = SSL_write(ssl_, data.data() + done, static_cast<int>(data.size() - done));
+      if (n <= 0) {
+        ERR_clear_error();
+        return false;
+      }
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // Reads one complete response (Content-Length framed). False on EOF, error or timeout.
+  bool Read(Response* out) {
+    size_t end;
+    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return false;
+    }
+    std::string head = buffer_.substr(0, end);
+    buffer_.erase(0, end + 4);
+    *out = Response();
+    if (head.compare(0, 5, "HTTP/") != 0 || head.size() < 12) return false;
+    out->status = std::stoi(head.substr(9, 3));
+    size_t pos = head.find("\r\n");
+    while (pos != std::string::npos) {
+      size_t next = head.find("\r\n", pos + 2);
+      std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos
+                                                                        : next - pos - 2);
+      size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string name = line.substr(0, colon);
+        for (char& ch : name) ch = static_cast<char>(tolower(ch));
+        size_t v = line.find_first_not_of(' ', colon + 1);
+        out->headers[name] = v == std::string::npos ? "" : line.substr(v);
+      }
+      pos = next;
+    }
+    size_t length = out->headers.count("content-length")
+                        ? std::stoul(out->headers["content-length"])
+                        : 0;
+    while (buffer_.size() < length) {
+      if (!Fill()) return false;
+    }
+    out->body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
+    return true;
+  }
+
+  // Sends a request and reads its response.
+  Response Roundtrip(const std::string& request) {
+    Response r;
+    if (!Send(request) || !Read(&r)) r.status = -1;
+    return r;
+  }
+
+  // True if the server closes the connection within `timeout` (data is discarded).
+  bool ClosedWithin(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      SetReceiveTimeout(fd_, 200ms);
+      char buf[4096];
+      int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n > 0) continue;
+      int err = SSL_get_error(ssl_, n);
+      ERR_clear_error();
+      if (err != SSL_ERROR_WANT_READ) return true;
+    }
+    return false;
+  }
+
+ private:
+  Client() = default;
+  bool Fill() {
+    char buf[16384];
+    int n = SSL_read(ssl_, buf, sizeof buf);
+    if (n <= 0) {
+      ERR_clear_error();
+      return false;
+    }
+    buffer_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+std::string Get(const std::string& path, const std::string& extra = "") {
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + "\r\n";
+}
+
+void ExpectSecurityHeaders(const Response& r) {
+  EXPECT_EQ(r.Header("strict-transport-security"), "max-age=31536000; includeSubDomains")
+      << r.status;
+  EXPECT_EQ(r.Header("content-security-policy"), "default-src 'self'; frame-ancestors 'none'")
+      << r.status;
+  EXPECT_EQ(r.Header("x-content-type-options"), "nosniff") << r.status;
+  EXPECT_EQ(r.Header("x-frame-options"), "DENY") << r.status;
+  EXPECT_EQ(r.Header("referrer-policy"), "no-referrer") << r.status;
+  EXPECT_EQ(r.Header("cache-control"), "no-store") << r.status;
+}
+
+void ExpectJsonError(const Response& r) {
+  EXPECT_EQ(r.Header("content-type"), "application/json") << r.status;
+  auto body = ParseJsonBody(r.body);
+  ASSERT_TRUE(body.ok()) << r.body;
+  EXPECT_TRUE(body->contains("error")) << r.body;
+}
+
+class HttpsServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tresor_https_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto ca = security::CreateCertificateAuthority("Tresor test CA");
+    ASSERT_TRUE(ca.ok()) << ca.status().ToString();
+    auto server = security::IssueCertificate(*ca, "localhost", true, {"localhost"}, {"127.0.0.1"});
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    ca_file_ = dir_ + "/ca.pem";
+    std::ofstream(ca_file_) << ca->certificate_pem;
+    std::ofstream(dir_ + "/server.pem") << server->certificate_pem;
+    std::ofstream(dir_ + "/server.key") << server->key_pem;
+    options_.bind_address = "127.0.0.1";
+    options_.port = 0;
+    options_.certificate_file = dir_ + "/server.pem";
+    options_.private_key_file = dir_ + "/server.key";
+  }
+
+  void TearDown() override {
+    server_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<Router> MakeRouter() {
+    auto router = std::make_unique<Router>(
+        [](const std::string& bearer, const std::string& source) -> Result<archive::Principal> {
+          if (bearer != kToken) return Status(Code::kUnauthenticated, "bad token");
+          return archive::Principal::ForUser("alice", "admin", source);
+        },
+        "test");
+    router->Add(Route::Public("GET", "/api/health", "health", [](const HttpRequest&) {
+      return HttpResponse::Json(200, R"({"status":"ok"})");
+    }));
+    router->Add(Route::Authenticated(
+        "GET", "/secure", "secure", [](const HttpRequest& r, const archive::Principal& who) {
+          return HttpResponse::Json(200, DumpJson({{"user", who.user},
+                                                   {"client", r.client_address}}));
+        }));
+    router->Add(Route::Public("POST", "/echo", "echo", [](const HttpRequest& r) {
+      return HttpResponse::Json(200, DumpJson({{"size", r.body.size()}}));
+    }));
+    Route small = Route::Public("POST", "/small", "small", [](const HttpRequest& r) {
+      return HttpResponse::Json(200, DumpJson({{"size", r.body.size()}}));
+    });
+    small.max_body_bytes = 10;
+    router->Add(std::move(small));
+    return router;
+  }
+
+  void StartServer() {
+    server_ = std::make_unique<HttpsServer>(MakeRouter(), options_);
+    Status st = server_->Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_GT(server_->port(), 0);
+  }
+
+  std::unique_ptr<Client> Connect(int min_version = 0, int max_version = 0) {
+    return Client::Connect(server_->port(), ca_file_, min_version, max_version);
+  }
+
+  std::string dir_;
+  std::string ca_file_;
+  WebOptions options_;
+  std::unique_ptr<HttpsServer> server_;
+};
+
+TEST_F(HttpsServerTest, PublicRouteWithSecurityHeaders) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response r = c->Roundtrip(Get("/api/health"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"status":"ok"})");
+  EXPECT_EQ(r.Header("content-type"), "application/json");
+  EXPECT_EQ(r.Header("server"), "");
+  ExpectSecurityHeaders(r);
+}
+
+TEST_F(HttpsServerTest, ErrorsAreJsonWithSecurityHeaders) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response missing = c->Roundtrip(Get("/nope"));
+  EXPECT_EQ(missing.status, 404);
+  ExpectSecurityHeaders(missing);
+  ExpectJsonError(missing);
+
+  Response method = c->Roundtrip(Get("/echo"));
+  EXPECT_EQ(method.status, 405);
+  EXPECT_EQ(method.Header("allow"), "POST");
+  ExpectSecurityHeaders(method);
+  ExpectJsonError(method);
+
+  Response anonymous = c->Roundtrip(Get("/secure"));
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(anonymous.Header("www-authenticate").rfind("Bearer", 0), 0u);
+  ExpectSecurityHeaders(anonymous);
+  ExpectJsonError(anonymous);
+
+  Response garbage = c->Roundtrip(Get("/secure", "Authorization: Bearer garbage\r\n"));
+  EXPECT_EQ(garbage.status, 401);
+  ExpectSecurityHeaders(garbage);
+}
+
+TEST_F(HttpsServerTest, AuthenticatedRouteAndKeepAlive) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  for (int i = 0; i < 3; ++i) {
+    Response r = c->Roundtrip(Get("/secure", std::string("Authorization: Bearer ") + kToken + "\r\n"));
+    ASSERT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.body, R"({"client":"127.0.0.1","user":"alice"})");
+    ExpectSecurityHeaders(r);
+  }
+  Response echo = c->Roundtrip(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(echo.status, 200);
+  EXPECT_EQ(echo.body, R"({"size":5})");
+}
+
+TEST_F(HttpsServerTest, OneLogLinePerRequestWithoutSecrets) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  ::testing::internal::CaptureStderr();
+  Response ok = c->Roundtrip(
+      Get("/secure?PatientName=SECRET^NAME&limit=5", std::string("Authorization: Bearer ") + kToken + "\r\n"));
+  Response bad = c->Roundtrip(
+      "POST /echo?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\npassword=pw");
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(bad.status, 200);
+  EXPECT_NE(log.find("HTTPS GET /secure?PatientName&limit 200 client 127.0.0.1 user alice"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("HTTPS POST /echo?x 200 client 127.0.0.1 user -"), std::string::npos) << log;
+  EXPECT_EQ(log.find("SECRET"), std::string::npos) << log;
+  EXPECT_EQ(log.find(kToken), std::string::npos) << log;
+  EXPECT_EQ(log.find("password=pw"), std::string::npos) << log;
+}
+
+TEST_F(HttpsServerTest, ConnectionCloseIsHonoured) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response r = c->Roundtrip(Get("/api/health", "Connection: close\r\n"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(c->ClosedWithin(3s));
+}
+
+TEST_F(HttpsServerTest, DeclaredBodyBeyondLimitIs413BeforeAnyBodyByte) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  // Only the head is sent: the answer must come without waiting for 2 MB.
+  Response r = c->Roundtrip(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Length: 2097152\r\n\r\n");
+  EXPECT_EQ(r.status, 413);
+  ExpectSecurityHeaders(r);
+  ExpectJsonError(r);
+  EXPECT_EQ(r.Header("connection"), "close");
+}
+
+TEST_F(HttpsServerTest, BodyActuallySentBeyondLimitStillGets413) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  std::string body(2u << 20, 'x');
+  std::thread sender([&] {
+    c->Send("POST /unknown HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+            "\r\n\r\n" + body);
+  });
+  Response r;
+  bool read = c->Read(&r);
+  sender.join();
+  ASSERT_TRUE(read);
+  EXPECT_EQ(r.status, 413);
+}
+
+TEST_F(HttpsServerTest, RouteBodyLimitAndChunkedBodies) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response ok = c->Roundtrip("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+  EXPECT_EQ(ok.status, 200);
+  Response over =
+      c->Roundtrip("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890");
+  EXPECT_EQ(over.status, 413);
+
+  auto c2 = Connect();
+  ASSERT_TRUE(c2);
+  Response chunked = c2->Roundtrip(
+      "POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.status, 413);
+  ExpectSecurityHeaders(chunked);
+
+  auto c3 = Connect();
+  ASSERT_TRUE(c3);
+  Response small_chunks = c3->Roundtrip(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  EXPECT_EQ(small_chunks.status, 200);
+  EXPECT_EQ(small_chunks.body, R"({"size":5})");
+}
+
+TEST_F(HttpsServerTest, ExpectContinue) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Send("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                      "Content-Length: 4\r\n\r\n"));
+  Response interim;
+  ASSERT_TRUE(c->Read(&interim));
+  EXPECT_EQ(interim.status, 100);
+  Response r = c->Roundtrip("abcd");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"size":4})");
+}
+
+TEST_F(HttpsServerTest, UnauthenticatedUploadIsRefusedBeforeItsBody) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  // An authenticated route refuses at the head; the body is never awaited.
+  Response r = c->Roundtrip("GET /secure HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.Header("connection"), "close");
+}
+
+TEST_F(HttpsServerTest, OversizedHeaderIs431) {
+  options_.max_header_bytes = 4096;
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response r = c->Roundtrip(Get("/api/health", "X-Big: " + std::string(8000, 'a') + "\r\n"));
+  EXPECT_EQ(r.status, 431);
+  ExpectSecurityHeaders(r);
+  ExpectJsonError(r);
+}
+
+TEST_F(HttpsServerTest, MalformedRequestsAre400) {
+  StartServer();
+  for (const std::string& request :
+       {std::string("GARBAGE\r\n\r\n"), std::string("GET http://evil/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+        std::string("GET /api/health HTTP/1.1\r\n\r\n"),  // no Host
+        std::string("GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
+        std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc")}) {
+    auto c = Connect();
+    ASSERT_TRUE(c);
+    Response r = c->Roundtrip(request);
+    EXPECT_EQ(r.status, 400) << request;
+    ExpectSecurityHeaders(r);
+  }
+}
+
+TEST_F(HttpsServerTest, OnlyTls12And13) {
+  StartServer();
+  auto old = Connect(TLS1_VERSION, TLS1_1_VERSION);
+  EXPECT_FALSE(old) << "TLS 1.1 accepted";
+  auto v12 = Connect(TLS1_2_VERSION, TLS1_2_VERSION);
+  ASSERT_TRUE(v12);
+  EXPECT_EQ(v12->version(), TLS1_2_VERSION);
+  EXPECT_EQ(v12->Roundtrip(Get("/api/health")).status, 200);
+  auto v13 = Connect(TLS1_3_VERSION, TLS1_3_VERSION);
+  ASSERT_TRUE(v13);
+  EXPECT_EQ(v13->version(), TLS1_3_VERSION);
+  EXPECT_EQ(v13->Roundtrip(Get("/api/health")).status, 200);
+}
+
+TEST_F(HttpsServerTest, PlainHttpGetsNoHttpResponse) {
+  StartServer();
+  int fd = ConnectTcp(server_->port());
+  ASSERT_GE(fd, 0);
+  SetReceiveTimeout(fd, 3s);
+  std::string request = Get("/api/health");
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+  close(fd);
+  EXPECT_EQ(got.find("HTTP/"), std::string::npos) << got;
+}
+
+TEST_F(HttpsServerTest, ConnectionCap) {
+  options_.max_connections = 2;
+  StartServer();
+  auto a = Connect();
+  auto b = Connect();
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(b);
+  EXPECT_FALSE(Connect()) << "a third connection was served";
+  EXPECT_EQ(a->Roundtrip(Get("/api/health")).status, 200);
+  b.reset();  // frees a slot once the server notices
+  std::unique_ptr<Client> c;
+  for (int i = 0; i < 50 && !c; ++i) {
+    std::this_thread::sleep_for(50ms);
+    c = Connect();
+  }
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200);
+}
+
+TEST_F(HttpsServerTest, IdleKeepAliveConnectionIsClosed) {
+  options_.idle_timeout_seconds = 1;
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200);
+  EXPECT_TRUE(c->ClosedWithin(4s));
+}
+
+TEST_F(HttpsServerTest, SlowRequestAndSilentHandshakeTimeOut) {
+  options_.read_timeout_seconds = 1;
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Send("GET /api/health HTTP/1.1\r\nHost: x\r\n"));  // never finished
+  EXPECT_TRUE(c->ClosedWithin(4s));
+
+  int fd = ConnectTcp(server_->port());  // TCP only, no ClientHello
+  ASSERT_GE(fd, 0);
+  SetReceiveTimeout(fd, 4s);
+  char byte;
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_LE(read(fd, &byte, 1), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3900ms);
+  close(fd);
+}
+
+TEST_F(HttpsServerTest, ConcurrentClients) {
+  StartServer();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      auto c = Connect();
+      if (!c) return;
+      for (int i = 0; i < 20; ++i) {
+        if (c->Roundtrip(Get("/secure", std::string("Authorization: Bearer ") + kToken + "\r\n"))
+                .status == 200) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, 160);
+}
+
+TEST_F(HttpsServerTest, StopClosesConnectionsAndIsIdempotent) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200);
+  int port = server_->port();
+  server_->Stop();
+  EXPECT_TRUE(c->ClosedWithin(2s));
+  server_->Stop();
+  EXPECT_EQ(server_->port(), -1);
+  EXPECT_FALSE(Client::Connect(port, ca_file_));
+}
+
+TEST_F(HttpsServerTest, StartFailures) {
+  StartServer();
+  EXPECT_EQ(server_->Start().code(), Code::kInternal);
+
+  WebOptions missing = options_;
+  missing.certificate_file = dir_ + "/nonexistent.pem";
+  HttpsServer no_cert(MakeRouter(), missing);
+  EXPECT_EQ(no_cert.Start().code(), Code::kInvalidArgument);
+
+  WebOptions taken = options_;
+  taken.port = server_->port();
+  HttpsServer busy(MakeRouter(), taken);
+  EXPECT_EQ(busy.Start().code(), Code::kIoError);
+}
+
+TEST_F(HttpsServerTest, DestructorStopsWithOpenConnections) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Send("GET /api/health HTTP/1.1\r\n"));  // a request in progress
+  server_.reset();
+  EXPECT_TRUE(c->ClosedWithin(2s));
+}
+
+}  // namespace
+}  // namespace tresor::web

@@ -1,0 +1,168 @@
+#include "web/rest_api.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "store/file_blob_store.h"
+#include "store/sqlite_index.h"
+#include "web/json_body.h"
+
+namespace tresor::web {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kPassword[] = "a long enough passphrase 42!";
+
+// The REST routes over a real archive (SQLite index and file blobs in a temporary
+// directory), driven through the router without a network.
+class RestApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tresor_web_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto index = store::SqliteIndex::Open({dir_ + "/index.db", store::SqliteIndexOptions::Sync::kOff});
+    ASSERT_TRUE(index.ok()) << index.status().ToString();
+    index_ = std::move(index).value();
+    auto blobs = store::FileBlobStore::Make({dir_ + "/storage", /*fsync=*/false});
+    ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
+    blobs_ = std::move(blobs).value();
+    archive::ArchiveOptions options;
+    options.token_key = std::string(32, 'k');
+    options.token_minutes = 15;
+    options.max_failures = 3;
+    archive_ = std::make_unique<archive::ArchiveService>(*index_, *blobs_, options);
+    ASSERT_TRUE(archive_->CreateUser(archive::Principal::LocalAdmin(), "alice", "radiologist",
+                                     kPassword).ok());
+    router_ = MakeRestRouter(*archive_);
+  }
+  void TearDown() override {
+    router_.reset();
+    archive_.reset();
+    index_.reset();
+    blobs_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  HttpResponse Call(std::string method, std::string path, std::string content_type = "",
+                    std::string body = "", std::string authorization = "",
+                    std::string source = "127.0.0.1") {
+    HttpRequest r;
+    r.method = std::move(method);
+    r.path = std::move(path);
+    r.client_address = std::move(source);
+    if (!content_type.empty()) r.headers.emplace_back("Content-Type", content_type);
+    if (!authorization.empty()) r.headers.emplace_back("Authorization", authorization);
+    r.body = std::move(body);
+    return router_->Handle(std::move(r));
+  }
+
+  HttpResponse SignIn(const std::string& password, const std::string& source = "127.0.0.1") {
+    return Call("POST", "/auth/token", "application/json",
+                DumpJson({{"username", "alice"}, {"password", password}}), "", source);
+  }
+
+  nlohmann::json Body(const HttpResponse& r) {
+    auto body = ParseJsonBody(r.body, 64);
+    EXPECT_TRUE(body.ok()) << r.body;
+    return body.ok() ? *body : nlohmann::json();
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::SqliteIndex> index_;
+  std::unique_ptr<store::FileBlobStore> blobs_;
+  std::unique_ptr<archive::ArchiveService> archive_;
+  std::unique_ptr<Router> router_;
+};
+
+TEST_F(RestApiTest, Health) {
+  HttpResponse r = Call("GET", "/api/health");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/json");
+  nlohmann::json body = Body(r);
+  EXPECT_EQ(body["status"], "ok");
+  EXPECT_EQ(body["version"], TresorVersion());
+  EXPECT_EQ(body.size(), 2u);
+}
+
+TEST_F(RestApiTest, OpenApiMarksPublicRoutes) {
+  HttpResponse r = Call("GET", "/api/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  nlohmann::json paths = Body(r)["paths"];
+  EXPECT_TRUE(paths["/api/health"]["get"]["security"].empty());
+  EXPECT_TRUE(paths["/api/openapi.json"]["get"]["security"].empty());
+  EXPECT_TRUE(paths["/auth/token"]["post"]["security"].empty());
+  EXPECT_TRUE(paths["/api/stats"]["get"]["security"][0].contains("bearerAuth"));
+  EXPECT_EQ(paths.size(), router_->routes().size());
+}
+
+TEST_F(RestApiTest, SignInThenStats) {
+  HttpResponse token = SignIn(kPassword);
+  ASSERT_EQ(token.status, 200) << token.body;
+  nlohmann::json body = Body(token);
+  EXPECT_EQ(body["token_type"], "Bearer");
+  EXPECT_EQ(body["expires_in"], 900);
+  std::string access = body["access_token"];
+  EXPECT_FALSE(access.empty());
+
+  HttpResponse stats = Call("GET", "/api/stats", "", "", "Bearer " + access);
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  nlohmann::json counts = Body(stats);
+  for (const char* key : {"patients", "studies", "series", "instances", "bytes"}) {
+    ASSERT_TRUE(counts.contains(key)) << key;
+    EXPECT_EQ(counts[key], 0) << key;
+  }
+}
+
+TEST_F(RestApiTest, SignInWithForm) {
+  HttpResponse r = Call("POST", "/auth/token", "application/x-www-form-urlencoded; charset=utf-8",
+                        "username=alice&password=a+long+enough+passphrase+42%21");
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(RestApiTest, WrongPasswordAndUnknownUserLookAlike) {
+  HttpResponse wrong = SignIn("not the password at all");
+  HttpResponse unknown = Call("POST", "/auth/token", "application/json",
+                              R"({"username":"mallory","password":"whatever it is"})");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_EQ(wrong.body, unknown.body);
+}
+
+TEST_F(RestApiTest, MalformedBodiesAre400AndOtherTypes415) {
+  EXPECT_EQ(Call("POST", "/auth/token", "application/json", "{not json").status, 400);
+  EXPECT_EQ(Call("POST", "/auth/token", "application/json", R"(["alice"])").status, 400);
+  EXPECT_EQ(Call("POST", "/auth/token", "application/json", R"({"username":"alice"})").status, 400);
+  EXPECT_EQ(Call("POST", "/auth/token", "application/json",
+                 R"({"username":"alice","password":42})").status, 400);
+  EXPECT_EQ(Call("POST", "/auth/token", "application/x-www-form-urlencoded", "username=%zz").status,
+            400);
+  EXPECT_EQ(Call("POST", "/auth/token", "text/plain", "alice:secret").status, 415);
+  EXPECT_EQ(Call("POST", "/auth/token", "", "").status, 415);
+  // None of these counted as a failed sign-in.
+  EXPECT_FALSE(archive_->IsBlocked("127.0.0.1"));
+}
+
+TEST_F(RestApiTest, StatsNeedsAValidToken) {
+  EXPECT_EQ(Call("GET", "/api/stats").status, 401);
+  EXPECT_EQ(Call("GET", "/api/stats", "", "", "Bearer garbage").status, 401);
+}
+
+TEST_F(RestApiTest, RepeatedFailuresBlockTheSource) {
+  const std::string source = "192.0.2.7";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(SignIn("wrong password " + std::to_string(i), source).status, 401);
+  EXPECT_EQ(SignIn(kPassword, source).status, 429);
+  std::string token = Body(SignIn(kPassword))["access_token"];  // another source is fine
+  EXPECT_EQ(Call("GET", "/api/stats", "", "", "Bearer " + token, source).status, 429);
+  EXPECT_EQ(Call("GET", "/api/stats", "", "", "Bearer " + token).status, 200);
+}
+
+}  // namespace
+}  // namespace tresor::web

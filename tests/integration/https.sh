@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# The HTTPS listener of `tresor serve`: TLS 1.2/1.3 only, security headers on every
+# response (errors included), bearer authentication in front of every non-public route,
+# sign-in with lockout, body and header limits, JSON errors, one log line per request
+# without secrets.
+source "$(dirname "$0")/../lib.sh"
+
+echo "https: REST API over TLS"
+init_data || { fail "init"; finish; exit 1; }
+ADMIN_PW=$(sed -n 's/.*store it safely): //p' "$WORK/init.out" | head -1)
+check "init printed the admin password" test -n "$ADMIN_PW"
+SAMPLE=$("$PY" -c 'import pydicom.data,os;print(os.path.join(os.path.dirname(pydicom.data.__file__),"test_files","CT_small.dcm"))')
+"$TRESOR" import --data "$DATA" "$SAMPLE" >/dev/null 2>&1
+
+LOG=$WORK/server.log
+: >"$LOG"
+"$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
+  >"$WORK/serve.out" 2>"$LOG" &
+PID=$!
+HTTPS_PORT=
+for _ in $(seq 1 100); do
+  HTTPS_PORT=$(sed -n 's/.*HTTPS listener on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$LOG" | tail -1)
+  [ -n "$HTTPS_PORT" ] && break
+  kill -0 "$PID" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$HTTPS_PORT" ]; then
+  fail "the server reports 'HTTPS listener on ADDRESS:PORT'"
+  sed 's/^/       /' "$LOG" | tail -20
+  finish
+  exit 1
+fi
+pass "HTTPS listener on port $HTTPS_PORT"
+
+BASE=https://127.0.0.1:$HTTPS_PORT
+CA=$DATA/keys/ca.pem
+N=0
+# req ARGS...: one curl request; sets CODE, BODY (file), HEADERS (file).
+req() {
+  N=$((N + 1))
+  BODY=$WORK/body.$N
+  HEADERS=$WORK/headers.$N
+  CODE=$(curl -sS --max-time 20 --cacert "$CA" -o "$BODY" -D "$HEADERS" -w '%{http_code}' "$@" \
+    2>"$WORK/curl.err.$N")
+}
+header() { grep -i "^$1:" "$HEADERS" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
+json() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$BODY" "$1" 2>/dev/null; }
+# Every response, errors included, carries the security headers.
+security_headers() {
+  local what=$1 missing=""
+  [ "$(header Strict-Transport-Security)" = "max-age=31536000; includeSubDomains" ] || missing+=" HSTS"
+  header Content-Security-Policy | grep -q "frame-ancestors 'none'" || missing+=" CSP"
+  [ "$(header X-Content-Type-Options)" = "nosniff" ] || missing+=" nosniff"
+  [ "$(header X-Frame-Options)" = "DENY" ] || missing+=" X-Frame-Options"
+  [ "$(header Referrer-Policy)" = "no-referrer" ] || missing+=" Referrer-Policy"
+  [ "$(header Cache-Control)" = "no-store" ] || missing+=" Cache-Control"
+  if [ -z "$missing" ]; then pass "$what: security headers"; else fail "$what: missing$missing"; fi
+}
+json_error() {
+  if header Content-Type | grep -q '^application/json' && [ -n "$(json 'd["error"]')" ]; then
+    pass "$1: JSON error body"
+  else
+    fail "$1: JSON error body (got: $(head -c 200 "$BODY"))"
+  fi
+}
+
+# Public routes.
+req "$BASE/api/health"
+expect_eq "GET /api/health without credentials" 200 "$CODE"
+security_headers "health"
+expect_eq "health says ok" ok "$(json 'd["status"]')"
+expect_eq "health carries only status and version" "['status', 'version']" "$(json 'sorted(d)')"
+check "health is application/json" bash -c "grep -qi '^content-type: application/json' '$HEADERS'"
+
+req "$BASE/api/openapi.json"
+expect_eq "GET /api/openapi.json" 200 "$CODE"
+security_headers "openapi"
+expect_eq "openapi is version 3" 3 "$(json 'd["openapi"].split(".")[0]')"
+for route in "/api/health get" "/api/openapi.json get" "/auth/token post" "/api/stats get"; do
+  set -- $route
+  expect_eq "openapi lists $2 $1" True "$(json "'$2' in d['paths'].get('$1', {})")"
+done
+expect_eq "openapi marks /api/health public" "[]" "$(json 'd["paths"]["/api/health"]["get"]["security"]')"
+expect_eq "openapi marks /api/openapi.json public" "[]" "$(json 'd["paths"]["/api/openapi.json"]["get"]["security"]')"
+expect_eq "openapi marks /auth/token public" "[]" "$(json 'd["paths"]["/auth/token"]["post"]["security"]')"
+expect_eq "openapi requires bearerAuth for /api/stats" True \
+  "$(json '"bearerAuth" in d["paths"]["/api/stats"]["get"]["security"][0]')"
+
+# Authentication in front of /api/stats.
+req "$BASE/api/stats"
+expect_eq "GET /api/stats without a token" 401 "$CODE"
+security_headers "401"
+json_error "401"
+check "401 carries WWW-Authenticate: Bearer" bash -c "grep -qi '^www-authenticate: Bearer' '$HEADERS'"
+req -H "Authorization: Bearer garbage" "$BASE/api/stats"
+expect_eq "GET /api/stats with a garbage token" 401 "$CODE"
+
+req -H "Content-Type: application/json" \
+  --data "{\"username\":\"admin\",\"password\":\"not the password\"}" "$BASE/auth/token"
+expect_eq "sign-in with a wrong password" 401 "$CODE"
+security_headers "sign-in 401"
+WRONG_MSG=$(json 'd["error"]')
+req -H "Content-Type: application/json" \
+  --data "{\"username\":\"nobody\",\"password\":\"not the password\"}" "$BASE/auth/token"
+expect_eq "sign-in as an unknown user" 401 "$CODE"
+expect_eq "unknown user and wrong password look alike" "$WRONG_MSG" "$(json 'd["error"]')"
+
+req -H "Content-Type: text/plain" --data "admin:$ADMIN_PW" "$BASE/auth/token"
+expect_eq "sign-in with another content type" 415 "$CODE"
+req -H "Content-Type: application/json" --data "{not json" "$BASE/auth/token"
+expect_eq "sign-in with malformed JSON" 400 "$CODE"
+json_error "400"
+
+ADMIN_JSON=$("$PY" -c 'import json,sys; print(json.dumps({"username":"admin","password":sys.argv[1]}))' "$ADMIN_PW")
+req -H "Content-Type: application/json" --data "$ADMIN_JSON" "$BASE/auth/token"
+expect_eq "sign-in as admin" 200 "$CODE"
+security_headers "token"
+TOKEN=$(json 'd["access_token"]')
+check "the token response has a token" test -n "$TOKEN"
+expect_eq "token_type is Bearer" Bearer "$(json 'd["token_type"]')"
+expect_eq "expires_in is positive" True "$(json 'd["expires_in"] > 0')"
+
+req --data-urlencode "username=admin" --data-urlencode "password=$ADMIN_PW" "$BASE/auth/token"
+expect_eq "sign-in with a form body" 200 "$CODE"
+
+req -H "Authorization: Bearer $TOKEN" "$BASE/api/stats"
+expect_eq "GET /api/stats with the token" 200 "$CODE"
+security_headers "stats"
+expect_eq "stats has the counts" "['bytes', 'instances', 'patients', 'series', 'studies']" "$(json 'sorted(d)')"
+expect_eq "stats counts are integers" True "$(json 'all(isinstance(v, int) for v in d.values())')"
+expect_eq "stats counts the imported instance" 1 "$(json 'd["instances"]')"
+
+# Routing errors.
+req "$BASE/api/nope"
+expect_eq "unknown path" 404 "$CODE"
+security_headers "404"
+json_error "404"
+req -X DELETE "$BASE/api/health"
+expect_eq "wrong method" 405 "$CODE"
+expect_eq "405 names the allowed method" GET "$(header Allow)"
+security_headers "405"
+json_error "405"
+
+# Limits.
+head -c 2097152 /dev/zero >"$WORK/big.bin"
+req -H "Content-Type: application/octet-stream" --data-binary "@$WORK/big.bin" "$BASE/auth/token"
+expect_eq "a 2 MB body (Expect: 100-continue)" 413 "$CODE"
+security_headers "413"
+json_error "413"
+req -H "Expect:" -H "Content-Type: application/octet-stream" --data-binary "@$WORK/big.bin" "$BASE/auth/token"
+expect_eq "a 2 MB body sent at once" 413 "$CODE"
+req -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)" "$BASE/api/health"
+case "$CODE" in 431|400) pass "an oversized header gets $CODE" ;; *) fail "an oversized header: expected 431 or 400, got $CODE" ;; esac
+security_headers "oversized header"
+
+# TLS versions.
+check_fails "TLS 1.1 is refused" bash -c "openssl s_client -connect 127.0.0.1:$HTTPS_PORT -tls1_1 \
+  -cipher 'DEFAULT:@SECLEVEL=0' </dev/null"
+check "TLS 1.2 is accepted with a verified certificate" bash -c "openssl s_client -connect 127.0.0.1:$HTTPS_PORT \
+  -tls1_2 -CAfile '$CA' -verify_ip 127.0.0.1 -verify_return_error </dev/null 2>&1 | grep -q 'Protocol *: TLSv1.2'"
+check "TLS 1.3 is accepted with a verified certificate" bash -c "openssl s_client -connect 127.0.0.1:$HTTPS_PORT \
+  -tls1_3 -CAfile '$CA' -verify_ip 127.0.0.1 -verify_return_error </dev/null 2>&1 | grep -q 'TLSv1.3'"
+check_fails "a CBC suite is refused over TLS 1.2" bash -c "openssl s_client -connect 127.0.0.1:$HTTPS_PORT \
+  -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256 </dev/null"
+PLAIN=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTPS_PORT/api/health")
+check "plain HTTP to the HTTPS port gets no HTTP 200 (got $PLAIN)" test "$PLAIN" != 200
+
+# Logs: one line per request with user, never a password or a token.
+check "requests are logged with method, path, status, client and user" \
+  grep -q "HTTPS GET /api/stats 200 client 127.0.0.1 user admin" "$LOG"
+check "the log never contains the password" bash -c "! grep -qF -- '$ADMIN_PW' '$LOG'"
+check "the log never contains the token" bash -c "! grep -qF -- '$TOKEN' '$LOG'"
+check "the log never contains the garbage token either" bash -c "! grep -q 'Bearer garbage' '$LOG'"
+
+# Lockout (last: it blocks this address for the rest of the run).
+for i in 1 2 3 4 5 6; do
+  req -H "Content-Type: application/json" \
+    --data "{\"username\":\"admin\",\"password\":\"wrong $i\"}" "$BASE/auth/token"
+done
+expect_eq "repeated failed sign-ins block the address" 429 "$CODE"
+security_headers "429"
+req -H "Content-Type: application/json" --data "$ADMIN_JSON" "$BASE/auth/token"
+expect_eq "even the right password is refused while blocked" 429 "$CODE"
+req -H "Authorization: Bearer $TOKEN" "$BASE/api/stats"
+expect_eq "a valid token from a blocked address is refused" 429 "$CODE"
+req "$BASE/api/health"
+expect_eq "health stays public while blocked" 200 "$CODE"
+
+check "the server is still running" server_alive
+stop_server
+finish
