@@ -8,20 +8,14 @@
 #include <thread>
 
 #include "dimse/pdu_guard.h"
+#include "security/tls_policy.h"
 
 namespace tresor::dimse {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  if (e == 0) return "unknown TLS error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
+using security::OpenSslError;
 
 int MillisLeft(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -33,26 +27,8 @@ int MillisLeft(Clock::time_point deadline) {
 Result<SslCtxPtr> CreateServerTlsContext(const TlsFiles& files) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) return Internal("cannot create a TLS context");
-  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                     SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // BCP 195: ECDHE or DHE key exchange, AEAD ciphers only (TLS 1.3 suites are all AEAD).
-  const char* kTls12Ciphers =
-      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
-      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
-      "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
-  if (!SSL_CTX_set_cipher_list(ctx.get(), kTls12Ciphers)) {
-    return Internal("cannot set TLS cipher suites: " + OpenSslError());
-  }
-  SSL_CTX_set_dh_auto(ctx.get(), 1);  // DHE groups of at least 2048 bits
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), files.certificate.c_str()) != 1) {
-    return InvalidArgument("cannot load TLS certificate " + files.certificate + ": " + OpenSslError());
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), files.private_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(ctx.get()) != 1) {
-    return InvalidArgument("cannot load TLS private key " + files.private_key + ": " + OpenSslError());
-  }
+  TRESOR_RETURN_IF_ERROR(
+      security::ApplyServerTlsPolicy(ctx.get(), files.certificate, files.private_key));
   if (SSL_CTX_load_verify_locations(ctx.get(), files.ca_certificates.c_str(), nullptr) != 1) {
     return InvalidArgument("cannot load TLS CA certificates " + files.ca_certificates + ": " +
                            OpenSslError());

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "security/tls_policy.h"
 
 namespace tresor::web {
 namespace {
@@ -50,14 +51,7 @@ constexpr size_t kMaxDrainBytes = 4u << 20;
 constexpr auto kDrainTime = std::chrono::seconds(2);
 constexpr auto kShutdownTime = std::chrono::seconds(5);
 
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  if (e == 0) return "unknown TLS error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
+using security::OpenSslError;
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -77,28 +71,8 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* out_len, const un
 // TLS 1.2/1.3, the BCP 195 suites of DICOM TLS (dimse/tls.cc), no client certificate.
 Status ConfigureTls(ssl::context& context, const WebOptions& options) {
   SSL_CTX* ctx = context.native_handle();
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // BCP 195: ECDHE or DHE key exchange, AEAD ciphers only (TLS 1.3 suites are all AEAD).
-  const char* kTls12Ciphers =
-      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
-      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
-      "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
-  if (!SSL_CTX_set_cipher_list(ctx, kTls12Ciphers)) {
-    return Internal("cannot set TLS cipher suites: " + OpenSslError());
-  }
-  SSL_CTX_set_dh_auto(ctx, 1);
-  if (SSL_CTX_use_certificate_chain_file(ctx, options.certificate_file.c_str()) != 1) {
-    return InvalidArgument("cannot load TLS certificate " + options.certificate_file + ": " +
-                           OpenSslError());
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, options.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(ctx) != 1) {
-    return InvalidArgument("cannot load TLS private key " + options.private_key_file + ": " +
-                           OpenSslError());
-  }
+  TRESOR_RETURN_IF_ERROR(
+      security::ApplyServerTlsPolicy(ctx, options.certificate_file, options.private_key_file));
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
   return Status::Ok();

@@ -1,0 +1,42 @@
+#include "security/tls_policy.h"
+
+#include <openssl/err.h>
+
+namespace tresor::security {
+
+std::string OpenSslError() {
+  unsigned long e = ERR_get_error();
+  if (e == 0) return "unknown TLS error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+Status ApplyServerTlsPolicy(SSL_CTX* ctx, const std::string& certificate_chain_file,
+                            const std::string& private_key_file) {
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  static const char kTls12Ciphers[] =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
+      "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+  if (!SSL_CTX_set_cipher_list(ctx, kTls12Ciphers)) {
+    return Internal("cannot set TLS cipher suites: " + OpenSslError());
+  }
+  SSL_CTX_set_dh_auto(ctx, 1);  // DHE groups of at least 2048 bits
+  if (SSL_CTX_use_certificate_chain_file(ctx, certificate_chain_file.c_str()) != 1) {
+    return InvalidArgument("cannot load TLS certificate " + certificate_chain_file + ": " +
+                           OpenSslError());
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, private_key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    return InvalidArgument("cannot load TLS private key " + private_key_file + ": " +
+                           OpenSslError());
+  }
+  return Status::Ok();
+}
+
+}  // namespace tresor::security
