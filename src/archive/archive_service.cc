@@ -1,6 +1,7 @@
 #include "archive/archive_service.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <ctime>
 
@@ -287,7 +288,11 @@ Result<Principal> ArchiveService::AuthenticateIdentity(const Principal& peer, Id
     role = record->role;
   } else if (type == IdentityType::kJwt) {
     if (options_.token_key.empty()) return refuse("no token key");
-    auto claims = security::VerifyJwt(options_.token_key, primary, Now());
+    // Tokens are often passed as files: surrounding whitespace is not part of them.
+    std::string token = primary;
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
+    auto claims = security::VerifyJwt(options_.token_key, token, Now());
     if (!claims.ok()) return refuse("invalid or expired JWT");
     TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(claims->subject));
     if (!record || record->disabled) return refuse("unknown or disabled user");
