@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# S31: sessions expire, failed sign-ins lead to lockout, passwords meet a minimum policy.
+source "$(dirname "$0")/../lib.sh"
+
+echo "S31: session expiry, lockout, password policy"
+init_data
+sed -i "s/^max_failures = .*/max_failures = 5/" "$DATA/tresor.conf"  # bad tokens count too
+start_server
+check_fails "a short password is refused" bash -c "echo short | '$TRESOR' user add u1 --role radiologist --password-stdin --data '$DATA'"
+check_fails "a digits-only password is refused" bash -c "echo 123456789012345 | '$TRESOR' user add u1 --role radiologist --password-stdin --data '$DATA'"
+echo "correct horse battery" | "$TRESOR" user add u1 --role radiologist --password-stdin --data "$DATA" >/dev/null
+signin() {
+  curl -s -o "$WORK/tok.json" -w '%{http_code}' --cacert "$DATA/keys/ca.pem" \
+    "https://127.0.0.1:$HTTPS_PORT/auth/token" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$1\",\"password\":\"$2\"}"
+}
+stats() {
+  curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA/keys/ca.pem" \
+    -H "Authorization: Bearer $1" "https://127.0.0.1:$HTTPS_PORT/api/stats"
+}
+expect_eq "sign-in with the right password" 200 "$(signin u1 'correct horse battery')"
+token=$("$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))["access_token"])' "$WORK/tok.json")
+check "the session token expires (exp - iat = token_minutes)" "$PY" - "$token" <<'PY'
+import base64, json, sys
+body = sys.argv[1].split(".")[1]
+claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+sys.exit(0 if claims["exp"] - claims["iat"] == 15 * 60 else 1)
+PY
+expect_eq "the token works" 200 "$(stats "$token")"
+# An expired token, correctly signed, is refused.
+"$PY" - "$DATA/keys/token.key" >"$WORK/old" <<'PY'
+import base64, hashlib, hmac, json, sys
+key = open(sys.argv[1], "rb").read()
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": "u1", "role": "radiologist", "iat": 1000, "exp": 2000}).encode())
+print(f"{head}.{body}." + b64(hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()))
+PY
+expect_eq "an expired token is refused" 401 "$(stats "$(cat "$WORK/old")")"
+"$TRESOR" user disable u1 --data "$DATA" >/dev/null
+expect_eq "the token of a disabled user is refused" 401 "$(stats "$token")"
+"$TRESOR" user enable u1 --data "$DATA" >/dev/null
+for n in 1 2; do signin u1 "wrong password $n" >/dev/null; done
+expect_eq "wrong passwords: 401" 401 "$(signin u1 'wrong password 3')"
+expect_eq "after max_failures the address is locked out: 429" 429 "$(signin u1 'correct horse battery')"
+check "lockout is logged as a security alert" grep -q "SECURITY ALERT" "$LOG"
+check "passwords never reach the log" bash -c "! grep -q 'correct horse battery\|wrong password' '$LOG'"
+stop_server
+finish
