@@ -1,3 +1,4 @@
+#include "core/testing/temp_dir.h"
 #include "archive/archive_service.h"
 
 #include <gtest/gtest.h>
@@ -33,24 +34,7 @@ constexpr char kSeriesUid[] = "1.2.826.0.1.3680043.8.498.1.1";
 constexpr char kSopPrefix[] = "1.2.826.0.1.3680043.8.498.1.1.";
 
 // A fresh temporary directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tresor_archive_test.XXXXXX";
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::tresor::testing::TempDir;
 
 void PutU16(std::string& out, uint16_t v) {
   out.push_back(static_cast<char>(v & 0xFF));

@@ -1,3 +1,4 @@
+#include "core/testing/temp_dir.h"
 #include "store/file_blob_store.h"
 
 #include <gtest/gtest.h>
@@ -16,24 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // A fresh temporary directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tresor_blob_test.XXXXXX";
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::tresor::testing::TempDir;
 
 // Deterministic, position-dependent bytes, so misplaced chunks are detected.
 std::string Pattern(size_t n, uint32_t seed) {

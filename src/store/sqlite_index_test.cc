@@ -1,3 +1,4 @@
+#include "core/testing/temp_dir.h"
 #include "store/sqlite_index.h"
 
 #include <gtest/gtest.h>
@@ -98,24 +99,7 @@ std::vector<std::string> Uids(const std::vector<StoredInstance>& instances) {
 }
 
 // A fresh temporary directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tresor_index_test.XXXXXX";
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::tresor::testing::TempDir;
 
 class SqliteIndexTest : public ::testing::Test {
  protected:
