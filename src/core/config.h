@@ -19,7 +19,7 @@ struct Config {
   std::string bind_address = "127.0.0.1";
   int dicom_port = 11112;          // -1: no plain DICOM listener
   int dicom_tls_port = 2762;       // -1: no DICOM TLS listener
-  int http_port = 8443;
+  int http_port = 8443;            // HTTPS; -1: no HTTPS listener
   bool insecure_plain_dicom = false;  // allow plain DICOM on a non-loopback address
   // [tls] (paths relative to the data directory unless absolute)
   std::string tls_certificate = "keys/server.pem";
