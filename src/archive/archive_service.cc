@@ -310,15 +310,6 @@ Result<Principal> ArchiveService::AuthenticateIdentity(const Principal& peer, Id
   return p;
 }
 
-bool ArchiveService::RequiresIdentity(const Principal& peer) {
-  auto peers = ListPeers(Principal::LocalAdmin());
-  if (!peers.ok()) return true;  // fail closed
-  for (const auto& p : *peers) {
-    if (p.name == peer.peer_name) return p.require_identity;
-  }
-  return true;
-}
-
 Result<std::string> ArchiveService::CreateApiToken(const Principal& who, const std::string& name,
                                                    const std::string& user, int days) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
@@ -385,11 +376,12 @@ Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(
   TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, ListPeers(Principal::LocalAdmin()));
   security::Decision d = security::DecideAssociation(peers, calling_ae, called_ae, options_.ae_title,
                                                      remote_address, client_certificate_sha256);
-  Admission a{d.verdict, {}};
+  Admission a{d.verdict, {}, false};
   if (d.verdict == security::Verdict::kAccept) {
     // A registered peer is admitted even from a blocked address: the block slows down
     // guessing, it must not let a stranger on the same host (or NAT) lock out a modality.
     a.principal = Principal{d.peer.name, calling_ae, remote_address, d.peer.services, "", ""};
+    a.require_identity = d.peer.require_identity;
   } else if (IsBlocked(remote_address)) {
     a.verdict = security::Verdict::kBlocked;
   } else {

@@ -139,8 +139,6 @@ class ArchiveService {
   enum class IdentityType { kUserPassword, kJwt, kOther };
   Result<Principal> AuthenticateIdentity(const Principal& peer, IdentityType type,
                                          const std::string& primary, const std::string& secondary);
-  // True if `peer` must present a user identity with every association.
-  bool RequiresIdentity(const Principal& peer);
 
   // True while `source` is blocked after repeated failures.
   bool IsBlocked(const std::string& source);
@@ -150,7 +148,8 @@ class ArchiveService {
   // empty on plain TCP.
   struct Admission {
     security::Verdict verdict;
-    Principal principal;  // valid when verdict is kAccept
+    Principal principal;            // valid when verdict is kAccept
+    bool require_identity = false;  // the peer must present a user identity
   };
   Result<Admission> AdmitAssociation(const std::string& calling_ae, const std::string& called_ae,
                                      const std::string& remote_address,

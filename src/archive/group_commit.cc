@@ -56,14 +56,14 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
   records.reserve(batch.size());
   for (Pending& p : batch) {
     names.push_back(p.record.blob_name);
-    records.push_back(p.record);
+    records.push_back(std::move(p.record));  // `names` keeps what is needed afterwards
   }
   auto fail = [&](const Status& s) {
     TRESOR_LOG(kError) << "group commit of " << batch.size() << " instance(s) failed: "
                        << s.ToString();
-    for (Pending& p : batch) {
-      blobs_.Discard(p.record.blob_name);
-      p.done.set_value(s);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      blobs_.Discard(names[i]);
+      batch[i].done.set_value(s);
     }
   };
   Result<std::vector<store::AddOutcome>> outcomes = Status(Code::kInternal, "not run");

@@ -1,5 +1,7 @@
 #include "core/random.h"
 
+#include "core/hex.h"
+
 #include <sys/random.h>
 
 #include <cerrno>
@@ -21,16 +23,9 @@ void RandomBytes(void* out, size_t n) {
 }
 
 std::string RandomHex(size_t n) {
-  static const char kDigits[] = "0123456789abcdef";
   std::string bytes(n, '\0');
   RandomBytes(bytes.data(), n);
-  std::string hex;
-  hex.reserve(2 * n);
-  for (unsigned char c : bytes) {
-    hex.push_back(kDigits[c >> 4]);
-    hex.push_back(kDigits[c & 15]);
-  }
-  return hex;
+  return HexEncode(bytes.data(), n);
 }
 
 }  // namespace tresor

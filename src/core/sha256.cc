@@ -1,5 +1,7 @@
 #include "core/sha256.h"
 
+#include "core/hex.h"
+
 #include <openssl/evp.h>
 
 #include <cstdlib>
@@ -22,13 +24,7 @@ std::string Sha256::FinishHex() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_->md, digest, &len);
-  static const char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex.push_back(kDigits[digest[i] >> 4]);
-    hex.push_back(kDigits[digest[i] & 15]);
-  }
-  return hex;
+  return HexEncode(digest, len);
 }
 
 }  // namespace tresor

@@ -680,7 +680,7 @@ void DimseServer::Serve(const Connection& c) {
     principal = *verified;
     // No server response is sent for the identity (the A-ASSOCIATE-AC carries none):
     // user name + passcode and JWT identities need none (PS3.7 D.3.3.7.2).
-  } else if (archive_.RequiresIdentity(principal)) {
+  } else if (admission->require_identity) {
     TRESOR_LOG(kWarn) << "association rejected (user identity required but missing): calling AE '"
                       << calling << "', from " << c.address;
     T_ASC_RejectParameters bad{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "dimse/pdu_guard.h"
+#include "security/tls_material.h"
 #include "security/tls_policy.h"
 
 namespace tresor::dimse {
@@ -67,15 +68,7 @@ Result<SslPtr> AcceptTls(SSL_CTX* ctx, int fd, Clock::time_point deadline,
   if (!cert || SSL_get_verify_result(ssl.get()) != X509_V_OK) {
     return PermissionDenied("no verified client certificate");
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  X509_digest(cert, EVP_sha256(), digest, &len);
-  static const char kHex[] = "0123456789abcdef";
-  fingerprint->clear();
-  for (unsigned int i = 0; i < len; ++i) {
-    fingerprint->push_back(kHex[digest[i] >> 4]);
-    fingerprint->push_back(kHex[digest[i] & 15]);
-  }
+  TRESOR_ASSIGN_OR_RETURN(*fingerprint, security::CertificateFingerprint(cert));
   return ssl;
 }
 

@@ -1,5 +1,7 @@
 #include "security/tls_material.h"
 
+#include "core/hex.h"
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -135,18 +137,18 @@ Result<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& ca,
   return out;
 }
 
-Result<std::string> CertificateFingerprint(const std::string& certificate_pem) {
-  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, ReadCert(certificate_pem));
+Result<std::string> CertificateFingerprint(X509* certificate) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (!X509_digest(cert.get(), EVP_sha256(), digest, &len)) return Internal("digest failed");
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
+  if (!certificate || !X509_digest(certificate, EVP_sha256(), digest, &len)) {
+    return Internal("digest failed");
   }
-  return out;
+  return HexEncode(digest, len);
+}
+
+Result<std::string> CertificateFingerprint(const std::string& certificate_pem) {
+  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, ReadCert(certificate_pem));
+  return CertificateFingerprint(cert.get());
 }
 
 std::string DisplayFingerprint(const std::string& hex) {

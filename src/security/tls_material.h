@@ -2,6 +2,8 @@
 // certificates for enrolled peers. Keys are EC P-256; certificates X.509 v3, PEM.
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <string>
 #include <vector>
 
@@ -25,8 +27,9 @@ Result<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& ca,
                                            const std::vector<std::string>& dns_names,
                                            const std::vector<std::string>& ip_addresses);
 
-// SHA-256 fingerprint of a PEM certificate's DER encoding: 64 lowercase hex digits.
+// SHA-256 fingerprint of a certificate's DER encoding: 64 lowercase hex digits.
 Result<std::string> CertificateFingerprint(const std::string& certificate_pem);
+Result<std::string> CertificateFingerprint(X509* certificate);
 
 // The same fingerprint in the colon-separated upper-case form tools print.
 std::string DisplayFingerprint(const std::string& hex);
