@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "dicom/part10.h"
 #include "dicom/uid.h"
 
 namespace tresor::dicom {
@@ -41,14 +42,6 @@ const Field kFields[] = {
     {MakeTag(0x0020, 0x0013), &InstanceAttributes::instance_number, false},
 };
 constexpr TagKey kSpecificCharacterSet = MakeTag(0x0008, 0x0005);
-
-std::string Trim(const std::string& v) {
-  size_t end = v.size();
-  while (end > 0 && (v[end - 1] == '\0' || v[end - 1] == ' ')) --end;
-  size_t begin = 0;
-  while (begin < end && v[begin] == ' ') ++begin;
-  return v.substr(begin, end - begin);
-}
 
 bool IsAscii(const std::string& s) {
   for (unsigned char c : s) {
@@ -109,7 +102,7 @@ Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan) {
     auto it = scan.values.find(tag);
     return it == scan.values.end() ? std::string() : it->second;
   };
-  a.specific_character_set = NormalizeCharacterSet(Trim(get(kSpecificCharacterSet)));
+  a.specific_character_set = NormalizeCharacterSet(TrimPadding(get(kSpecificCharacterSet)));
   bool ascii = a.specific_character_set.empty() || a.specific_character_set == "ISO_IR 6";
   bool utf8 = a.specific_character_set == "ISO_IR 192";
   std::unique_ptr<DcmSpecificCharacterSet> converter;
@@ -121,9 +114,9 @@ Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan) {
       // Declared ASCII but not, or declared UTF-8 but invalid: never pass such bytes on
       // as UTF-8.
       if (utf8 && IsValidUtf8(raw)) {
-        value = Trim(raw);
+        value = TrimPadding(raw);
       } else {
-        value = Trim(AsciiOnly(raw));
+        value = TrimPadding(AsciiOnly(raw));
         a.text_not_converted = true;
       }
     } else if (f.is_text && !IsAscii(raw)) {
@@ -137,13 +130,13 @@ Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan) {
                    f.member == &InstanceAttributes::referring_physician_name;
       if (!converter_failed &&
           converter->convertString(raw.c_str(), raw.size(), out, is_pn ? "^=" : "").good()) {
-        value = Trim(std::string(out.c_str(), out.size()));
+        value = TrimPadding(std::string(out.c_str(), out.size()));
       } else {
-        value = Trim(AsciiOnly(raw));
+        value = TrimPadding(AsciiOnly(raw));
         a.text_not_converted = true;
       }
     } else {
-      value = Trim(raw);
+      value = TrimPadding(raw);
     }
     a.*(f.member) = std::move(value);
   }

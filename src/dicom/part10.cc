@@ -31,15 +31,15 @@ void PutElement(std::string& out, uint16_t element, const char* vr, std::string 
   out += value;
 }
 
-std::string TrimValue(const std::string& v) {
+}  // namespace
+
+std::string TrimPadding(const std::string& v) {
   size_t end = v.size();
   while (end > 0 && (v[end - 1] == '\0' || v[end - 1] == ' ')) --end;
   size_t begin = 0;
   while (begin < end && v[begin] == ' ') ++begin;
   return v.substr(begin, end - begin);
 }
-
-}  // namespace
 
 std::string BuildFileMetaHeader(const FileMeta& meta) {
   std::string group;
@@ -117,10 +117,10 @@ Result<FileMeta> ReadFileMeta(ByteReader& in) {
     TRESOR_RETURN_IF_ERROR(read_exact(value.data(), length));
     pos += header + length;
     switch (element) {
-      case 0x0002: meta.sop_class_uid = TrimValue(value); break;
-      case 0x0003: meta.sop_instance_uid = TrimValue(value); break;
-      case 0x0010: meta.transfer_syntax_uid = TrimValue(value); break;
-      case 0x0016: meta.source_ae = TrimValue(value); break;
+      case 0x0002: meta.sop_class_uid = TrimPadding(value); break;
+      case 0x0003: meta.sop_instance_uid = TrimPadding(value); break;
+      case 0x0010: meta.transfer_syntax_uid = TrimPadding(value); break;
+      case 0x0016: meta.source_ae = TrimPadding(value); break;
       default: break;
     }
   }

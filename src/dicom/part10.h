@@ -10,6 +10,9 @@
 
 namespace tresor::dicom {
 
+// `value` without its padding: trailing spaces and NULs, leading spaces (PS3.5 6.2).
+std::string TrimPadding(const std::string& value);
+
 // Tresor's Implementation Class UID and Version Name, written into every file meta header.
 inline constexpr char kImplementationClassUid[] = "2.25.207981263412593845520476389116740253881";
 inline constexpr char kImplementationVersion[] = "TRESOR_010";

@@ -14,6 +14,7 @@
 #include "dicom/byte_reader.h"
 #include "dicom/dataset_scanner.h"
 #include "dicom/instance.h"
+#include "dicom/part10.h"
 #include "dicom/query.h"
 #include "dicom/transfer_syntax.h"
 #include "dimse/status_mapping.h"
@@ -287,9 +288,7 @@ Status ParseIdentifier(DcmDataset& id, bool patient_root, dicom::Query* query,
     OFString value;
     e->getOFStringArray(value);
     // Padding is insignificant for matching.
-    std::string v(value.c_str(), value.size());
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.pop_back();
-    while (!v.empty() && v.front() == ' ') v.erase(v.begin());
+    std::string v = dicom::TrimPadding(std::string(value.c_str(), value.size()));
     TRESOR_ASSIGN_OR_RETURN(dicom::ParsedKey parsed, dicom::ParseMatchingKey(*attribute, v));
     if (parsed.matches) query->conditions.push_back(parsed.condition);
   }
