@@ -77,7 +77,8 @@ stop_server() {
 server_alive() { kill -0 "$PID" 2>/dev/null; }
 
 add_peer() {
-  "$TRESOR" peer add "$1" --ae "$2" --host 127.0.0.1 --allow "${3:-echo,store}" --data "$DATA" >/dev/null
+  "$TRESOR" peer add "$1" --ae "$2" --host 127.0.0.1 --allow "${3:-echo,store}" --groups "${4:-all}" \
+    --data "$DATA" >/dev/null
 }
 
 # Resident set size of the server in KiB.

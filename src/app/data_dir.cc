@@ -105,7 +105,8 @@ Result<std::string> InitDataDir(const std::string& dir) {
   }());
   std::string password = security::GeneratePassword();
   TRESOR_RETURN_IF_ERROR(
-      opened->archive->CreateUser(archive::Principal::LocalAdmin(), "admin", "admin", password));
+      opened->archive->CreateUser(archive::Principal::LocalAdmin(), "admin", "admin", password,
+                                  {store::kAllStudiesGroup}));
   return password;
 }
 
@@ -140,7 +141,8 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
   options.max_failures = out->config.max_failures;
   options.failure_window_seconds = out->config.failure_window_seconds;
   options.block_seconds = out->config.block_seconds;
-  options.token_minutes = out->config.token_minutes;
+  options.session_idle_seconds = out->config.session_idle_seconds;
+  options.session_max_minutes = out->config.session_max_minutes;
   // The session-token signing key (created by init; created here for older data dirs).
   auto token_key = ReadTextFile(dir + "/keys/token.key");
   if (!token_key.ok()) {

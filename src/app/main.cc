@@ -46,6 +46,7 @@ Commands:
   serve      run the archive (DICOM listener)
   peer       register, enroll, list or remove DICOM peers (modalities, workstations)
   user       add, list, disable or re-key user accounts
+  group      access groups: which studies each peer and user may see
   token      create an API token for a user (HTTPS bearer credential)
   import     load DICOM files or folders into the archive
   stats      show what the archive holds
@@ -70,15 +71,17 @@ Runs the archive. Ports default to the configuration file (11112, 2762, 8443); 0
 a free port. Listeners bind to server.bind_address (loopback by default). Only
 registered peers may connect (see 'tresor peer'). Stops cleanly on SIGINT/SIGTERM.
 )"},
-      {"peer", R"(Usage: tresor peer add NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--cert FILE] [--require-identity] [--data DIR]
-       tresor peer enroll NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--require-identity] [--out DIR] [--data DIR]
+      {"peer", R"(Usage: tresor peer add NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--groups LIST] [--cert FILE] [--require-identity] [--data DIR]
+       tresor peer enroll NAME --ae AE --host HOST [--port P] [--allow SERVICES] [--groups LIST] [--require-identity] [--out DIR] [--data DIR]
        tresor peer list [--data DIR]
        tresor peer remove NAME [--data DIR]
 
 A peer is a DICOM application allowed to open associations: its calling AE title must
 match AND it must connect from HOST (an IP address or a host name). SERVICES is a comma
 list of echo, store, find, move, get (default: echo,store). --port is where the peer
-listens, for retrieve destinations (default 104).
+listens, for retrieve destinations (default 104). --groups is the comma list of access
+groups whose studies the peer may query and retrieve; "all" means every study. Without
+it the peer sees no study at all (see 'tresor group --help'). Re-adding a peer replaces it.
 
 enroll issues a client certificate for the peer from Tresor's local CA, writes the
 bundle (NAME.key, NAME.pem, ca.pem) to --out (default DIR/enrolled/NAME) and binds the
@@ -88,7 +91,8 @@ certificate may connect only over DICOM TLS, presenting exactly that certificate
 negotiation: a Tresor user name and passcode, or a JWT from POST /auth/token) with every
 association; the peer's services are then limited to those of the user's role.
 )"},
-      {"user", R"(Usage: tresor user add NAME --role ROLE [--password-stdin] [--data DIR]
+      {"user", R"(Usage: tresor user add NAME --role ROLE [--groups LIST] [--password-stdin] [--data DIR]
+       tresor user groups NAME LIST [--data DIR]
        tresor user list [--data DIR]
        tresor user disable NAME | enable NAME [--data DIR]
        tresor user passwd NAME [--password-stdin] [--data DIR]
@@ -97,6 +101,28 @@ Roles: admin, radiologist (read), technologist (store), auditor (audit trail onl
 Without --password-stdin a strong password is generated and printed once; with it, the
 password is read from the first line of standard input and must have at least 12
 characters and not be digits only. Only an Argon2id hash is stored.
+LIST is a comma list of access groups whose studies the user may see ("all": every
+study); without groups a user sees no study. 'user groups' replaces a user's groups.
+The administrator created by 'tresor init' is in "all".
+)"},
+      {"group", R"(Usage: tresor group list [--data DIR]
+       tresor group rule add|remove GROUP (--peer NAME | --institution TEXT | --issuer TEXT) [--data DIR]
+       tresor group assign|unassign GROUP STUDY_UID... [--data DIR]
+
+Per-study access scope. Every study carries access groups; a peer or user (see --groups
+of 'tresor peer add' and 'tresor user add') sees a study only if they share a group, or
+if they are in the reserved group "all". Out of scope, a study looks exactly like a study
+that does not exist: queries do not match or count it, retrievals do not find it. Such
+requests are logged as security events.
+
+Groups are given to studies when their instances are stored, by rules:
+  --peer NAME          instances received from the registered peer NAME
+  --institution TEXT   Institution Name (0008,0080) equal to TEXT
+  --issuer TEXT        Issuer of Patient ID (0010,0021) equal to TEXT
+A new rule is also applied to the studies already archived. Removing a rule stops it for
+new instances; studies keep their groups. 'assign'/'unassign' put single studies into a
+group or take them out (for example studies loaded with 'tresor import').
+Group names: 1-64 letters, digits, '.', '_' or '-'.
 )"},
       {"token", R"(Usage: tresor token create NAME --user USER [--days N] [--data DIR]
 
@@ -370,9 +396,14 @@ int CmdServe(const Args& a) {
   return 0;
 }
 
+// Access groups for display: "all", "a,b" or "-".
+std::string GroupsText(const std::vector<std::string>& groups) {
+  return groups.empty() ? "-" : store::FormatGroupList(groups);
+}
+
 int CmdPeer(const Args& a) {
-  TRESOR_RETURN_IF_ERROR_CLI(
-      CheckFlags(a, {"ae", "host", "port", "allow", "cert", "out", "require-identity"}));
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(
+      a, {"ae", "host", "port", "allow", "groups", "cert", "out", "require-identity"}));
   if (a.positional.empty()) return Fail(InvalidArgument("peer needs add, enroll, list or remove"));
   std::string dir = ResolveDataDir(a.Flag("data"));
   auto opened = OpenDataDir(dir);
@@ -391,8 +422,10 @@ int CmdPeer(const Args& a) {
     if (!services.ok()) return Fail(services.status());
     auto port = ParsePort(a.Flag("port", "104"));
     if (!port.ok()) return Fail(port.status());
+    auto groups = store::ParseGroupList(a.Flag("groups"));
+    if (!groups.ok()) return Fail(groups.status());
     security::Peer peer{a.positional[1], a.Flag("ae"), a.Flag("host"), *port, *services, "",
-                        a.flags.count("require-identity") > 0};
+                        a.flags.count("require-identity") > 0, *groups};
     std::string bundle;
     if (verb == "enroll") {
       // Issue a client certificate from the local CA and bind the peer to it.
@@ -423,7 +456,12 @@ int CmdPeer(const Args& a) {
     Status s = archive.AddPeer(admin, peer);
     if (!s.ok()) return Fail(s);
     std::cout << "peer " << peer.name << ": AE " << peer.ae_title << " from " << peer.host
-              << ", allowed: " << security::FormatServices(peer.services) << "\n";
+              << ", allowed: " << security::FormatServices(peer.services)
+              << ", access groups: " << GroupsText(peer.groups) << "\n";
+    if ((peer.services & (security::kFind | security::kMove | security::kGet)) && peer.groups.empty()) {
+      std::cout << "note: this peer is in no access group, so its queries and retrievals find no "
+                   "study; give --groups (\"all\" for every study, see tresor group --help)\n";
+    }
     if (peer.require_identity) {
       std::cout << "requires a user identity (user name and passcode, or a Tresor JWT) with every "
                    "association\n";
@@ -445,12 +483,12 @@ int CmdPeer(const Args& a) {
   if (verb == "list") {
     auto peers = archive.ListPeers(admin);
     if (!peers.ok()) return Fail(peers.status());
-    std::printf("%-16s %-16s %-24s %-6s %-5s %s\n", "NAME", "AE TITLE", "HOST", "PORT", "TLS",
-                "ALLOWED");
+    std::printf("%-16s %-16s %-24s %-6s %-5s %-24s %s\n", "NAME", "AE TITLE", "HOST", "PORT",
+                "TLS", "ALLOWED", "GROUPS");
     for (const auto& p : *peers) {
-      std::printf("%-16s %-16s %-24s %-6d %-5s %s\n", p.name.c_str(), p.ae_title.c_str(),
+      std::printf("%-16s %-16s %-24s %-6d %-5s %-24s %s\n", p.name.c_str(), p.ae_title.c_str(),
                   p.host.c_str(), p.port, p.certificate_sha256.empty() ? "no" : "cert",
-                  security::FormatServices(p.services).c_str());
+                  security::FormatServices(p.services).c_str(), GroupsText(p.groups).c_str());
     }
     return 0;
   }
@@ -476,8 +514,10 @@ std::string PasswordFromArgs(const Args& a, bool* generated) {
 
 int CmdUser(const Args& a) {
   // --password-stdin takes no value; accept "--password-stdin" given as a flag with any value.
-  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"role", "password-stdin"}));
-  if (a.positional.empty()) return Fail(InvalidArgument("user needs add, list, disable, enable or passwd"));
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"role", "groups", "password-stdin"}));
+  if (a.positional.empty()) {
+    return Fail(InvalidArgument("user needs add, groups, list, disable, enable or passwd"));
+  }
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
   archive::ArchiveService& archive = *(*opened)->archive;
@@ -486,10 +526,20 @@ int CmdUser(const Args& a) {
   if (verb == "list") {
     auto users = archive.ListUsers(admin);
     if (!users.ok()) return Fail(users.status());
-    std::printf("%-24s %-14s %s\n", "NAME", "ROLE", "STATE");
+    std::printf("%-24s %-14s %-9s %s\n", "NAME", "ROLE", "STATE", "GROUPS");
     for (const auto& u : *users) {
-      std::printf("%-24s %-14s %s\n", u.name.c_str(), u.role.c_str(), u.disabled ? "disabled" : "active");
+      std::printf("%-24s %-14s %-9s %s\n", u.name.c_str(), u.role.c_str(),
+                  u.disabled ? "disabled" : "active", GroupsText(u.groups).c_str());
     }
+    return 0;
+  }
+  if (verb == "groups") {
+    if (a.positional.size() != 3) return Fail(InvalidArgument("usage: tresor user groups NAME LIST"));
+    auto groups = store::ParseGroupList(a.positional[2]);
+    if (!groups.ok()) return Fail(groups.status());
+    Status st = archive.SetUserGroups(admin, a.positional[1], *groups);
+    if (!st.ok()) return Fail(st);
+    std::cout << "user " << a.positional[1] << ": access groups " << GroupsText(*groups) << "\n";
     return 0;
   }
   if (a.positional.size() != 2) return Fail(InvalidArgument("usage: tresor user " + verb + " NAME"));
@@ -499,8 +549,10 @@ int CmdUser(const Args& a) {
   std::string password;
   if (verb == "add") {
     if (a.Flag("role").empty()) return Fail(InvalidArgument("user add needs --role"));
+    auto groups = store::ParseGroupList(a.Flag("groups"));
+    if (!groups.ok()) return Fail(groups.status());
     password = PasswordFromArgs(a, &generated);
-    st = archive.CreateUser(admin, name, a.Flag("role"), password);
+    st = archive.CreateUser(admin, name, a.Flag("role"), password, *groups);
   } else if (verb == "passwd") {
     password = PasswordFromArgs(a, &generated);
     st = archive.SetUserPassword(admin, name, password);
@@ -513,6 +565,84 @@ int CmdUser(const Args& a) {
   std::cout << "user " << name << ": " << (verb == "add" ? "created" : verb == "passwd" ? "password changed" : verb + "d") << "\n";
   if (generated) std::cout << "Password (shown only now, store it safely): " << password << "\n";
   return 0;
+}
+
+int CmdGroup(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"peer", "institution", "issuer"}));
+  const std::string verb = a.positional.empty() ? "" : a.positional[0];
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  if (!opened.ok()) return Fail(opened.status());
+  archive::ArchiveService& archive = *(*opened)->archive;
+  auto admin = archive::Principal::LocalAdmin();
+  if (verb == "list" && a.positional.size() == 1) {
+    auto groups = archive.ListGroups(admin);
+    auto rules = archive.ListGroupRules(admin);
+    auto peers = archive.ListPeers(admin);
+    auto users = archive.ListUsers(admin);
+    if (!groups.ok()) return Fail(groups.status());
+    if (!rules.ok()) return Fail(rules.status());
+    if (!peers.ok()) return Fail(peers.status());
+    if (!users.ok()) return Fail(users.status());
+    auto members = [&](const std::string& g) {
+      std::string out;
+      auto in = [&](const std::vector<std::string>& gs) {
+        return std::find(gs.begin(), gs.end(), g) != gs.end();
+      };
+      for (const auto& p : *peers) if (in(p.groups)) out += " peer:" + p.name;
+      for (const auto& u : *users) if (in(u.groups)) out += " user:" + u.name;
+      return out.empty() ? std::string(" (none)") : out;
+    };
+    std::cout << "all: every study; members:" << members(store::kAllStudiesGroup) << "\n";
+    for (const auto& g : *groups) {
+      std::cout << g.name << ": " << g.studies << " studies; members:" << members(g.name) << "\n";
+      for (const auto& r : *rules) {
+        if (r.group == g.name) {
+          std::cout << "  rule: " << store::GroupRuleKindName(r.kind) << " = \"" << r.value << "\"\n";
+        }
+      }
+    }
+    return 0;
+  }
+  if (verb == "rule" && a.positional.size() == 3 &&
+      (a.positional[1] == "add" || a.positional[1] == "remove")) {
+    store::GroupRule rule;
+    rule.group = a.positional[2];
+    int given = 0;
+    for (auto [flag, kind] : {std::pair{"peer", store::GroupRule::Kind::kPeer},
+                              std::pair{"institution", store::GroupRule::Kind::kInstitution},
+                              std::pair{"issuer", store::GroupRule::Kind::kIssuer}}) {
+      if (a.flags.count(flag)) {
+        rule.kind = kind;
+        rule.value = a.Flag(flag);
+        ++given;
+      }
+    }
+    if (given != 1) return Fail(InvalidArgument("a rule needs one of --peer, --institution, --issuer"));
+    std::string what = std::string(store::GroupRuleKindName(rule.kind)) + " = \"" + rule.value + "\"";
+    if (a.positional[1] == "add") {
+      auto added = archive.AddGroupRule(admin, rule);
+      if (!added.ok()) return Fail(added.status());
+      std::cout << "group " << rule.group << ": rule " << what << " added; " << *added
+                << " archived studies added to the group\n";
+    } else {
+      auto removed = archive.RemoveGroupRule(admin, rule);
+      if (!removed.ok()) return Fail(removed.status());
+      if (!*removed) return Fail(NotFound("group " + rule.group + " has no rule " + what));
+      std::cout << "group " << rule.group << ": rule " << what << " removed\n";
+    }
+    return 0;
+  }
+  if ((verb == "assign" || verb == "unassign") && a.positional.size() >= 3) {
+    for (size_t i = 2; i < a.positional.size(); ++i) {
+      Status st = archive.AssignStudy(admin, a.positional[1], a.positional[i], verb == "assign");
+      if (!st.ok()) return Fail(st);
+    }
+    std::cout << "group " << a.positional[1] << ": " << a.positional.size() - 2 << " stud"
+              << (a.positional.size() == 3 ? "y " : "ies ") << verb << "ed\n";
+    return 0;
+  }
+  return Fail(InvalidArgument("usage: tresor group list | rule add|remove GROUP --peer|--institution|"
+                              "--issuer VALUE | assign|unassign GROUP STUDY_UID..."));
 }
 
 int CmdToken(const Args& a) {
@@ -777,6 +907,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return CmdServe(*args);
   if (cmd == "peer") return CmdPeer(*args);
   if (cmd == "user") return CmdUser(*args);
+  if (cmd == "group") return CmdGroup(*args);
   if (cmd == "token") return CmdToken(*args);
   if (cmd == "import") return CmdImport(*args);
   if (cmd == "stats") return CmdStats(*args);

@@ -75,12 +75,12 @@ Status RequireAdmin(const Principal& who) {
 }  // namespace
 
 Principal Principal::ForUser(const std::string& user, const std::string& role,
-                             const std::string& address) {
+                             const std::string& address, const std::vector<std::string>& groups) {
   uint32_t services = 0;
   if (role == "admin") services = security::kAllServices;
   else if (role == "radiologist") services = security::kFind | security::kMove | security::kGet;
   else if (role == "technologist") services = security::kStore | security::kFind;
-  return Principal{"", "", address, services, user, role};
+  return Principal{"", "", address, services, user, role, store::AccessScope::Of(groups), ""};
 }
 
 std::string Principal::Describe() const {
@@ -169,6 +169,7 @@ class UploadImpl : public Upload {
     r.blob_size = blob_size_;
     r.content_sha256 = hash_.FinishHex();
     r.source_ae = who_.ae_title;
+    r.source_peer = who_.peer_name;
     r.received_at = static_cast<int64_t>(std::time(nullptr));
     return r;
   }
@@ -237,10 +238,41 @@ Result<std::string> ArchiveService::Login(const std::string& user, const std::st
     return Status(Code::kUnauthenticated, "invalid user name or password");
   }
   failures_.RecordSuccess(source);
-  TRESOR_LOG(kInfo) << "sign-in: user '" << user << "' from " << source;
   security::TokenClaims claims{record->name, record->role, Now(),
-                               Now() + 60 * static_cast<int64_t>(options_.token_minutes)};
+                               Now() + 60 * static_cast<int64_t>(options_.session_max_minutes),
+                               RandomHex(16)};
+  TRESOR_RETURN_IF_ERROR(
+      index_.PutSession({claims.session_id, claims.subject, claims.expires_at, claims.issued_at}));
+  TRESOR_LOG(kInfo) << "sign-in: user '" << user << "' from " << source << " (session "
+                    << claims.session_id.substr(0, 8) << ")";
   return security::IssueJwt(options_.token_key, claims);
+}
+
+Result<security::TokenClaims> ArchiveService::VerifySession(const std::string& token) {
+  auto invalid = [] { return Status(Code::kUnauthenticated, "invalid or expired token"); };
+  if (options_.token_key.empty()) return invalid();
+  auto claims = security::VerifyJwt(options_.token_key, token, Now());
+  if (!claims.ok() || claims->session_id.empty()) return invalid();
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::SessionRecord> session,
+                          index_.FindSession(claims->session_id));
+  if (!session || session->user != claims->subject) return invalid();  // ended or unknown
+  int64_t now = Now();
+  if (now - session->last_seen > options_.session_idle_seconds) {
+    TRESOR_LOG(kInfo) << "session " << session->id.substr(0, 8) << " of user '" << session->user
+                      << "' ended after " << options_.session_idle_seconds << " s unused";
+    (void)index_.RemoveSession(session->id);
+    return invalid();
+  }
+  // At most one write per second per session.
+  if (now > session->last_seen) TRESOR_RETURN_IF_ERROR(index_.TouchSession(session->id, now));
+  return claims;
+}
+
+Status ArchiveService::Logout(const Principal& who) {
+  if (who.session_id.empty()) return Status::Ok();
+  TRESOR_RETURN_IF_ERROR(index_.RemoveSession(who.session_id).status());
+  TRESOR_LOG(kInfo) << "sign-out: " << who.Describe();
+  return Status::Ok();
 }
 
 Result<Principal> ArchiveService::Authenticate(const std::string& bearer, const std::string& source) {
@@ -251,7 +283,7 @@ Result<Principal> ArchiveService::Authenticate(const std::string& bearer, const 
     RecordFailure(source, "invalid bearer token");
     return Status(Code::kUnauthenticated, "invalid or expired token");
   };
-  std::string user;
+  std::string user, session_id;
   if (bearer.rfind("trs_", 0) == 0) {
     Sha256 hash;
     hash.Update(bearer.data(), bearer.size());
@@ -260,14 +292,18 @@ Result<Principal> ArchiveService::Authenticate(const std::string& bearer, const 
     if (!token || token->expires_at <= Now()) return invalid();
     user = token->user;
   } else {
-    if (options_.token_key.empty()) return invalid();
-    auto claims = security::VerifyJwt(options_.token_key, bearer, Now());
-    if (!claims.ok()) return invalid();
+    auto claims = VerifySession(bearer);
+    if (!claims.ok()) {
+      return claims.status().code() == Code::kUnauthenticated ? invalid() : claims.status();
+    }
     user = claims->subject;
+    session_id = claims->session_id;
   }
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(user));
   if (!record || record->disabled) return invalid();
-  return Principal::ForUser(record->name, record->role, source);
+  Principal p = Principal::ForUser(record->name, record->role, source, record->groups);
+  p.session_id = session_id;
+  return p;
 }
 
 Result<Principal> ArchiveService::AuthenticateIdentity(const Principal& peer, IdentityType type,
@@ -279,6 +315,7 @@ Result<Principal> ArchiveService::AuthenticateIdentity(const Principal& peer, Id
     return Status(Code::kUnauthenticated, "user identity not accepted");
   };
   std::string user, role;
+  std::vector<std::string> groups;
   if (type == IdentityType::kUserPassword) {
     TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(primary));
     if (!record || record->disabled || !security::VerifyPassword(secondary, record->password_hash)) {
@@ -286,25 +323,28 @@ Result<Principal> ArchiveService::AuthenticateIdentity(const Principal& peer, Id
     }
     user = record->name;
     role = record->role;
+    groups = record->groups;
   } else if (type == IdentityType::kJwt) {
-    if (options_.token_key.empty()) return refuse("no token key");
     // Tokens are often passed as files: surrounding whitespace is not part of them.
     std::string token = primary;
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
-    auto claims = security::VerifyJwt(options_.token_key, token, Now());
+    auto claims = VerifySession(token);
     if (!claims.ok()) return refuse("invalid or expired JWT");
     TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(claims->subject));
     if (!record || record->disabled) return refuse("unknown or disabled user");
     user = record->name;
     role = record->role;
+    groups = record->groups;
   } else {
     return refuse("unsupported identity type");
   }
   Principal p = peer;
   p.user = user;
   p.role = role;
-  p.services = peer.services & Principal::ForUser(user, role, peer.address).services;
+  Principal as_user = Principal::ForUser(user, role, peer.address, groups);
+  p.services = peer.services & as_user.services;
+  p.scope = peer.scope.Intersect(as_user.scope);
   TRESOR_LOG(kInfo) << "user identity accepted: " << p.Describe() << " via peer '" << peer.peer_name
                     << "' (AE " << peer.ae_title << ")";
   return p;
@@ -380,7 +420,9 @@ Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(
   if (d.verdict == security::Verdict::kAccept) {
     // A registered peer is admitted even from a blocked address: the block slows down
     // guessing, it must not let a stranger on the same host (or NAT) lock out a modality.
-    a.principal = Principal{d.peer.name, calling_ae, remote_address, d.peer.services, "", ""};
+    a.principal = Principal{d.peer.name,      calling_ae, remote_address,
+                            d.peer.services, "",         "",
+                            store::AccessScope::Of(d.peer.groups), ""};
     a.require_identity = d.peer.require_identity;
   } else if (IsBlocked(remote_address)) {
     a.verdict = security::Verdict::kBlocked;
@@ -419,10 +461,19 @@ Result<std::unique_ptr<Upload>> ArchiveService::BeginStore(const Principal& who,
 
 Result<std::unique_ptr<StoredObject>> ArchiveService::OpenInstance(const Principal& who,
                                                                    const std::string& sop_uid) {
-  (void)who;  // per-study access scope is enforced here once studies carry access groups
   if (!dicom::IsValidUid(sop_uid)) return InvalidArgument("not a valid UID");
-  TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found, index_.FindInstance(sop_uid));
-  if (!found) return NotFound("no such instance");
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found,
+                          index_.FindInstance(sop_uid, who.scope));
+  if (!found) {
+    if (!who.scope.all) {
+      auto hidden = index_.FindInstance(sop_uid, store::AccessScope::Everything());
+      if (hidden.ok() && *hidden) {
+        TRESOR_LOG(kWarn) << "security event: " << who.Describe() << " asked for instance "
+                          << sop_uid << " outside its access scope; answered as not found";
+      }
+    }
+    return NotFound("no such instance");
+  }
   TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> reader, blobs_.Open(found->blob_name));
   return std::make_unique<StoredObject>(std::move(*found), std::move(reader));
 }
@@ -433,7 +484,8 @@ Result<FindResult> ArchiveService::Find(const Principal& who, dicom::Query query
   }
   query.limit = options_.max_find_results;
   query.fuzzy_person_names = options_.fuzzy_person_names;
-  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query));
+  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query, who.scope));
+  if (matches.empty()) AuditOutOfScope(who, query, "query");
   FindResult result;
   result.truncated = matches.size() > query.limit;
   if (result.truncated) matches.resize(query.limit);
@@ -451,7 +503,8 @@ Result<std::vector<store::StoredInstance>> ArchiveService::ResolveRetrieve(
   query.return_tags = {dicom::MakeTag(0x0008, 0x0018)};
   query.limit = kMaxRetrieveInstances;
   query.fuzzy_person_names = false;
-  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query));
+  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query, who.scope));
+  if (matches.empty()) AuditOutOfScope(who, query, "retrieve");
   if (matches.size() > kMaxRetrieveInstances) {
     return ResourceExhausted("more than " + std::to_string(kMaxRetrieveInstances) +
                              " instances requested in one retrieve");
@@ -461,7 +514,8 @@ Result<std::vector<store::StoredInstance>> ArchiveService::ResolveRetrieve(
   for (const dicom::QueryMatch& m : matches) {
     auto it = m.values.find(dicom::MakeTag(0x0008, 0x0018));
     if (it == m.values.end()) continue;
-    TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found, index_.FindInstance(it->second));
+    TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found,
+                            index_.FindInstance(it->second, who.scope));
     if (found) out.push_back(std::move(*found));
   }
   return out;
@@ -496,9 +550,10 @@ Status ArchiveService::AddPeer(const Principal& who, const security::Peer& peer)
   TRESOR_RETURN_IF_ERROR(security::ValidateAeTitle(peer.ae_title));
   if (peer.host.empty()) return InvalidArgument("peer host must not be empty");
   if (peer.port < 1 || peer.port > 65535) return InvalidArgument("peer port must be 1-65535");
+  for (const std::string& g : peer.groups) TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(g));
   return index_.PutPeer({peer.name, peer.ae_title, peer.host, peer.port,
                          security::FormatServices(peer.services), peer.certificate_sha256,
-                         peer.require_identity});
+                         peer.require_identity, peer.groups});
 }
 
 Result<bool> ArchiveService::RemovePeer(const Principal& who, const std::string& name) {
@@ -513,14 +568,16 @@ Result<std::vector<security::Peer>> ArchiveService::ListPeers(const Principal& w
   for (const auto& r : records) {
     auto services = security::ParseServices(r.services == "none" ? "" : r.services);
     peers.push_back({r.name, r.ae_title, r.host, r.port, services.ok() ? *services : 0u,
-                     r.certificate_sha256, r.require_identity});
+                     r.certificate_sha256, r.require_identity, r.groups});
   }
   return peers;
 }
 
 Status ArchiveService::CreateUser(const Principal& who, const std::string& name,
-                                  const std::string& role, const std::string& password) {
+                                  const std::string& role, const std::string& password,
+                                  const std::vector<std::string>& groups) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  for (const std::string& g : groups) TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(g));
   if (name.empty() || name.size() > 64) return InvalidArgument("user name must have 1-64 characters");
   static const char* kRoles[] = {"admin", "radiologist", "technologist", "auditor"};
   if (std::find(std::begin(kRoles), std::end(kRoles), role) == std::end(kRoles)) {
@@ -530,7 +587,90 @@ Status ArchiveService::CreateUser(const Principal& who, const std::string& name,
   if (existing) return Status(Code::kAlreadyExists, "user " + name + " already exists");
   TRESOR_RETURN_IF_ERROR(security::CheckPasswordPolicy(password));
   TRESOR_ASSIGN_OR_RETURN(std::string hash, security::HashPassword(password));
-  return index_.PutUser({name, hash, role, false});
+  return index_.PutUser({name, hash, role, false, groups});
+}
+
+Status ArchiveService::SetUserGroups(const Principal& who, const std::string& name,
+                                     const std::vector<std::string>& groups) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  for (const std::string& g : groups) TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(g));
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, index_.FindUser(name));
+  if (!user) return NotFound("no user named " + name);
+  user->groups = groups;
+  return index_.PutUser(*user);
+}
+
+namespace {
+Status ValidateRule(const store::GroupRule& rule) {
+  TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(rule.group));
+  if (rule.group == store::kAllStudiesGroup) {
+    return InvalidArgument("'all' is reserved: its members see every study");
+  }
+  if (rule.value.empty() || rule.value.size() > 256) {
+    return InvalidArgument("a rule's value must have 1-256 characters");
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Result<int64_t> ArchiveService::AddGroupRule(const Principal& who, const store::GroupRule& rule) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_RETURN_IF_ERROR(ValidateRule(rule));
+  return index_.PutGroupRule(rule);
+}
+
+Result<bool> ArchiveService::RemoveGroupRule(const Principal& who, const store::GroupRule& rule) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  return index_.RemoveGroupRule(rule);
+}
+
+Result<std::vector<store::GroupRule>> ArchiveService::ListGroupRules(const Principal& who) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  return index_.ListGroupRules();
+}
+
+Result<std::vector<store::GroupSummary>> ArchiveService::ListGroups(const Principal& who) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  return index_.ListGroups();
+}
+
+Status ArchiveService::AssignStudy(const Principal& who, const std::string& group,
+                                   const std::string& study_uid, bool member) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(group));
+  if (group == store::kAllStudiesGroup) {
+    return InvalidArgument("'all' is reserved: its members see every study");
+  }
+  if (!dicom::IsValidUid(study_uid)) return InvalidArgument("not a valid Study Instance UID");
+  TRESOR_ASSIGN_OR_RETURN(bool found, index_.SetStudyGroup(group, study_uid, member));
+  if (!found) return NotFound("no study " + study_uid);
+  return Status::Ok();
+}
+
+void ArchiveService::AuditOutOfScope(const Principal& who, const dicom::Query& query,
+                                     const char* action) {
+  if (who.scope.all) return;
+  // Only requests that name objects by UID: a broad query matching nothing is not a probe.
+  static const dicom::TagKey kUidKeys[] = {dicom::MakeTag(0x0020, 0x000D),
+                                           dicom::MakeTag(0x0020, 0x000E),
+                                           dicom::MakeTag(0x0008, 0x0018)};
+  std::string named;
+  for (const dicom::Condition& c : query.conditions) {
+    if (std::find(std::begin(kUidKeys), std::end(kUidKeys), c.attribute->tag) == std::end(kUidKeys)) {
+      continue;
+    }
+    if (c.kind == dicom::Condition::Kind::kSingle) named += " " + c.value;
+    for (const std::string& v : c.list) named += " " + v;
+  }
+  if (named.empty()) return;
+  if (named.size() > 512) named = named.substr(0, 512) + " ...";
+  dicom::Query probe = query;
+  probe.limit = 0;  // one match is enough
+  auto hidden = index_.Find(probe, store::AccessScope::Everything());
+  if (hidden.ok() && !hidden->empty()) {
+    TRESOR_LOG(kWarn) << "security event: " << action << " by " << who.Describe()
+                      << " for UIDs outside its access scope (answered as not found):" << named;
+  }
 }
 
 Status ArchiveService::SetUserDisabled(const Principal& who, const std::string& name,

@@ -15,7 +15,9 @@
 #include "dicom/dataset_scanner.h"
 #include "dicom/query.h"
 #include "security/failure_tracker.h"
+#include "security/jwt.h"
 #include "security/peer_policy.h"
+#include "store/access_scope.h"
 #include "store/blob_store.h"
 #include "store/index.h"
 
@@ -30,14 +32,19 @@ struct Principal {
   uint32_t services = 0;  // security::Service bits granted
   std::string user;       // set for users
   std::string role;       // admin, radiologist, technologist, auditor (users only)
+  // The studies this principal may see: the peer's groups, the user's groups, or both
+  // intersected for a user acting through a peer.
+  store::AccessScope scope;
+  std::string session_id;  // the session a bearer token belongs to (HTTPS sign-in)
 
   static Principal LocalAdmin() {
-    return Principal{"", "LOCAL", "local", security::kAllServices, "", ""};
+    return Principal{"", "LOCAL", "local", security::kAllServices, "", "",
+                     store::AccessScope::Everything(), ""};
   }
   // A user's principal: services follow the role (radiologist: find/move/get;
-  // technologist: store/find; admin: all; auditor: none).
+  // technologist: store/find; admin: all; auditor: none); the scope follows `groups`.
   static Principal ForUser(const std::string& user, const std::string& role,
-                           const std::string& address);
+                           const std::string& address, const std::vector<std::string>& groups);
   bool May(security::Service s) const { return (services & s) != 0; }
   bool IsUser() const { return !user.empty(); }
   // "peer 'ct1' (AE CT_SCANNER from 127.0.0.1)", for logs.
@@ -52,7 +59,8 @@ struct ArchiveOptions {
   size_t max_find_results = 1000;   // most matches one query returns
   bool fuzzy_person_names = false;  // PN matching ignores case and accents
   std::string token_key;            // HMAC key for session tokens (32 random bytes)
-  int token_minutes = 15;           // lifetime of a session token from Login
+  int session_idle_seconds = 900;   // a session unused this long ends
+  int session_max_minutes = 480;    // a session ends this long after sign-in in any case
   int max_failures = 5;             // failed logins/associations from one source ...
   int failure_window_seconds = 300; // ... within this window ...
   int block_seconds = 900;          // ... block that source for this long
@@ -116,8 +124,9 @@ class ArchiveService {
   // Finishes or removes what a crash interrupted. Call once before serving.
   Status Recover();
 
-  // Password sign-in (HTTPS POST /auth/token). Returns a signed session token (JWT,
-  // HS256) valid for options().token_minutes. kUnauthenticated for an unknown user, a
+  // Password sign-in (HTTPS POST /auth/token). Starts a session and returns its signed
+  // token (JWT, HS256). The session ends after options().session_max_minutes, or once
+  // unused for options().session_idle_seconds, or at Logout. kUnauthenticated for an unknown user, a
   // wrong password or a disabled account (one message for all three); kResourceExhausted
   // while `source` is blocked after repeated failures (each failure is logged as a
   // security event, and so is the block).
@@ -127,6 +136,8 @@ class ArchiveService {
   // CreateApiToken) to the principal it stands for. kUnauthenticated if it is invalid,
   // expired, revoked or its user is disabled; kResourceExhausted while `source` is blocked.
   Result<Principal> Authenticate(const std::string& bearer, const std::string& source);
+  // Ends the session `who` authenticated with (no effect for API tokens).
+  Status Logout(const Principal& who);
   // Creates a long-lived API token for `user` (local administrator only). Returns the
   // token, shown once; only its SHA-256 is stored.
   Result<std::string> CreateApiToken(const Principal& who, const std::string& name,
@@ -159,6 +170,10 @@ class ArchiveService {
   // kInvalidArgument for invalid UIDs; kUnsupported for a transfer syntax not accepted.
   Result<std::unique_ptr<Upload>> BeginStore(const Principal& who, const UploadInfo& info);
 
+  // Per-study access scope: every read below sees only the studies in who.scope. A study
+  // outside it is reported exactly like a missing one; such a request is logged as a
+  // security event (with UIDs and the caller, no patient data).
+
   // Opens a stored instance. kNotFound if it does not exist or is not visible to `who`.
   Result<std::unique_ptr<StoredObject>> OpenInstance(const Principal& who,
                                                      const std::string& sop_instance_uid);
@@ -188,7 +203,20 @@ class ArchiveService {
 
   // User administration (local administrator only). Hashes the password (Argon2id).
   Status CreateUser(const Principal& who, const std::string& name, const std::string& role,
-                    const std::string& password);
+                    const std::string& password, const std::vector<std::string>& groups);
+  // Replaces a user's access groups. kNotFound if there is no such user.
+  Status SetUserGroups(const Principal& who, const std::string& name,
+                       const std::vector<std::string>& groups);
+
+  // Access groups (local administrator only). AddGroupRule also applies the rule to the
+  // studies already archived and returns how many it added.
+  Result<int64_t> AddGroupRule(const Principal& who, const store::GroupRule& rule);
+  Result<bool> RemoveGroupRule(const Principal& who, const store::GroupRule& rule);
+  Result<std::vector<store::GroupRule>> ListGroupRules(const Principal& who);
+  Result<std::vector<store::GroupSummary>> ListGroups(const Principal& who);
+  // Puts a study into a group (or takes it out). kNotFound if there is no such study.
+  Status AssignStudy(const Principal& who, const std::string& group, const std::string& study_uid,
+                     bool member);
   Result<std::vector<store::UserRecord>> ListUsers(const Principal& who);
   // Disables (or re-enables) a user. kNotFound if there is no such user.
   Status SetUserDisabled(const Principal& who, const std::string& name, bool disabled);
@@ -204,6 +232,11 @@ class ArchiveService {
   // Records a failed login or association from `source`; logs a security alert when
   // that blocks the source.
   void RecordFailure(const std::string& source, const std::string& what);
+  // The user of a valid session token, touching the session; kUnauthenticated otherwise.
+  Result<security::TokenClaims> VerifySession(const std::string& token);
+  // Logs a security event if `query` (which matched nothing for `who`) names studies,
+  // series or instances that exist outside who.scope.
+  void AuditOutOfScope(const Principal& who, const dicom::Query& query, const char* action);
 
   store::Index& index_;
   store::BlobStore& blobs_;

@@ -68,6 +68,9 @@ struct TestObject {
   std::string sop_class_uid = kCtImageStorage;
   std::string patient_name = "Doe^Jane";
   std::string patient_id = "PID001";
+  std::string study_uid = kStudyUid;
+  std::string series_uid = kSeriesUid;
+  std::string institution;  // (0008,0080), left out when empty
   size_t pixel_bytes = 0;  // > 0 adds (7FE0,0010) OB of this many bytes
 };
 
@@ -77,10 +80,11 @@ std::string DataSet(const TestObject& o) {
   PutElement(out, 0x0008, 0x0016, "UI", o.sop_class_uid);
   PutElement(out, 0x0008, 0x0018, "UI", o.sop_instance_uid);
   PutElement(out, 0x0008, 0x0060, "CS", "CT");
+  if (!o.institution.empty()) PutElement(out, 0x0008, 0x0080, "LO", o.institution);
   PutElement(out, 0x0010, 0x0010, "PN", o.patient_name);
   PutElement(out, 0x0010, 0x0020, "LO", o.patient_id);
-  PutElement(out, 0x0020, 0x000D, "UI", kStudyUid);
-  PutElement(out, 0x0020, 0x000E, "UI", kSeriesUid);
+  PutElement(out, 0x0020, 0x000D, "UI", o.study_uid);
+  PutElement(out, 0x0020, 0x000E, "UI", o.series_uid);
   if (o.pixel_bytes > 0) {
     std::string pixels(o.pixel_bytes, '\0');
     for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<char>(i * 7 + (i >> 11));
@@ -617,7 +621,7 @@ TEST_P(ArchiveServiceTest, PeersCannotAdministerOrSeeStats) {
     auto stats = archive_->Stats(peer);
     ASSERT_FALSE(stats.ok());
     EXPECT_EQ(stats.status().code(), Code::kPermissionDenied);
-    EXPECT_EQ(archive_->CreateUser(peer, "mallory", "admin", "a long enough passphrase 42!").code(),
+    EXPECT_EQ(archive_->CreateUser(peer, "mallory", "admin", "a long enough passphrase 42!", {}).code(),
               Code::kPermissionDenied);
     auto users = archive_->ListUsers(peer);
     ASSERT_FALSE(users.ok());
@@ -663,13 +667,131 @@ TEST_P(ArchiveServiceTest, AdmitAssociationAcceptsRegisteredPeersOnly) {
   TestObject o = Object(1);
   auto outcome = Store(admitted->principal, Info(o.sop_instance_uid), DataSet(o));
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
-  auto object = archive_->OpenInstance(admitted->principal, o.sop_instance_uid);
+  // The peer is in no access group: what it stored is not visible to it.
+  EXPECT_EQ(archive_->OpenInstance(admitted->principal, o.sop_instance_uid).status().code(),
+            Code::kNotFound);
+  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_TRUE(object.ok());
   std::string bytes = ReadAll(**object);
   dicom::MemoryReader reader(bytes.data(), bytes.size());
   auto meta = dicom::ReadFileMeta(reader);
   ASSERT_TRUE(meta.ok());
   EXPECT_EQ(meta->source_ae, "CT1");
+}
+
+// A study-level query for every study, returning Study Instance UIDs (sorted), or the
+// patient-level count of related studies.
+std::vector<std::string> VisibleStudies(ArchiveService& archive, const Principal& who) {
+  dicom::Query q;
+  q.level = dicom::QueryLevel::kStudy;
+  q.return_tags = {dicom::MakeTag(0x0020, 0x000D)};
+  auto found = archive.Find(who, q);
+  EXPECT_TRUE(found.ok()) << found.status().ToString();
+  std::vector<std::string> out;
+  if (!found.ok()) return out;
+  for (const auto& m : found->matches) out.push_back(m.values.at(dicom::MakeTag(0x0020, 0x000D)));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string PatientStudyCount(ArchiveService& archive, const Principal& who) {
+  dicom::Query q;
+  q.level = dicom::QueryLevel::kPatient;
+  q.return_tags = {dicom::MakeTag(0x0020, 0x1200)};
+  auto found = archive.Find(who, q);
+  if (!found.ok() || found->matches.empty()) return "none";
+  return found->matches[0].values.at(dicom::MakeTag(0x0020, 0x1200));
+}
+
+size_t RetrievableInstances(ArchiveService& archive, const Principal& who,
+                            const std::string& study_uid) {
+  dicom::Query q;
+  dicom::Condition c;
+  c.attribute = dicom::FindQueryAttribute(dicom::MakeTag(0x0020, 0x000D));
+  c.value = study_uid;
+  q.conditions.push_back(c);
+  auto found = archive.ResolveRetrieve(who, q, security::kGet);
+  EXPECT_TRUE(found.ok()) << found.status().ToString();
+  return found.ok() ? found->size() : 0;
+}
+
+TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
+  const Principal admin = Principal::LocalAdmin();
+  const std::string kA = "1.2.826.0.1.3680043.8.498.10", kB = "1.2.826.0.1.3680043.8.498.20",
+                    kC = "1.2.826.0.1.3680043.8.498.30";
+  ASSERT_TRUE(archive_->AddGroupRule(admin, {"cardio", store::GroupRule::Kind::kPeer, "ct1"}).ok());
+  ASSERT_TRUE(
+      archive_->AddGroupRule(admin, {"site-b", store::GroupRule::Kind::kInstitution, "Site B"}).ok());
+  EXPECT_EQ(archive_->AddGroupRule(admin, {"all", store::GroupRule::Kind::kPeer, "x"}).status().code(),
+            Code::kInvalidArgument);
+
+  // Study A arrives from peer ct1, study B is from "Site B", study C matches no rule.
+  auto make = [](int n, const std::string& study, const std::string& institution) {
+    TestObject o = Object(n);
+    o.study_uid = study;
+    o.series_uid = study + ".1";
+    o.institution = institution;
+    return o;
+  };
+  TestObject a = make(1, kA, "Site A"), b = make(2, kB, "Site B"), c = make(3, kC, "");
+  ASSERT_TRUE(Store(PeerPrincipal("ct1", "CT1", security::kStore), Info(a.sop_instance_uid),
+                    DataSet(a)).ok());
+  ASSERT_TRUE(Store(b).ok());
+  ASSERT_TRUE(Store(c).ok());
+
+  Principal cardio = PeerPrincipal("ws", "WS", security::kFind | security::kGet);
+  cardio.scope = store::AccessScope::Of({"cardio"});
+  Principal none = PeerPrincipal("ws2", "WS2", security::kFind | security::kGet);
+  Principal both = cardio;
+  both.scope = store::AccessScope::Of({"site-b", "cardio"});
+  Principal everything = cardio;
+  everything.scope = store::AccessScope::Of({"all"});
+
+  EXPECT_EQ(VisibleStudies(*archive_, cardio), std::vector<std::string>({kA}));
+  EXPECT_EQ(VisibleStudies(*archive_, both), std::vector<std::string>({kA, kB}));
+  EXPECT_EQ(VisibleStudies(*archive_, everything), std::vector<std::string>({kA, kB, kC}));
+  EXPECT_TRUE(VisibleStudies(*archive_, none).empty());
+  // Computed counts count only visible studies; a patient without any is not matched.
+  EXPECT_EQ(PatientStudyCount(*archive_, cardio), "1");
+  EXPECT_EQ(PatientStudyCount(*archive_, everything), "3");
+  EXPECT_EQ(PatientStudyCount(*archive_, none), "none");
+
+  // Out of scope looks exactly like missing.
+  EXPECT_EQ(RetrievableInstances(*archive_, cardio, kA), 1u);
+  EXPECT_EQ(RetrievableInstances(*archive_, cardio, kB), 0u);
+  EXPECT_EQ(RetrievableInstances(*archive_, both, kB), 1u);
+  auto hidden = archive_->OpenInstance(cardio, b.sop_instance_uid);
+  auto missing = archive_->OpenInstance(cardio, SopUid(99));
+  EXPECT_EQ(hidden.status().code(), Code::kNotFound);
+  EXPECT_EQ(hidden.status().ToString(), missing.status().ToString());
+  EXPECT_TRUE(archive_->OpenInstance(cardio, a.sop_instance_uid).ok());
+
+  // A user through a peer sees what both may see.
+  Principal user_via_peer = both;
+  user_via_peer.scope = both.scope.Intersect(store::AccessScope::Of({"site-b"}));
+  EXPECT_EQ(VisibleStudies(*archive_, user_via_peer), std::vector<std::string>({kB}));
+
+  // Manual assignment, and rules applied to what is already archived.
+  ASSERT_TRUE(archive_->AssignStudy(admin, "cardio", kC, true).ok());
+  EXPECT_EQ(VisibleStudies(*archive_, cardio), std::vector<std::string>({kA, kC}));
+  ASSERT_TRUE(archive_->AssignStudy(admin, "cardio", kC, false).ok());
+  EXPECT_EQ(VisibleStudies(*archive_, cardio), std::vector<std::string>({kA}));
+  EXPECT_EQ(archive_->AssignStudy(admin, "cardio", "1.2.3.4", true).code(), Code::kNotFound);
+  auto applied = archive_->AddGroupRule(admin, {"site-a", store::GroupRule::Kind::kInstitution,
+                                                "Site A"});
+  ASSERT_TRUE(applied.ok());
+  EXPECT_EQ(*applied, 1);
+  auto groups = archive_->ListGroups(admin);
+  ASSERT_TRUE(groups.ok());
+  ASSERT_EQ(groups->size(), 3u);
+  EXPECT_EQ((*groups)[0].name, "cardio");
+  EXPECT_EQ((*groups)[0].studies, 1);
+
+  // Only the local administrator manages groups.
+  EXPECT_EQ(archive_->AssignStudy(cardio, "cardio", kB, true).code(), Code::kPermissionDenied);
+  EXPECT_EQ(archive_->AddGroupRule(cardio, {"cardio", store::GroupRule::Kind::kPeer, "ws"})
+                .status().code(),
+            Code::kPermissionDenied);
 }
 
 TEST_P(ArchiveServiceTest, AdmitAssociationUsesTheConfiguredAeTitle) {

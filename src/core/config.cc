@@ -90,7 +90,13 @@ const std::map<std::string, Setter>& Setters() {
       {"limits.max_failures", IntSetter(&Config::max_failures, 1, 1000000)},
       {"limits.failure_window_seconds", IntSetter(&Config::failure_window_seconds, 1, 86400)},
       {"limits.block_seconds", IntSetter(&Config::block_seconds, 1, 86400)},
-      {"limits.token_minutes", IntSetter(&Config::token_minutes, 1, 1440)},
+      {"sessions.idle_seconds", IntSetter(&Config::session_idle_seconds, 1, 86400)},
+      {"sessions.max_minutes", IntSetter(&Config::session_max_minutes, 1, 10080)},
+      {"web.max_connections", IntSetter(&Config::web_max_connections, 1, 65536)},
+      {"web.max_header_bytes", IntSetter(&Config::web_max_header_bytes, 1024, 1 << 20)},
+      {"web.max_body_bytes", IntSetter(&Config::web_max_body_bytes, 1024, 64ll << 30)},
+      {"web.read_timeout_seconds", IntSetter(&Config::web_read_timeout_seconds, 1, 3600)},
+      {"web.idle_timeout_seconds", IntSetter(&Config::web_idle_timeout_seconds, 1, 86400)},
       {"query.fuzzy_person_names", BoolSetter(&Config::fuzzy_person_names)},
       {"storage.fsync", BoolSetter(&Config::fsync)},
       {"storage.commit_batch_max", IntSetter(&Config::commit_batch_max, 1, 10000)},
@@ -215,8 +221,25 @@ max_find_results = 1000
 max_failures = 5
 failure_window_seconds = 300
 block_seconds = 900
-# Minutes an HTTPS session token (POST /auth/token) stays valid.
-token_minutes = 15
+
+[sessions]
+# A session (an HTTPS token from POST /auth/token, also usable as a DICOM user identity)
+# ends when it has not been used for idle_seconds, and max_minutes after sign-in in
+# any case. POST /auth/logout ends it at once.
+idle_seconds = 900
+max_minutes = 480
+
+[web]
+# The HTTPS listener's bounds. Connections beyond max_connections are closed at accept.
+max_connections = 256
+# Largest request line plus headers, and largest request body (bytes). A body whose
+# Content-Length is over the limit is refused (413) before any of it is read.
+max_header_bytes = 16384
+max_body_bytes = 1048576
+# Seconds for the TLS handshake and for each request from its first byte; seconds a
+# kept-alive connection may wait for its next request.
+read_timeout_seconds = 30
+idle_timeout_seconds = 60
 
 [query]
 # Person names (PatientName, ReferringPhysicianName) match ignoring case and accents:

@@ -38,7 +38,15 @@ struct Config {
   int max_failures = 5;              // failed sign-ins/associations from one address ...
   int failure_window_seconds = 300;  // ... within this window ...
   int block_seconds = 900;           // ... block the address this long
-  int token_minutes = 15;            // lifetime of HTTPS session tokens
+  // [sessions]
+  int session_idle_seconds = 900;    // a session unused this long ends
+  int session_max_minutes = 480;     // a session ends this long after sign-in in any case
+  // [web]
+  int web_max_connections = 256;     // open HTTPS connections; more are closed at accept
+  int web_max_header_bytes = 16384;  // request line and headers
+  uint64_t web_max_body_bytes = 1 << 20;  // request body (checked before it is read)
+  int web_read_timeout_seconds = 30; // TLS handshake; each request from its first byte
+  int web_idle_timeout_seconds = 60; // a keep-alive connection waiting for its next request
   // [query]
   bool fuzzy_person_names = false;   // person names match ignoring case and accents
   // [storage]

@@ -71,6 +71,7 @@ std::string IssueJwt(const std::string& key, const TokenClaims& claims) {
                             {"role", claims.role},
                             {"iat", claims.issued_at},
                             {"exp", claims.expires_at},
+                            {"sid", claims.session_id},
                             {"iss", "tresor"}};
   std::string signing_input = Base64Url(header.dump()) + "." + Base64Url(payload.dump());
   return signing_input + "." + Base64Url(Sign(key, signing_input));
@@ -107,6 +108,7 @@ Result<TokenClaims> VerifyJwt(const std::string& key, const std::string& token, 
     claims.role = payload.value("role", "");
     claims.issued_at = payload.at("iat").get<int64_t>();
     claims.expires_at = payload.at("exp").get<int64_t>();
+    claims.session_id = payload.value("sid", "");
   } catch (const nlohmann::json::exception&) {
     return invalid();
   }

@@ -14,6 +14,7 @@ struct TokenClaims {
   std::string role;
   int64_t issued_at = 0;   // seconds since the epoch
   int64_t expires_at = 0;
+  std::string session_id;  // "sid": the server-side session this token belongs to
 };
 
 // A signed token carrying `claims`.

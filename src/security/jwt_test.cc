@@ -9,7 +9,7 @@ namespace {
 
 TEST(JwtTest, RoundTripsAndRejectsTampering) {
   std::string key(32, 'k');
-  TokenClaims c{"alice", "radiologist", 1000, 2000};
+  TokenClaims c{"alice", "radiologist", 1000, 2000, "s1"};
   std::string token = IssueJwt(key, c);
   auto back = VerifyJwt(key, token, 1500);
   ASSERT_TRUE(back.ok()) << back.status().ToString();

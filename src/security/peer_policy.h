@@ -38,6 +38,8 @@ struct Peer {
   // The peer must also present a user identity (PS3.7 D.3.3.7: user name and passcode,
   // or a JWT issued by Tresor) with every association.
   bool require_identity = false;
+  // Access groups whose studies the peer may query and retrieve ("all": every study).
+  std::vector<std::string> groups;
 };
 
 enum class Verdict {

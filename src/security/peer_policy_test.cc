@@ -8,8 +8,8 @@ namespace tresor::security {
 namespace {
 
 std::vector<Peer> Peers() {
-  return {{"ct1", "CT_SCANNER", "127.0.0.1", 104, kEcho | kStore, ""},
-          {"ws", "WORKSTATION", "10.1.2.3", 104, kAllServices, ""}};
+  return {{"ct1", "CT_SCANNER", "127.0.0.1", 104, kEcho | kStore, "", false, {}},
+          {"ws", "WORKSTATION", "10.1.2.3", 104, kAllServices, "", false, {}}};
 }
 
 TEST(PeerPolicyTest, AcceptsRegisteredPeerFromItsHost) {
@@ -30,8 +30,8 @@ TEST(PeerPolicyTest, RejectsUnknownAeWrongCalledAeAndWrongHost) {
 }
 
 TEST(PeerPolicyTest, CertificateBindingDecidesOverTls) {
-  std::vector<Peer> peers = {{"mr", "MR1", "127.0.0.1", 104, kEcho, "aaaa"},
-                             {"ct", "CT1", "127.0.0.1", 104, kEcho, ""}};
+  std::vector<Peer> peers = {{"mr", "MR1", "127.0.0.1", 104, kEcho, "aaaa", false, {}},
+                             {"ct", "CT1", "127.0.0.1", 104, kEcho, "", false, {}}};
   EXPECT_EQ(DecideAssociation(peers, "MR1", "TRESOR", "TRESOR", "127.0.0.1", "aaaa").verdict,
             Verdict::kAccept);
   // Bound peer without its certificate (plain TCP, or another certificate).

@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS instances(
   size INTEGER NOT NULL,
   sha256 TEXT NOT NULL,
   source_ae TEXT NOT NULL,
-  received_at INTEGER NOT NULL);
+  received_at INTEGER NOT NULL,
+  source_peer TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS instances_series ON instances(series);
 CREATE TABLE IF NOT EXISTS unconfirmed(
   instance INTEGER PRIMARY KEY REFERENCES instances(id) ON DELETE CASCADE);
@@ -64,7 +65,8 @@ CREATE TABLE IF NOT EXISTS peers(
   port INTEGER NOT NULL,
   services TEXT NOT NULL,
   certificate_sha256 TEXT NOT NULL DEFAULT '',
-  require_identity INTEGER NOT NULL DEFAULT 0);
+  require_identity INTEGER NOT NULL DEFAULT 0,
+  groups TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS api_tokens(
   name TEXT PRIMARY KEY,
   user TEXT NOT NULL,
@@ -74,7 +76,24 @@ CREATE TABLE IF NOT EXISTS users(
   name TEXT PRIMARY KEY,
   password_hash TEXT NOT NULL,
   role TEXT NOT NULL,
-  disabled INTEGER NOT NULL);
+  disabled INTEGER NOT NULL,
+  groups TEXT NOT NULL DEFAULT '');
+-- Per-study access scope (store/access_scope.h).
+CREATE TABLE IF NOT EXISTS group_rules(
+  kind TEXT NOT NULL,   -- peer, institution, issuer
+  value TEXT NOT NULL,
+  group_name TEXT NOT NULL,
+  PRIMARY KEY(kind, value, group_name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS study_groups(
+  study INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  group_name TEXT NOT NULL,
+  PRIMARY KEY(study, group_name)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS study_groups_group ON study_groups(group_name, study);
+CREATE TABLE IF NOT EXISTS sessions(
+  id TEXT PRIMARY KEY,
+  user TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL);
 )sql";
 
 // RAII for a prepared statement that is reset (not finalized) after each use.
@@ -127,6 +146,26 @@ class Use {
   sqlite3_stmt* s_;
 };
 
+// The groups of `scope` as a JSON array, for json_each() in scope conditions. Group
+// names are validated (store/access_scope.h), so they need no escaping.
+std::string GroupsJson(const AccessScope& scope) {
+  std::string out = "[";
+  for (const std::string& g : scope.groups) out += (out.size() > 1 ? ",\"" : "\"") + g + "\"";
+  return out + "]";
+}
+
+// The condition "study `alias` is in one of the groups bound to parameter `param`".
+std::string StudyInScope(const std::string& alias, const std::string& param) {
+  return "EXISTS (SELECT 1 FROM study_groups g WHERE g.study=" + alias +
+         " AND g.group_name IN (SELECT value FROM json_each(" + param + ")))";
+}
+
+// A stored group list (written by FormatGroupList); a damaged one grants nothing.
+std::vector<std::string> StoredGroups(const std::string& text) {
+  auto groups = ParseGroupList(text);
+  return groups.ok() ? std::move(groups).value() : std::vector<std::string>();
+}
+
 }  // namespace
 
 struct SqliteIndex::Db {
@@ -175,6 +214,31 @@ class FullSync {
  private:
   SqliteIndex::Db& d_;
   bool needed_;
+};
+
+// A write transaction that rolls back unless Commit() succeeded.
+class Transaction {
+ public:
+  explicit Transaction(SqliteIndex::Db& d) : d_(d) {}
+  ~Transaction() {
+    if (open_) (void)d_.Exec("ROLLBACK");
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  Status Begin() {
+    TRESOR_RETURN_IF_ERROR(d_.Exec("BEGIN IMMEDIATE"));
+    open_ = true;
+    return Status::Ok();
+  }
+  Status Commit() {
+    TRESOR_RETURN_IF_ERROR(d_.Exec("COMMIT"));
+    open_ = false;
+    return Status::Ok();
+  }
+
+ private:
+  SqliteIndex::Db& d_;
+  bool open_ = false;
 };
 
 // tresor_fold(text): dicom::FoldPersonName as an SQL function, for fuzzy PN matching.
@@ -236,6 +300,10 @@ Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions&
           EnsureColumn(*db, "peers", "certificate_sha256", "TEXT NOT NULL DEFAULT ''"));
       TRESOR_RETURN_IF_ERROR(
           EnsureColumn(*db, "peers", "require_identity", "INTEGER NOT NULL DEFAULT 0"));
+      TRESOR_RETURN_IF_ERROR(EnsureColumn(*db, "peers", "groups", "TEXT NOT NULL DEFAULT ''"));
+      TRESOR_RETURN_IF_ERROR(EnsureColumn(*db, "users", "groups", "TEXT NOT NULL DEFAULT ''"));
+      TRESOR_RETURN_IF_ERROR(
+          EnsureColumn(*db, "instances", "source_peer", "TEXT NOT NULL DEFAULT ''"));
       index->writer_ = std::move(db);
     } else {
       index->reader_ = std::move(db);
@@ -275,15 +343,8 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
   std::lock_guard<std::mutex> lock(write_mu_);
   Db& d = *writer_;
   bool track = options_.sync == SqliteIndexOptions::Sync::kFilesystem;
-  TRESOR_RETURN_IF_ERROR(d.Exec("BEGIN IMMEDIATE"));
-  // Rolls back unless the commit below succeeded.
-  struct Txn {
-    Db& d;
-    bool done = false;
-    ~Txn() {
-      if (!done) (void)d.Exec("ROLLBACK");
-    }
-  } txn{d};
+  Transaction txn(d);
+  TRESOR_RETURN_IF_ERROR(txn.Begin());
 
   if (track) {
     // The caller synced after the previous call: its rows are durable now.
@@ -307,7 +368,11 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
       "modality=excluded.modality RETURNING id, study"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* instance_insert, d.Get(
       "INSERT INTO instances(series,sop_uid,sop_class,instance_number,transfer_syntax,blob,"
-      "size,sha256,source_ae,received_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"));
+      "size,sha256,source_ae,received_at,source_peer) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* assign_groups, d.Get(
+      "INSERT OR IGNORE INTO study_groups(study, group_name) SELECT ?1, group_name "
+      "FROM group_rules WHERE (kind='peer' AND value=?2) OR (kind='institution' AND value=?3) "
+      "OR (kind='issuer' AND value=?4)"));
 
   std::vector<AddOutcome> outcomes;
   outcomes.reserve(records.size());
@@ -356,6 +421,13 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
           continue;
         }
       }
+      if (!r.source_peer.empty() || !a.institution_name.empty() ||
+          !a.issuer_of_patient_id.empty()) {
+        Use q(*assign_groups);
+        q.Bind(1, study).Bind(2, r.source_peer).Bind(3, a.institution_name)
+            .Bind(4, a.issuer_of_patient_id);
+        if (q.Step() != SQLITE_DONE) return d.Error("access group assignment");
+      }
     }
     {
       Use q(*instance_insert);
@@ -363,7 +435,7 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
       q.Bind(2, a.sop_instance_uid).Bind(3, a.sop_class_uid)
           .Bind(4, a.instance_number).Bind(5, r.transfer_syntax_uid).Bind(6, r.blob_name)
           .Bind(7, static_cast<int64_t>(r.blob_size)).Bind(8, r.content_sha256)
-          .Bind(9, r.source_ae).Bind(10, r.received_at);
+          .Bind(9, r.source_ae).Bind(10, r.received_at).Bind(11, r.source_peer);
       if (q.Step() != SQLITE_DONE) return d.Error("instance insert");
     }
     if (track) {
@@ -373,8 +445,7 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
     }
     outcomes.push_back(AddOutcome::kAdded);
   }
-  TRESOR_RETURN_IF_ERROR(d.Exec("COMMIT"));
-  txn.done = true;
+  TRESOR_RETURN_IF_ERROR(txn.Commit());
   if (track) TRESOR_RETURN_IF_ERROR(MaybeCheckpoint());
   return outcomes;
 }
@@ -440,14 +511,18 @@ Status SqliteIndex::ConfirmAll() {
   return writer_->Exec("DELETE FROM unconfirmed");
 }
 
-Result<std::optional<StoredInstance>> SqliteIndex::FindInstance(const std::string& sop_instance_uid) {
+Result<std::optional<StoredInstance>> SqliteIndex::FindInstance(const std::string& sop_instance_uid,
+                                                                const AccessScope& scope) {
   std::lock_guard<std::mutex> lock(read_mu_);
+  // ?2 = 1: every study; otherwise the study must be in one of the groups in ?3.
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
       "SELECT i.sop_uid, i.sop_class, st.study_uid, i.transfer_syntax, i.blob, i.size, i.sha256 "
       "FROM instances i LEFT JOIN series se ON se.id=i.series LEFT JOIN studies st ON st.id=se.study "
-      "WHERE i.sop_uid=?1"));
+      "WHERE i.sop_uid=?1 AND (?2 = 1 OR EXISTS (SELECT 1 FROM study_groups g "
+      "WHERE g.study=st.id AND g.group_name IN (SELECT value FROM json_each(?3))))"));
   Use q(*s);
-  q.Bind(1, sop_instance_uid);
+  std::string groups = GroupsJson(scope);
+  q.Bind(1, sop_instance_uid).Bind(2, int64_t{scope.all ? 1 : 0}).Bind(3, groups);
   int rc = q.Step();
   if (rc == SQLITE_DONE) return std::optional<StoredInstance>();
   if (rc != SQLITE_ROW) return reader_->Error("find instance");
@@ -469,8 +544,20 @@ using dicom::QueryLevel;
 using dicom::ValueType;
 
 // Where an attribute lives in the schema: a column expression over the aliases
-// p (patients), s (studies), se (series), i (instances).
-std::string ColumnOf(dicom::TagKey tag) {
+// p (patients), s (studies), se (series), i (instances). `study_filter` ("" or
+// " AND <condition on studies y>") limits the patient-level counts to visible studies.
+std::string ColumnOf(dicom::TagKey tag, const std::string& study_filter = "") {
+  if (tag == dicom::MakeTag(0x0020, 0x1200)) {
+    return "(SELECT count(*) FROM studies y WHERE y.patient=p.id" + study_filter + ")";
+  }
+  if (tag == dicom::MakeTag(0x0020, 0x1202)) {
+    return "(SELECT count(*) FROM series x JOIN studies y ON y.id=x.study WHERE y.patient=p.id" +
+           study_filter + ")";
+  }
+  if (tag == dicom::MakeTag(0x0020, 0x1204)) {
+    return "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
+           "JOIN studies y ON y.id=x.study WHERE y.patient=p.id" + study_filter + ")";
+  }
   static const std::map<dicom::TagKey, std::string> kColumns = {
       {dicom::MakeTag(0x0010, 0x0010), "p.name"},
       {dicom::MakeTag(0x0010, 0x0020), "p.patient_id"},
@@ -493,12 +580,6 @@ std::string ColumnOf(dicom::TagKey tag) {
       {dicom::MakeTag(0x0008, 0x0018), "i.sop_uid"},
       {dicom::MakeTag(0x0008, 0x0016), "i.sop_class"},
       {dicom::MakeTag(0x0020, 0x0013), "i.instance_number"},
-      {dicom::MakeTag(0x0020, 0x1200), "(SELECT count(*) FROM studies WHERE patient=p.id)"},
-      {dicom::MakeTag(0x0020, 0x1202),
-       "(SELECT count(*) FROM series x JOIN studies y ON y.id=x.study WHERE y.patient=p.id)"},
-      {dicom::MakeTag(0x0020, 0x1204),
-       "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
-       "JOIN studies y ON y.id=x.study WHERE y.patient=p.id)"},
       {dicom::MakeTag(0x0020, 0x1206), "(SELECT count(*) FROM series WHERE study=s.id)"},
       {dicom::MakeTag(0x0020, 0x1208),
        "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series WHERE x.study=s.id)"},
@@ -558,13 +639,20 @@ struct Sql {
   std::vector<dicom::TagKey> columns;  // tags of the selected columns, in order
 };
 
-Sql BuildFind(const dicom::Query& query) {
+Sql BuildFind(const dicom::Query& query, const AccessScope& scope) {
   Sql sql;
+  auto param = [&](const std::string& v) {
+    sql.params.push_back(v);
+    return "?" + std::to_string(sql.params.size());
+  };
+  // Outside the scope a study does not exist: not matched, not counted.
+  std::string scope_param = scope.all ? "" : param(GroupsJson(scope));
+  std::string study_filter = scope.all ? "" : " AND " + StudyInScope("y.id", scope_param);
   std::string select;
   for (dicom::TagKey tag : query.return_tags) {
     const dicom::QueryAttribute* a = dicom::FindQueryAttribute(tag);
     if (!a || !Available(*a, query.level)) continue;
-    select += (select.empty() ? "" : ", ") + ColumnOf(tag);
+    select += (select.empty() ? "" : ", ") + ColumnOf(tag, study_filter);
     sql.columns.push_back(tag);
   }
   if (select.empty()) select = "1";
@@ -591,16 +679,17 @@ Sql BuildFind(const dicom::Query& query) {
   }
   std::string where;
   auto add = [&](const std::string& clause) { where += (where.empty() ? "" : " AND ") + clause; };
-  auto param = [&](const std::string& v) {
-    sql.params.push_back(v);
-    return "?" + std::to_string(sql.params.size());
-  };
+  if (!scope.all) {
+    add(query.level == QueryLevel::kPatient
+            ? "EXISTS (SELECT 1 FROM studies y WHERE y.patient=p.id" + study_filter + ")"
+            : StudyInScope("s.id", scope_param));
+  }
   for (const Condition& c : query.conditions) {
     const dicom::QueryAttribute& a = *c.attribute;
     if (!Available(a, query.level)) continue;  // keys below the query level do not apply
     bool fold = query.fuzzy_person_names && a.type == ValueType::kPersonName;
     bool patient_name = a.tag == dicom::MakeTag(0x0010, 0x0010);
-    std::string column = ColumnOf(a.tag);
+    std::string column = ColumnOf(a.tag, study_filter);
     if (fold) column = patient_name ? "p.name_folded" : "tresor_fold(" + column + ")";
     std::string value = fold ? dicom::FoldPersonName(c.value) : c.value;
     if (a.type == ValueType::kList) {
@@ -656,8 +745,9 @@ void FoldFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
   sqlite3_result_text(ctx, folded.data(), static_cast<int>(folded.size()), SQLITE_TRANSIENT);
 }
 
-Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& query) {
-  Sql sql = BuildFind(query);
+Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& query,
+                                                        const AccessScope& scope) {
+  Sql sql = BuildFind(query, scope);
   std::lock_guard<std::mutex> lock(read_mu_);
   sqlite3_stmt* raw = nullptr;
   if (sqlite3_prepare_v2(reader_->db, sql.text.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
@@ -717,11 +807,12 @@ Status SqliteIndex::PutPeer(const PeerRecord& peer) {
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
       "INSERT OR REPLACE INTO peers(name,ae_title,host,port,services,certificate_sha256,"
-      "require_identity) VALUES(?1,?2,?3,?4,?5,?6,?7)"));
+      "require_identity,groups) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"));
   Use q(*s);
+  std::string groups = FormatGroupList(peer.groups);
   q.Bind(1, peer.name).Bind(2, peer.ae_title).Bind(3, peer.host).Bind(4, int64_t{peer.port})
       .Bind(5, peer.services).Bind(6, peer.certificate_sha256)
-      .Bind(7, int64_t{peer.require_identity ? 1 : 0});
+      .Bind(7, int64_t{peer.require_identity ? 1 : 0}).Bind(8, groups);
   if (q.Step() != SQLITE_DONE) return writer_->Error("put peer");
   return Status::Ok();
 }
@@ -739,14 +830,14 @@ Result<bool> SqliteIndex::RemovePeer(const std::string& name) {
 Result<std::vector<PeerRecord>> SqliteIndex::ListPeers() {
   std::lock_guard<std::mutex> lock(read_mu_);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
-      "SELECT name,ae_title,host,port,services,certificate_sha256,require_identity FROM peers "
-      "ORDER BY name"));
+      "SELECT name,ae_title,host,port,services,certificate_sha256,require_identity,groups "
+      "FROM peers ORDER BY name"));
   Use q(*s);
   std::vector<PeerRecord> out;
   int rc;
   while ((rc = q.Step()) == SQLITE_ROW) {
     out.push_back({q.Text(0), q.Text(1), q.Text(2), static_cast<int>(q.Int(3)), q.Text(4),
-                   q.Text(5), q.Int(6) != 0});
+                   q.Text(5), q.Int(6) != 0, StoredGroups(q.Text(7))});
   }
   if (rc != SQLITE_DONE) return reader_->Error("list peers");
   return out;
@@ -756,10 +847,12 @@ Status SqliteIndex::PutUser(const UserRecord& user) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
-      "INSERT OR REPLACE INTO users(name,password_hash,role,disabled) VALUES(?1,?2,?3,?4)"));
+      "INSERT OR REPLACE INTO users(name,password_hash,role,disabled,groups) "
+      "VALUES(?1,?2,?3,?4,?5)"));
   Use q(*s);
+  std::string groups = FormatGroupList(user.groups);
   q.Bind(1, user.name).Bind(2, user.password_hash).Bind(3, user.role)
-      .Bind(4, int64_t{user.disabled ? 1 : 0});
+      .Bind(4, int64_t{user.disabled ? 1 : 0}).Bind(5, groups);
   if (q.Step() != SQLITE_DONE) return writer_->Error("put user");
   return Status::Ok();
 }
@@ -767,24 +860,25 @@ Status SqliteIndex::PutUser(const UserRecord& user) {
 Result<std::optional<UserRecord>> SqliteIndex::FindUser(const std::string& name) {
   std::lock_guard<std::mutex> lock(read_mu_);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
-      "SELECT name,password_hash,role,disabled FROM users WHERE name=?1"));
+      "SELECT name,password_hash,role,disabled,groups FROM users WHERE name=?1"));
   Use q(*s);
   q.Bind(1, name);
   int rc = q.Step();
   if (rc == SQLITE_DONE) return std::optional<UserRecord>();
   if (rc != SQLITE_ROW) return reader_->Error("find user");
-  return std::optional<UserRecord>(UserRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0});
+  return std::optional<UserRecord>(
+      UserRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, StoredGroups(q.Text(4))});
 }
 
 Result<std::vector<UserRecord>> SqliteIndex::ListUsers() {
   std::lock_guard<std::mutex> lock(read_mu_);
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
-      "SELECT name,password_hash,role,disabled FROM users ORDER BY name"));
+      "SELECT name,password_hash,role,disabled,groups FROM users ORDER BY name"));
   Use q(*s);
   std::vector<UserRecord> out;
   int rc;
   while ((rc = q.Step()) == SQLITE_ROW) {
-    out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0});
+    out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, StoredGroups(q.Text(4))});
   }
   if (rc != SQLITE_DONE) return reader_->Error("list users");
   return out;
@@ -813,6 +907,179 @@ Result<std::optional<ApiTokenRecord>> SqliteIndex::FindApiToken(const std::strin
   if (rc == SQLITE_DONE) return std::optional<ApiTokenRecord>();
   if (rc != SQLITE_ROW) return reader_->Error("find token");
   return std::optional<ApiTokenRecord>(ApiTokenRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
+}
+
+const char* GroupRuleKindName(GroupRule::Kind kind) {
+  switch (kind) {
+    case GroupRule::Kind::kPeer: return "peer";
+    case GroupRule::Kind::kInstitution: return "institution";
+    case GroupRule::Kind::kIssuer: return "issuer";
+  }
+  return "peer";
+}
+
+Result<int64_t> SqliteIndex::PutGroupRule(const GroupRule& rule) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  Db& d = *writer_;
+  FullSync full_sync(d, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  Transaction txn(d);
+  TRESOR_RETURN_IF_ERROR(txn.Begin());
+  const char* kind = GroupRuleKindName(rule.kind);
+  {
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, d.Get(
+        "INSERT OR IGNORE INTO group_rules(kind,value,group_name) VALUES(?1,?2,?3)"));
+    Use q(*s);
+    q.Bind(1, std::string(kind)).Bind(2, rule.value).Bind(3, rule.group);
+    if (q.Step() != SQLITE_DONE) return d.Error("put group rule");
+  }
+  // The studies already archived that the rule would have assigned.
+  const char* apply = nullptr;
+  switch (rule.kind) {
+    case GroupRule::Kind::kPeer:
+      apply = "INSERT OR IGNORE INTO study_groups(study,group_name) SELECT DISTINCT se.study, ?2 "
+              "FROM instances i JOIN series se ON se.id=i.series WHERE i.source_peer=?1";
+      break;
+    case GroupRule::Kind::kInstitution:
+      apply = "INSERT OR IGNORE INTO study_groups(study,group_name) SELECT id, ?2 FROM studies "
+              "WHERE institution=?1";
+      break;
+    case GroupRule::Kind::kIssuer:
+      apply = "INSERT OR IGNORE INTO study_groups(study,group_name) SELECT s.id, ?2 FROM studies s "
+              "JOIN patients p ON p.id=s.patient WHERE p.issuer=?1";
+      break;
+  }
+  int64_t added = 0;
+  {
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, d.Get(apply));
+    Use q(*s);
+    q.Bind(1, rule.value).Bind(2, rule.group);
+    if (q.Step() != SQLITE_DONE) return d.Error("apply group rule");
+    added = sqlite3_changes(d.db);
+  }
+  TRESOR_RETURN_IF_ERROR(txn.Commit());
+  return added;
+}
+
+Result<bool> SqliteIndex::RemoveGroupRule(const GroupRule& rule) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "DELETE FROM group_rules WHERE kind=?1 AND value=?2 AND group_name=?3"));
+  Use q(*s);
+  q.Bind(1, std::string(GroupRuleKindName(rule.kind))).Bind(2, rule.value).Bind(3, rule.group);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("remove group rule");
+  return sqlite3_changes(writer_->db) > 0;
+}
+
+Result<std::vector<GroupRule>> SqliteIndex::ListGroupRules() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT group_name, kind, value FROM group_rules ORDER BY group_name, kind, value"));
+  Use q(*s);
+  std::vector<GroupRule> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    std::string kind = q.Text(1);
+    GroupRule r{q.Text(0), GroupRule::Kind::kPeer, q.Text(2)};
+    if (kind == "institution") r.kind = GroupRule::Kind::kInstitution;
+    if (kind == "issuer") r.kind = GroupRule::Kind::kIssuer;
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return reader_->Error("list group rules");
+  return out;
+}
+
+Result<bool> SqliteIndex::SetStudyGroup(const std::string& group, const std::string& study_uid,
+                                        bool member) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  {
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("SELECT 1 FROM studies WHERE study_uid=?1"));
+    Use q(*s);
+    q.Bind(1, study_uid);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return writer_->Error("study lookup");
+  }
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      member ? "INSERT OR IGNORE INTO study_groups(study,group_name) "
+               "SELECT id, ?2 FROM studies WHERE study_uid=?1"
+             : "DELETE FROM study_groups WHERE group_name=?2 AND study="
+               "(SELECT id FROM studies WHERE study_uid=?1)"));
+  Use q(*s);
+  q.Bind(1, study_uid).Bind(2, group);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("set study group");
+  return true;
+}
+
+Result<std::vector<GroupSummary>> SqliteIndex::ListGroups() {
+  // Member groups live in comma lists: collect them here, count studies in SQL.
+  TRESOR_ASSIGN_OR_RETURN(std::vector<PeerRecord> peers, ListPeers());
+  TRESOR_ASSIGN_OR_RETURN(std::vector<UserRecord> users, ListUsers());
+  std::map<std::string, int64_t> counts;
+  for (const auto& p : peers) for (const auto& g : p.groups) counts[g];
+  for (const auto& u : users) for (const auto& g : u.groups) counts[g];
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT group_name, count(*) FROM study_groups GROUP BY group_name "
+      "UNION ALL SELECT DISTINCT group_name, 0 FROM group_rules"));
+  Use q(*s);
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) counts[q.Text(0)] += q.Int(1);
+  if (rc != SQLITE_DONE) return reader_->Error("list groups");
+  counts.erase(kAllStudiesGroup);
+  std::vector<GroupSummary> out;
+  for (const auto& [name, n] : counts) out.push_back({name, n});
+  return out;
+}
+
+Status SqliteIndex::PutSession(const SessionRecord& session) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  {
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM sessions WHERE expires_at<?1"));
+    Use q(*s);
+    q.Bind(1, session.last_seen);
+    if (q.Step() != SQLITE_DONE) return writer_->Error("purge sessions");
+  }
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "INSERT OR REPLACE INTO sessions(id,user,expires_at,last_seen) VALUES(?1,?2,?3,?4)"));
+  Use q(*s);
+  q.Bind(1, session.id).Bind(2, session.user).Bind(3, session.expires_at).Bind(4, session.last_seen);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("put session");
+  return Status::Ok();
+}
+
+Result<std::optional<SessionRecord>> SqliteIndex::FindSession(const std::string& id) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT id,user,expires_at,last_seen FROM sessions WHERE id=?1"));
+  Use q(*s);
+  q.Bind(1, id);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<SessionRecord>();
+  if (rc != SQLITE_ROW) return reader_->Error("find session");
+  return std::optional<SessionRecord>(SessionRecord{q.Text(0), q.Text(1), q.Int(2), q.Int(3)});
+}
+
+Status SqliteIndex::TouchSession(const std::string& id, int64_t last_seen) {
+  // Not fully synced: a touch lost in a crash only makes a session expire earlier.
+  std::lock_guard<std::mutex> lock(write_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("UPDATE sessions SET last_seen=?2 WHERE id=?1"));
+  Use q(*s);
+  q.Bind(1, id).Bind(2, last_seen);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("touch session");
+  return Status::Ok();
+}
+
+Result<bool> SqliteIndex::RemoveSession(const std::string& id) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM sessions WHERE id=?1"));
+  Use q(*s);
+  q.Bind(1, id);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("remove session");
+  return sqlite3_changes(writer_->db) > 0;
 }
 
 }  // namespace tresor::store

@@ -41,8 +41,10 @@ class SqliteIndex : public Index {
   Result<std::vector<StoredInstance>> ListUnconfirmed() override;
   Status RemoveUnconfirmed(const std::string& sop_instance_uid) override;
   Status ConfirmAll() override;
-  Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_instance_uid) override;
-  Result<std::vector<dicom::QueryMatch>> Find(const dicom::Query& query) override;
+  Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_instance_uid,
+                                                     const AccessScope& scope) override;
+  Result<std::vector<dicom::QueryMatch>> Find(const dicom::Query& query,
+                                              const AccessScope& scope) override;
   Result<bool> IsBlobReferenced(const std::string& name) override;
   Result<IndexStats> Stats() override;
   Status PutPeer(const PeerRecord& peer) override;
@@ -53,6 +55,16 @@ class SqliteIndex : public Index {
   Result<std::vector<UserRecord>> ListUsers() override;
   Status PutApiToken(const ApiTokenRecord& token) override;
   Result<std::optional<ApiTokenRecord>> FindApiToken(const std::string& token_sha256) override;
+  Result<int64_t> PutGroupRule(const GroupRule& rule) override;
+  Result<bool> RemoveGroupRule(const GroupRule& rule) override;
+  Result<std::vector<GroupRule>> ListGroupRules() override;
+  Result<bool> SetStudyGroup(const std::string& group, const std::string& study_uid,
+                             bool member) override;
+  Result<std::vector<GroupSummary>> ListGroups() override;
+  Status PutSession(const SessionRecord& session) override;
+  Result<std::optional<SessionRecord>> FindSession(const std::string& id) override;
+  Status TouchSession(const std::string& id, int64_t last_seen) override;
+  Result<bool> RemoveSession(const std::string& id) override;
 
   struct Db;  // one connection and its cached statements (defined in the .cc)
 

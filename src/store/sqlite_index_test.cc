@@ -119,7 +119,7 @@ class SqliteIndexTest : public ::testing::Test {
   }
 
   std::optional<StoredInstance> Find(const std::string& uid) {
-    auto found = index_->FindInstance(uid);
+    auto found = index_->FindInstance(uid, AccessScope::Everything());
     EXPECT_TRUE(found.ok()) << found.status().ToString();
     return found.ok() ? *found : std::nullopt;
   }

@@ -251,7 +251,7 @@ class HttpsServerTest : public ::testing::Test {
     auto router = std::make_unique<Router>(
         [](const std::string& bearer, const std::string& source) -> Result<archive::Principal> {
           if (bearer != kToken) return Status(Code::kUnauthenticated, "bad token");
-          return archive::Principal::ForUser("alice", "admin", source);
+          return archive::Principal::ForUser("alice", "admin", source, {});
         },
         "test");
     router->Add(Route::Public("GET", "/api/health", "health", [](const HttpRequest&) {

@@ -89,7 +89,8 @@ HttpResponse Token(archive::ArchiveService& archive, const HttpRequest& request)
   }
   nlohmann::json body = {{"access_token", *token},
                          {"token_type", "Bearer"},
-                         {"expires_in", int64_t{archive.options().token_minutes} * 60}};
+                         {"expires_in", int64_t{archive.options().session_max_minutes} * 60},
+                         {"idle_timeout", archive.options().session_idle_seconds}};
   return HttpResponse::Json(200, DumpJson(body));
 }
 
@@ -134,6 +135,16 @@ std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
   token.body_types = {"application/json", "application/x-www-form-urlencoded"};
   token.max_body_bytes = kMaxLoginBodyBytes;
   router->Add(std::move(token));
+  router->Add(Route::Authenticated(
+      "POST", "/auth/logout", "End the session of the bearer token (API tokens are not affected)",
+      [&archive](const HttpRequest&, const archive::Principal& who) {
+        Status st = archive.Logout(who);
+        if (!st.ok()) {
+          TRESOR_LOG(kError) << "sign-out failed: " << st.ToString();
+          return ErrorFromStatus(st);
+        }
+        return HttpResponse::Json(200, DumpJson({{"status", "signed out"}}));
+      }));
   router->Add(Route::Authenticated(
       "GET", "/api/stats", "Counts of patients, studies, series, instances and stored bytes",
       [&archive](const HttpRequest&, const archive::Principal& who) {

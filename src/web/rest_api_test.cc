@@ -35,11 +35,11 @@ class RestApiTest : public ::testing::Test {
     blobs_ = std::move(blobs).value();
     archive::ArchiveOptions options;
     options.token_key = std::string(32, 'k');
-    options.token_minutes = 15;
+    options.session_max_minutes = 15;
     options.max_failures = 3;
     archive_ = std::make_unique<archive::ArchiveService>(*index_, *blobs_, options);
     ASSERT_TRUE(archive_->CreateUser(archive::Principal::LocalAdmin(), "alice", "radiologist",
-                                     kPassword).ok());
+                                     kPassword, {"all"}).ok());
     router_ = MakeRestRouter(*archive_);
   }
   void TearDown() override {

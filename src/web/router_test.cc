@@ -39,7 +39,7 @@ class RouterTest : public ::testing::Test {
               ++auth_calls_;
               if (source == kBlockedSource) return ResourceExhausted("blocked");
               if (bearer != kGoodToken) return Status(Code::kUnauthenticated, "bad token");
-              return archive::Principal::ForUser("alice", "radiologist", source);
+              return archive::Principal::ForUser("alice", "radiologist", source, {});
             },
             "9.9.9") {
     router_.Add(Route::Public("GET", "/api/health", "health", [](const HttpRequest&) {

@@ -19,7 +19,7 @@ check_fails "a missing data directory is a clear error" "$TRESOR" stats --data "
 "$TRESOR" stats --data "$WORK/nope" 2>&1 | grep -q "tresor init" && pass "the error says how to create one" || fail "the error says how to create one"
 
 # Peers.
-check "peer add" "$TRESOR" peer add ct1 --ae CT_1 --host 127.0.0.1 --allow echo,store,find --data "$DATA"
+check "peer add" "$TRESOR" peer add ct1 --ae CT_1 --host 127.0.0.1 --allow echo,store,find --groups all --data "$DATA"
 check "peer list shows the peer and its grants" bash -c "'$TRESOR' peer list --data '$DATA' | grep -q 'CT_1.*echo,store,find'"
 check_fails "peer add refuses an AE title over 16 characters" "$TRESOR" peer add x --ae ABCDEFGHIJKLMNOPQ --host 127.0.0.1 --data "$DATA"
 check_fails "peer add refuses an unknown service" "$TRESOR" peer add x --ae X --host 127.0.0.1 --allow echo,delete --data "$DATA"

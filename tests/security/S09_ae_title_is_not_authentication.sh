@@ -18,8 +18,8 @@ init_data
 sed -i 's/^max_failures = .*/max_failures = 1000000/' "$DATA/tresor.conf"
 ADMIN_PW=$(sed -n 's/^Password (shown only now, store it safely): //p' "$WORK/init.out")
 start_server || { fail "server starts"; finish; exit 1; }
-"$TRESOR" peer add ct --ae CT1 --host 127.0.0.2 --allow echo,store,find,move,get --data "$DATA" >/dev/null
-"$TRESOR" peer enroll ws1 --ae WS1 --host 127.0.0.1 --allow echo,store,find,move,get --data "$DATA" >/dev/null
+"$TRESOR" peer add ct --ae CT1 --host 127.0.0.2 --allow echo,store,find,move,get --groups all --data "$DATA" >/dev/null
+"$TRESOR" peer enroll ws1 --ae WS1 --host 127.0.0.1 --allow echo,store,find,move,get --groups all --data "$DATA" >/dev/null
 "$TRESOR" peer enroll ws2 --ae WS2 --host 127.0.0.1 --allow echo --data "$DATA" >/dev/null
 "$TRESOR" peer add mod --ae MOD2 --host 127.0.0.1 --allow echo,store --require-identity --data "$DATA" >/dev/null
 B1=$DATA/enrolled/ws1 B2=$DATA/enrolled/ws2

@@ -13,7 +13,7 @@ SERIES=1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322
 init_data
 start_server || { fail "server starts"; finish; exit 1; }
 for p in store find move get echo; do
-  "$TRESOR" peer add "only-$p" --ae "${p^^}ONLY" --host 127.0.0.1 --allow "$p" --data "$DATA" >/dev/null
+  "$TRESOR" peer add "only-$p" --ae "${p^^}ONLY" --host 127.0.0.1 --allow "$p" --groups all --data "$DATA" >/dev/null
 done
 DEST_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$WORK/recv"
@@ -102,7 +102,7 @@ check "every refusal is logged with the peer" \
 
 # A grant changed with `peer remove` + `peer add` applies to the next association.
 "$TRESOR" peer remove only-store --data "$DATA" >/dev/null
-"$TRESOR" peer add only-store --ae STOREONLY --host 127.0.0.1 --allow store,find --data "$DATA" >/dev/null
+"$TRESOR" peer add only-store --ae STOREONLY --host 127.0.0.1 --allow store,find --groups all --data "$DATA" >/dev/null
 find_q STOREONLY f_store2
 expect_eq "STOREONLY granted find (no restart): C-FIND succeeds" 0x0000 "$(final_status "$WORK/f_store2.log")"
 check "server still up" server_alive

@@ -15,10 +15,10 @@ init_data
 sed -i 's/^max_failures = .*/max_failures = 1000000/' "$DATA/tresor.conf"
 start_server || { fail "server starts"; finish; exit 1; }
 "$TRESOR" peer add mod --ae MOD1 --host 127.0.0.1 --allow echo,store --data "$DATA" >/dev/null
-"$TRESOR" peer add far --ae FAR1 --host 127.0.0.2 --allow echo,find --data "$DATA" >/dev/null
-"$TRESOR" peer enroll ws1 --ae WS1 --host 127.0.0.1 --allow echo,find --data "$DATA" >/dev/null
+"$TRESOR" peer add far --ae FAR1 --host 127.0.0.2 --allow echo,find --groups all --data "$DATA" >/dev/null
+"$TRESOR" peer enroll ws1 --ae WS1 --host 127.0.0.1 --allow echo,find --groups all --data "$DATA" >/dev/null
 "$TRESOR" peer enroll ws2 --ae WS2 --host 127.0.0.1 --allow echo --data "$DATA" >/dev/null
-"$TRESOR" peer add idp --ae IDP1 --host 127.0.0.1 --allow echo,find --require-identity --data "$DATA" >/dev/null
+"$TRESOR" peer add idp --ae IDP1 --host 127.0.0.1 --allow echo,find --groups all --require-identity --data "$DATA" >/dev/null
 B1=$DATA/enrolled/ws1 B2=$DATA/enrolled/ws2
 
 "$PY" - "$TOOLS" "$WORK/ds" "$NAME" "$PATID" <<'EOF'

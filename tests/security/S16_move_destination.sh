@@ -36,7 +36,7 @@ start_server || { fail "server starts"; finish; exit 1; }
 WS_PORT=$(free_port) DEST_PORT=$(free_port) ROGUE_PORT=$(free_port)
 # The requester WS also listens (registered with its port): a server that sent objects
 # "back to the caller" for an unknown destination would deliver here.
-"$TRESOR" peer add ws --ae WS --host 127.0.0.1 --port "$WS_PORT" --allow echo,store,find,move \
+"$TRESOR" peer add ws --ae WS --host 127.0.0.1 --port "$WS_PORT" --allow echo,store,find,move --groups all \
   --data "$DATA" >/dev/null
 "$TRESOR" peer add dest --ae DEST --host 127.0.0.1 --port "$DEST_PORT" --allow echo --data "$DATA" >/dev/null
 check "storing the study succeeds" storescu -aet WS -aec TRESOR 127.0.0.1 "$PORT" "$SAMPLE"

@@ -33,7 +33,7 @@ expect_eq "fresh install: nothing archived" 0 "$(instances)"
 
 # With peers registered: only the right one, from the right place, may store.
 "$TRESOR" peer add ct --ae CT1 --host 127.0.0.1 --allow echo,store --data "$DATA" >/dev/null
-"$TRESOR" peer add viewer --ae VIEW1 --host 127.0.0.1 --allow echo,find --data "$DATA" >/dev/null
+"$TRESOR" peer add viewer --ae VIEW1 --host 127.0.0.1 --allow echo,find --groups all --data "$DATA" >/dev/null
 "$TRESOR" peer enroll ws --ae WS1 --host 127.0.0.1 --allow echo,store --data "$DATA" >/dev/null
 W=$DATA/enrolled/ws
 TLS_OPTS=(--tls --tls-cert "$W/ws.pem" --tls-key "$W/ws.key" --tls-ca "$W/ca.pem")

@@ -5,6 +5,8 @@ source "$(dirname "$0")/../lib.sh"
 echo "S31: session expiry, lockout, password policy"
 init_data
 sed -i "s/^max_failures = .*/max_failures = 5/" "$DATA/tresor.conf"  # bad tokens count too
+# Sessions end after 3 s unused (the default is 15 minutes).
+sed -i "/^\[sessions\]/,/^\[/ s/^idle_seconds = .*/idle_seconds = 3/" "$DATA/tresor.conf"
 start_server
 check_fails "a short password is refused" bash -c "echo short | '$TRESOR' user add u1 --role radiologist --password-stdin --data '$DATA'"
 check_fails "a digits-only password is refused" bash -c "echo 123456789012345 | '$TRESOR' user add u1 --role radiologist --password-stdin --data '$DATA'"
@@ -20,13 +22,27 @@ stats() {
 }
 expect_eq "sign-in with the right password" 200 "$(signin u1 'correct horse battery')"
 token=$("$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))["access_token"])' "$WORK/tok.json")
-check "the session token expires (exp - iat = token_minutes)" "$PY" - "$token" <<'PY'
+check "the session token ends at the latest after sessions.max_minutes (exp - iat)" "$PY" - "$token" <<'PY'
 import base64, json, sys
 body = sys.argv[1].split(".")[1]
 claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-sys.exit(0 if claims["exp"] - claims["iat"] == 15 * 60 else 1)
+sys.exit(0 if claims["exp"] - claims["iat"] == 480 * 60 else 1)
 PY
 expect_eq "the token works" 200 "$(stats "$token")"
+# Idle expiry: used every 2 s the session lives on past the 3 s idle limit ...
+sleep 2; expect_eq "used again after 2 s: still valid" 200 "$(stats "$token")"
+sleep 2; expect_eq "used again after 2 more s (4 s after sign-in): still valid" 200 "$(stats "$token")"
+# ... and unused for longer than that, it has ended.
+sleep 5
+expect_eq "unused for 5 s (idle limit 3 s): the session has ended" 401 "$(stats "$token")"
+check "the idle expiry is logged" grep -q "ended after 3 s unused" "$LOG"
+# Sign-out ends a session at once.
+expect_eq "sign-in again" 200 "$(signin u1 'correct horse battery')"
+token=$("$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))["access_token"])' "$WORK/tok.json")
+expect_eq "the new token works" 200 "$(stats "$token")"
+expect_eq "POST /auth/logout" 200 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA/keys/ca.pem" \
+  -X POST -H "Authorization: Bearer $token" "https://127.0.0.1:$HTTPS_PORT/auth/logout")"
+expect_eq "after sign-out the token is refused" 401 "$(stats "$token")"
 # An expired token, correctly signed, is refused.
 "$PY" - "$DATA/keys/token.key" >"$WORK/old" <<'PY'
 import base64, hashlib, hmac, json, sys
@@ -37,11 +53,25 @@ body = b64(json.dumps({"sub": "u1", "role": "radiologist", "iat": 1000, "exp": 2
 print(f"{head}.{body}." + b64(hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()))
 PY
 expect_eq "an expired token is refused" 401 "$(stats "$(cat "$WORK/old")")"
+# A correctly signed, unexpired token for a session the server never started is refused.
+"$PY" - "$DATA/keys/token.key" >"$WORK/forged" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+key = open(sys.argv[1], "rb").read()
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+now = int(time.time())
+body = b64(json.dumps({"sub": "u1", "role": "radiologist", "iat": now, "exp": now + 600,
+                       "sid": "0123456789abcdef0123456789abcdef"}).encode())
+print(f"{head}.{body}." + b64(hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()))
+PY
+expect_eq "a signed token without a server-side session is refused" 401 "$(stats "$(cat "$WORK/forged")")"
+expect_eq "sign-in for the lockout checks" 200 "$(signin u1 'correct horse battery')"
+token=$("$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))["access_token"])' "$WORK/tok.json")
 "$TRESOR" user disable u1 --data "$DATA" >/dev/null
 expect_eq "the token of a disabled user is refused" 401 "$(stats "$token")"
 "$TRESOR" user enable u1 --data "$DATA" >/dev/null
-for n in 1 2; do signin u1 "wrong password $n" >/dev/null; done
-expect_eq "wrong passwords: 401" 401 "$(signin u1 'wrong password 3')"
+for n in 1 2 3; do signin u1 "wrong password $n" >/dev/null; done
+expect_eq "wrong passwords: 401" 401 "$(signin u1 'wrong password 4')"
 expect_eq "after max_failures the address is locked out: 429" 429 "$(signin u1 'correct horse battery')"
 check "lockout is logged as a security alert" grep -q "SECURITY ALERT" "$LOG"
 check "passwords never reach the log" bash -c "! grep -q 'correct horse battery\|wrong password' '$LOG'"
