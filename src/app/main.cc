@@ -344,6 +344,11 @@ int CmdServe(const Args& a) {
     web_options.port = o.config.http_port;
     web_options.certificate_file = InDataDir(dir, o.config.tls_certificate);
     web_options.private_key_file = InDataDir(dir, o.config.tls_private_key);
+    web_options.max_connections = o.config.web_max_connections;
+    web_options.max_header_bytes = static_cast<uint32_t>(o.config.web_max_header_bytes);
+    web_options.max_body_bytes = o.config.web_max_body_bytes;
+    web_options.read_timeout_seconds = o.config.web_read_timeout_seconds;
+    web_options.idle_timeout_seconds = o.config.web_idle_timeout_seconds;
     https = std::make_unique<web::HttpsServer>(*o.archive, web_options);
     st = https->Start();
     if (!st.ok()) return Fail(st);

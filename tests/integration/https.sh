@@ -13,24 +13,28 @@ SAMPLE=$("$PY" -c 'import pydicom.data,os;print(os.path.join(os.path.dirname(pyd
 "$TRESOR" import --data "$DATA" "$SAMPLE" >/dev/null 2>&1
 
 LOG=$WORK/server.log
-: >"$LOG"
-"$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
-  >"$WORK/serve.out" 2>"$LOG" &
-PID=$!
-HTTPS_PORT=
-for _ in $(seq 1 100); do
-  HTTPS_PORT=$(sed -n 's/.*HTTPS listener on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$LOG" | tail -1)
-  [ -n "$HTTPS_PORT" ] && break
-  kill -0 "$PID" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$HTTPS_PORT" ]; then
-  fail "the server reports 'HTTPS listener on ADDRESS:PORT'"
-  sed 's/^/       /' "$LOG" | tail -20
-  finish
-  exit 1
-fi
-pass "HTTPS listener on port $HTTPS_PORT"
+# serve_https: start `tresor serve` on free ports; sets PID and HTTPS_PORT.
+serve_https() {
+  : >"$LOG"
+  "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
+    >"$WORK/serve.out" 2>"$LOG" &
+  PID=$!
+  HTTPS_PORT=
+  for _ in $(seq 1 100); do
+    HTTPS_PORT=$(sed -n 's/.*HTTPS listener on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$LOG" | tail -1)
+    [ -n "$HTTPS_PORT" ] && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$HTTPS_PORT" ]; then
+    fail "the server reports 'HTTPS listener on ADDRESS:PORT'"
+    sed 's/^/       /' "$LOG" | tail -20
+    finish
+    exit 1
+  fi
+  pass "HTTPS listener on port $HTTPS_PORT"
+}
+serve_https
 
 BASE=https://127.0.0.1:$HTTPS_PORT
 CA=$DATA/keys/ca.pem
@@ -187,5 +191,16 @@ req "$BASE/api/health"
 expect_eq "health stays public while blocked" 200 "$CODE"
 
 check "the server is still running" server_alive
+stop_server
+
+# The web limits come from tresor.conf ([web]).
+sed -i '/^\[web\]/,/^\[/ s/^max_header_bytes = .*/max_header_bytes = 2048/' "$DATA/tresor.conf"
+serve_https
+BASE=https://127.0.0.1:$HTTPS_PORT
+req -H "X-Big: $(head -c 4000 /dev/zero | tr '\0' a)" "$BASE/api/health"
+case "$CODE" in 431|400) pass "with web.max_header_bytes = 2048 a 4 kB header gets $CODE" ;;
+  *) fail "with web.max_header_bytes = 2048 a 4 kB header: expected 431 or 400, got $CODE" ;; esac
+req -H "X-Small: $(head -c 1000 /dev/zero | tr '\0' a)" "$BASE/api/health"
+expect_eq "... and a 1 kB header is still fine" 200 "$CODE"
 stop_server
 finish
