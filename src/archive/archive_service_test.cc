@@ -794,6 +794,30 @@ TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
             Code::kPermissionDenied);
 }
 
+TEST_P(ArchiveServiceTest, UserIdentityNarrowsThePeersScope) {
+  const Principal admin = Principal::LocalAdmin();
+  ASSERT_TRUE(archive_->CreateUser(admin, "reader", "radiologist", "correct horse battery",
+                                   {"b", "c"}).ok());
+  Principal ws = PeerPrincipal("ws", "WS", security::kFind | security::kGet);
+  ws.scope = store::AccessScope::Of({"a", "b"});
+  auto as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
+                                                "reader", "correct horse battery");
+  ASSERT_TRUE(as_user.ok()) << as_user.status().ToString();
+  EXPECT_EQ(as_user->scope.groups, std::vector<std::string>({"b"}));
+  ws.scope = store::AccessScope::Everything();
+  as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
+                                           "reader", "correct horse battery");
+  ASSERT_TRUE(as_user.ok());
+  EXPECT_EQ(as_user->scope.groups, std::vector<std::string>({"b", "c"}));
+  ASSERT_TRUE(archive_->SetUserGroups(admin, "reader", {}).ok());
+  as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
+                                           "reader", "correct horse battery");
+  ASSERT_TRUE(as_user.ok());
+  EXPECT_TRUE(as_user->scope.Empty());
+  EXPECT_EQ(archive_->SetUserGroups(admin, "nobody", {"a"}).code(), Code::kNotFound);
+  EXPECT_EQ(archive_->SetUserGroups(admin, "reader", {"bad name"}).code(), Code::kInvalidArgument);
+}
+
 TEST_P(ArchiveServiceTest, AdmitAssociationUsesTheConfiguredAeTitle) {
   ArchiveOptions options;
   options.ae_title = "ARCHIVE2";

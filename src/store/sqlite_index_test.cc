@@ -558,5 +558,87 @@ TEST_F(SqliteIndexTest, ManyBatchesUnderFilesystemSyncStayConsistent) {
   EXPECT_TRUE(Find("1.2.3." + std::to_string(n)).has_value());
 }
 
+TEST_F(SqliteIndexTest, GroupRulesAssignStudiesAtStoreTimeAndScopeFiltersFinds) {
+  auto rule = index_->PutGroupRule({"cardio", GroupRule::Kind::kPeer, "ct1"});
+  ASSERT_TRUE(rule.ok()) << rule.status().ToString();
+  EXPECT_EQ(*rule, 0);
+  ASSERT_TRUE(index_->PutGroupRule({"ext", GroupRule::Kind::kIssuer, "EXT"}).ok());
+  InstanceRecord a = Record("1.2.3.1", 1);
+  a.source_peer = "ct1";
+  InstanceRecord b = Record("1.2.3.2", 2, kStudyB, kSeriesB1, "P2", 'b');
+  b.attrs.issuer_of_patient_id = "EXT";
+  b.attrs.institution_name = "Klinik B";
+  ASSERT_EQ(Add({a, b}), std::vector<AddOutcome>({AddOutcome::kAdded, AddOutcome::kAdded}));
+
+  dicom::Query q;
+  q.level = dicom::QueryLevel::kStudy;
+  q.return_tags = {dicom::MakeTag(0x0020, 0x000D)};
+  auto studies = [&](const AccessScope& scope) {
+    auto found = index_->Find(q, scope);
+    EXPECT_TRUE(found.ok()) << found.status().ToString();
+    std::vector<std::string> out;
+    if (found.ok()) {
+      for (const auto& m : *found) out.push_back(m.values.at(dicom::MakeTag(0x0020, 0x000D)));
+    }
+    return out;
+  };
+  EXPECT_EQ(studies(AccessScope::Of({"cardio"})), std::vector<std::string>({kStudyA}));
+  EXPECT_EQ(studies(AccessScope::Of({"ext"})), std::vector<std::string>({kStudyB}));
+  EXPECT_EQ(studies(AccessScope::Of({"cardio", "ext"})).size(), 2u);
+  EXPECT_EQ(studies(AccessScope::Everything()).size(), 2u);
+  EXPECT_TRUE(studies(AccessScope{}).empty());
+  EXPECT_TRUE(index_->FindInstance("1.2.3.1", AccessScope::Of({"cardio"}))->has_value());
+  EXPECT_FALSE(index_->FindInstance("1.2.3.1", AccessScope::Of({"ext"}))->has_value());
+
+  // A rule added later applies to what is archived; removing it keeps assignments.
+  auto late = index_->PutGroupRule({"site-b", GroupRule::Kind::kInstitution, "Klinik B"});
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(*late, 1);
+  EXPECT_EQ(studies(AccessScope::Of({"site-b"})), std::vector<std::string>({kStudyB}));
+  EXPECT_TRUE(*index_->RemoveGroupRule({"site-b", GroupRule::Kind::kInstitution, "Klinik B"}));
+  EXPECT_FALSE(*index_->RemoveGroupRule({"site-b", GroupRule::Kind::kInstitution, "Klinik B"}));
+  EXPECT_EQ(studies(AccessScope::Of({"site-b"})), std::vector<std::string>({kStudyB}));
+  EXPECT_TRUE(*index_->SetStudyGroup("site-b", kStudyB, false));
+  EXPECT_TRUE(studies(AccessScope::Of({"site-b"})).empty());
+  EXPECT_FALSE(*index_->SetStudyGroup("site-b", "1.2.3.4.5", true));
+
+  auto rules = index_->ListGroupRules();
+  ASSERT_TRUE(rules.ok());
+  ASSERT_EQ(rules->size(), 2u);
+  EXPECT_EQ((*rules)[0].group, "cardio");
+  EXPECT_EQ((*rules)[1].kind, GroupRule::Kind::kIssuer);
+}
+
+TEST_F(SqliteIndexTest, PeerAndUserGroupsRoundTrip) {
+  PeerRecord p = Peer("ws", "WS", "127.0.0.1", 104, "find");
+  p.groups = {"a", "b"};
+  ASSERT_TRUE(index_->PutPeer(p).ok());
+  UserRecord u = User("alice", "hash", "radiologist", false);
+  u.groups = {"all"};
+  ASSERT_TRUE(index_->PutUser(u).ok());
+  EXPECT_EQ((*index_->ListPeers())[0].groups, std::vector<std::string>({"a", "b"}));
+  EXPECT_EQ((*index_->FindUser("alice"))->groups, std::vector<std::string>({"all"}));
+  auto groups = index_->ListGroups();
+  ASSERT_TRUE(groups.ok());
+  ASSERT_EQ(groups->size(), 2u) << "'all' is not listed as a group of its own";
+  EXPECT_EQ((*groups)[0].name, "a");
+}
+
+TEST_F(SqliteIndexTest, SessionsAreStoredTouchedAndRemoved) {
+  ASSERT_TRUE(index_->PutSession({"s1", "alice", 2000, 1000}).ok());
+  auto s = index_->FindSession("s1");
+  ASSERT_TRUE(s.ok() && s->has_value());
+  EXPECT_EQ((*s)->user, "alice");
+  EXPECT_EQ((*s)->last_seen, 1000);
+  ASSERT_TRUE(index_->TouchSession("s1", 1500).ok());
+  EXPECT_EQ((*index_->FindSession("s1"))->last_seen, 1500);
+  // A new session purges the ones past their absolute end.
+  ASSERT_TRUE(index_->PutSession({"s2", "bob", 5000, 3000}).ok());
+  EXPECT_FALSE(index_->FindSession("s1")->has_value());
+  EXPECT_TRUE(*index_->RemoveSession("s2"));
+  EXPECT_FALSE(*index_->RemoveSession("s2"));
+  EXPECT_FALSE(index_->FindSession("s2")->has_value());
+}
+
 }  // namespace
 }  // namespace tresor::store
