@@ -541,7 +541,7 @@ Result<security::Peer> ArchiveService::MoveDestination(const Principal& who,
 
 Result<store::IndexStats> ArchiveService::Stats(const Principal& who) {
   if (!who.IsUser()) TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  return index_.Stats();
+  return index_.Stats(who.scope);
 }
 
 Status ArchiveService::AddPeer(const Principal& who, const security::Peer& peer) {

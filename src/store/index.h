@@ -155,7 +155,9 @@ class Index {
                                                       const AccessScope& scope) = 0;
   // True if an indexed instance's bytes are in blob `name` (crash recovery).
   virtual Result<bool> IsBlobReferenced(const std::string& name) = 0;
-  virtual Result<IndexStats> Stats() = 0;
+  // What the index holds within `scope` (non-patient objects count only for
+  // AccessScope::Everything()).
+  virtual Result<IndexStats> Stats(const AccessScope& scope) = 0;
 
   // Inserts or replaces the peer with this name.
   virtual Status PutPeer(const PeerRecord& peer) = 0;

@@ -785,13 +785,24 @@ Result<bool> SqliteIndex::IsBlobReferenced(const std::string& name) {
   return rc == SQLITE_ROW;
 }
 
-Result<IndexStats> SqliteIndex::Stats() {
+Result<IndexStats> SqliteIndex::Stats(const AccessScope& scope) {
   std::lock_guard<std::mutex> lock(read_mu_);
-  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+  // The visible studies are collected once; everything else is counted from them.
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(scope.all ?
       "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM studies), "
       "(SELECT count(*) FROM series), (SELECT count(*) FROM instances), "
-      "(SELECT coalesce(sum(size),0) FROM instances)"));
+      "(SELECT coalesce(sum(size),0) FROM instances)" :
+      "WITH v AS (SELECT DISTINCT study AS id FROM study_groups "
+      "WHERE group_name IN (SELECT value FROM json_each(?1))) "
+      "SELECT (SELECT count(DISTINCT s.patient) FROM studies s JOIN v ON v.id=s.id), "
+      "(SELECT count(*) FROM v), "
+      "(SELECT count(*) FROM series se JOIN v ON v.id=se.study), "
+      "(SELECT count(*) FROM instances i JOIN series se ON se.id=i.series JOIN v ON v.id=se.study), "
+      "(SELECT coalesce(sum(i.size),0) FROM instances i JOIN series se ON se.id=i.series "
+      "JOIN v ON v.id=se.study)"));
   Use q(*s);
+  std::string groups = GroupsJson(scope);
+  if (!scope.all) q.Bind(1, groups);
   if (q.Step() != SQLITE_ROW) return reader_->Error("stats");
   IndexStats st;
   st.patients = q.Int(0);

@@ -46,7 +46,7 @@ class SqliteIndex : public Index {
   Result<std::vector<dicom::QueryMatch>> Find(const dicom::Query& query,
                                               const AccessScope& scope) override;
   Result<bool> IsBlobReferenced(const std::string& name) override;
-  Result<IndexStats> Stats() override;
+  Result<IndexStats> Stats(const AccessScope& scope) override;
   Status PutPeer(const PeerRecord& peer) override;
   Result<bool> RemovePeer(const std::string& name) override;
   Result<std::vector<PeerRecord>> ListPeers() override;

@@ -125,7 +125,7 @@ class SqliteIndexTest : public ::testing::Test {
   }
 
   IndexStats Stats() {
-    auto stats = index_->Stats();
+    auto stats = index_->Stats(AccessScope::Everything());
     EXPECT_TRUE(stats.ok()) << stats.status().ToString();
     return stats.ok() ? *stats : IndexStats{};
   }
@@ -587,6 +587,15 @@ TEST_F(SqliteIndexTest, GroupRulesAssignStudiesAtStoreTimeAndScopeFiltersFinds) 
   EXPECT_EQ(studies(AccessScope::Of({"cardio", "ext"})).size(), 2u);
   EXPECT_EQ(studies(AccessScope::Everything()).size(), 2u);
   EXPECT_TRUE(studies(AccessScope{}).empty());
+  auto scoped = index_->Stats(AccessScope::Of({"cardio"}));
+  ASSERT_TRUE(scoped.ok()) << scoped.status().ToString();
+  EXPECT_EQ(scoped->patients, 1);
+  EXPECT_EQ(scoped->studies, 1);
+  EXPECT_EQ(scoped->series, 1);
+  EXPECT_EQ(scoped->instances, 1);
+  EXPECT_EQ(scoped->bytes, a.blob_size);
+  EXPECT_EQ(index_->Stats(AccessScope{})->instances, 0);
+  EXPECT_EQ(index_->Stats(AccessScope::Everything())->instances, 2);
   EXPECT_TRUE(index_->FindInstance("1.2.3.1", AccessScope::Of({"cardio"}))->has_value());
   EXPECT_FALSE(index_->FindInstance("1.2.3.1", AccessScope::Of({"ext"}))->has_value());
 

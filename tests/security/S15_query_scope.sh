@@ -103,6 +103,20 @@ peer vnone VIEWNONE echo,find site-b
 expect_eq "VIEWNONE, now in site-b, sees Klinik B's studies" "b1 b2" "$(studies qn2 VIEWNONE)"
 check "peer add without groups for a reader warns" bash -c \
   "'$TRESOR' peer add lonely --ae LONELY --host 127.0.0.1 --allow find --data '$DATA' | grep -q 'no access group'"
+# The HTTPS API is scoped the same way: a user in site-a counts only site-a's studies.
+echo "correct horse battery" | "$TRESOR" user add reader-a --role radiologist --groups site-a \
+  --password-stdin --data "$DATA" >/dev/null
+api_studies() {  # api_studies USER: "studies" of GET /api/stats as USER
+  local token
+  token=$(curl -s --cacert "$DATA/keys/ca.pem" "https://127.0.0.1:$HTTPS_PORT/auth/token" \
+    -H 'Content-Type: application/json' -d "{\"username\":\"$1\",\"password\":\"correct horse battery\"}" |
+    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s --cacert "$DATA/keys/ca.pem" -H "Authorization: Bearer $token" \
+    "https://127.0.0.1:$HTTPS_PORT/api/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["studies"])'
+}
+expect_eq "GET /api/stats for a site-a user counts site-a's 3 studies" 3 "$(api_studies reader-a)"
+"$TRESOR" user groups reader-a all --data "$DATA" >/dev/null
+expect_eq "... and all 7 once the user is in 'all'" 7 "$(api_studies reader-a)"
 check "server still up" server_alive
 stop_server
 finish
