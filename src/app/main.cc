@@ -457,6 +457,19 @@ int CmdPeer(const Args& a) {
       auto fingerprint = security::CertificateFingerprint(*pem);
       if (!fingerprint.ok()) return Fail(fingerprint.status());
       peer.certificate_sha256 = *fingerprint;
+      auto validity = security::CertificateValidity(*pem);
+      if (!validity.ok()) return Fail(validity.status());
+      int64_t now = static_cast<int64_t>(time(nullptr));
+      if (validity->not_after < now) {
+        std::cerr << "warning: this certificate has expired; TLS handshakes with it will fail "
+                     "until the peer gets a new one\n";
+      } else if (validity->not_before > now) {
+        std::cerr << "warning: this certificate is not valid yet; TLS handshakes with it will "
+                     "fail until then\n";
+      } else if (validity->not_after - now < 30 * 86400) {
+        std::cerr << "warning: this certificate expires in "
+                  << (validity->not_after - now) / 86400 << " days\n";
+      }
     }
     Status s = archive.AddPeer(admin, peer);
     if (!s.ok()) return Fail(s);

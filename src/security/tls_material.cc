@@ -151,6 +151,22 @@ Result<std::string> CertificateFingerprint(const std::string& certificate_pem) {
   return CertificateFingerprint(cert.get());
 }
 
+Result<Validity> CertificateValidity(const std::string& certificate_pem) {
+  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, ReadCert(certificate_pem));
+  auto seconds = [](const ASN1_TIME* t, int64_t* out) {
+    struct tm tm {};
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return false;
+    *out = static_cast<int64_t>(timegm(&tm));
+    return true;
+  };
+  Validity v;
+  if (!seconds(X509_get0_notBefore(cert.get()), &v.not_before) ||
+      !seconds(X509_get0_notAfter(cert.get()), &v.not_after)) {
+    return InvalidArgument("the certificate's validity period cannot be read");
+  }
+  return v;
+}
+
 std::string DisplayFingerprint(const std::string& hex) {
   std::string out;
   for (size_t i = 0; i + 1 < hex.size(); i += 2) {

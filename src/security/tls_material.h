@@ -4,6 +4,7 @@
 
 #include <openssl/x509.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,13 @@ Result<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& ca,
 // SHA-256 fingerprint of a certificate's DER encoding: 64 lowercase hex digits.
 Result<std::string> CertificateFingerprint(const std::string& certificate_pem);
 Result<std::string> CertificateFingerprint(X509* certificate);
+
+// A certificate's validity period, in seconds since the epoch.
+struct Validity {
+  int64_t not_before = 0;
+  int64_t not_after = 0;
+};
+Result<Validity> CertificateValidity(const std::string& certificate_pem);
 
 // The same fingerprint in the colon-separated upper-case form tools print.
 std::string DisplayFingerprint(const std::string& hex);

@@ -74,7 +74,8 @@ mint() {  # mint NAME CN DAYS: a client certificate signed by this install's CA
 }
 mint expired EXP1 -1
 "$TRESOR" peer add exp --ae EXP1 --host 127.0.0.1 --allow echo --cert "$WORK/certs/expired.pem" \
-  --data "$DATA" >/dev/null
+  --data "$DATA" >/dev/null 2>"$WORK/exp.err"
+check "binding an expired certificate warns that it has expired" grep -q "has expired" "$WORK/exp.err"
 out=$(tls EXP1 --tls-cert "$WORK/certs/expired.pem" --tls-key "$WORK/certs/expired.key")
 check "expired certificate bound to its peer: no association ($out)" no_assoc "$out"
 
