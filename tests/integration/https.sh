@@ -12,21 +12,9 @@ check "init printed the admin password" test -n "$ADMIN_PW"
 SAMPLE=$("$PY" -c 'import pydicom.data,os;print(os.path.join(os.path.dirname(pydicom.data.__file__),"test_files","CT_small.dcm"))')
 "$TRESOR" import --data "$DATA" "$SAMPLE" >/dev/null 2>&1
 
-LOG=$WORK/server.log
-# serve_https: start `tresor serve` on free ports; sets PID and HTTPS_PORT.
+# serve_https: start `tresor serve` (tests/lib.sh) and require its HTTPS listener.
 serve_https() {
-  : >"$LOG"
-  "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
-    >"$WORK/serve.out" 2>"$LOG" &
-  PID=$!
-  HTTPS_PORT=
-  for _ in $(seq 1 100); do
-    HTTPS_PORT=$(sed -n 's/.*HTTPS listener on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$LOG" | tail -1)
-    [ -n "$HTTPS_PORT" ] && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$HTTPS_PORT" ]; then
+  if ! start_server || [ -z "$HTTPS_PORT" ]; then
     fail "the server reports 'HTTPS listener on ADDRESS:PORT'"
     sed 's/^/       /' "$LOG" | tail -20
     finish
