@@ -115,7 +115,8 @@ if they are in the reserved group "all". Out of scope, a study looks exactly lik
 that does not exist: queries do not match or count it, retrievals do not find it. Such
 requests are logged as security events.
 
-Groups are given to studies when their instances are stored, by rules:
+A study gets its groups when its first instance is stored, by rules (later instances,
+from any peer, never widen who sees a study):
   --peer NAME          instances received from the registered peer NAME
   --institution TEXT   Institution Name (0008,0080) equal to TEXT
   --issuer TEXT        Issuer of Patient ID (0010,0021) equal to TEXT

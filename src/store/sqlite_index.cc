@@ -369,10 +369,12 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
   TRESOR_ASSIGN_OR_RETURN(Stmt* instance_insert, d.Get(
       "INSERT INTO instances(series,sop_uid,sop_class,instance_number,transfer_syntax,blob,"
       "size,sha256,source_ae,received_at,source_peer) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"));
+  // A study's groups come from its first instance (the study has no series yet): later
+  // instances, from whichever peer or institution, never widen who may see a study.
   TRESOR_ASSIGN_OR_RETURN(Stmt* assign_groups, d.Get(
       "INSERT OR IGNORE INTO study_groups(study, group_name) SELECT ?1, group_name "
-      "FROM group_rules WHERE (kind='peer' AND value=?2) OR (kind='institution' AND value=?3) "
-      "OR (kind='issuer' AND value=?4)"));
+      "FROM group_rules WHERE ((kind='peer' AND value=?2) OR (kind='institution' AND value=?3) "
+      "OR (kind='issuer' AND value=?4)) AND NOT EXISTS (SELECT 1 FROM series WHERE study=?1)"));
 
   std::vector<AddOutcome> outcomes;
   outcomes.reserve(records.size());
@@ -409,6 +411,13 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
         if (q.Step() != SQLITE_ROW) return d.Error("study upsert");
         study = q.Int(0);
       }
+      if (!r.source_peer.empty() || !a.institution_name.empty() ||
+          !a.issuer_of_patient_id.empty()) {
+        Use q(*assign_groups);
+        q.Bind(1, study).Bind(2, r.source_peer).Bind(3, a.institution_name)
+            .Bind(4, a.issuer_of_patient_id);
+        if (q.Step() != SQLITE_DONE) return d.Error("access group assignment");
+      }
       {
         Use q(*series_upsert);
         q.Bind(1, study).Bind(2, a.series_instance_uid).Bind(3, a.modality)
@@ -420,13 +429,6 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
           outcomes.push_back(AddOutcome::kInconsistent);
           continue;
         }
-      }
-      if (!r.source_peer.empty() || !a.institution_name.empty() ||
-          !a.issuer_of_patient_id.empty()) {
-        Use q(*assign_groups);
-        q.Bind(1, study).Bind(2, r.source_peer).Bind(3, a.institution_name)
-            .Bind(4, a.issuer_of_patient_id);
-        if (q.Step() != SQLITE_DONE) return d.Error("access group assignment");
       }
     }
     {
@@ -947,8 +949,11 @@ Result<int64_t> SqliteIndex::PutGroupRule(const GroupRule& rule) {
   const char* apply = nullptr;
   switch (rule.kind) {
     case GroupRule::Kind::kPeer:
-      apply = "INSERT OR IGNORE INTO study_groups(study,group_name) SELECT DISTINCT se.study, ?2 "
-              "FROM instances i JOIN series se ON se.id=i.series WHERE i.source_peer=?1";
+      // As at store time: studies whose first instance came from the peer. (SQLite takes
+      // the bare column source_peer from the row that has min(i.id).)
+      apply = "INSERT OR IGNORE INTO study_groups(study,group_name) SELECT study, ?2 FROM "
+              "(SELECT se.study AS study, i.source_peer AS peer, min(i.id) FROM instances i "
+              "JOIN series se ON se.id=i.series GROUP BY se.study) WHERE peer=?1";
       break;
     case GroupRule::Kind::kInstitution:
       apply = "INSERT OR IGNORE INTO study_groups(study,group_name) SELECT id, ?2 FROM studies "

@@ -584,6 +584,15 @@ TEST_F(SqliteIndexTest, GroupRulesAssignStudiesAtStoreTimeAndScopeFiltersFinds) 
   };
   EXPECT_EQ(studies(AccessScope::Of({"cardio"})), std::vector<std::string>({kStudyA}));
   EXPECT_EQ(studies(AccessScope::Of({"ext"})), std::vector<std::string>({kStudyB}));
+  // A later instance never widens who sees a study: ct1 adding to study B does not put it
+  // into cardio.
+  InstanceRecord later = Record("1.2.3.3", 3, kStudyB, kSeriesB1, "P2", 'c');
+  later.source_peer = "ct1";
+  ASSERT_EQ(Add({later}), std::vector<AddOutcome>({AddOutcome::kAdded}));
+  EXPECT_EQ(studies(AccessScope::Of({"cardio"})), std::vector<std::string>({kStudyA}));
+  auto cardio2 = index_->PutGroupRule({"cardio2", GroupRule::Kind::kPeer, "ct1"});
+  ASSERT_TRUE(cardio2.ok()) << cardio2.status().ToString();
+  EXPECT_EQ(*cardio2, 1) << "applied to what is archived, also by first instance only";
   EXPECT_EQ(studies(AccessScope::Of({"cardio", "ext"})).size(), 2u);
   EXPECT_EQ(studies(AccessScope::Everything()).size(), 2u);
   EXPECT_TRUE(studies(AccessScope{}).empty());
@@ -595,7 +604,7 @@ TEST_F(SqliteIndexTest, GroupRulesAssignStudiesAtStoreTimeAndScopeFiltersFinds) 
   EXPECT_EQ(scoped->instances, 1);
   EXPECT_EQ(scoped->bytes, a.blob_size);
   EXPECT_EQ(index_->Stats(AccessScope{})->instances, 0);
-  EXPECT_EQ(index_->Stats(AccessScope::Everything())->instances, 2);
+  EXPECT_EQ(index_->Stats(AccessScope::Everything())->instances, 3);
   EXPECT_TRUE(index_->FindInstance("1.2.3.1", AccessScope::Of({"cardio"}))->has_value());
   EXPECT_FALSE(index_->FindInstance("1.2.3.1", AccessScope::Of({"ext"}))->has_value());
 
@@ -613,9 +622,9 @@ TEST_F(SqliteIndexTest, GroupRulesAssignStudiesAtStoreTimeAndScopeFiltersFinds) 
 
   auto rules = index_->ListGroupRules();
   ASSERT_TRUE(rules.ok());
-  ASSERT_EQ(rules->size(), 2u);
+  ASSERT_EQ(rules->size(), 3u);
   EXPECT_EQ((*rules)[0].group, "cardio");
-  EXPECT_EQ((*rules)[1].kind, GroupRule::Kind::kIssuer);
+  EXPECT_EQ((*rules)[2].kind, GroupRule::Kind::kIssuer);
 }
 
 TEST_F(SqliteIndexTest, PeerAndUserGroupsRoundTrip) {
