@@ -64,6 +64,10 @@ studies() {  # studies NAME AE: the StudyIDs a PatientName=* study query returns
 expect_eq "VIEWA (site-a) sees the studies from mod-a" "a1 a2 a3" "$(studies qa VIEWA)"
 expect_eq "... and the query ends with success" 0x0000 "$(final_status qa)"
 expect_eq "VIEWB (site-b, ext) sees Klinik B's studies and EXT-ISSUER's" "b1 b2 e1" "$(studies qb VIEWB)"
+# A later instance never widens a study's scope: MODA (site-a) sending into b1's study
+# does not make b1 visible to site-a.
+check "MODA stores x1 into b1's study" storescu -aet MODA -aec TRESOR 127.0.0.1 "$PORT" "$C/x1.dcm"
+expect_eq "VIEWA still sees only a1 a2 a3" "a1 a2 a3" "$(studies qa1 VIEWA)"
 expect_eq "VIEWNONE (no group) sees nothing" "" "$(studies qn VIEWNONE)"
 expect_eq "... with a normal success status (no hint that studies exist)" 0x0000 "$(final_status qn)"
 studies qall VIEWALL >/dev/null
@@ -81,7 +85,8 @@ expect_eq "VIEWB patient level: ALPHA 1, BETA 1, BETA of EXT-ISSUER 1" \
   "ALPHA//1 BETA//1 BETA/EXT-ISSUER/1" \
   "$(values pb PatientID IssuerOfPatientID NumberOfPatientRelatedStudies)"
 fq sa VIEWA -P SERIES "PatientID=BETA" "StudyInstanceUID=" SeriesInstanceUID
-expect_eq "VIEWA series level, patient BETA: only the series of a3" "$(uid a3).1" \
+A3_SOP=$(awk '$1 == "a3" {print $3}' "$WORK/plan")
+expect_eq "VIEWA series level, patient BETA: only the series of a3" "${A3_SOP%.1}" \
   "$(values sa SeriesInstanceUID)"
 
 # Rules apply to studies already archived; single studies can be assigned.

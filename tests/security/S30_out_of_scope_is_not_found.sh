@@ -66,7 +66,7 @@ expect_eq "control: C-GET retrieves the study in scope" 1 "$(files "$WORK/ga")"
 for kind in hidden missing; do
   if [ $kind = hidden ]; then u=$HIDDEN s=$HIDDEN_SOP; else u=$MISSING s=$MISSING_SOP; fi
   run "fs-$kind" findscu -S -k QueryRetrieveLevel=STUDY -k StudyInstanceUID="$u" -k PatientID -k PatientName
-  run "fi-$kind" findscu -S -k QueryRetrieveLevel=IMAGE -k StudyInstanceUID="$u" -k SeriesInstanceUID="$u.1" -k SOPInstanceUID="$s"
+  run "fi-$kind" findscu -S -k QueryRetrieveLevel=IMAGE -k StudyInstanceUID="$u" -k SeriesInstanceUID="${s%.1}" -k SOPInstanceUID="$s"
   run "g-$kind" getscu -S -k QueryRetrieveLevel=STUDY -k StudyInstanceUID="$u"
   before=$(files "$WORK/recv")
   run "m-$kind" movescu -S -k QueryRetrieveLevel=STUDY -k StudyInstanceUID="$u"

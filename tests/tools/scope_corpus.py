@@ -4,7 +4,9 @@ study per line of the plan below, as Part 10 files OUT/<study-key>.dcm, and prin
 line per study: KEY STUDY_UID SOP_UID PATIENT_ID INSTITUTION ISSUER.
 
 Patients: ALPHA (studies a1, a2 from site A, b1 from Klinik B) and BETA (a3 from site A,
-b2 from Klinik B, e1 issued by EXT-ISSUER, c1 that matches no rule).
+b2 from Klinik B, e1 issued by EXT-ISSUER, c1 that matches no rule). x1 is one more
+instance, from Klinik A, in b1's study (a new series): a late arrival into an existing
+study.
 """
 import sys
 
@@ -21,13 +23,17 @@ PLAN = [  # key, patient id, patient name, institution, issuer
     ("b2", "BETA", "Beta^Bernd", "Klinik B", ""),
     ("e1", "BETA", "Beta^Bernd", "Klinik C", "EXT-ISSUER"),
     ("c1", "BETA", "Beta^Bernd", "Klinik C", ""),
+    ("x1", "ALPHA", "Alpha^Anna", "Klinik A", "", "b1"),
 ]
 
 
 def main(out):
-    for n, (key, pid, name, institution, issuer) in enumerate(PLAN, 1):
-        study = f"{ROOT}.{n}"
-        sop = f"{study}.1.1"
+    studies = {}
+    for n, (key, pid, name, institution, issuer, *join) in enumerate(PLAN, 1):
+        study = studies[join[0]] if join else f"{ROOT}.{n}"
+        studies[key] = study
+        series = f"{study}.{n}"
+        sop = f"{series}.1"
         ds = Dataset()
         ds.SOPClassUID = CT
         ds.SOPInstanceUID = sop
@@ -39,7 +45,7 @@ def main(out):
         if issuer:
             ds.IssuerOfPatientID = issuer
         ds.StudyInstanceUID = study
-        ds.SeriesInstanceUID = f"{study}.1"
+        ds.SeriesInstanceUID = series
         ds.StudyID = key
         ds.file_meta = FileMetaDataset()
         ds.file_meta.MediaStorageSOPClassUID = CT
