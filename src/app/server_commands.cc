@@ -1,0 +1,201 @@
+// `tresor init` and `tresor serve`: creating a data directory and running the archive's
+// listeners (DICOM, DICOM TLS, HTTPS) until a signal stops them.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+
+#include "app/cli.h"
+#include "app/data_dir.h"
+#include "core/log.h"
+#include "dicom/codecs.h"
+#include "dicom/dictionary.h"
+#include "dimse/server.h"
+#include "security/tls_material.h"
+#include "web/https_server.h"
+
+namespace tresor::app {
+
+int CmdInit(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
+  std::string dir = ResolveDataDir(a.Flag("data"));
+  auto password = InitDataDir(dir);
+  if (!password.ok()) return Fail(password.status());
+  auto server_pem = ReadTextFile(dir + "/keys/server.pem");
+  auto fingerprint = server_pem.ok() ? security::CertificateFingerprint(*server_pem)
+                                     : Result<std::string>(server_pem.status());
+  std::cout << "Initialized Tresor data directory " << dir << "\n\n"
+            << "TLS: local CA keys/ca.pem; server certificate SHA-256 fingerprint\n  "
+            << (fingerprint.ok() ? security::DisplayFingerprint(*fingerprint) : "?") << "\n\n"
+            << "Administrator account: admin\n"
+            << "Password (shown only now, store it safely): " << *password << "\n\n"
+            << "Next: register a peer with 'tresor peer add', then 'tresor serve --data " << dir
+            << "'.\n";
+  return 0;
+}
+
+namespace {
+
+// True if every address `host` resolves to is a loopback address (a name is resolved
+// the way the listener will resolve it, so "127.example" cannot pass for loopback).
+bool IsLoopback(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res) return false;
+  bool all_loopback = true;
+  for (addrinfo* p = res; p; p = p->ai_next) {
+    if (p->ai_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(p->ai_addr);
+      all_loopback &= (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    } else if (p->ai_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(p->ai_addr);
+      all_loopback &= IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) != 0;
+    } else {
+      all_loopback = false;
+    }
+  }
+  freeaddrinfo(res);
+  return all_loopback;
+}
+
+}  // namespace
+
+int CmdServe(const Args& a) {
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"dicom-port", "dicom-tls-port", "http-port"}));
+  std::string dir = ResolveDataDir(a.Flag("data"));
+  auto opened = OpenDataDir(dir);
+  if (!opened.ok()) return Fail(opened.status());
+  OpenArchive& o = **opened;
+  if (a.flags.count("dicom-port")) {
+    auto p = ParsePort(a.Flag("dicom-port"));
+    if (!p.ok()) return Fail(p.status());
+    o.config.dicom_port = *p;
+  }
+  for (const char* name : {"dicom-tls-port", "http-port"}) {
+    if (a.flags.count(name)) {
+      auto p = ParsePort(a.Flag(name));
+      if (!p.ok()) return Fail(p.status());
+      (std::string(name) == "http-port" ? o.config.http_port : o.config.dicom_tls_port) = *p;
+    }
+  }
+  if (!IsLoopback(o.config.bind_address) && o.config.dicom_port >= 0) {
+    if (!o.config.insecure_plain_dicom) {
+      return Fail(PermissionDenied(
+          "refusing to serve plain DICOM on non-loopback address " + o.config.bind_address +
+          ": patient data would cross the network unencrypted. Serve DICOM TLS only "
+          "(server.dicom_port = -1), bind to 127.0.0.1, or set server.insecure_plain_dicom = "
+          "true (see the README's Security model)."));
+    }
+    TRESOR_LOG(kWarn) << "INSECURE: plain DICOM listener on non-loopback address "
+                      << o.config.bind_address << " (server.insecure_plain_dicom = true): "
+                      << "patient data crosses the network unencrypted";
+  }
+  // One server per data directory.
+  int lock_fd = open((dir + "/serve.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Fail(Unavailable("another 'tresor serve' is already using " + dir));
+  }
+  Status st = dicom::CheckDictionaryLoaded();
+  if (!st.ok()) return Fail(st);
+  st = o.archive->Recover();
+  if (!st.ok()) return Fail(st);
+  dicom::RegisterCodecs();  // before any thread starts
+
+  // Signals are taken by sigwait below; every thread started from here inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  dimse::ScpOptions scp;
+  scp.bind_address = o.config.bind_address;
+  scp.port = o.config.dicom_port;
+  scp.tls_port = o.config.dicom_tls_port;
+  scp.tls = {InDataDir(dir, o.config.tls_certificate), InDataDir(dir, o.config.tls_private_key),
+             InDataDir(dir, o.config.tls_ca_certificate)};
+  scp.max_associations = o.config.max_associations;
+  scp.max_associations_per_peer = o.config.max_associations_per_peer;
+  scp.max_pending_connections = o.config.max_pending_connections;
+  scp.max_pdu_bytes = o.config.max_pdu_bytes;
+  scp.artim_seconds = o.config.artim_seconds;
+  scp.idle_seconds = o.config.idle_seconds;
+  dimse::DimseServer server(*o.archive, scp);
+  st = server.Start();
+  if (!st.ok()) return Fail(st);
+
+  // HTTPS (REST API now; DICOMweb and the console next) from the same TLS material.
+  std::unique_ptr<web::HttpsServer> https;
+  if (o.config.http_port >= 0) {
+    web::WebOptions web_options;
+    web_options.bind_address = o.config.bind_address;
+    web_options.port = o.config.http_port;
+    web_options.certificate_file = InDataDir(dir, o.config.tls_certificate);
+    web_options.private_key_file = InDataDir(dir, o.config.tls_private_key);
+    web_options.max_connections = o.config.web_max_connections;
+    web_options.max_header_bytes = static_cast<uint32_t>(o.config.web_max_header_bytes);
+    web_options.max_body_bytes = o.config.web_max_body_bytes;
+    web_options.read_timeout_seconds = o.config.web_read_timeout_seconds;
+    web_options.idle_timeout_seconds = o.config.web_idle_timeout_seconds;
+    https = std::make_unique<web::HttpsServer>(*o.archive, web_options);
+    st = https->Start();
+    if (!st.ok()) return Fail(st);
+    TRESOR_LOG(kInfo) << "HTTPS listener on " << o.config.bind_address << ":" << https->port();
+  }
+
+  auto stats = o.archive->Stats(archive::Principal::LocalAdmin());
+  auto peers = o.archive->ListPeers(archive::Principal::LocalAdmin());
+  if (server.port() >= 0) {
+    TRESOR_LOG(kInfo) << "DICOM listener on " << o.config.bind_address << ":" << server.port()
+                      << " AE " << o.config.ae_title;
+  }
+  if (server.tls_port() >= 0) {
+    TRESOR_LOG(kInfo) << "DICOM TLS listener on " << o.config.bind_address << ":"
+                      << server.tls_port() << " AE " << o.config.ae_title;
+  }
+  std::cout << "Tresor is serving " << dir << " ("
+            << (stats.ok() ? std::to_string(stats->instances) : std::string("?")) << " instances)\n"
+            << "  DICOM:     host " << o.config.bind_address << ", port " << server.port()
+            << ", called AE title " << o.config.ae_title << "\n"
+            << "  DICOM TLS: host " << o.config.bind_address << ", port " << server.tls_port()
+            << " (client certificate required; enroll peers with 'tresor peer enroll')\n"
+            << "  HTTPS:     https://" << o.config.bind_address << ":"
+            << (https ? https->port() : -1) << "/api/health (CA: " << dir << "/keys/ca.pem)\n"
+            << "Only registered peers may connect. Registered now:\n";
+  std::string example_ae = "CALLING_AE";
+  if (peers.ok() && !peers->empty()) {
+    for (const auto& p : *peers) {
+      std::cout << "  " << p.name << ": calling AE " << p.ae_title << " from " << p.host << " ("
+                << security::FormatServices(p.services) << ")\n";
+    }
+    example_ae = peers->front().ae_title;
+  } else {
+    std::cout << "  (none)\n";
+  }
+  std::cout << "Register a modality with:\n"
+            << "  tresor peer add NAME --ae CALLING_AE --host ADDRESS --allow echo,store --data "
+            << dir << "\n"
+            << "Check the connection with:\n"
+            << "  echoscu -aet " << example_ae << " -aec " << o.config.ae_title << " "
+            << o.config.bind_address << " " << server.port() << "\n"
+            << "Stop with Ctrl-C." << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  TRESOR_LOG(kInfo) << "signal " << sig << " received, stopping";
+  if (https) https->Stop();
+  server.Stop();
+  return 0;
+}
+
+}  // namespace tresor::app
