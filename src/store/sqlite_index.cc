@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
 #include <map>
 
 namespace tresor::store {
@@ -641,7 +642,24 @@ struct Sql {
   std::vector<dicom::TagKey> columns;  // tags of the selected columns, in order
 };
 
-Sql BuildFind(const dicom::Query& query, const AccessScope& scope) {
+// True if some condition narrows the candidates through an index (a value, a list, a
+// range, a wildcard with a literal prefix); false for "everything" queries.
+bool Selective(const dicom::Query& query) {
+  for (const Condition& c : query.conditions) {
+    if (!Available(*c.attribute, query.level) || c.attribute->type == ValueType::kList) continue;
+    std::string low, high;
+    if (c.kind != Condition::Kind::kWildcard || PrefixRange(c.value, &low, &high)) return true;
+  }
+  return false;
+}
+
+// How the scope condition is evaluated. kProbe checks each candidate study against
+// study_groups (cheap when the other conditions are selective or the scope is large);
+// kDrive first collects the scope's studies and matches only those (cheap when the
+// scope is small and the query is broad).
+enum class ScopePlan { kProbe, kDrive };
+
+Sql BuildFind(const dicom::Query& query, const AccessScope& scope, ScopePlan plan) {
   Sql sql;
   auto param = [&](const std::string& v) {
     sql.params.push_back(v);
@@ -681,10 +699,16 @@ Sql BuildFind(const dicom::Query& query, const AccessScope& scope) {
   }
   std::string where;
   auto add = [&](const std::string& clause) { where += (where.empty() ? "" : " AND ") + clause; };
-  if (!scope.all) {
+  if (!scope.all && plan == ScopePlan::kProbe) {
     add(query.level == QueryLevel::kPatient
             ? "EXISTS (SELECT 1 FROM studies y WHERE y.patient=p.id" + study_filter + ")"
             : StudyInScope("s.id", scope_param));
+  } else if (!scope.all) {
+    std::string scoped_studies = "SELECT study FROM study_groups WHERE group_name IN "
+                                 "(SELECT value FROM json_each(" + scope_param + "))";
+    add(query.level == QueryLevel::kPatient
+            ? "p.id IN (SELECT y.patient FROM studies y WHERE y.id IN (" + scoped_studies + "))"
+            : "s.id IN (" + scoped_studies + ")");
   }
   for (const Condition& c : query.conditions) {
     const dicom::QueryAttribute& a = *c.attribute;
@@ -749,8 +773,32 @@ void FoldFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
 
 Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& query,
                                                         const AccessScope& scope) {
-  Sql sql = BuildFind(query, scope);
   std::lock_guard<std::mutex> lock(read_mu_);
+  ScopePlan plan = ScopePlan::kProbe;
+  if (!scope.all && !Selective(query)) {
+    // A broad query probing every study until `limit` visible ones are found scans about
+    // limit * studies / scope studies rows; collecting the scope first costs about its
+    // size. Collecting wins while the scope has fewer than sqrt(limit * studies) studies,
+    // which a bounded count (index only) tells.
+    TRESOR_ASSIGN_OR_RETURN(Stmt* count, reader_->Get(
+        "SELECT count(*) FROM (SELECT 1 FROM study_groups WHERE group_name IN "
+        "(SELECT value FROM json_each(?1)) LIMIT ?2)"));
+    int64_t studies = 0;  // estimated by the highest study id
+    {
+      TRESOR_ASSIGN_OR_RETURN(Stmt* max_id, reader_->Get("SELECT coalesce(max(id), 0) FROM studies"));
+      Use q(*max_id);
+      if (q.Step() != SQLITE_ROW) return reader_->Error("query plan");
+      studies = q.Int(0);
+    }
+    auto bound = static_cast<int64_t>(
+        std::sqrt(static_cast<double>(query.limit + 1) * static_cast<double>(studies)));
+    Use q(*count);
+    std::string groups = GroupsJson(scope);
+    q.Bind(1, groups).Bind(2, bound);
+    if (q.Step() != SQLITE_ROW) return reader_->Error("query plan");
+    if (q.Int(0) < bound) plan = ScopePlan::kDrive;
+  }
+  Sql sql = BuildFind(query, scope, plan);
   sqlite3_stmt* raw = nullptr;
   if (sqlite3_prepare_v2(reader_->db, sql.text.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
     return reader_->Error("query");

@@ -658,5 +658,38 @@ TEST_F(SqliteIndexTest, SessionsAreStoredTouchedAndRemoved) {
   EXPECT_FALSE(index_->FindSession("s2")->has_value());
 }
 
+TEST_F(SqliteIndexTest, ScopedBroadQueriesAnswerTheSameForLargeAndSmallScopes) {
+  // "big" holds most studies (each candidate is probed), "small" a few (its studies are
+  // collected first): both plans must return exactly the visible studies.
+  ASSERT_TRUE(index_->PutGroupRule({"big", GroupRule::Kind::kInstitution, "Big"}).ok());
+  ASSERT_TRUE(index_->PutGroupRule({"small", GroupRule::Kind::kInstitution, "Small"}).ok());
+  std::vector<InstanceRecord> batch;
+  for (int n = 1; n <= 600; ++n) {
+    std::string study = "1.2.826.0.1.3680043.8.498.77." + std::to_string(n);
+    InstanceRecord r = Record(study + ".1.1", n, study, study + ".1", "P" + std::to_string(n));
+    r.attrs.institution_name = n % 100 == 0 ? "Small" : "Big";
+    batch.push_back(r);
+  }
+  ASSERT_EQ(Add(batch).size(), 600u);
+  dicom::Query q;
+  q.level = dicom::QueryLevel::kStudy;
+  q.return_tags = {dicom::MakeTag(0x0008, 0x0080)};
+  q.limit = 10;
+  for (const char* group : {"big", "small"}) {
+    auto found = index_->Find(q, AccessScope::Of({group}));
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_EQ(found->size(), std::string(group) == "big" ? 11u : 6u) << group;
+    for (const auto& m : *found) {
+      EXPECT_EQ(m.values.at(dicom::MakeTag(0x0008, 0x0080)), std::string(group) == "big" ? "Big" : "Small");
+    }
+    dicom::Query patients = q;
+    patients.level = dicom::QueryLevel::kPatient;
+    patients.return_tags = {dicom::MakeTag(0x0020, 0x1200)};
+    found = index_->Find(patients, AccessScope::Of({group}));
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_EQ(found->size(), std::string(group) == "big" ? 11u : 6u) << group;
+  }
+}
+
 }  // namespace
 }  // namespace tresor::store
