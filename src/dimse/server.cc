@@ -168,7 +168,7 @@ class GuardedTlsConnection : public DcmTransportConnection {
     return static_cast<unsigned long>(i2d_X509(cert, &p));
   }
   OFBool networkDataAvailable(int timeout) override {
-    if (ssl_ && SSL_pending(ssl_.get()) > 0) return OFTrue;
+    if (ssl_ && SSL_has_pending(ssl_.get())) return OFTrue;  // read-ahead data counts too
     pollfd p{getSocket(), POLLIN, 0};
     return poll(&p, 1, timeout * 1000) > 0 ? OFTrue : OFFalse;
   }

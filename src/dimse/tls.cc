@@ -36,6 +36,11 @@ Result<SslCtxPtr> CreateServerTlsContext(const TlsFiles& files) {
   }
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_verify_depth(ctx.get(), 4);
+  // Bulk transfer: read whatever the socket holds (several records) per read() instead
+  // of a record header and then its body. Buffered but unprocessed bytes are seen by
+  // SSL_has_pending (networkDataAvailable) and SSL_peek (WaitForAssociateRqTls).
+  SSL_CTX_set_read_ahead(ctx.get(), 1);
+  SSL_CTX_set_default_read_buffer_len(ctx.get(), 256 * 1024);
   return ctx;
 }
 

@@ -26,6 +26,11 @@ Status ApplyServerTlsPolicy(SSL_CTX* ctx, const std::string& certificate_chain_f
   if (!SSL_CTX_set_cipher_list(ctx, kTls12Ciphers)) {
     return Internal("cannot set TLS cipher suites: " + OpenSslError());
   }
+  // TLS 1.3: all three AEAD suites; AES-128-GCM first (the fastest with AES-NI).
+  if (!SSL_CTX_set_ciphersuites(
+          ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256")) {
+    return Internal("cannot set TLS 1.3 cipher suites: " + OpenSslError());
+  }
   SSL_CTX_set_dh_auto(ctx, 1);  // DHE groups of at least 2048 bits
   if (SSL_CTX_use_certificate_chain_file(ctx, certificate_chain_file.c_str()) != 1) {
     return InvalidArgument("cannot load TLS certificate " + certificate_chain_file + ": " +
