@@ -18,6 +18,7 @@
 #include "dicom/dictionary.h"
 #include "dimse/server.h"
 #include "security/tls_material.h"
+#include "store/access_scope.h"
 #include "web/https_server.h"
 
 namespace tresor::app {
@@ -175,8 +176,13 @@ int CmdServe(const Args& a) {
   std::string example_ae = "CALLING_AE";
   if (peers.ok() && !peers->empty()) {
     for (const auto& p : *peers) {
+      bool reads = (p.services & (security::kFind | security::kMove | security::kGet)) != 0;
       std::cout << "  " << p.name << ": calling AE " << p.ae_title << " from " << p.host << " ("
-                << security::FormatServices(p.services) << ")\n";
+                << security::FormatServices(p.services) << ")"
+                << (!reads               ? ""
+                    : p.groups.empty()   ? "; in no access group: sees no study"
+                                         : "; access groups " + store::FormatGroupList(p.groups))
+                << "\n";
     }
     example_ae = peers->front().ae_title;
   } else {
