@@ -125,11 +125,11 @@ class ArchiveService {
   Status Recover();
 
   // Password sign-in (HTTPS POST /auth/token). Starts a session and returns its signed
-  // token (JWT, HS256). The session ends after options().session_max_minutes, or once
-  // unused for options().session_idle_seconds, or at Logout. kUnauthenticated for an unknown user, a
-  // wrong password or a disabled account (one message for all three); kResourceExhausted
-  // while `source` is blocked after repeated failures (each failure is logged as a
-  // security event, and so is the block).
+  // token (JWT, HS256). The session ends after options().session_max_minutes, once
+  // unused for options().session_idle_seconds, or at Logout. kUnauthenticated for an
+  // unknown user, a wrong password or a disabled account (one message for all three);
+  // kResourceExhausted while `source` is blocked after repeated failures (each failure is
+  // logged as a security event, and so is the block).
   Result<std::string> Login(const std::string& user, const std::string& password,
                             const std::string& source);
   // A bearer credential (session token from Login, or an API token from
@@ -194,6 +194,7 @@ class ArchiveService {
   // there is none: the move must then fail without any connection being opened.
   Result<security::Peer> MoveDestination(const Principal& who, const std::string& ae_title);
 
+  // What the archive holds within who.scope (users and the local administrator only).
   Result<store::IndexStats> Stats(const Principal& who);
 
   // Peer administration (local administrator only).
