@@ -1,6 +1,10 @@
 #include "web/rest_api.h"
 
+#include <algorithm>
+
 #include "core/log.h"
+#include "dicom/query.h"
+#include "dicom/uid.h"
 #include "web/error_mapping.h"
 #include "web/json_body.h"
 
@@ -110,6 +114,69 @@ HttpResponse Stats(archive::ArchiveService& archive, const archive::Principal& w
   return HttpResponse::Json(200, DumpJson(body));
 }
 
+// GET /api/studies/{study}: one study within the caller's access scope, from the index.
+// Outside the scope, or unknown: the same 404.
+HttpResponse Study(archive::ArchiveService& archive, const HttpRequest& request,
+                   const archive::Principal& who) {
+  auto uid = request.path_params.find("study");
+  if (uid == request.path_params.end() || !dicom::IsValidUid(uid->second)) {
+    return HttpResponse::Error(400, "not a valid Study Instance UID");
+  }
+  struct Field {
+    const char* keyword;
+    dicom::TagKey tag;
+    enum { kText, kNumber, kList } kind;
+  };
+  static const Field kFields[] = {
+      {"StudyInstanceUID", dicom::MakeTag(0x0020, 0x000D), Field::kText},
+      {"StudyDate", dicom::MakeTag(0x0008, 0x0020), Field::kText},
+      {"StudyTime", dicom::MakeTag(0x0008, 0x0030), Field::kText},
+      {"AccessionNumber", dicom::MakeTag(0x0008, 0x0050), Field::kText},
+      {"StudyDescription", dicom::MakeTag(0x0008, 0x1030), Field::kText},
+      {"PatientName", dicom::MakeTag(0x0010, 0x0010), Field::kText},
+      {"PatientID", dicom::MakeTag(0x0010, 0x0020), Field::kText},
+      {"PatientBirthDate", dicom::MakeTag(0x0010, 0x0030), Field::kText},
+      {"ModalitiesInStudy", dicom::MakeTag(0x0008, 0x0061), Field::kList},
+      {"NumberOfStudyRelatedSeries", dicom::MakeTag(0x0020, 0x1206), Field::kNumber},
+      {"NumberOfStudyRelatedInstances", dicom::MakeTag(0x0020, 0x1208), Field::kNumber},
+  };
+  dicom::Query query;
+  query.level = dicom::QueryLevel::kStudy;
+  dicom::Condition condition;
+  condition.attribute = dicom::FindQueryAttribute(kFields[0].tag);
+  condition.value = uid->second;
+  query.conditions.push_back(condition);
+  for (const Field& f : kFields) query.return_tags.push_back(f.tag);
+  auto found = archive.Find(who, query);
+  if (!found.ok()) {
+    if (HttpStatus(found.status().code()) >= 500) {
+      TRESOR_LOG(kError) << "study lookup failed: " << found.status().ToString();
+    }
+    return ErrorFromStatus(found.status());
+  }
+  if (found->matches.empty()) return HttpResponse::Error(404, "no such study");
+  const dicom::QueryMatch& match = found->matches.front();
+  nlohmann::json body = nlohmann::json::object();
+  for (const Field& f : kFields) {
+    auto it = match.values.find(f.tag);
+    std::string value = it == match.values.end() ? "" : it->second;
+    if (f.kind == Field::kNumber) {
+      body[f.keyword] = value.empty() ? 0 : std::stoll(value);
+    } else if (f.kind == Field::kList) {
+      nlohmann::json list = nlohmann::json::array();
+      for (size_t start = 0; start < value.size();) {
+        size_t end = std::min(value.find('\\', start), value.size());
+        list.push_back(value.substr(start, end - start));
+        start = end + 1;
+      }
+      body[f.keyword] = list;
+    } else {
+      body[f.keyword] = value;
+    }
+  }
+  return HttpResponse::Json(200, DumpJson(body));
+}
+
 }  // namespace
 
 const char* TresorVersion() { return TRESOR_VERSION; }
@@ -144,6 +211,12 @@ std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
           return ErrorFromStatus(st);
         }
         return HttpResponse::Json(200, DumpJson({{"status", "signed out"}}));
+      }));
+  router->Add(Route::Authenticated(
+      "GET", "/api/studies/{study}",
+      "One study within the caller's access scope (404 outside it or when unknown)",
+      [&archive](const HttpRequest& request, const archive::Principal& who) {
+        return Study(archive, request, who);
       }));
   router->Add(Route::Authenticated(
       "GET", "/api/stats", "Counts of patients, studies, series, instances and stored bytes",

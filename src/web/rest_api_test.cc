@@ -164,5 +164,57 @@ TEST_F(RestApiTest, RepeatedFailuresBlockTheSource) {
   EXPECT_EQ(Call("GET", "/api/stats", "", "", "Bearer " + token).status, 200);
 }
 
+TEST_F(RestApiTest, StudyRouteAnswersWithinTheScopeAndOtherwise404) {
+  ASSERT_TRUE(index_->PutGroupRule({"site-a", store::GroupRule::Kind::kInstitution, "A"}).ok());
+  auto record = [](const std::string& study, const std::string& institution) {
+    store::InstanceRecord r;
+    r.attrs.patient_name = "Doe^Jane";
+    r.attrs.patient_id = "P1";
+    r.attrs.study_instance_uid = study;
+    r.attrs.series_instance_uid = study + ".1";
+    r.attrs.sop_instance_uid = study + ".1.1";
+    r.attrs.sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";
+    r.attrs.modality = "CT";
+    r.attrs.institution_name = institution;
+    r.transfer_syntax_uid = "1.2.840.10008.1.2.1";
+    r.blob_name = std::string(31, 'a') + study.back();
+    r.content_sha256 = std::string(64, 'b');
+    return r;
+  };
+  ASSERT_TRUE(index_->AddInstances({record("1.2.3.1", "A"), record("1.2.3.2", "B")}).ok());
+  const archive::Principal admin = archive::Principal::LocalAdmin();
+  ASSERT_TRUE(archive_->CreateUser(admin, "bob", "radiologist", kPassword, {"site-a"}).ok());
+  ASSERT_TRUE(archive_->CreateUser(admin, "audrey", "auditor", kPassword, {"all"}).ok());
+  auto token = [&](const std::string& user) {
+    HttpResponse r = Call("POST", "/auth/token", "application/json",
+                          DumpJson({{"username", user}, {"password", kPassword}}));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return "Bearer " + Body(r).value("access_token", "");
+  };
+  std::string bob = token("bob");
+
+  HttpResponse in_scope = Call("GET", "/api/studies/1.2.3.1", "", "", bob);
+  ASSERT_EQ(in_scope.status, 200) << in_scope.body;
+  nlohmann::json study = Body(in_scope);
+  EXPECT_EQ(study["PatientID"], "P1");
+  EXPECT_EQ(study["ModalitiesInStudy"], nlohmann::json::array({"CT"}));
+  EXPECT_EQ(study["NumberOfStudyRelatedInstances"], 1);
+
+  HttpResponse hidden = Call("GET", "/api/studies/1.2.3.2", "", "", bob);
+  HttpResponse missing = Call("GET", "/api/studies/1.2.3.9", "", "", bob);
+  EXPECT_EQ(hidden.status, 404);
+  EXPECT_EQ(hidden.body, missing.body) << "no existence oracle";
+  EXPECT_EQ(Call("GET", "/api/studies/1.2.3.2", "", "", token("alice")).status, 200)
+      << "alice is in 'all'";
+  EXPECT_EQ(Call("GET", "/api/studies/not..a.uid", "", "", bob).status, 400);
+  EXPECT_EQ(Call("GET", "/api/studies/1.2.3.1").status, 401);
+  EXPECT_EQ(Call("GET", "/api/studies/1.2.3.1", "", "", token("audrey")).status, 403)
+      << "the auditor role has no query right";
+
+  // Sign-out ends the session: the same token is refused afterwards.
+  EXPECT_EQ(Call("POST", "/auth/logout", "", "", bob).status, 200);
+  EXPECT_EQ(Call("GET", "/api/studies/1.2.3.1", "", "", bob).status, 401);
+}
+
 }  // namespace
 }  // namespace tresor::web

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # S30: a request for a study outside the caller's access scope is answered exactly like a
 # request for a study that does not exist (no existence oracle), and is audited as a
-# security event. Checked over DIMSE for C-FIND (study and image level), C-GET and C-MOVE.
-# (The DICOMweb half - HTTP 404 - comes with the DICOMweb routes, which use the same
-# ArchiveService calls.)
+# security event. Checked over DIMSE for C-FIND (study and image level), C-GET and C-MOVE,
+# and over HTTPS for GET /api/studies/{uid} (the same 404 body). DICOMweb routes will use
+# the same ArchiveService calls.
 source "$(dirname "$0")/../lib.sh"
 
 echo "S30: out of scope looks like missing, and is audited"
@@ -79,6 +79,26 @@ same "C-MOVE" m-hidden m-missing
 expect_eq "C-FIND returns no match for the hidden study" 0 "$(files "$WORK/fs-hidden")"
 expect_eq "C-GET receives nothing of the hidden study" 0 "$(files "$WORK/g-hidden")"
 check_fails "no patient data of the hidden study reaches VIEWA" grep -q "Alpha" "$WORK/fs-hidden.log"
+
+# HTTPS: a user in site-a gets the study in scope, and the same 404 for the hidden and
+# the missing one.
+echo "correct horse battery" | "$TRESOR" user add reader-a --role radiologist --groups site-a \
+  --password-stdin --data "$DATA" >/dev/null
+TOKEN=$(curl -s --cacert "$DATA/keys/ca.pem" "https://127.0.0.1:$HTTPS_PORT/auth/token" \
+  -H 'Content-Type: application/json' -d '{"username":"reader-a","password":"correct horse battery"}' |
+  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+get_study() {  # get_study UID NAME: status code; body in $WORK/NAME.json
+  curl -s -o "$WORK/$2.json" -w '%{http_code}' --cacert "$DATA/keys/ca.pem" \
+    -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$HTTPS_PORT/api/studies/$1"
+}
+expect_eq "GET /api/studies/<a1> (in scope): 200" 200 "$(get_study "$(uid a1)" h-a1)"
+check "... with the study's patient" grep -q '"PatientID":"ALPHA"' "$WORK/h-a1.json"
+expect_eq "GET /api/studies/<b1> (out of scope): 404" 404 "$(get_study "$HIDDEN" h-hidden)"
+expect_eq "GET /api/studies/<missing>: 404" 404 "$(get_study "$MISSING" h-missing)"
+check "out of scope and missing get the same body" cmp -s "$WORK/h-hidden.json" "$WORK/h-missing.json"
+check_fails "the 404 carries no patient data" grep -q "ALPHA" "$WORK/h-hidden.json"
+check "the hidden HTTPS request is logged as a security event naming the user" \
+  grep -q "security event: query by user 'reader-a'.*outside its access scope.*$HIDDEN" "$LOG"
 
 # Audit: requests for the hidden study are security events naming caller and UID;
 # requests for a UID that does not exist are not.
