@@ -310,19 +310,15 @@ int CmdToken(const Args& a) {
   if (a.positional.size() != 2 || a.positional[0] != "create" || a.Flag("user").empty()) {
     return Fail(InvalidArgument("usage: tresor token create NAME --user USER [--days N]"));
   }
-  int days = 90;
-  try {
-    days = std::stoi(a.Flag("days", "90"));
-  } catch (...) {
-    return Fail(InvalidArgument("--days needs a number"));
-  }
+  auto days = IntFlag(a, "days", 90);
+  if (!days.ok()) return Fail(days.status());
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
   auto token = (*opened)->archive->CreateApiToken(archive::Principal::LocalAdmin(), a.positional[1],
-                                                  a.Flag("user"), days);
+                                                  a.Flag("user"), *days);
   if (!token.ok()) return Fail(token.status());
   std::cout << "API token " << a.positional[1] << " for user " << a.Flag("user") << ", valid "
-            << days << " days (shown only now):\n"
+            << *days << " days (shown only now):\n"
             << *token << "\n";
   return 0;
 }

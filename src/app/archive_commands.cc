@@ -134,12 +134,9 @@ int CmdSend(const Args& a) {
   if (a.Flag("to").empty() || a.positional.empty()) {
     return Fail(InvalidArgument("usage: tresor send --to PEER UID..."));
   }
-  int retries = 2;
-  try {
-    retries = std::stoi(a.Flag("retries", "2"));
-  } catch (...) {
-    return Fail(InvalidArgument("--retries needs a number"));
-  }
+  auto retries_flag = IntFlag(a, "retries", 2);
+  if (!retries_flag.ok()) return Fail(retries_flag.status());
+  const int retries = *retries_flag;
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
   Status st = dicom::CheckDictionaryLoaded();

@@ -50,6 +50,18 @@ Result<int> ParsePort(const std::string& text) {
   return InvalidArgument("not a port number: " + text);
 }
 
+Result<int> IntFlag(const Args& a, const std::string& name, int fallback) {
+  auto it = a.flags.find(name);
+  if (it == a.flags.end()) return fallback;
+  try {
+    size_t used = 0;
+    int n = std::stoi(it->second, &used);
+    if (used == it->second.size()) return n;
+  } catch (...) {
+  }
+  return InvalidArgument("--" + name + " needs a number");
+}
+
 int Fail(const Status& s) {
   std::cerr << "tresor: " << s.message() << "\n";
   return s.code() == Code::kInvalidArgument ? 2 : 1;

@@ -30,6 +30,9 @@ Result<Args> ParseArgs(int argc, char** argv, int first);
 Status CheckFlags(const Args& a, std::initializer_list<const char*> allowed);
 // A TCP port 0-65535.
 Result<int> ParsePort(const std::string& text);
+// The integer value of flag --`name` (`fallback` when absent); kInvalidArgument unless
+// the whole value is a number.
+Result<int> IntFlag(const Args& a, const std::string& name, int fallback);
 // Prints "tresor: MESSAGE" to stderr; returns exit status 2 for usage errors, else 1.
 int Fail(const Status& s);
 
