@@ -126,10 +126,13 @@ class Use {
   }
   Use(const Use&) = delete;
   Use& operator=(const Use&) = delete;
+  // The text is not copied (SQLITE_STATIC): `v` must outlive the statement's use, so
+  // temporaries are refused at compile time.
   Use& Bind(int i, const std::string& v) {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
     return *this;
   }
+  Use& Bind(int i, std::string&& v) = delete;
   Use& Bind(int i, int64_t v) {
     sqlite3_bind_int64(s_, i, v);
     return *this;
@@ -523,8 +526,8 @@ Result<std::optional<StoredInstance>> SqliteIndex::FindInstance(const std::strin
       "FROM instances i LEFT JOIN series se ON se.id=i.series LEFT JOIN studies st ON st.id=se.study "
       "WHERE i.sop_uid=?1 AND (?2 = 1 OR EXISTS (SELECT 1 FROM study_groups g "
       "WHERE g.study=st.id AND g.group_name IN (SELECT value FROM json_each(?3))))"));
+  std::string groups = GroupsJson(scope);  // outlives q, which binds it
   Use q(*s);
-  std::string groups = GroupsJson(scope);
   q.Bind(1, sop_instance_uid).Bind(2, int64_t{scope.all ? 1 : 0}).Bind(3, groups);
   int rc = q.Step();
   if (rc == SQLITE_DONE) return std::optional<StoredInstance>();
@@ -792,8 +795,8 @@ Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& que
     }
     auto bound = static_cast<int64_t>(
         std::sqrt(static_cast<double>(query.limit + 1) * static_cast<double>(studies)));
+    std::string groups = GroupsJson(scope);  // outlives q, which binds it
     Use q(*count);
-    std::string groups = GroupsJson(scope);
     q.Bind(1, groups).Bind(2, bound);
     if (q.Step() != SQLITE_ROW) return reader_->Error("query plan");
     if (q.Int(0) < bound) plan = ScopePlan::kDrive;
@@ -850,8 +853,8 @@ Result<IndexStats> SqliteIndex::Stats(const AccessScope& scope) {
       "(SELECT count(*) FROM instances i JOIN series se ON se.id=i.series JOIN v ON v.id=se.study), "
       "(SELECT coalesce(sum(i.size),0) FROM instances i JOIN series se ON se.id=i.series "
       "JOIN v ON v.id=se.study)"));
+  std::string groups = GroupsJson(scope);  // outlives q, which binds it
   Use q(*s);
-  std::string groups = GroupsJson(scope);
   if (!scope.all) q.Bind(1, groups);
   if (q.Step() != SQLITE_ROW) return reader_->Error("stats");
   IndexStats st;
@@ -985,12 +988,12 @@ Result<int64_t> SqliteIndex::PutGroupRule(const GroupRule& rule) {
   FullSync full_sync(d, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
   Transaction txn(d);
   TRESOR_RETURN_IF_ERROR(txn.Begin());
-  const char* kind = GroupRuleKindName(rule.kind);
+  const std::string kind = GroupRuleKindName(rule.kind);
   {
     TRESOR_ASSIGN_OR_RETURN(Stmt* s, d.Get(
         "INSERT OR IGNORE INTO group_rules(kind,value,group_name) VALUES(?1,?2,?3)"));
     Use q(*s);
-    q.Bind(1, std::string(kind)).Bind(2, rule.value).Bind(3, rule.group);
+    q.Bind(1, kind).Bind(2, rule.value).Bind(3, rule.group);
     if (q.Step() != SQLITE_DONE) return d.Error("put group rule");
   }
   // The studies already archived that the rule would have assigned.
@@ -1030,7 +1033,8 @@ Result<bool> SqliteIndex::RemoveGroupRule(const GroupRule& rule) {
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
       "DELETE FROM group_rules WHERE kind=?1 AND value=?2 AND group_name=?3"));
   Use q(*s);
-  q.Bind(1, std::string(GroupRuleKindName(rule.kind))).Bind(2, rule.value).Bind(3, rule.group);
+  const std::string kind = GroupRuleKindName(rule.kind);
+  q.Bind(1, kind).Bind(2, rule.value).Bind(3, rule.group);
   if (q.Step() != SQLITE_DONE) return writer_->Error("remove group rule");
   return sqlite3_changes(writer_->db) > 0;
 }
