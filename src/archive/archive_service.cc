@@ -550,7 +550,7 @@ Status ArchiveService::AddPeer(const Principal& who, const security::Peer& peer)
   TRESOR_RETURN_IF_ERROR(security::ValidateAeTitle(peer.ae_title));
   if (peer.host.empty()) return InvalidArgument("peer host must not be empty");
   if (peer.port < 1 || peer.port > 65535) return InvalidArgument("peer port must be 1-65535");
-  for (const std::string& g : peer.groups) TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(g));
+  TRESOR_RETURN_IF_ERROR(store::ValidateGroupNames(peer.groups));
   return index_.PutPeer({peer.name, peer.ae_title, peer.host, peer.port,
                          security::FormatServices(peer.services), peer.certificate_sha256,
                          peer.require_identity, peer.groups});
@@ -577,7 +577,7 @@ Status ArchiveService::CreateUser(const Principal& who, const std::string& name,
                                   const std::string& role, const std::string& password,
                                   const std::vector<std::string>& groups) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  for (const std::string& g : groups) TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(g));
+  TRESOR_RETURN_IF_ERROR(store::ValidateGroupNames(groups));
   if (name.empty() || name.size() > 64) return InvalidArgument("user name must have 1-64 characters");
   static const char* kRoles[] = {"admin", "radiologist", "technologist", "auditor"};
   if (std::find(std::begin(kRoles), std::end(kRoles), role) == std::end(kRoles)) {
@@ -593,7 +593,7 @@ Status ArchiveService::CreateUser(const Principal& who, const std::string& name,
 Status ArchiveService::SetUserGroups(const Principal& who, const std::string& name,
                                      const std::vector<std::string>& groups) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  for (const std::string& g : groups) TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(g));
+  TRESOR_RETURN_IF_ERROR(store::ValidateGroupNames(groups));
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, index_.FindUser(name));
   if (!user) return NotFound("no user named " + name);
   user->groups = groups;
@@ -602,10 +602,7 @@ Status ArchiveService::SetUserGroups(const Principal& who, const std::string& na
 
 namespace {
 Status ValidateRule(const store::GroupRule& rule) {
-  TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(rule.group));
-  if (rule.group == store::kAllStudiesGroup) {
-    return InvalidArgument("'all' is reserved: its members see every study");
-  }
+  TRESOR_RETURN_IF_ERROR(store::ValidateStudyGroup(rule.group));
   if (rule.value.empty() || rule.value.size() > 256) {
     return InvalidArgument("a rule's value must have 1-256 characters");
   }
@@ -637,10 +634,7 @@ Result<std::vector<store::GroupSummary>> ArchiveService::ListGroups(const Princi
 Status ArchiveService::AssignStudy(const Principal& who, const std::string& group,
                                    const std::string& study_uid, bool member) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  TRESOR_RETURN_IF_ERROR(store::ValidateGroupName(group));
-  if (group == store::kAllStudiesGroup) {
-    return InvalidArgument("'all' is reserved: its members see every study");
-  }
+  TRESOR_RETURN_IF_ERROR(store::ValidateStudyGroup(group));
   if (!dicom::IsValidUid(study_uid)) return InvalidArgument("not a valid Study Instance UID");
   TRESOR_ASSIGN_OR_RETURN(bool found, index_.SetStudyGroup(group, study_uid, member));
   if (!found) return NotFound("no study " + study_uid);

@@ -37,6 +37,19 @@ Status ValidateGroupName(const std::string& name) {
   return Status::Ok();
 }
 
+Status ValidateGroupNames(const std::vector<std::string>& names) {
+  for (const std::string& name : names) TRESOR_RETURN_IF_ERROR(ValidateGroupName(name));
+  return Status::Ok();
+}
+
+Status ValidateStudyGroup(const std::string& name) {
+  TRESOR_RETURN_IF_ERROR(ValidateGroupName(name));
+  if (name == kAllStudiesGroup) {
+    return InvalidArgument("'all' is reserved: its members see every study");
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<std::string>> ParseGroupList(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;

@@ -30,6 +30,10 @@ struct AccessScope {
 
 // Checks one group name.
 Status ValidateGroupName(const std::string& name);
+// Checks every name of a membership list ("all" allowed).
+Status ValidateGroupNames(const std::vector<std::string>& names);
+// Checks a group that studies are put into: a valid name other than "all".
+Status ValidateStudyGroup(const std::string& name);
 // "a,b" (spaces around names ignored; empty text: no groups) to sorted unique names.
 Result<std::vector<std::string>> ParseGroupList(const std::string& text);
 // Names joined with ',' ("" for none).
