@@ -475,7 +475,8 @@ Result<std::vector<StoredInstance>> SqliteIndex::ListUnconfirmed() {
 Status SqliteIndex::RemoveUnconfirmed(const std::string& sop_instance_uid) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
-  TRESOR_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+  Transaction txn(*writer_);
+  TRESOR_RETURN_IF_ERROR(txn.Begin());
   auto run = [&](const char* sql) -> Status {
     TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(sql));
     Use q(*s);
@@ -484,31 +485,23 @@ Status SqliteIndex::RemoveUnconfirmed(const std::string& sop_instance_uid) {
     return Status::Ok();
   };
   // Children first would lose the path to the parents: collect it in temp rows.
-  Status st = run(
-      "CREATE TEMP TABLE IF NOT EXISTS doomed(series INTEGER, study INTEGER, patient INTEGER)");
-  if (st.ok()) st = writer_->Exec("DELETE FROM doomed");
-  if (st.ok()) {
-    st = run("INSERT INTO doomed SELECT se.id, st.id, st.patient FROM instances i "
-             "JOIN unconfirmed u ON u.instance=i.id LEFT JOIN series se ON se.id=i.series "
-             "LEFT JOIN studies st ON st.id=se.study WHERE i.sop_uid=?1");
-  }
-  if (st.ok()) {
-    st = run("DELETE FROM instances WHERE sop_uid=?1 AND id IN (SELECT instance FROM unconfirmed)");
-  }
-  if (st.ok()) {
-    st = writer_->Exec(
-        "DELETE FROM series WHERE id IN (SELECT series FROM doomed) AND NOT EXISTS "
-        "(SELECT 1 FROM instances WHERE series=series.id);"
-        "DELETE FROM studies WHERE id IN (SELECT study FROM doomed) AND NOT EXISTS "
-        "(SELECT 1 FROM series WHERE study=studies.id);"
-        "DELETE FROM patients WHERE id IN (SELECT patient FROM doomed) AND NOT EXISTS "
-        "(SELECT 1 FROM studies WHERE patient=patients.id);");
-  }
-  if (!st.ok()) {
-    (void)writer_->Exec("ROLLBACK");
-    return st;
-  }
-  return writer_->Exec("COMMIT");
+  TRESOR_RETURN_IF_ERROR(
+      run("CREATE TEMP TABLE IF NOT EXISTS doomed(series INTEGER, study INTEGER, patient INTEGER)"));
+  TRESOR_RETURN_IF_ERROR(writer_->Exec("DELETE FROM doomed"));
+  TRESOR_RETURN_IF_ERROR(
+      run("INSERT INTO doomed SELECT se.id, st.id, st.patient FROM instances i "
+          "JOIN unconfirmed u ON u.instance=i.id LEFT JOIN series se ON se.id=i.series "
+          "LEFT JOIN studies st ON st.id=se.study WHERE i.sop_uid=?1"));
+  TRESOR_RETURN_IF_ERROR(
+      run("DELETE FROM instances WHERE sop_uid=?1 AND id IN (SELECT instance FROM unconfirmed)"));
+  TRESOR_RETURN_IF_ERROR(writer_->Exec(
+      "DELETE FROM series WHERE id IN (SELECT series FROM doomed) AND NOT EXISTS "
+      "(SELECT 1 FROM instances WHERE series=series.id);"
+      "DELETE FROM studies WHERE id IN (SELECT study FROM doomed) AND NOT EXISTS "
+      "(SELECT 1 FROM series WHERE study=studies.id);"
+      "DELETE FROM patients WHERE id IN (SELECT patient FROM doomed) AND NOT EXISTS "
+      "(SELECT 1 FROM studies WHERE patient=patients.id);"));
+  return txn.Commit();
 }
 
 Status SqliteIndex::ConfirmAll() {
