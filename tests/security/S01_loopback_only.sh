@@ -17,14 +17,13 @@ check "default config: plain DICOM 11112, DICOM TLS 2762" \
 check "default config: no insecure override" grep -qx 'insecure_plain_dicom = false' "$DATA/tresor.conf"
 expect_eq "a fresh install has no peer" "" "$("$TRESOR" peer list --data "$DATA" | tail -n +2)"
 
+# Without network namespaces there is no second address to listen on or connect from:
+# the core checks are reported as skipped (the suite as not run), not passed on weaker ones.
 if ! netns_available; then
-  echo "  note: 'ip netns' unavailable (needs root and iproute2): checking the host's sockets only"
-  start_server || { fail "server starts"; finish; exit 1; }
-  for p in "$PORT" "$TLS_PORT"; do
-    check "listener :$p bound to 127.0.0.1 only" \
-      bash -c "[ \"\$(ss -ltnH 'sport = :$p' | awk '{print \$4}' | sort -u)\" = '127.0.0.1:$p' ]"
-  done
-  stop_server
+  why="needs 'ip netns' (root and iproute2), unavailable here"
+  skip --core "every listener of the server is on loopback, in a namespace with a non-loopback address ($why)"
+  skip --core "from another host nothing answers on the server's ports ($why)"
+  skip --core "on loopback a stranger's C-ECHO is rejected, default ports ($why)"
   finish
   exit
 fi

@@ -6,7 +6,9 @@
 # joined by a veth pair, addresses from 10.200.0.0/16. Everything is removed by
 # netns_cleanup (call it from the EXIT trap).
 #
-#   netns_available               0 if `ip netns` works here (root, iproute2)
+#   netns_available               0 if `ip netns` works here (root, iproute2); 1 when
+#                                 TRESOR_TEST_SIMULATE_NO_NETNS=1, which the harness
+#                                 self-test sets to prove the skip path
 #   netns_pair TAG NET            creates namespaces $NS_S (server side, address NET.1/30)
 #                                 and $NS_C (client side, NET.2/30), e.g. NET=10.200.1.0
 #                                 -> 10.200.1.1 and 10.200.1.2; sets NS_S, NS_C, ADDR_S, ADDR_C
@@ -20,6 +22,7 @@
 NETNS_CREATED=()
 
 netns_available() {
+  [ "${TRESOR_TEST_SIMULATE_NO_NETNS:-0}" = 1 ] && return 1
   command -v ip >/dev/null 2>&1 || return 1
   local probe="tresor-probe-$$"
   ip netns add "$probe" >/dev/null 2>&1 || return 1
