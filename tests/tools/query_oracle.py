@@ -2,8 +2,15 @@
 """query_oracle.py: what a C-FIND against a set of DICOM files should answer.
 
   query_oracle.py extras OUT
-      write the non-UTF-8 test patients (Greek ISO_IR 126, Cyrillic ISO_IR 144,
-      Latin-1 ISO_IR 100) as Part 10 files under OUT (deterministic)
+      write fixed test patients (Greek ISO_IR 126 without accents, Cyrillic ISO_IR 144,
+      Latin-1 ISO_IR 100, Turkish UTF-8 with a dotless i) as Part 10 files under OUT
+      (deterministic), next to a tests/tools/make_studies.py corpus
+  query_oracle.py names MANIFEST.tsv NAMES.tsv
+      print shell assignments (for eval) of names and patterns picked from a
+      make_studies.py manifest, and write NAMES.tsv: one line per patient
+      with charset, name, number of studies and the name folded as --fuzzy folds it
+  query_oracle.py fold TEXT
+      print TEXT folded as --fuzzy folds person names
   query_oracle.py index INDEX.json DIR...
       read every *.dcm under the DIRs (names decoded per SpecificCharacterSet)
   query_oracle.py expect INDEX.json LEVEL [--fuzzy] KEY=VALUE...
@@ -62,6 +69,7 @@ EXTRAS = [  # charset, patient name, patient id, study description, birth date, 
     ("ISO_IR 126", "Διονυσιος^Γιαννης", "XGR1", "Αξονική θώρακος", "19700102", 2),
     ("ISO_IR 144", "Люксембург^Иван", "XCY1", "Компьютерная томография", "19800304", 1),
     ("ISO_IR 100", "Ångström^Françoise", "XL11", "Tête thorax", "19900506", 1),
+    ("ISO_IR 192", "Yılmaz^Ayşe", "XTR1", "Göğüs BT", "19850607", 1),
 ]
 
 
@@ -248,6 +256,56 @@ def compare(records, level, rspdir, keys, fuzzy):
     return not errors
 
 
+# ---------------------------------------------------------------- names of a corpus
+
+def names(manifest, names_out):
+    """The patients of a make_studies.py manifest and query patterns made from them."""
+    import shlex
+    patients = {}
+    with open(manifest, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        for line in f:
+            r = dict(zip(header, line.rstrip("\n").split("\t")))
+            patients.setdefault((r["charset"], r["patient_name"]), set()).add(r["study_uid"])
+    with open(names_out, "w", encoding="utf-8") as f:
+        for (cs, name), studies in patients.items():
+            f.write(f"{cs}\t{name}\t{len(studies)}\t{fold(name)}\n")
+
+    def first(cs, plain=True):
+        for (c, name), studies in patients.items():
+            if c == cs and (not plain or "=" not in name):
+                return name, len(studies)
+        sys.exit(f"no {cs} patient in {manifest}")
+
+    def non_ascii(text):
+        return next(i for i, c in enumerate(text) if ord(c) > 127)
+
+    de, de_n = first("ISO_IR 100")
+    de_sur = de.split("^")[0]
+    utf, _ = first("ISO_IR 192")
+    cy, cy_n = first("ISO_IR 144")
+    gr, gr_n = first("ISO_IR 126")
+    jp = next((n for (c, n) in patients if "=" in n), "")
+    out = {
+        "DE_NAME": de, "DE_STUDIES": de_n,
+        "DE_PREFIX": de[:3] + "*",
+        "DE_PREFIX_NONASCII": de[:non_ascii(de) + 1] + "*",
+        "DE_LOWER_PREFIX": de[:3].lower() + "*",
+        "DE_FOLD_PREFIX": fold(de_sur)[:4] + "*",
+        "DE_UPPER_PREFIX": de_sur.upper() + "*",
+        "DE_FOLD": fold(de),
+        "UTF_NAME": utf,
+        "UTF_ONE": utf[:non_ascii(utf)] + "?" + utf[non_ascii(utf) + 1:],
+        "UTF_FOLD_INFIX": "*" + fold(utf.split("^")[0]).upper() + "*",
+        "CY_NAME": cy, "CY_STUDIES": cy_n, "CY_WILD": "?" + cy[1:-1] + "?",
+        "GR_NAME": gr, "GR_STUDIES": gr_n, "GR_PREFIX": gr[:4] + "*",
+        "GR_LOWER_PREFIX": gr[:4].lower() + "*",
+        "JP_NAME": jp,
+    }
+    for key, value in out.items():
+        print(f"{key}={shlex.quote(str(value))}")
+
+
 def parse_keys(args):
     keys = {}
     for a in args:
@@ -262,6 +320,12 @@ def main(argv):
     cmd = argv[1]
     if cmd == "extras":
         make_extras(argv[2])
+        return 0
+    if cmd == "names":
+        names(argv[2], argv[3])
+        return 0
+    if cmd == "fold":  # fold TEXT: print TEXT as --fuzzy folds it
+        print(fold(argv[2]))
         return 0
     if cmd == "index":
         with open(argv[2], "w", encoding="utf-8") as f:
