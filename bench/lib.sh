@@ -4,7 +4,7 @@
 #   BENCH_NAME=query
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
-# Sets HERE, ROOT, TRESOR, ORTHANC, GEN, PY, CACHE and exports TCP_NODELAY=1. bench_setup
+# Sets HERE, ROOT, TRESOR, ORTHANC, GEN, GEN_KEY, PY, CACHE and exports TCP_NODELAY=1. bench_setup
 # then creates the work directory and installs the cleanup trap. Every process started with
 # start_bg runs in its own process group, which cleanup kills (only those, by their id).
 # bench/ingest predates this file and keeps its own copies of these helpers.
@@ -13,8 +13,11 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 TRESOR=${TRESOR:-$ROOT/build/src/app/tresor}
 ORTHANC=${ORTHANC:-/usr/sbin/Orthanc}
-GEN=$ROOT/../shared/tools/gen_corpus.py
+GEN=$ROOT/tests/tools/make_studies.py
 PY=/usr/bin/python3
+# First 8 hex digits of the generator's SHA-256: part of every cached corpus's name, so a
+# changed generator never reuses a corpus written by an older one.
+GEN_KEY=$(sha256sum "$GEN" 2>/dev/null | cut -c1-8)
 # DCMTK (storescu, findscu, getscu, movescu, storescp, Orthanc's DIMSE layer) reads this;
 # without it Nagle's algorithm and delayed ACKs cost ~40 ms per small DIMSE message.
 export TCP_NODELAY=1
@@ -113,17 +116,18 @@ tresor_schema_key() {
 }
 
 # gen_corpus NAME PATIENTS STUDIES SERIES INSTANCES ROWS COLS: generates (or reuses) the
-# corpus $CACHE/NAME-PxSxRxI-ROWSxCOLS; sets CORPUS to its directory.
+# corpus $CACHE/NAME-PxSxRxI-ROWSxCOLS-GEN_KEY (tests/tools/make_studies.py, default
+# seed and character sets, one worker per core); sets CORPUS to its directory.
 gen_corpus() {
   local name=$1 p=$2 s=$3 r=$4 i=$5 rows=$6 cols=$7 t0
-  CORPUS=$CACHE/$name-${p}x${s}x${r}x${i}-${rows}x${cols}
+  CORPUS=$CACHE/$name-${p}x${s}x${r}x${i}-${rows}x${cols}-$GEN_KEY
   if [ ! -f "$CORPUS/.complete" ]; then
     echo "generating corpus $name ($((p * s * r * i)) instances of ${rows}x${cols}) in $CORPUS" >&2
     t0=$(now_ns)
     rm -rf "$CORPUS" "$CORPUS.tmp"
     mkdir -p "$CACHE"
     "$PY" "$GEN" --out "$CORPUS.tmp" --patients "$p" --studies "$s" --series "$r" \
-      --instances "$i" --rows "$rows" --cols "$cols" >&2
+      --instances "$i" --rows "$rows" --cols "$cols" --jobs "$(nproc)" >&2
     mv "$CORPUS.tmp" "$CORPUS"
     touch "$CORPUS/.complete"
     echo "  generated in $(( ($(now_ns) - t0) / 1000000000 )) s" >&2

@@ -29,7 +29,7 @@ check_fails "peer remove of an unknown peer is an error" "$TRESOR" peer remove c
 
 # Import: a generated study, a real-world file twice, and a file that is not DICOM.
 CORPUS=$WORK/corpus
-"$PY" "$ROOT/../shared/tools/gen_corpus.py" --out "$CORPUS" --patients 2 --studies 1 --series 2 --instances 5 >/dev/null
+"$PY" "$ROOT/tests/tools/make_studies.py" --out "$CORPUS" --patients 2 --studies 1 --series 2 --instances 5 >/dev/null
 SAMPLE=$("$PY" -c 'import pydicom.data,os;print(os.path.join(os.path.dirname(pydicom.data.__file__),"test_files","CT_small.dcm"))')
 cp "$SAMPLE" "$CORPUS/copy1.dcm"
 cp "$SAMPLE" "$CORPUS/copy2.dcm"

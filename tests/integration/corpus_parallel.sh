@@ -5,8 +5,8 @@ source "$(dirname "$0")/../lib.sh"
 
 echo "corpus: 2,000 instances over 4 parallel associations"
 CORPUS=$WORK/corpus
-"$PY" "$ROOT/../shared/tools/gen_corpus.py" --out "$CORPUS" --patients 10 --studies 2 \
-  --series 4 --instances 25 >/dev/null
+"$PY" "$ROOT/tests/tools/make_studies.py" --out "$CORPUS" --patients 10 --studies 2 \
+  --series 4 --instances 25 --jobs 2 >/dev/null
 total=$(($(wc -l <"$CORPUS/manifest.tsv") - 1))
 expect_eq "corpus has 2000 instances" 2000 "$total"
 

@@ -6,7 +6,7 @@ source "$(dirname "$0")/../lib.sh"
 
 echo "crash safety: kill -9 during ingest"
 CORPUS=$WORK/corpus
-"$PY" "$ROOT/../shared/tools/gen_corpus.py" --out "$CORPUS" --patients 2 --studies 2 \
+"$PY" "$ROOT/tests/tools/make_studies.py" --out "$CORPUS" --patients 2 --studies 2 \
   --series 3 --instances 50 --rows 256 --cols 256 >/dev/null
 total=$(($(wc -l <"$CORPUS/manifest.tsv") - 1))
 

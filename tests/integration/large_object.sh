@@ -5,7 +5,7 @@ source "$(dirname "$0")/../lib.sh"
 
 echo "large objects: streamed to disk with bounded memory"
 CORPUS=$WORK/corpus
-"$PY" "$ROOT/../shared/tools/gen_corpus.py" --out "$CORPUS" --patients 1 --studies 1 \
+"$PY" "$ROOT/tests/tools/make_studies.py" --out "$CORPUS" --patients 1 --studies 1 \
   --series 3 --instances 1 --rows 4096 --cols 4096 >/dev/null
 init_data
 start_server

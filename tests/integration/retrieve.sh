@@ -70,7 +70,7 @@ final_status() {
 
 # --- setup -------------------------------------------------------------------------
 CORPUS=$WORK/corpus
-"$PY" "$ROOT/../shared/tools/gen_corpus.py" --out "$CORPUS" --patients 3 --studies 2 \
+"$PY" "$ROOT/tests/tools/make_studies.py" --out "$CORPUS" --patients 3 --studies 2 \
   --series 2 --instances 5 >/dev/null
 expect_eq "corpus has 60 instances" 60 "$(($(wc -l <"$CORPUS/manifest.tsv") - 1))"
 
