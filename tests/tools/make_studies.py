@@ -468,9 +468,18 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=1,
                         help="varies every value and UID (default 1); PatientID and "
                              "AccessionNumber carry seed mod 100")
-    parser.add_argument("--charset", default="mixed", choices=["mixed"] + CHARSETS,
+    def charset(text):
+        value = " ".join(text.split()).replace("ISO_IR_", "ISO_IR ")
+        value = "ISO_IR " + value if value.isdigit() else value
+        if value not in ["mixed"] + CHARSETS:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: choose mixed, {', '.join(repr(c) for c in CHARSETS)}")
+        return value
+
+    parser.add_argument("--charset", default="mixed", type=charset, metavar="CHARSET",
                         help="mixed (default: per patient, see below) or one set for all: "
-                             "'ISO_IR 100', 'ISO_IR 126', 'ISO_IR 144', 'ISO_IR 192', ascii")
+                             "'ISO_IR 100', 'ISO_IR 126', 'ISO_IR 144', 'ISO_IR 192' (also "
+                             "written ISO_IR_192 or 192), ascii")
     parser.add_argument("--modalities", default=",".join(MODALITIES),
                         help="comma list, in the order studies cycle through "
                              f"(default {','.join(MODALITIES)})")
