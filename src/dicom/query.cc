@@ -1,7 +1,7 @@
 #include "dicom/query.h"
 
 #include <algorithm>
-#include <cstring>
+#include <string_view>
 
 namespace tresor::dicom {
 namespace {
@@ -127,25 +127,44 @@ Result<ParsedKey> ParseMatchingKey(const QueryAttribute& attribute, const std::s
   return bad("unsupported attribute");
 }
 
+namespace {
+
+// Base letters of the Latin blocks, one character per code point ('.' where a code point
+// is no letter with an ASCII base): lower case, diacritics removed, and the letters that
+// have no decomposition mapped by their look (ß→s, æ→a, ø→o, đ→d, ł→l, þ→t, ...).
+constexpr char32_t kLatinFrom = 0x00C0;  // Latin-1 Supplement to Latin Extended-B
+constexpr std::string_view kLatin =
+    "aaaaaaaceeeeiiiidnooooo.ouuuuytsaaaaaaaceeeeiiiidnooooo.ouuuuyty"   // U+00C0
+    "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiii..jjkkklllllll"   // U+0100
+    "lllnnnnnn.nnoooooooorrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs"   // U+0140
+    "b.........................l.....oo.............uu..............."   // U+0180
+    ".............aaiioouuuuuuuuuu.aaaa....ggkkoooo..j...gg..nnaa...."   // U+01C0
+    "aaaaeeeeiiiioooorrrruuuusstt..hh......aaeeooooooooyy............"   // U+0200
+    "......ee........";                                                  // U+0240
+constexpr char32_t kExtendedFrom = 0x1E00;  // Latin Extended Additional (Vietnamese, ...)
+constexpr std::string_view kExtended =
+    "aabbbbbbccddddddddddeeeeeeeeeeffgghhhhhhhhhhiiiikkkkkkllllllllmm"   // U+1E00
+    "mmmmnnnnnnnnoooooooopppprrrrrrrrssssssssssttttttttuuuuuuuuuuvvvv"   // U+1E40
+    "wwwwwwwwwwxxxxyyzzzzzzhtwy......aaaaaaaaaaaaaaaaaaaaaaaaeeeeeeee"   // U+1E80
+    "eeeeeeeeiiiioooooooooooooooooooooooouuuuuuuuuuuuuuyyyyyyyy......";  // U+1EC0
+static_assert(kLatin.size() == 0x250 - kLatinFrom && kExtended.size() == 0x100);
+
+// The base letter of code point `cp`, or 0 if it has none.
+char LatinBase(char32_t cp) {
+  if (cp >= kLatinFrom && cp - kLatinFrom < kLatin.size()) {
+    char b = kLatin[cp - kLatinFrom];
+    return b == '.' ? 0 : b;
+  }
+  if (cp >= kExtendedFrom && cp - kExtendedFrom < kExtended.size()) {
+    char b = kExtended[cp - kExtendedFrom];
+    return b == '.' ? 0 : b;
+  }
+  return 0;
+}
+
+}  // namespace
+
 std::string FoldPersonName(const std::string& utf8) {
-  // Two-byte UTF-8 Latin-1 Supplement and Latin Extended-A letters mapped to their base.
-  static const struct {
-    const char* from;
-    char to;
-  } kFold[] = {
-      {"à", 'a'}, {"á", 'a'}, {"â", 'a'}, {"ã", 'a'}, {"ä", 'a'}, {"å", 'a'}, {"ç", 'c'},
-      {"è", 'e'}, {"é", 'e'}, {"ê", 'e'}, {"ë", 'e'}, {"ì", 'i'}, {"í", 'i'}, {"î", 'i'},
-      {"ï", 'i'}, {"ñ", 'n'}, {"ò", 'o'}, {"ó", 'o'}, {"ô", 'o'}, {"õ", 'o'}, {"ö", 'o'},
-      {"ø", 'o'}, {"ù", 'u'}, {"ú", 'u'}, {"û", 'u'}, {"ü", 'u'}, {"ý", 'y'}, {"ÿ", 'y'},
-      {"À", 'a'}, {"Á", 'a'}, {"Â", 'a'}, {"Ã", 'a'}, {"Ä", 'a'}, {"Å", 'a'}, {"Ç", 'c'},
-      {"È", 'e'}, {"É", 'e'}, {"Ê", 'e'}, {"Ë", 'e'}, {"Ì", 'i'}, {"Í", 'i'}, {"Î", 'i'},
-      {"Ï", 'i'}, {"Ñ", 'n'}, {"Ò", 'o'}, {"Ó", 'o'}, {"Ô", 'o'}, {"Õ", 'o'}, {"Ö", 'o'},
-      {"Ø", 'o'}, {"Ù", 'u'}, {"Ú", 'u'}, {"Û", 'u'}, {"Ü", 'u'}, {"Ý", 'y'}, {"ß", 's'},
-      {"ı", 'i'}, {"ş", 's'}, {"Ş", 's'}, {"ğ", 'g'}, {"Ğ", 'g'}, {"ł", 'l'}, {"Ł", 'l'},
-      {"ś", 's'}, {"Ś", 's'}, {"ź", 'z'}, {"ż", 'z'}, {"ć", 'c'}, {"ń", 'n'}, {"ę", 'e'},
-      {"ą", 'a'}, {"č", 'c'}, {"š", 's'}, {"ž", 'z'}, {"ř", 'r'}, {"þ", 't'}, {"Þ", 't'},
-      {"ð", 'd'}, {"Ð", 'd'}, {"æ", 'a'}, {"Æ", 'a'}, {"œ", 'o'}, {"Œ", 'o'},
-  };
   std::string out;
   out.reserve(utf8.size());
   for (size_t i = 0; i < utf8.size();) {
@@ -155,22 +174,20 @@ std::string FoldPersonName(const std::string& utf8) {
       ++i;
       continue;
     }
-    bool folded = false;
-    for (const auto& f : kFold) {
-      size_t n = std::strlen(f.from);
-      if (utf8.compare(i, n, f.from) == 0) {
-        out.push_back(f.to);
-        i += n;
-        folded = true;
-        break;
-      }
+    // Length of this sequence; the text is valid UTF-8 (converted at store time), but a
+    // stray byte is kept as it is rather than read past.
+    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (i + n > utf8.size()) n = utf8.size() - i;
+    char32_t cp = n == 2   ? ((c & 0x1Fu) << 6) | (utf8[i + 1] & 0x3Fu)
+                  : n == 3 ? ((c & 0x0Fu) << 12) | ((utf8[i + 1] & 0x3Fu) << 6) |
+                                 (utf8[i + 2] & 0x3Fu)
+                           : 0;
+    if (char b = LatinBase(cp); b != 0) {
+      out.push_back(b);
+    } else {
+      out.append(utf8, i, n);  // other scripts (Greek, Cyrillic, ...) stay as they are
     }
-    if (!folded) {
-      // Keep other characters (Greek, Cyrillic, ...) as they are, whole.
-      size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-      out.append(utf8, i, n);
-      i += n;
-    }
+    i += n;
   }
   return out;
 }

@@ -77,7 +77,10 @@ struct QueryMatch {
 };
 
 // Lower-cases and strips accents of Latin letters (UTF-8), for fuzzy PN matching:
-// "Müller^Jörg" -> "muller^jorg".
+// "Müller^Jörg" -> "muller^jorg", "Ōtsuka^Thị" -> "otsuka^thi", "Łukasz" -> "lukasz".
+// Covers ASCII, Latin-1 Supplement, Latin Extended-A/B and Latin Extended Additional;
+// other scripts are kept as they are. Changing the mapping changes stored folded names:
+// bump SqliteIndex's fold version so that existing archives are refolded.
 std::string FoldPersonName(const std::string& utf8);
 
 }  // namespace tresor::dicom

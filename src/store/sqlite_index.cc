@@ -252,8 +252,32 @@ void FoldFunction(sqlite3_context* ctx, int, sqlite3_value** argv);
 Status EnsureColumn(SqliteIndex::Db& db, const std::string& table, const std::string& column,
                     const std::string& declaration);
 
+// Version of dicom::FoldPersonName's mapping that patients.name_folded was computed
+// with, kept in PRAGMA user_version. Bump it whenever the mapping changes.
+constexpr int kFoldVersion = 2;
+
+// Recomputes every stored folded name if the database was folded by another version
+// (or never: a name_folded column added to an older database starts empty).
+Status RefoldNamesIfStale(SqliteIndex::Db& db);
+
 // WAL frames after which AddInstances runs a checkpoint (about 16 MB of 4 KB pages).
 constexpr int kCheckpointFrames = 4000;
+
+Status RefoldNamesIfStale(SqliteIndex::Db& db) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db.db, "PRAGMA user_version", -1, &raw, nullptr) != SQLITE_OK) {
+    return db.Error("fold version");
+  }
+  std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw, sqlite3_finalize);
+  if (sqlite3_step(stmt.get()) != SQLITE_ROW) return db.Error("fold version");
+  const int version = sqlite3_column_int(stmt.get(), 0);
+  stmt.reset();
+  if (version == kFoldVersion) return Status::Ok();
+  // One transaction: an interrupted refold leaves the old version behind and runs again.
+  const std::string sql = "BEGIN IMMEDIATE; UPDATE patients SET name_folded = tresor_fold(name); "
+                          "PRAGMA user_version=" + std::to_string(kFoldVersion) + "; COMMIT;";
+  return db.Exec(sql.c_str());
+}
 
 Status EnsureColumn(SqliteIndex::Db& db, const std::string& table, const std::string& column,
                     const std::string& declaration) {
@@ -308,6 +332,7 @@ Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions&
       TRESOR_RETURN_IF_ERROR(EnsureColumn(*db, "users", "groups", "TEXT NOT NULL DEFAULT ''"));
       TRESOR_RETURN_IF_ERROR(
           EnsureColumn(*db, "instances", "source_peer", "TEXT NOT NULL DEFAULT ''"));
+      TRESOR_RETURN_IF_ERROR(RefoldNamesIfStale(*db));
       index->writer_ = std::move(db);
     } else {
       index->reader_ = std::move(db);

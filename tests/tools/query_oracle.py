@@ -124,14 +124,28 @@ def read_files(dirs):
 
 # ---------------------------------------------------------------- matching
 
+# Latin letters without a canonical decomposition, folded by their look.
+LOOKALIKE = {"ß": "s", "æ": "a", "œ": "o", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "ı": "i",
+             "ł": "l", "ŀ": "l", "ŧ": "t", "þ": "t", "ŋ": "n", "ĸ": "k", "ſ": "s", "ƀ": "b",
+             "ƚ": "l", "ɇ": "e"}
+
+
 def fold(text):
     """Latin letters in lower case without accents, for fuzzy person names: "Müller^Jörg"
-    -> "muller^jorg", "Yılmaz" -> "yilmaz". Other scripts are left as they are."""
+    -> "muller^jorg", "Yılmaz" -> "yilmaz", "Thị" -> "thi". Covers ASCII and the blocks
+    U+00C0-U+024F and U+1E00-U+1EFF; other scripts are left as they are."""
     out = []
     for c in text:
-        if unicodedata.name(c, "").startswith("LATIN"):
-            base = unicodedata.normalize("NFD", c.lower())
-            c = "".join(b for b in base if not unicodedata.combining(b)).replace("ı", "i")
+        if c.isascii():
+            c = c.lower()
+        elif 0xC0 <= ord(c) < 0x250 or 0x1E00 <= ord(c) < 0x1F00:
+            low = c.lower() if len(c.lower()) == 1 else c
+            parts = unicodedata.normalize("NFD", low)
+            base = parts[0]
+            if low in LOOKALIKE:
+                c = LOOKALIKE[low]
+            elif base.isascii() and base.isalpha() and all(unicodedata.combining(p) for p in parts[1:]):
+                c = base.lower()
         out.append(c)
     return "".join(out)
 
