@@ -10,7 +10,7 @@
 #include "app/data_dir.h"
 #include "security/password.h"
 #include "security/tls_material.h"
-#include "store/access_scope.h"
+#include "security/access_scope.h"
 
 namespace tresor::app {
 
@@ -18,7 +18,7 @@ namespace {
 
 // Access groups for display: "all", "a,b" or "-".
 std::string GroupsText(const std::vector<std::string>& groups) {
-  return groups.empty() ? "-" : store::FormatGroupList(groups);
+  return groups.empty() ? "-" : security::FormatGroupList(groups);
 }
 
 }  // namespace
@@ -44,7 +44,7 @@ int CmdPeer(const Args& a) {
     if (!services.ok()) return Fail(services.status());
     auto port = ParsePort(a.Flag("port", "104"));
     if (!port.ok()) return Fail(port.status());
-    auto groups = store::ParseGroupList(a.Flag("groups"));
+    auto groups = security::ParseGroupList(a.Flag("groups"));
     if (!groups.ok()) return Fail(groups.status());
     security::Peer peer{a.positional[1],
                         a.Flag("ae"),
@@ -184,7 +184,7 @@ int CmdUser(const Args& a) {
   if (verb == "groups") {
     if (a.positional.size() != 3)
       return Fail(InvalidArgument("usage: tresor user groups NAME LIST"));
-    auto groups = store::ParseGroupList(a.positional[2]);
+    auto groups = security::ParseGroupList(a.positional[2]);
     if (!groups.ok()) return Fail(groups.status());
     Status st = archive.SetUserGroups(admin, a.positional[1], *groups);
     if (!st.ok()) return Fail(st);
@@ -199,7 +199,7 @@ int CmdUser(const Args& a) {
   std::string password;
   if (verb == "add") {
     if (a.Flag("role").empty()) return Fail(InvalidArgument("user add needs --role"));
-    auto groups = store::ParseGroupList(a.Flag("groups"));
+    auto groups = security::ParseGroupList(a.Flag("groups"));
     if (!groups.ok()) return Fail(groups.status());
     password = PasswordFromArgs(a, &generated);
     st = archive.CreateUser(admin, name, a.Flag("role"), password, *groups);
@@ -248,7 +248,7 @@ int CmdGroup(const Args& a) {
         if (in(u.groups)) out += " user:" + u.name;
       return out.empty() ? std::string(" (none)") : out;
     };
-    std::cout << "all: every study; members:" << members(store::kAllStudiesGroup) << "\n";
+    std::cout << "all: every study; members:" << members(security::kAllStudiesGroup) << "\n";
     for (const auto& g : *groups) {
       std::cout << g.name << ": " << g.studies << " studies; members:" << members(g.name) << "\n";
       for (const auto& r : *rules) {

@@ -18,7 +18,7 @@
 #include "dicom/dictionary.h"
 #include "dimse/server.h"
 #include "security/tls_material.h"
-#include "store/access_scope.h"
+#include "security/access_scope.h"
 #include "web/https_server.h"
 
 namespace tresor::app {
@@ -181,7 +181,7 @@ int CmdServe(const Args& a) {
                 << security::FormatServices(p.services) << ")"
                 << (!reads               ? ""
                     : p.groups.empty()   ? "; in no access group: sees no study"
-                                         : "; access groups " + store::FormatGroupList(p.groups))
+                                         : "; access groups " + security::FormatGroupList(p.groups))
                 << "\n";
     }
     example_ae = peers->front().ae_title;

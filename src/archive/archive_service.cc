@@ -80,7 +80,7 @@ Principal Principal::ForUser(const std::string& user, const std::string& role,
   if (role == "admin") services = security::kAllServices;
   else if (role == "radiologist") services = security::kFind | security::kMove | security::kGet;
   else if (role == "technologist") services = security::kStore | security::kFind;
-  return Principal{"", "", address, services, user, role, store::AccessScope::Of(groups), ""};
+  return Principal{"", "", address, services, user, role, security::AccessScope::Of(groups), ""};
 }
 
 std::string Principal::Describe() const {
@@ -422,7 +422,7 @@ Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(
     // guessing, it must not let a stranger on the same host (or NAT) lock out a modality.
     a.principal = Principal{d.peer.name,      calling_ae, remote_address,
                             d.peer.services, "",         "",
-                            store::AccessScope::Of(d.peer.groups), ""};
+                            security::AccessScope::Of(d.peer.groups), ""};
     a.require_identity = d.peer.require_identity;
   } else if (IsBlocked(remote_address)) {
     a.verdict = security::Verdict::kBlocked;
@@ -466,7 +466,7 @@ Result<std::unique_ptr<StoredObject>> ArchiveService::OpenInstance(const Princip
                           index_.FindInstance(sop_uid, who.scope));
   if (!found) {
     if (!who.scope.all) {
-      auto hidden = index_.FindInstance(sop_uid, store::AccessScope::Everything());
+      auto hidden = index_.FindInstance(sop_uid, security::AccessScope::Everything());
       if (hidden.ok() && *hidden) {
         TRESOR_LOG(kWarn) << "security event: " << who.Describe() << " asked for instance "
                           << sop_uid << " outside its access scope; answered as not found";
@@ -550,7 +550,7 @@ Status ArchiveService::AddPeer(const Principal& who, const security::Peer& peer)
   TRESOR_RETURN_IF_ERROR(security::ValidateAeTitle(peer.ae_title));
   if (peer.host.empty()) return InvalidArgument("peer host must not be empty");
   if (peer.port < 1 || peer.port > 65535) return InvalidArgument("peer port must be 1-65535");
-  TRESOR_RETURN_IF_ERROR(store::ValidateGroupNames(peer.groups));
+  TRESOR_RETURN_IF_ERROR(security::ValidateGroupNames(peer.groups));
   return index_.PutPeer({peer.name, peer.ae_title, peer.host, peer.port,
                          security::FormatServices(peer.services), peer.certificate_sha256,
                          peer.require_identity, peer.groups});
@@ -577,7 +577,7 @@ Status ArchiveService::CreateUser(const Principal& who, const std::string& name,
                                   const std::string& role, const std::string& password,
                                   const std::vector<std::string>& groups) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  TRESOR_RETURN_IF_ERROR(store::ValidateGroupNames(groups));
+  TRESOR_RETURN_IF_ERROR(security::ValidateGroupNames(groups));
   if (name.empty() || name.size() > 64) return InvalidArgument("user name must have 1-64 characters");
   static const char* kRoles[] = {"admin", "radiologist", "technologist", "auditor"};
   if (std::find(std::begin(kRoles), std::end(kRoles), role) == std::end(kRoles)) {
@@ -593,7 +593,7 @@ Status ArchiveService::CreateUser(const Principal& who, const std::string& name,
 Status ArchiveService::SetUserGroups(const Principal& who, const std::string& name,
                                      const std::vector<std::string>& groups) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  TRESOR_RETURN_IF_ERROR(store::ValidateGroupNames(groups));
+  TRESOR_RETURN_IF_ERROR(security::ValidateGroupNames(groups));
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, index_.FindUser(name));
   if (!user) return NotFound("no user named " + name);
   user->groups = groups;
@@ -602,7 +602,7 @@ Status ArchiveService::SetUserGroups(const Principal& who, const std::string& na
 
 namespace {
 Status ValidateRule(const store::GroupRule& rule) {
-  TRESOR_RETURN_IF_ERROR(store::ValidateStudyGroup(rule.group));
+  TRESOR_RETURN_IF_ERROR(security::ValidateStudyGroup(rule.group));
   if (rule.value.empty() || rule.value.size() > 256) {
     return InvalidArgument("a rule's value must have 1-256 characters");
   }
@@ -634,7 +634,7 @@ Result<std::vector<store::GroupSummary>> ArchiveService::ListGroups(const Princi
 Status ArchiveService::AssignStudy(const Principal& who, const std::string& group,
                                    const std::string& study_uid, bool member) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  TRESOR_RETURN_IF_ERROR(store::ValidateStudyGroup(group));
+  TRESOR_RETURN_IF_ERROR(security::ValidateStudyGroup(group));
   if (!dicom::IsValidUid(study_uid)) return InvalidArgument("not a valid Study Instance UID");
   TRESOR_ASSIGN_OR_RETURN(bool found, index_.SetStudyGroup(group, study_uid, member));
   if (!found) return NotFound("no study " + study_uid);
@@ -660,7 +660,7 @@ void ArchiveService::AuditOutOfScope(const Principal& who, const dicom::Query& q
   if (named.size() > 512) named = named.substr(0, 512) + " ...";
   dicom::Query probe = query;
   probe.limit = 0;  // one match is enough
-  auto hidden = index_.Find(probe, store::AccessScope::Everything());
+  auto hidden = index_.Find(probe, security::AccessScope::Everything());
   if (hidden.ok() && !hidden->empty()) {
     TRESOR_LOG(kWarn) << "security event: " << action << " by " << who.Describe()
                       << " for UIDs outside its access scope (answered as not found):" << named;

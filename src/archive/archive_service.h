@@ -17,7 +17,7 @@
 #include "security/failure_tracker.h"
 #include "security/jwt.h"
 #include "security/peer_policy.h"
-#include "store/access_scope.h"
+#include "security/access_scope.h"
 #include "store/blob_store.h"
 #include "store/index.h"
 
@@ -34,12 +34,12 @@ struct Principal {
   std::string role;       // admin, radiologist, technologist, auditor (users only)
   // The studies this principal may see: the peer's groups, the user's groups, or both
   // intersected for a user acting through a peer.
-  store::AccessScope scope;
+  security::AccessScope scope;
   std::string session_id;  // the session a bearer token belongs to (HTTPS sign-in)
 
   static Principal LocalAdmin() {
     return Principal{"", "LOCAL", "local", security::kAllServices, "", "",
-                     store::AccessScope::Everything(), ""};
+                     security::AccessScope::Everything(), ""};
   }
   // A user's principal: services follow the role (radiologist: find/move/get;
   // technologist: store/find; admin: all; auditor: none); the scope follows `groups`.

@@ -740,12 +740,12 @@ TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
   ASSERT_TRUE(Store(c).ok());
 
   Principal cardio = PeerPrincipal("ws", "WS", security::kFind | security::kGet);
-  cardio.scope = store::AccessScope::Of({"cardio"});
+  cardio.scope = security::AccessScope::Of({"cardio"});
   Principal none = PeerPrincipal("ws2", "WS2", security::kFind | security::kGet);
   Principal both = cardio;
-  both.scope = store::AccessScope::Of({"site-b", "cardio"});
+  both.scope = security::AccessScope::Of({"site-b", "cardio"});
   Principal everything = cardio;
-  everything.scope = store::AccessScope::Of({"all"});
+  everything.scope = security::AccessScope::Of({"all"});
 
   EXPECT_EQ(VisibleStudies(*archive_, cardio), std::vector<std::string>({kA}));
   EXPECT_EQ(VisibleStudies(*archive_, both), std::vector<std::string>({kA, kB}));
@@ -768,7 +768,7 @@ TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
 
   // A user through a peer sees what both may see.
   Principal user_via_peer = both;
-  user_via_peer.scope = both.scope.Intersect(store::AccessScope::Of({"site-b"}));
+  user_via_peer.scope = both.scope.Intersect(security::AccessScope::Of({"site-b"}));
   EXPECT_EQ(VisibleStudies(*archive_, user_via_peer), std::vector<std::string>({kB}));
 
   // Manual assignment, and rules applied to what is already archived.
@@ -799,12 +799,12 @@ TEST_P(ArchiveServiceTest, UserIdentityNarrowsThePeersScope) {
   ASSERT_TRUE(archive_->CreateUser(admin, "reader", "radiologist", "correct horse battery",
                                    {"b", "c"}).ok());
   Principal ws = PeerPrincipal("ws", "WS", security::kFind | security::kGet);
-  ws.scope = store::AccessScope::Of({"a", "b"});
+  ws.scope = security::AccessScope::Of({"a", "b"});
   auto as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
                                                 "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok()) << as_user.status().ToString();
   EXPECT_EQ(as_user->scope.groups, std::vector<std::string>({"b"}));
-  ws.scope = store::AccessScope::Everything();
+  ws.scope = security::AccessScope::Everything();
   as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
                                            "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok());

@@ -19,7 +19,7 @@ struct UserRecord {
   std::string password_hash;  // Argon2id encoded string
   std::string role;
   bool disabled = false;
-  std::vector<std::string> groups;  // access groups (store/access_scope.h)
+  std::vector<std::string> groups;  // access groups (security/access_scope.h)
 };
 
 // A signed-in session (HTTPS or DICOM JWT identity). Expires at `expires_at`, or once

@@ -14,9 +14,12 @@
 #include "core/status.h"
 #include "dicom/instance.h"
 #include "dicom/query.h"
-#include "store/access_scope.h"
+#include "security/access_scope.h"
 
 namespace tresor::store {
+
+// The scope reads are limited to (security/access_scope.h): the store only applies it.
+using security::AccessScope;
 
 // One instance to be indexed, with where its bytes are.
 struct InstanceRecord {

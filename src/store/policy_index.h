@@ -23,7 +23,7 @@ struct PeerRecord {
   std::string services;
   std::string certificate_sha256;  // empty: not bound to a TLS client certificate
   bool require_identity = false;
-  std::vector<std::string> groups;  // access groups (store/access_scope.h)
+  std::vector<std::string> groups;  // access groups (security/access_scope.h)
 };
 
 // A rule that puts studies into an access group when their instances are stored:
