@@ -42,7 +42,7 @@ Result<archive::StoreOutcome> ImportFile(archive::ArchiveService& archive,
   TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(whole));
   TRESOR_ASSIGN_OR_RETURN(
       std::unique_ptr<archive::Upload> upload,
-      archive.BeginStore(archive::Principal::LocalAdmin(),
+      archive.ingest().BeginStore(archive::Principal::LocalAdmin(),
                          {meta.sop_class_uid, meta.sop_instance_uid, meta.transfer_syntax_uid}));
   std::vector<char> buf(1 << 20);
   uint64_t offset = meta.dataset_offset;

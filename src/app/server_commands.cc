@@ -107,7 +107,7 @@ int CmdServe(const Args& a) {
   }
   Status st = dicom::CheckDictionaryLoaded();
   if (!st.ok()) return Fail(st);
-  st = o.archive->Recover();
+  st = o.archive->ingest().Recover();
   if (!st.ok()) return Fail(st);
   dicom::RegisterCodecs();  // before any thread starts
 

@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "archive/group_commit.h"
+#include "archive/ingest_service.h"
+#include "archive/options.h"
+#include "archive/principal.h"
+#include "archive/types.h"
 #include "core/status.h"
 #include "dicom/dataset_scanner.h"
 #include "dicom/query.h"
@@ -22,81 +25,6 @@
 #include "store/index.h"
 
 namespace tresor::archive {
-
-// Who is acting: a registered DICOM peer, a signed-in user (HTTPS), or the local
-// administrator (CLI).
-struct Principal {
-  std::string peer_name;  // set for DICOM peers
-  std::string ae_title;
-  std::string address;
-  uint32_t services = 0;  // security::Service bits granted
-  std::string user;       // set for users
-  std::string role;       // admin, radiologist, technologist, auditor (users only)
-  // The studies this principal may see: the peer's groups, the user's groups, or both
-  // intersected for a user acting through a peer.
-  security::AccessScope scope;
-  std::string session_id;  // the session a bearer token belongs to (HTTPS sign-in)
-
-  static Principal LocalAdmin() {
-    return Principal{"", "LOCAL", "local", security::kAllServices, "", "",
-                     security::AccessScope::Everything(), ""};
-  }
-  // A user's principal: services follow the role (radiologist: find/move/get;
-  // technologist: store/find; admin: all; auditor: none); the scope follows `groups`.
-  static Principal ForUser(const std::string& user, const std::string& role,
-                           const std::string& address, const std::vector<std::string>& groups);
-  bool May(security::Service s) const { return (services & s) != 0; }
-  bool IsUser() const { return !user.empty(); }
-  // "peer 'ct1' (AE CT_SCANNER from 127.0.0.1)", for logs.
-  std::string Describe() const;
-};
-
-struct ArchiveOptions {
-  std::string ae_title = "TRESOR";
-  dicom::ScanLimits limits;
-  uint64_t max_object_bytes = 2ull << 30;
-  int commit_batch_max = 256;
-  size_t max_find_results = 1000;   // most matches one query returns
-  bool fuzzy_person_names = false;  // PN matching ignores case and accents
-  std::string token_key;            // HMAC key for session tokens (32 random bytes)
-  int session_idle_seconds = 900;   // a session unused this long ends
-  int session_max_minutes = 480;    // a session ends this long after sign-in in any case
-  int max_failures = 5;             // failed logins/associations from one source ...
-  int failure_window_seconds = 300; // ... within this window ...
-  int block_seconds = 900;          // ... block that source for this long
-};
-
-// The matches of a query, and whether the result limit cut them short.
-struct FindResult {
-  std::vector<dicom::QueryMatch> matches;
-  bool truncated = false;
-};
-
-// What the caller declares about an object before sending its bytes (from the C-STORE
-// request, the file meta information or the STOW part headers).
-struct UploadInfo {
-  std::string sop_class_uid;
-  std::string sop_instance_uid;
-  std::string transfer_syntax_uid;
-};
-
-enum class StoreOutcome {
-  kStored,     // new instance, durable and indexed
-  kDuplicate,  // the identical instance was already archived: nothing changed
-};
-
-// Receives the data set bytes of one object (no file meta information). Destroying it
-// without Commit() leaves nothing behind. Not thread-safe; one per object.
-class Upload {
- public:
-  virtual ~Upload() = default;
-  // Fails with kResourceExhausted once the object passes the size limit.
-  virtual Status Write(const void* data, size_t n) = 0;
-  // Validates, deduplicates and makes the object durable. Errors: kInvalidArgument
-  // (malformed or inconsistent data set), kResourceExhausted (limits), kUnsupported,
-  // kConflict (same SOP Instance UID, different content: nothing overwritten), kIoError.
-  virtual Result<StoreOutcome> Commit() = 0;
-};
 
 // A stored object as a DICOM Part 10 file.
 class StoredObject {
@@ -120,9 +48,7 @@ class ArchiveService {
   ~ArchiveService();
 
   const ArchiveOptions& options() const { return options_; }
-
-  // Finishes or removes what a crash interrupted. Call once before serving.
-  Status Recover();
+  IngestService& ingest() { return ingest_; }
 
   // Password sign-in (HTTPS POST /auth/token). Starts a session and returns its signed
   // token (JWT, HS256). The session ends after options().session_max_minutes, once
@@ -165,10 +91,6 @@ class ArchiveService {
   Result<Admission> AdmitAssociation(const std::string& calling_ae, const std::string& called_ae,
                                      const std::string& remote_address,
                                      const std::string& client_certificate_sha256 = "");
-
-  // Starts storing one object. kPermissionDenied unless the principal may store;
-  // kInvalidArgument for invalid UIDs; kUnsupported for a transfer syntax not accepted.
-  Result<std::unique_ptr<Upload>> BeginStore(const Principal& who, const UploadInfo& info);
 
   // Per-study access scope: every read below sees only the studies in who.scope. A study
   // outside it is reported exactly like a missing one; such a request is logged as a
@@ -226,10 +148,6 @@ class ArchiveService {
                          const std::string& password);
 
  private:
-  friend class UploadImpl;
-  // True if the blob of `instance` exists and its data set hashes to the indexed hash.
-  Result<bool> BlobMatches(const store::StoredInstance& instance);
-
   // Records a failed login or association from `source`; logs a security alert when
   // that blocks the source.
   void RecordFailure(const std::string& source, const std::string& what);
@@ -242,8 +160,8 @@ class ArchiveService {
   store::Index& index_;
   store::BlobStore& blobs_;
   const ArchiveOptions options_;
-  std::unique_ptr<GroupCommitter> committer_;  // reset first by the destructor
   security::FailureTracker failures_;
+  IngestService ingest_;  // declared last: destroyed (its queue drained) first
 };
 
 }  // namespace tresor::archive

@@ -192,7 +192,7 @@ class ArchiveFixture {
   // BeginStore + Write in `chunk`-sized pieces + Commit.
   Result<StoreOutcome> Store(const Principal& who, const UploadInfo& info, const std::string& data,
                              size_t chunk = 1000) {
-    TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, archive_->BeginStore(who, info));
+    TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, archive_->ingest().BeginStore(who, info));
     for (size_t off = 0; off < data.size(); off += chunk) {
       TRESOR_RETURN_IF_ERROR(upload->Write(data.data() + off, std::min(chunk, data.size() - off)));
     }
@@ -233,7 +233,7 @@ class ArchiveServiceTest : public ArchiveFixture, public ::testing::TestWithPara
  protected:
   void SetUp() override {
     OpenArchive(GetParam());
-    ASSERT_TRUE(archive_->Recover().ok());
+    ASSERT_TRUE(archive_->ingest().Recover().ok());
   }
   void TearDown() override { CloseArchive(); }
 };
@@ -333,7 +333,7 @@ TEST_P(ArchiveServiceTest, SameUidDifferentContentIsConflictAndKeepsTheFirst) {
 
 TEST_P(ArchiveServiceTest, PrincipalWithoutStoreGrantIsDenied) {
   TestObject o = Object(1);
-  auto upload = archive_->BeginStore(QueryOnlyPeer(), Info(o.sop_instance_uid));
+  auto upload = archive_->ingest().BeginStore(QueryOnlyPeer(), Info(o.sop_instance_uid));
   ASSERT_FALSE(upload.ok());
   EXPECT_EQ(upload.status().code(), Code::kPermissionDenied);
 
@@ -358,11 +358,11 @@ TEST_P(ArchiveServiceTest, InvalidUidsAreInvalidArgument) {
   for (const std::string& bad :
        {std::string("../x"), std::string(""), std::string("1.2.3."), std::string("1..2"),
         std::string("1.02"), std::string("abc"), std::string(65, '1')}) {
-    auto upload = archive_->BeginStore(Principal::LocalAdmin(), Info(bad));
+    auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(bad));
     ASSERT_FALSE(upload.ok()) << bad;
     EXPECT_EQ(upload.status().code(), Code::kInvalidArgument) << bad;
 
-    auto bad_class = archive_->BeginStore(Principal::LocalAdmin(), Info(SopUid(1), bad));
+    auto bad_class = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(SopUid(1), bad));
     ASSERT_FALSE(bad_class.ok()) << bad;
     EXPECT_EQ(bad_class.status().code(), Code::kInvalidArgument) << bad;
   }
@@ -372,7 +372,7 @@ TEST_P(ArchiveServiceTest, InvalidUidsAreInvalidArgument) {
 TEST_P(ArchiveServiceTest, UnacceptedTransferSyntaxIsRefused) {
   UploadInfo info = Info(SopUid(1));
   info.transfer_syntax_uid = "1.2.3.4.5";
-  auto upload = archive_->BeginStore(Principal::LocalAdmin(), info);
+  auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), info);
   ASSERT_FALSE(upload.ok());
   EXPECT_EQ(upload.status().code(), Code::kUnsupported);
   EXPECT_EQ(StoredFileCount(), 0u);
@@ -445,7 +445,7 @@ TEST_P(ArchiveServiceTest, WriteBeyondMaxObjectBytesIsResourceExhausted) {
   options.max_object_bytes = data.size() - 1;
   OpenArchive(GetParam(), options);
 
-  auto upload = archive_->BeginStore(Principal::LocalAdmin(), Info(o.sop_instance_uid));
+  auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(o.sop_instance_uid));
   ASSERT_TRUE(upload.ok()) << upload.status().ToString();
   Status first = (*upload)->Write(data.data(), data.size() - 1);
   EXPECT_TRUE(first.ok()) << first.ToString();
@@ -476,7 +476,7 @@ TEST_P(ArchiveServiceTest, UploadDestroyedWithoutCommitLeavesNothing) {
   o.pixel_bytes = 600 * 1024;  // part of it reaches the file before the upload is dropped
   std::string data = DataSet(o);
   {
-    auto upload = archive_->BeginStore(Principal::LocalAdmin(), Info(o.sop_instance_uid));
+    auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(o.sop_instance_uid));
     ASSERT_TRUE(upload.ok()) << upload.status().ToString();
     ASSERT_TRUE((*upload)->Write(data.data(), data.size()).ok());
     EXPECT_EQ(StagedFiles().size(), 1u);
@@ -527,7 +527,7 @@ TEST_P(ArchiveServiceTest, ReopeningKeepsStoredInstances) {
   TestObject o = Object(1);
   ASSERT_TRUE(Store(o).ok());
   OpenArchive(GetParam());
-  ASSERT_TRUE(archive_->Recover().ok());
+  ASSERT_TRUE(archive_->ingest().Recover().ok());
   EXPECT_EQ(StoredDataSet(o.sop_instance_uid), DataSet(o));
   EXPECT_EQ(InstanceCount(), 1);
   auto again = Store(o);
@@ -918,7 +918,7 @@ class ArchiveRecoveryTest : public ArchiveFixture, public ::testing::Test {
  protected:
   void SetUp() override {
     OpenArchive(Sync::kFilesystem);
-    ASSERT_TRUE(archive_->Recover().ok());
+    ASSERT_TRUE(archive_->ingest().Recover().ok());
   }
   void TearDown() override { CloseArchive(); }
 
@@ -963,7 +963,7 @@ class ArchiveRecoveryTest : public ArchiveFixture, public ::testing::Test {
         break;
     }
     OpenArchive(Sync::kFilesystem);
-    Status recovered = archive_->Recover();
+    Status recovered = archive_->ingest().Recover();
     ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   }
 };
@@ -1032,7 +1032,7 @@ TEST_F(ArchiveRecoveryTest, UnconfirmedInstanceWithIntactBlobIsKept) {
   ASSERT_FALSE(blob.empty());
   CloseArchive();
   OpenArchive(Sync::kFilesystem);
-  Status recovered = archive_->Recover();
+  Status recovered = archive_->ingest().Recover();
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
 
   EXPECT_EQ(StoredDataSet(o.sop_instance_uid), DataSet(o));
@@ -1066,7 +1066,7 @@ TEST_F(ArchiveRecoveryTest, CommittedBlobLeftInStagingIsPublished) {
   fs::rename(blob, staged);
 
   OpenArchive(Sync::kFilesystem);
-  Status recovered = archive_->Recover();
+  Status recovered = archive_->ingest().Recover();
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   EXPECT_TRUE(StagedFiles().empty());
   EXPECT_TRUE(fs::exists(blob));
@@ -1078,7 +1078,7 @@ TEST_F(ArchiveRecoveryTest, UncommittedStagedBlobIsDeleted) {
   TestObject o = Object(1);
   ASSERT_TRUE(Store(o).ok());
   {
-    auto upload = archive_->BeginStore(Principal::LocalAdmin(), Info(SopUid(2)));
+    auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(SopUid(2)));
     ASSERT_TRUE(upload.ok());
     std::string data = DataSet(Object(2));
     ASSERT_TRUE((*upload)->Write(data.data(), data.size()).ok());
@@ -1091,7 +1091,7 @@ TEST_F(ArchiveRecoveryTest, UncommittedStagedBlobIsDeleted) {
   fs::rename(dir_.path() + "/partial", StorageRoot() + "/staging/" + std::string(32, 'e'));
 
   OpenArchive(Sync::kFilesystem);
-  Status recovered = archive_->Recover();
+  Status recovered = archive_->ingest().Recover();
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   EXPECT_TRUE(StagedFiles().empty());
   EXPECT_EQ(PublishedFiles().size(), 1u);
@@ -1105,7 +1105,7 @@ TEST_F(ArchiveRecoveryTest, RecoverUnderFullSyncKeepsStoredInstances) {
   ASSERT_TRUE(Store(o).ok());
   CloseArchive();
   OpenArchive(Sync::kFull);
-  Status recovered = archive_->Recover();
+  Status recovered = archive_->ingest().Recover();
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   EXPECT_EQ(StoredDataSet(o.sop_instance_uid), DataSet(o));
   EXPECT_EQ(PublishedFiles().size(), 1u);

@@ -117,7 +117,7 @@ OFCondition AssociationHandler::HandleStore(T_ASC_PresentationContextID pres_id,
   if (req.DataSetType == DIMSE_DATASET_NULL) {
     outcome = InvalidArgument("C-STORE request without a data set");
   } else {
-    auto begun = archive_.BeginStore(who_, info);
+    auto begun = archive_.ingest().BeginStore(who_, info);
     if (begun.ok()) {
       upload = std::move(begun).value();
     } else {
