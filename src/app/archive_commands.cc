@@ -153,7 +153,7 @@ int CmdSend(const Args& a) {
   if (!peer) return Fail(NotFound("no peer named " + a.Flag("to") + " (see tresor peer list)"));
 
   // Each UID may name a study, a series or an instance.
-  std::map<std::string, store::StoredInstance> todo;
+  std::map<std::string, archive::InstanceInfo> todo;
   for (dicom::TagKey tag : {dicom::MakeTag(0x0020, 0x000D), dicom::MakeTag(0x0020, 0x000E),
                             dicom::MakeTag(0x0008, 0x0018)}) {
     dicom::Condition c;
@@ -162,7 +162,7 @@ int CmdSend(const Args& a) {
     c.list = a.positional;
     dicom::Query q;
     q.conditions.push_back(c);
-    auto found = archive.ResolveRetrieve(admin, q, security::kMove);
+    auto found = archive.catalog().ResolveRetrieve(admin, q, security::kMove);
     if (!found.ok()) return Fail(found.status());
     for (auto& i : *found) todo.emplace(i.sop_instance_uid, i);
   }
@@ -188,7 +188,7 @@ int CmdSend(const Args& a) {
     }
     for (auto it = todo.begin(); it != todo.end();) {
       Result<uint16_t> status = Status(Code::kInternal, "not sent");
-      auto object = archive.OpenResolved(it->second);
+      auto object = archive.catalog().OpenResolved(it->second);
       status = object.ok() ? (*scu)->Send(**object, {}) : Result<uint16_t>(object.status());
       if (status.ok() && (*status == 0 || (*status & 0xF000) == 0xB000)) {
         std::cout << "sent " << it->first << "\n";
@@ -214,7 +214,7 @@ int CmdStats(const Args& a) {
   TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
-  auto s = (*opened)->archive->Stats(archive::Principal::LocalAdmin());
+  auto s = (*opened)->archive->catalog().Stats(archive::Principal::LocalAdmin());
   if (!s.ok()) return Fail(s.status());
   std::cout << "patients:  " << s->patients << "\n"
             << "studies:   " << s->studies << "\n"
@@ -229,7 +229,7 @@ int CmdCat(const Args& a) {
   if (a.positional.size() != 1) return Fail(InvalidArgument("usage: tresor cat SOP_INSTANCE_UID"));
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
-  auto obj = (*opened)->archive->OpenInstance(archive::Principal::LocalAdmin(), a.positional[0]);
+  auto obj = (*opened)->archive->catalog().OpenInstance(archive::Principal::LocalAdmin(), a.positional[0]);
   if (!obj.ok()) return Fail(obj.status());
   std::vector<char> buf(1 << 20);
   for (uint64_t off = 0; off < (*obj)->size();) {

@@ -154,7 +154,7 @@ int CmdServe(const Args& a) {
     TRESOR_LOG(kInfo) << "HTTPS listener on " << o.config.bind_address << ":" << https->port();
   }
 
-  auto stats = o.archive->Stats(archive::Principal::LocalAdmin());
+  auto stats = o.archive->catalog().Stats(archive::Principal::LocalAdmin());
   auto peers = o.archive->ListPeers(archive::Principal::LocalAdmin());
   if (server.port() >= 0) {
     TRESOR_LOG(kInfo) << "DICOM listener on " << o.config.bind_address << ":" << server.port()

@@ -17,18 +17,12 @@
 #include "security/password.h"
 
 namespace tresor::archive {
-namespace {
-
-// The most instances one retrieve may name.
-constexpr size_t kMaxRetrieveInstances = 100000;
-
-}  // namespace
-
 ArchiveService::ArchiveService(store::Index& index, store::BlobStore& blobs, ArchiveOptions options)
     : index_(index),
       blobs_(blobs),
       options_(std::move(options)),
       failures_(options_.max_failures, options_.failure_window_seconds, options_.block_seconds),
+      catalog_(index, index, blobs, options_),
       ingest_(index, blobs, options_) {}
 
 ArchiveService::~ArchiveService() = default;
@@ -213,91 +207,6 @@ Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(
   return a;
 }
 
-Result<std::unique_ptr<StoredObject>> ArchiveService::OpenInstance(const Principal& who,
-                                                                   const std::string& sop_uid) {
-  if (!dicom::IsValidUid(sop_uid)) return InvalidArgument("not a valid UID");
-  TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found,
-                          index_.FindInstance(sop_uid, who.scope));
-  if (!found) {
-    if (!who.scope.all) {
-      auto hidden = index_.FindInstance(sop_uid, security::AccessScope::Everything());
-      if (hidden.ok() && *hidden) {
-        TRESOR_LOG(kWarn) << "security event: " << who.Describe() << " asked for instance "
-                          << sop_uid << " outside its access scope; answered as not found";
-      }
-    }
-    return NotFound("no such instance");
-  }
-  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> reader, blobs_.Open(found->blob_name));
-  return std::make_unique<StoredObject>(std::move(*found), std::move(reader));
-}
-
-Result<FindResult> ArchiveService::Find(const Principal& who, dicom::Query query) {
-  if (!who.May(security::kFind)) {
-    return PermissionDenied(who.Describe() + " is not granted the find service");
-  }
-  query.limit = options_.max_find_results;
-  query.fuzzy_person_names = options_.fuzzy_person_names;
-  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query, who.scope));
-  if (matches.empty()) AuditOutOfScope(who, query, "query");
-  FindResult result;
-  result.truncated = matches.size() > query.limit;
-  if (result.truncated) matches.resize(query.limit);
-  result.matches = std::move(matches);
-  return result;
-}
-
-Result<std::vector<store::StoredInstance>> ArchiveService::ResolveRetrieve(
-    const Principal& who, dicom::Query query, security::Service grant) {
-  if (!who.May(grant)) {
-    return PermissionDenied(who.Describe() + " is not granted the " +
-                            security::FormatServices(grant) + " service");
-  }
-  query.level = dicom::QueryLevel::kImage;
-  query.return_tags = {dicom::MakeTag(0x0008, 0x0018)};
-  query.limit = kMaxRetrieveInstances;
-  query.fuzzy_person_names = false;
-  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query, who.scope));
-  if (matches.empty()) AuditOutOfScope(who, query, "retrieve");
-  if (matches.size() > kMaxRetrieveInstances) {
-    return ResourceExhausted("more than " + std::to_string(kMaxRetrieveInstances) +
-                             " instances requested in one retrieve");
-  }
-  std::vector<store::StoredInstance> out;
-  out.reserve(matches.size());
-  for (const dicom::QueryMatch& m : matches) {
-    auto it = m.values.find(dicom::MakeTag(0x0008, 0x0018));
-    if (it == m.values.end()) continue;
-    TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found,
-                            index_.FindInstance(it->second, who.scope));
-    if (found) out.push_back(std::move(*found));
-  }
-  return out;
-}
-
-Result<std::unique_ptr<StoredObject>> ArchiveService::OpenResolved(
-    const store::StoredInstance& instance) {
-  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> reader, blobs_.Open(instance.blob_name));
-  return std::make_unique<StoredObject>(instance, std::move(reader));
-}
-
-Result<security::Peer> ArchiveService::MoveDestination(const Principal& who,
-                                                       const std::string& ae_title) {
-  if (!who.May(security::kMove)) {
-    return PermissionDenied(who.Describe() + " is not granted the move service");
-  }
-  TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, ListPeers(Principal::LocalAdmin()));
-  for (const security::Peer& p : peers) {
-    if (p.ae_title == ae_title) return p;
-  }
-  return NotFound("move destination '" + ae_title + "' is not a registered peer");
-}
-
-Result<store::IndexStats> ArchiveService::Stats(const Principal& who) {
-  if (!who.IsUser()) TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  return index_.Stats(who.scope);
-}
-
 Status ArchiveService::AddPeer(const Principal& who, const security::Peer& peer) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
   if (peer.name.empty()) return InvalidArgument("peer name must not be empty");
@@ -393,32 +302,6 @@ Status ArchiveService::AssignStudy(const Principal& who, const std::string& grou
   TRESOR_ASSIGN_OR_RETURN(bool found, index_.SetStudyGroup(group, study_uid, member));
   if (!found) return NotFound("no study " + study_uid);
   return Status::Ok();
-}
-
-void ArchiveService::AuditOutOfScope(const Principal& who, const dicom::Query& query,
-                                     const char* action) {
-  if (who.scope.all) return;
-  // Only requests that name objects by UID: a broad query matching nothing is not a probe.
-  static const dicom::TagKey kUidKeys[] = {dicom::MakeTag(0x0020, 0x000D),
-                                           dicom::MakeTag(0x0020, 0x000E),
-                                           dicom::MakeTag(0x0008, 0x0018)};
-  std::string named;
-  for (const dicom::Condition& c : query.conditions) {
-    if (std::find(std::begin(kUidKeys), std::end(kUidKeys), c.attribute->tag) == std::end(kUidKeys)) {
-      continue;
-    }
-    if (c.kind == dicom::Condition::Kind::kSingle) named += " " + c.value;
-    for (const std::string& v : c.list) named += " " + v;
-  }
-  if (named.empty()) return;
-  if (named.size() > 512) named = named.substr(0, 512) + " ...";
-  dicom::Query probe = query;
-  probe.limit = 0;  // one match is enough
-  auto hidden = index_.Find(probe, security::AccessScope::Everything());
-  if (hidden.ok() && !hidden->empty()) {
-    TRESOR_LOG(kWarn) << "security event: " << action << " by " << who.Describe()
-                      << " for UIDs outside its access scope (answered as not found):" << named;
-  }
 }
 
 Status ArchiveService::SetUserDisabled(const Principal& who, const std::string& name,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "archive/catalog_service.h"
 #include "archive/ingest_service.h"
 #include "archive/options.h"
 #include "archive/principal.h"
@@ -26,22 +27,6 @@
 
 namespace tresor::archive {
 
-// A stored object as a DICOM Part 10 file.
-class StoredObject {
- public:
-  StoredObject(store::StoredInstance info, std::unique_ptr<store::BlobReader> reader)
-      : info_(std::move(info)), reader_(std::move(reader)) {}
-  const store::StoredInstance& info() const { return info_; }
-  uint64_t size() const { return reader_->size(); }
-  Result<size_t> ReadAt(void* out, size_t n, uint64_t offset) {
-    return reader_->ReadAt(out, n, offset);
-  }
-
- private:
-  store::StoredInstance info_;
-  std::unique_ptr<store::BlobReader> reader_;
-};
-
 class ArchiveService {
  public:
   ArchiveService(store::Index& index, store::BlobStore& blobs, ArchiveOptions options);
@@ -49,6 +34,7 @@ class ArchiveService {
 
   const ArchiveOptions& options() const { return options_; }
   IngestService& ingest() { return ingest_; }
+  CatalogService& catalog() { return catalog_; }
 
   // Password sign-in (HTTPS POST /auth/token). Starts a session and returns its signed
   // token (JWT, HS256). The session ends after options().session_max_minutes, once
@@ -92,33 +78,6 @@ class ArchiveService {
                                      const std::string& remote_address,
                                      const std::string& client_certificate_sha256 = "");
 
-  // Per-study access scope: every read below sees only the studies in who.scope. A study
-  // outside it is reported exactly like a missing one; such a request is logged as a
-  // security event (with UIDs and the caller, no patient data).
-
-  // Opens a stored instance. kNotFound if it does not exist or is not visible to `who`.
-  Result<std::unique_ptr<StoredObject>> OpenInstance(const Principal& who,
-                                                     const std::string& sop_instance_uid);
-
-  // Answers a query from the index alone. kPermissionDenied unless `who` may find.
-  // At most options().max_find_results matches (FindResult::truncated says if more
-  // exist). Only studies visible to `who` are matched.
-  Result<FindResult> Find(const Principal& who, dicom::Query query);
-
-  // The instances a C-MOVE/C-GET (or `tresor send`) identifies, as query conditions at
-  // any level. kPermissionDenied unless `who` holds `grant`.
-  Result<std::vector<store::StoredInstance>> ResolveRetrieve(const Principal& who,
-                                                             dicom::Query query,
-                                                             security::Service grant);
-  // Opens one instance found by ResolveRetrieve (no further check).
-  Result<std::unique_ptr<StoredObject>> OpenResolved(const store::StoredInstance& instance);
-  // The registered peer with AE title `ae_title`, as a C-MOVE destination. kNotFound if
-  // there is none: the move must then fail without any connection being opened.
-  Result<security::Peer> MoveDestination(const Principal& who, const std::string& ae_title);
-
-  // What the archive holds within who.scope (users and the local administrator only).
-  Result<store::IndexStats> Stats(const Principal& who);
-
   // Peer administration (local administrator only).
   Status AddPeer(const Principal& who, const security::Peer& peer);
   Result<bool> RemovePeer(const Principal& who, const std::string& name);
@@ -153,14 +112,12 @@ class ArchiveService {
   void RecordFailure(const std::string& source, const std::string& what);
   // The user of a valid session token, touching the session; kUnauthenticated otherwise.
   Result<security::TokenClaims> VerifySession(const std::string& token);
-  // Logs a security event if `query` (which matched nothing for `who`) names studies,
-  // series or instances that exist outside who.scope.
-  void AuditOutOfScope(const Principal& who, const dicom::Query& query, const char* action);
 
   store::Index& index_;
   store::BlobStore& blobs_;
   const ArchiveOptions options_;
   security::FailureTracker failures_;
+  CatalogService catalog_;
   IngestService ingest_;  // declared last: destroyed (its queue drained) first
 };
 

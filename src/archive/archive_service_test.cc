@@ -205,7 +205,7 @@ class ArchiveFixture {
 
   // The data set bytes of a stored instance (after its file meta information).
   std::string StoredDataSet(const std::string& sop_uid) {
-    auto object = archive_->OpenInstance(Principal::LocalAdmin(), sop_uid);
+    auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), sop_uid);
     EXPECT_TRUE(object.ok()) << object.status().ToString();
     if (!object.ok()) return "<not found>";
     std::string bytes = ReadAll(**object);
@@ -217,7 +217,7 @@ class ArchiveFixture {
   }
 
   int64_t InstanceCount() {
-    auto stats = archive_->Stats(Principal::LocalAdmin());
+    auto stats = archive_->catalog().Stats(Principal::LocalAdmin());
     EXPECT_TRUE(stats.ok()) << stats.status().ToString();
     return stats.ok() ? stats->instances : -1;
   }
@@ -245,14 +245,14 @@ TEST_P(ArchiveServiceTest, StoreThenOpenReturnsThePart10Object) {
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(*outcome, StoreOutcome::kStored);
 
-  auto stats = archive_->Stats(Principal::LocalAdmin());
+  auto stats = archive_->catalog().Stats(Principal::LocalAdmin());
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
   EXPECT_EQ(stats->instances, 1);
   EXPECT_EQ(stats->series, 1);
   EXPECT_EQ(stats->studies, 1);
   EXPECT_EQ(stats->patients, 1);
 
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_TRUE(object.ok()) << object.status().ToString();
   EXPECT_EQ((*object)->info().sop_instance_uid, o.sop_instance_uid);
   EXPECT_EQ((*object)->info().sop_class_uid, kCtImageStorage);
@@ -387,7 +387,7 @@ TEST_P(ArchiveServiceTest, DataSetUidDifferentFromDeclaredIsInvalidAndLeavesNoth
   EXPECT_TRUE(PublishedFiles().empty());
   EXPECT_EQ(InstanceCount(), 0);
   for (const std::string& uid : {SopUid(1), SopUid(2)}) {
-    auto object = archive_->OpenInstance(Principal::LocalAdmin(), uid);
+    auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), uid);
     ASSERT_FALSE(object.ok());
     EXPECT_EQ(object.status().code(), Code::kNotFound);
   }
@@ -483,16 +483,16 @@ TEST_P(ArchiveServiceTest, UploadDestroyedWithoutCommitLeavesNothing) {
   }
   EXPECT_EQ(StoredFileCount(), 0u);
   EXPECT_EQ(InstanceCount(), 0);
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_FALSE(object.ok());
   EXPECT_EQ(object.status().code(), Code::kNotFound);
 }
 
 TEST_P(ArchiveServiceTest, OpenInstanceOfUnknownOrInvalidUid) {
-  auto unknown = archive_->OpenInstance(Principal::LocalAdmin(), SopUid(99));
+  auto unknown = archive_->catalog().OpenInstance(Principal::LocalAdmin(), SopUid(99));
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().code(), Code::kNotFound);
-  auto invalid = archive_->OpenInstance(Principal::LocalAdmin(), "../../etc/passwd");
+  auto invalid = archive_->catalog().OpenInstance(Principal::LocalAdmin(), "../../etc/passwd");
   ASSERT_FALSE(invalid.ok());
   EXPECT_EQ(invalid.status().code(), Code::kInvalidArgument);
 }
@@ -512,7 +512,7 @@ TEST_P(ArchiveServiceTest, ConcurrentStoresAreAllCommitted) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(stored.load(), kThreads * kPerThread);
-  auto stats = archive_->Stats(Principal::LocalAdmin());
+  auto stats = archive_->catalog().Stats(Principal::LocalAdmin());
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->instances, kThreads * kPerThread);
   EXPECT_EQ(stats->series, 1);
@@ -618,7 +618,7 @@ TEST_P(ArchiveServiceTest, PeersCannotAdministerOrSeeStats) {
     auto removed = archive_->RemovePeer(peer, "ws");
     ASSERT_FALSE(removed.ok());
     EXPECT_EQ(removed.status().code(), Code::kPermissionDenied);
-    auto stats = archive_->Stats(peer);
+    auto stats = archive_->catalog().Stats(peer);
     ASSERT_FALSE(stats.ok());
     EXPECT_EQ(stats.status().code(), Code::kPermissionDenied);
     EXPECT_EQ(archive_->CreateUser(peer, "mallory", "admin", "a long enough passphrase 42!", {}).code(),
@@ -668,9 +668,9 @@ TEST_P(ArchiveServiceTest, AdmitAssociationAcceptsRegisteredPeersOnly) {
   auto outcome = Store(admitted->principal, Info(o.sop_instance_uid), DataSet(o));
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   // The peer is in no access group: what it stored is not visible to it.
-  EXPECT_EQ(archive_->OpenInstance(admitted->principal, o.sop_instance_uid).status().code(),
+  EXPECT_EQ(archive_->catalog().OpenInstance(admitted->principal, o.sop_instance_uid).status().code(),
             Code::kNotFound);
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_TRUE(object.ok());
   std::string bytes = ReadAll(**object);
   dicom::MemoryReader reader(bytes.data(), bytes.size());
@@ -685,7 +685,7 @@ std::vector<std::string> VisibleStudies(ArchiveService& archive, const Principal
   dicom::Query q;
   q.level = dicom::QueryLevel::kStudy;
   q.return_tags = {dicom::MakeTag(0x0020, 0x000D)};
-  auto found = archive.Find(who, q);
+  auto found = archive.catalog().Find(who, q);
   EXPECT_TRUE(found.ok()) << found.status().ToString();
   std::vector<std::string> out;
   if (!found.ok()) return out;
@@ -698,7 +698,7 @@ std::string PatientStudyCount(ArchiveService& archive, const Principal& who) {
   dicom::Query q;
   q.level = dicom::QueryLevel::kPatient;
   q.return_tags = {dicom::MakeTag(0x0020, 0x1200)};
-  auto found = archive.Find(who, q);
+  auto found = archive.catalog().Find(who, q);
   if (!found.ok() || found->matches.empty()) return "none";
   return found->matches[0].values.at(dicom::MakeTag(0x0020, 0x1200));
 }
@@ -710,7 +710,7 @@ size_t RetrievableInstances(ArchiveService& archive, const Principal& who,
   c.attribute = dicom::FindQueryAttribute(dicom::MakeTag(0x0020, 0x000D));
   c.value = study_uid;
   q.conditions.push_back(c);
-  auto found = archive.ResolveRetrieve(who, q, security::kGet);
+  auto found = archive.catalog().ResolveRetrieve(who, q, security::kGet);
   EXPECT_TRUE(found.ok()) << found.status().ToString();
   return found.ok() ? found->size() : 0;
 }
@@ -760,11 +760,11 @@ TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
   EXPECT_EQ(RetrievableInstances(*archive_, cardio, kA), 1u);
   EXPECT_EQ(RetrievableInstances(*archive_, cardio, kB), 0u);
   EXPECT_EQ(RetrievableInstances(*archive_, both, kB), 1u);
-  auto hidden = archive_->OpenInstance(cardio, b.sop_instance_uid);
-  auto missing = archive_->OpenInstance(cardio, SopUid(99));
+  auto hidden = archive_->catalog().OpenInstance(cardio, b.sop_instance_uid);
+  auto missing = archive_->catalog().OpenInstance(cardio, SopUid(99));
   EXPECT_EQ(hidden.status().code(), Code::kNotFound);
   EXPECT_EQ(hidden.status().ToString(), missing.status().ToString());
-  EXPECT_TRUE(archive_->OpenInstance(cardio, a.sop_instance_uid).ok());
+  EXPECT_TRUE(archive_->catalog().OpenInstance(cardio, a.sop_instance_uid).ok());
 
   // A user through a peer sees what both may see.
   Principal user_via_peer = both;
@@ -897,7 +897,7 @@ TEST_P(FailedSyncTest, RefusedStoreLeavesNothingAndRetryStoresAfresh) {
   EXPECT_EQ(refused.status().code(), Code::kIoError);
   faulty_->fail_persist = false;
 
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), a.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), a.sop_instance_uid);
   ASSERT_FALSE(object.ok()) << "a store answered with an error is served";
   EXPECT_EQ(object.status().code(), Code::kNotFound);
 
@@ -976,7 +976,7 @@ TEST_P(DamagedBlobTest, UnconfirmedInstanceWithDamagedBlobIsRemoved) {
   ASSERT_FALSE(blob.empty());
   CrashDamageAndRecover(blob, GetParam());
 
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_FALSE(object.ok());
   EXPECT_EQ(object.status().code(), Code::kNotFound);
   EXPECT_EQ(InstanceCount(), 0);
@@ -1018,7 +1018,7 @@ TEST_F(ArchiveRecoveryTest, DamagedBlobFileIsDeletedByRecover) {
   ASSERT_FALSE(blob.empty());
   CrashDamageAndRecover(blob, Damage::kGarbage);
 
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_FALSE(object.ok());
   EXPECT_EQ(object.status().code(), Code::kNotFound);
   EXPECT_FALSE(fs::exists(blob)) << blob << " survived recovery";
@@ -1051,7 +1051,7 @@ TEST_F(ArchiveRecoveryTest, ConfirmedInstanceIsNotCheckedAgain) {
   fs::path first_blob = StoreUnconfirmed(first);
   ASSERT_TRUE(Store(Object(2)).ok());
   CrashDamageAndRecover(first_blob, Damage::kDataSetByteFlipped);
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), first.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), first.sop_instance_uid);
   EXPECT_TRUE(object.ok()) << object.status().ToString();
   EXPECT_EQ(InstanceCount(), 2);
 }

@@ -24,6 +24,16 @@ struct InstanceInfo {
   std::string content_sha256;  // hex SHA-256 of the data set bytes (meta excluded)
 };
 
+// A stored object as a DICOM Part 10 file. Not thread-safe; one per reader.
+class StoredObject {
+ public:
+  virtual ~StoredObject() = default;
+  virtual const InstanceInfo& info() const = 0;
+  virtual uint64_t size() const = 0;
+  // Reads up to `n` bytes at `offset`; 0 at the end. kIoError if the bytes are unreadable.
+  virtual Result<size_t> ReadAt(void* out, size_t n, uint64_t offset) = 0;
+};
+
 // What the archive holds (within the caller's scope).
 struct ArchiveStats {
   int64_t patients = 0;

@@ -348,7 +348,7 @@ OFCondition AssociationHandler::HandleFind(T_ASC_PresentationContextID pres_id,
     TRESOR_LOG(kWarn) << "C-FIND from " << who_.Describe() << " refused: " << parsed.message();
     return finish(kStatusDataSetMismatch, parsed.message());
   }
-  auto found = archive_.Find(who_, query);
+  auto found = archive_.catalog().Find(who_, query);
   if (!found.ok()) {
     TRESOR_LOG(kWarn) << "C-FIND from " << who_.Describe() << " failed: " << found.status().message();
     return finish(FindStatusFor(found.status()), found.status().message());
@@ -455,7 +455,7 @@ void Count(SubOperations& ops, const Result<uint16_t>& sent, const std::string& 
 
 OFCondition AssociationHandler::ResolveRetrieve(T_ASC_PresentationContextID pres_id,
                                                 const char* sop_class, bool is_get,
-                                                std::vector<store::StoredInstance>* instances,
+                                                std::vector<archive::InstanceInfo>* instances,
                                                 Status* refusal) {
   std::unique_ptr<DcmDataset> identifier;
   OFCondition cond = ReceiveIdentifier(pres_id, kMaxIdentifierBytes, &identifier, refusal);
@@ -481,7 +481,7 @@ OFCondition AssociationHandler::ResolveRetrieve(T_ASC_PresentationContextID pres
                                " level is missing from the identifier");
     return EC_Normal;
   }
-  auto resolved = archive_.ResolveRetrieve(who_, query, is_get ? security::kGet : security::kMove);
+  auto resolved = archive_.catalog().ResolveRetrieve(who_, query, is_get ? security::kGet : security::kMove);
   if (!resolved.ok()) {
     *refusal = resolved.status();
     return EC_Normal;
@@ -505,7 +505,7 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
     return DIMSE_sendMoveResponse(assoc_, pres_id, &req, &rsp, ids, ErrorDetail(comment).get());
   };
 
-  std::vector<store::StoredInstance> instances;
+  std::vector<archive::InstanceInfo> instances;
   Status refusal;
   OFCondition cond = ResolveRetrieve(pres_id, req.AffectedSOPClassUID, false, &instances, &refusal);
   if (cond.bad()) return cond;
@@ -515,7 +515,7 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
   }
   // The destination must be a registered peer; an unknown one gets 0xA801 and no
   // connection is ever attempted (S16).
-  auto destination = archive_.MoveDestination(who_, req.MoveDestination);
+  auto destination = archive_.catalog().MoveDestination(who_, req.MoveDestination);
   if (!destination.ok()) {
     TRESOR_LOG(kWarn) << "C-MOVE from " << who_.Describe() << " refused: "
                       << destination.status().message();
@@ -543,13 +543,13 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
     return respond(kStatusUnableToPerformSubOperations, nullptr, scu.status().message());
   }
   bool cancelled = false;
-  for (const store::StoredInstance& instance : instances) {
+  for (const archive::InstanceInfo& instance : instances) {
     if (DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) {
       cancelled = true;
       break;
     }
     Result<uint16_t> sent = Status(Code::kInternal, "not sent");
-    auto object = archive_.OpenResolved(instance);
+    auto object = archive_.catalog().OpenResolved(instance);
     if (object.ok()) {
       sent = (*scu)->Send(**object, MoveOriginator{who_.ae_title, req.MessageID});
     } else {
@@ -584,7 +584,7 @@ OFCondition AssociationHandler::HandleGet(T_ASC_PresentationContextID pres_id,
     return DIMSE_sendGetResponse(assoc_, pres_id, &req, &rsp, ids, ErrorDetail(comment).get());
   };
 
-  std::vector<store::StoredInstance> instances;
+  std::vector<archive::InstanceInfo> instances;
   Status refusal;
   OFCondition cond = ResolveRetrieve(pres_id, req.AffectedSOPClassUID, true, &instances, &refusal);
   if (cond.bad()) return cond;
@@ -596,13 +596,13 @@ OFCondition AssociationHandler::HandleGet(T_ASC_PresentationContextID pres_id,
   TRESOR_LOG(kInfo) << "C-GET from " << who_.Describe() << ": " << instances.size() << " instance(s)";
   bool cancelled = false;
   uint16_t message_id = 1;
-  for (const store::StoredInstance& instance : instances) {
+  for (const archive::InstanceInfo& instance : instances) {
     if (cancelled || DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) {
       cancelled = true;
       break;
     }
     Result<uint16_t> sent = Status(Code::kInternal, "not sent");
-    auto object = archive_.OpenResolved(instance);
+    auto object = archive_.catalog().OpenResolved(instance);
     if (object.ok()) {
       sent = SendStoredObject(assoc_, **object, message_id++, MoveOriginator{}, idle_,
                               req.MessageID, &cancelled);
