@@ -314,7 +314,7 @@ int CmdToken(const Args& a) {
   if (!days.ok()) return Fail(days.status());
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
-  auto token = (*opened)->archive->CreateApiToken(archive::Principal::LocalAdmin(), a.positional[1],
+  auto token = (*opened)->archive->access().CreateApiToken(archive::Principal::LocalAdmin(), a.positional[1],
                                                   a.Flag("user"), *days);
   if (!token.ok()) return Fail(token.status());
   std::cout << "API token " << a.positional[1] << " for user " << a.Flag("user") << ", valid "

@@ -640,7 +640,7 @@ TEST_P(ArchiveServiceTest, AdmitAssociationAcceptsRegisteredPeersOnly) {
                                                               security::kEcho | security::kStore))
                   .ok());
 
-  auto admitted = archive_->AdmitAssociation("CT1", "TRESOR", "127.0.0.1");
+  auto admitted = archive_->access().AdmitAssociation("CT1", "TRESOR", "127.0.0.1");
   ASSERT_TRUE(admitted.ok()) << admitted.status().ToString();
   EXPECT_EQ(admitted->verdict, security::Verdict::kAccept);
   EXPECT_EQ(admitted->principal.peer_name, "ct1");
@@ -649,17 +649,17 @@ TEST_P(ArchiveServiceTest, AdmitAssociationAcceptsRegisteredPeersOnly) {
   EXPECT_TRUE(admitted->principal.May(security::kStore));
   EXPECT_FALSE(admitted->principal.May(security::kFind));
 
-  auto unknown = archive_->AdmitAssociation("NOBODY", "TRESOR", "127.0.0.1");
+  auto unknown = archive_->access().AdmitAssociation("NOBODY", "TRESOR", "127.0.0.1");
   ASSERT_TRUE(unknown.ok());
   EXPECT_EQ(unknown->verdict, security::Verdict::kUnknownCallingAe);
   EXPECT_EQ(unknown->principal.services, 0u);
   EXPECT_FALSE(unknown->principal.May(security::kStore));
 
-  auto wrong_called = archive_->AdmitAssociation("CT1", "SOMEONE_ELSE", "127.0.0.1");
+  auto wrong_called = archive_->access().AdmitAssociation("CT1", "SOMEONE_ELSE", "127.0.0.1");
   ASSERT_TRUE(wrong_called.ok());
   EXPECT_EQ(wrong_called->verdict, security::Verdict::kWrongCalledAe);
 
-  auto wrong_host = archive_->AdmitAssociation("CT1", "TRESOR", "10.9.9.9");
+  auto wrong_host = archive_->access().AdmitAssociation("CT1", "TRESOR", "10.9.9.9");
   ASSERT_TRUE(wrong_host.ok());
   EXPECT_EQ(wrong_host->verdict, security::Verdict::kWrongHost);
 
@@ -800,17 +800,17 @@ TEST_P(ArchiveServiceTest, UserIdentityNarrowsThePeersScope) {
                                    {"b", "c"}).ok());
   Principal ws = PeerPrincipal("ws", "WS", security::kFind | security::kGet);
   ws.scope = security::AccessScope::Of({"a", "b"});
-  auto as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
+  auto as_user = archive_->access().AuthenticateIdentity(ws, AccessService::IdentityType::kUserPassword,
                                                 "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok()) << as_user.status().ToString();
   EXPECT_EQ(as_user->scope.groups, std::vector<std::string>({"b"}));
   ws.scope = security::AccessScope::Everything();
-  as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
+  as_user = archive_->access().AuthenticateIdentity(ws, AccessService::IdentityType::kUserPassword,
                                            "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok());
   EXPECT_EQ(as_user->scope.groups, std::vector<std::string>({"b", "c"}));
   ASSERT_TRUE(archive_->SetUserGroups(admin, "reader", {}).ok());
-  as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
+  as_user = archive_->access().AuthenticateIdentity(ws, AccessService::IdentityType::kUserPassword,
                                            "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok());
   EXPECT_TRUE(as_user->scope.Empty());
@@ -826,10 +826,10 @@ TEST_P(ArchiveServiceTest, AdmitAssociationUsesTheConfiguredAeTitle) {
                   ->AddPeer(Principal::LocalAdmin(),
                             MakePeer("ct1", "CT1", "127.0.0.1", 104, security::kStore))
                   .ok());
-  auto ours = archive_->AdmitAssociation("CT1", "ARCHIVE2", "127.0.0.1");
+  auto ours = archive_->access().AdmitAssociation("CT1", "ARCHIVE2", "127.0.0.1");
   ASSERT_TRUE(ours.ok());
   EXPECT_EQ(ours->verdict, security::Verdict::kAccept);
-  auto default_title = archive_->AdmitAssociation("CT1", "TRESOR", "127.0.0.1");
+  auto default_title = archive_->access().AdmitAssociation("CT1", "TRESOR", "127.0.0.1");
   ASSERT_TRUE(default_title.ok());
   EXPECT_EQ(default_title->verdict, security::Verdict::kWrongCalledAe);
 }

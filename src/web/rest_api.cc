@@ -77,7 +77,7 @@ HttpResponse Token(archive::ArchiveService& archive, const HttpRequest& request)
   HttpResponse refusal;
   auto credentials = ParseCredentials(request, &refusal);
   if (!credentials.ok()) return refusal;
-  auto token = archive.Login(credentials->user, credentials->password, request.client_address);
+  auto token = archive.access().Login(credentials->user, credentials->password, request.client_address);
   if (!token.ok()) {
     switch (token.status().code()) {
       case Code::kUnauthenticated:
@@ -150,7 +150,7 @@ const char* TresorVersion() { return TRESOR_VERSION; }
 std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
   auto router = std::make_unique<Router>(
       [&archive](const std::string& bearer, const std::string& source) {
-        return archive.Authenticate(bearer, source);
+        return archive.access().Authenticate(bearer, source);
       },
       TresorVersion());
   Router* self = router.get();
@@ -171,7 +171,7 @@ std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
   router->Add(Route::Authenticated(
       "POST", "/auth/logout", "End the session of the bearer token (API tokens are not affected)",
       [&archive](const HttpRequest&, const archive::Principal& who) {
-        Status st = archive.Logout(who);
+        Status st = archive.access().Logout(who);
         if (!st.ok()) {
           TRESOR_LOG(kError) << "sign-out failed: " << st.ToString();
           return ErrorFromStatus(st);

@@ -147,7 +147,7 @@ TEST_F(RestApiTest, MalformedBodiesAre400AndOtherTypes415) {
   EXPECT_EQ(Call("POST", "/auth/token", "text/plain", "alice:secret").status, 415);
   EXPECT_EQ(Call("POST", "/auth/token", "", "").status, 415);
   // None of these counted as a failed sign-in.
-  EXPECT_FALSE(archive_->IsBlocked("127.0.0.1"));
+  EXPECT_FALSE(archive_->access().IsBlocked("127.0.0.1"));
 }
 
 TEST_F(RestApiTest, StatsNeedsAValidToken) {
