@@ -144,7 +144,7 @@ int CmdSend(const Args& a) {
   dicom::RegisterCodecs();
   archive::ArchiveService& archive = *(*opened)->archive;
   auto admin = archive::Principal::LocalAdmin();
-  auto peers = archive.ListPeers(admin);
+  auto peers = archive.admin().ListPeers(admin);
   if (!peers.ok()) return Fail(peers.status());
   const security::Peer* peer = nullptr;
   for (const auto& p : *peers) {

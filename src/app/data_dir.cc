@@ -105,7 +105,7 @@ Result<std::string> InitDataDir(const std::string& dir) {
   }());
   std::string password = security::GeneratePassword();
   TRESOR_RETURN_IF_ERROR(
-      opened->archive->CreateUser(archive::Principal::LocalAdmin(), "admin", "admin", password,
+      opened->archive->admin().CreateUser(archive::Principal::LocalAdmin(), "admin", "admin", password,
                                   {security::kAllStudiesGroup}));
   return password;
 }

@@ -155,7 +155,7 @@ int CmdServe(const Args& a) {
   }
 
   auto stats = o.archive->catalog().Stats(archive::Principal::LocalAdmin());
-  auto peers = o.archive->ListPeers(archive::Principal::LocalAdmin());
+  auto peers = o.archive->admin().ListPeers(archive::Principal::LocalAdmin());
   if (server.port() >= 0) {
     TRESOR_LOG(kInfo) << "DICOM listener on " << o.config.bind_address << ":" << server.port()
                       << " AE " << o.config.ae_title;

@@ -537,14 +537,14 @@ TEST_P(ArchiveServiceTest, ReopeningKeepsStoredInstances) {
 
 TEST_P(ArchiveServiceTest, LocalAdminManagesPeers) {
   Principal admin = Principal::LocalAdmin();
-  ASSERT_TRUE(archive_
-                  ->AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 104,
+  ASSERT_TRUE(archive_->admin()
+                  .AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 104,
                                             security::kEcho | security::kStore))
                   .ok());
   ASSERT_TRUE(
-      archive_->AddPeer(admin, MakePeer("ws", "WS", "10.0.0.2", 11112, security::kFind)).ok());
+      archive_->admin().AddPeer(admin, MakePeer("ws", "WS", "10.0.0.2", 11112, security::kFind)).ok());
 
-  auto peers = archive_->ListPeers(admin);
+  auto peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok()) << peers.status().ToString();
   ASSERT_EQ(peers->size(), 2u);
   EXPECT_EQ((*peers)[0].name, "ct1");
@@ -555,13 +555,13 @@ TEST_P(ArchiveServiceTest, LocalAdminManagesPeers) {
   EXPECT_EQ((*peers)[1].name, "ws");
   EXPECT_EQ((*peers)[1].services, static_cast<uint32_t>(security::kFind));
 
-  auto removed = archive_->RemovePeer(admin, "ct1");
+  auto removed = archive_->admin().RemovePeer(admin, "ct1");
   ASSERT_TRUE(removed.ok()) << removed.status().ToString();
   EXPECT_TRUE(*removed);
-  removed = archive_->RemovePeer(admin, "ct1");
+  removed = archive_->admin().RemovePeer(admin, "ct1");
   ASSERT_TRUE(removed.ok());
   EXPECT_FALSE(*removed);
-  peers = archive_->ListPeers(admin);
+  peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok());
   ASSERT_EQ(peers->size(), 1u);
   EXPECT_EQ((*peers)[0].name, "ws");
@@ -569,8 +569,8 @@ TEST_P(ArchiveServiceTest, LocalAdminManagesPeers) {
 
 TEST_P(ArchiveServiceTest, PeerWithoutServicesIsListedWithNone) {
   Principal admin = Principal::LocalAdmin();
-  ASSERT_TRUE(archive_->AddPeer(admin, MakePeer("idle", "IDLE", "10.0.0.3", 104, 0)).ok());
-  auto peers = archive_->ListPeers(admin);
+  ASSERT_TRUE(archive_->admin().AddPeer(admin, MakePeer("idle", "IDLE", "10.0.0.3", 104, 0)).ok());
+  auto peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok());
   ASSERT_EQ(peers->size(), 1u);
   EXPECT_EQ((*peers)[0].services, 0u);
@@ -579,25 +579,25 @@ TEST_P(ArchiveServiceTest, PeerWithoutServicesIsListedWithNone) {
 TEST_P(ArchiveServiceTest, InvalidPeersAreRefused) {
   Principal admin = Principal::LocalAdmin();
   EXPECT_EQ(
-      archive_->AddPeer(admin, MakePeer("", "CT1", "127.0.0.1", 104, security::kStore)).code(),
+      archive_->admin().AddPeer(admin, MakePeer("", "CT1", "127.0.0.1", 104, security::kStore)).code(),
       Code::kInvalidArgument);
   EXPECT_EQ(
-      archive_->AddPeer(admin, MakePeer("ct1", "", "127.0.0.1", 104, security::kStore)).code(),
+      archive_->admin().AddPeer(admin, MakePeer("ct1", "", "127.0.0.1", 104, security::kStore)).code(),
       Code::kInvalidArgument);
-  EXPECT_EQ(archive_
-                ->AddPeer(admin, MakePeer("ct1", "A_TITLE_LONGER_THAN_16", "127.0.0.1", 104,
+  EXPECT_EQ(archive_->admin()
+                .AddPeer(admin, MakePeer("ct1", "A_TITLE_LONGER_THAN_16", "127.0.0.1", 104,
                                           security::kStore))
                 .code(),
             Code::kInvalidArgument);
-  EXPECT_EQ(archive_->AddPeer(admin, MakePeer("ct1", "CT1", "", 104, security::kStore)).code(),
+  EXPECT_EQ(archive_->admin().AddPeer(admin, MakePeer("ct1", "CT1", "", 104, security::kStore)).code(),
             Code::kInvalidArgument);
   EXPECT_EQ(
-      archive_->AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 0, security::kStore)).code(),
+      archive_->admin().AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 0, security::kStore)).code(),
       Code::kInvalidArgument);
   EXPECT_EQ(
-      archive_->AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 65536, security::kStore)).code(),
+      archive_->admin().AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 65536, security::kStore)).code(),
       Code::kInvalidArgument);
-  auto peers = archive_->ListPeers(admin);
+  auto peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok());
   EXPECT_TRUE(peers->empty());
 }
@@ -605,38 +605,38 @@ TEST_P(ArchiveServiceTest, InvalidPeersAreRefused) {
 TEST_P(ArchiveServiceTest, PeersCannotAdministerOrSeeStats) {
   Principal admin = Principal::LocalAdmin();
   ASSERT_TRUE(
-      archive_->AddPeer(admin, MakePeer("ws", "WS", "10.0.0.2", 104, security::kFind)).ok());
+      archive_->admin().AddPeer(admin, MakePeer("ws", "WS", "10.0.0.2", 104, security::kFind)).ok());
 
   for (const Principal& peer : {FullPeer(), QueryOnlyPeer()}) {
     EXPECT_EQ(
-        archive_->AddPeer(peer, MakePeer("evil", "EVIL", "10.6.6.6", 104, security::kAllServices))
+        archive_->admin().AddPeer(peer, MakePeer("evil", "EVIL", "10.6.6.6", 104, security::kAllServices))
             .code(),
         Code::kPermissionDenied);
-    auto listed = archive_->ListPeers(peer);
+    auto listed = archive_->admin().ListPeers(peer);
     ASSERT_FALSE(listed.ok());
     EXPECT_EQ(listed.status().code(), Code::kPermissionDenied);
-    auto removed = archive_->RemovePeer(peer, "ws");
+    auto removed = archive_->admin().RemovePeer(peer, "ws");
     ASSERT_FALSE(removed.ok());
     EXPECT_EQ(removed.status().code(), Code::kPermissionDenied);
     auto stats = archive_->catalog().Stats(peer);
     ASSERT_FALSE(stats.ok());
     EXPECT_EQ(stats.status().code(), Code::kPermissionDenied);
-    EXPECT_EQ(archive_->CreateUser(peer, "mallory", "admin", "a long enough passphrase 42!", {}).code(),
+    EXPECT_EQ(archive_->admin().CreateUser(peer, "mallory", "admin", "a long enough passphrase 42!", {}).code(),
               Code::kPermissionDenied);
-    auto users = archive_->ListUsers(peer);
+    auto users = archive_->admin().ListUsers(peer);
     ASSERT_FALSE(users.ok());
     EXPECT_EQ(users.status().code(), Code::kPermissionDenied);
   }
 
-  auto peers = archive_->ListPeers(admin);
+  auto peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok());
   ASSERT_EQ(peers->size(), 1u);
   EXPECT_EQ((*peers)[0].name, "ws");
 }
 
 TEST_P(ArchiveServiceTest, AdmitAssociationAcceptsRegisteredPeersOnly) {
-  ASSERT_TRUE(archive_
-                  ->AddPeer(Principal::LocalAdmin(), MakePeer("ct1", "CT1", "127.0.0.1", 104,
+  ASSERT_TRUE(archive_->admin()
+                  .AddPeer(Principal::LocalAdmin(), MakePeer("ct1", "CT1", "127.0.0.1", 104,
                                                               security::kEcho | security::kStore))
                   .ok());
 
@@ -719,10 +719,10 @@ TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
   const Principal admin = Principal::LocalAdmin();
   const std::string kA = "1.2.826.0.1.3680043.8.498.10", kB = "1.2.826.0.1.3680043.8.498.20",
                     kC = "1.2.826.0.1.3680043.8.498.30";
-  ASSERT_TRUE(archive_->AddGroupRule(admin, {"cardio", store::GroupRule::Kind::kPeer, "ct1"}).ok());
+  ASSERT_TRUE(archive_->admin().AddGroupRule(admin, {"cardio", GroupRule::Kind::kPeer, "ct1"}).ok());
   ASSERT_TRUE(
-      archive_->AddGroupRule(admin, {"site-b", store::GroupRule::Kind::kInstitution, "Site B"}).ok());
-  EXPECT_EQ(archive_->AddGroupRule(admin, {"all", store::GroupRule::Kind::kPeer, "x"}).status().code(),
+      archive_->admin().AddGroupRule(admin, {"site-b", GroupRule::Kind::kInstitution, "Site B"}).ok());
+  EXPECT_EQ(archive_->admin().AddGroupRule(admin, {"all", GroupRule::Kind::kPeer, "x"}).status().code(),
             Code::kInvalidArgument);
 
   // Study A arrives from peer ct1, study B is from "Site B", study C matches no rule.
@@ -772,31 +772,31 @@ TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
   EXPECT_EQ(VisibleStudies(*archive_, user_via_peer), std::vector<std::string>({kB}));
 
   // Manual assignment, and rules applied to what is already archived.
-  ASSERT_TRUE(archive_->AssignStudy(admin, "cardio", kC, true).ok());
+  ASSERT_TRUE(archive_->admin().AssignStudy(admin, "cardio", kC, true).ok());
   EXPECT_EQ(VisibleStudies(*archive_, cardio), std::vector<std::string>({kA, kC}));
-  ASSERT_TRUE(archive_->AssignStudy(admin, "cardio", kC, false).ok());
+  ASSERT_TRUE(archive_->admin().AssignStudy(admin, "cardio", kC, false).ok());
   EXPECT_EQ(VisibleStudies(*archive_, cardio), std::vector<std::string>({kA}));
-  EXPECT_EQ(archive_->AssignStudy(admin, "cardio", "1.2.3.4", true).code(), Code::kNotFound);
-  auto applied = archive_->AddGroupRule(admin, {"site-a", store::GroupRule::Kind::kInstitution,
+  EXPECT_EQ(archive_->admin().AssignStudy(admin, "cardio", "1.2.3.4", true).code(), Code::kNotFound);
+  auto applied = archive_->admin().AddGroupRule(admin, {"site-a", GroupRule::Kind::kInstitution,
                                                 "Site A"});
   ASSERT_TRUE(applied.ok());
   EXPECT_EQ(*applied, 1);
-  auto groups = archive_->ListGroups(admin);
+  auto groups = archive_->admin().ListGroups(admin);
   ASSERT_TRUE(groups.ok());
   ASSERT_EQ(groups->size(), 3u);
   EXPECT_EQ((*groups)[0].name, "cardio");
   EXPECT_EQ((*groups)[0].studies, 1);
 
   // Only the local administrator manages groups.
-  EXPECT_EQ(archive_->AssignStudy(cardio, "cardio", kB, true).code(), Code::kPermissionDenied);
-  EXPECT_EQ(archive_->AddGroupRule(cardio, {"cardio", store::GroupRule::Kind::kPeer, "ws"})
+  EXPECT_EQ(archive_->admin().AssignStudy(cardio, "cardio", kB, true).code(), Code::kPermissionDenied);
+  EXPECT_EQ(archive_->admin().AddGroupRule(cardio, {"cardio", GroupRule::Kind::kPeer, "ws"})
                 .status().code(),
             Code::kPermissionDenied);
 }
 
 TEST_P(ArchiveServiceTest, UserIdentityNarrowsThePeersScope) {
   const Principal admin = Principal::LocalAdmin();
-  ASSERT_TRUE(archive_->CreateUser(admin, "reader", "radiologist", "correct horse battery",
+  ASSERT_TRUE(archive_->admin().CreateUser(admin, "reader", "radiologist", "correct horse battery",
                                    {"b", "c"}).ok());
   Principal ws = PeerPrincipal("ws", "WS", security::kFind | security::kGet);
   ws.scope = security::AccessScope::Of({"a", "b"});
@@ -809,21 +809,21 @@ TEST_P(ArchiveServiceTest, UserIdentityNarrowsThePeersScope) {
                                            "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok());
   EXPECT_EQ(as_user->scope.groups, std::vector<std::string>({"b", "c"}));
-  ASSERT_TRUE(archive_->SetUserGroups(admin, "reader", {}).ok());
+  ASSERT_TRUE(archive_->admin().SetUserGroups(admin, "reader", {}).ok());
   as_user = archive_->access().AuthenticateIdentity(ws, AccessService::IdentityType::kUserPassword,
                                            "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok());
   EXPECT_TRUE(as_user->scope.Empty());
-  EXPECT_EQ(archive_->SetUserGroups(admin, "nobody", {"a"}).code(), Code::kNotFound);
-  EXPECT_EQ(archive_->SetUserGroups(admin, "reader", {"bad name"}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(archive_->admin().SetUserGroups(admin, "nobody", {"a"}).code(), Code::kNotFound);
+  EXPECT_EQ(archive_->admin().SetUserGroups(admin, "reader", {"bad name"}).code(), Code::kInvalidArgument);
 }
 
 TEST_P(ArchiveServiceTest, AdmitAssociationUsesTheConfiguredAeTitle) {
   ArchiveOptions options;
   options.ae_title = "ARCHIVE2";
   OpenArchive(GetParam(), options);
-  ASSERT_TRUE(archive_
-                  ->AddPeer(Principal::LocalAdmin(),
+  ASSERT_TRUE(archive_->admin()
+                  .AddPeer(Principal::LocalAdmin(),
                             MakePeer("ct1", "CT1", "127.0.0.1", 104, security::kStore))
                   .ok());
   auto ours = archive_->access().AdmitAssociation("CT1", "ARCHIVE2", "127.0.0.1");
