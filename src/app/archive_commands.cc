@@ -21,7 +21,7 @@
 #include "dicom/codecs.h"
 #include "dicom/dictionary.h"
 #include "dicom/part10.h"
-#include "dimse/store_scu.h"
+#include "dimse/peer_sender.h"
 
 namespace tresor::app {
 
@@ -168,40 +168,34 @@ int CmdSend(const Args& a) {
   }
   if (todo.empty()) return Fail(NotFound("no archived instance matches the given UIDs"));
 
-  dimse::StoreScu::Options options;
+  dimse::PeerSendOptions options;
   options.calling_ae = (*opened)->config.ae_title;
-  options.called_ae = peer->ae_title;
-  options.host = peer->host;
-  options.port = peer->port;
   std::map<std::string, std::string> failures;  // uid -> last reason
   size_t sent = 0;
   for (int attempt = 0; attempt <= retries && !todo.empty(); ++attempt) {
     if (attempt > 0) {
       std::cerr << "retrying " << todo.size() << " instance(s) (attempt " << attempt + 1 << ")\n";
     }
-    std::vector<std::pair<std::string, std::string>> needed;
-    for (const auto& [uid, i] : todo) needed.emplace_back(i.sop_class_uid, i.transfer_syntax_uid);
-    auto scu = dimse::StoreScu::Connect(options, needed);
-    if (!scu.ok()) {
-      for (const auto& [uid, i] : todo) failures[uid] = scu.status().message();
-      continue;
-    }
-    for (auto it = todo.begin(); it != todo.end();) {
-      Result<uint16_t> status = Status(Code::kInternal, "not sent");
-      auto object = archive.catalog().OpenResolved(it->second);
-      status = object.ok() ? (*scu)->Send(**object, {}) : Result<uint16_t>(object.status());
+    std::vector<archive::InstanceInfo> batch;
+    for (const auto& [uid, i] : todo) batch.push_back(i);
+    dimse::SendObserver observer;
+    observer.sent = [&](const archive::InstanceInfo& i, const Result<uint16_t>& status) {
       if (status.ok() && (*status == 0 || (*status & 0xF000) == 0xB000)) {
-        std::cout << "sent " << it->first << "\n";
-        failures.erase(it->first);
+        std::cout << "sent " << i.sop_instance_uid << "\n";
+        failures.erase(i.sop_instance_uid);
         ++sent;
-        it = todo.erase(it);
+        todo.erase(i.sop_instance_uid);
       } else {
         char hex[8];
         std::snprintf(hex, sizeof hex, "%04x", status.ok() ? *status : 0);
-        failures[it->first] =
+        failures[i.sop_instance_uid] =
             status.ok() ? std::string("refused with status 0x") + hex : status.status().message();
-        ++it;
       }
+      return true;
+    };
+    Status connected = dimse::SendToPeer(archive.catalog(), *peer, options, batch, observer);
+    if (!connected.ok()) {
+      for (const auto& [uid, i] : todo) failures[uid] = connected.message();
     }
   }
   for (const auto& [uid, why] : failures) std::cout << "failed " << uid << ": " << why << "\n";

@@ -17,6 +17,7 @@
 #include "dicom/part10.h"
 #include "dicom/query.h"
 #include "dicom/transfer_syntax.h"
+#include "dimse/peer_sender.h"
 #include "dimse/status_mapping.h"
 #include "dimse/store_scu.h"
 
@@ -529,43 +530,32 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
                     << ":" << destination->port;
   if (instances.empty()) return respond(kStatusSuccess, nullptr, "");
 
-  std::vector<std::pair<std::string, std::string>> needed;
-  for (const auto& i : instances) needed.emplace_back(i.sop_class_uid, i.transfer_syntax_uid);
-  StoreScu::Options options;
+  PeerSendOptions options;
   options.calling_ae = archive_.options().ae_title;
-  options.called_ae = destination->ae_title;
-  options.host = destination->host;
-  options.port = destination->port;
   options.timeout_seconds = idle_;
-  auto scu = StoreScu::Connect(options, needed);
-  if (!scu.ok()) {
-    TRESOR_LOG(kWarn) << "C-MOVE to " << destination->ae_title << " failed: " << scu.status().message();
-    return respond(kStatusUnableToPerformSubOperations, nullptr, scu.status().message());
-  }
+  options.originator = MoveOriginator{who_.ae_title, req.MessageID};
   bool cancelled = false;
-  for (const archive::InstanceInfo& instance : instances) {
-    if (DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) {
-      cancelled = true;
-      break;
-    }
-    Result<uint16_t> sent = Status(Code::kInternal, "not sent");
-    auto object = archive_.catalog().OpenResolved(instance);
-    if (object.ok()) {
-      sent = (*scu)->Send(**object, MoveOriginator{who_.ae_title, req.MessageID});
-    } else {
-      sent = object.status();
-    }
+  SendObserver observer;
+  observer.cancelled = [&] {
+    cancelled = DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good();
+    return cancelled;
+  };
+  observer.sent = [&](const archive::InstanceInfo& instance, const Result<uint16_t>& sent) {
     if (!sent.ok()) {
       TRESOR_LOG(kWarn) << "C-MOVE sub-operation for " << instance.sop_instance_uid
                         << " failed: " << sent.status().message();
     }
     Count(ops, sent, instance.sop_instance_uid);
-    if (ops.remaining > 0) {
-      cond = respond(kStatusPending, nullptr, "");
-      if (cond.bad()) return cond;
-    }
+    if (ops.remaining > 0) cond = respond(kStatusPending, nullptr, "");
+    return cond.good();
+  };
+  Status connected =
+      SendToPeer(archive_.catalog(), *destination, options, instances, observer);
+  if (!connected.ok()) {
+    TRESOR_LOG(kWarn) << "C-MOVE to " << destination->ae_title << " failed: " << connected.message();
+    return respond(kStatusUnableToPerformSubOperations, nullptr, connected.message());
   }
-  (*scu)->Release();
+  if (cond.bad()) return cond;
   std::unique_ptr<DcmDataset> failed = FailedList(ops);
   return respond(FinalRetrieveStatus(ops, cancelled), failed.get(), "");
 }
