@@ -10,7 +10,7 @@
 #include "app/data_dir.h"
 #include "security/password.h"
 #include "security/tls_material.h"
-#include "store/access_scope.h"
+#include "security/access_scope.h"
 
 namespace tresor::app {
 
@@ -18,7 +18,7 @@ namespace {
 
 // Access groups for display: "all", "a,b" or "-".
 std::string GroupsText(const std::vector<std::string>& groups) {
-  return groups.empty() ? "-" : store::FormatGroupList(groups);
+  return groups.empty() ? "-" : security::FormatGroupList(groups);
 }
 
 }  // namespace
@@ -44,7 +44,7 @@ int CmdPeer(const Args& a) {
     if (!services.ok()) return Fail(services.status());
     auto port = ParsePort(a.Flag("port", "104"));
     if (!port.ok()) return Fail(port.status());
-    auto groups = store::ParseGroupList(a.Flag("groups"));
+    auto groups = security::ParseGroupList(a.Flag("groups"));
     if (!groups.ok()) return Fail(groups.status());
     security::Peer peer{a.positional[1],
                         a.Flag("ae"),
@@ -96,7 +96,7 @@ int CmdPeer(const Args& a) {
                   << " days\n";
       }
     }
-    Status s = archive.AddPeer(admin, peer);
+    Status s = archive.admin().AddPeer(admin, peer);
     if (!s.ok()) return Fail(s);
     std::cout << "peer " << peer.name << ": AE " << peer.ae_title << " from " << peer.host
               << ", allowed: " << security::FormatServices(peer.services)
@@ -125,7 +125,7 @@ int CmdPeer(const Args& a) {
     return 0;
   }
   if (verb == "list") {
-    auto peers = archive.ListPeers(admin);
+    auto peers = archive.admin().ListPeers(admin);
     if (!peers.ok()) return Fail(peers.status());
     std::printf("%-16s %-16s %-24s %-6s %-5s %-24s %s\n", "NAME", "AE TITLE", "HOST", "PORT", "TLS",
                 "ALLOWED", "GROUPS");
@@ -138,7 +138,7 @@ int CmdPeer(const Args& a) {
   }
   if (verb == "remove") {
     if (a.positional.size() != 2) return Fail(InvalidArgument("usage: tresor peer remove NAME"));
-    auto removed = archive.RemovePeer(admin, a.positional[1]);
+    auto removed = archive.admin().RemovePeer(admin, a.positional[1]);
     if (!removed.ok()) return Fail(removed.status());
     if (!*removed) return Fail(NotFound("no peer named " + a.positional[1]));
     std::cout << "peer " << a.positional[1] << " removed\n";
@@ -172,7 +172,7 @@ int CmdUser(const Args& a) {
   auto admin = archive::Principal::LocalAdmin();
   const std::string& verb = a.positional[0];
   if (verb == "list") {
-    auto users = archive.ListUsers(admin);
+    auto users = archive.admin().ListUsers(admin);
     if (!users.ok()) return Fail(users.status());
     std::printf("%-24s %-14s %-9s %s\n", "NAME", "ROLE", "STATE", "GROUPS");
     for (const auto& u : *users) {
@@ -184,9 +184,9 @@ int CmdUser(const Args& a) {
   if (verb == "groups") {
     if (a.positional.size() != 3)
       return Fail(InvalidArgument("usage: tresor user groups NAME LIST"));
-    auto groups = store::ParseGroupList(a.positional[2]);
+    auto groups = security::ParseGroupList(a.positional[2]);
     if (!groups.ok()) return Fail(groups.status());
-    Status st = archive.SetUserGroups(admin, a.positional[1], *groups);
+    Status st = archive.admin().SetUserGroups(admin, a.positional[1], *groups);
     if (!st.ok()) return Fail(st);
     std::cout << "user " << a.positional[1] << ": access groups " << GroupsText(*groups) << "\n";
     return 0;
@@ -199,15 +199,15 @@ int CmdUser(const Args& a) {
   std::string password;
   if (verb == "add") {
     if (a.Flag("role").empty()) return Fail(InvalidArgument("user add needs --role"));
-    auto groups = store::ParseGroupList(a.Flag("groups"));
+    auto groups = security::ParseGroupList(a.Flag("groups"));
     if (!groups.ok()) return Fail(groups.status());
     password = PasswordFromArgs(a, &generated);
-    st = archive.CreateUser(admin, name, a.Flag("role"), password, *groups);
+    st = archive.admin().CreateUser(admin, name, a.Flag("role"), password, *groups);
   } else if (verb == "passwd") {
     password = PasswordFromArgs(a, &generated);
-    st = archive.SetUserPassword(admin, name, password);
+    st = archive.admin().SetUserPassword(admin, name, password);
   } else if (verb == "disable" || verb == "enable") {
-    st = archive.SetUserDisabled(admin, name, verb == "disable");
+    st = archive.admin().SetUserDisabled(admin, name, verb == "disable");
   } else {
     return Fail(InvalidArgument("unknown user command '" + verb + "'"));
   }
@@ -229,10 +229,10 @@ int CmdGroup(const Args& a) {
   archive::ArchiveService& archive = *(*opened)->archive;
   auto admin = archive::Principal::LocalAdmin();
   if (verb == "list" && a.positional.size() == 1) {
-    auto groups = archive.ListGroups(admin);
-    auto rules = archive.ListGroupRules(admin);
-    auto peers = archive.ListPeers(admin);
-    auto users = archive.ListUsers(admin);
+    auto groups = archive.admin().ListGroups(admin);
+    auto rules = archive.admin().ListGroupRules(admin);
+    auto peers = archive.admin().ListPeers(admin);
+    auto users = archive.admin().ListUsers(admin);
     if (!groups.ok()) return Fail(groups.status());
     if (!rules.ok()) return Fail(rules.status());
     if (!peers.ok()) return Fail(peers.status());
@@ -248,12 +248,12 @@ int CmdGroup(const Args& a) {
         if (in(u.groups)) out += " user:" + u.name;
       return out.empty() ? std::string(" (none)") : out;
     };
-    std::cout << "all: every study; members:" << members(store::kAllStudiesGroup) << "\n";
+    std::cout << "all: every study; members:" << members(security::kAllStudiesGroup) << "\n";
     for (const auto& g : *groups) {
       std::cout << g.name << ": " << g.studies << " studies; members:" << members(g.name) << "\n";
       for (const auto& r : *rules) {
         if (r.group == g.name) {
-          std::cout << "  rule: " << store::GroupRuleKindName(r.kind) << " = \"" << r.value
+          std::cout << "  rule: " << archive::GroupRuleKindName(r.kind) << " = \"" << r.value
                     << "\"\n";
         }
       }
@@ -262,12 +262,12 @@ int CmdGroup(const Args& a) {
   }
   if (verb == "rule" && a.positional.size() == 3 &&
       (a.positional[1] == "add" || a.positional[1] == "remove")) {
-    store::GroupRule rule;
+    archive::GroupRule rule;
     rule.group = a.positional[2];
     int given = 0;
-    for (auto [flag, kind] : {std::pair{"peer", store::GroupRule::Kind::kPeer},
-                              std::pair{"institution", store::GroupRule::Kind::kInstitution},
-                              std::pair{"issuer", store::GroupRule::Kind::kIssuer}}) {
+    for (auto [flag, kind] : {std::pair{"peer", archive::GroupRule::Kind::kPeer},
+                              std::pair{"institution", archive::GroupRule::Kind::kInstitution},
+                              std::pair{"issuer", archive::GroupRule::Kind::kIssuer}}) {
       if (a.flags.count(flag)) {
         rule.kind = kind;
         rule.value = a.Flag(flag);
@@ -277,14 +277,14 @@ int CmdGroup(const Args& a) {
     if (given != 1)
       return Fail(InvalidArgument("a rule needs one of --peer, --institution, --issuer"));
     std::string what =
-        std::string(store::GroupRuleKindName(rule.kind)) + " = \"" + rule.value + "\"";
+        std::string(archive::GroupRuleKindName(rule.kind)) + " = \"" + rule.value + "\"";
     if (a.positional[1] == "add") {
-      auto added = archive.AddGroupRule(admin, rule);
+      auto added = archive.admin().AddGroupRule(admin, rule);
       if (!added.ok()) return Fail(added.status());
       std::cout << "group " << rule.group << ": rule " << what << " added; " << *added
                 << " archived studies added to the group\n";
     } else {
-      auto removed = archive.RemoveGroupRule(admin, rule);
+      auto removed = archive.admin().RemoveGroupRule(admin, rule);
       if (!removed.ok()) return Fail(removed.status());
       if (!*removed) return Fail(NotFound("group " + rule.group + " has no rule " + what));
       std::cout << "group " << rule.group << ": rule " << what << " removed\n";
@@ -293,7 +293,7 @@ int CmdGroup(const Args& a) {
   }
   if ((verb == "assign" || verb == "unassign") && a.positional.size() >= 3) {
     for (size_t i = 2; i < a.positional.size(); ++i) {
-      Status st = archive.AssignStudy(admin, a.positional[1], a.positional[i], verb == "assign");
+      Status st = archive.admin().AssignStudy(admin, a.positional[1], a.positional[i], verb == "assign");
       if (!st.ok()) return Fail(st);
     }
     std::cout << "group " << a.positional[1] << ": " << a.positional.size() - 2 << " stud"
@@ -314,7 +314,7 @@ int CmdToken(const Args& a) {
   if (!days.ok()) return Fail(days.status());
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
-  auto token = (*opened)->archive->CreateApiToken(archive::Principal::LocalAdmin(), a.positional[1],
+  auto token = (*opened)->archive->access().CreateApiToken(archive::Principal::LocalAdmin(), a.positional[1],
                                                   a.Flag("user"), *days);
   if (!token.ok()) return Fail(token.status());
   std::cout << "API token " << a.positional[1] << " for user " << a.Flag("user") << ", valid "

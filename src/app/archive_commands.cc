@@ -21,7 +21,7 @@
 #include "dicom/codecs.h"
 #include "dicom/dictionary.h"
 #include "dicom/part10.h"
-#include "dimse/store_scu.h"
+#include "dimse/peer_sender.h"
 
 namespace tresor::app {
 
@@ -42,7 +42,7 @@ Result<archive::StoreOutcome> ImportFile(archive::ArchiveService& archive,
   TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(whole));
   TRESOR_ASSIGN_OR_RETURN(
       std::unique_ptr<archive::Upload> upload,
-      archive.BeginStore(archive::Principal::LocalAdmin(),
+      archive.ingest().BeginStore(archive::Principal::LocalAdmin(),
                          {meta.sop_class_uid, meta.sop_instance_uid, meta.transfer_syntax_uid}));
   std::vector<char> buf(1 << 20);
   uint64_t offset = meta.dataset_offset;
@@ -144,7 +144,7 @@ int CmdSend(const Args& a) {
   dicom::RegisterCodecs();
   archive::ArchiveService& archive = *(*opened)->archive;
   auto admin = archive::Principal::LocalAdmin();
-  auto peers = archive.ListPeers(admin);
+  auto peers = archive.admin().ListPeers(admin);
   if (!peers.ok()) return Fail(peers.status());
   const security::Peer* peer = nullptr;
   for (const auto& p : *peers) {
@@ -153,7 +153,7 @@ int CmdSend(const Args& a) {
   if (!peer) return Fail(NotFound("no peer named " + a.Flag("to") + " (see tresor peer list)"));
 
   // Each UID may name a study, a series or an instance.
-  std::map<std::string, store::StoredInstance> todo;
+  std::map<std::string, archive::InstanceInfo> todo;
   for (dicom::TagKey tag : {dicom::MakeTag(0x0020, 0x000D), dicom::MakeTag(0x0020, 0x000E),
                             dicom::MakeTag(0x0008, 0x0018)}) {
     dicom::Condition c;
@@ -162,46 +162,40 @@ int CmdSend(const Args& a) {
     c.list = a.positional;
     dicom::Query q;
     q.conditions.push_back(c);
-    auto found = archive.ResolveRetrieve(admin, q, security::kMove);
+    auto found = archive.catalog().ResolveRetrieve(admin, q, security::kMove);
     if (!found.ok()) return Fail(found.status());
     for (auto& i : *found) todo.emplace(i.sop_instance_uid, i);
   }
   if (todo.empty()) return Fail(NotFound("no archived instance matches the given UIDs"));
 
-  dimse::StoreScu::Options options;
+  dimse::PeerSendOptions options;
   options.calling_ae = (*opened)->config.ae_title;
-  options.called_ae = peer->ae_title;
-  options.host = peer->host;
-  options.port = peer->port;
   std::map<std::string, std::string> failures;  // uid -> last reason
   size_t sent = 0;
   for (int attempt = 0; attempt <= retries && !todo.empty(); ++attempt) {
     if (attempt > 0) {
       std::cerr << "retrying " << todo.size() << " instance(s) (attempt " << attempt + 1 << ")\n";
     }
-    std::vector<std::pair<std::string, std::string>> needed;
-    for (const auto& [uid, i] : todo) needed.emplace_back(i.sop_class_uid, i.transfer_syntax_uid);
-    auto scu = dimse::StoreScu::Connect(options, needed);
-    if (!scu.ok()) {
-      for (const auto& [uid, i] : todo) failures[uid] = scu.status().message();
-      continue;
-    }
-    for (auto it = todo.begin(); it != todo.end();) {
-      Result<uint16_t> status = Status(Code::kInternal, "not sent");
-      auto object = archive.OpenResolved(it->second);
-      status = object.ok() ? (*scu)->Send(**object, {}) : Result<uint16_t>(object.status());
+    std::vector<archive::InstanceInfo> batch;
+    for (const auto& [uid, i] : todo) batch.push_back(i);
+    dimse::SendObserver observer;
+    observer.sent = [&](const archive::InstanceInfo& i, const Result<uint16_t>& status) {
       if (status.ok() && (*status == 0 || (*status & 0xF000) == 0xB000)) {
-        std::cout << "sent " << it->first << "\n";
-        failures.erase(it->first);
+        std::cout << "sent " << i.sop_instance_uid << "\n";
+        failures.erase(i.sop_instance_uid);
         ++sent;
-        it = todo.erase(it);
+        todo.erase(i.sop_instance_uid);
       } else {
         char hex[8];
         std::snprintf(hex, sizeof hex, "%04x", status.ok() ? *status : 0);
-        failures[it->first] =
+        failures[i.sop_instance_uid] =
             status.ok() ? std::string("refused with status 0x") + hex : status.status().message();
-        ++it;
       }
+      return true;
+    };
+    Status connected = dimse::SendToPeer(archive.catalog(), *peer, options, batch, observer);
+    if (!connected.ok()) {
+      for (const auto& [uid, i] : todo) failures[uid] = connected.message();
     }
   }
   for (const auto& [uid, why] : failures) std::cout << "failed " << uid << ": " << why << "\n";
@@ -214,7 +208,7 @@ int CmdStats(const Args& a) {
   TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
-  auto s = (*opened)->archive->Stats(archive::Principal::LocalAdmin());
+  auto s = (*opened)->archive->catalog().Stats(archive::Principal::LocalAdmin());
   if (!s.ok()) return Fail(s.status());
   std::cout << "patients:  " << s->patients << "\n"
             << "studies:   " << s->studies << "\n"
@@ -229,7 +223,7 @@ int CmdCat(const Args& a) {
   if (a.positional.size() != 1) return Fail(InvalidArgument("usage: tresor cat SOP_INSTANCE_UID"));
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
-  auto obj = (*opened)->archive->OpenInstance(archive::Principal::LocalAdmin(), a.positional[0]);
+  auto obj = (*opened)->archive->catalog().OpenInstance(archive::Principal::LocalAdmin(), a.positional[0]);
   if (!obj.ok()) return Fail(obj.status());
   std::vector<char> buf(1 << 20);
   for (uint64_t off = 0; off < (*obj)->size();) {

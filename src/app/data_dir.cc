@@ -105,8 +105,8 @@ Result<std::string> InitDataDir(const std::string& dir) {
   }());
   std::string password = security::GeneratePassword();
   TRESOR_RETURN_IF_ERROR(
-      opened->archive->CreateUser(archive::Principal::LocalAdmin(), "admin", "admin", password,
-                                  {store::kAllStudiesGroup}));
+      opened->archive->admin().CreateUser(archive::Principal::LocalAdmin(), "admin", "admin", password,
+                                  {security::kAllStudiesGroup}));
   return password;
 }
 

@@ -18,7 +18,7 @@
 #include "dicom/dictionary.h"
 #include "dimse/server.h"
 #include "security/tls_material.h"
-#include "store/access_scope.h"
+#include "security/access_scope.h"
 #include "web/https_server.h"
 
 namespace tresor::app {
@@ -107,7 +107,7 @@ int CmdServe(const Args& a) {
   }
   Status st = dicom::CheckDictionaryLoaded();
   if (!st.ok()) return Fail(st);
-  st = o.archive->Recover();
+  st = o.archive->ingest().Recover();
   if (!st.ok()) return Fail(st);
   dicom::RegisterCodecs();  // before any thread starts
 
@@ -154,8 +154,8 @@ int CmdServe(const Args& a) {
     TRESOR_LOG(kInfo) << "HTTPS listener on " << o.config.bind_address << ":" << https->port();
   }
 
-  auto stats = o.archive->Stats(archive::Principal::LocalAdmin());
-  auto peers = o.archive->ListPeers(archive::Principal::LocalAdmin());
+  auto stats = o.archive->catalog().Stats(archive::Principal::LocalAdmin());
+  auto peers = o.archive->admin().ListPeers(archive::Principal::LocalAdmin());
   if (server.port() >= 0) {
     TRESOR_LOG(kInfo) << "DICOM listener on " << o.config.bind_address << ":" << server.port()
                       << " AE " << o.config.ae_title;
@@ -181,7 +181,7 @@ int CmdServe(const Args& a) {
                 << security::FormatServices(p.services) << ")"
                 << (!reads               ? ""
                     : p.groups.empty()   ? "; in no access group: sees no study"
-                                         : "; access groups " + store::FormatGroupList(p.groups))
+                                         : "; access groups " + security::FormatGroupList(p.groups))
                 << "\n";
     }
     example_ae = peers->front().ae_title;

@@ -192,7 +192,7 @@ class ArchiveFixture {
   // BeginStore + Write in `chunk`-sized pieces + Commit.
   Result<StoreOutcome> Store(const Principal& who, const UploadInfo& info, const std::string& data,
                              size_t chunk = 1000) {
-    TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, archive_->BeginStore(who, info));
+    TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, archive_->ingest().BeginStore(who, info));
     for (size_t off = 0; off < data.size(); off += chunk) {
       TRESOR_RETURN_IF_ERROR(upload->Write(data.data() + off, std::min(chunk, data.size() - off)));
     }
@@ -205,7 +205,7 @@ class ArchiveFixture {
 
   // The data set bytes of a stored instance (after its file meta information).
   std::string StoredDataSet(const std::string& sop_uid) {
-    auto object = archive_->OpenInstance(Principal::LocalAdmin(), sop_uid);
+    auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), sop_uid);
     EXPECT_TRUE(object.ok()) << object.status().ToString();
     if (!object.ok()) return "<not found>";
     std::string bytes = ReadAll(**object);
@@ -217,7 +217,7 @@ class ArchiveFixture {
   }
 
   int64_t InstanceCount() {
-    auto stats = archive_->Stats(Principal::LocalAdmin());
+    auto stats = archive_->catalog().Stats(Principal::LocalAdmin());
     EXPECT_TRUE(stats.ok()) << stats.status().ToString();
     return stats.ok() ? stats->instances : -1;
   }
@@ -233,7 +233,7 @@ class ArchiveServiceTest : public ArchiveFixture, public ::testing::TestWithPara
  protected:
   void SetUp() override {
     OpenArchive(GetParam());
-    ASSERT_TRUE(archive_->Recover().ok());
+    ASSERT_TRUE(archive_->ingest().Recover().ok());
   }
   void TearDown() override { CloseArchive(); }
 };
@@ -245,14 +245,14 @@ TEST_P(ArchiveServiceTest, StoreThenOpenReturnsThePart10Object) {
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(*outcome, StoreOutcome::kStored);
 
-  auto stats = archive_->Stats(Principal::LocalAdmin());
+  auto stats = archive_->catalog().Stats(Principal::LocalAdmin());
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
   EXPECT_EQ(stats->instances, 1);
   EXPECT_EQ(stats->series, 1);
   EXPECT_EQ(stats->studies, 1);
   EXPECT_EQ(stats->patients, 1);
 
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_TRUE(object.ok()) << object.status().ToString();
   EXPECT_EQ((*object)->info().sop_instance_uid, o.sop_instance_uid);
   EXPECT_EQ((*object)->info().sop_class_uid, kCtImageStorage);
@@ -333,7 +333,7 @@ TEST_P(ArchiveServiceTest, SameUidDifferentContentIsConflictAndKeepsTheFirst) {
 
 TEST_P(ArchiveServiceTest, PrincipalWithoutStoreGrantIsDenied) {
   TestObject o = Object(1);
-  auto upload = archive_->BeginStore(QueryOnlyPeer(), Info(o.sop_instance_uid));
+  auto upload = archive_->ingest().BeginStore(QueryOnlyPeer(), Info(o.sop_instance_uid));
   ASSERT_FALSE(upload.ok());
   EXPECT_EQ(upload.status().code(), Code::kPermissionDenied);
 
@@ -358,11 +358,11 @@ TEST_P(ArchiveServiceTest, InvalidUidsAreInvalidArgument) {
   for (const std::string& bad :
        {std::string("../x"), std::string(""), std::string("1.2.3."), std::string("1..2"),
         std::string("1.02"), std::string("abc"), std::string(65, '1')}) {
-    auto upload = archive_->BeginStore(Principal::LocalAdmin(), Info(bad));
+    auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(bad));
     ASSERT_FALSE(upload.ok()) << bad;
     EXPECT_EQ(upload.status().code(), Code::kInvalidArgument) << bad;
 
-    auto bad_class = archive_->BeginStore(Principal::LocalAdmin(), Info(SopUid(1), bad));
+    auto bad_class = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(SopUid(1), bad));
     ASSERT_FALSE(bad_class.ok()) << bad;
     EXPECT_EQ(bad_class.status().code(), Code::kInvalidArgument) << bad;
   }
@@ -372,7 +372,7 @@ TEST_P(ArchiveServiceTest, InvalidUidsAreInvalidArgument) {
 TEST_P(ArchiveServiceTest, UnacceptedTransferSyntaxIsRefused) {
   UploadInfo info = Info(SopUid(1));
   info.transfer_syntax_uid = "1.2.3.4.5";
-  auto upload = archive_->BeginStore(Principal::LocalAdmin(), info);
+  auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), info);
   ASSERT_FALSE(upload.ok());
   EXPECT_EQ(upload.status().code(), Code::kUnsupported);
   EXPECT_EQ(StoredFileCount(), 0u);
@@ -387,7 +387,7 @@ TEST_P(ArchiveServiceTest, DataSetUidDifferentFromDeclaredIsInvalidAndLeavesNoth
   EXPECT_TRUE(PublishedFiles().empty());
   EXPECT_EQ(InstanceCount(), 0);
   for (const std::string& uid : {SopUid(1), SopUid(2)}) {
-    auto object = archive_->OpenInstance(Principal::LocalAdmin(), uid);
+    auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), uid);
     ASSERT_FALSE(object.ok());
     EXPECT_EQ(object.status().code(), Code::kNotFound);
   }
@@ -445,7 +445,7 @@ TEST_P(ArchiveServiceTest, WriteBeyondMaxObjectBytesIsResourceExhausted) {
   options.max_object_bytes = data.size() - 1;
   OpenArchive(GetParam(), options);
 
-  auto upload = archive_->BeginStore(Principal::LocalAdmin(), Info(o.sop_instance_uid));
+  auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(o.sop_instance_uid));
   ASSERT_TRUE(upload.ok()) << upload.status().ToString();
   Status first = (*upload)->Write(data.data(), data.size() - 1);
   EXPECT_TRUE(first.ok()) << first.ToString();
@@ -476,23 +476,23 @@ TEST_P(ArchiveServiceTest, UploadDestroyedWithoutCommitLeavesNothing) {
   o.pixel_bytes = 600 * 1024;  // part of it reaches the file before the upload is dropped
   std::string data = DataSet(o);
   {
-    auto upload = archive_->BeginStore(Principal::LocalAdmin(), Info(o.sop_instance_uid));
+    auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(o.sop_instance_uid));
     ASSERT_TRUE(upload.ok()) << upload.status().ToString();
     ASSERT_TRUE((*upload)->Write(data.data(), data.size()).ok());
     EXPECT_EQ(StagedFiles().size(), 1u);
   }
   EXPECT_EQ(StoredFileCount(), 0u);
   EXPECT_EQ(InstanceCount(), 0);
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_FALSE(object.ok());
   EXPECT_EQ(object.status().code(), Code::kNotFound);
 }
 
 TEST_P(ArchiveServiceTest, OpenInstanceOfUnknownOrInvalidUid) {
-  auto unknown = archive_->OpenInstance(Principal::LocalAdmin(), SopUid(99));
+  auto unknown = archive_->catalog().OpenInstance(Principal::LocalAdmin(), SopUid(99));
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().code(), Code::kNotFound);
-  auto invalid = archive_->OpenInstance(Principal::LocalAdmin(), "../../etc/passwd");
+  auto invalid = archive_->catalog().OpenInstance(Principal::LocalAdmin(), "../../etc/passwd");
   ASSERT_FALSE(invalid.ok());
   EXPECT_EQ(invalid.status().code(), Code::kInvalidArgument);
 }
@@ -512,7 +512,7 @@ TEST_P(ArchiveServiceTest, ConcurrentStoresAreAllCommitted) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(stored.load(), kThreads * kPerThread);
-  auto stats = archive_->Stats(Principal::LocalAdmin());
+  auto stats = archive_->catalog().Stats(Principal::LocalAdmin());
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->instances, kThreads * kPerThread);
   EXPECT_EQ(stats->series, 1);
@@ -527,7 +527,7 @@ TEST_P(ArchiveServiceTest, ReopeningKeepsStoredInstances) {
   TestObject o = Object(1);
   ASSERT_TRUE(Store(o).ok());
   OpenArchive(GetParam());
-  ASSERT_TRUE(archive_->Recover().ok());
+  ASSERT_TRUE(archive_->ingest().Recover().ok());
   EXPECT_EQ(StoredDataSet(o.sop_instance_uid), DataSet(o));
   EXPECT_EQ(InstanceCount(), 1);
   auto again = Store(o);
@@ -537,14 +537,14 @@ TEST_P(ArchiveServiceTest, ReopeningKeepsStoredInstances) {
 
 TEST_P(ArchiveServiceTest, LocalAdminManagesPeers) {
   Principal admin = Principal::LocalAdmin();
-  ASSERT_TRUE(archive_
-                  ->AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 104,
+  ASSERT_TRUE(archive_->admin()
+                  .AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 104,
                                             security::kEcho | security::kStore))
                   .ok());
   ASSERT_TRUE(
-      archive_->AddPeer(admin, MakePeer("ws", "WS", "10.0.0.2", 11112, security::kFind)).ok());
+      archive_->admin().AddPeer(admin, MakePeer("ws", "WS", "10.0.0.2", 11112, security::kFind)).ok());
 
-  auto peers = archive_->ListPeers(admin);
+  auto peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok()) << peers.status().ToString();
   ASSERT_EQ(peers->size(), 2u);
   EXPECT_EQ((*peers)[0].name, "ct1");
@@ -555,13 +555,13 @@ TEST_P(ArchiveServiceTest, LocalAdminManagesPeers) {
   EXPECT_EQ((*peers)[1].name, "ws");
   EXPECT_EQ((*peers)[1].services, static_cast<uint32_t>(security::kFind));
 
-  auto removed = archive_->RemovePeer(admin, "ct1");
+  auto removed = archive_->admin().RemovePeer(admin, "ct1");
   ASSERT_TRUE(removed.ok()) << removed.status().ToString();
   EXPECT_TRUE(*removed);
-  removed = archive_->RemovePeer(admin, "ct1");
+  removed = archive_->admin().RemovePeer(admin, "ct1");
   ASSERT_TRUE(removed.ok());
   EXPECT_FALSE(*removed);
-  peers = archive_->ListPeers(admin);
+  peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok());
   ASSERT_EQ(peers->size(), 1u);
   EXPECT_EQ((*peers)[0].name, "ws");
@@ -569,8 +569,8 @@ TEST_P(ArchiveServiceTest, LocalAdminManagesPeers) {
 
 TEST_P(ArchiveServiceTest, PeerWithoutServicesIsListedWithNone) {
   Principal admin = Principal::LocalAdmin();
-  ASSERT_TRUE(archive_->AddPeer(admin, MakePeer("idle", "IDLE", "10.0.0.3", 104, 0)).ok());
-  auto peers = archive_->ListPeers(admin);
+  ASSERT_TRUE(archive_->admin().AddPeer(admin, MakePeer("idle", "IDLE", "10.0.0.3", 104, 0)).ok());
+  auto peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok());
   ASSERT_EQ(peers->size(), 1u);
   EXPECT_EQ((*peers)[0].services, 0u);
@@ -579,25 +579,25 @@ TEST_P(ArchiveServiceTest, PeerWithoutServicesIsListedWithNone) {
 TEST_P(ArchiveServiceTest, InvalidPeersAreRefused) {
   Principal admin = Principal::LocalAdmin();
   EXPECT_EQ(
-      archive_->AddPeer(admin, MakePeer("", "CT1", "127.0.0.1", 104, security::kStore)).code(),
+      archive_->admin().AddPeer(admin, MakePeer("", "CT1", "127.0.0.1", 104, security::kStore)).code(),
       Code::kInvalidArgument);
   EXPECT_EQ(
-      archive_->AddPeer(admin, MakePeer("ct1", "", "127.0.0.1", 104, security::kStore)).code(),
+      archive_->admin().AddPeer(admin, MakePeer("ct1", "", "127.0.0.1", 104, security::kStore)).code(),
       Code::kInvalidArgument);
-  EXPECT_EQ(archive_
-                ->AddPeer(admin, MakePeer("ct1", "A_TITLE_LONGER_THAN_16", "127.0.0.1", 104,
+  EXPECT_EQ(archive_->admin()
+                .AddPeer(admin, MakePeer("ct1", "A_TITLE_LONGER_THAN_16", "127.0.0.1", 104,
                                           security::kStore))
                 .code(),
             Code::kInvalidArgument);
-  EXPECT_EQ(archive_->AddPeer(admin, MakePeer("ct1", "CT1", "", 104, security::kStore)).code(),
+  EXPECT_EQ(archive_->admin().AddPeer(admin, MakePeer("ct1", "CT1", "", 104, security::kStore)).code(),
             Code::kInvalidArgument);
   EXPECT_EQ(
-      archive_->AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 0, security::kStore)).code(),
+      archive_->admin().AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 0, security::kStore)).code(),
       Code::kInvalidArgument);
   EXPECT_EQ(
-      archive_->AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 65536, security::kStore)).code(),
+      archive_->admin().AddPeer(admin, MakePeer("ct1", "CT1", "127.0.0.1", 65536, security::kStore)).code(),
       Code::kInvalidArgument);
-  auto peers = archive_->ListPeers(admin);
+  auto peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok());
   EXPECT_TRUE(peers->empty());
 }
@@ -605,42 +605,42 @@ TEST_P(ArchiveServiceTest, InvalidPeersAreRefused) {
 TEST_P(ArchiveServiceTest, PeersCannotAdministerOrSeeStats) {
   Principal admin = Principal::LocalAdmin();
   ASSERT_TRUE(
-      archive_->AddPeer(admin, MakePeer("ws", "WS", "10.0.0.2", 104, security::kFind)).ok());
+      archive_->admin().AddPeer(admin, MakePeer("ws", "WS", "10.0.0.2", 104, security::kFind)).ok());
 
   for (const Principal& peer : {FullPeer(), QueryOnlyPeer()}) {
     EXPECT_EQ(
-        archive_->AddPeer(peer, MakePeer("evil", "EVIL", "10.6.6.6", 104, security::kAllServices))
+        archive_->admin().AddPeer(peer, MakePeer("evil", "EVIL", "10.6.6.6", 104, security::kAllServices))
             .code(),
         Code::kPermissionDenied);
-    auto listed = archive_->ListPeers(peer);
+    auto listed = archive_->admin().ListPeers(peer);
     ASSERT_FALSE(listed.ok());
     EXPECT_EQ(listed.status().code(), Code::kPermissionDenied);
-    auto removed = archive_->RemovePeer(peer, "ws");
+    auto removed = archive_->admin().RemovePeer(peer, "ws");
     ASSERT_FALSE(removed.ok());
     EXPECT_EQ(removed.status().code(), Code::kPermissionDenied);
-    auto stats = archive_->Stats(peer);
+    auto stats = archive_->catalog().Stats(peer);
     ASSERT_FALSE(stats.ok());
     EXPECT_EQ(stats.status().code(), Code::kPermissionDenied);
-    EXPECT_EQ(archive_->CreateUser(peer, "mallory", "admin", "a long enough passphrase 42!", {}).code(),
+    EXPECT_EQ(archive_->admin().CreateUser(peer, "mallory", "admin", "a long enough passphrase 42!", {}).code(),
               Code::kPermissionDenied);
-    auto users = archive_->ListUsers(peer);
+    auto users = archive_->admin().ListUsers(peer);
     ASSERT_FALSE(users.ok());
     EXPECT_EQ(users.status().code(), Code::kPermissionDenied);
   }
 
-  auto peers = archive_->ListPeers(admin);
+  auto peers = archive_->admin().ListPeers(admin);
   ASSERT_TRUE(peers.ok());
   ASSERT_EQ(peers->size(), 1u);
   EXPECT_EQ((*peers)[0].name, "ws");
 }
 
 TEST_P(ArchiveServiceTest, AdmitAssociationAcceptsRegisteredPeersOnly) {
-  ASSERT_TRUE(archive_
-                  ->AddPeer(Principal::LocalAdmin(), MakePeer("ct1", "CT1", "127.0.0.1", 104,
+  ASSERT_TRUE(archive_->admin()
+                  .AddPeer(Principal::LocalAdmin(), MakePeer("ct1", "CT1", "127.0.0.1", 104,
                                                               security::kEcho | security::kStore))
                   .ok());
 
-  auto admitted = archive_->AdmitAssociation("CT1", "TRESOR", "127.0.0.1");
+  auto admitted = archive_->access().AdmitAssociation("CT1", "TRESOR", "127.0.0.1");
   ASSERT_TRUE(admitted.ok()) << admitted.status().ToString();
   EXPECT_EQ(admitted->verdict, security::Verdict::kAccept);
   EXPECT_EQ(admitted->principal.peer_name, "ct1");
@@ -649,17 +649,17 @@ TEST_P(ArchiveServiceTest, AdmitAssociationAcceptsRegisteredPeersOnly) {
   EXPECT_TRUE(admitted->principal.May(security::kStore));
   EXPECT_FALSE(admitted->principal.May(security::kFind));
 
-  auto unknown = archive_->AdmitAssociation("NOBODY", "TRESOR", "127.0.0.1");
+  auto unknown = archive_->access().AdmitAssociation("NOBODY", "TRESOR", "127.0.0.1");
   ASSERT_TRUE(unknown.ok());
   EXPECT_EQ(unknown->verdict, security::Verdict::kUnknownCallingAe);
   EXPECT_EQ(unknown->principal.services, 0u);
   EXPECT_FALSE(unknown->principal.May(security::kStore));
 
-  auto wrong_called = archive_->AdmitAssociation("CT1", "SOMEONE_ELSE", "127.0.0.1");
+  auto wrong_called = archive_->access().AdmitAssociation("CT1", "SOMEONE_ELSE", "127.0.0.1");
   ASSERT_TRUE(wrong_called.ok());
   EXPECT_EQ(wrong_called->verdict, security::Verdict::kWrongCalledAe);
 
-  auto wrong_host = archive_->AdmitAssociation("CT1", "TRESOR", "10.9.9.9");
+  auto wrong_host = archive_->access().AdmitAssociation("CT1", "TRESOR", "10.9.9.9");
   ASSERT_TRUE(wrong_host.ok());
   EXPECT_EQ(wrong_host->verdict, security::Verdict::kWrongHost);
 
@@ -668,9 +668,9 @@ TEST_P(ArchiveServiceTest, AdmitAssociationAcceptsRegisteredPeersOnly) {
   auto outcome = Store(admitted->principal, Info(o.sop_instance_uid), DataSet(o));
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   // The peer is in no access group: what it stored is not visible to it.
-  EXPECT_EQ(archive_->OpenInstance(admitted->principal, o.sop_instance_uid).status().code(),
+  EXPECT_EQ(archive_->catalog().OpenInstance(admitted->principal, o.sop_instance_uid).status().code(),
             Code::kNotFound);
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_TRUE(object.ok());
   std::string bytes = ReadAll(**object);
   dicom::MemoryReader reader(bytes.data(), bytes.size());
@@ -685,7 +685,7 @@ std::vector<std::string> VisibleStudies(ArchiveService& archive, const Principal
   dicom::Query q;
   q.level = dicom::QueryLevel::kStudy;
   q.return_tags = {dicom::MakeTag(0x0020, 0x000D)};
-  auto found = archive.Find(who, q);
+  auto found = archive.catalog().Find(who, q);
   EXPECT_TRUE(found.ok()) << found.status().ToString();
   std::vector<std::string> out;
   if (!found.ok()) return out;
@@ -698,7 +698,7 @@ std::string PatientStudyCount(ArchiveService& archive, const Principal& who) {
   dicom::Query q;
   q.level = dicom::QueryLevel::kPatient;
   q.return_tags = {dicom::MakeTag(0x0020, 0x1200)};
-  auto found = archive.Find(who, q);
+  auto found = archive.catalog().Find(who, q);
   if (!found.ok() || found->matches.empty()) return "none";
   return found->matches[0].values.at(dicom::MakeTag(0x0020, 0x1200));
 }
@@ -710,7 +710,7 @@ size_t RetrievableInstances(ArchiveService& archive, const Principal& who,
   c.attribute = dicom::FindQueryAttribute(dicom::MakeTag(0x0020, 0x000D));
   c.value = study_uid;
   q.conditions.push_back(c);
-  auto found = archive.ResolveRetrieve(who, q, security::kGet);
+  auto found = archive.catalog().ResolveRetrieve(who, q, security::kGet);
   EXPECT_TRUE(found.ok()) << found.status().ToString();
   return found.ok() ? found->size() : 0;
 }
@@ -719,10 +719,10 @@ TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
   const Principal admin = Principal::LocalAdmin();
   const std::string kA = "1.2.826.0.1.3680043.8.498.10", kB = "1.2.826.0.1.3680043.8.498.20",
                     kC = "1.2.826.0.1.3680043.8.498.30";
-  ASSERT_TRUE(archive_->AddGroupRule(admin, {"cardio", store::GroupRule::Kind::kPeer, "ct1"}).ok());
+  ASSERT_TRUE(archive_->admin().AddGroupRule(admin, {"cardio", GroupRule::Kind::kPeer, "ct1"}).ok());
   ASSERT_TRUE(
-      archive_->AddGroupRule(admin, {"site-b", store::GroupRule::Kind::kInstitution, "Site B"}).ok());
-  EXPECT_EQ(archive_->AddGroupRule(admin, {"all", store::GroupRule::Kind::kPeer, "x"}).status().code(),
+      archive_->admin().AddGroupRule(admin, {"site-b", GroupRule::Kind::kInstitution, "Site B"}).ok());
+  EXPECT_EQ(archive_->admin().AddGroupRule(admin, {"all", GroupRule::Kind::kPeer, "x"}).status().code(),
             Code::kInvalidArgument);
 
   // Study A arrives from peer ct1, study B is from "Site B", study C matches no rule.
@@ -740,12 +740,12 @@ TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
   ASSERT_TRUE(Store(c).ok());
 
   Principal cardio = PeerPrincipal("ws", "WS", security::kFind | security::kGet);
-  cardio.scope = store::AccessScope::Of({"cardio"});
+  cardio.scope = security::AccessScope::Of({"cardio"});
   Principal none = PeerPrincipal("ws2", "WS2", security::kFind | security::kGet);
   Principal both = cardio;
-  both.scope = store::AccessScope::Of({"site-b", "cardio"});
+  both.scope = security::AccessScope::Of({"site-b", "cardio"});
   Principal everything = cardio;
-  everything.scope = store::AccessScope::Of({"all"});
+  everything.scope = security::AccessScope::Of({"all"});
 
   EXPECT_EQ(VisibleStudies(*archive_, cardio), std::vector<std::string>({kA}));
   EXPECT_EQ(VisibleStudies(*archive_, both), std::vector<std::string>({kA, kB}));
@@ -760,76 +760,76 @@ TEST_P(ArchiveServiceTest, AccessScopeDecidesWhatQueriesAndRetrievalsSee) {
   EXPECT_EQ(RetrievableInstances(*archive_, cardio, kA), 1u);
   EXPECT_EQ(RetrievableInstances(*archive_, cardio, kB), 0u);
   EXPECT_EQ(RetrievableInstances(*archive_, both, kB), 1u);
-  auto hidden = archive_->OpenInstance(cardio, b.sop_instance_uid);
-  auto missing = archive_->OpenInstance(cardio, SopUid(99));
+  auto hidden = archive_->catalog().OpenInstance(cardio, b.sop_instance_uid);
+  auto missing = archive_->catalog().OpenInstance(cardio, SopUid(99));
   EXPECT_EQ(hidden.status().code(), Code::kNotFound);
   EXPECT_EQ(hidden.status().ToString(), missing.status().ToString());
-  EXPECT_TRUE(archive_->OpenInstance(cardio, a.sop_instance_uid).ok());
+  EXPECT_TRUE(archive_->catalog().OpenInstance(cardio, a.sop_instance_uid).ok());
 
   // A user through a peer sees what both may see.
   Principal user_via_peer = both;
-  user_via_peer.scope = both.scope.Intersect(store::AccessScope::Of({"site-b"}));
+  user_via_peer.scope = both.scope.Intersect(security::AccessScope::Of({"site-b"}));
   EXPECT_EQ(VisibleStudies(*archive_, user_via_peer), std::vector<std::string>({kB}));
 
   // Manual assignment, and rules applied to what is already archived.
-  ASSERT_TRUE(archive_->AssignStudy(admin, "cardio", kC, true).ok());
+  ASSERT_TRUE(archive_->admin().AssignStudy(admin, "cardio", kC, true).ok());
   EXPECT_EQ(VisibleStudies(*archive_, cardio), std::vector<std::string>({kA, kC}));
-  ASSERT_TRUE(archive_->AssignStudy(admin, "cardio", kC, false).ok());
+  ASSERT_TRUE(archive_->admin().AssignStudy(admin, "cardio", kC, false).ok());
   EXPECT_EQ(VisibleStudies(*archive_, cardio), std::vector<std::string>({kA}));
-  EXPECT_EQ(archive_->AssignStudy(admin, "cardio", "1.2.3.4", true).code(), Code::kNotFound);
-  auto applied = archive_->AddGroupRule(admin, {"site-a", store::GroupRule::Kind::kInstitution,
+  EXPECT_EQ(archive_->admin().AssignStudy(admin, "cardio", "1.2.3.4", true).code(), Code::kNotFound);
+  auto applied = archive_->admin().AddGroupRule(admin, {"site-a", GroupRule::Kind::kInstitution,
                                                 "Site A"});
   ASSERT_TRUE(applied.ok());
   EXPECT_EQ(*applied, 1);
-  auto groups = archive_->ListGroups(admin);
+  auto groups = archive_->admin().ListGroups(admin);
   ASSERT_TRUE(groups.ok());
   ASSERT_EQ(groups->size(), 3u);
   EXPECT_EQ((*groups)[0].name, "cardio");
   EXPECT_EQ((*groups)[0].studies, 1);
 
   // Only the local administrator manages groups.
-  EXPECT_EQ(archive_->AssignStudy(cardio, "cardio", kB, true).code(), Code::kPermissionDenied);
-  EXPECT_EQ(archive_->AddGroupRule(cardio, {"cardio", store::GroupRule::Kind::kPeer, "ws"})
+  EXPECT_EQ(archive_->admin().AssignStudy(cardio, "cardio", kB, true).code(), Code::kPermissionDenied);
+  EXPECT_EQ(archive_->admin().AddGroupRule(cardio, {"cardio", GroupRule::Kind::kPeer, "ws"})
                 .status().code(),
             Code::kPermissionDenied);
 }
 
 TEST_P(ArchiveServiceTest, UserIdentityNarrowsThePeersScope) {
   const Principal admin = Principal::LocalAdmin();
-  ASSERT_TRUE(archive_->CreateUser(admin, "reader", "radiologist", "correct horse battery",
+  ASSERT_TRUE(archive_->admin().CreateUser(admin, "reader", "radiologist", "correct horse battery",
                                    {"b", "c"}).ok());
   Principal ws = PeerPrincipal("ws", "WS", security::kFind | security::kGet);
-  ws.scope = store::AccessScope::Of({"a", "b"});
-  auto as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
+  ws.scope = security::AccessScope::Of({"a", "b"});
+  auto as_user = archive_->access().AuthenticateIdentity(ws, AccessService::IdentityType::kUserPassword,
                                                 "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok()) << as_user.status().ToString();
   EXPECT_EQ(as_user->scope.groups, std::vector<std::string>({"b"}));
-  ws.scope = store::AccessScope::Everything();
-  as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
+  ws.scope = security::AccessScope::Everything();
+  as_user = archive_->access().AuthenticateIdentity(ws, AccessService::IdentityType::kUserPassword,
                                            "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok());
   EXPECT_EQ(as_user->scope.groups, std::vector<std::string>({"b", "c"}));
-  ASSERT_TRUE(archive_->SetUserGroups(admin, "reader", {}).ok());
-  as_user = archive_->AuthenticateIdentity(ws, ArchiveService::IdentityType::kUserPassword,
+  ASSERT_TRUE(archive_->admin().SetUserGroups(admin, "reader", {}).ok());
+  as_user = archive_->access().AuthenticateIdentity(ws, AccessService::IdentityType::kUserPassword,
                                            "reader", "correct horse battery");
   ASSERT_TRUE(as_user.ok());
   EXPECT_TRUE(as_user->scope.Empty());
-  EXPECT_EQ(archive_->SetUserGroups(admin, "nobody", {"a"}).code(), Code::kNotFound);
-  EXPECT_EQ(archive_->SetUserGroups(admin, "reader", {"bad name"}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(archive_->admin().SetUserGroups(admin, "nobody", {"a"}).code(), Code::kNotFound);
+  EXPECT_EQ(archive_->admin().SetUserGroups(admin, "reader", {"bad name"}).code(), Code::kInvalidArgument);
 }
 
 TEST_P(ArchiveServiceTest, AdmitAssociationUsesTheConfiguredAeTitle) {
   ArchiveOptions options;
   options.ae_title = "ARCHIVE2";
   OpenArchive(GetParam(), options);
-  ASSERT_TRUE(archive_
-                  ->AddPeer(Principal::LocalAdmin(),
+  ASSERT_TRUE(archive_->admin()
+                  .AddPeer(Principal::LocalAdmin(),
                             MakePeer("ct1", "CT1", "127.0.0.1", 104, security::kStore))
                   .ok());
-  auto ours = archive_->AdmitAssociation("CT1", "ARCHIVE2", "127.0.0.1");
+  auto ours = archive_->access().AdmitAssociation("CT1", "ARCHIVE2", "127.0.0.1");
   ASSERT_TRUE(ours.ok());
   EXPECT_EQ(ours->verdict, security::Verdict::kAccept);
-  auto default_title = archive_->AdmitAssociation("CT1", "TRESOR", "127.0.0.1");
+  auto default_title = archive_->access().AdmitAssociation("CT1", "TRESOR", "127.0.0.1");
   ASSERT_TRUE(default_title.ok());
   EXPECT_EQ(default_title->verdict, security::Verdict::kWrongCalledAe);
 }
@@ -897,7 +897,7 @@ TEST_P(FailedSyncTest, RefusedStoreLeavesNothingAndRetryStoresAfresh) {
   EXPECT_EQ(refused.status().code(), Code::kIoError);
   faulty_->fail_persist = false;
 
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), a.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), a.sop_instance_uid);
   ASSERT_FALSE(object.ok()) << "a store answered with an error is served";
   EXPECT_EQ(object.status().code(), Code::kNotFound);
 
@@ -918,7 +918,7 @@ class ArchiveRecoveryTest : public ArchiveFixture, public ::testing::Test {
  protected:
   void SetUp() override {
     OpenArchive(Sync::kFilesystem);
-    ASSERT_TRUE(archive_->Recover().ok());
+    ASSERT_TRUE(archive_->ingest().Recover().ok());
   }
   void TearDown() override { CloseArchive(); }
 
@@ -963,7 +963,7 @@ class ArchiveRecoveryTest : public ArchiveFixture, public ::testing::Test {
         break;
     }
     OpenArchive(Sync::kFilesystem);
-    Status recovered = archive_->Recover();
+    Status recovered = archive_->ingest().Recover();
     ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   }
 };
@@ -976,7 +976,7 @@ TEST_P(DamagedBlobTest, UnconfirmedInstanceWithDamagedBlobIsRemoved) {
   ASSERT_FALSE(blob.empty());
   CrashDamageAndRecover(blob, GetParam());
 
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_FALSE(object.ok());
   EXPECT_EQ(object.status().code(), Code::kNotFound);
   EXPECT_EQ(InstanceCount(), 0);
@@ -1018,7 +1018,7 @@ TEST_F(ArchiveRecoveryTest, DamagedBlobFileIsDeletedByRecover) {
   ASSERT_FALSE(blob.empty());
   CrashDamageAndRecover(blob, Damage::kGarbage);
 
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), o.sop_instance_uid);
   ASSERT_FALSE(object.ok());
   EXPECT_EQ(object.status().code(), Code::kNotFound);
   EXPECT_FALSE(fs::exists(blob)) << blob << " survived recovery";
@@ -1032,7 +1032,7 @@ TEST_F(ArchiveRecoveryTest, UnconfirmedInstanceWithIntactBlobIsKept) {
   ASSERT_FALSE(blob.empty());
   CloseArchive();
   OpenArchive(Sync::kFilesystem);
-  Status recovered = archive_->Recover();
+  Status recovered = archive_->ingest().Recover();
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
 
   EXPECT_EQ(StoredDataSet(o.sop_instance_uid), DataSet(o));
@@ -1051,7 +1051,7 @@ TEST_F(ArchiveRecoveryTest, ConfirmedInstanceIsNotCheckedAgain) {
   fs::path first_blob = StoreUnconfirmed(first);
   ASSERT_TRUE(Store(Object(2)).ok());
   CrashDamageAndRecover(first_blob, Damage::kDataSetByteFlipped);
-  auto object = archive_->OpenInstance(Principal::LocalAdmin(), first.sop_instance_uid);
+  auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), first.sop_instance_uid);
   EXPECT_TRUE(object.ok()) << object.status().ToString();
   EXPECT_EQ(InstanceCount(), 2);
 }
@@ -1066,7 +1066,7 @@ TEST_F(ArchiveRecoveryTest, CommittedBlobLeftInStagingIsPublished) {
   fs::rename(blob, staged);
 
   OpenArchive(Sync::kFilesystem);
-  Status recovered = archive_->Recover();
+  Status recovered = archive_->ingest().Recover();
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   EXPECT_TRUE(StagedFiles().empty());
   EXPECT_TRUE(fs::exists(blob));
@@ -1078,7 +1078,7 @@ TEST_F(ArchiveRecoveryTest, UncommittedStagedBlobIsDeleted) {
   TestObject o = Object(1);
   ASSERT_TRUE(Store(o).ok());
   {
-    auto upload = archive_->BeginStore(Principal::LocalAdmin(), Info(SopUid(2)));
+    auto upload = archive_->ingest().BeginStore(Principal::LocalAdmin(), Info(SopUid(2)));
     ASSERT_TRUE(upload.ok());
     std::string data = DataSet(Object(2));
     ASSERT_TRUE((*upload)->Write(data.data(), data.size()).ok());
@@ -1091,7 +1091,7 @@ TEST_F(ArchiveRecoveryTest, UncommittedStagedBlobIsDeleted) {
   fs::rename(dir_.path() + "/partial", StorageRoot() + "/staging/" + std::string(32, 'e'));
 
   OpenArchive(Sync::kFilesystem);
-  Status recovered = archive_->Recover();
+  Status recovered = archive_->ingest().Recover();
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   EXPECT_TRUE(StagedFiles().empty());
   EXPECT_EQ(PublishedFiles().size(), 1u);
@@ -1105,7 +1105,7 @@ TEST_F(ArchiveRecoveryTest, RecoverUnderFullSyncKeepsStoredInstances) {
   ASSERT_TRUE(Store(o).ok());
   CloseArchive();
   OpenArchive(Sync::kFull);
-  Status recovered = archive_->Recover();
+  Status recovered = archive_->ingest().Recover();
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   EXPECT_EQ(StoredDataSet(o.sop_instance_uid), DataSet(o));
   EXPECT_EQ(PublishedFiles().size(), 1u);

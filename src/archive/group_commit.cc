@@ -4,7 +4,7 @@
 
 namespace tresor::archive {
 
-GroupCommitter::GroupCommitter(store::Index& index, store::BlobStore& blobs, int batch_max)
+GroupCommitter::GroupCommitter(store::InstanceIndex& index, store::BlobStore& blobs, int batch_max)
     : index_(index), blobs_(blobs), batch_max_(static_cast<size_t>(batch_max)) {
   thread_ = std::thread([this] { Run(); });
 }

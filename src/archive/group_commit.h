@@ -16,13 +16,13 @@
 
 #include "core/status.h"
 #include "store/blob_store.h"
-#include "store/index.h"
+#include "store/instance_index.h"
 
 namespace tresor::archive {
 
 class GroupCommitter {
  public:
-  GroupCommitter(store::Index& index, store::BlobStore& blobs, int batch_max);
+  GroupCommitter(store::InstanceIndex& index, store::BlobStore& blobs, int batch_max);
   // Commits what is queued, then stops the committer thread.
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
@@ -40,7 +40,7 @@ class GroupCommitter {
   void Run();
   void CommitBatch(std::deque<Pending>& batch);
 
-  store::Index& index_;
+  store::InstanceIndex& index_;
   store::BlobStore& blobs_;
   const size_t batch_max_;
   std::mutex mu_;

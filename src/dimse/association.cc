@@ -17,6 +17,7 @@
 #include "dicom/part10.h"
 #include "dicom/query.h"
 #include "dicom/transfer_syntax.h"
+#include "dimse/peer_sender.h"
 #include "dimse/status_mapping.h"
 #include "dimse/store_scu.h"
 
@@ -117,7 +118,7 @@ OFCondition AssociationHandler::HandleStore(T_ASC_PresentationContextID pres_id,
   if (req.DataSetType == DIMSE_DATASET_NULL) {
     outcome = InvalidArgument("C-STORE request without a data set");
   } else {
-    auto begun = archive_.BeginStore(who_, info);
+    auto begun = archive_.ingest().BeginStore(who_, info);
     if (begun.ok()) {
       upload = std::move(begun).value();
     } else {
@@ -348,7 +349,7 @@ OFCondition AssociationHandler::HandleFind(T_ASC_PresentationContextID pres_id,
     TRESOR_LOG(kWarn) << "C-FIND from " << who_.Describe() << " refused: " << parsed.message();
     return finish(kStatusDataSetMismatch, parsed.message());
   }
-  auto found = archive_.Find(who_, query);
+  auto found = archive_.catalog().Find(who_, query);
   if (!found.ok()) {
     TRESOR_LOG(kWarn) << "C-FIND from " << who_.Describe() << " failed: " << found.status().message();
     return finish(FindStatusFor(found.status()), found.status().message());
@@ -455,7 +456,7 @@ void Count(SubOperations& ops, const Result<uint16_t>& sent, const std::string& 
 
 OFCondition AssociationHandler::ResolveRetrieve(T_ASC_PresentationContextID pres_id,
                                                 const char* sop_class, bool is_get,
-                                                std::vector<store::StoredInstance>* instances,
+                                                std::vector<archive::InstanceInfo>* instances,
                                                 Status* refusal) {
   std::unique_ptr<DcmDataset> identifier;
   OFCondition cond = ReceiveIdentifier(pres_id, kMaxIdentifierBytes, &identifier, refusal);
@@ -481,7 +482,7 @@ OFCondition AssociationHandler::ResolveRetrieve(T_ASC_PresentationContextID pres
                                " level is missing from the identifier");
     return EC_Normal;
   }
-  auto resolved = archive_.ResolveRetrieve(who_, query, is_get ? security::kGet : security::kMove);
+  auto resolved = archive_.catalog().ResolveRetrieve(who_, query, is_get ? security::kGet : security::kMove);
   if (!resolved.ok()) {
     *refusal = resolved.status();
     return EC_Normal;
@@ -505,7 +506,7 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
     return DIMSE_sendMoveResponse(assoc_, pres_id, &req, &rsp, ids, ErrorDetail(comment).get());
   };
 
-  std::vector<store::StoredInstance> instances;
+  std::vector<archive::InstanceInfo> instances;
   Status refusal;
   OFCondition cond = ResolveRetrieve(pres_id, req.AffectedSOPClassUID, false, &instances, &refusal);
   if (cond.bad()) return cond;
@@ -515,7 +516,7 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
   }
   // The destination must be a registered peer; an unknown one gets 0xA801 and no
   // connection is ever attempted (S16).
-  auto destination = archive_.MoveDestination(who_, req.MoveDestination);
+  auto destination = archive_.catalog().MoveDestination(who_, req.MoveDestination);
   if (!destination.ok()) {
     TRESOR_LOG(kWarn) << "C-MOVE from " << who_.Describe() << " refused: "
                       << destination.status().message();
@@ -529,43 +530,32 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
                     << ":" << destination->port;
   if (instances.empty()) return respond(kStatusSuccess, nullptr, "");
 
-  std::vector<std::pair<std::string, std::string>> needed;
-  for (const auto& i : instances) needed.emplace_back(i.sop_class_uid, i.transfer_syntax_uid);
-  StoreScu::Options options;
+  PeerSendOptions options;
   options.calling_ae = archive_.options().ae_title;
-  options.called_ae = destination->ae_title;
-  options.host = destination->host;
-  options.port = destination->port;
   options.timeout_seconds = idle_;
-  auto scu = StoreScu::Connect(options, needed);
-  if (!scu.ok()) {
-    TRESOR_LOG(kWarn) << "C-MOVE to " << destination->ae_title << " failed: " << scu.status().message();
-    return respond(kStatusUnableToPerformSubOperations, nullptr, scu.status().message());
-  }
+  options.originator = MoveOriginator{who_.ae_title, req.MessageID};
   bool cancelled = false;
-  for (const store::StoredInstance& instance : instances) {
-    if (DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) {
-      cancelled = true;
-      break;
-    }
-    Result<uint16_t> sent = Status(Code::kInternal, "not sent");
-    auto object = archive_.OpenResolved(instance);
-    if (object.ok()) {
-      sent = (*scu)->Send(**object, MoveOriginator{who_.ae_title, req.MessageID});
-    } else {
-      sent = object.status();
-    }
+  SendObserver observer;
+  observer.cancelled = [&] {
+    cancelled = DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good();
+    return cancelled;
+  };
+  observer.sent = [&](const archive::InstanceInfo& instance, const Result<uint16_t>& sent) {
     if (!sent.ok()) {
       TRESOR_LOG(kWarn) << "C-MOVE sub-operation for " << instance.sop_instance_uid
                         << " failed: " << sent.status().message();
     }
     Count(ops, sent, instance.sop_instance_uid);
-    if (ops.remaining > 0) {
-      cond = respond(kStatusPending, nullptr, "");
-      if (cond.bad()) return cond;
-    }
+    if (ops.remaining > 0) cond = respond(kStatusPending, nullptr, "");
+    return cond.good();
+  };
+  Status connected =
+      SendToPeer(archive_.catalog(), *destination, options, instances, observer);
+  if (!connected.ok()) {
+    TRESOR_LOG(kWarn) << "C-MOVE to " << destination->ae_title << " failed: " << connected.message();
+    return respond(kStatusUnableToPerformSubOperations, nullptr, connected.message());
   }
-  (*scu)->Release();
+  if (cond.bad()) return cond;
   std::unique_ptr<DcmDataset> failed = FailedList(ops);
   return respond(FinalRetrieveStatus(ops, cancelled), failed.get(), "");
 }
@@ -584,7 +574,7 @@ OFCondition AssociationHandler::HandleGet(T_ASC_PresentationContextID pres_id,
     return DIMSE_sendGetResponse(assoc_, pres_id, &req, &rsp, ids, ErrorDetail(comment).get());
   };
 
-  std::vector<store::StoredInstance> instances;
+  std::vector<archive::InstanceInfo> instances;
   Status refusal;
   OFCondition cond = ResolveRetrieve(pres_id, req.AffectedSOPClassUID, true, &instances, &refusal);
   if (cond.bad()) return cond;
@@ -596,13 +586,13 @@ OFCondition AssociationHandler::HandleGet(T_ASC_PresentationContextID pres_id,
   TRESOR_LOG(kInfo) << "C-GET from " << who_.Describe() << ": " << instances.size() << " instance(s)";
   bool cancelled = false;
   uint16_t message_id = 1;
-  for (const store::StoredInstance& instance : instances) {
+  for (const archive::InstanceInfo& instance : instances) {
     if (cancelled || DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) {
       cancelled = true;
       break;
     }
     Result<uint16_t> sent = Status(Code::kInternal, "not sent");
-    auto object = archive_.OpenResolved(instance);
+    auto object = archive_.catalog().OpenResolved(instance);
     if (object.ok()) {
       sent = SendStoredObject(assoc_, **object, message_id++, MoveOriginator{}, idle_,
                               req.MessageID, &cancelled);

@@ -32,7 +32,7 @@ class AssociationHandler {
   // Receives and parses a C-MOVE/C-GET identifier into the instances it names.
   // Returns a good condition with `refusal` set when the request is refused.
   OFCondition ResolveRetrieve(T_ASC_PresentationContextID pres_id, const char* sop_class,
-                              bool is_get, std::vector<store::StoredInstance>* instances,
+                              bool is_get, std::vector<archive::InstanceInfo>* instances,
                               Status* refusal);
   // Receives a small data set (a query identifier) of at most `max_bytes`, checks it with
   // the bounded scanner and only then lets DCMTK parse it. `refusal` is set (and the

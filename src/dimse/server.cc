@@ -602,7 +602,7 @@ void DimseServer::Serve(const Connection& c) {
   }
   std::string calling = assoc->params->DULparams.callingAPTitle;
   std::string called = assoc->params->DULparams.calledAPTitle;
-  auto admission = archive_.AdmitAssociation(calling, called, c.address, fingerprint);
+  auto admission = archive_.access().AdmitAssociation(calling, called, c.address, fingerprint);
   T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
                              ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
   const char* reason = nullptr;
@@ -665,10 +665,10 @@ void DimseServer::Serve(const Connection& c) {
     delete[] primary;
     delete[] secondary;
     T_ASC_UserIdentityNegotiationMode mode = identity->getIdentityType();
-    auto type = mode == ASC_USER_IDENTITY_USER_PASSWORD ? archive::ArchiveService::IdentityType::kUserPassword
-                : mode == ASC_USER_IDENTITY_JWT         ? archive::ArchiveService::IdentityType::kJwt
-                                                        : archive::ArchiveService::IdentityType::kOther;
-    auto verified = archive_.AuthenticateIdentity(principal, type, first, second);
+    auto type = mode == ASC_USER_IDENTITY_USER_PASSWORD ? archive::AccessService::IdentityType::kUserPassword
+                : mode == ASC_USER_IDENTITY_JWT         ? archive::AccessService::IdentityType::kJwt
+                                                        : archive::AccessService::IdentityType::kOther;
+    auto verified = archive_.access().AuthenticateIdentity(principal, type, first, second);
     if (!verified.ok()) {
       TRESOR_LOG(kWarn) << "association rejected (user identity not accepted): calling AE '"
                         << calling << "', from " << c.address;

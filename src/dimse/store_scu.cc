@@ -107,7 +107,7 @@ OFCondition WritePdvs(T_ASC_Association* assoc, T_ASC_PresentationContextID pres
 Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObject& object,
                                   uint16_t message_id, const MoveOriginator& originator,
                                   int timeout, uint16_t cancel_message_id, bool* cancelled) {
-  const store::StoredInstance& info = object.info();
+  const archive::InstanceInfo& info = object.info();
   // The stored syntax if the receiver took it; else the first syntax it accepted for
   // this SOP class, which means transcoding.
   // DCMTK falls back to another accepted context when none has exactly the stored

@@ -1,5 +1,5 @@
-// Sending stored objects with C-STORE: over an association Tresor opened (C-MOVE, and
-// `tresor send`) or over the requestor's own association (C-GET sub-operations).
+// Sending stored objects with C-STORE: over an association Tresor opened (through
+// SendToPeer: C-MOVE and `tresor send`) or over the requestor's own association (C-GET sub-operations).
 //
 // Objects go out byte for byte as archived when the receiver accepted their transfer
 // syntax; otherwise they are transcoded (DCMTK codecs) to a syntax it accepted for their
@@ -15,16 +15,11 @@
 #include <utility>
 #include <vector>
 
-#include "archive/archive_service.h"
+#include "archive/types.h"
 #include "core/status.h"
+#include "dimse/peer_sender.h"  // MoveOriginator
 
 namespace tresor::dimse {
-
-// Identifies the C-MOVE that caused a C-STORE (PS3.7 C.4.2.1.4); empty when none.
-struct MoveOriginator {
-  std::string ae_title;
-  uint16_t message_id = 0;
-};
 
 // Sends `object` with C-STORE-RQ `message_id` on `assoc` and waits up to `timeout`
 // seconds for the C-STORE-RSP. Returns the receiver's DIMSE status. Errors:

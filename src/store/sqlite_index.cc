@@ -5,7 +5,14 @@
 #include <cmath>
 #include <map>
 
+#include "security/access_scope.h"
+
 namespace tresor::store {
+
+using security::FormatGroupList;
+using security::kAllStudiesGroup;
+using security::ParseGroupList;
+
 namespace {
 
 constexpr const char* kSchema = R"sql(
@@ -79,7 +86,7 @@ CREATE TABLE IF NOT EXISTS users(
   role TEXT NOT NULL,
   disabled INTEGER NOT NULL,
   groups TEXT NOT NULL DEFAULT '');
--- Per-study access scope (store/access_scope.h).
+-- Per-study access scope (security/access_scope.h).
 CREATE TABLE IF NOT EXISTS group_rules(
   kind TEXT NOT NULL,   -- peer, institution, issuer
   value TEXT NOT NULL,
@@ -151,7 +158,7 @@ class Use {
 };
 
 // The groups of `scope` as a JSON array, for json_each() in scope conditions. Group
-// names are validated (store/access_scope.h), so they need no escaping.
+// names are validated (security/access_scope.h), so they need no escaping.
 std::string GroupsJson(const AccessScope& scope) {
   std::string out = "[";
   for (const std::string& g : scope.groups) out += (out.size() > 1 ? ",\"" : "\"") + g + "\"";

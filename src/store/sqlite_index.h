@@ -1,4 +1,4 @@
-// SqliteIndex: store::Index on an embedded SQLite database (WAL mode).
+// SqliteIndex: store::Index (every narrow interface) on an embedded SQLite database (WAL mode).
 //
 // One write connection (guarded by write_mu_) serves AddInstances and the admin
 // writes; one read connection (guarded by read_mu_) serves lookups, so reads proceed

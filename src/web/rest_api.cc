@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/log.h"
-#include "dicom/query.h"
 #include "dicom/uid.h"
 #include "web/error_mapping.h"
 #include "web/json_body.h"
@@ -78,7 +77,7 @@ HttpResponse Token(archive::ArchiveService& archive, const HttpRequest& request)
   HttpResponse refusal;
   auto credentials = ParseCredentials(request, &refusal);
   if (!credentials.ok()) return refusal;
-  auto token = archive.Login(credentials->user, credentials->password, request.client_address);
+  auto token = archive.access().Login(credentials->user, credentials->password, request.client_address);
   if (!token.ok()) {
     switch (token.status().code()) {
       case Code::kUnauthenticated:
@@ -99,7 +98,7 @@ HttpResponse Token(archive::ArchiveService& archive, const HttpRequest& request)
 }
 
 HttpResponse Stats(archive::ArchiveService& archive, const archive::Principal& who) {
-  auto stats = archive.Stats(who);
+  auto stats = archive.catalog().Stats(who);
   if (!stats.ok()) {
     if (HttpStatus(stats.status().code()) >= 500) {
       TRESOR_LOG(kError) << "stats failed: " << stats.status().ToString();
@@ -122,58 +121,25 @@ HttpResponse Study(archive::ArchiveService& archive, const HttpRequest& request,
   if (uid == request.path_params.end() || !dicom::IsValidUid(uid->second)) {
     return HttpResponse::Error(400, "not a valid Study Instance UID");
   }
-  struct Field {
-    const char* keyword;
-    dicom::TagKey tag;
-    enum { kText, kNumber, kList } kind;
-  };
-  static const Field kFields[] = {
-      {"StudyInstanceUID", dicom::MakeTag(0x0020, 0x000D), Field::kText},
-      {"StudyDate", dicom::MakeTag(0x0008, 0x0020), Field::kText},
-      {"StudyTime", dicom::MakeTag(0x0008, 0x0030), Field::kText},
-      {"AccessionNumber", dicom::MakeTag(0x0008, 0x0050), Field::kText},
-      {"StudyDescription", dicom::MakeTag(0x0008, 0x1030), Field::kText},
-      {"PatientName", dicom::MakeTag(0x0010, 0x0010), Field::kText},
-      {"PatientID", dicom::MakeTag(0x0010, 0x0020), Field::kText},
-      {"PatientBirthDate", dicom::MakeTag(0x0010, 0x0030), Field::kText},
-      {"ModalitiesInStudy", dicom::MakeTag(0x0008, 0x0061), Field::kList},
-      {"NumberOfStudyRelatedSeries", dicom::MakeTag(0x0020, 0x1206), Field::kNumber},
-      {"NumberOfStudyRelatedInstances", dicom::MakeTag(0x0020, 0x1208), Field::kNumber},
-  };
-  dicom::Query query;
-  query.level = dicom::QueryLevel::kStudy;
-  dicom::Condition condition;
-  condition.attribute = dicom::FindQueryAttribute(kFields[0].tag);
-  condition.value = uid->second;
-  query.conditions.push_back(condition);
-  for (const Field& f : kFields) query.return_tags.push_back(f.tag);
-  auto found = archive.Find(who, query);
+  auto found = archive.catalog().FindStudy(who, uid->second);
   if (!found.ok()) {
+    if (found.status().code() == Code::kNotFound) return HttpResponse::Error(404, "no such study");
     if (HttpStatus(found.status().code()) >= 500) {
       TRESOR_LOG(kError) << "study lookup failed: " << found.status().ToString();
     }
     return ErrorFromStatus(found.status());
   }
-  if (found->matches.empty()) return HttpResponse::Error(404, "no such study");
-  const dicom::QueryMatch& match = found->matches.front();
-  nlohmann::json body = nlohmann::json::object();
-  for (const Field& f : kFields) {
-    auto it = match.values.find(f.tag);
-    std::string value = it == match.values.end() ? "" : it->second;
-    if (f.kind == Field::kNumber) {
-      body[f.keyword] = value.empty() ? 0 : std::stoll(value);
-    } else if (f.kind == Field::kList) {
-      nlohmann::json list = nlohmann::json::array();
-      for (size_t start = 0; start < value.size();) {
-        size_t end = std::min(value.find('\\', start), value.size());
-        list.push_back(value.substr(start, end - start));
-        start = end + 1;
-      }
-      body[f.keyword] = list;
-    } else {
-      body[f.keyword] = value;
-    }
-  }
+  nlohmann::json body = {{"StudyInstanceUID", found->study_instance_uid},
+                         {"StudyDate", found->study_date},
+                         {"StudyTime", found->study_time},
+                         {"AccessionNumber", found->accession_number},
+                         {"StudyDescription", found->study_description},
+                         {"PatientName", found->patient_name},
+                         {"PatientID", found->patient_id},
+                         {"PatientBirthDate", found->patient_birth_date},
+                         {"ModalitiesInStudy", found->modalities},
+                         {"NumberOfStudyRelatedSeries", found->series},
+                         {"NumberOfStudyRelatedInstances", found->instances}};
   return HttpResponse::Json(200, DumpJson(body));
 }
 
@@ -184,7 +150,7 @@ const char* TresorVersion() { return TRESOR_VERSION; }
 std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
   auto router = std::make_unique<Router>(
       [&archive](const std::string& bearer, const std::string& source) {
-        return archive.Authenticate(bearer, source);
+        return archive.access().Authenticate(bearer, source);
       },
       TresorVersion());
   Router* self = router.get();
@@ -205,7 +171,7 @@ std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
   router->Add(Route::Authenticated(
       "POST", "/auth/logout", "End the session of the bearer token (API tokens are not affected)",
       [&archive](const HttpRequest&, const archive::Principal& who) {
-        Status st = archive.Logout(who);
+        Status st = archive.access().Logout(who);
         if (!st.ok()) {
           TRESOR_LOG(kError) << "sign-out failed: " << st.ToString();
           return ErrorFromStatus(st);

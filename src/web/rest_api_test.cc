@@ -38,7 +38,7 @@ class RestApiTest : public ::testing::Test {
     options.session_max_minutes = 15;
     options.max_failures = 3;
     archive_ = std::make_unique<archive::ArchiveService>(*index_, *blobs_, options);
-    ASSERT_TRUE(archive_->CreateUser(archive::Principal::LocalAdmin(), "alice", "radiologist",
+    ASSERT_TRUE(archive_->admin().CreateUser(archive::Principal::LocalAdmin(), "alice", "radiologist",
                                      kPassword, {"all"}).ok());
     router_ = MakeRestRouter(*archive_);
   }
@@ -147,7 +147,7 @@ TEST_F(RestApiTest, MalformedBodiesAre400AndOtherTypes415) {
   EXPECT_EQ(Call("POST", "/auth/token", "text/plain", "alice:secret").status, 415);
   EXPECT_EQ(Call("POST", "/auth/token", "", "").status, 415);
   // None of these counted as a failed sign-in.
-  EXPECT_FALSE(archive_->IsBlocked("127.0.0.1"));
+  EXPECT_FALSE(archive_->access().IsBlocked("127.0.0.1"));
 }
 
 TEST_F(RestApiTest, StatsNeedsAValidToken) {
@@ -183,8 +183,8 @@ TEST_F(RestApiTest, StudyRouteAnswersWithinTheScopeAndOtherwise404) {
   };
   ASSERT_TRUE(index_->AddInstances({record("1.2.3.1", "A"), record("1.2.3.2", "B")}).ok());
   const archive::Principal admin = archive::Principal::LocalAdmin();
-  ASSERT_TRUE(archive_->CreateUser(admin, "bob", "radiologist", kPassword, {"site-a"}).ok());
-  ASSERT_TRUE(archive_->CreateUser(admin, "audrey", "auditor", kPassword, {"all"}).ok());
+  ASSERT_TRUE(archive_->admin().CreateUser(admin, "bob", "radiologist", kPassword, {"site-a"}).ok());
+  ASSERT_TRUE(archive_->admin().CreateUser(admin, "audrey", "auditor", kPassword, {"all"}).ok());
   auto token = [&](const std::string& user) {
     HttpResponse r = Call("POST", "/auth/token", "application/json",
                           DumpJson({{"username", user}, {"password", kPassword}}));

@@ -1,8 +1,8 @@
-#include "store/access_scope.h"
+#include "security/access_scope.h"
 
 #include <gtest/gtest.h>
 
-namespace tresor::store {
+namespace tresor::security {
 namespace {
 
 using Groups = std::vector<std::string>;
@@ -35,4 +35,4 @@ TEST(AccessScopeTest, GroupListsAreParsedStrictly) {
 }
 
 }  // namespace
-}  // namespace tresor::store
+}  // namespace tresor::security

@@ -11,7 +11,7 @@
 
 #include "core/status.h"
 
-namespace tresor::store {
+namespace tresor::security {
 
 // The reserved group whose members see every study.
 inline constexpr const char* kAllStudiesGroup = "all";
@@ -39,4 +39,4 @@ Result<std::vector<std::string>> ParseGroupList(const std::string& text);
 // Names joined with ',' ("" for none).
 std::string FormatGroupList(const std::vector<std::string>& groups);
 
-}  // namespace tresor::store
+}  // namespace tresor::security

@@ -1,9 +1,9 @@
-#include "store/access_scope.h"
+#include "security/access_scope.h"
 
 #include <algorithm>
 #include <cctype>
 
-namespace tresor::store {
+namespace tresor::security {
 
 AccessScope AccessScope::Of(const std::vector<std::string>& groups) {
   AccessScope s;
@@ -76,4 +76,4 @@ std::string FormatGroupList(const std::vector<std::string>& groups) {
   return out;
 }
 
-}  // namespace tresor::store
+}  // namespace tresor::security

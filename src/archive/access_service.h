@@ -1,0 +1,84 @@
+// AccessService: who may talk to the archive. Admission of DIMSE associations, password
+// sign-in and sessions, bearer and API tokens, DICOM user identities, and the lockout of
+// sources after repeated failures. Adapters obtain every Principal from here (or act as
+// the local administrator in the CLI). Every method is thread-safe.
+#pragma once
+
+#include <string>
+
+#include "archive/options.h"
+#include "archive/principal.h"
+#include "core/status.h"
+#include "security/failure_tracker.h"
+#include "security/jwt.h"
+#include "security/peer_policy.h"
+
+namespace tresor::store {
+class AccountIndex;
+class PolicyIndex;
+}  // namespace tresor::store
+
+namespace tresor::archive {
+
+class AccessService {
+ public:
+  // The indexes must outlive the service.
+  AccessService(store::AccountIndex& accounts, store::PolicyIndex& policy,
+                ArchiveOptions options);
+
+  // Password sign-in (HTTPS POST /auth/token). Starts a session and returns its signed
+  // token (JWT, HS256). The session ends after options.session_max_minutes, once
+  // unused for options.session_idle_seconds, or at Logout. kUnauthenticated for an
+  // unknown user, a wrong password or a disabled account (one message for all three);
+  // kResourceExhausted while `source` is blocked after repeated failures (each failure is
+  // logged as a security event, and so is the block).
+  Result<std::string> Login(const std::string& user, const std::string& password,
+                            const std::string& source);
+  // A bearer credential (session token from Login, or an API token from
+  // CreateApiToken) to the principal it stands for. kUnauthenticated if it is invalid,
+  // expired, revoked or its user is disabled; kResourceExhausted while `source` is blocked.
+  Result<Principal> Authenticate(const std::string& bearer, const std::string& source);
+  // Ends the session `who` authenticated with (no effect for API tokens).
+  Status Logout(const Principal& who);
+  // Creates a long-lived API token for `user` (local administrator only). Returns the
+  // token, shown once; only its SHA-256 is stored.
+  Result<std::string> CreateApiToken(const Principal& who, const std::string& name,
+                                     const std::string& user, int days);
+  // DICOM user identity negotiation (PS3.7 D.3.3.7) for an admitted peer: verifies a
+  // user name and passcode, or a JWT from Login, and returns the principal acting as
+  // that user through that peer (services: the peer's grants that the user's role also
+  // has). kUnauthenticated for wrong, expired or unsupported credentials (a security
+  // event); the accepted identity is logged.
+  enum class IdentityType { kUserPassword, kJwt, kOther };
+  Result<Principal> AuthenticateIdentity(const Principal& peer, IdentityType type,
+                                         const std::string& primary, const std::string& secondary);
+
+  // True while `source` is blocked after repeated failures.
+  bool IsBlocked(const std::string& source);
+
+  // Decides whether a DIMSE association may be opened, and as whom.
+  // `client_certificate_sha256`: fingerprint of the verified TLS client certificate, or
+  // empty on plain TCP.
+  struct Admission {
+    security::Verdict verdict;
+    Principal principal;            // valid when verdict is kAccept
+    bool require_identity = false;  // the peer must present a user identity
+  };
+  Result<Admission> AdmitAssociation(const std::string& calling_ae, const std::string& called_ae,
+                                     const std::string& remote_address,
+                                     const std::string& client_certificate_sha256 = "");
+
+ private:
+  // Records a failed login or association from `source`; logs a security alert when
+  // that blocks the source.
+  void RecordFailure(const std::string& source, const std::string& what);
+  // The user of a valid session token, touching the session; kUnauthenticated otherwise.
+  Result<security::TokenClaims> VerifySession(const std::string& token);
+
+  store::AccountIndex& index_;
+  store::PolicyIndex& policy_;
+  const ArchiveOptions options_;
+  security::FailureTracker failures_;
+};
+
+}  // namespace tresor::archive

@@ -1,0 +1,218 @@
+#include "archive/catalog_service.h"
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+
+#include "archive/store_mapping.h"
+#include "core/log.h"
+#include "dicom/uid.h"
+#include "store/blob_store.h"
+#include "store/instance_index.h"
+#include "store/policy_index.h"
+
+namespace tresor::archive {
+namespace {
+
+// The most instances one retrieve may name.
+constexpr size_t kMaxRetrieveInstances = 100000;
+
+// A stored object read from its blob.
+class BlobObject : public StoredObject {
+ public:
+  BlobObject(InstanceInfo info, std::unique_ptr<store::BlobReader> reader)
+      : info_(std::move(info)), reader_(std::move(reader)) {}
+  const InstanceInfo& info() const override { return info_; }
+  uint64_t size() const override { return reader_->size(); }
+  Result<size_t> ReadAt(void* out, size_t n, uint64_t offset) override {
+    return reader_->ReadAt(out, n, offset);
+  }
+
+ private:
+  const InstanceInfo info_;
+  std::unique_ptr<store::BlobReader> reader_;
+};
+
+// A count attribute's value; 0 when absent or not a number.
+int64_t CountValue(const std::string& value) {
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  return ec == std::errc() && end == value.data() + value.size() ? n : 0;
+}
+
+// A multi-valued attribute's values (backslash-separated).
+std::vector<std::string> SplitValues(const std::string& value) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start < value.size();) {
+    size_t end = std::min(value.find('\\', start), value.size());
+    out.push_back(value.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+CatalogService::CatalogService(store::InstanceIndex& index, store::PolicyIndex& policy,
+                               store::BlobStore& blobs, ArchiveOptions options)
+    : index_(index), policy_(policy), blobs_(blobs), options_(std::move(options)) {}
+
+Result<std::unique_ptr<StoredObject>> CatalogService::OpenInstance(const Principal& who,
+                                                                   const std::string& sop_uid) {
+  if (!dicom::IsValidUid(sop_uid)) return InvalidArgument("not a valid UID");
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found,
+                          index_.FindInstance(sop_uid, who.scope));
+  if (!found) {
+    if (!who.scope.all) {
+      auto hidden = index_.FindInstance(sop_uid, security::AccessScope::Everything());
+      if (hidden.ok() && *hidden) {
+        TRESOR_LOG(kWarn) << "security event: " << who.Describe() << " asked for instance "
+                          << sop_uid << " outside its access scope; answered as not found";
+      }
+    }
+    return NotFound("no such instance");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> reader, blobs_.Open(found->blob_name));
+  return std::unique_ptr<StoredObject>(
+      new BlobObject(ToInstanceInfo(*found), std::move(reader)));
+}
+
+Result<FindResult> CatalogService::Find(const Principal& who, dicom::Query query) {
+  if (!who.May(security::kFind)) {
+    return PermissionDenied(who.Describe() + " is not granted the find service");
+  }
+  query.limit = options_.max_find_results;
+  query.fuzzy_person_names = options_.fuzzy_person_names;
+  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query, who.scope));
+  if (matches.empty()) AuditOutOfScope(who, query, "query");
+  FindResult result;
+  result.truncated = matches.size() > query.limit;
+  if (result.truncated) matches.resize(query.limit);
+  result.matches = std::move(matches);
+  return result;
+}
+
+Result<std::vector<InstanceInfo>> CatalogService::ResolveRetrieve(
+    const Principal& who, dicom::Query query, security::Service grant) {
+  if (!who.May(grant)) {
+    return PermissionDenied(who.Describe() + " is not granted the " +
+                            security::FormatServices(grant) + " service");
+  }
+  query.level = dicom::QueryLevel::kImage;
+  query.return_tags = {dicom::MakeTag(0x0008, 0x0018)};
+  query.limit = kMaxRetrieveInstances;
+  query.fuzzy_person_names = false;
+  TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query, who.scope));
+  if (matches.empty()) AuditOutOfScope(who, query, "retrieve");
+  if (matches.size() > kMaxRetrieveInstances) {
+    return ResourceExhausted("more than " + std::to_string(kMaxRetrieveInstances) +
+                             " instances requested in one retrieve");
+  }
+  std::vector<InstanceInfo> out;
+  out.reserve(matches.size());
+  for (const dicom::QueryMatch& m : matches) {
+    auto it = m.values.find(dicom::MakeTag(0x0008, 0x0018));
+    if (it == m.values.end()) continue;
+    TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredInstance> found,
+                            index_.FindInstance(it->second, who.scope));
+    if (found) out.push_back(ToInstanceInfo(*found));
+  }
+  return out;
+}
+
+Result<std::unique_ptr<StoredObject>> CatalogService::OpenResolved(
+    const InstanceInfo& instance) {
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> reader, blobs_.Open(instance.blob_name));
+  return std::unique_ptr<StoredObject>(new BlobObject(instance, std::move(reader)));
+}
+
+Result<security::Peer> CatalogService::MoveDestination(const Principal& who,
+                                                       const std::string& ae_title) {
+  if (!who.May(security::kMove)) {
+    return PermissionDenied(who.Describe() + " is not granted the move service");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, LoadPeers(policy_));
+  for (const security::Peer& p : peers) {
+    if (p.ae_title == ae_title) return p;
+  }
+  return NotFound("move destination '" + ae_title + "' is not a registered peer");
+}
+
+Result<ArchiveStats> CatalogService::Stats(const Principal& who) {
+  if (!who.IsUser()) TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_ASSIGN_OR_RETURN(store::IndexStats stats, index_.Stats(who.scope));
+  return ToArchiveStats(stats);
+}
+
+Result<StudySummary> CatalogService::FindStudy(const Principal& who,
+                                               const std::string& study_uid) {
+  if (!dicom::IsValidUid(study_uid)) return InvalidArgument("not a valid Study Instance UID");
+  const dicom::TagKey kStudyUid = dicom::MakeTag(0x0020, 0x000D);
+  const dicom::TagKey kStudyDate = dicom::MakeTag(0x0008, 0x0020);
+  const dicom::TagKey kStudyTime = dicom::MakeTag(0x0008, 0x0030);
+  const dicom::TagKey kAccession = dicom::MakeTag(0x0008, 0x0050);
+  const dicom::TagKey kDescription = dicom::MakeTag(0x0008, 0x1030);
+  const dicom::TagKey kPatientName = dicom::MakeTag(0x0010, 0x0010);
+  const dicom::TagKey kPatientId = dicom::MakeTag(0x0010, 0x0020);
+  const dicom::TagKey kBirthDate = dicom::MakeTag(0x0010, 0x0030);
+  const dicom::TagKey kModalities = dicom::MakeTag(0x0008, 0x0061);
+  const dicom::TagKey kSeriesCount = dicom::MakeTag(0x0020, 0x1206);
+  const dicom::TagKey kInstanceCount = dicom::MakeTag(0x0020, 0x1208);
+  dicom::Query query;
+  query.level = dicom::QueryLevel::kStudy;
+  dicom::Condition condition;
+  condition.attribute = dicom::FindQueryAttribute(kStudyUid);
+  condition.value = study_uid;
+  query.conditions.push_back(condition);
+  query.return_tags = {kStudyUid,    kStudyDate, kStudyTime, kAccession,   kDescription,
+                       kPatientName, kPatientId, kBirthDate, kModalities, kSeriesCount,
+                       kInstanceCount};
+  TRESOR_ASSIGN_OR_RETURN(FindResult found, Find(who, std::move(query)));
+  if (found.matches.empty()) return NotFound("no such study");
+  const dicom::QueryMatch& match = found.matches.front();
+  auto value = [&](dicom::TagKey tag) {
+    auto it = match.values.find(tag);
+    return it == match.values.end() ? std::string() : it->second;
+  };
+  StudySummary s;
+  s.study_instance_uid = value(kStudyUid);
+  s.study_date = value(kStudyDate);
+  s.study_time = value(kStudyTime);
+  s.accession_number = value(kAccession);
+  s.study_description = value(kDescription);
+  s.patient_name = value(kPatientName);
+  s.patient_id = value(kPatientId);
+  s.patient_birth_date = value(kBirthDate);
+  s.modalities = SplitValues(value(kModalities));
+  s.series = CountValue(value(kSeriesCount));
+  s.instances = CountValue(value(kInstanceCount));
+  return s;
+}
+
+void CatalogService::AuditOutOfScope(const Principal& who, const dicom::Query& query,
+                                     const char* action) {
+  if (who.scope.all) return;
+  // Only requests that name objects by UID: a broad query matching nothing is not a probe.
+  static const dicom::TagKey kUidKeys[] = {dicom::MakeTag(0x0020, 0x000D),
+                                           dicom::MakeTag(0x0020, 0x000E),
+                                           dicom::MakeTag(0x0008, 0x0018)};
+  std::string named;
+  for (const dicom::Condition& c : query.conditions) {
+    if (std::find(std::begin(kUidKeys), std::end(kUidKeys), c.attribute->tag) == std::end(kUidKeys)) {
+      continue;
+    }
+    if (c.kind == dicom::Condition::Kind::kSingle) named += " " + c.value;
+    for (const std::string& v : c.list) named += " " + v;
+  }
+  if (named.empty()) return;
+  if (named.size() > 512) named = named.substr(0, 512) + " ...";
+  dicom::Query probe = query;
+  probe.limit = 0;  // one match is enough
+  auto hidden = index_.Find(probe, security::AccessScope::Everything());
+  if (hidden.ok() && !hidden->empty()) {
+    TRESOR_LOG(kWarn) << "security event: " << action << " by " << who.Describe()
+                      << " for UIDs outside its access scope (answered as not found):" << named;
+  }
+}
+
+}  // namespace tresor::archive

@@ -1,0 +1,72 @@
+// CatalogService: everything that reads the archive (C-FIND, C-MOVE/C-GET, REST,
+// `tresor send/cat/stats`, QIDO-RS and WADO-RS next).
+//
+// Per-study access scope: every read sees only the studies in who.scope. A study
+// outside it is reported exactly like a missing one; such a request is logged as a
+// security event (with UIDs and the caller, no patient data). Every method is
+// thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "archive/options.h"
+#include "archive/principal.h"
+#include "archive/types.h"
+#include "core/status.h"
+#include "dicom/query.h"
+#include "security/peer_policy.h"
+
+namespace tresor::store {
+class BlobStore;
+class InstanceIndex;
+class PolicyIndex;
+}  // namespace tresor::store
+
+namespace tresor::archive {
+
+class CatalogService {
+ public:
+  // The indexes and `blobs` must outlive the service.
+  CatalogService(store::InstanceIndex& index, store::PolicyIndex& policy,
+                 store::BlobStore& blobs, ArchiveOptions options);
+
+  // Opens a stored instance. kNotFound if it does not exist or is not visible to `who`.
+  Result<std::unique_ptr<StoredObject>> OpenInstance(const Principal& who,
+                                                     const std::string& sop_instance_uid);
+
+  // Answers a query from the index alone. kPermissionDenied unless `who` may find.
+  // At most options().max_find_results matches (FindResult::truncated says if more
+  // exist). Only studies visible to `who` are matched.
+  Result<FindResult> Find(const Principal& who, dicom::Query query);
+
+  // One study (REST), through Find: the same grant and scope. kNotFound if it does not
+  // exist or is not visible to `who`; kInvalidArgument for an invalid UID.
+  Result<StudySummary> FindStudy(const Principal& who, const std::string& study_uid);
+
+  // The instances a C-MOVE/C-GET (or `tresor send`) identifies, as query conditions at
+  // any level. kPermissionDenied unless `who` holds `grant`.
+  Result<std::vector<InstanceInfo>> ResolveRetrieve(const Principal& who, dicom::Query query,
+                                                    security::Service grant);
+  // Opens one instance found by ResolveRetrieve (no further check).
+  Result<std::unique_ptr<StoredObject>> OpenResolved(const InstanceInfo& instance);
+  // The registered peer with AE title `ae_title`, as a C-MOVE destination. kNotFound if
+  // there is none: the move must then fail without any connection being opened.
+  Result<security::Peer> MoveDestination(const Principal& who, const std::string& ae_title);
+
+  // What the archive holds within who.scope (users and the local administrator only).
+  Result<ArchiveStats> Stats(const Principal& who);
+
+ private:
+  // Logs a security event if `query` (which matched nothing for `who`) names studies,
+  // series or instances that exist outside who.scope.
+  void AuditOutOfScope(const Principal& who, const dicom::Query& query, const char* action);
+
+  store::InstanceIndex& index_;
+  store::PolicyIndex& policy_;
+  store::BlobStore& blobs_;
+  const ArchiveOptions options_;
+};
+
+}  // namespace tresor::archive

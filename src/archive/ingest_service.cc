@@ -1,0 +1,256 @@
+#include "archive/ingest_service.h"
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <vector>
+
+#include "archive/group_commit.h"
+#include "core/log.h"
+#include "core/sha256.h"
+#include "dicom/byte_reader.h"
+#include "dicom/dataset_scanner.h"
+#include "dicom/instance.h"
+#include "dicom/part10.h"
+#include "dicom/transfer_syntax.h"
+#include "dicom/uid.h"
+#include "store/blob_store.h"
+#include "store/instance_index.h"
+
+namespace tresor::archive {
+namespace {
+
+// Data sets up to this size are scanned from memory; larger ones from their blob.
+constexpr size_t kInMemoryScanBytes = 1 << 20;
+
+// Reads a staged blob from `offset` on, for the scanner, through a read-ahead buffer so
+// the scan costs a few large reads rather than one read per element header.
+class BlobByteReader : public dicom::ByteReader {
+ public:
+  BlobByteReader(store::BlobReader& blob, uint64_t offset)
+      : blob_(blob), start_(offset), pos_(offset), buf_(64 * 1024) {}
+  Result<size_t> Read(void* out, size_t n) override {
+    if (buf_pos_ == buf_len_) {
+      TRESOR_ASSIGN_OR_RETURN(buf_len_, blob_.ReadAt(buf_.data(), buf_.size(), pos_));
+      buf_pos_ = 0;
+      if (buf_len_ == 0) return size_t{0};
+    }
+    size_t take = std::min(n, buf_len_ - buf_pos_);
+    std::memcpy(out, buf_.data() + buf_pos_, take);
+    buf_pos_ += take;
+    pos_ += take;
+    return take;
+  }
+  Status Skip(uint64_t n) override {
+    if (n > blob_.size() - pos_) return InvalidArgument("data set ends inside an element value");
+    uint64_t buffered = buf_len_ - buf_pos_;
+    if (n <= buffered) {
+      buf_pos_ += static_cast<size_t>(n);
+    } else {
+      buf_pos_ = buf_len_ = 0;
+    }
+    pos_ += n;
+    return Status::Ok();
+  }
+  std::optional<uint64_t> Size() const override { return blob_.size() - start_; }
+
+ private:
+  store::BlobReader& blob_;
+  const uint64_t start_;
+  uint64_t pos_;
+  std::vector<char> buf_;
+  size_t buf_pos_ = 0;
+  size_t buf_len_ = 0;
+};
+
+}  // namespace
+
+class UploadImpl : public Upload {
+ public:
+  UploadImpl(IngestService& archive, const Principal& who, const UploadInfo& info,
+             dicom::Encoding encoding, std::unique_ptr<store::BlobWriter> writer,
+             uint64_t header_size)
+      : archive_(archive), who_(who), info_(info), encoding_(encoding),
+        writer_(std::move(writer)), header_size_(header_size) {}
+
+  Status Write(const void* data, size_t n) override {
+    if (!status_.ok()) return status_;
+    dataset_bytes_ += n;
+    if (dataset_bytes_ > archive_.options_.max_object_bytes) {
+      status_ = ResourceExhausted("object larger than the limit of " +
+                                  std::to_string(archive_.options_.max_object_bytes) + " bytes");
+      return status_;
+    }
+    hash_.Update(data, n);
+    if (dataset_bytes_ <= kInMemoryScanBytes) {
+      head_.append(static_cast<const char*>(data), n);
+    }
+    status_ = writer_->Append(data, n);
+    return status_;
+  }
+
+  Result<StoreOutcome> Commit() override {
+    TRESOR_RETURN_IF_ERROR(status_);
+    blob_size_ = writer_->size();
+    TRESOR_ASSIGN_OR_RETURN(std::string name, writer_->Finish());
+    // From here on, the staged blob must be discarded on every error path.
+    auto result = Validate(name);
+    if (!result.ok()) {
+      archive_.blobs_.Discard(name);
+      return result.status();
+    }
+    TRESOR_ASSIGN_OR_RETURN(store::AddOutcome outcome,
+                            archive_.committer_->Commit(std::move(result).value()));
+    switch (outcome) {
+      case store::AddOutcome::kAdded:
+        return StoreOutcome::kStored;
+      case store::AddOutcome::kIdentical:
+        return StoreOutcome::kDuplicate;
+      case store::AddOutcome::kInconsistent:
+        TRESOR_LOG(kWarn) << "refused " << info_.sop_instance_uid << " from " << who_.Describe()
+                          << ": its Series Instance UID belongs to another study";
+        return InvalidArgument("Series Instance UID already belongs to another study");
+      case store::AddOutcome::kConflict:
+        TRESOR_LOG(kWarn) << "refused " << info_.sop_instance_uid << " from " << who_.Describe()
+                          << ": an instance with this UID and different content is archived";
+        return Conflict("an instance with this SOP Instance UID and different content is "
+                        "already archived; nothing was overwritten");
+    }
+    return Internal("unknown add outcome");
+  }
+
+ private:
+  Result<store::InstanceRecord> Validate(const std::string& name) {
+    TRESOR_ASSIGN_OR_RETURN(dicom::ScanResult scan, Scan(name));
+    TRESOR_ASSIGN_OR_RETURN(dicom::InstanceAttributes attrs, dicom::ExtractAttributes(scan));
+    if (attrs.text_not_converted) {
+      TRESOR_LOG(kWarn) << "instance " << info_.sop_instance_uid << ": text in Specific Character Set '"
+                        << attrs.specific_character_set
+                        << "' cannot be converted to UTF-8; indexed with '?' for those characters";
+    }
+    if (attrs.sop_instance_uid != info_.sop_instance_uid) {
+      return InvalidArgument("SOP Instance UID in the data set differs from the one declared");
+    }
+    if (attrs.sop_class_uid != info_.sop_class_uid) {
+      return InvalidArgument("SOP Class UID in the data set differs from the one declared");
+    }
+    store::InstanceRecord r;
+    r.attrs = std::move(attrs);
+    r.transfer_syntax_uid = info_.transfer_syntax_uid;
+    r.blob_name = name;
+    r.blob_size = blob_size_;
+    r.content_sha256 = hash_.FinishHex();
+    r.source_ae = who_.ae_title;
+    r.source_peer = who_.peer_name;
+    r.received_at = static_cast<int64_t>(std::time(nullptr));
+    return r;
+  }
+
+  // The bounded pre-scan, from memory when the whole data set was kept there.
+  Result<dicom::ScanResult> Scan(const std::string& name) {
+    const dicom::ScanLimits& limits = archive_.options_.limits;
+    if (dataset_bytes_ <= kInMemoryScanBytes) {
+      dicom::MemoryReader reader(head_.data(), head_.size());
+      return dicom::ScanDataset(reader, encoding_, limits, dicom::IndexedTags());
+    }
+    TRESOR_ASSIGN_OR_RETURN(auto blob, archive_.blobs_.Open(name));
+    BlobByteReader reader(*blob, header_size_);
+    return dicom::ScanDataset(reader, encoding_, limits, dicom::IndexedTags());
+  }
+
+  IngestService& archive_;
+  const Principal who_;
+  const UploadInfo info_;
+  const dicom::Encoding encoding_;
+  std::unique_ptr<store::BlobWriter> writer_;
+  const uint64_t header_size_;
+  uint64_t dataset_bytes_ = 0;
+  uint64_t blob_size_ = 0;
+  std::string head_;  // the data set while it is at most kInMemoryScanBytes long
+  Sha256 hash_;
+  Status status_;
+};
+
+IngestService::IngestService(store::InstanceIndex& index, store::BlobStore& blobs,
+                             ArchiveOptions options)
+    : index_(index),
+      blobs_(blobs),
+      options_(std::move(options)),
+      committer_(std::make_unique<GroupCommitter>(index, blobs, options_.commit_batch_max)) {}
+
+// The committer drains its queue when destroyed. The rows of its last batch stay marked
+// unconfirmed; the next Recover() checks them against their blobs and confirms them.
+IngestService::~IngestService() = default;
+
+Result<bool> IngestService::BlobMatches(const store::StoredInstance& instance) {
+  auto blob = blobs_.Open(instance.blob_name);
+  if (!blob.ok()) return blob.status().code() == Code::kNotFound ? Result<bool>(false) : blob.status();
+  BlobByteReader meta_reader(**blob, 0);
+  auto meta = dicom::ReadFileMeta(meta_reader);
+  if (!meta.ok()) return false;
+  Sha256 hash;
+  std::vector<char> buf(1 << 20);
+  for (uint64_t off = meta->dataset_offset; off < (*blob)->size();) {
+    TRESOR_ASSIGN_OR_RETURN(size_t got, (*blob)->ReadAt(buf.data(), buf.size(), off));
+    if (got == 0) break;
+    hash.Update(buf.data(), got);
+    off += got;
+  }
+  return hash.FinishHex() == instance.content_sha256;
+}
+
+Status IngestService::Recover() {
+  if (index_.durability() == store::Durability::kOnFilesystemSync) {
+    // Rows of the last batches whose sync may not have completed: keep those whose
+    // blob survived intact, remove the others (they were never acknowledged).
+    TRESOR_ASSIGN_OR_RETURN(std::vector<store::StoredInstance> unconfirmed,
+                            index_.ListUnconfirmed());
+    int removed = 0;
+    for (const store::StoredInstance& instance : unconfirmed) {
+      TRESOR_ASSIGN_OR_RETURN(bool intact, BlobMatches(instance));
+      if (!intact) {
+        TRESOR_RETURN_IF_ERROR(index_.RemoveUnconfirmed(instance.sop_instance_uid));
+        blobs_.Remove(instance.blob_name);
+        ++removed;
+      }
+    }
+    if (!unconfirmed.empty()) {
+      TRESOR_LOG(kInfo) << "index recovery: " << unconfirmed.size() - removed
+                        << " unconfirmed instance(s) intact, " << removed
+                        << " removed (never acknowledged)";
+    }
+    TRESOR_RETURN_IF_ERROR(index_.ConfirmAll());
+  }
+  return blobs_.Recover([this](const std::string& name) { return index_.IsBlobReferenced(name); });
+}
+
+Result<std::unique_ptr<Upload>> IngestService::BeginStore(const Principal& who,
+                                                           const UploadInfo& info) {
+  if (!who.May(security::kStore)) {
+    return PermissionDenied(who.Describe() + " is not granted the store service");
+  }
+  if (!dicom::IsValidUid(info.sop_instance_uid)) {
+    return InvalidArgument("SOP Instance UID is not a valid UID");
+  }
+  if (!dicom::IsValidUid(info.sop_class_uid)) {
+    return InvalidArgument("SOP Class UID is not a valid UID");
+  }
+  dicom::Encoding encoding;
+  if (!dicom::EncodingOf(info.transfer_syntax_uid, &encoding)) {
+    return Unsupported("transfer syntax " + info.transfer_syntax_uid + " is not accepted");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobWriter> writer, blobs_.Create());
+  dicom::FileMeta meta;
+  meta.sop_class_uid = info.sop_class_uid;
+  meta.sop_instance_uid = info.sop_instance_uid;
+  meta.transfer_syntax_uid = info.transfer_syntax_uid;
+  meta.source_ae = who.ae_title;
+  std::string header = dicom::BuildFileMetaHeader(meta);
+  TRESOR_RETURN_IF_ERROR(writer->Append(header.data(), header.size()));
+  return std::unique_ptr<Upload>(
+      new UploadImpl(*this, who, info, encoding, std::move(writer), header.size()));
+}
+
+
+}  // namespace tresor::archive

@@ -1,0 +1,107 @@
+// Value types of the archive API: what the services hand to adapters (dimse/, web/,
+// app/). They belong to the archive, so no store:: type and no credential (password
+// hash) ever reaches an adapter.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "dicom/query.h"
+
+namespace tresor::archive {
+
+// One archived instance, as CatalogService::ResolveRetrieve finds it.
+struct InstanceInfo {
+  std::string sop_instance_uid;
+  std::string sop_class_uid;
+  std::string study_instance_uid;
+  std::string transfer_syntax_uid;
+  std::string blob_name;  // where its bytes are; only CatalogService::OpenResolved reads it
+  uint64_t blob_size = 0;
+  std::string content_sha256;  // hex SHA-256 of the data set bytes (meta excluded)
+};
+
+// A stored object as a DICOM Part 10 file. Not thread-safe; one per reader.
+class StoredObject {
+ public:
+  virtual ~StoredObject() = default;
+  virtual const InstanceInfo& info() const = 0;
+  virtual uint64_t size() const = 0;
+  // Reads up to `n` bytes at `offset`; 0 at the end. kIoError if the bytes are unreadable.
+  virtual Result<size_t> ReadAt(void* out, size_t n, uint64_t offset) = 0;
+};
+
+// What the archive holds (within the caller's scope).
+struct ArchiveStats {
+  int64_t patients = 0;
+  int64_t studies = 0;
+  int64_t series = 0;
+  int64_t instances = 0;
+  uint64_t bytes = 0;
+};
+
+// The matches of a query, and whether the result limit cut them short.
+struct FindResult {
+  std::vector<dicom::QueryMatch> matches;
+  bool truncated = false;
+};
+
+// One study, as REST shows it (GET /api/studies/{uid}). Values are UTF-8; empty when the
+// index holds none.
+struct StudySummary {
+  std::string study_instance_uid;
+  std::string study_date;
+  std::string study_time;
+  std::string accession_number;
+  std::string study_description;
+  std::string patient_name;
+  std::string patient_id;
+  std::string patient_birth_date;
+  std::vector<std::string> modalities;
+  int64_t series = 0;
+  int64_t instances = 0;
+};
+
+// What the caller declares about an object before sending its bytes (from the C-STORE
+// request, the file meta information or the STOW part headers).
+struct UploadInfo {
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string transfer_syntax_uid;
+};
+
+enum class StoreOutcome {
+  kStored,     // new instance, durable and indexed
+  kDuplicate,  // the identical instance was already archived: nothing changed
+};
+
+// A user account as administration lists it (never its password hash).
+struct UserInfo {
+  std::string name;
+  std::string role;
+  bool disabled = false;
+  std::vector<std::string> groups;  // access groups (security/access_scope.h)
+};
+
+// A rule that puts studies into an access group when their instances are stored:
+// instances received from peer `value`, or whose Institution Name (0008,0080) or Issuer
+// of Patient ID (0010,0021) equals `value` exactly.
+struct GroupRule {
+  enum class Kind { kPeer, kInstitution, kIssuer };
+  std::string group;
+  Kind kind = Kind::kPeer;
+  std::string value;
+};
+// "peer", "institution", "issuer".
+const char* GroupRuleKindName(GroupRule::Kind kind);
+
+// An access group and how many studies are in it.
+struct GroupSummary {
+  std::string name;
+  int64_t studies = 0;
+};
+
+}  // namespace tresor::archive
