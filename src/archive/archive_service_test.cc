@@ -1158,5 +1158,27 @@ TEST_F(ArchiveRecoveryTest, RefusedObjectThatCannotBeDiscardedIsCleanedByRecover
   EXPECT_EQ(InstanceCount(), 0);
 }
 
+class StoredPeerTest : public ArchiveFixture, public ::testing::Test {
+ protected:
+  void SetUp() override { OpenArchive(Sync::kFull); }
+  void TearDown() override { CloseArchive(); }
+};
+
+// A peer row whose services do not parse (damaged or written by a newer version) is an
+// error, not a peer with no grants that would still be admitted.
+TEST_F(StoredPeerTest, UnreadableStoredServicesAreAnError) {
+  store::PeerRecord damaged{"ct1", "CT1", "127.0.0.1", 104, "echo,teleport", "", false, {"all"}};
+  ASSERT_TRUE(index_->PutPeer(damaged).ok());
+  auto peers = archive_->ListPeers(Principal::LocalAdmin());
+  ASSERT_FALSE(peers.ok()) << "decoded with zero grants";
+  EXPECT_EQ(peers.status().code(), Code::kInternal);
+  EXPECT_FALSE(archive_->AdmitAssociation("CT1", "TRESOR", "127.0.0.1").ok());
+  damaged.services = "echo";
+  ASSERT_TRUE(index_->PutPeer(damaged).ok());
+  auto admitted = archive_->AdmitAssociation("CT1", archive_->options().ae_title, "127.0.0.1");
+  ASSERT_TRUE(admitted.ok()) << admitted.status().ToString();
+  EXPECT_EQ(admitted->verdict, security::Verdict::kAccept);
+}
+
 }  // namespace
 }  // namespace tresor::archive
