@@ -6,7 +6,7 @@ SERVE_ARGS ?=
 TRESOR   := $(BUILD)/src/app/tresor
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRESOR_WERROR=ON
 
-.PHONY: all deps build test run bench sanitize format clean
+.PHONY: all deps build test run bench sanitize tsan format clean
 
 all: build
 
@@ -41,8 +41,17 @@ sanitize: deps
 	@cmake --build $(BUILD)-asan -j$(JOBS)
 	@cd $(BUILD)-asan && ctest --output-on-failure -j2
 
+# ThreadSanitizer over the integration suites (slow). A report stops the server with
+# exit status 66 (halt_on_error), so the suite that provoked it fails.
+TSAN_OPTIONS_DEFAULT := halt_on_error=1 exitcode=66 second_deadlock_stack=1
+tsan: deps
+	@cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRESOR_TSAN=ON >/dev/null
+	@cmake --build $(BUILD)-tsan -j$(JOBS)
+	@cd $(BUILD)-tsan && TSAN_OPTIONS="$(TSAN_OPTIONS_DEFAULT) $$TSAN_OPTIONS" \
+	  ctest -R integration --output-on-failure -j2
+
 format:
 	@clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h')
 
 clean:
-	@rm -rf $(BUILD) $(BUILD)-asan
+	@rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan

@@ -37,7 +37,7 @@ Result<archive::StoreOutcome> ImportFile(archive::ArchiveService& archive,
     ~Closer() { close(fd); }
   } closer{fd};
   struct stat st {};
-  fstat(fd, &st);
+  if (fstat(fd, &st) != 0) return IoError(std::string("cannot stat: ") + std::strerror(errno));
   dicom::FileRangeReader whole(fd, 0, static_cast<uint64_t>(st.st_size));
   TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(whole));
   TRESOR_ASSIGN_OR_RETURN(
@@ -59,7 +59,7 @@ Result<archive::StoreOutcome> ImportFile(archive::ArchiveService& archive,
 }  // namespace
 
 int CmdImport(const Args& a) {
-  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"threads"}));
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
   if (a.positional.empty()) return Fail(InvalidArgument("import needs at least one PATH"));
   auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
   if (!opened.ok()) return Fail(opened.status());
@@ -103,7 +103,8 @@ int CmdImport(const Args& a) {
       std::fprintf(stderr, "import: %zu/%zu files\n", d, total);
     }
   };
-  int threads = 4;
+  // A fixed pool: enough to overlap reading and validation with the group commit.
+  constexpr int threads = 4;
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&] {

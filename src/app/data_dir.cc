@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/random.h"
+#include "security/jwt.h"
 #include "security/password.h"
 #include "security/tls_material.h"
 
@@ -28,8 +29,11 @@ Status WriteFile(const std::string& path, const std::string& content, mode_t mod
   if (fd < 0) return IoError("cannot create " + path + ": " + std::strerror(errno));
   bool ok = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
   ok = fsync(fd) == 0 && ok;
-  close(fd);
-  if (!ok) return IoError("cannot write " + path);
+  ok = close(fd) == 0 && ok;
+  if (!ok) {
+    unlink(path.c_str());  // never leave a partial key or config behind
+    return IoError("cannot write " + path);
+  }
   return Status::Ok();
 }
 
@@ -144,13 +148,25 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
   options.session_idle_seconds = out->config.session_idle_seconds;
   options.session_max_minutes = out->config.session_max_minutes;
   // The session-token signing key (created by init; created here for older data dirs).
-  auto token_key = ReadTextFile(dir + "/keys/token.key");
+  // Without a durable key every token issued would stop verifying at the next start (or
+  // never verify at all): the archive does not start instead.
+  const std::string token_key_path = dir + "/keys/token.key";
+  auto token_key = ReadTextFile(token_key_path);
   if (!token_key.ok()) {
-    std::string fresh(32, '\0');
+    std::string fresh(security::kMinTokenKeyBytes, '\0');
     RandomBytes(fresh.data(), fresh.size());
-    if (WriteFile(dir + "/keys/token.key", fresh, 0600).ok()) token_key = fresh;
+    Status written = WriteFile(token_key_path, fresh, 0600);
+    if (!written.ok()) {
+      return Status(written.code(), "no session token key: " + written.message());
+    }
+    token_key = fresh;
   }
-  if (token_key.ok()) options.token_key = *token_key;
+  if (token_key->size() < security::kMinTokenKeyBytes) {
+    return Internal(token_key_path + " is damaged (shorter than " +
+                    std::to_string(security::kMinTokenKeyBytes) +
+                    " bytes); remove it to create a new one (signs out every session)");
+  }
+  options.token_key = *token_key;
   options.fuzzy_person_names = out->config.fuzzy_person_names;
   out->archive = std::make_unique<archive::ArchiveService>(*out->index, *out->blobs, options);
   return out;

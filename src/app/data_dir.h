@@ -22,7 +22,8 @@ namespace tresor::app {
 // `path` if absolute, else `dir`/`path`.
 std::string InDataDir(const std::string& dir, const std::string& path);
 Result<std::string> ReadTextFile(const std::string& path);
-// Creates `path` (which must not exist) with `mode`, writes and fsyncs it.
+// Creates `path` (which must not exist) with `mode`, writes and fsyncs it; on failure
+// removes what it created.
 Status WritePrivateFile(const std::string& path, const std::string& content, mode_t mode);
 
 // Resolves --data / $TRESOR_DATA / ./var.
@@ -41,6 +42,8 @@ struct OpenArchive {
   std::unique_ptr<archive::ArchiveService> archive;
 };
 
+// Opens the data directory. Fails (the archive must not start) when the session token
+// key is missing and cannot be created, or is shorter than security::kMinTokenKeyBytes.
 Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir);
 
 }  // namespace tresor::app

@@ -20,6 +20,7 @@
 #include "security/peer_policy.h"
 #include "store/file_blob_store.h"
 #include "store/sqlite_index.h"
+#include "store/testing/faulty_blob_store.h"
 
 namespace tresor::archive {
 namespace {
@@ -854,8 +855,8 @@ class FailingPersistBlobStore : public store::BlobStore {
     return inner_.Persist(staged);
   }
   Status Publish(const std::string& name) override { return inner_.Publish(name); }
-  void Discard(const std::string& name) override { inner_.Discard(name); }
-  void Remove(const std::string& name) override { inner_.Remove(name); }
+  Status Discard(const std::string& name) override { return inner_.Discard(name); }
+  Status Remove(const std::string& name) override { return inner_.Remove(name); }
   Result<std::unique_ptr<store::BlobReader>> Open(const std::string& name) override {
     return inner_.Open(name);
   }
@@ -1109,6 +1110,74 @@ TEST_F(ArchiveRecoveryTest, RecoverUnderFullSyncKeepsStoredInstances) {
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   EXPECT_EQ(StoredDataSet(o.sop_instance_uid), DataSet(o));
   EXPECT_EQ(PublishedFiles().size(), 1u);
+}
+
+// A damaged blob of an unconfirmed row whose first removal fails: the row is removed,
+// the failure logged, and the removal retried, so nothing of the object remains.
+TEST_F(ArchiveRecoveryTest, BlobRemovalThatFailsIsRetried) {
+  TestObject o = Object(1);
+  fs::path blob = StoreUnconfirmed(o);
+  ASSERT_FALSE(blob.empty());
+  CloseArchive();
+  fs::resize_file(blob, fs::file_size(blob) / 2);
+  OpenArchive(Sync::kFilesystem);
+  archive_.reset();
+  store::testing::FaultyBlobStore faulty(*blobs_);
+  faulty.fail_remove = 1;
+  archive_ = std::make_unique<ArchiveService>(*index_, faulty, ArchiveOptions{});
+  Status recovered = archive_->ingest().Recover();
+  ASSERT_TRUE(recovered.ok()) << recovered.ToString();
+  EXPECT_EQ(faulty.remove_calls, 2) << "one failure, one retry";
+  EXPECT_FALSE(fs::exists(blob)) << "the damaged blob was left behind";
+  EXPECT_EQ(InstanceCount(), 0);
+  auto unconfirmed = index_->ListUnconfirmed();
+  ASSERT_TRUE(unconfirmed.ok());
+  EXPECT_TRUE(unconfirmed->empty());
+  archive_.reset();
+}
+
+// A refused object whose staged blob cannot be discarded is still refused; the blob
+// stays staged and the next recovery deletes it.
+TEST_F(ArchiveRecoveryTest, RefusedObjectThatCannotBeDiscardedIsCleanedByRecovery) {
+  archive_.reset();
+  store::testing::FaultyBlobStore faulty(*blobs_);
+  faulty.fail_discard = 1;
+  archive_ = std::make_unique<ArchiveService>(*index_, faulty, ArchiveOptions{});
+  TestObject o = Object(1);
+  // Declared under another SOP Instance UID than the data set carries: refused.
+  auto refused = Store(Principal::LocalAdmin(), Info(kSopPrefix + std::string("999")), DataSet(o));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(faulty.discard_calls, 1);
+  EXPECT_EQ(StagedFiles().size(), 1u) << "the failed discard left the blob staged";
+  archive_.reset();
+  CloseArchive();
+  OpenArchive(Sync::kFilesystem);
+  Status recovered = archive_->ingest().Recover();
+  ASSERT_TRUE(recovered.ok()) << recovered.ToString();
+  EXPECT_TRUE(StagedFiles().empty());
+  EXPECT_EQ(InstanceCount(), 0);
+}
+
+class StoredPeerTest : public ArchiveFixture, public ::testing::Test {
+ protected:
+  void SetUp() override { OpenArchive(Sync::kFull); }
+  void TearDown() override { CloseArchive(); }
+};
+
+// A peer row whose services do not parse (damaged or written by a newer version) is an
+// error, not a peer with no grants that would still be admitted.
+TEST_F(StoredPeerTest, UnreadableStoredServicesAreAnError) {
+  store::PeerRecord damaged{"ct1", "CT1", "127.0.0.1", 104, "echo,teleport", "", false, {"all"}};
+  ASSERT_TRUE(index_->PutPeer(damaged).ok());
+  auto peers = archive_->admin().ListPeers(Principal::LocalAdmin());
+  ASSERT_FALSE(peers.ok()) << "decoded with zero grants";
+  EXPECT_EQ(peers.status().code(), Code::kInternal);
+  EXPECT_FALSE(archive_->access().AdmitAssociation("CT1", "TRESOR", "127.0.0.1").ok());
+  damaged.services = "echo";
+  ASSERT_TRUE(index_->PutPeer(damaged).ok());
+  auto admitted = archive_->access().AdmitAssociation("CT1", archive_->options().ae_title, "127.0.0.1");
+  ASSERT_TRUE(admitted.ok()) << admitted.status().ToString();
+  EXPECT_EQ(admitted->verdict, security::Verdict::kAccept);
 }
 
 }  // namespace

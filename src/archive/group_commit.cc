@@ -23,7 +23,7 @@ Result<store::AddOutcome> GroupCommitter::Commit(store::InstanceRecord record) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
-      blobs_.Discard(record.blob_name);
+      Discard(record.blob_name);
       return Unavailable("archive is shutting down");
     }
     queue_.push_back(Pending{std::move(record), {}});
@@ -31,6 +31,11 @@ Result<store::AddOutcome> GroupCommitter::Commit(store::InstanceRecord record) {
   }
   cv_.notify_one();
   return result.get();
+}
+
+void GroupCommitter::Discard(const std::string& name) {
+  Status s = blobs_.Discard(name);
+  if (!s.ok()) TRESOR_LOG(kError) << "blob left staged until the next recovery: " << s.ToString();
 }
 
 void GroupCommitter::Run() {
@@ -62,7 +67,7 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
     TRESOR_LOG(kError) << "group commit of " << batch.size() << " instance(s) failed: "
                        << s.ToString();
     for (size_t i = 0; i < batch.size(); ++i) {
-      blobs_.Discard(names[i]);
+      Discard(names[i]);
       batch[i].done.set_value(s);
     }
   };
@@ -89,7 +94,7 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
           Status removed = index_.RemoveUnconfirmed(records[i].attrs.sop_instance_uid);
           if (!removed.ok()) TRESOR_LOG(kError) << "cannot undo: " << removed.ToString();
         }
-        blobs_.Discard(names[i]);
+        Discard(names[i]);
         batch[i].done.set_value(persisted);
       }
       return;
@@ -105,7 +110,7 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
         TRESOR_LOG(kWarn) << "publish deferred to recovery: " << s.ToString();
       }
     } else {
-      blobs_.Discard(names[i]);
+      Discard(names[i]);
     }
     batch[i].done.set_value(o);
   }

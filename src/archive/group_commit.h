@@ -28,8 +28,9 @@ class GroupCommitter {
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
-  // Blocks until `record` is durable (or refused). On any error the record's blob has
-  // been discarded and nothing of it is in the index.
+  // Blocks until `record` is durable (or refused). On any error nothing of the record is
+  // in the index and its blob has been discarded (or, if that failed, is left staged for
+  // the next recovery).
   Result<store::AddOutcome> Commit(store::InstanceRecord record);
 
  private:
@@ -39,6 +40,9 @@ class GroupCommitter {
   };
   void Run();
   void CommitBatch(std::deque<Pending>& batch);
+  // Deletes a staged blob that will not be committed; a failure is logged (the next
+  // recovery deletes it).
+  void Discard(const std::string& name);
 
   store::InstanceIndex& index_;
   store::BlobStore& blobs_;

@@ -97,7 +97,11 @@ class UploadImpl : public Upload {
     // From here on, the staged blob must be discarded on every error path.
     auto result = Validate(name);
     if (!result.ok()) {
-      archive_.blobs_.Discard(name);
+      Status discarded = archive_.blobs_.Discard(name);
+      if (!discarded.ok()) {
+        TRESOR_LOG(kError) << "refused object left staged until the next recovery: "
+                           << discarded.ToString();
+      }
       return result.status();
     }
     TRESOR_ASSIGN_OR_RETURN(store::AddOutcome outcome,
@@ -207,12 +211,23 @@ Status IngestService::Recover() {
     TRESOR_ASSIGN_OR_RETURN(std::vector<store::StoredInstance> unconfirmed,
                             index_.ListUnconfirmed());
     int removed = 0;
+    std::vector<std::string> left_behind;  // blobs whose removal failed once
     for (const store::StoredInstance& instance : unconfirmed) {
       TRESOR_ASSIGN_OR_RETURN(bool intact, BlobMatches(instance));
       if (!intact) {
         TRESOR_RETURN_IF_ERROR(index_.RemoveUnconfirmed(instance.sop_instance_uid));
-        blobs_.Remove(instance.blob_name);
+        if (Status gone = blobs_.Remove(instance.blob_name); !gone.ok()) {
+          TRESOR_LOG(kError) << "index recovery: " << gone.ToString() << "; retrying";
+          left_behind.push_back(instance.blob_name);
+        }
         ++removed;
+      }
+    }
+    // One retry; the row is gone already, so a blob still left is unreferenced (a staged
+    // one is deleted by the storage recovery below, at the latest at the next start).
+    for (const std::string& name : left_behind) {
+      if (Status gone = blobs_.Remove(name); !gone.ok()) {
+        TRESOR_LOG(kError) << "index recovery: unreferenced blob left behind: " << gone.ToString();
       }
     }
     if (!unconfirmed.empty()) {

@@ -1,5 +1,7 @@
 #include "archive/store_mapping.h"
 
+#include "core/log.h"
+
 namespace tresor::archive {
 namespace {
 
@@ -52,9 +54,16 @@ Result<std::vector<security::Peer>> LoadPeers(store::PolicyIndex& policy) {
   TRESOR_ASSIGN_OR_RETURN(std::vector<store::PeerRecord> records, policy.ListPeers());
   std::vector<security::Peer> peers;
   for (const auto& r : records) {
+    // A stored grant list that does not parse is damage, not "no grants": refuse to
+    // decide on a peer table we cannot read.
     auto services = security::ParseServices(r.services == "none" ? "" : r.services);
-    peers.push_back({r.name, r.ae_title, r.host, r.port, services.ok() ? *services : 0u,
-                     r.certificate_sha256, r.require_identity, r.groups});
+    if (!services.ok()) {
+      TRESOR_LOG(kError) << "peer '" << r.name << "' has unreadable services in the index: "
+                         << services.status().message();
+      return Internal("stored services of peer '" + r.name + "' are unreadable");
+    }
+    peers.push_back({r.name, r.ae_title, r.host, r.port, *services, r.certificate_sha256,
+                     r.require_identity, r.groups});
   }
   return peers;
 }

@@ -6,7 +6,7 @@
 // humans. Messages must never contain patient data (names, IDs, birth dates).
 #pragma once
 
-#include <cassert>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -59,13 +59,14 @@ inline Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 
-// Either a value or a non-ok Status.
+// Either a value or a non-ok Status. Building one from an ok Status is a bug (there
+// would be neither a value nor an error) and aborts the process, in every build type.
 template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
-    assert(!std::get<Status>(v_).ok());
+    if (std::get<Status>(v_).ok()) std::abort();
   }
 
   bool ok() const { return std::holds_alternative<T>(v_); }

@@ -520,9 +520,8 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
   if (!destination.ok()) {
     TRESOR_LOG(kWarn) << "C-MOVE from " << who_.Describe() << " refused: "
                       << destination.status().message();
-    uint16_t status = destination.status().code() == Code::kNotFound ? kStatusMoveDestinationUnknown
-                                                                      : RetrieveStatusFor(destination.status());
-    return respond(status, nullptr, destination.status().message());
+    return respond(MoveDestinationStatusFor(destination.status()), nullptr,
+                   destination.status().message());
   }
   ops.remaining = static_cast<int>(instances.size());
   TRESOR_LOG(kInfo) << "C-MOVE from " << who_.Describe() << ": " << instances.size()

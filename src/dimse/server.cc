@@ -603,34 +603,33 @@ void DimseServer::Serve(const Connection& c) {
   std::string calling = assoc->params->DULparams.callingAPTitle;
   std::string called = assoc->params->DULparams.calledAPTitle;
   auto admission = archive_.access().AdmitAssociation(calling, called, c.address, fingerprint);
-  T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-                             ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
+  AssociationRefusal refusal = AssociationRefusal::kAdmissionFailed;
   const char* reason = nullptr;
   if (!admission.ok()) {
-    rej = {ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
-           ASC_REASON_SP_PRES_TEMPORARYCONGESTION};
     reason = "admission failed";
   } else {
     switch (admission->verdict) {
       case security::Verdict::kAccept:
         break;
       case security::Verdict::kUnknownCallingAe:
+        refusal = AssociationRefusal::kUnknownCallingAe;
         reason = "unknown calling AE title";
         break;
       case security::Verdict::kWrongHost:
+        refusal = AssociationRefusal::kWrongHost;
         reason = "calling AE title not registered for this host";
         break;
       case security::Verdict::kBlocked:
-        rej = {ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
-               ASC_REASON_SP_PRES_TEMPORARYCONGESTION};
+        refusal = AssociationRefusal::kBlocked;
         reason = "source temporarily blocked after repeated failures";
         break;
       case security::Verdict::kWrongCertificate:
+        refusal = AssociationRefusal::kWrongCertificate;
         reason = c.tls ? "TLS client certificate not bound to this AE title"
                        : "this AE title may connect over DICOM TLS only";
         break;
       case security::Verdict::kWrongCalledAe:
-        rej.reason = ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED;
+        refusal = AssociationRefusal::kWrongCalledAe;
         reason = "wrong called AE title";
         break;
     }
@@ -638,6 +637,7 @@ void DimseServer::Serve(const Connection& c) {
   if (reason) {
     TRESOR_LOG(kWarn) << "association rejected (" << reason << "): calling AE '" << calling
                       << "', called AE '" << called << "', from " << c.address;
+    T_ASC_RejectParameters rej = RejectFor(refusal);
     ASC_rejectAssociation(assoc.get(), &rej);
     return;
   }
@@ -646,8 +646,7 @@ void DimseServer::Serve(const Connection& c) {
   if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
     TRESOR_LOG(kWarn) << "association from " << calling << " at " << c.address
                       << " rejected: no acceptable presentation context";
-    T_ASC_RejectParameters none{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-                                ASC_REASON_SU_NOREASON};
+    T_ASC_RejectParameters none = RejectFor(AssociationRefusal::kNoPresentationContext);
     ASC_rejectAssociation(assoc.get(), &none);
     return;
   }
@@ -672,8 +671,7 @@ void DimseServer::Serve(const Connection& c) {
     if (!verified.ok()) {
       TRESOR_LOG(kWarn) << "association rejected (user identity not accepted): calling AE '"
                         << calling << "', from " << c.address;
-      T_ASC_RejectParameters bad{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-                                 ASC_REASON_SU_NOREASON};
+      T_ASC_RejectParameters bad = RejectFor(AssociationRefusal::kIdentityRejected);
       ASC_rejectAssociation(assoc.get(), &bad);
       return;
     }
@@ -683,8 +681,7 @@ void DimseServer::Serve(const Connection& c) {
   } else if (admission->require_identity) {
     TRESOR_LOG(kWarn) << "association rejected (user identity required but missing): calling AE '"
                       << calling << "', from " << c.address;
-    T_ASC_RejectParameters bad{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-                               ASC_REASON_SU_NOREASON};
+    T_ASC_RejectParameters bad = RejectFor(AssociationRefusal::kIdentityRejected);
     ASC_rejectAssociation(assoc.get(), &bad);
     return;
   }
@@ -695,9 +692,7 @@ void DimseServer::Serve(const Connection& c) {
     if (open >= options_.max_associations_per_peer) {
       TRESOR_LOG(kWarn) << "association rejected (peer already has " << open
                         << " associations, the limit): " << principal.Describe();
-      T_ASC_RejectParameters busy{ASC_RESULT_REJECTEDTRANSIENT,
-                                  ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
-                                  ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED};
+      T_ASC_RejectParameters busy = RejectFor(AssociationRefusal::kPeerAssociationLimit);
       ASC_rejectAssociation(assoc.get(), &busy);
       return;
     }

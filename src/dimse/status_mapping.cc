@@ -52,9 +52,44 @@ uint16_t FindStatusFor(const Status& status) {
 
 uint16_t RetrieveStatusFor(const Status& status) {
   if (status.code() == Code::kResourceExhausted || status.code() == Code::kUnavailable) {
-    return 0xA701;
+    return kStatusRetrieveOutOfResources;
   }
   return FindStatusFor(status);
+}
+
+uint16_t MoveDestinationStatusFor(const Status& status) {
+  if (status.code() == Code::kNotFound) return kStatusMoveDestinationUnknown;
+  return RetrieveStatusFor(status);
+}
+
+T_ASC_RejectParameters RejectFor(AssociationRefusal refusal) {
+  constexpr T_ASC_RejectParameters kCallingAeNotRecognized{
+      ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+      ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
+  constexpr T_ASC_RejectParameters kNoReason{ASC_RESULT_REJECTEDPERMANENT,
+                                             ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_NOREASON};
+  constexpr T_ASC_RejectParameters kCongestion{
+      ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+      ASC_REASON_SP_PRES_TEMPORARYCONGESTION};
+  switch (refusal) {
+    case AssociationRefusal::kAdmissionFailed:
+    case AssociationRefusal::kBlocked:
+      return kCongestion;
+    case AssociationRefusal::kUnknownCallingAe:
+    case AssociationRefusal::kWrongHost:
+    case AssociationRefusal::kWrongCertificate:
+      return kCallingAeNotRecognized;
+    case AssociationRefusal::kWrongCalledAe:
+      return {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+              ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED};
+    case AssociationRefusal::kNoPresentationContext:
+    case AssociationRefusal::kIdentityRejected:
+      return kNoReason;
+    case AssociationRefusal::kPeerAssociationLimit:
+      return {ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+              ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED};
+  }
+  return kNoReason;
 }
 
 }  // namespace tresor::dimse

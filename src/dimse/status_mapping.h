@@ -1,5 +1,9 @@
-// The one table that turns Tresor's error codes into DIMSE status codes (PS3.4, PS3.7 C).
+// The tables that turn Tresor's outcomes into what DICOM peers see: DIMSE status codes
+// (PS3.4, PS3.7 C) and A-ASSOCIATE-RJ parameters (PS3.8 9.3.4).
 #pragma once
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmnet/assoc.h>
 
 #include <cstdint>
 
@@ -17,6 +21,7 @@ inline constexpr uint16_t kStatusCannotUnderstand = 0xC000;      // C-STORE Erro
 inline constexpr uint16_t kStatusPending = 0xFF00;               // C-FIND/MOVE/GET Pending
 inline constexpr uint16_t kStatusCancel = 0xFE00;                // Cancel
 inline constexpr uint16_t kStatusMoveDestinationUnknown = 0xA801;       // C-MOVE Refused
+inline constexpr uint16_t kStatusRetrieveOutOfResources = 0xA701;       // C-MOVE/C-GET Refused
 inline constexpr uint16_t kStatusUnableToPerformSubOperations = 0xA702;  // C-MOVE/C-GET
 inline constexpr uint16_t kStatusSubOperationsWarning = 0xB000;         // some failed
 
@@ -30,5 +35,24 @@ uint16_t FindStatusFor(const Status& status);
 // A701 out of resources, A900 identifier does not match SOP class, C000 unable to
 // process, 0124 not authorized.
 uint16_t RetrieveStatusFor(const Status& status);
+// The final C-MOVE status when the move destination was refused: A801 for one that is
+// not a registered peer (kNotFound), otherwise as RetrieveStatusFor.
+uint16_t MoveDestinationStatusFor(const Status& status);
+
+// Why an association request is refused.
+enum class AssociationRefusal {
+  kAdmissionFailed,         // the peer table could not be read
+  kUnknownCallingAe,        // no registered peer has the calling AE title
+  kWrongHost,               // the calling AE title is registered for another host
+  kWrongCertificate,        // TLS certificate binding not met
+  kBlocked,                 // the source is blocked after repeated failures
+  kWrongCalledAe,           // the called AE title is not ours
+  kNoPresentationContext,   // nothing proposed is acceptable
+  kIdentityRejected,        // user identity offered but not accepted, or required and missing
+  kPeerAssociationLimit,    // the peer already has its maximum of associations
+};
+// The A-ASSOCIATE-RJ result, source and reason for `refusal`: transient (try again later)
+// for overload and blocking, permanent otherwise.
+T_ASC_RejectParameters RejectFor(AssociationRefusal refusal);
 
 }  // namespace tresor::dimse

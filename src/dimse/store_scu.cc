@@ -190,14 +190,18 @@ Result<std::unique_ptr<StoreScu>> StoreScu::Connect(
     const Options& options, const std::vector<std::pair<std::string, std::string>>& needed) {
   std::unique_ptr<StoreScu> scu(new StoreScu());
   scu->timeout_ = options.timeout_seconds;
-  OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, options.timeout_seconds, &scu->network_);
+  T_ASC_Network* network = nullptr;
+  OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, options.timeout_seconds, &network);
+  scu->network_.reset(network);
   if (cond.bad()) return Internal(std::string("network setup failed: ") + cond.text());
-  T_ASC_Parameters* params = nullptr;
-  cond = ASC_createAssociationParameters(&params, options.max_pdu_bytes);
+  T_ASC_Parameters* raw_params = nullptr;
+  cond = ASC_createAssociationParameters(&raw_params, options.max_pdu_bytes);
+  ParametersPtr params(raw_params);
   if (cond.bad()) return Internal(std::string("association setup failed: ") + cond.text());
-  ASC_setAPTitles(params, options.calling_ae.c_str(), options.called_ae.c_str(), nullptr);
   std::string peer = options.host + ":" + std::to_string(options.port);
-  ASC_setPresentationAddresses(params, "localhost", peer.c_str());
+  cond = ASC_setAPTitles(params.get(), options.calling_ae.c_str(), options.called_ae.c_str(), nullptr);
+  if (cond.good()) cond = ASC_setPresentationAddresses(params.get(), "localhost", peer.c_str());
+  if (cond.bad()) return Internal(std::string("association setup failed: ") + cond.text());
 
   std::set<std::pair<std::string, std::string>> contexts;
   std::set<std::string> classes;
@@ -211,22 +215,26 @@ Result<std::unique_ptr<StoreScu>> StoreScu::Connect(
   for (const auto& [sop_class, ts] : contexts) {
     if (id > 255) break;
     const char* one[] = {ts.c_str()};
-    ASC_addPresentationContext(params, static_cast<T_ASC_PresentationContextID>(id), sop_class.c_str(), one, 1);
+    cond = ASC_addPresentationContext(params.get(), static_cast<T_ASC_PresentationContextID>(id),
+                                      sop_class.c_str(), one, 1);
+    if (cond.bad()) return Internal(std::string("presentation context setup failed: ") + cond.text());
     id += 2;
   }
   for (const std::string& sop_class : classes) {
     if (id > 255) break;
-    ASC_addPresentationContext(params, static_cast<T_ASC_PresentationContextID>(id), sop_class.c_str(), fallback, 2);
+    cond = ASC_addPresentationContext(params.get(), static_cast<T_ASC_PresentationContextID>(id),
+                                      sop_class.c_str(), fallback, 2);
+    if (cond.bad()) return Internal(std::string("presentation context setup failed: ") + cond.text());
     id += 2;
   }
-  cond = ASC_requestAssociation(scu->network_, params, &scu->assoc_);
+  T_ASC_Association* raw = nullptr;
+  cond = ASC_requestAssociation(scu->network_.get(), params.get(), &raw);
+  if (raw) {
+    (void)params.release();  // the association owns its parameters from here on
+    scu->assoc_.reset(raw);
+  }
   if (cond.bad()) {
-    if (scu->assoc_) {
-      ASC_destroyAssociation(&scu->assoc_);  // also frees params
-      scu->assoc_ = nullptr;
-    } else {
-      ASC_destroyAssociationParameters(&params);
-    }
+    scu->assoc_.reset();  // never established: nothing to release
     return IoError("cannot open an association to " + options.called_ae + " at " + peer + ": " +
                    cond.text());
   }
@@ -237,21 +245,17 @@ Result<std::unique_ptr<StoreScu>> StoreScu::Connect(
   return scu;
 }
 
-StoreScu::~StoreScu() {
-  Release();
-  if (network_) ASC_dropNetwork(&network_);
-}
+StoreScu::~StoreScu() { Release(); }
 
 Result<uint16_t> StoreScu::Send(archive::StoredObject& object, const MoveOriginator& originator) {
   if (!assoc_) return Unavailable("association already released");
-  return SendStoredObject(assoc_, object, next_message_id_++, originator, timeout_);
+  return SendStoredObject(assoc_.get(), object, next_message_id_++, originator, timeout_);
 }
 
 void StoreScu::Release() {
   if (!assoc_) return;
-  if (ASC_releaseAssociation(assoc_).bad()) ASC_abortAssociation(assoc_);
-  ASC_destroyAssociation(&assoc_);
-  assoc_ = nullptr;
+  if (ASC_releaseAssociation(assoc_.get()).bad()) ASC_abortAssociation(assoc_.get());
+  assoc_.reset();
 }
 
 }  // namespace tresor::dimse

@@ -31,6 +31,21 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
                                   int timeout, uint16_t cancel_message_id = 0,
                                   bool* cancelled = nullptr);
 
+// Owning handles for the DCMTK objects of an outbound association.
+struct NetworkDeleter {
+  void operator()(T_ASC_Network* n) const { ASC_dropNetwork(&n); }
+};
+struct ParametersDeleter {
+  void operator()(T_ASC_Parameters* p) const { ASC_destroyAssociationParameters(&p); }
+};
+// Destroys the association and the parameters it owns (release or abort it first).
+struct RequestedAssociationDeleter {
+  void operator()(T_ASC_Association* a) const { ASC_destroyAssociation(&a); }
+};
+using NetworkPtr = std::unique_ptr<T_ASC_Network, NetworkDeleter>;
+using ParametersPtr = std::unique_ptr<T_ASC_Parameters, ParametersDeleter>;
+using RequestedAssociationPtr = std::unique_ptr<T_ASC_Association, RequestedAssociationDeleter>;
+
 // An association Tresor opens to a peer to send it objects. Not thread-safe.
 class StoreScu {
  public:
@@ -58,8 +73,8 @@ class StoreScu {
 
  private:
   StoreScu() = default;
-  T_ASC_Network* network_ = nullptr;
-  T_ASC_Association* assoc_ = nullptr;
+  NetworkPtr network_;               // declared first: outlives the association
+  RequestedAssociationPtr assoc_;    // null once released
   int timeout_ = 30;
   uint16_t next_message_id_ = 1;
 };

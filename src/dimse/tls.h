@@ -9,18 +9,13 @@
 #include <memory>
 #include <string>
 
+#include "core/openssl_handles.h"
 #include "core/status.h"
 
 namespace tresor::dimse {
 
-struct SslCtxFree {
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-struct SslFree {
-  void operator()(SSL* s) const { SSL_free(s); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
-using SslPtr = std::unique_ptr<SSL, SslFree>;
+using ossl::SslCtxPtr;
+using ossl::SslPtr;
 
 struct TlsFiles {
   std::string certificate;     // server certificate chain, PEM

@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <nlohmann/json.hpp>
 
@@ -55,17 +54,32 @@ bool Base64UrlDecode(const std::string& in, std::string* out) {
   return true;
 }
 
-std::string Sign(const std::string& key, const std::string& data) {
+// HMAC-SHA256 output length: the only signature length a token may carry.
+constexpr size_t kMacBytes = 32;
+
+// HMAC-SHA256 of `data` under `key`: exactly kMacBytes bytes, or kInternal.
+Result<std::string> Sign(const std::string& key, const std::string& data, OSSL_LIB_CTX* libctx) {
+  if (key.size() < kMinTokenKeyBytes) return Internal("token signing key missing or too short");
   unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  size_t len = 0;
+  if (EVP_Q_mac(libctx, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
+                reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
+                sizeof mac, &len) == nullptr ||
+      len != kMacBytes) {
+    return Internal("cannot compute the token signature");
+  }
   return std::string(reinterpret_cast<char*>(mac), len);
+}
+
+// Compact JSON; invalid UTF-8 is replaced (U+FFFD), never thrown.
+std::string Dump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
 
-std::string IssueJwt(const std::string& key, const TokenClaims& claims) {
+Result<std::string> IssueJwt(const std::string& key, const TokenClaims& claims,
+                             OSSL_LIB_CTX* libctx) {
   nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}};
   nlohmann::json payload = {{"sub", claims.subject},
                             {"role", claims.role},
@@ -73,11 +87,19 @@ std::string IssueJwt(const std::string& key, const TokenClaims& claims) {
                             {"exp", claims.expires_at},
                             {"sid", claims.session_id},
                             {"iss", "tresor"}};
-  std::string signing_input = Base64Url(header.dump()) + "." + Base64Url(payload.dump());
-  return signing_input + "." + Base64Url(Sign(key, signing_input));
+  std::string payload_text = Dump(payload);
+  // Replacement changed a claim iff it was not valid UTF-8: such a token would name
+  // someone else than the session it belongs to.
+  if (nlohmann::json::parse(payload_text, nullptr, false) != payload) {
+    return InvalidArgument("token claims must be valid UTF-8");
+  }
+  std::string signing_input = Base64Url(Dump(header)) + "." + Base64Url(payload_text);
+  TRESOR_ASSIGN_OR_RETURN(std::string signature, Sign(key, signing_input, libctx));
+  return signing_input + "." + Base64Url(signature);
 }
 
-Result<TokenClaims> VerifyJwt(const std::string& key, const std::string& token, int64_t now) {
+Result<TokenClaims> VerifyJwt(const std::string& key, const std::string& token, int64_t now,
+                              OSSL_LIB_CTX* libctx) {
   auto invalid = [] { return Status(Code::kUnauthenticated, "invalid or expired token"); };
   if (token.size() > 4096) return invalid();
   size_t dot1 = token.find('.');
@@ -86,9 +108,10 @@ Result<TokenClaims> VerifyJwt(const std::string& key, const std::string& token, 
   std::string signing_input = token.substr(0, dot2);
   std::string signature;
   if (!Base64UrlDecode(token.substr(dot2 + 1), &signature)) return invalid();
-  std::string expected = Sign(key, signing_input);
-  if (signature.size() != expected.size() ||
-      CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
+  if (signature.size() != kMacBytes) return invalid();  // empty or cut short
+  auto expected = Sign(key, signing_input, libctx);
+  if (!expected.ok() ||
+      CRYPTO_memcmp(signature.data(), expected->data(), kMacBytes) != 0) {
     return invalid();
   }
   std::string header_text, payload_text;

@@ -1,40 +1,39 @@
 #include "security/tls_material.h"
 
-#include "core/hex.h"
-
-#include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <cctype>
 #include <memory>
 
+#include "core/hex.h"
+#include "core/openssl_handles.h"
+#include "core/random.h"
+
 namespace tresor::security {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct CertFree {
-  void operator()(X509* c) const { X509_free(c); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
-using CertPtr = std::unique_ptr<X509, CertFree>;
+using ossl::BignumPtr;
+using ossl::BioPtr;
+using ossl::CertPtr;
+using ossl::ExtensionPtr;
+using ossl::KeyPtr;
 
-std::string BioString(BIO* bio) {
+// `ok` or kInternal naming the step that failed: every OpenSSL call that builds key
+// material is checked, so a failure yields an error and never a half-made certificate.
+Status Check(bool ok, const char* what) {
+  return ok ? Status::Ok() : Internal(std::string("certificate generation: ") + what + " failed");
+}
+
+Result<std::string> BioString(BIO* bio) {
   char* data = nullptr;
   long n = BIO_get_mem_data(bio, &data);
+  if (n <= 0 || !data) return Internal("certificate generation: empty PEM output");
   return std::string(data, static_cast<size_t>(n));
 }
 
 Result<std::string> KeyPem(EVP_PKEY* key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
+  TRESOR_RETURN_IF_ERROR(Check(bio != nullptr, "BIO_new"));
   if (!PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr)) {
     return Internal("cannot encode private key");
   }
@@ -43,69 +42,86 @@ Result<std::string> KeyPem(EVP_PKEY* key) {
 
 Result<std::string> CertPem(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
+  TRESOR_RETURN_IF_ERROR(Check(bio != nullptr, "BIO_new"));
   if (!PEM_write_bio_X509(bio.get(), cert)) return Internal("cannot encode certificate");
   return BioString(bio.get());
 }
 
-Result<KeyPtr> ReadKey(const std::string& pem) {
+Result<KeyPtr> ReadKey(const std::string& pem, OSSL_LIB_CTX* libctx) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  KeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  TRESOR_RETURN_IF_ERROR(Check(bio != nullptr, "BIO_new_mem_buf"));
+  KeyPtr key(PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, nullptr, nullptr, libctx, nullptr));
   if (!key) return InvalidArgument("not a PEM private key");
   return key;
 }
 
 Result<CertPtr> ReadCert(const std::string& pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  TRESOR_RETURN_IF_ERROR(Check(bio != nullptr, "BIO_new_mem_buf"));
   CertPtr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) return InvalidArgument("not a PEM certificate");
   return cert;
 }
 
-KeyPtr NewKey() { return KeyPtr(EVP_EC_gen("P-256")); }
+Result<KeyPtr> NewKey(OSSL_LIB_CTX* libctx) {
+  KeyPtr key(EVP_PKEY_Q_keygen(libctx, nullptr, "EC", "P-256"));
+  if (!key) return Internal("cannot generate a key");
+  return key;
+}
 
 Status AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
   if (!ext) return Internal("cannot build certificate extension");
-  X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-  return Status::Ok();
+  return Check(X509_add_ext(cert, ext.get(), -1) == 1, "X509_add_ext");
 }
 
-// A certificate for `key`, named `cn`, valid `days`, with a random serial.
-Result<CertPtr> NewCert(EVP_PKEY* key, const std::string& cn, long days) {
-  CertPtr cert(X509_new());
-  X509_set_version(cert.get(), 2);
+// A certificate for `key`, named `cn` (at most 64 characters of UTF-8), valid `days`,
+// with a random 127-bit serial.
+Result<CertPtr> NewCert(EVP_PKEY* key, const std::string& cn, long days, OSSL_LIB_CTX* libctx) {
+  CertPtr cert(X509_new_ex(libctx, nullptr));
+  TRESOR_RETURN_IF_ERROR(Check(cert != nullptr, "X509_new"));
+  TRESOR_RETURN_IF_ERROR(Check(X509_set_version(cert.get(), X509_VERSION_3) == 1, "X509_set_version"));
   unsigned char serial[16];
-  RAND_bytes(serial, sizeof serial);
+  RandomBytes(serial, sizeof serial);  // aborts without an entropy source
   serial[0] &= 0x7F;
-  BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
-  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
-  BN_free(bn);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), days * 24 * 3600);
-  X509_set_pubkey(cert.get(), key);
+  BignumPtr bn(BN_bin2bn(serial, sizeof serial, nullptr));
+  TRESOR_RETURN_IF_ERROR(Check(bn != nullptr, "BN_bin2bn"));
+  TRESOR_RETURN_IF_ERROR(Check(
+      BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get())) != nullptr, "serial number"));
+  TRESOR_RETURN_IF_ERROR(Check(X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr,
+                               "notBefore"));
+  TRESOR_RETURN_IF_ERROR(Check(
+      X509_gmtime_adj(X509_getm_notAfter(cert.get()), days * 24 * 3600) != nullptr, "notAfter"));
+  TRESOR_RETURN_IF_ERROR(Check(X509_set_pubkey(cert.get(), key) == 1, "X509_set_pubkey"));
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>("Tresor"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  TRESOR_RETURN_IF_ERROR(Check(name != nullptr, "X509_get_subject_name"));
+  TRESOR_RETURN_IF_ERROR(Check(
+      X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>("Tresor"), -1, -1, 0) == 1,
+      "organization name"));
+  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                 0) != 1) {
+    return InvalidArgument("common name must be 1-64 characters of UTF-8");
+  }
   return cert;
 }
 
 }  // namespace
 
-Result<KeyAndCertificate> CreateCertificateAuthority(const std::string& name) {
-  KeyPtr key = NewKey();
-  if (!key) return Internal("cannot generate a key");
-  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, NewCert(key.get(), name, 3650));
-  X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
+Result<KeyAndCertificate> CreateCertificateAuthority(const std::string& name,
+                                                     OSSL_LIB_CTX* libctx) {
+  TRESOR_ASSIGN_OR_RETURN(KeyPtr key, NewKey(libctx));
+  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, NewCert(key.get(), name, 3650, libctx));
+  TRESOR_RETURN_IF_ERROR(Check(
+      X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())) == 1, "issuer name"));
   TRESOR_RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
   TRESOR_RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"));
   TRESOR_RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
-  if (!X509_sign(cert.get(), key.get(), EVP_sha256())) return Internal("cannot sign the CA certificate");
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0) return Internal("cannot sign the CA certificate");
   KeyAndCertificate out;
   TRESOR_ASSIGN_OR_RETURN(out.key_pem, KeyPem(key.get()));
   TRESOR_ASSIGN_OR_RETURN(out.certificate_pem, CertPem(cert.get()));
@@ -115,13 +131,14 @@ Result<KeyAndCertificate> CreateCertificateAuthority(const std::string& name) {
 Result<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& ca,
                                            const std::string& common_name, bool server,
                                            const std::vector<std::string>& dns_names,
-                                           const std::vector<std::string>& ip_addresses) {
-  TRESOR_ASSIGN_OR_RETURN(KeyPtr ca_key, ReadKey(ca.key_pem));
+                                           const std::vector<std::string>& ip_addresses,
+                                           OSSL_LIB_CTX* libctx) {
+  TRESOR_ASSIGN_OR_RETURN(KeyPtr ca_key, ReadKey(ca.key_pem, libctx));
   TRESOR_ASSIGN_OR_RETURN(CertPtr ca_cert, ReadCert(ca.certificate_pem));
-  KeyPtr key = NewKey();
-  if (!key) return Internal("cannot generate a key");
-  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, NewCert(key.get(), common_name, 3 * 365));
-  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get()));
+  TRESOR_ASSIGN_OR_RETURN(KeyPtr key, NewKey(libctx));
+  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, NewCert(key.get(), common_name, 3 * 365, libctx));
+  TRESOR_RETURN_IF_ERROR(Check(
+      X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get())) == 1, "issuer name"));
   TRESOR_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE"));
   TRESOR_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_key_usage, "critical,digitalSignature,keyAgreement"));
   TRESOR_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_ext_key_usage, server ? "serverAuth" : "clientAuth"));
@@ -130,7 +147,7 @@ Result<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& ca,
   for (const std::string& d : dns_names) san += (san.empty() ? "" : ",") + std::string("DNS:") + d;
   for (const std::string& ip : ip_addresses) san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
   if (!san.empty()) TRESOR_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_subject_alt_name, san));
-  if (!X509_sign(cert.get(), ca_key.get(), EVP_sha256())) return Internal("cannot sign the certificate");
+  if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) <= 0) return Internal("cannot sign the certificate");
   KeyAndCertificate out;
   TRESOR_ASSIGN_OR_RETURN(out.key_pem, KeyPem(key.get()));
   TRESOR_ASSIGN_OR_RETURN(out.certificate_pem, CertPem(cert.get()));

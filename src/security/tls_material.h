@@ -17,8 +17,15 @@ struct KeyAndCertificate {
   std::string certificate_pem;
 };
 
+// Both functions below check every OpenSSL call: any failure is a Status (kInternal for
+// OpenSSL failures, kInvalidArgument for a name that does not fit a certificate: more
+// than 64 characters or not UTF-8), never a partly built certificate. `libctx` is the
+// OpenSSL library context generating and signing keys (nullptr: the process default;
+// tests pass one without providers to make generation fail).
+
 // A self-signed CA certificate for `name`, valid 10 years.
-Result<KeyAndCertificate> CreateCertificateAuthority(const std::string& name);
+Result<KeyAndCertificate> CreateCertificateAuthority(const std::string& name,
+                                                     OSSL_LIB_CTX* libctx = nullptr);
 
 // A certificate for `common_name` signed by `ca`, valid 3 years. `server` selects the
 // serverAuth extended key usage (else clientAuth); `dns_names` and `ip_addresses` go
@@ -26,7 +33,8 @@ Result<KeyAndCertificate> CreateCertificateAuthority(const std::string& name);
 Result<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& ca,
                                            const std::string& common_name, bool server,
                                            const std::vector<std::string>& dns_names,
-                                           const std::vector<std::string>& ip_addresses);
+                                           const std::vector<std::string>& ip_addresses,
+                                           OSSL_LIB_CTX* libctx = nullptr);
 
 // SHA-256 fingerprint of a certificate's DER encoding: 64 lowercase hex digits.
 Result<std::string> CertificateFingerprint(const std::string& certificate_pem);

@@ -49,15 +49,16 @@ class BlobStore {
   virtual Status Persist(const std::vector<std::string>& staged) = 0;
   // Moves a persisted, index-committed blob from staging to its final place.
   virtual Status Publish(const std::string& name) = 0;
-  // Deletes a staged blob that will not be committed.
-  virtual void Discard(const std::string& name) = 0;
+  // Deletes a staged blob that will not be committed. Ok if it is already gone. On error
+  // the caller logs it; the blob stays staged and the next Recover() deletes it.
+  virtual Status Discard(const std::string& name) = 0;
   // Deletes a blob wherever it is (staged or published): for crash recovery of a blob
-  // whose index row is being removed.
-  virtual void Remove(const std::string& name) = 0;
+  // whose index row is being removed. Ok if it is already gone.
+  virtual Status Remove(const std::string& name) = 0;
   // Opens a published (or committed but not yet published) blob.
   virtual Result<std::unique_ptr<BlobReader>> Open(const std::string& name) = 0;
-  // Crash recovery; see the class comment. Returns how many staged blobs it published
-  // and deleted through the out-parameters' owner's log.
+  // Crash recovery; see the class comment. A staged blob that cannot be deleted is
+  // logged and left for the next recovery; a failed publish or final sync is an error.
   virtual Status Recover(const std::function<Result<bool>(const std::string&)>& is_referenced) = 0;
 };
 

@@ -16,6 +16,12 @@ namespace {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+// Deletes `path`; a file that is not there is deleted already.
+Status Unlink(const std::string& path, const char* what) {
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) return IoError(Errno(what));
+  return Status::Ok();
+}
+
 Status MakeDir(const std::string& path) {
   if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return IoError(Errno("mkdir " + path));
   return Status::Ok();
@@ -170,14 +176,16 @@ Status FileBlobStore::Publish(const std::string& name) {
   return Status::Ok();
 }
 
-void FileBlobStore::Discard(const std::string& name) {
-  if (IsBlobName(name)) unlink(StagingPath(name).c_str());
+Status FileBlobStore::Discard(const std::string& name) {
+  if (!IsBlobName(name)) return InvalidArgument("not a blob name");
+  return Unlink(StagingPath(name), "discard blob");
 }
 
-void FileBlobStore::Remove(const std::string& name) {
-  if (!IsBlobName(name)) return;
-  unlink(StagingPath(name).c_str());
-  unlink(FinalPath(name).c_str());
+Status FileBlobStore::Remove(const std::string& name) {
+  if (!IsBlobName(name)) return InvalidArgument("not a blob name");
+  Status staged = Unlink(StagingPath(name), "remove staged blob");
+  Status published = Unlink(FinalPath(name), "remove blob");
+  return staged.ok() ? published : staged;
 }
 
 Result<std::unique_ptr<BlobReader>> FileBlobStore::Open(const std::string& name) {
@@ -206,7 +214,7 @@ Status FileBlobStore::Recover(
     if (n != "." && n != "..") names.push_back(n);
   }
   closedir(dir);
-  int published = 0, removed = 0;
+  int published = 0, removed = 0, left = 0;
   for (const std::string& n : names) {
     bool keep = false;
     if (IsBlobName(n)) {
@@ -215,16 +223,22 @@ Status FileBlobStore::Recover(
     if (keep) {
       TRESOR_RETURN_IF_ERROR(Publish(n));
       ++published;
-    } else {
-      unlink(StagingPath(n).c_str());
+    } else if (Status gone = Unlink(StagingPath(n), "remove staged file"); gone.ok()) {
       ++removed;
+    } else {
+      // Unreferenced, so harmless where it is; the next recovery tries again.
+      TRESOR_LOG(kError) << "storage recovery: " << gone.ToString() << " (staging/" << n << ")";
+      ++left;
     }
   }
-  if (published || removed) {
+  if (published || removed || left) {
     TRESOR_LOG(kInfo) << "storage recovery: published " << published
-                      << " committed blob(s), removed " << removed << " unacknowledged one(s)";
+                      << " committed blob(s), removed " << removed << " unacknowledged one(s)"
+                      << (left ? ", could not remove " + std::to_string(left) : std::string());
   }
-  if (options_.fsync) syncfs(staging_fd_);
+  // The publications must be durable before serving: a renamed blob whose directory
+  // entry is lost would be missing under a committed index row.
+  if (options_.fsync && syncfs(staging_fd_) != 0) return IoError(Errno("syncfs after recovery"));
   return Status::Ok();
 }
 

@@ -27,8 +27,8 @@ class FileBlobStore : public BlobStore {
   Result<std::unique_ptr<BlobWriter>> Create() override;
   Status Persist(const std::vector<std::string>& staged) override;
   Status Publish(const std::string& name) override;
-  void Discard(const std::string& name) override;
-  void Remove(const std::string& name) override;
+  Status Discard(const std::string& name) override;
+  Status Remove(const std::string& name) override;
   Result<std::unique_ptr<BlobReader>> Open(const std::string& name) override;
   Status Recover(const std::function<Result<bool>(const std::string&)>& is_referenced) override;
 

@@ -224,22 +224,62 @@ TEST_F(FileBlobStoreTest, PersistOfNothingIsOk) { EXPECT_TRUE(store_->Persist({}
 TEST_F(FileBlobStoreTest, DiscardRemovesAStagedBlob) {
   std::string keep = Write({"keep"});
   std::string drop = Write({"drop"});
-  store_->Discard(drop);
+  EXPECT_TRUE(store_->Discard(drop).ok());
   EXPECT_EQ(FilesUnder(Staging()), std::vector<std::string>{keep});
+  EXPECT_TRUE(store_->Discard(drop).ok()) << "already gone is done";
   auto opened = store_->Open(drop);
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), Code::kNotFound);
   EXPECT_EQ(ReadAll(keep), "keep");
 }
 
-TEST_F(FileBlobStoreTest, DiscardIgnoresMalformedNames) {
+TEST_F(FileBlobStoreTest, DiscardRefusesMalformedNames) {
   std::string name = Write({"x"});
   // A file outside staging that a path-traversing name would reach.
   std::ofstream(root_ + "/victim") << "precious";
-  store_->Discard("../victim");
-  store_->Discard("");
+  EXPECT_EQ(store_->Discard("../victim").code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->Discard("").code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->Remove("../victim").code(), Code::kInvalidArgument);
   EXPECT_TRUE(fs::exists(root_ + "/victim"));
   EXPECT_EQ(FilesUnder(Staging()), std::vector<std::string>{name});
+}
+
+// A blob that cannot be deleted is reported, not silently kept. (A directory in its
+// place makes unlink fail with EISDIR, also for root.)
+TEST_F(FileBlobStoreTest, DiscardAndRemoveReportFailures) {
+  const std::string name(32, 'a');
+  fs::create_directory(Staging() + "/" + name);
+  Status discarded = store_->Discard(name);
+  EXPECT_EQ(discarded.code(), Code::kIoError) << discarded.ToString();
+  EXPECT_EQ(store_->Remove(name).code(), Code::kIoError);
+  fs::remove(Staging() + "/" + name);
+  fs::create_directory(FinalPath(name));
+  EXPECT_EQ(store_->Remove(name).code(), Code::kIoError) << "published copy not removable";
+  fs::remove(FinalPath(name));
+  EXPECT_TRUE(store_->Remove(name).ok()) << "nothing left is success";
+}
+
+TEST_F(FileBlobStoreTest, RemoveDeletesStagedAndPublishedBlobs) {
+  std::string staged = Write({"s"});
+  std::string published = Write({"p"});
+  ASSERT_TRUE(store_->Publish(published).ok());
+  EXPECT_TRUE(store_->Remove(staged).ok());
+  EXPECT_TRUE(store_->Remove(published).ok());
+  EXPECT_TRUE(FilesUnder(Staging()).empty());
+  EXPECT_TRUE(FilesUnder(Blobs()).empty());
+}
+
+// Recovery keeps going past a staged entry it cannot delete (it is unreferenced, and the
+// next recovery tries again) and still publishes what the index references.
+TEST_F(FileBlobStoreTest, RecoverLeavesUndeletableEntriesAndPublishesTheRest) {
+  std::string committed = Write({"c"});
+  const std::string stuck(32, 'b');
+  fs::create_directory(Staging() + "/" + stuck);
+  Status recovered = store_->Recover([&](const std::string& n) -> Result<bool> { return n == committed; });
+  ASSERT_TRUE(recovered.ok()) << recovered.ToString();
+  EXPECT_TRUE(fs::exists(FinalPath(committed)));
+  EXPECT_TRUE(fs::exists(Staging() + "/" + stuck));
+  fs::remove(Staging() + "/" + stuck);
 }
 
 TEST_F(FileBlobStoreTest, OpenOfUnknownNameIsNotFound) {

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "security/access_scope.h"
+#include "core/log.h"
 
 namespace tresor::store {
 
@@ -196,6 +197,19 @@ struct SqliteIndex::Db {
     }
     return Status::Ok();
   }
+  // The current value of a PRAGMA, as text.
+  Result<std::string> Pragma(const char* name) {
+    std::string sql = std::string("PRAGMA ") + name;
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) return Error(name);
+    std::string value;
+    if (sqlite3_step(raw) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(raw, 0);
+      value = text ? reinterpret_cast<const char*>(text) : "";
+    }
+    sqlite3_finalize(raw);
+    return value;
+  }
   Status Error(const char* what) { return IoError(std::string("index ") + what + ": " + sqlite3_errmsg(db)); }
   // The cached prepared statement for `sql` (prepared on first use).
   Result<Stmt*> Get(const char* sql) {
@@ -210,21 +224,30 @@ struct SqliteIndex::Db {
 };
 
 // Makes the writer's commits within its scope fully synced (admin writes, recovery),
-// whatever the index's sync mode.
+// whatever the index's sync mode. The caller must check status() before writing: a
+// write that was promised full sync must not happen without it. Restoring the faster
+// mode afterwards may fail harmlessly (commits then stay fully synced); it is logged.
 class FullSync {
  public:
-  FullSync(SqliteIndex::Db& d, bool needed) : d_(d), needed_(needed) {
-    if (needed_) (void)d_.Exec("PRAGMA synchronous=FULL");
+  FullSync(SqliteIndex::Db& d, bool needed) : d_(d) {
+    if (needed) {
+      status_ = d_.Exec("PRAGMA synchronous=FULL");
+      applied_ = status_.ok();
+    }
   }
   ~FullSync() {
-    if (needed_) (void)d_.Exec("PRAGMA synchronous=OFF");
+    if (!applied_) return;
+    Status restored = d_.Exec("PRAGMA synchronous=OFF");
+    if (!restored.ok()) TRESOR_LOG(kWarn) << "index stays fully synced: " << restored.ToString();
   }
   FullSync(const FullSync&) = delete;
   FullSync& operator=(const FullSync&) = delete;
+  const Status& status() const { return status_; }
 
  private:
   SqliteIndex::Db& d_;
-  bool needed_;
+  Status status_;
+  bool applied_ = false;
 };
 
 // A write transaction that rolls back unless Commit() succeeded.
@@ -314,6 +337,17 @@ Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions&
     // checkpoints the WAL into the database file.
     bool full = options.sync == Sync::kFull || i == 1;
     TRESOR_RETURN_IF_ERROR(db->Exec(full ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;"));
+    // SQLite ignores settings it cannot apply (no WAL for an in-memory database or
+    // without shared memory): the durability design depends on both, so read them back.
+    TRESOR_ASSIGN_OR_RETURN(std::string journal_mode, db->Pragma("journal_mode"));
+    if (journal_mode != "wal") {
+      return IoError("index " + options.path + ": write-ahead logging unavailable (journal mode '" +
+                     journal_mode + "')");
+    }
+    TRESOR_ASSIGN_OR_RETURN(std::string synchronous, db->Pragma("synchronous"));
+    if (synchronous != (full ? "2" : "0")) {
+      return IoError("index " + options.path + ": cannot apply synchronous mode");
+    }
     if (i == 0 && options.sync == Sync::kFilesystem) {
       // Checkpoints are run by MaybeCheckpoint, with full syncing.
       TRESOR_RETURN_IF_ERROR(db->Exec("PRAGMA wal_autocheckpoint=0;"));
@@ -349,6 +383,8 @@ Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions&
 }
 
 SqliteIndex::SqliteIndex(SqliteIndexOptions options) : options_(std::move(options)) {}
+
+sqlite3* SqliteIndex::WriterHandleForTesting() { return writer_->db; }
 
 SqliteIndex::~SqliteIndex() {
   // The writer closes first, so the fully synced reader is the last connection and
@@ -507,6 +543,7 @@ Result<std::vector<StoredInstance>> SqliteIndex::ListUnconfirmed() {
 Status SqliteIndex::RemoveUnconfirmed(const std::string& sop_instance_uid) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   Transaction txn(*writer_);
   TRESOR_RETURN_IF_ERROR(txn.Begin());
   auto run = [&](const char* sql) -> Status {
@@ -539,6 +576,7 @@ Status SqliteIndex::RemoveUnconfirmed(const std::string& sop_instance_uid) {
 Status SqliteIndex::ConfirmAll() {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   return writer_->Exec("DELETE FROM unconfirmed");
 }
 
@@ -894,6 +932,7 @@ Result<IndexStats> SqliteIndex::Stats(const AccessScope& scope) {
 Status SqliteIndex::PutPeer(const PeerRecord& peer) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
       "INSERT OR REPLACE INTO peers(name,ae_title,host,port,services,certificate_sha256,"
       "require_identity,groups) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"));
@@ -909,6 +948,7 @@ Status SqliteIndex::PutPeer(const PeerRecord& peer) {
 Result<bool> SqliteIndex::RemovePeer(const std::string& name) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM peers WHERE name=?1"));
   Use q(*s);
   q.Bind(1, name);
@@ -935,6 +975,7 @@ Result<std::vector<PeerRecord>> SqliteIndex::ListPeers() {
 Status SqliteIndex::PutUser(const UserRecord& user) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
       "INSERT OR REPLACE INTO users(name,password_hash,role,disabled,groups) "
       "VALUES(?1,?2,?3,?4,?5)"));
@@ -976,6 +1017,7 @@ Result<std::vector<UserRecord>> SqliteIndex::ListUsers() {
 Status SqliteIndex::PutApiToken(const ApiTokenRecord& token) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
       "INSERT INTO api_tokens(name,user,token_sha256,expires_at) VALUES(?1,?2,?3,?4)"));
   Use q(*s);
@@ -1011,6 +1053,7 @@ Result<int64_t> SqliteIndex::PutGroupRule(const GroupRule& rule) {
   std::lock_guard<std::mutex> lock(write_mu_);
   Db& d = *writer_;
   FullSync full_sync(d, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   Transaction txn(d);
   TRESOR_RETURN_IF_ERROR(txn.Begin());
   const std::string kind = GroupRuleKindName(rule.kind);
@@ -1055,6 +1098,7 @@ Result<int64_t> SqliteIndex::PutGroupRule(const GroupRule& rule) {
 Result<bool> SqliteIndex::RemoveGroupRule(const GroupRule& rule) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
       "DELETE FROM group_rules WHERE kind=?1 AND value=?2 AND group_name=?3"));
   Use q(*s);
@@ -1086,6 +1130,7 @@ Result<bool> SqliteIndex::SetStudyGroup(const std::string& group, const std::str
                                         bool member) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   {
     TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("SELECT 1 FROM studies WHERE study_uid=?1"));
     Use q(*s);
@@ -1129,6 +1174,7 @@ Result<std::vector<GroupSummary>> SqliteIndex::ListGroups() {
 Status SqliteIndex::PutSession(const SessionRecord& session) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   {
     TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM sessions WHERE expires_at<?1"));
     Use q(*s);
@@ -1168,6 +1214,7 @@ Status SqliteIndex::TouchSession(const std::string& id, int64_t last_seen) {
 Result<bool> SqliteIndex::RemoveSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
   TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM sessions WHERE id=?1"));
   Use q(*s);
   q.Bind(1, id);

@@ -24,6 +24,10 @@ struct sqlite3;
 
 namespace tresor::store {
 
+namespace testing {
+class SqliteIndexPeer;
+}
+
 struct SqliteIndexOptions {
   enum class Sync { kFull, kFilesystem, kOff };
   std::string path;
@@ -32,7 +36,10 @@ struct SqliteIndexOptions {
 
 class SqliteIndex : public Index {
  public:
-  // Opens or creates the database and its schema.
+  // Opens or creates the database and its schema. Fails (kIoError) when the durability
+  // settings cannot be applied: write-ahead logging and the synchronous mode of `sync`.
+  // Writes promised a full sync (peers, users, tokens, rules, sessions, recovery) fail
+  // when full sync cannot be switched on.
   static Result<std::unique_ptr<SqliteIndex>> Open(const SqliteIndexOptions& options);
   ~SqliteIndex() override;
 
@@ -69,7 +76,10 @@ class SqliteIndex : public Index {
   struct Db;  // one connection and its cached statements (defined in the .cc)
 
  private:
+  friend class testing::SqliteIndexPeer;
   explicit SqliteIndex(SqliteIndexOptions options);
+  // The writer connection, for fault injection in tests only.
+  sqlite3* WriterHandleForTesting();
   // Runs a fully synced WAL checkpoint when the WAL has grown past a threshold.
   Status MaybeCheckpoint();
 

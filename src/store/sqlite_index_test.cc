@@ -1,5 +1,6 @@
 #include "core/testing/temp_dir.h"
 #include "store/sqlite_index.h"
+#include "store/testing/sqlite_index_peer.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -723,6 +724,48 @@ TEST_F(SqliteIndexTest, ScopedBroadQueriesAnswerTheSameForLargeAndSmallScopes) {
     ASSERT_TRUE(found.ok()) << found.status().ToString();
     EXPECT_EQ(found->size(), std::string(group) == "big" ? 11u : 6u) << group;
   }
+}
+
+}  // namespace
+}  // namespace tresor::store
+
+namespace tresor::store {
+namespace {
+
+// Durability settings that cannot be applied make Open fail: an in-memory database has
+// no write-ahead log, which the group commit and recovery rely on.
+TEST(SqliteIndexOpenTest, RefusesADatabaseWithoutWriteAheadLogging) {
+  auto opened = SqliteIndex::Open({":memory:", SqliteIndexOptions::Sync::kFull});
+  ASSERT_FALSE(opened.ok()) << "opened without WAL";
+  EXPECT_EQ(opened.status().code(), Code::kIoError);
+  EXPECT_NE(opened.status().message().find("write-ahead"), std::string::npos);
+}
+
+// Admin writes are promised a full sync even when the index commits unsynced (the
+// filesystem-sync mode): when full sync cannot be switched on, the write fails and
+// changes nothing.
+TEST(SqliteIndexFullSyncTest, AdminWriteFailsWhenFullSyncCannotBeApplied) {
+  ::tresor::testing::TempDir dir;
+  auto opened = SqliteIndex::Open({dir.path() + "/index.db", SqliteIndexOptions::Sync::kFilesystem});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  SqliteIndex& index = **opened;
+  PeerRecord peer{"ct1", "CT1", "10.0.0.1", 104, "echo,store", "", false, {}};
+  {
+    testing::SqliteIndexPeer fault(index);
+    fault.DenyPragma("synchronous");
+    Status put = index.PutPeer(peer);
+    EXPECT_FALSE(put.ok()) << "peer written without full sync";
+    UserRecord user;
+    user.name = "alice";
+    user.password_hash = "x";
+    user.role = "admin";
+    EXPECT_FALSE(index.PutUser(user).ok());
+    EXPECT_FALSE(index.PutSession({"s1", "alice", 100, 1}).ok());
+  }
+  auto peers = index.ListPeers();
+  ASSERT_TRUE(peers.ok());
+  EXPECT_TRUE(peers->empty()) << "the refused write changed nothing";
+  EXPECT_TRUE(index.PutPeer(peer).ok()) << "works again once full sync can be applied";
 }
 
 }  // namespace

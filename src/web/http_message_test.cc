@@ -85,5 +85,15 @@ TEST(JsonBodyTest, ParsesAndBoundsNesting) {
   EXPECT_FALSE(ParseJsonBody("").ok());
 }
 
+// User text (a user name created through the CLI) may be any bytes: serialising it never
+// throws (which would turn a response into a 500); invalid sequences become U+FFFD.
+TEST(JsonBodyTest, DumpOfInvalidUtf8NeverThrows) {
+  std::string out;
+  EXPECT_NO_THROW(out = DumpJson({{"user", std::string("bad\xff\xc3")}, {"ok", "b\xc3\xa4r"}}));
+  EXPECT_EQ(out, "{\"ok\":\"b\xc3\xa4r\",\"user\":\"bad\xef\xbf\xbd\xef\xbf\xbd\"}");
+  auto back = ParseJsonBody(out);
+  ASSERT_TRUE(back.ok()) << "the output is valid JSON";
+}
+
 }  // namespace
 }  // namespace tresor::web

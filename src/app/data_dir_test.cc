@@ -1,0 +1,67 @@
+#include "app/data_dir.h"
+
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/testing/temp_dir.h"
+#include "security/jwt.h"
+
+namespace tresor::app {
+namespace {
+
+class DataDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto password = InitDataDir(dir());
+    ASSERT_TRUE(password.ok()) << password.status().ToString();
+  }
+  std::string dir() const { return tmp_.path() + "/data"; }
+  std::string key_path() const { return dir() + "/keys/token.key"; }
+
+  testing::TempDir tmp_;
+};
+
+TEST_F(DataDirTest, OpensWithTheKeyInitCreated) {
+  auto opened = OpenDataDir(dir());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto key = ReadTextFile(key_path());
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(key->size(), security::kMinTokenKeyBytes);
+  EXPECT_EQ((*opened)->archive->options().token_key, *key);
+}
+
+TEST_F(DataDirTest, MissingKeyIsCreatedAndKept) {
+  ASSERT_TRUE(std::filesystem::remove(key_path()));
+  auto opened = OpenDataDir(dir());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto key = ReadTextFile(key_path());
+  ASSERT_TRUE(key.ok()) << "the new key is on disk";
+  EXPECT_EQ((*opened)->archive->options().token_key, *key);
+}
+
+// A key that cannot be written would mean tokens that never verify after a restart:
+// the archive refuses to start instead. (`keys` replaced by a file: works as root too.)
+TEST_F(DataDirTest, KeyThatCannotBeWrittenRefusesToStart) {
+  std::filesystem::remove_all(dir() + "/keys");
+  std::ofstream(dir() + "/keys") << "not a directory";
+  auto opened = OpenDataDir(dir());
+  ASSERT_FALSE(opened.ok()) << "started without a durable token key";
+  EXPECT_NE(opened.status().message().find("token key"), std::string::npos)
+      << opened.status().ToString();
+}
+
+TEST_F(DataDirTest, ShortOrEmptyKeyRefusesToStart) {
+  for (std::string content : {std::string(), std::string("short")}) {
+    std::filesystem::remove(key_path());
+    std::ofstream(key_path(), std::ios::binary) << content;
+    auto opened = OpenDataDir(dir());
+    EXPECT_FALSE(opened.ok()) << "key of " << content.size() << " bytes accepted";
+  }
+}
+
+}  // namespace
+}  // namespace tresor::app
