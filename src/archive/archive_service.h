@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "archive/group_commit.h"
+#include "core/clock.h"
 #include "core/status.h"
 #include "dicom/dataset_scanner.h"
 #include "dicom/query.h"
@@ -61,9 +62,14 @@ struct ArchiveOptions {
   std::string token_key;            // HMAC key for session tokens (32 random bytes)
   int session_idle_seconds = 900;   // a session unused this long ends
   int session_max_minutes = 480;    // a session ends this long after sign-in in any case
-  int max_failures = 5;             // failed logins/associations from one source ...
-  int failure_window_seconds = 300; // ... within this window ...
-  int block_seconds = 900;          // ... block that source for this long
+  // Back-off after failed attempts (security::FailureTracker has the policy): this many
+  // failures on one target are free, then attempts on it wait backoff_seconds, doubling
+  // with each further failure up to max_backoff_seconds; failures are forgotten after
+  // failure_window_seconds without one.
+  int max_failures = 5;
+  int failure_window_seconds = 300;
+  int backoff_seconds = 5;
+  int max_backoff_seconds = 900;
 };
 
 // The matches of a query, and whether the result limit cut them short.
@@ -116,7 +122,9 @@ class StoredObject {
 
 class ArchiveService {
  public:
-  ArchiveService(store::Index& index, store::BlobStore& blobs, ArchiveOptions options);
+  // `clock` (session and token times, the failure back-off) must outlive the service.
+  ArchiveService(store::Index& index, store::BlobStore& blobs, ArchiveOptions options,
+                 const core::Clock& clock);
   ~ArchiveService();
 
   const ArchiveOptions& options() const { return options_; }
@@ -128,13 +136,15 @@ class ArchiveService {
   // token (JWT, HS256). The session ends after options().session_max_minutes, once
   // unused for options().session_idle_seconds, or at Logout. kUnauthenticated for an
   // unknown user, a wrong password or a disabled account (one message for all three);
-  // kResourceExhausted while `source` is blocked after repeated failures (each failure is
-  // logged as a security event, and so is the block).
+  // kResourceExhausted with retry_after_seconds() while `user` is in back-off from
+  // `source` after repeated failures: the password is then not checked (each failure is
+  // logged as a security event, a back-off as a security alert).
   Result<std::string> Login(const std::string& user, const std::string& password,
                             const std::string& source);
   // A bearer credential (session token from Login, or an API token from
   // CreateApiToken) to the principal it stands for. kUnauthenticated if it is invalid,
-  // expired, revoked or its user is disabled; kResourceExhausted while `source` is blocked.
+  // expired, revoked or its user is disabled. A valid credential is never refused because
+  // of other traffic from `source`.
   Result<Principal> Authenticate(const std::string& bearer, const std::string& source);
   // Ends the session `who` authenticated with (no effect for API tokens).
   Status Logout(const Principal& who);
@@ -146,15 +156,15 @@ class ArchiveService {
   // user name and passcode, or a JWT from Login, and returns the principal acting as
   // that user through that peer (services: the peer's grants that the user's role also
   // has). kUnauthenticated for wrong, expired or unsupported credentials (a security
-  // event); the accepted identity is logged.
+  // event); kResourceExhausted (not checked) while the user name is in back-off from the
+  // peer's address, as for Login; the accepted identity is logged.
   enum class IdentityType { kUserPassword, kJwt, kOther };
   Result<Principal> AuthenticateIdentity(const Principal& peer, IdentityType type,
                                          const std::string& primary, const std::string& secondary);
 
-  // True while `source` is blocked after repeated failures.
-  bool IsBlocked(const std::string& source);
-
-  // Decides whether a DIMSE association may be opened, and as whom.
+  // Decides whether a DIMSE association may be opened, and as whom. kBlocked (not
+  // evaluated) while `remote_address` is in back-off after rejected associations and
+  // `calling_ae` has not been admitted from it before.
   // `client_certificate_sha256`: fingerprint of the verified TLS client certificate, or
   // empty on plain TCP.
   struct Admission {
@@ -230,9 +240,9 @@ class ArchiveService {
   // True if the blob of `instance` exists and its data set hashes to the indexed hash.
   Result<bool> BlobMatches(const store::StoredInstance& instance);
 
-  // Records a failed login or association from `source`; logs a security alert when
-  // that blocks the source.
-  void RecordFailure(const std::string& source, const std::string& what);
+  // Logs a failed attempt (`what` from `source`) and, when `backoff_seconds` > 0 (the
+  // back-off this failure started), a security alert.
+  void RecordFailure(const std::string& source, const std::string& what, int backoff_seconds);
   // The user of a valid session token, touching the session; kUnauthenticated otherwise.
   Result<security::TokenClaims> VerifySession(const std::string& token);
   // Logs a security event if `query` (which matched nothing for `who`) names studies,
@@ -242,6 +252,7 @@ class ArchiveService {
   store::Index& index_;
   store::BlobStore& blobs_;
   const ArchiveOptions options_;
+  const core::Clock& clock_;
   std::unique_ptr<GroupCommitter> committer_;  // reset first by the destructor
   security::FailureTracker failures_;
 };

@@ -623,7 +623,7 @@ void DimseServer::Serve(const Connection& c) {
       case security::Verdict::kBlocked:
         rej = {ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
                ASC_REASON_SP_PRES_TEMPORARYCONGESTION};
-        reason = "source temporarily blocked after repeated failures";
+        reason = "back-off after repeated rejections from this address";
         break;
       case security::Verdict::kWrongCertificate:
         reason = c.tls ? "TLS client certificate not bound to this AE title"
@@ -670,10 +670,16 @@ void DimseServer::Serve(const Connection& c) {
                                                         : archive::ArchiveService::IdentityType::kOther;
     auto verified = archive_.AuthenticateIdentity(principal, type, first, second);
     if (!verified.ok()) {
-      TRESOR_LOG(kWarn) << "association rejected (user identity not accepted): calling AE '"
+      bool later = verified.status().code() == Code::kResourceExhausted;  // back-off
+      TRESOR_LOG(kWarn) << "association rejected (user identity "
+                        << (later ? "not checked: back-off" : "not accepted") << "): calling AE '"
                         << calling << "', from " << c.address;
       T_ASC_RejectParameters bad{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
                                  ASC_REASON_SU_NOREASON};
+      if (later) {
+        bad = {ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+               ASC_REASON_SP_PRES_TEMPORARYCONGESTION};
+      }
       ASC_rejectAssociation(assoc.get(), &bad);
       return;
     }

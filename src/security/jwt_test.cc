@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "security/failure_tracker.h"
-
 namespace tresor::security {
 namespace {
 
@@ -25,22 +23,6 @@ TEST(JwtTest, RoundTripsAndRejectsTampering) {
   // alg "none" with an empty signature is refused.
   EXPECT_FALSE(VerifyJwt(key, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIiwiaWF0IjoxLCJleHAiOjk5OTk5OTk5OTl9.",
                          1500).ok());
-}
-
-TEST(FailureTrackerTest, BlocksAfterRepeatedFailuresAndExpires) {
-  FailureTracker t(3, 60, 100);
-  EXPECT_FALSE(t.RecordFailure("10.0.0.1", 1000));
-  EXPECT_FALSE(t.RecordFailure("10.0.0.1", 1001));
-  EXPECT_FALSE(t.Blocked("10.0.0.1", 1002));
-  EXPECT_TRUE(t.RecordFailure("10.0.0.1", 1002));
-  EXPECT_TRUE(t.Blocked("10.0.0.1", 1050));
-  EXPECT_FALSE(t.Blocked("10.0.0.2", 1050)) << "other sources are not affected";
-  EXPECT_FALSE(t.Blocked("10.0.0.1", 1103)) << "blocks expire";
-  // Failures outside the window do not add up.
-  EXPECT_FALSE(t.RecordFailure("10.0.0.3", 0));
-  EXPECT_FALSE(t.RecordFailure("10.0.0.3", 100));
-  EXPECT_FALSE(t.RecordFailure("10.0.0.3", 200));
-  EXPECT_FALSE(t.Blocked("10.0.0.3", 201));
 }
 
 }  // namespace
