@@ -455,7 +455,7 @@ Result<ArchiveService::Admission> ArchiveService::AdmitAssociation(
                             store::AccessScope::Of(d.peer.groups), ""};
     a.require_identity = d.peer.require_identity;
   } else {
-    RecordFailure(remote_address, "association rejected (calling AE '" + calling_ae + "')",
+    RecordFailure(remote_address, "rejected association (calling AE '" + calling_ae + "')",
                   failures_.AssociationRejected(remote_address));
   }
   return a;

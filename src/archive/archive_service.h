@@ -68,7 +68,7 @@ struct ArchiveOptions {
   // failure_window_seconds without one.
   int max_failures = 5;
   int failure_window_seconds = 300;
-  int backoff_seconds = 5;
+  int backoff_seconds = 10;
   int max_backoff_seconds = 900;
 };
 

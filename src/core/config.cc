@@ -228,7 +228,7 @@ max_find_results = 1000
 # Failures are forgotten failure_window_seconds after the last one (or its back-off).
 max_failures = 5
 failure_window_seconds = 300
-backoff_seconds = 5
+backoff_seconds = 10
 max_backoff_seconds = 900
 
 [sessions]

@@ -38,7 +38,7 @@ struct Config {
   int max_failures = 5;              // free failures on one target (user + address, address
                                      // for associations) before back-off starts
   int failure_window_seconds = 300;  // a target's failures are forgotten after this quiet time
-  int backoff_seconds = 5;           // first back-off; doubles with each further failure ...
+  int backoff_seconds = 10;          // first back-off; doubles with each further failure ...
   int max_backoff_seconds = 900;     // ... up to this (older configs: limits.block_seconds)
   // [sessions]
   int session_idle_seconds = 900;    // a session unused this long ends

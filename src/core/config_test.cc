@@ -30,7 +30,7 @@ TEST(ConfigTest, BackoffKeysAndTheOlderBlockSecondsName) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->max_failures, 5);
   EXPECT_EQ(c->failure_window_seconds, 300);
-  EXPECT_EQ(c->backoff_seconds, 5);
+  EXPECT_EQ(c->backoff_seconds, 10);
   EXPECT_EQ(c->max_backoff_seconds, 900);
   auto set = ParseConfig("[limits]\nmax_failures = 3\nbackoff_seconds = 2\nmax_backoff_seconds = 60\n");
   ASSERT_TRUE(set.ok()) << set.status().ToString();

@@ -416,6 +416,10 @@ void DimseServer::Enqueue(const Connection& c) {
     }
     if (c.tls) ++handshaking_[c.address];
     queue_.push_back(c);
+    if (queue_.size() > static_cast<size_t>(idle_workers_)) {
+      TRESOR_LOG(kInfo) << "connection from " << c.address << " queued: all workers busy ("
+                        << queue_.size() - static_cast<size_t>(idle_workers_) << " waiting)";
+    }
   }
   cv_.notify_one();
 }

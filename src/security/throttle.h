@@ -19,7 +19,7 @@ namespace tresor::security {
 
 struct ThrottleOptions {
   int free_failures = 5;          // failures on one key before its first back-off
-  int backoff_seconds = 5;        // the first back-off; doubles with every further failure
+  int backoff_seconds = 10;       // the first back-off; doubles with every further failure
   int max_backoff_seconds = 900;  // the longest back-off
   int forget_seconds = 300;       // quiet time after which a key's failures are forgotten
 };

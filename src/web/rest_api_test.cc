@@ -38,6 +38,7 @@ class RestApiTest : public ::testing::Test {
     options.token_key = std::string(32, 'k');
     options.session_max_minutes = 15;
     options.max_failures = 3;
+    options.backoff_seconds = 5;
     archive_ = std::make_unique<archive::ArchiveService>(*index_, *blobs_, options, clock_);
     ASSERT_TRUE(archive_->CreateUser(archive::Principal::LocalAdmin(), "alice", "radiologist",
                                      kPassword, {"all"}).ok());
@@ -171,7 +172,7 @@ TEST_F(RestApiTest, WrongPasswordsBackOffThatUserFromThatSourceWithRetryAfter) {
   const std::string source = "192.0.2.7";
   std::string token = Body(SignIn(kPassword, source))["access_token"];
   for (int i = 0; i < 3; ++i) EXPECT_EQ(SignIn("wrong password " + std::to_string(i), source).status, 401);
-  // In back-off (5 s, the default first step) the password is not even checked.
+  // In back-off (5 s, the first step) the password is not even checked.
   HttpResponse refused = SignIn(kPassword, source);
   EXPECT_EQ(refused.status, 429);
   EXPECT_EQ(RetryAfter(refused), "5");
