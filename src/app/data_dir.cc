@@ -144,7 +144,8 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
   options.max_find_results = static_cast<size_t>(out->config.max_find_results);
   options.max_failures = out->config.max_failures;
   options.failure_window_seconds = out->config.failure_window_seconds;
-  options.block_seconds = out->config.block_seconds;
+  options.backoff_seconds = out->config.backoff_seconds;
+  options.max_backoff_seconds = out->config.max_backoff_seconds;
   options.session_idle_seconds = out->config.session_idle_seconds;
   options.session_max_minutes = out->config.session_max_minutes;
   // The session-token signing key (created by init; created here for older data dirs).
@@ -168,7 +169,8 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
   }
   options.token_key = *token_key;
   options.fuzzy_person_names = out->config.fuzzy_person_names;
-  out->archive = std::make_unique<archive::ArchiveService>(*out->index, *out->blobs, options);
+  out->archive = std::make_unique<archive::ArchiveService>(*out->index, *out->blobs, options,
+                                                           core::SystemClock::Instance());
   return out;
 }
 

@@ -131,7 +131,7 @@ int CmdServe(const Args& a) {
   scp.max_pdu_bytes = o.config.max_pdu_bytes;
   scp.artim_seconds = o.config.artim_seconds;
   scp.idle_seconds = o.config.idle_seconds;
-  dimse::DimseServer server(*o.archive, scp);
+  dimse::DimseServer server(*o.archive, scp, core::SystemClock::Instance());
   st = server.Start();
   if (!st.ok()) return Fail(st);
 
@@ -148,7 +148,8 @@ int CmdServe(const Args& a) {
     web_options.max_body_bytes = o.config.web_max_body_bytes;
     web_options.read_timeout_seconds = o.config.web_read_timeout_seconds;
     web_options.idle_timeout_seconds = o.config.web_idle_timeout_seconds;
-    https = std::make_unique<web::HttpsServer>(*o.archive, web_options);
+    https = std::make_unique<web::HttpsServer>(*o.archive, web_options,
+                                                core::SystemClock::Instance());
     st = https->Start();
     if (!st.ok()) return Fail(st);
     TRESOR_LOG(kInfo) << "HTTPS listener on " << o.config.bind_address << ":" << https->port();

@@ -16,32 +16,40 @@
 
 namespace tresor::archive {
 
+namespace {
+security::ThrottleOptions BackoffOf(const ArchiveOptions& o) {
+  security::ThrottleOptions t;
+  t.free_failures = o.max_failures - 1;  // the max_failures-th failure starts the back-off
+  t.backoff_seconds = o.backoff_seconds;
+  t.max_backoff_seconds = o.max_backoff_seconds;
+  t.forget_seconds = o.failure_window_seconds;
+  return t;
+}
+}  // namespace
+
 AccessService::AccessService(store::AccountIndex& accounts, store::PolicyIndex& policy,
-                             ArchiveOptions options)
+                             ArchiveOptions options, const core::Clock& clock)
     : index_(accounts),
       policy_(policy),
       options_(std::move(options)),
-      failures_(options_.max_failures, options_.failure_window_seconds, options_.block_seconds) {}
+      clock_(clock),
+      failures_(BackoffOf(options_), clock) {}
 
-namespace {
-int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
-}  // namespace
-
-void AccessService::RecordFailure(const std::string& source, const std::string& what) {
+void AccessService::RecordFailure(const std::string& source, const std::string& what,
+                                  int backoff_seconds) {
   TRESOR_LOG(kWarn) << "security event: " << what << " from " << source;
-  if (failures_.RecordFailure(source, Now())) {
-    TRESOR_LOG(kError) << "SECURITY ALERT: " << source << " blocked for "
-                       << options_.block_seconds << " s after " << options_.max_failures
-                       << " failures";
+  if (backoff_seconds > 0) {
+    TRESOR_LOG(kError) << "SECURITY ALERT: " << what << " from " << source << " is backed off for "
+                       << backoff_seconds << " s after repeated failures";
   }
 }
 
-bool AccessService::IsBlocked(const std::string& source) { return failures_.Blocked(source, Now()); }
-
 Result<std::string> AccessService::Login(const std::string& user, const std::string& password,
-                                          const std::string& source) {
-  if (IsBlocked(source)) {
-    return ResourceExhausted("too many failed attempts from this address; try again later");
+                                         const std::string& source) {
+  if (int wait = failures_.SignInWait(user, source); wait > 0) {
+    TRESOR_LOG(kWarn) << "security event: sign-in for user '" << user << "' from " << source
+                      << " refused unchecked (back-off, " << wait << " s left)";
+    return TryAgainLater("too many failed sign-ins for this user; try again later", wait);
   }
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(user));
   // Verify against a real hash even for unknown users, so timing tells nothing.
@@ -51,12 +59,14 @@ Result<std::string> AccessService::Login(const std::string& user, const std::str
   }();
   bool ok = security::VerifyPassword(password, record ? record->password_hash : kDummy);
   if (!record || !ok || record->disabled) {
-    RecordFailure(source, "failed sign-in");
+    RecordFailure(source, "failed sign-in for user '" + user + "'",
+                  failures_.SignInFailed(user, source));
     return Status(Code::kUnauthenticated, "invalid user name or password");
   }
-  failures_.RecordSuccess(source);
-  security::TokenClaims claims{record->name, record->role, Now(),
-                               Now() + 60 * static_cast<int64_t>(options_.session_max_minutes),
+  failures_.SignInSucceeded(user, source);
+  int64_t now = clock_.WallSeconds();
+  security::TokenClaims claims{record->name, record->role, now,
+                               now + 60 * static_cast<int64_t>(options_.session_max_minutes),
                                RandomHex(16)};
   TRESOR_RETURN_IF_ERROR(
       index_.PutSession({claims.session_id, claims.subject, claims.expires_at, claims.issued_at}));
@@ -68,12 +78,12 @@ Result<std::string> AccessService::Login(const std::string& user, const std::str
 Result<security::TokenClaims> AccessService::VerifySession(const std::string& token) {
   auto invalid = [] { return Status(Code::kUnauthenticated, "invalid or expired token"); };
   if (options_.token_key.empty()) return invalid();
-  auto claims = security::VerifyJwt(options_.token_key, token, Now());
+  int64_t now = clock_.WallSeconds();
+  auto claims = security::VerifyJwt(options_.token_key, token, now);
   if (!claims.ok() || claims->session_id.empty()) return invalid();
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::SessionRecord> session,
                           index_.FindSession(claims->session_id));
   if (!session || session->user != claims->subject) return invalid();  // ended or unknown
-  int64_t now = Now();
   if (now - session->last_seen > options_.session_idle_seconds) {
     TRESOR_LOG(kInfo) << "session " << session->id.substr(0, 8) << " of user '" << session->user
                       << "' ended after " << options_.session_idle_seconds << " s unused";
@@ -93,11 +103,12 @@ Status AccessService::Logout(const Principal& who) {
 }
 
 Result<Principal> AccessService::Authenticate(const std::string& bearer, const std::string& source) {
-  if (IsBlocked(source)) {
-    return ResourceExhausted("too many failed attempts from this address; try again later");
-  }
+  // Valid credentials are never refused here, whatever else came from `source`.
   auto invalid = [&] {
-    RecordFailure(source, "invalid bearer token");
+    RecordFailure(source, "invalid bearer token", 0);
+    if (failures_.BearerRejected(source)) {
+      TRESOR_LOG(kError) << "SECURITY ALERT: repeated invalid bearer tokens from " << source;
+    }
     return Status(Code::kUnauthenticated, "invalid or expired token");
   };
   std::string user, session_id;
@@ -106,7 +117,7 @@ Result<Principal> AccessService::Authenticate(const std::string& bearer, const s
     hash.Update(bearer.data(), bearer.size());
     TRESOR_ASSIGN_OR_RETURN(std::optional<store::ApiTokenRecord> token,
                             index_.FindApiToken(hash.FinishHex()));
-    if (!token || token->expires_at <= Now()) return invalid();
+    if (!token || token->expires_at <= clock_.WallSeconds()) return invalid();
     user = token->user;
   } else {
     auto claims = VerifySession(bearer);
@@ -126,18 +137,25 @@ Result<Principal> AccessService::Authenticate(const std::string& bearer, const s
 Result<Principal> AccessService::AuthenticateIdentity(const Principal& peer, IdentityType type,
                                                        const std::string& primary,
                                                        const std::string& secondary) {
-  auto refuse = [&](const char* why) {
+  auto refuse = [&](const char* why, int backoff_seconds = 0) {
     RecordFailure(peer.address, std::string("user identity refused (") + why + ") for " +
-                                    peer.Describe());
+                                    peer.Describe(), backoff_seconds);
     return Status(Code::kUnauthenticated, "user identity not accepted");
   };
   std::string user, role;
   std::vector<std::string> groups;
   if (type == IdentityType::kUserPassword) {
+    // The same back-off as for HTTPS sign-ins: it is the same password.
+    if (int wait = failures_.SignInWait(primary, peer.address); wait > 0) {
+      TRESOR_LOG(kWarn) << "security event: user identity '" << primary << "' from "
+                        << peer.address << " refused unchecked (back-off, " << wait << " s left)";
+      return TryAgainLater("too many failed sign-ins for this user; try again later", wait);
+    }
     TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(primary));
     if (!record || record->disabled || !security::VerifyPassword(secondary, record->password_hash)) {
-      return refuse("wrong user name or passcode");
+      return refuse("wrong user name or passcode", failures_.SignInFailed(primary, peer.address));
     }
+    failures_.SignInSucceeded(primary, peer.address);
     user = record->name;
     role = record->role;
     groups = record->groups;
@@ -147,7 +165,12 @@ Result<Principal> AccessService::AuthenticateIdentity(const Principal& peer, Ide
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
     auto claims = VerifySession(token);
-    if (!claims.ok()) return refuse("invalid or expired JWT");
+    if (!claims.ok()) {
+      if (failures_.BearerRejected(peer.address)) {
+        TRESOR_LOG(kError) << "SECURITY ALERT: repeated invalid bearer tokens from " << peer.address;
+      }
+      return refuse("invalid or expired JWT");
+    }
     TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(claims->subject));
     if (!record || record->disabled) return refuse("unknown or disabled user");
     user = record->name;
@@ -177,28 +200,33 @@ Result<std::string> AccessService::CreateApiToken(const Principal& who, const st
   std::string token = "trs_" + RandomHex(24);
   Sha256 hash;
   hash.Update(token.data(), token.size());
-  TRESOR_RETURN_IF_ERROR(index_.PutApiToken({name, user, hash.FinishHex(), Now() + 86400LL * days}));
+  TRESOR_RETURN_IF_ERROR(
+      index_.PutApiToken({name, user, hash.FinishHex(), clock_.WallSeconds() + 86400LL * days}));
   return token;
 }
 
 Result<AccessService::Admission> AccessService::AdmitAssociation(
     const std::string& calling_ae, const std::string& called_ae, const std::string& remote_address,
     const std::string& client_certificate_sha256) {
+  if (int wait = failures_.AssociationWait(calling_ae, remote_address); wait > 0) {
+    // Not evaluated: a guess must not learn whether it would have been right.
+    return Admission{security::Verdict::kBlocked, {}, false};
+  }
   TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, LoadPeers(policy_));
   security::Decision d = security::DecideAssociation(peers, calling_ae, called_ae, options_.ae_title,
                                                      remote_address, client_certificate_sha256);
   Admission a{d.verdict, {}, false};
   if (d.verdict == security::Verdict::kAccept) {
-    // A registered peer is admitted even from a blocked address: the block slows down
-    // guessing, it must not let a stranger on the same host (or NAT) lock out a modality.
+    // From now on this peer is exempt from its address's back-off: a stranger on the same
+    // host (or behind the same NAT) cannot lock it out.
+    failures_.AssociationAdmitted(calling_ae, remote_address);
     a.principal = Principal{d.peer.name,      calling_ae, remote_address,
                             d.peer.services, "",         "",
                             security::AccessScope::Of(d.peer.groups), ""};
     a.require_identity = d.peer.require_identity;
-  } else if (IsBlocked(remote_address)) {
-    a.verdict = security::Verdict::kBlocked;
   } else {
-    RecordFailure(remote_address, "association rejected");
+    RecordFailure(remote_address, "rejected association (calling AE '" + calling_ae + "')",
+                  failures_.AssociationRejected(remote_address));
   }
   return a;
 }

@@ -1,6 +1,6 @@
 // AccessService: who may talk to the archive. Admission of DIMSE associations, password
-// sign-in and sessions, bearer and API tokens, DICOM user identities, and the lockout of
-// sources after repeated failures. Adapters obtain every Principal from here (or act as
+// sign-in and sessions, bearer and API tokens, DICOM user identities, and the back-off
+// after repeated failures (security::FailureTracker). Adapters obtain every Principal from here (or act as
 // the local administrator in the CLI). Every method is thread-safe.
 #pragma once
 
@@ -8,6 +8,7 @@
 
 #include "archive/options.h"
 #include "archive/principal.h"
+#include "core/clock.h"
 #include "core/status.h"
 #include "security/failure_tracker.h"
 #include "security/jwt.h"
@@ -22,21 +23,24 @@ namespace tresor::archive {
 
 class AccessService {
  public:
-  // The indexes must outlive the service.
+  // The indexes and `clock` (session and token times, the back-off) must outlive the
+  // service.
   AccessService(store::AccountIndex& accounts, store::PolicyIndex& policy,
-                ArchiveOptions options);
+                ArchiveOptions options, const core::Clock& clock);
 
   // Password sign-in (HTTPS POST /auth/token). Starts a session and returns its signed
   // token (JWT, HS256). The session ends after options.session_max_minutes, once
   // unused for options.session_idle_seconds, or at Logout. kUnauthenticated for an
   // unknown user, a wrong password or a disabled account (one message for all three);
-  // kResourceExhausted while `source` is blocked after repeated failures (each failure is
-  // logged as a security event, and so is the block).
+  // kResourceExhausted with retry_after_seconds() while `user` is in back-off from
+  // `source` after repeated failures: the password is then not checked (each failure is
+  // logged as a security event, a back-off as a security alert).
   Result<std::string> Login(const std::string& user, const std::string& password,
                             const std::string& source);
   // A bearer credential (session token from Login, or an API token from
   // CreateApiToken) to the principal it stands for. kUnauthenticated if it is invalid,
-  // expired, revoked or its user is disabled; kResourceExhausted while `source` is blocked.
+  // expired, revoked or its user is disabled. A valid credential is never refused because
+  // of other traffic from `source`.
   Result<Principal> Authenticate(const std::string& bearer, const std::string& source);
   // Ends the session `who` authenticated with (no effect for API tokens).
   Status Logout(const Principal& who);
@@ -48,15 +52,15 @@ class AccessService {
   // user name and passcode, or a JWT from Login, and returns the principal acting as
   // that user through that peer (services: the peer's grants that the user's role also
   // has). kUnauthenticated for wrong, expired or unsupported credentials (a security
-  // event); the accepted identity is logged.
+  // event); kResourceExhausted (not checked) while the user name is in back-off from the
+  // peer's address, as for Login; the accepted identity is logged.
   enum class IdentityType { kUserPassword, kJwt, kOther };
   Result<Principal> AuthenticateIdentity(const Principal& peer, IdentityType type,
                                          const std::string& primary, const std::string& secondary);
 
-  // True while `source` is blocked after repeated failures.
-  bool IsBlocked(const std::string& source);
-
-  // Decides whether a DIMSE association may be opened, and as whom.
+  // Decides whether a DIMSE association may be opened, and as whom. kBlocked (not
+  // evaluated) while `remote_address` is in back-off after rejected associations and
+  // `calling_ae` has not been admitted from it before.
   // `client_certificate_sha256`: fingerprint of the verified TLS client certificate, or
   // empty on plain TCP.
   struct Admission {
@@ -69,15 +73,16 @@ class AccessService {
                                      const std::string& client_certificate_sha256 = "");
 
  private:
-  // Records a failed login or association from `source`; logs a security alert when
-  // that blocks the source.
-  void RecordFailure(const std::string& source, const std::string& what);
+  // Logs a failed attempt (`what` from `source`) and, when `backoff_seconds` > 0 (the
+  // back-off this failure started), a security alert.
+  void RecordFailure(const std::string& source, const std::string& what, int backoff_seconds);
   // The user of a valid session token, touching the session; kUnauthenticated otherwise.
   Result<security::TokenClaims> VerifySession(const std::string& token);
 
   store::AccountIndex& index_;
   store::PolicyIndex& policy_;
   const ArchiveOptions options_;
+  const core::Clock& clock_;
   security::FailureTracker failures_;
 };
 

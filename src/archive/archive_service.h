@@ -18,6 +18,7 @@
 #include "archive/options.h"
 #include "archive/principal.h"
 #include "archive/types.h"
+#include "core/clock.h"
 
 namespace tresor::store {
 class BlobStore;
@@ -28,8 +29,10 @@ namespace tresor::archive {
 
 class ArchiveService {
  public:
-  // `index` and `blobs` must outlive the service.
-  ArchiveService(store::Index& index, store::BlobStore& blobs, ArchiveOptions options);
+  // `index`, `blobs` and `clock` (session and token times, the failure back-off, receive
+  // times) must outlive the service.
+  ArchiveService(store::Index& index, store::BlobStore& blobs, ArchiveOptions options,
+                 const core::Clock& clock);
   ~ArchiveService();
   ArchiveService(const ArchiveService&) = delete;
   ArchiveService& operator=(const ArchiveService&) = delete;

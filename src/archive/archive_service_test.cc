@@ -1,4 +1,3 @@
-#include "core/testing/temp_dir.h"
 #include "archive/archive_service.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/testing/fake_clock.h"
+#include "core/testing/temp_dir.h"
 #include "dicom/byte_reader.h"
 #include "dicom/part10.h"
 #include "dicom/transfer_syntax.h"
@@ -175,7 +176,7 @@ class ArchiveFixture {
     auto blobs = store::FileBlobStore::Make({StorageRoot(), /*fsync=*/true});
     ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
     blobs_ = std::move(blobs).value();
-    archive_ = std::make_unique<ArchiveService>(*index_, *blobs_, options);
+    archive_ = std::make_unique<ArchiveService>(*index_, *blobs_, options, clock_);
   }
 
   // Destroys everything in dependency order, as a shutdown (or crash) would leave it.
@@ -224,6 +225,7 @@ class ArchiveFixture {
   }
 
   TempDir dir_;
+  ::tresor::testing::FakeClock clock_;  // sessions, tokens and the back-off run on it
   std::unique_ptr<store::SqliteIndex> index_;
   std::unique_ptr<store::FileBlobStore> blobs_;
   std::unique_ptr<ArchiveService> archive_;
@@ -835,6 +837,163 @@ TEST_P(ArchiveServiceTest, AdmitAssociationUsesTheConfiguredAeTitle) {
   EXPECT_EQ(default_title->verdict, security::Verdict::kWrongCalledAe);
 }
 
+// --- Sessions, tokens and the failure back-off, on the fake clock ------------------------
+
+constexpr char kPassword[] = "correct horse battery";
+
+ArchiveOptions SignInOptions() {
+  ArchiveOptions o;
+  o.token_key = std::string(32, 'k');
+  o.max_failures = 3;
+  o.backoff_seconds = 2;
+  o.max_backoff_seconds = 8;
+  o.failure_window_seconds = 300;
+  return o;
+}
+
+TEST_P(ArchiveServiceTest, SessionEndsWhenUnusedForIdleSecondsNotWhileUsed) {
+  ArchiveOptions o = SignInOptions();
+  o.session_idle_seconds = 3;
+  OpenArchive(GetParam(), o);
+  ASSERT_TRUE(archive_->admin().CreateUser(Principal::LocalAdmin(), "u1", "radiologist", kPassword, {"all"}).ok());
+  auto token = archive_->access().Login("u1", kPassword, "10.0.0.1");
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  // Used every 2 s, it lives past the 3 s idle limit ...
+  for (int i = 0; i < 4; ++i) {
+    clock_.AdvanceSeconds(2);
+    auto who = archive_->access().Authenticate(*token, "10.0.0.1");
+    ASSERT_TRUE(who.ok()) << "use " << i << ": " << who.status().ToString();
+    EXPECT_EQ(who->user, "u1");
+  }
+  // ... exactly 3 s unused is still within the limit, more is not.
+  clock_.AdvanceSeconds(3);
+  EXPECT_TRUE(archive_->access().Authenticate(*token, "10.0.0.1").ok());
+  clock_.AdvanceSeconds(4);
+  EXPECT_EQ(archive_->access().Authenticate(*token, "10.0.0.1").status().code(), Code::kUnauthenticated);
+  clock_.AdvanceSeconds(1);
+  EXPECT_EQ(archive_->access().Authenticate(*token, "10.0.0.1").status().code(), Code::kUnauthenticated)
+      << "an ended session stays ended";
+}
+
+TEST_P(ArchiveServiceTest, SessionEndsAfterMaxMinutesEvenWhenUsed) {
+  ArchiveOptions o = SignInOptions();
+  o.session_max_minutes = 2;
+  o.session_idle_seconds = 100;
+  OpenArchive(GetParam(), o);
+  ASSERT_TRUE(archive_->admin().CreateUser(Principal::LocalAdmin(), "u1", "radiologist", kPassword, {"all"}).ok());
+  auto token = archive_->access().Login("u1", kPassword, "10.0.0.1");
+  ASSERT_TRUE(token.ok());
+  clock_.AdvanceSeconds(60);
+  EXPECT_TRUE(archive_->access().Authenticate(*token, "10.0.0.1").ok());
+  clock_.AdvanceSeconds(59);
+  EXPECT_TRUE(archive_->access().Authenticate(*token, "10.0.0.1").ok());
+  clock_.AdvanceSeconds(1);
+  EXPECT_EQ(archive_->access().Authenticate(*token, "10.0.0.1").status().code(), Code::kUnauthenticated);
+}
+
+TEST_P(ArchiveServiceTest, ApiTokenWorksUntilItsLastDay) {
+  OpenArchive(GetParam(), SignInOptions());
+  ASSERT_TRUE(archive_->admin().CreateUser(Principal::LocalAdmin(), "bot", "technologist", kPassword, {"all"}).ok());
+  auto token = archive_->access().CreateApiToken(Principal::LocalAdmin(), "ci", "bot", 2);
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  clock_.AdvanceSeconds(2 * 86400 - 1);
+  auto who = archive_->access().Authenticate(*token, "10.0.0.1");
+  ASSERT_TRUE(who.ok()) << who.status().ToString();
+  EXPECT_EQ(who->user, "bot");
+  clock_.AdvanceSeconds(1);
+  EXPECT_EQ(archive_->access().Authenticate(*token, "10.0.0.1").status().code(), Code::kUnauthenticated);
+}
+
+TEST_P(ArchiveServiceTest, RejectedAssociationsNeverStopASignInOrAValidToken) {
+  OpenArchive(GetParam(), SignInOptions());
+  ASSERT_TRUE(archive_->admin().CreateUser(Principal::LocalAdmin(), "admin", "admin", kPassword, {"all"}).ok());
+  auto session = archive_->access().Login("admin", kPassword, "127.0.0.1");
+  ASSERT_TRUE(session.ok());
+  auto api = archive_->access().CreateApiToken(Principal::LocalAdmin(), "ci", "admin", 1);
+  ASSERT_TRUE(api.ok());
+  int blocked = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto a = archive_->access().AdmitAssociation("GUESS" + std::to_string(i), "TRESOR", "127.0.0.1");
+    ASSERT_TRUE(a.ok());
+    blocked += a->verdict == security::Verdict::kBlocked;
+  }
+  EXPECT_GT(blocked, 0) << "the burst itself is slowed";
+  EXPECT_TRUE(archive_->access().Authenticate(*session, "127.0.0.1").ok());
+  EXPECT_TRUE(archive_->access().Authenticate(*api, "127.0.0.1").ok());
+  auto again = archive_->access().Login("admin", kPassword, "127.0.0.1");
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+  // Invalid bearer tokens from the address do not stop valid ones either.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(archive_->access().Authenticate("garbage", "127.0.0.1").status().code(), Code::kUnauthenticated);
+  }
+  EXPECT_TRUE(archive_->access().Authenticate(*session, "127.0.0.1").ok());
+  EXPECT_TRUE(archive_->access().Login("admin", kPassword, "127.0.0.1").ok());
+}
+
+TEST_P(ArchiveServiceTest, WrongPasswordsBackOffTheUserFromThatSourceUncheckedAndGrowing) {
+  OpenArchive(GetParam(), SignInOptions());
+  ASSERT_TRUE(archive_->admin().CreateUser(Principal::LocalAdmin(), "admin", "admin", kPassword, {"all"}).ok());
+  ASSERT_TRUE(archive_->admin().CreateUser(Principal::LocalAdmin(), "bob", "radiologist", kPassword, {"all"}).ok());
+  const std::string attacker = "192.0.2.66";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(archive_->access().Login("admin", "guess " + std::to_string(i), attacker).status().code(),
+              Code::kUnauthenticated);
+  }
+  // The third failure started a 2 s back-off: even the right password is not checked.
+  auto refused = archive_->access().Login("admin", kPassword, attacker);
+  ASSERT_EQ(refused.status().code(), Code::kResourceExhausted);
+  EXPECT_EQ(refused.status().retry_after_seconds(), 2);
+  // Another user from that source, and that user from another source, are not affected.
+  EXPECT_TRUE(archive_->access().Login("bob", kPassword, attacker).ok());
+  EXPECT_TRUE(archive_->access().Login("admin", kPassword, "192.0.2.1").ok());
+  // DICOM user identity checks the same password: the same back-off.
+  Principal ws = PeerPrincipal("ws", "WS", security::kFind);
+  ws.address = attacker;
+  EXPECT_EQ(archive_->access().AuthenticateIdentity(ws, AccessService::IdentityType::kUserPassword, "admin",
+                                           kPassword).status().code(),
+            Code::kResourceExhausted);
+  // Each further failure doubles the back-off, up to the cap (8 s).
+  const std::pair<int, int> steps[] = {{2, 4}, {4, 8}, {8, 8}};  // wait out, next back-off
+  for (auto [wait, want] : steps) {
+    clock_.AdvanceSeconds(wait);
+    EXPECT_EQ(archive_->access().Login("admin", "guess again", attacker).status().code(), Code::kUnauthenticated);
+    EXPECT_EQ(archive_->access().Login("admin", kPassword, attacker).status().retry_after_seconds(), want);
+  }
+  // After the back-off, the right password signs in and clears the failures.
+  clock_.AdvanceSeconds(8);
+  EXPECT_TRUE(archive_->access().Login("admin", kPassword, attacker).ok());
+  EXPECT_EQ(archive_->access().Login("admin", "one more guess", attacker).status().code(), Code::kUnauthenticated);
+  EXPECT_TRUE(archive_->access().Login("admin", kPassword, attacker).ok());
+}
+
+TEST_P(ArchiveServiceTest, AeTitleGuessesAreSlowedEvenFromAPeersHostButNotThePeer) {
+  OpenArchive(GetParam(), SignInOptions());
+  const Principal admin = Principal::LocalAdmin();
+  ASSERT_TRUE(archive_->admin().AddPeer(admin, MakePeer("ct1", "CT1", "10.1.1.1", 104, security::kEcho)).ok());
+  ASSERT_TRUE(archive_->admin().AddPeer(admin, MakePeer("ct2", "CT2", "10.1.1.1", 104, security::kEcho)).ok());
+  ASSERT_EQ(archive_->access().AdmitAssociation("CT1", "TRESOR", "10.1.1.1")->verdict, security::Verdict::kAccept);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(archive_->access().AdmitAssociation("GUESS" + std::to_string(i), "TRESOR", "10.1.1.1")->verdict,
+              security::Verdict::kUnknownCallingAe);
+  }
+  // In back-off, a calling AE not admitted from this host before is refused unevaluated
+  // (transient), even the right one: a guess learns nothing.
+  EXPECT_EQ(archive_->access().AdmitAssociation("GUESS9", "TRESOR", "10.1.1.1")->verdict, security::Verdict::kBlocked);
+  EXPECT_EQ(archive_->access().AdmitAssociation("CT2", "TRESOR", "10.1.1.1")->verdict, security::Verdict::kBlocked);
+  // The peer admitted before is not slowed; other hosts are not affected.
+  EXPECT_EQ(archive_->access().AdmitAssociation("CT1", "TRESOR", "10.1.1.1")->verdict, security::Verdict::kAccept);
+  EXPECT_EQ(archive_->access().AdmitAssociation("NOBODY", "TRESOR", "10.1.1.2")->verdict,
+            security::Verdict::kUnknownCallingAe);
+  clock_.AdvanceSeconds(2);
+  EXPECT_EQ(archive_->access().AdmitAssociation("CT2", "TRESOR", "10.1.1.1")->verdict, security::Verdict::kAccept);
+  // Failures are forgotten after the quiet window.
+  clock_.AdvanceSeconds(300);
+  EXPECT_EQ(archive_->access().AdmitAssociation("GUESS10", "TRESOR", "10.1.1.1")->verdict,
+            security::Verdict::kUnknownCallingAe);
+  EXPECT_EQ(archive_->access().AdmitAssociation("GUESS11", "TRESOR", "10.1.1.1")->verdict,
+            security::Verdict::kUnknownCallingAe);
+}
+
 std::string SyncName(const ::testing::TestParamInfo<Sync>& info) {
   return info.param == Sync::kFull ? "Full" : "Filesystem";
 }
@@ -875,7 +1034,7 @@ class FailedSyncTest : public ArchiveFixture, public ::testing::TestWithParam<Sy
     // Rebuild the archive over the failing wrapper.
     archive_.reset();
     faulty_ = std::make_unique<FailingPersistBlobStore>(*blobs_);
-    archive_ = std::make_unique<ArchiveService>(*index_, *faulty_, ArchiveOptions{});
+    archive_ = std::make_unique<ArchiveService>(*index_, *faulty_, ArchiveOptions{}, clock_);
   }
   void TearDown() override {
     archive_.reset();
@@ -1124,7 +1283,7 @@ TEST_F(ArchiveRecoveryTest, BlobRemovalThatFailsIsRetried) {
   archive_.reset();
   store::testing::FaultyBlobStore faulty(*blobs_);
   faulty.fail_remove = 1;
-  archive_ = std::make_unique<ArchiveService>(*index_, faulty, ArchiveOptions{});
+  archive_ = std::make_unique<ArchiveService>(*index_, faulty, ArchiveOptions{}, clock_);
   Status recovered = archive_->ingest().Recover();
   ASSERT_TRUE(recovered.ok()) << recovered.ToString();
   EXPECT_EQ(faulty.remove_calls, 2) << "one failure, one retry";
@@ -1142,7 +1301,7 @@ TEST_F(ArchiveRecoveryTest, RefusedObjectThatCannotBeDiscardedIsCleanedByRecover
   archive_.reset();
   store::testing::FaultyBlobStore faulty(*blobs_);
   faulty.fail_discard = 1;
-  archive_ = std::make_unique<ArchiveService>(*index_, faulty, ArchiveOptions{});
+  archive_ = std::make_unique<ArchiveService>(*index_, faulty, ArchiveOptions{}, clock_);
   TestObject o = Object(1);
   // Declared under another SOP Instance UID than the data set carries: refused.
   auto refused = Store(Principal::LocalAdmin(), Info(kSopPrefix + std::string("999")), DataSet(o));

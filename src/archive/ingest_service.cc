@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <ctime>
 #include <optional>
 #include <vector>
 
@@ -147,7 +146,7 @@ class UploadImpl : public Upload {
     r.content_sha256 = hash_.FinishHex();
     r.source_ae = who_.ae_title;
     r.source_peer = who_.peer_name;
-    r.received_at = static_cast<int64_t>(std::time(nullptr));
+    r.received_at = archive_.clock_.WallSeconds();
     return r;
   }
 
@@ -177,10 +176,11 @@ class UploadImpl : public Upload {
 };
 
 IngestService::IngestService(store::InstanceIndex& index, store::BlobStore& blobs,
-                             ArchiveOptions options)
+                             ArchiveOptions options, const core::Clock& clock)
     : index_(index),
       blobs_(blobs),
       options_(std::move(options)),
+      clock_(clock),
       committer_(std::make_unique<GroupCommitter>(index, blobs, options_.commit_batch_max)) {}
 
 // The committer drains its queue when destroyed. The rows of its last batch stay marked

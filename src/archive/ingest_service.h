@@ -12,6 +12,7 @@
 #include "archive/options.h"
 #include "archive/principal.h"
 #include "archive/types.h"
+#include "core/clock.h"
 #include "core/status.h"
 
 namespace tresor::store {
@@ -39,8 +40,9 @@ class Upload {
 
 class IngestService {
  public:
-  // `index` and `blobs` must outlive the service.
-  IngestService(store::InstanceIndex& index, store::BlobStore& blobs, ArchiveOptions options);
+  // `index`, `blobs` and `clock` (receive times) must outlive the service.
+  IngestService(store::InstanceIndex& index, store::BlobStore& blobs, ArchiveOptions options,
+                const core::Clock& clock);
   ~IngestService();
   IngestService(const IngestService&) = delete;
   IngestService& operator=(const IngestService&) = delete;
@@ -60,6 +62,7 @@ class IngestService {
   store::InstanceIndex& index_;
   store::BlobStore& blobs_;
   const ArchiveOptions options_;
+  const core::Clock& clock_;  // receive times
   std::unique_ptr<GroupCommitter> committer_;  // reset first by the destructor
 };
 

@@ -20,9 +20,14 @@ struct ArchiveOptions {
   std::string token_key;            // HMAC key for session tokens (32 random bytes)
   int session_idle_seconds = 900;   // a session unused this long ends
   int session_max_minutes = 480;    // a session ends this long after sign-in in any case
-  int max_failures = 5;             // failed logins/associations from one source ...
-  int failure_window_seconds = 300; // ... within this window ...
-  int block_seconds = 900;          // ... block that source for this long
+  // Back-off after failed attempts (security::FailureTracker has the policy): this many
+  // failures on one target are free, then attempts on it wait backoff_seconds, doubling
+  // with each further failure up to max_backoff_seconds; failures are forgotten after
+  // failure_window_seconds without one.
+  int max_failures = 5;
+  int failure_window_seconds = 300;
+  int backoff_seconds = 10;
+  int max_backoff_seconds = 900;
 };
 
 }  // namespace tresor::archive

@@ -89,7 +89,10 @@ const std::map<std::string, Setter>& Setters() {
       {"limits.max_find_results", IntSetter(&Config::max_find_results, 1, 1000000)},
       {"limits.max_failures", IntSetter(&Config::max_failures, 1, 1000000)},
       {"limits.failure_window_seconds", IntSetter(&Config::failure_window_seconds, 1, 86400)},
-      {"limits.block_seconds", IntSetter(&Config::block_seconds, 1, 86400)},
+      {"limits.backoff_seconds", IntSetter(&Config::backoff_seconds, 1, 86400)},
+      {"limits.max_backoff_seconds", IntSetter(&Config::max_backoff_seconds, 1, 86400)},
+      // The name before back-off replaced the fixed block: the longest refusal.
+      {"limits.block_seconds", IntSetter(&Config::max_backoff_seconds, 1, 86400)},
       {"sessions.idle_seconds", IntSetter(&Config::session_idle_seconds, 1, 86400)},
       {"sessions.max_minutes", IntSetter(&Config::session_max_minutes, 1, 10080)},
       {"web.max_connections", IntSetter(&Config::web_max_connections, 1, 65536)},
@@ -215,12 +218,18 @@ idle_seconds = 120
 # Most matches one query returns. Beyond it, C-FIND sends the first matches and ends
 # with status A700 (out of resources) and an Error Comment saying the limit was reached.
 max_find_results = 1000
-# After max_failures failed sign-ins or rejected associations from one address within
-# failure_window_seconds, that address is refused for block_seconds (DICOM: transient
-# A-ASSOCIATE-RJ; HTTPS: 429), and a security alert is logged.
+# Back-off against guessing. Wrong passwords count per user name and source address
+# (HTTPS sign-in and DICOM user identity alike), rejected associations per source
+# address. After max_failures of them, the next attempt on that target waits
+# backoff_seconds, doubling with each further failure up to max_backoff_seconds, and is
+# refused unchecked until then (HTTPS: 429 with Retry-After; DICOM: transient
+# A-ASSOCIATE-RJ); a security alert is logged. A peer admitted before from an address is
+# never slowed by rejections from it; valid session and API tokens are never refused.
+# Failures are forgotten failure_window_seconds after the last one (or its back-off).
 max_failures = 5
 failure_window_seconds = 300
-block_seconds = 900
+backoff_seconds = 10
+max_backoff_seconds = 900
 
 [sessions]
 # A session (an HTTPS token from POST /auth/token, also usable as a DICOM user identity)

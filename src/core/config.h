@@ -35,9 +35,11 @@ struct Config {
   int artim_seconds = 30;            // time allowed for the A-ASSOCIATE-RQ to arrive
   int idle_seconds = 120;            // an association with no message for this long is aborted
   int max_find_results = 1000;       // most matches one C-FIND returns
-  int max_failures = 5;              // failed sign-ins/associations from one address ...
-  int failure_window_seconds = 300;  // ... within this window ...
-  int block_seconds = 900;           // ... block the address this long
+  int max_failures = 5;              // free failures on one target (user + address, address
+                                     // for associations) before back-off starts
+  int failure_window_seconds = 300;  // a target's failures are forgotten after this quiet time
+  int backoff_seconds = 10;          // first back-off; doubles with each further failure ...
+  int max_backoff_seconds = 900;     // ... up to this (older configs: limits.block_seconds)
   // [sessions]
   int session_idle_seconds = 900;    // a session unused this long ends
   int session_max_minutes = 480;     // a session ends this long after sign-in in any case

@@ -25,6 +25,25 @@ TEST(ConfigTest, ReadsValues) {
   EXPECT_FALSE(c->fsync);
 }
 
+TEST(ConfigTest, BackoffKeysAndTheOlderBlockSecondsName) {
+  auto c = ParseConfig(DefaultConfigText());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->max_failures, 5);
+  EXPECT_EQ(c->failure_window_seconds, 300);
+  EXPECT_EQ(c->backoff_seconds, 10);
+  EXPECT_EQ(c->max_backoff_seconds, 900);
+  auto set = ParseConfig("[limits]\nmax_failures = 3\nbackoff_seconds = 2\nmax_backoff_seconds = 60\n");
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->max_failures, 3);
+  EXPECT_EQ(set->backoff_seconds, 2);
+  EXPECT_EQ(set->max_backoff_seconds, 60);
+  // A tresor.conf written before back-off names the longest refusal block_seconds.
+  auto old = ParseConfig("[limits]\nblock_seconds = 120\n");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->max_backoff_seconds, 120);
+  EXPECT_FALSE(ParseConfig("[limits]\nbackoff_seconds = 0\n").ok());
+}
+
 TEST(ConfigTest, RejectsUnknownKeysAndBadValues) {
   EXPECT_FALSE(ParseConfig("[server]\nae_titel = \"X\"\n").ok());
   EXPECT_FALSE(ParseConfig("[server]\ndicom_port = 70000\n").ok());

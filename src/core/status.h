@@ -36,17 +36,23 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  // A refusal that says when to try again (a back-off or rate limit).
+  Status(Code code, std::string message, int retry_after_seconds)
+      : code_(code), message_(std::move(message)), retry_after_seconds_(retry_after_seconds) {}
 
   static Status Ok() { return {}; }
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
+  // Seconds after which the refused attempt may be made again; 0 when not said.
+  int retry_after_seconds() const { return retry_after_seconds_; }
   // "code: message", for logs and CLI output.
   std::string ToString() const;
 
  private:
   Code code_ = Code::kOk;
   std::string message_;
+  int retry_after_seconds_ = 0;
 };
 
 inline Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
@@ -54,6 +60,11 @@ inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; 
 inline Status Conflict(std::string m) { return {Code::kConflict, std::move(m)}; }
 inline Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
 inline Status ResourceExhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
+// kResourceExhausted for an attempt that is not even evaluated before `seconds` (>= 1)
+// have passed (HTTP 429 with Retry-After; DICOM: a transient reject).
+inline Status TryAgainLater(std::string m, int seconds) {
+  return {Code::kResourceExhausted, std::move(m), seconds < 1 ? 1 : seconds};
+}
 inline Status Unsupported(std::string m) { return {Code::kUnsupported, std::move(m)}; }
 inline Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }

@@ -24,11 +24,19 @@
 namespace tresor::dimse {
 namespace {
 
-// Reads the next PDV of the association, waiting up to `timeout` seconds for it.
-OFCondition NextPdv(T_ASC_Association* assoc, int timeout, DUL_PDV* pdv) {
+// The DCMTK receive timeout (whole seconds) for the next wait before `idle` expires.
+int WaitSeconds(const core::Deadline& idle) { return std::max(1, idle.RemainingSeconds()); }
+
+// Reads the next PDV of the association, giving up once it has been idle for
+// `idle_seconds` on `clock`.
+OFCondition NextPdv(T_ASC_Association* assoc, const core::Clock& clock, int idle_seconds,
+                    DUL_PDV* pdv) {
   OFCondition cond = DUL_NextPDV(&assoc->DULassociation, pdv);
   if (cond.good()) return cond;
-  cond = DUL_ReadPDVs(&assoc->DULassociation, nullptr, DUL_NOBLOCK, timeout);
+  core::Deadline idle(clock, std::chrono::seconds(idle_seconds));
+  do {
+    cond = DUL_ReadPDVs(&assoc->DULassociation, nullptr, DUL_NOBLOCK, WaitSeconds(idle));
+  } while (cond == DUL_READTIMEOUT && !idle.Expired());
   // DUL reports a successfully read P-DATA PDU with this (non-good) condition.
   if (cond != DUL_PDATAPDUARRIVED && cond.bad()) return cond;
   return DUL_NextPDV(&assoc->DULassociation, pdv);
@@ -42,8 +50,12 @@ void AssociationHandler::Run() {
     T_ASC_PresentationContextID pres_id = 0;
     T_DIMSE_Message msg;
     std::memset(&msg, 0, sizeof msg);
-    OFCondition cond =
-        DIMSE_receiveCommand(assoc_, DIMSE_NONBLOCKING, idle_, &pres_id, &msg, nullptr);
+    core::Deadline idle(clock_, std::chrono::seconds(idle_));
+    OFCondition cond;
+    do {
+      cond = DIMSE_receiveCommand(assoc_, DIMSE_NONBLOCKING, WaitSeconds(idle), &pres_id, &msg,
+                                  nullptr);
+    } while (cond == DIMSE_NODATAAVAILABLE && !idle.Expired());
     if (cond == DUL_PEERREQUESTEDRELEASE) {
       ASC_acknowledgeRelease(assoc_);
       return;
@@ -128,7 +140,7 @@ OFCondition AssociationHandler::HandleStore(T_ASC_PresentationContextID pres_id,
     // usable, without storing anything.
     while (true) {
       DUL_PDV pdv;
-      cond = NextPdv(assoc_, idle_, &pdv);
+      cond = NextPdv(assoc_, clock_, idle_, &pdv);
       if (cond.bad()) return cond;  // upload (if any) is discarded: nothing acknowledged
       if (pdv.pdvType != DUL_DATASETPDV || pdv.presentationContextID != pres_id) {
         return makeOFCondition(0, 1, OF_error, "unexpected PDV while receiving a data set");
@@ -173,7 +185,7 @@ OFCondition AssociationHandler::ReceiveIdentifier(T_ASC_PresentationContextID pr
   std::string bytes;
   while (true) {
     DUL_PDV pdv;
-    OFCondition cond = NextPdv(assoc_, idle_, &pdv);
+    OFCondition cond = NextPdv(assoc_, clock_, idle_, &pdv);
     if (cond.bad()) return cond;
     if (pdv.pdvType != DUL_DATASETPDV || pdv.presentationContextID != pres_id) {
       return makeOFCondition(0, 1, OF_error, "unexpected PDV while receiving an identifier");

@@ -1,5 +1,6 @@
 // AssociationHandler: serves the DIMSE messages of one accepted association for one
-// Principal, until release, abort, idle timeout or a protocol error. Every operation
+// Principal, until release, abort, idle timeout or a protocol error. The idle timeout is
+// a core::Deadline on the injected clock; DCMTK's receive timeout only wakes the check. Every operation
 // goes through archive::ArchiveService; this class only maps between DIMSE and it.
 // Not thread-safe: one per association, on the worker that accepted it.
 #pragma once
@@ -11,14 +12,16 @@
 #include <string>
 
 #include "archive/archive_service.h"
+#include "core/clock.h"
 
 namespace tresor::dimse {
 
 class AssociationHandler {
  public:
   AssociationHandler(archive::ArchiveService& archive, T_ASC_Association* assoc,
-                     archive::Principal principal, int idle_seconds)
-      : archive_(archive), assoc_(assoc), who_(std::move(principal)), idle_(idle_seconds) {}
+                     archive::Principal principal, int idle_seconds, const core::Clock& clock)
+      : archive_(archive), assoc_(assoc), who_(std::move(principal)), idle_(idle_seconds),
+        clock_(clock) {}
 
   // Serves messages until the association ends; never throws.
   void Run();
@@ -43,7 +46,8 @@ class AssociationHandler {
   archive::ArchiveService& archive_;
   T_ASC_Association* assoc_;
   const archive::Principal who_;
-  const int idle_;
+  const int idle_;  // seconds without a message or PDV after which the association ends
+  const core::Clock& clock_;  // decides when idle_ has passed
 };
 
 }  // namespace tresor::dimse

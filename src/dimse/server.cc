@@ -35,8 +35,6 @@
 namespace tresor::dimse {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // The largest A-ASSOCIATE-RQ PDU we wait for; real ones are a few kilobytes.
 constexpr uint32_t kMaxAssociateRqBytes = 1 << 20;
 
@@ -291,8 +289,9 @@ void NegotiatePresentationContexts(T_ASC_Parameters* params) {
 
 }  // namespace
 
-DimseServer::DimseServer(archive::ArchiveService& archive, ScpOptions options)
-    : archive_(archive), options_(std::move(options)) {}
+DimseServer::DimseServer(archive::ArchiveService& archive, ScpOptions options,
+                         const core::Clock& clock)
+    : archive_(archive), options_(std::move(options)), clock_(clock) {}
 
 DimseServer::~DimseServer() { Stop(); }
 
@@ -417,6 +416,10 @@ void DimseServer::Enqueue(const Connection& c) {
     }
     if (c.tls) ++handshaking_[c.address];
     queue_.push_back(c);
+    if (queue_.size() > static_cast<size_t>(idle_workers_)) {
+      TRESOR_LOG(kInfo) << "connection from " << c.address << " queued: all workers busy ("
+                        << queue_.size() - static_cast<size_t>(idle_workers_) << " waiting)";
+    }
   }
   cv_.notify_one();
 }
@@ -426,7 +429,7 @@ void DimseServer::AcceptLoop() {
   // arrived (or ARTIM expires): a silent or slow client costs a socket, never a worker.
   struct Waiting {
     Connection c;
-    Clock::time_point deadline;
+    core::Deadline artim;  // decided on clock_; poll only wakes the check
     bool partial;
   };
   std::vector<Waiting> waiting;
@@ -447,18 +450,17 @@ void DimseServer::AcceptLoop() {
                                {listen_fd_, POLLIN, 0},
                                {tls_listen_fd_, POLLIN, 0}};
     bool any_partial = false;
-    auto now = Clock::now();
-    auto next = now + std::chrono::hours(1);
+    // Wake up for the earliest ARTIM deadline, at least once a second.
+    int64_t next_ms = 1000;
     for (const Waiting& w : waiting) {
       // A partial PDU keeps the socket readable; re-check those on a short timer.
       fds.push_back({w.c.fd, static_cast<short>(w.partial ? 0 : POLLIN), 0});
       any_partial |= w.partial;
-      next = std::min(next, w.deadline);
+      next_ms = std::min<int64_t>(next_ms, w.artim.Remaining().count());
     }
     int timeout = waiting.empty() ? -1
                   : any_partial  ? 20
-                                 : static_cast<int>(std::max<int64_t>(
-                                       1, std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count()));
+                                 : static_cast<int>(std::max<int64_t>(1, next_ms));
     if (poll(fds.data(), fds.size(), timeout) < 0) {
       if (errno == EINTR) continue;
       TRESOR_LOG(kError) << "accept loop: poll failed: " << std::strerror(errno);
@@ -500,9 +502,8 @@ void DimseServer::AcceptLoop() {
         continue;
       }
       ++waiting_per_address[c.address];
-      waiting.push_back({c, Clock::now() + std::chrono::seconds(options_.artim_seconds), false});
+      waiting.push_back({c, core::Deadline(clock_, std::chrono::seconds(options_.artim_seconds)), false});
     }
-    now = Clock::now();
     for (size_t i = 0; i < waiting.size();) {
       std::string why;
       RqState state = CheckAssociateRq(waiting[i].c.fd, &why);
@@ -514,7 +515,7 @@ void DimseServer::AcceptLoop() {
         Enqueue(c);
       } else if (state == RqState::kBad) {
         drop(i, why);
-      } else if (now >= waiting[i].deadline) {
+      } else if (waiting[i].artim.Expired()) {
         drop(i, "no complete A-ASSOCIATE-RQ within the ARTIM timeout");
       } else {
         waiting[i].partial = state == RqState::kPartial;
@@ -559,7 +560,7 @@ void DimseServer::Serve(const Connection& c) {
     ~Handshake() { Finish(); }
   } handshake{this, c.address, !c.tls};  // only TLS connections are counted
   std::string why;
-  auto deadline = Clock::now() + std::chrono::seconds(options_.artim_seconds);
+  core::Deadline deadline(clock_, std::chrono::seconds(options_.artim_seconds));
   SslPtr ssl;
   std::string fingerprint;
   if (c.tls) {
@@ -621,7 +622,7 @@ void DimseServer::Serve(const Connection& c) {
         break;
       case security::Verdict::kBlocked:
         refusal = AssociationRefusal::kBlocked;
-        reason = "source temporarily blocked after repeated failures";
+        reason = "back-off after repeated rejections from this address";
         break;
       case security::Verdict::kWrongCertificate:
         refusal = AssociationRefusal::kWrongCertificate;
@@ -669,9 +670,12 @@ void DimseServer::Serve(const Connection& c) {
                                                         : archive::AccessService::IdentityType::kOther;
     auto verified = archive_.access().AuthenticateIdentity(principal, type, first, second);
     if (!verified.ok()) {
-      TRESOR_LOG(kWarn) << "association rejected (user identity not accepted): calling AE '"
+      bool later = verified.status().code() == Code::kResourceExhausted;  // back-off
+      TRESOR_LOG(kWarn) << "association rejected (user identity "
+                        << (later ? "not checked: back-off" : "not accepted") << "): calling AE '"
                         << calling << "', from " << c.address;
-      T_ASC_RejectParameters bad = RejectFor(AssociationRefusal::kIdentityRejected);
+      T_ASC_RejectParameters bad = RejectFor(later ? AssociationRefusal::kBlocked
+                                                    : AssociationRefusal::kIdentityRejected);
       ASC_rejectAssociation(assoc.get(), &bad);
       return;
     }
@@ -715,7 +719,7 @@ void DimseServer::Serve(const Connection& c) {
   }
   TRESOR_LOG(kInfo) << "association accepted" << (c.tls ? " over TLS" : "") << ": "
                     << principal.Describe();
-  AssociationHandler(archive_, assoc.get(), principal, options_.idle_seconds).Run();
+  AssociationHandler(archive_, assoc.get(), principal, options_.idle_seconds, clock_).Run();
 }
 
 }  // namespace tresor::dimse

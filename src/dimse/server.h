@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "archive/archive_service.h"
+#include "core/clock.h"
 #include "core/status.h"
 #include "dimse/tls.h"
 
@@ -44,7 +45,8 @@ struct ScpOptions {
 
 class DimseServer {
  public:
-  DimseServer(archive::ArchiveService& archive, ScpOptions options);
+  // `clock` decides the ARTIM and idle deadlines; it and `archive` must outlive the server.
+  DimseServer(archive::ArchiveService& archive, ScpOptions options, const core::Clock& clock);
   // Stops and joins every thread.
   ~DimseServer();
   DimseServer(const DimseServer&) = delete;
@@ -75,6 +77,7 @@ class DimseServer {
 
   archive::ArchiveService& archive_;
   const ScpOptions options_;
+  const core::Clock& clock_;
   int listen_fd_ = -1;      // plain DICOM listener, or -1
   int tls_listen_fd_ = -1;  // DICOM TLS listener, or -1
   int tls_port_ = -1;

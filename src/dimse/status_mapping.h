@@ -45,7 +45,7 @@ enum class AssociationRefusal {
   kUnknownCallingAe,        // no registered peer has the calling AE title
   kWrongHost,               // the calling AE title is registered for another host
   kWrongCertificate,        // TLS certificate binding not met
-  kBlocked,                 // the source is blocked after repeated failures
+  kBlocked,                 // back-off after repeated failures (not evaluated)
   kWrongCalledAe,           // the called AE title is not ours
   kNoPresentationContext,   // nothing proposed is acceptable
   kIdentityRejected,        // user identity offered but not accepted, or required and missing

@@ -5,6 +5,8 @@
 #include <openssl/x509.h>
 #include <poll.h>
 
+#include <algorithm>
+
 #include <thread>
 
 #include "dimse/pdu_guard.h"
@@ -14,13 +16,13 @@
 namespace tresor::dimse {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 using security::OpenSslError;
 
-int MillisLeft(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left < 0 ? 0 : static_cast<int>(std::min<int64_t>(left, 1000));
+// How long the next socket wait may be: 0 once `deadline` has expired, else what is left
+// but at most a second, so the deadline is checked again at least once a second.
+int MillisLeft(const core::Deadline& deadline) {
+  if (deadline.Expired()) return 0;
+  return static_cast<int>(std::clamp<int64_t>(deadline.Remaining().count(), 1, 1000));
 }
 
 }  // namespace
@@ -44,7 +46,7 @@ Result<SslCtxPtr> CreateServerTlsContext(const TlsFiles& files) {
   return ctx;
 }
 
-Result<SslPtr> AcceptTls(SSL_CTX* ctx, int fd, Clock::time_point deadline,
+Result<SslPtr> AcceptTls(SSL_CTX* ctx, int fd, const core::Deadline& deadline,
                          std::string* fingerprint) {
   SslPtr ssl(SSL_new(ctx));
   if (!ssl) return Internal("cannot create a TLS connection");
@@ -77,7 +79,7 @@ Result<SslPtr> AcceptTls(SSL_CTX* ctx, int fd, Clock::time_point deadline,
   return ssl;
 }
 
-bool WaitForAssociateRqTls(SSL* ssl, int fd, Clock::time_point deadline, std::string* why) {
+bool WaitForAssociateRqTls(SSL* ssl, int fd, const core::Deadline& deadline, std::string* why) {
   int flags = fcntl(fd, F_GETFL);
   fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   std::string peeked(PduGuard::kMaxAssociateBytes + 6, '\0');

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "core/openssl_handles.h"
 #include "core/status.h"
 
@@ -27,15 +28,15 @@ struct TlsFiles {
 // no compression or renegotiation, and a client certificate required and verified.
 Result<SslCtxPtr> CreateServerTlsContext(const TlsFiles& files);
 
-// Performs the server side of the handshake on `fd` before `deadline`. On success
+// Performs the server side of the handshake on `fd` before `deadline` expires (decided on
+// its clock; the socket waits only wake the check up, at least once a second). On success
 // returns the connection and sets `fingerprint` to the SHA-256 (hex) of the verified
 // client certificate. The socket is left in blocking mode.
-Result<SslPtr> AcceptTls(SSL_CTX* ctx, int fd, std::chrono::steady_clock::time_point deadline,
+Result<SslPtr> AcceptTls(SSL_CTX* ctx, int fd, const core::Deadline& deadline,
                          std::string* fingerprint);
 
 // Waits until a complete A-ASSOCIATE-RQ PDU has arrived on `ssl` (decrypted), or the
-// deadline passes; `why` says what went wrong.
-bool WaitForAssociateRqTls(SSL* ssl, int fd, std::chrono::steady_clock::time_point deadline,
-                           std::string* why);
+// deadline expires; `why` says what went wrong.
+bool WaitForAssociateRqTls(SSL* ssl, int fd, const core::Deadline& deadline, std::string* why);
 
 }  // namespace tresor::dimse

@@ -3,34 +3,58 @@
 #include <algorithm>
 
 namespace tresor::security {
+namespace {
 
-bool FailureTracker::Blocked(const std::string& source, int64_t now) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = sources_.find(source);
-  return it != sources_.end() && it->second.blocked_until > now;
+// Keys are "<kind>:<length of the first part>:<first part><second part>", so that no
+// choice of user name or AE title can collide with another pair.
+std::string Key(const char* kind, const std::string& a, const std::string& b = "") {
+  return std::string(kind) + ":" + std::to_string(a.size()) + ":" + a + b;
 }
 
-bool FailureTracker::RecordFailure(const std::string& source, int64_t now) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (sources_.size() > 100000) sources_.clear();  // bound memory under address spraying
-  Entry& e = sources_[source];
-  e.failures.erase(std::remove_if(e.failures.begin(), e.failures.end(),
-                                  [&](int64_t t) { return t <= now - window_; }),
-                   e.failures.end());
-  e.failures.push_back(now);
-  if (static_cast<int>(e.failures.size()) >= max_failures_ && e.blocked_until <= now) {
-    e.blocked_until = now + block_;
-    e.failures.clear();
-    return true;
+}  // namespace
+
+FailureTracker::FailureTracker(ThrottleOptions options, const core::Clock& clock)
+    : throttle_(options, clock), clock_(clock) {}
+
+int FailureTracker::SignInWait(const std::string& user, const std::string& source) {
+  return throttle_.Wait(Key("password", user, source));
+}
+
+int FailureTracker::SignInFailed(const std::string& user, const std::string& source) {
+  return throttle_.RecordFailure(Key("password", user, source));
+}
+
+void FailureTracker::SignInSucceeded(const std::string& user, const std::string& source) {
+  throttle_.RecordSuccess(Key("password", user, source));
+}
+
+int FailureTracker::AssociationWait(const std::string& calling_ae, const std::string& address) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (admitted_.count(Key("peer", calling_ae, address))) return 0;
   }
-  return false;
+  return throttle_.Wait(Key("association", address));
 }
 
-void FailureTracker::RecordSuccess(const std::string& source) {
+int FailureTracker::AssociationRejected(const std::string& address) {
+  return throttle_.RecordFailure(Key("association", address));
+}
+
+void FailureTracker::AssociationAdmitted(const std::string& calling_ae,
+                                         const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = sources_.find(source);
-  if (it != sources_.end() && it->second.blocked_until == 0) sources_.erase(it);
-  else if (it != sources_.end()) it->second.failures.clear();
+  std::string key = Key("peer", calling_ae, address);
+  if (!admitted_.count(key) && admitted_.size() >= kMaxKnownPeers) {
+    admitted_.erase(std::min_element(admitted_.begin(), admitted_.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; }));
+  }
+  admitted_[key] = clock_.MonotonicNow();
+}
+
+bool FailureTracker::BearerRejected(const std::string& source) {
+  std::string key = Key("bearer", source);
+  return throttle_.RecordFailure(key) > 0 &&
+         throttle_.Failures(key) == throttle_.options().free_failures + 1;
 }
 
 }  // namespace tresor::security

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "security/failure_tracker.h"
 #include "security/testing/no_crypto_context.h"
 
 namespace tresor::security {
@@ -110,22 +109,6 @@ TEST(JwtTest, InvalidUtf8ClaimIsAnErrorNotAThrow) {
   auto back = VerifyJwt(key, *good, 1500);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->subject, ok.subject);
-}
-
-TEST(FailureTrackerTest, BlocksAfterRepeatedFailuresAndExpires) {
-  FailureTracker t(3, 60, 100);
-  EXPECT_FALSE(t.RecordFailure("10.0.0.1", 1000));
-  EXPECT_FALSE(t.RecordFailure("10.0.0.1", 1001));
-  EXPECT_FALSE(t.Blocked("10.0.0.1", 1002));
-  EXPECT_TRUE(t.RecordFailure("10.0.0.1", 1002));
-  EXPECT_TRUE(t.Blocked("10.0.0.1", 1050));
-  EXPECT_FALSE(t.Blocked("10.0.0.2", 1050)) << "other sources are not affected";
-  EXPECT_FALSE(t.Blocked("10.0.0.1", 1103)) << "blocks expire";
-  // Failures outside the window do not add up.
-  EXPECT_FALSE(t.RecordFailure("10.0.0.3", 0));
-  EXPECT_FALSE(t.RecordFailure("10.0.0.3", 100));
-  EXPECT_FALSE(t.RecordFailure("10.0.0.3", 200));
-  EXPECT_FALSE(t.Blocked("10.0.0.3", 201));
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "web/http_message.h"
 
+#include <algorithm>
+
 #include "web/error_mapping.h"
 #include "web/json_body.h"
 
@@ -43,7 +45,11 @@ HttpResponse ErrorFor(const Status& status, int http_status) {
     return HttpResponse::Error(http_status, http_status == 503 ? "service unavailable"
                                                                 : "internal error");
   }
-  return HttpResponse::Error(http_status, status.message());
+  HttpResponse r = HttpResponse::Error(http_status, status.message());
+  if (http_status == 429) {
+    r.headers.emplace_back("Retry-After", std::to_string(std::max(1, status.retry_after_seconds())));
+  }
+  return r;
 }
 
 }  // namespace

@@ -49,7 +49,8 @@ struct HttpResponse {
 
 // An error response for a failed Status, using the one mapping table (web/error_mapping).
 // Messages of 5xx statuses are replaced by a generic text (they may name files or
-// internals) and should be logged by the caller instead.
+// internals) and should be logged by the caller instead. A 429 carries Retry-After: the
+// status's retry_after_seconds(), at least 1.
 HttpResponse ErrorFromStatus(const Status& status);
 // Same for calls that consume a request body (kResourceExhausted becomes 413).
 HttpResponse ErrorFromBodyStatus(const Status& status);

@@ -40,6 +40,14 @@ TEST(HttpMessageTest, ErrorFromStatusHidesInternalDetails) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("limit must be a number"), std::string::npos);
   EXPECT_EQ(ErrorFromStatus(ResourceExhausted("x")).status, 429);
+  HttpResponse later = ErrorFromStatus(TryAgainLater("back-off", 42));
+  ASSERT_EQ(later.headers.size(), 1u);
+  EXPECT_EQ(later.headers[0].first, "Retry-After");
+  EXPECT_EQ(later.headers[0].second, "42");
+  HttpResponse unsaid = ErrorFromStatus(ResourceExhausted("rate"));
+  ASSERT_EQ(unsaid.headers.size(), 1u);
+  EXPECT_EQ(unsaid.headers[0].second, "1") << "a 429 always says when";
+  EXPECT_TRUE(ErrorFromBodyStatus(ResourceExhausted("x")).headers.empty()) << "413: no Retry-After";
   EXPECT_EQ(ErrorFromBodyStatus(ResourceExhausted("x")).status, 413);
 }
 

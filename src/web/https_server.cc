@@ -16,6 +16,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -82,6 +83,7 @@ Status ConfigureTls(ssl::context& context, const WebOptions& options) {
 // the server's Stop() returns.
 struct Shared {
   WebOptions options;
+  const core::Clock* clock = nullptr;  // connection deadlines; outlives the server
   std::unique_ptr<Router> router;
   std::optional<ssl::context> tls;
   std::optional<net::thread_pool> workers;
@@ -99,8 +101,10 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::string client)
       : stream_(std::move(socket), *shared->tls),
-        shared_(std::move(shared)),
-        client_(std::move(client)) {}
+        shared_(shared),
+        client_(std::move(client)),
+        watchdog_(stream_.get_executor()),
+        deadline_(*shared->clock, std::chrono::seconds(shared->options.read_timeout_seconds)) {}
   ~Session() { shared_->connections.fetch_sub(1); }
 
   void Start() {
@@ -112,8 +116,37 @@ class Session : public std::enable_shared_from_this<Session> {
   const WebOptions& options() const { return shared_->options; }
   beast::tcp_stream& Socket() { return beast::get_lowest_layer(stream_); }
 
+  // Moves the connection's deadline to `timeout` from now. Once it has expired (decided
+  // on the clock) the watchdog closes the socket, which ends every pending operation.
+  void Expire(std::chrono::seconds timeout) {
+    deadline_.Restart(timeout);
+    if (!watching_) Watch();
+  }
+  // Wakes up when the deadline may have passed, at the latest after a second, and checks.
+  // Holds the session only weakly: a finished session is destroyed, cancelling the wait.
+  void Watch() {
+    watching_ = true;
+    watchdog_.expires_after(std::clamp<std::chrono::milliseconds>(
+        deadline_.Remaining(), std::chrono::milliseconds(1), std::chrono::seconds(1)));
+    watchdog_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (!self || ec) return;
+      if (!self->deadline_.Expired()) return self->Watch();
+      self->watching_ = false;
+      TRESOR_LOG(kDebug) << "HTTPS connection from " << self->client_ << " timed out";
+      beast::error_code ignored;
+      self->Socket().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->Socket().socket().close(ignored);
+    });
+  }
+
+  // Deadlines: the handshake and the first request's header within read_timeout of the
+  // connection; a request's body (and its handling) within read_timeout of its header;
+  // the next request's header within idle_timeout of the previous response, or the
+  // response itself within read_timeout when the connection closes after it. Each is set
+  // before the client can see the event it follows, so a test on a fake clock knows it.
   void Handshake() {
-    Socket().expires_after(std::chrono::seconds(options().read_timeout_seconds));
+    Expire(std::chrono::seconds(options().read_timeout_seconds));
     stream_.async_handshake(ssl::stream_base::server,
                             beast::bind_front_handler(&Session::OnHandshake, shared_from_this()));
   }
@@ -136,8 +169,6 @@ class Session : public std::enable_shared_from_this<Session> {
     user_.clear();
     version_ = 11;
     keep_alive_ = false;
-    Socket().expires_after(std::chrono::seconds(
-        first_request_ ? options().read_timeout_seconds : options().idle_timeout_seconds));
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
@@ -160,7 +191,7 @@ class Session : public std::enable_shared_from_this<Session> {
     started_ = Clock::now();
     if (ec) return OnReadError(ec);
     // The whole request (its body included) must arrive within the read timeout.
-    Socket().expires_after(std::chrono::seconds(options().read_timeout_seconds));
+    Expire(std::chrono::seconds(options().read_timeout_seconds));
     auto& head = parser_->get();
     version_ = head.version();
     keep_alive_ = head.keep_alive();
@@ -275,8 +306,10 @@ class Session : public std::enable_shared_from_this<Session> {
     TRESOR_LOG(kInfo) << "HTTPS " << log_method_ << " " << log_target_ << " " << r.status << " client " << client_ << " user "
                       << (user_.empty() ? "-" : user_) << " " << elapsed.count() << " ms";
 
-    // A client that does not read its response must not hold the connection forever.
-    Socket().expires_after(std::chrono::seconds(options().read_timeout_seconds));
+    // From here on: the response must be read, and a kept-alive connection's next request
+    // must come, within this.
+    Expire(std::chrono::seconds(keep_alive_ ? options().idle_timeout_seconds
+                                            : options().read_timeout_seconds));
     http::async_write(stream_, response_,
                       beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
@@ -289,14 +322,14 @@ class Session : public std::enable_shared_from_this<Session> {
       return ReadHeader();
     }
     if (drain_after_write_) return Drain();
-    Socket().expires_after(kShutdownTime);
+    Expire(kShutdownTime);
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
   }
 
   // Reads and discards what the client is still sending, then closes (on return of the
   // last handler the session and its socket are destroyed).
   void Drain() {
-    Socket().expires_after(kDrainTime);
+    Expire(kDrainTime);
     DrainSome();
   }
   void DrainSome() {
@@ -326,6 +359,9 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t drained_ = 0;
   char drain_buffer_[16384];
   Clock::time_point started_ = Clock::now();
+  net::steady_timer watchdog_;  // wakes the deadline check; on the connection's strand
+  core::Deadline deadline_;     // when the current phase (handshake, read, idle, ...) ends
+  bool watching_ = false;       // a watchdog wait is pending
 };
 
 // Accepts connections on its own strand and starts a Session for each, up to the cap.
@@ -418,9 +454,11 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
 class HttpsServer::Impl {
  public:
-  Impl(std::unique_ptr<Router> router, WebOptions options) : shared_(std::make_shared<Shared>()) {
+  Impl(std::unique_ptr<Router> router, WebOptions options, const core::Clock& clock)
+      : shared_(std::make_shared<Shared>()) {
     shared_->router = std::move(router);
     shared_->options = std::move(options);
+    shared_->clock = &clock;
   }
   ~Impl() { Stop(); }
 
@@ -502,8 +540,9 @@ class HttpsServer::Impl {
   bool stopped_ = false;
 };
 
-HttpsServer::HttpsServer(std::unique_ptr<Router> router, WebOptions options)
-    : impl_(std::make_unique<Impl>(std::move(router), std::move(options))) {}
+HttpsServer::HttpsServer(std::unique_ptr<Router> router, WebOptions options,
+                         const core::Clock& clock)
+    : impl_(std::make_unique<Impl>(std::move(router), std::move(options), clock)) {}
 
 HttpsServer::~HttpsServer() { Stop(); }
 

@@ -9,6 +9,8 @@
 // oversized header block gets 431), the TLS handshake and each request must arrive within
 // `read_timeout_seconds`, an idle keep-alive connection is closed after
 // `idle_timeout_seconds`. One request at a time per connection (no pipelining ahead).
+// Those deadlines are core::Deadline on the injected clock: a per-connection timer only
+// wakes the check up (at least once a second) and closes the connection once expired.
 //
 // Every response, errors included, carries HSTS, CSP (frame-ancestors 'none'),
 // X-Content-Type-Options, X-Frame-Options, Referrer-Policy and Cache-Control: no-store;
@@ -23,6 +25,7 @@
 #include <string>
 
 #include "archive/archive_service.h"
+#include "core/clock.h"
 #include "core/status.h"
 #include "web/rest_api.h"
 #include "web/router.h"
@@ -46,10 +49,11 @@ struct WebOptions {
 class HttpsServer {
  public:
   // Serves the REST API (web/rest_api) over `archive`, which must outlive the server.
-  HttpsServer(archive::ArchiveService& archive, WebOptions options)
-      : HttpsServer(MakeRestRouter(archive), std::move(options)) {}
+  // `clock` (connection deadlines) must outlive the server too.
+  HttpsServer(archive::ArchiveService& archive, WebOptions options, const core::Clock& clock)
+      : HttpsServer(MakeRestRouter(archive), std::move(options), clock) {}
   // Serves any route table (tests, future DICOMweb composition).
-  HttpsServer(std::unique_ptr<Router> router, WebOptions options);
+  HttpsServer(std::unique_ptr<Router> router, WebOptions options, const core::Clock& clock);
   // Stops and joins every thread.
   ~HttpsServer();
   HttpsServer(const HttpsServer&) = delete;

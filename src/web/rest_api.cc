@@ -83,8 +83,8 @@ HttpResponse Token(archive::ArchiveService& archive, const HttpRequest& request)
       case Code::kUnauthenticated:
         // One message whether the user is unknown, disabled or the password wrong.
         return HttpResponse::Error(401, "invalid username or password");
-      case Code::kResourceExhausted:
-        return HttpResponse::Error(429, "too many failed attempts; try again later");
+      case Code::kResourceExhausted:  // back-off: 429 with Retry-After
+        return ErrorFromStatus(token.status());
       default:
         TRESOR_LOG(kError) << "sign-in failed: " << token.status().ToString();
         return ErrorFromStatus(token.status());

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/testing/fake_clock.h"
 #include "store/file_blob_store.h"
 #include "store/sqlite_index.h"
 #include "web/json_body.h"
@@ -37,7 +38,8 @@ class RestApiTest : public ::testing::Test {
     options.token_key = std::string(32, 'k');
     options.session_max_minutes = 15;
     options.max_failures = 3;
-    archive_ = std::make_unique<archive::ArchiveService>(*index_, *blobs_, options);
+    options.backoff_seconds = 5;
+    archive_ = std::make_unique<archive::ArchiveService>(*index_, *blobs_, options, clock_);
     ASSERT_TRUE(archive_->admin().CreateUser(archive::Principal::LocalAdmin(), "alice", "radiologist",
                                      kPassword, {"all"}).ok());
     router_ = MakeRestRouter(*archive_);
@@ -78,6 +80,7 @@ class RestApiTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<store::SqliteIndex> index_;
   std::unique_ptr<store::FileBlobStore> blobs_;
+  testing::FakeClock clock_;
   std::unique_ptr<archive::ArchiveService> archive_;
   std::unique_ptr<Router> router_;
 };
@@ -146,8 +149,11 @@ TEST_F(RestApiTest, MalformedBodiesAre400AndOtherTypes415) {
             400);
   EXPECT_EQ(Call("POST", "/auth/token", "text/plain", "alice:secret").status, 415);
   EXPECT_EQ(Call("POST", "/auth/token", "", "").status, 415);
-  // None of these counted as a failed sign-in.
-  EXPECT_FALSE(archive_->access().IsBlocked("127.0.0.1"));
+  // None of these counted as a failed sign-in: two wrong passwords do not reach the
+  // back-off (max_failures 3), the right one signs in.
+  EXPECT_EQ(SignIn("wrong 1").status, 401);
+  EXPECT_EQ(SignIn("wrong 2").status, 401);
+  EXPECT_EQ(SignIn(kPassword).status, 200);
 }
 
 TEST_F(RestApiTest, StatsNeedsAValidToken) {
@@ -155,13 +161,36 @@ TEST_F(RestApiTest, StatsNeedsAValidToken) {
   EXPECT_EQ(Call("GET", "/api/stats", "", "", "Bearer garbage").status, 401);
 }
 
-TEST_F(RestApiTest, RepeatedFailuresBlockTheSource) {
+std::string RetryAfter(const HttpResponse& r) {
+  for (const auto& [name, value] : r.headers) {
+    if (EqualsIgnoreCase(name, "Retry-After")) return value;
+  }
+  return "(none)";
+}
+
+TEST_F(RestApiTest, WrongPasswordsBackOffThatUserFromThatSourceWithRetryAfter) {
   const std::string source = "192.0.2.7";
+  std::string token = Body(SignIn(kPassword, source))["access_token"];
   for (int i = 0; i < 3; ++i) EXPECT_EQ(SignIn("wrong password " + std::to_string(i), source).status, 401);
-  EXPECT_EQ(SignIn(kPassword, source).status, 429);
-  std::string token = Body(SignIn(kPassword))["access_token"];  // another source is fine
-  EXPECT_EQ(Call("GET", "/api/stats", "", "", "Bearer " + token, source).status, 429);
-  EXPECT_EQ(Call("GET", "/api/stats", "", "", "Bearer " + token).status, 200);
+  // In back-off (5 s, the first step) the password is not even checked.
+  HttpResponse refused = SignIn(kPassword, source);
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(RetryAfter(refused), "5");
+  clock_.AdvanceSeconds(2);
+  EXPECT_EQ(RetryAfter(SignIn(kPassword, source)), "3");
+  // The user from another source, and the token issued before, are not affected.
+  EXPECT_EQ(SignIn(kPassword, "192.0.2.8").status, 200);
+  EXPECT_EQ(Call("GET", "/api/stats", "", "", "Bearer " + token, source).status, 200);
+  // Invalid tokens from that source are 401, never 429, and do not touch sign-ins.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(Call("GET", "/api/stats", "", "", "Bearer garbage", "192.0.2.9").status, 401);
+  }
+  EXPECT_EQ(SignIn(kPassword, "192.0.2.9").status, 200);
+  // After the back-off the right password signs in, and that clears the failures.
+  clock_.AdvanceSeconds(3);
+  EXPECT_EQ(SignIn(kPassword, source).status, 200);
+  EXPECT_EQ(SignIn("wrong again", source).status, 401);
+  EXPECT_EQ(SignIn(kPassword, source).status, 200);
 }
 
 TEST_F(RestApiTest, StudyRouteAnswersWithinTheScopeAndOtherwise404) {

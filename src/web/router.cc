@@ -199,8 +199,8 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
         case Code::kUnauthenticated:
           d.rejection_ = Unauthorized("invalid or expired credentials", kInvalidTokenChallenge);
           break;
-        case Code::kResourceExhausted:
-          d.rejection_ = HttpResponse::Error(429, "too many failed attempts; try again later");
+        case Code::kResourceExhausted:  // 429 with Retry-After
+          d.rejection_ = ErrorFromStatus(principal.status());
           break;
         default:
           TRESOR_LOG(kError) << "authentication failed: " << principal.status().ToString();
@@ -267,7 +267,7 @@ std::string Router::OpenApi() const {
     if (!r.is_public()) {
       responses["401"] = {{"description", "missing, invalid or expired bearer credential"},
                           {"content", error_body}};
-      responses["429"] = {{"description", "client blocked after repeated failures"},
+      responses["429"] = {{"description", "try again after Retry-After seconds (back-off)"},
                           {"content", error_body}};
     }
     responses["default"] = {{"description", "error"}, {"content", error_body}};

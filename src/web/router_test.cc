@@ -37,7 +37,7 @@ class RouterTest : public ::testing::Test {
       : router_(
             [this](const std::string& bearer, const std::string& source) -> Result<archive::Principal> {
               ++auth_calls_;
-              if (source == kBlockedSource) return ResourceExhausted("blocked");
+              if (source == kBlockedSource) return TryAgainLater("slow down", 7);
               if (bearer != kGoodToken) return Status(Code::kUnauthenticated, "bad token");
               return archive::Principal::ForUser("alice", "radiologist", source, {});
             },
@@ -121,10 +121,12 @@ TEST_F(RouterTest, RejectedCredentialIs401) {
   EXPECT_EQ(auth_calls_, 1);
 }
 
-TEST_F(RouterTest, BlockedSourceIs429) {
+TEST_F(RouterTest, RefusedForNowIs429WithRetryAfter) {
   HttpRequest req = Request("GET", "/api/stats", std::string("Bearer ") + kGoodToken);
   req.client_address = kBlockedSource;
-  EXPECT_EQ(router_.Handle(req).status, 429);
+  HttpResponse r = router_.Handle(req);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(HeaderOf(r, "Retry-After"), "7");
 }
 
 TEST_F(RouterTest, ValidCredentialReachesHandlerWithPrincipal) {
