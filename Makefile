@@ -43,7 +43,7 @@ sanitize: deps
 
 # ThreadSanitizer over the integration suites (slow). A report stops the server with
 # exit status 66 (halt_on_error), so the suite that provoked it fails.
-TSAN_OPTIONS_DEFAULT := halt_on_error=1 exitcode=66 second_deadlock_stack=1
+TSAN_OPTIONS_DEFAULT := halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp
 tsan: deps
 	@cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRESOR_TSAN=ON >/dev/null
 	@cmake --build $(BUILD)-tsan -j$(JOBS)
