@@ -19,6 +19,7 @@
 #include "dimse/server.h"
 #include "security/tls_material.h"
 #include "security/access_scope.h"
+#include "dicomweb/dicomweb.h"
 #include "web/https_server.h"
 
 namespace tresor::app {
@@ -135,7 +136,7 @@ int CmdServe(const Args& a) {
   st = server.Start();
   if (!st.ok()) return Fail(st);
 
-  // HTTPS (REST API now; DICOMweb and the console next) from the same TLS material.
+  // HTTPS (REST API and DICOMweb; the console next) from the same TLS material.
   std::unique_ptr<web::HttpsServer> https;
   if (o.config.http_port >= 0) {
     web::WebOptions web_options;
@@ -148,7 +149,10 @@ int CmdServe(const Args& a) {
     web_options.max_body_bytes = o.config.web_max_body_bytes;
     web_options.read_timeout_seconds = o.config.web_read_timeout_seconds;
     web_options.idle_timeout_seconds = o.config.web_idle_timeout_seconds;
-    https = std::make_unique<web::HttpsServer>(*o.archive, web_options,
+    auto router = web::MakeRestRouter(*o.archive);
+    dicomweb::DicomWebOptions dicomweb_options;
+    dicomweb::AddDicomWebRoutes(*router, *o.archive, dicomweb_options);
+    https = std::make_unique<web::HttpsServer>(std::move(router), web_options,
                                                 core::SystemClock::Instance());
     st = https->Start();
     if (!st.ok()) return Fail(st);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,13 +34,46 @@ struct HttpRequest {
   std::string_view Header(std::string_view name) const;
 };
 
+// A response body produced piece by piece (WADO-RS retrievals of many or large objects),
+// so that the transport never holds it whole. The transport calls Read() from a worker
+// thread, one call at a time, until it returns 0, and writes each piece before asking for
+// the next. Once the status line has gone out an error can no longer become a status: the
+// transport then cuts the connection, so the client sees a truncated (invalid) body rather
+// than a complete-looking one.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // Writes up to `n` (> 0) bytes into `out`; returns how many, 0 at the end.
+  virtual Result<size_t> Read(char* out, size_t n) = 0;
+};
+
+// A request body consumed as it arrives (STOW-RS), so that the transport never holds it
+// whole. Created by a streamed route's handler once the request head is accepted; the
+// transport then calls Write() with each piece of the (de-chunked) body in order, from a
+// worker thread, one call at a time, and Finish() once. Destroying a sink without Finish()
+// (the client went away) must leave nothing half-done behind.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // Consumes the next piece. An error stops the transfer: the transport answers
+  // ErrorFromBodyStatus(status) and closes the connection.
+  [[nodiscard]] virtual Status Write(std::string_view piece) = 0;
+  // The whole body has arrived: the response to send.
+  virtual struct HttpResponse Finish() = 0;
+};
+
 // One response. The transport adds the security headers every response carries, the
-// Content-Length and the connection handling.
+// Content-Length (or chunked framing for a stream) and the connection handling.
 struct HttpResponse {
   int status = 200;
   std::string content_type;  // empty when there is no body
   std::string body;
   HeaderList headers;        // extra headers, e.g. Allow or WWW-Authenticate
+  // When set, the body comes from here and `body` is ignored. `stream_length` is its exact
+  // size when known (sent as Content-Length), else kUnknownLength (chunked).
+  std::shared_ptr<BodySource> stream;
+  static constexpr uint64_t kUnknownLength = ~uint64_t{0};
+  uint64_t stream_length = kUnknownLength;
 
   // `json_text` must be a serialized JSON value.
   static HttpResponse Json(int status, std::string json_text);

@@ -295,6 +295,21 @@ class Session : public std::enable_shared_from_this<Session> {
       response_.set(http::field::www_authenticate, "Bearer realm=\"tresor\"");
     }
     if (!r.content_type.empty()) response_.set(http::field::content_type, r.content_type);
+    if (r.stream) {
+      // TODO(transport): write the stream piece by piece instead of collecting it here.
+      std::string collected;
+      char piece[65536];
+      while (true) {
+        auto n = r.stream->Read(piece, sizeof piece);
+        if (!n.ok()) {
+          TRESOR_LOG(kError) << "HTTPS response stream failed: " << n.status().ToString();
+          return Refuse(500, "internal error");
+        }
+        if (*n == 0) break;
+        collected.append(piece, *n);
+      }
+      r.body = std::move(collected);
+    }
     response_.body() = std::move(r.body);
     keep_alive_ = keep_alive_ && !close;
     response_.keep_alive(keep_alive_);

@@ -119,6 +119,19 @@ Route Route::Authenticated(std::string method, std::string path, std::string sum
   return r;
 }
 
+Route Route::Streamed(std::string method, std::string path, std::string summary,
+                      std::vector<std::string> body_types, uint64_t max_body_bytes,
+                      StreamHandler handler) {
+  Route r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.summary = std::move(summary);
+  r.body_types = std::move(body_types);
+  r.max_body_bytes = max_body_bytes;
+  r.stream_handler = std::move(handler);
+  return r;
+}
+
 std::string Router::Decision::user() const {
   if (!principal_) return {};
   if (!principal_->user.empty()) return principal_->user;
@@ -130,7 +143,10 @@ Router::Router(Authenticator authenticate, std::string version)
     : authenticate_(std::move(authenticate)), version_(std::move(version)) {}
 
 void Router::Add(Route route) {
-  if (static_cast<bool>(route.public_handler) == static_cast<bool>(route.handler)) {
+  int handlers = static_cast<int>(static_cast<bool>(route.public_handler)) +
+                 static_cast<int>(static_cast<bool>(route.handler)) +
+                 static_cast<int>(static_cast<bool>(route.stream_handler));
+  if (handlers != 1) {
     TRESOR_LOG(kError) << "route " << route.method << " " << route.path
                        << " must have exactly one handler";
     std::abort();
@@ -216,10 +232,39 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
   return d;
 }
 
+Result<std::unique_ptr<BodySink>> Router::OpenSink(const Decision& decision,
+                                                   HttpRequest head) const {
+  if (!decision.accepted() || !decision.route_->is_streamed()) {
+    return Internal("OpenSink on a route that does not stream");
+  }
+  const Route& route = *decision.route_;
+  head.path_params = decision.path_params_;
+  try {
+    return route.stream_handler(head, *decision.principal_);
+  } catch (const std::exception& e) {
+    TRESOR_LOG(kError) << "handler of " << route.method << " " << route.path
+                       << " threw: " << e.what();
+  } catch (...) {
+    TRESOR_LOG(kError) << "handler of " << route.method << " " << route.path << " threw";
+  }
+  return Internal("internal error");
+}
+
 HttpResponse Router::Invoke(const Decision& decision, HttpRequest request) const {
   if (!decision.accepted()) return decision.rejection();
   const Route& route = *decision.route_;
   request.path_params = decision.path_params_;
+  if (route.is_streamed()) {
+    std::string body = std::move(request.body);
+    request.body.clear();
+    auto sink = OpenSink(decision, std::move(request));
+    if (!sink.ok()) return ErrorFromBodyStatus(sink.status());
+    if (!body.empty()) {
+      Status written = (*sink)->Write(body);
+      if (!written.ok()) return ErrorFromBodyStatus(written);
+    }
+    return (*sink)->Finish();
+  }
   try {
     if (route.is_public()) return route.public_handler(request);
     return route.handler(request, *decision.principal_);

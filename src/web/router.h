@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,11 @@ using Authenticator = std::function<Result<archive::Principal>(const std::string
 using PublicHandler = std::function<HttpResponse(const HttpRequest&)>;
 using AuthenticatedHandler =
     std::function<HttpResponse(const HttpRequest&, const archive::Principal&)>;
+// A streamed route's handler: sees the request head (its body unread) and returns the
+// sink that consumes the body as it arrives, or an error refusing the request before any
+// body byte is read (mapped with ErrorFromBodyStatus).
+using StreamHandler = std::function<Result<std::unique_ptr<BodySink>>(
+    const HttpRequest& head, const archive::Principal&)>;
 
 struct Route {
   std::string method;   // "GET", "POST", ...
@@ -40,15 +46,21 @@ struct Route {
   std::string summary;  // one line, for the OpenAPI document
   std::vector<std::string> body_types;  // media types of the request body; empty: no body
   uint64_t max_body_bytes = 0;          // 0: the server's limit, else the smaller of both
-  PublicHandler public_handler;         // exactly one of the two handlers is set
+  PublicHandler public_handler;         // exactly one of the three handlers is set
   AuthenticatedHandler handler;
+  StreamHandler stream_handler;         // authenticated, body streamed (max_body_bytes
+                                        // then bounds the whole stream)
 
   bool is_public() const { return static_cast<bool>(public_handler); }
+  bool is_streamed() const { return static_cast<bool>(stream_handler); }
 
   static Route Public(std::string method, std::string path, std::string summary,
                       PublicHandler handler);
   static Route Authenticated(std::string method, std::string path, std::string summary,
                              AuthenticatedHandler handler);
+  static Route Streamed(std::string method, std::string path, std::string summary,
+                        std::vector<std::string> body_types, uint64_t max_body_bytes,
+                        StreamHandler handler);
 };
 
 class Router {
@@ -72,6 +84,8 @@ class Router {
     const HttpResponse& rejection() const { return rejection_; }
     // The route's own body limit (0: the server's).
     uint64_t max_body_bytes() const { return route_ ? route_->max_body_bytes : 0; }
+    // True when the body is to be streamed into OpenSink()'s sink instead of read whole.
+    bool streamed() const { return route_ != nullptr && route_->is_streamed(); }
     // Who was authenticated, for logs (user or peer name); empty on public routes.
     std::string user() const;
 
@@ -90,7 +104,11 @@ class Router {
   // Runs the accepted route's handler on the complete request. A handler that throws
   // yields 500 (logged); nothing propagates.
   HttpResponse Invoke(const Decision& decision, HttpRequest request) const;
-  // Decide and, if accepted, Invoke.
+  // For an accepted streamed route: runs its handler on the request head and returns the
+  // sink for the body. A handler that throws yields kInternal (logged).
+  Result<std::unique_ptr<BodySink>> OpenSink(const Decision& decision, HttpRequest head) const;
+  // Decide and, if accepted, Invoke. A streamed route gets its whole body in one Write()
+  // (tests; the transport streams).
   HttpResponse Handle(HttpRequest request) const;
 
   // An OpenAPI 3.0 document (JSON) generated from the table: every route with its method,
