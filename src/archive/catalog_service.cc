@@ -250,7 +250,7 @@ Result<std::vector<InstanceMetadata>> CatalogService::Metadata(const Principal& 
     m.series_instance_uid = std::move(d.series_instance_uid);
     m.sop_instance_uid = d.instance.sop_instance_uid;
     Result<std::string> json = d.metadata_document && !d.metadata_document->empty()
-                                   ? dicom::DecompressDocument(*d.metadata_document)
+                                   ? Result<std::string>(std::move(*d.metadata_document))
                                    : BuildDocument(blobs_, d.instance, options_.limits);
     if (!json.ok()) {
       // One unreadable document must not hide a whole series from a viewer.

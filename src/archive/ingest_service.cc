@@ -132,7 +132,7 @@ class UploadImpl : public Upload {
     if (layout) r.frame_layout = dicom::SerializeFrameLayout(*layout);
     Result<std::string> document = json.Finish();
     if (document.ok()) {
-      r.metadata_document = dicom::CompressDocument(*document);
+      r.metadata_document = std::move(document).value();
     } else {
       // Stored without: metadata requests build it from the blob (and skip it if that
       // fails the same way).

@@ -1,6 +1,9 @@
 // CatalogService's WADO-RS reads (Frames, Metadata, bulk data) over a real SqliteIndex and
 // FileBlobStore: what store time records, and the grants and scope in front of it.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <string>
@@ -185,6 +188,95 @@ TEST_F(WadoCatalogTest, FramesOfEncapsulatedDataFollowTheOffsetTable) {
   EXPECT_EQ(table->frames[0].size(), 2u);
   EXPECT_EQ(Read(sop, table->frames[0]), "AAAABB");
   EXPECT_EQ(Read(sop, table->frames[1]), "CCCC");
+}
+
+TEST_F(WadoCatalogTest, MetadataComesFromTheStoredDocumentsOrFromTheBlob) {
+  const std::string a = std::string(kSopPrefix) + "1", b = std::string(kSopPrefix) + "2";
+  ASSERT_TRUE(Store(a, CtDataSet(a, 2)).ok());
+  ASSERT_TRUE(Store(b, CtDataSet(b, 1)).ok());
+  auto& catalog = archive_->catalog();
+  auto check = [&](const std::vector<InstanceMetadata>& docs) {
+    ASSERT_EQ(docs.size(), 2u);
+    EXPECT_EQ(docs[0].sop_instance_uid, a);
+    EXPECT_EQ(docs[0].series_instance_uid, kSeriesUid);
+    auto j = nlohmann::json::parse(docs[0].json);
+    EXPECT_EQ(j["00080018"]["Value"][0], a);
+    EXPECT_EQ(j["00100010"]["Value"][0]["Alphabetic"], "M\u00fcller^J\u00fcrgen");
+    EXPECT_EQ(j["00280008"]["Value"][0], 2);
+    EXPECT_EQ(j["7FE00010"]["BulkDataURI"], "instances/" + a + "/bulk/7FE00010");
+  };
+  auto series = catalog.Metadata(Viewer(), kStudyUid, kSeriesUid, "");
+  ASSERT_TRUE(series.ok()) << series.status().ToString();
+  check(*series);
+  auto study = catalog.Metadata(Viewer(), kStudyUid, "", "");
+  ASSERT_TRUE(study.ok());
+  EXPECT_EQ(study->size(), 2u);
+  auto one = catalog.Metadata(Viewer(), kStudyUid, kSeriesUid, b);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].sop_instance_uid, b);
+
+  // Scope, grant, unknown.
+  auto hidden = catalog.Metadata(Viewer(security::AccessScope::Of({"other"})), kStudyUid,
+                                 kSeriesUid, "");
+  auto missing = catalog.Metadata(Viewer(), kStudyUid, "1.2.3", "");
+  EXPECT_EQ(hidden.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  Principal no_get = Viewer();
+  no_get.services = security::kFind;
+  EXPECT_EQ(catalog.Metadata(no_get, kStudyUid, "", "").status().code(), Code::kPermissionDenied);
+
+  // Instances indexed before documents and layouts were stored get them from the blob.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() + "/index.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM instance_metadata; DELETE FROM instance_frames;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto rebuilt = catalog.Metadata(Viewer(), kStudyUid, kSeriesUid, "");
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
+  check(*rebuilt);
+  EXPECT_EQ((*rebuilt)[0].json, (*series)[0].json);
+  auto table = catalog.Frames(Viewer(), kStudyUid, kSeriesUid, a);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  ASSERT_EQ(table->frames.size(), 2u);
+  EXPECT_EQ(Read(a, table->frames[1]), std::string(12, 'b'));
+}
+
+TEST_F(WadoCatalogTest, BulkDataOfPlainAndNestedValues) {
+  const std::string sop = std::string(kSopPrefix) + "4";
+  DataSetBuilder b(dicom::Encoding::kExplicitLittle);
+  b.Element(MakeTag(0x0008, 0x0016), "UI", kCtImageStorage)
+      .Element(MakeTag(0x0008, 0x0018), "UI", sop)
+      .Header(MakeTag(0x0008, 0x1115), "SQ", dicom::kUndefinedLength)
+      .Item()
+      .Element(MakeTag(0x0028, 0x1201), "OW", "first-lut")
+      .ItemEnd()
+      .Item()
+      .Element(MakeTag(0x0028, 0x1201), "OW", "second-lut")
+      .ItemEnd()
+      .SequenceEnd()
+      .Element(MakeTag(0x0020, 0x000D), "UI", kStudyUid)
+      .Element(MakeTag(0x0020, 0x000E), "UI", kSeriesUid)
+      .Element(MakeTag(0x7FE0, 0x0010), "OW", "pixels");
+  ASSERT_TRUE(Store(sop, b.bytes()).ok());
+  auto& catalog = archive_->catalog();
+  auto read = [&](const std::string& path) -> std::string {
+    auto bulk = catalog.OpenBulkData(Viewer(), kStudyUid, kSeriesUid, sop, path);
+    if (!bulk.ok()) return bulk.status().ToString();
+    EXPECT_EQ(bulk->parts.size(), 1u);
+    return Read(sop, bulk->parts[0]);
+  };
+  EXPECT_EQ(read("7FE00010"), "pixels");
+  EXPECT_EQ(read("00081115.1.00281201"), "second-lut");
+  EXPECT_EQ(read("00081115.0.00281201"), "first-lut ");  // as padded by the builder
+  EXPECT_EQ(catalog.OpenBulkData(Viewer(), kStudyUid, kSeriesUid, sop, "00100010").status().code(),
+            Code::kNotFound);
+  EXPECT_EQ(catalog.OpenBulkData(Viewer(), kStudyUid, kSeriesUid, sop, "../x").status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(catalog.OpenBulkData(Viewer(security::AccessScope::Of({"other"})), kStudyUid,
+                                 kSeriesUid, sop, "7FE00010").status().code(),
+            Code::kNotFound);
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "dicom/dicom_json.h"
 
-#include <zlib.h>
-
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -574,58 +572,6 @@ Result<std::optional<LocatedValue>> LocateValue(ByteReader& in, Encoding encodin
   Locator locator(std::move(parsed.first), parsed.second);
   TRESOR_RETURN_IF_ERROR(ScanDataset(in, encoding, limits, {}, &locator).status());
   return std::move(locator).found();
-}
-
-std::string CompressDocument(std::string_view json) {
-  std::string out(8, '\0');
-  const auto size = static_cast<uint32_t>(json.size());
-  const auto crc = static_cast<uint32_t>(
-      crc32(0, reinterpret_cast<const Bytef*>(json.data()), static_cast<uInt>(json.size())));
-  for (int i = 0; i < 4; ++i) {
-    out[i] = static_cast<char>(size >> (8 * i));
-    out[4 + i] = static_cast<char>(crc >> (8 * i));
-  }
-  z_stream zs{};
-  if (deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return std::string();
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(json.data()));
-  zs.avail_in = static_cast<uInt>(json.size());
-  size_t header = out.size();
-  out.resize(header + deflateBound(&zs, json.size()) + 16);
-  zs.next_out = reinterpret_cast<Bytef*>(out.data() + header);
-  zs.avail_out = static_cast<uInt>(out.size() - header);
-  int rc = deflate(&zs, Z_SYNC_FLUSH);
-  size_t produced = out.size() - header - zs.avail_out;
-  deflateEnd(&zs);
-  if (rc != Z_OK || zs.avail_in != 0) return std::string();
-  out.resize(header + produced);
-  return out;
-}
-
-Result<std::string> DecompressDocument(std::string_view stored, size_t max) {
-  if (stored.size() < 8) return InvalidArgument("stored document too short");
-  uint32_t size = 0, crc = 0;
-  for (int i = 0; i < 4; ++i) {
-    size |= uint32_t{static_cast<unsigned char>(stored[i])} << (8 * i);
-    crc |= uint32_t{static_cast<unsigned char>(stored[4 + i])} << (8 * i);
-  }
-  if (size > max) return InvalidArgument("stored document larger than allowed");
-  std::string out(size, '\0');
-  z_stream zs{};
-  if (inflateInit2(&zs, -15) != Z_OK) return Internal("inflateInit2 failed");
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(stored.data() + 8));
-  zs.avail_in = static_cast<uInt>(stored.size() - 8);
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = size;
-  int rc = size == 0 ? Z_OK : inflate(&zs, Z_SYNC_FLUSH);
-  size_t produced = size - zs.avail_out;
-  inflateEnd(&zs);
-  if ((rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) || produced != size) {
-    return InvalidArgument("stored document is corrupt");
-  }
-  if (crc32(0, reinterpret_cast<const Bytef*>(out.data()), size) != crc) {
-    return InvalidArgument("stored document fails its checksum");
-  }
-  return out;
 }
 
 }  // namespace tresor::dicom

@@ -100,11 +100,4 @@ Result<std::optional<LocatedValue>> LocateValue(ByteReader& in, Encoding encodin
                                                 const ScanLimits& limits,
                                                 std::string_view path);
 
-// Stored form of a document: raw deflate (zlib, level 6) terminated by a sync flush, so
-// stored documents can be concatenated into one deflate stream, after a header holding
-// the uncompressed size and CRC-32.
-std::string CompressDocument(std::string_view json);
-// kInvalidArgument if `stored` is not a CompressDocument result, or its size exceeds `max`.
-Result<std::string> DecompressDocument(std::string_view stored, size_t max = 64u << 20);
-
 }  // namespace tresor::dicom

@@ -31,9 +31,9 @@ struct InstanceRecord {
   std::string source_ae;       // calling AE title, or "import"
   std::string source_peer;     // registered peer that sent it (access rules); empty for import
   int64_t received_at = 0;     // seconds since the epoch
-  // Built at store time, opaque to the index: the DICOM JSON document of the instance
-  // (dicom/dicom_json.h, compressed) and where its frames are (dicom/frames.h). Both are
-  // stored for every new instance; an empty frame layout means "no pixel data".
+  // Built at store time, opaque to the index: the DICOM JSON object of the instance
+  // (dicom/dicom_json.h; empty when it could not be built) and where its frames are
+  // (dicom/frames.h; empty without pixel data). Both are stored for every new instance.
   std::string metadata_document;
   std::string frame_layout;
 };

@@ -98,8 +98,9 @@ CREATE TABLE IF NOT EXISTS study_groups(
   group_name TEXT NOT NULL,
   PRIMARY KEY(study, group_name)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS study_groups_group ON study_groups(group_name, study);
--- Built at store time (WADO-RS): each instance's DICOM JSON document (compressed) and
--- frame layout, opaque to the index. No row: indexed before these existed.
+-- Built at store time (WADO-RS): each instance's DICOM JSON object (uncompressed, so a
+-- series is served by concatenation) and frame layout, opaque to the index. No row:
+-- indexed before these existed.
 CREATE TABLE IF NOT EXISTS instance_metadata(
   instance INTEGER PRIMARY KEY REFERENCES instances(id) ON DELETE CASCADE,
   document BLOB NOT NULL);
