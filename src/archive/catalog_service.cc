@@ -62,7 +62,8 @@ std::vector<std::string> SplitValues(const std::string& value) {
 Result<std::optional<dicom::FrameLayout>> ScanFrameLayout(store::BlobStore& blobs,
                                                           const store::StoredInstance& instance,
                                                           const dicom::ScanLimits& limits) {
-  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> blob, blobs.Open(instance.blob_name));
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> blob,
+                          blobs.Open(instance.blob_name));
   BlobByteReader meta_reader(*blob, 0);
   TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(meta_reader));
   dicom::Encoding encoding;
@@ -78,7 +79,8 @@ Result<std::optional<dicom::FrameLayout>> ScanFrameLayout(store::BlobStore& blob
 // The metadata document of an instance stored without one, built from its blob now.
 Result<std::string> BuildDocument(store::BlobStore& blobs, const store::StoredInstance& instance,
                                   const dicom::ScanLimits& limits) {
-  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> blob, blobs.Open(instance.blob_name));
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> blob,
+                          blobs.Open(instance.blob_name));
   BlobByteReader meta_reader(*blob, 0);
   TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(meta_reader));
   dicom::Encoding encoding;

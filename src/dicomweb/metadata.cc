@@ -72,7 +72,9 @@ HttpResponse Metadata(archive::ArchiveService& archive, const HttpRequest& reque
                       const archive::Principal& who, Level level) {
   auto accepted = AcceptsJson(request);
   if (!accepted.ok()) return HttpResponse::Error(400, "malformed Accept header");
-  if (!*accepted) return HttpResponse::Error(406, "metadata is available as application/dicom+json");
+  if (!*accepted) {
+    return HttpResponse::Error(406, "metadata is available as application/dicom+json");
+  }
   auto param = [&](const char* name) {
     auto it = request.path_params.find(name);
     return it == request.path_params.end() ? std::string() : it->second;
