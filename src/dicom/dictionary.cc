@@ -4,6 +4,8 @@
 #include <dcmtk/dcmdata/dcdict.h>
 #include <dcmtk/dcmdata/dctag.h>
 
+#include <unordered_map>
+
 namespace tresor::dicom {
 
 Status CheckDictionaryLoaded() {
@@ -18,6 +20,56 @@ Status CheckDictionaryLoaded() {
 bool IsSequenceTag(uint32_t tag) {
   DcmTag t(static_cast<Uint16>(tag >> 16), static_cast<Uint16>(tag & 0xFFFF));
   return t.getEVR() == EVR_SQ;
+}
+
+namespace {
+
+// The dictionary's VR of a tag (DCMTK's lookup takes a global lock: about 5 us). "xs"
+// stands for "US or SS".
+const char* LookUpVr(uint32_t tag) {
+  const auto group = static_cast<Uint16>(tag >> 16);
+  const auto element = static_cast<Uint16>(tag & 0xFFFF);
+  DcmTag t(group, element);
+  switch (t.getEVR()) {
+    case EVR_xs:
+      return "xs";
+    case EVR_lt:
+    case EVR_ox:
+    case EVR_px:
+      return "OW";
+    case EVR_up:
+      return "UL";
+    case EVR_UNKNOWN:
+    case EVR_UNKNOWN2B:
+    case EVR_na:
+      return "UN";
+    default:
+      break;
+  }
+  const char* name = DcmVR(t.getEVR()).getValidVRName();
+  if (name == nullptr || name[0] < 'A' || name[0] > 'Z' || name[1] < 'A' || name[1] > 'Z' ||
+      name[2] != '\0') {
+    return "UN";
+  }
+  return name;
+}
+
+}  // namespace
+
+const char* ImplicitVr(uint32_t tag, bool signed_pixels) {
+  const auto group = static_cast<Uint16>(tag >> 16);
+  const auto element = static_cast<Uint16>(tag & 0xFFFF);
+  if ((group & 1) && element >= 0x0010 && element <= 0x00FF) return "LO";  // private creator
+  // Per thread, so no lock: the dictionary does not change while serving.
+  thread_local std::unordered_map<uint32_t, const char*> cache;
+  auto it = cache.find(tag);
+  if (it == cache.end()) {
+    if (cache.size() > 65536) cache.clear();
+    it = cache.emplace(tag, LookUpVr(tag)).first;
+  }
+  const char* vr = it->second;
+  if (vr[0] == 'x') return signed_pixels ? "SS" : "US";
+  return vr;
 }
 
 }  // namespace tresor::dicom
