@@ -77,6 +77,17 @@ Result<std::string> DecodeFrame(DcmDataset& dataset, uint32_t index) {
   OFCondition cond =
       element->getUncompressedFrame(&dataset, index, start_fragment, out.data(), size,
                                     color_model, nullptr);
+  if (cond.bad() && index > 0) {
+    // Encapsulated frames without an offset table and with several fragments per frame:
+    // the decoder finds where frame k+1 starts only by decoding frame k, so decode from
+    // the first frame on (each call leaves start_fragment at the next frame's start).
+    start_fragment = 0;
+    cond = EC_Normal;
+    for (uint32_t f = 0; f <= index && cond.good(); ++f) {
+      cond = element->getUncompressedFrame(&dataset, f, start_fragment, out.data(), size,
+                                           color_model, nullptr);
+    }
+  }
   if (cond.bad()) {
     return Unsupported(std::string("cannot decode the frame: ") + cond.text());
   }

@@ -395,6 +395,74 @@ class FrameParts {
   size_t next_ = 0;
 };
 
+// The response for a body of parts already in memory (`rendition` for each).
+HttpResponse BufferedParts(std::vector<std::string> bodies, const Rendition& rendition) {
+  if (!rendition.multipart) {
+    HttpResponse response;
+    response.content_type = rendition.ContentType();
+    response.stream_length = bodies.front().size();
+    response.stream = std::make_shared<StringBodySource>(std::move(bodies.front()));
+    return response;
+  }
+  std::string boundary = MultipartWriter::NewBoundary();
+  uint64_t length = MultipartWriter::ClosingBytes(boundary);
+  for (const std::string& body : bodies) {
+    length += MultipartWriter::FramingBytes(boundary, rendition.ContentType(), body.size()) +
+              body.size();
+  }
+  auto state = std::make_shared<std::pair<std::vector<std::string>, size_t>>(std::move(bodies), 0);
+  HttpResponse response;
+  response.content_type =
+      "multipart/related; type=\"" + rendition.part_type + "\"; boundary=" + boundary;
+  response.stream_length = length;
+  std::string content_type = rendition.ContentType();
+  response.stream = std::make_shared<MultipartWriter>(
+      boundary, [state, content_type]() -> Result<std::optional<MultipartPart>> {
+        if (state->second == state->first.size()) return std::optional<MultipartPart>();
+        MultipartPart part;
+        part.content_type = content_type;
+        part.length = state->first[state->second].size();
+        part.body = std::make_unique<StringBodySource>(std::move(state->first[state->second++]));
+        return std::optional<MultipartPart>(std::move(part));
+      });
+  return response;
+}
+
+// Frames whose stored bytes cannot be addressed (a deflated object, or encapsulated data
+// that does not tell its frames apart): the object is read whole and DCMTK decodes the
+// requested frames into Explicit VR Little Endian, the only rendition offered (a client
+// accepting "*" accepts it too).
+HttpResponse FramesFromWholeObject(archive::ArchiveService& archive,
+                                   const archive::Principal& who, const Target& target,
+                                   const std::vector<uint32_t>& numbers,
+                                   const std::vector<Acceptable>& acceptable) {
+  std::optional<Rendition> rendition =
+      ChooseRendition(acceptable, dicom::kExplicitVRLittleEndian, Resource::kFrames);
+  if (!rendition) return NotAcceptable();
+  rendition->as_stored = false;
+  auto object = archive.catalog().OpenInstance(who, target.instance);
+  if (!object.ok()) return Failure(object.status(), "frames");
+  auto whole = ReadWholeObject(**object, kMaxTranscodeBytes);
+  if (!whole.ok()) {
+    if (IsNotAcceptable(whole.status())) return NotAcceptable();
+    return Failure(whole.status(), "frames");
+  }
+  std::vector<std::string> bodies;
+  uint64_t total = 0;
+  for (uint32_t n : numbers) {
+    auto frame = dicom::DecodeFrameOfFile(*whole, n - 1);
+    if (!frame.ok()) {
+      if (frame.status().code() == Code::kNotFound) return HttpResponse::Error(404, "no such frame");
+      if (IsNotAcceptable(frame.status())) return NotAcceptable();
+      return Failure(frame.status(), "frames");
+    }
+    total += frame->size();
+    if (total > kMaxTranscodeBytes) return NotAcceptable();
+    bodies.push_back(std::move(frame).value());
+  }
+  return BufferedParts(std::move(bodies), *rendition);
+}
+
 // GET /studies/{study}/series/{series}/instances/{instance}/frames/{frames}.
 HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest& request,
                             const archive::Principal& who) {
@@ -410,7 +478,13 @@ HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest&
   if (acceptable->empty()) return NotAcceptable();
 
   auto table = archive.catalog().Frames(who, target.study, target.series, target.instance);
+  if (!table.ok() && table.status().code() == Code::kUnsupported) {
+    return FramesFromWholeObject(archive, who, target, *numbers, *acceptable);  // deflated
+  }
   if (!table.ok()) return Failure(table.status(), "frames");
+  if (table->encapsulated && table->frames.empty()) {
+    return FramesFromWholeObject(archive, who, target, *numbers, *acceptable);
+  }
   for (uint32_t n : *numbers) {
     if (n > table->frames.size()) return HttpResponse::Error(404, "no such frame");
   }
