@@ -297,6 +297,7 @@ class FrameParts {
 
   Result<MultipartPart> Open(size_t i) {
     const std::vector<archive::ByteRange>& ranges = table_.frames[numbers_[i] - 1];
+    if (ranges.empty() || table_.frames.front().empty()) return Internal("a frame without bytes");
     MultipartPart part;
     part.content_type = rendition_.ContentType();
     if (Raw()) {

@@ -38,12 +38,13 @@ dcmcjpeg +e1 "$MF" "$WORK/codec-src/multi_jpegll.dcm"
 # Several fragments per frame and no offset table: frames the store cannot tell apart.
 dcmcjpeg +e1 -ot +fs 1 "$MF" "$WORK/codec-src/multi_jpegll_fragments.dcm"
 for f in MR_small_RLE.dcm MR_small_jpeg_ls_lossless.dcm SC_rgb_jpeg_gdcm.dcm rtdose.dcm \
-         rtdose_rle.dcm JPGExtended.dcm MR_small_jp2klossless.dcm image_dfl.dcm; do
+         rtdose_rle.dcm JPGExtended.dcm MR_small_jp2klossless.dcm image_dfl.dcm \
+         MR_small_bigendian.dcm; do
   cp "$TESTFILES/$f" "$WORK/codec-src/"
 done
 CODEC_STUDY=2.25.4242424242
 $W prepare "$WORK/codec" "$CODEC_STUDY" "$WORK"/codec-src/*.dcm
-expect_eq "13 codec objects prepared" 13 "$(wc -l <"$WORK/codec/files.tsv")"
+expect_eq "14 codec objects prepared" 14 "$(wc -l <"$WORK/codec/files.tsv")"
 # codec NAME COLUMN: a column (2 series, 3 sop, 4 syntax, 5 frames) of a prepared file.
 codec() { awk -F'\t' -v n="$WORK/codec/$1" -v c="$2" '$1 == n {print $c}' "$WORK/codec/files.tsv"; }
 expect_eq "the JPEG lossless object is JPEG lossless SV1" 1.2.840.10008.1.2.4.70 "$(codec multi_jpegll.dcm 4)"
@@ -209,7 +210,8 @@ check_frames() {
     "application/octet-stream; transfer-syntax=$ts" "${numbers[@]}"
 }
 for name in multi_native.dcm multi_rle.dcm multi_jls.dcm multi_jpegll.dcm MR_small_RLE.dcm \
-            MR_small_jpeg_ls_lossless.dcm SC_rgb_jpeg_gdcm.dcm rtdose.dcm rtdose_rle.dcm; do
+            MR_small_jpeg_ls_lossless.dcm SC_rgb_jpeg_gdcm.dcm rtdose.dcm rtdose_rle.dcm \
+            MR_small_bigendian.dcm; do
   stored_ts=$(codec "$name" 4)
   if [ "$(codec "$name" 5)" -gt 1 ]; then list="$(codec "$name" 5),1,2"; else list=1; fi
   check_frames "$name" "$list" "$OCTET_STAR" stored "$stored_ts"
@@ -259,4 +261,5 @@ expect_eq "frames under the wrong study: 404" 404 "$CODE"
 get "$(frames_of multi_rle.dcm)/4,3" -H "Accept: $OCTET_STAR"
 expect_eq "after the refusals frames still answer 200" "200 2" "$CODE $(split)"
 
+stop_server
 finish
