@@ -6,8 +6,8 @@
 
 #include "core/log.h"
 #include "dicom/query.h"
-#include "dicom/transfer_syntax.h"
 #include "dicom/transcode.h"
+#include "dicom/transfer_syntax.h"
 #include "dicom/uid.h"
 #include "dicomweb/multipart_writer.h"
 #include "dicomweb/negotiation.h"
@@ -199,8 +199,8 @@ HttpResponse RetrieveInstances(archive::ArchiveService& archive, const HttpReque
     renditions.push_back(std::move(*r));
   }
   bool multipart = renditions.front().multipart;
-  auto parts = std::make_shared<InstanceParts>(archive.catalog(), std::move(found).value(),
-                                               renditions);
+  auto parts =
+      std::make_shared<InstanceParts>(archive.catalog(), std::move(found).value(), renditions);
   // The first part is opened (and transcoded) before the status line, so that the common
   // single-object case still gets a true 406 or 404.
   auto first = parts->Open(0);
@@ -223,7 +223,6 @@ HttpResponse RetrieveInstances(archive::ArchiveService& archive, const HttpReque
   response.stream_length = length.value_or(HttpResponse::kUnknownLength);
   return response;
 }
-
 
 // --- Frames --------------------------------------------------------------------------------
 
@@ -309,8 +308,7 @@ class FrameParts {
       }
       // One read of the span from the first range to the last (a frame's fragments lie
       // one after the other, item headers between them), then the ranges cut from it.
-      TRESOR_ASSIGN_OR_RETURN(std::string bytes,
-                              ReadRange(*object_, ranges.front().offset, span));
+      TRESOR_ASSIGN_OR_RETURN(std::string bytes, ReadRange(*object_, ranges.front().offset, span));
       std::string frame;
       frame.reserve(*part.length);
       for (const archive::ByteRange& r : ranges) {
@@ -346,8 +344,8 @@ class FrameParts {
         TRESOR_ASSIGN_OR_RETURN(std::string fragment, ReadRange(*object_, r.offset, r.length));
         fragments.push_back(std::move(fragment));
       }
-      TRESOR_ASSIGN_OR_RETURN(decoded, dicom::DecodeFrameFragments(
-                                           header_, table_.transfer_syntax_uid, fragments));
+      TRESOR_ASSIGN_OR_RETURN(
+          decoded, dicom::DecodeFrameFragments(header_, table_.transfer_syntax_uid, fragments));
     }
     part.length = decoded.size();
     part.body = std::make_unique<StringBodySource>(std::move(decoded));
@@ -366,8 +364,8 @@ class FrameParts {
     size_t i = next_++;
     auto part = Open(i);
     if (!part.ok()) {
-      TRESOR_LOG(kError) << "dicomweb frames: frame " << numbers_[i] << " failed mid-response: "
-                         << part.status().message();
+      TRESOR_LOG(kError) << "dicomweb frames: frame " << numbers_[i]
+                         << " failed mid-response: " << part.status().message();
       return part.status();
     }
     return std::optional<MultipartPart>(std::move(part).value());
@@ -408,8 +406,8 @@ HttpResponse BufferedParts(std::vector<std::string> bodies, const Rendition& ren
   std::string boundary = MultipartWriter::NewBoundary();
   uint64_t length = MultipartWriter::ClosingBytes(boundary);
   for (const std::string& body : bodies) {
-    length += MultipartWriter::FramingBytes(boundary, rendition.ContentType(), body.size()) +
-              body.size();
+    length +=
+        MultipartWriter::FramingBytes(boundary, rendition.ContentType(), body.size()) + body.size();
   }
   auto state = std::make_shared<std::pair<std::vector<std::string>, size_t>>(std::move(bodies), 0);
   HttpResponse response;
@@ -433,9 +431,8 @@ HttpResponse BufferedParts(std::vector<std::string> bodies, const Rendition& ren
 // that does not tell its frames apart): the object is read whole and DCMTK decodes the
 // requested frames into Explicit VR Little Endian, the only rendition offered (a client
 // accepting "*" accepts it too).
-HttpResponse FramesFromWholeObject(archive::ArchiveService& archive,
-                                   const archive::Principal& who, const Target& target,
-                                   const std::vector<uint32_t>& numbers,
+HttpResponse FramesFromWholeObject(archive::ArchiveService& archive, const archive::Principal& who,
+                                   const Target& target, const std::vector<uint32_t>& numbers,
                                    const std::vector<Acceptable>& acceptable) {
   std::optional<Rendition> rendition =
       ChooseRendition(acceptable, dicom::kExplicitVRLittleEndian, Resource::kFrames);
@@ -453,7 +450,8 @@ HttpResponse FramesFromWholeObject(archive::ArchiveService& archive,
   for (uint32_t n : numbers) {
     auto frame = dicom::DecodeFrameOfFile(*whole, n - 1);
     if (!frame.ok()) {
-      if (frame.status().code() == Code::kNotFound) return HttpResponse::Error(404, "no such frame");
+      if (frame.status().code() == Code::kNotFound)
+        return HttpResponse::Error(404, "no such frame");
       if (IsNotAcceptable(frame.status())) return NotAcceptable();
       return Failure(frame.status(), "frames");
     }
@@ -497,8 +495,8 @@ HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest&
   bool multipart = rendition->multipart;
   std::string part_type = rendition->part_type;
   auto parts = std::make_shared<FrameParts>(
-      std::shared_ptr<archive::StoredObject>(std::move(object).value()),
-      std::move(table).value(), std::move(numbers).value(), std::move(*rendition));
+      std::shared_ptr<archive::StoredObject>(std::move(object).value()), std::move(table).value(),
+      std::move(numbers).value(), std::move(*rendition));
   auto first = parts->Open(0);
   if (!first.ok()) {
     if (IsNotAcceptable(first.status())) return NotAcceptable();
@@ -538,7 +536,8 @@ Result<std::vector<uint32_t>> ParseFrameList(std::string_view text, size_t max_f
   while (true) {
     size_t end = std::min(normalized.find(',', start), normalized.size());
     std::string_view item = std::string_view(normalized).substr(start, end - start);
-    if (item.empty() || item.size() > 9) return InvalidArgument("a frame number is missing or too long");
+    if (item.empty() || item.size() > 9)
+      return InvalidArgument("a frame number is missing or too long");
     uint32_t value = 0;
     for (char c : item) {
       if (c < '0' || c > '9') return InvalidArgument("frame numbers are decimal digits");
@@ -566,8 +565,7 @@ Result<std::string> ReadWholeObject(archive::StoredObject& object, uint64_t max_
   if (object.size() > max_bytes) return ResourceExhausted("object too large to convert");
   std::string whole(object.size(), '\0');
   for (uint64_t off = 0; off < whole.size();) {
-    TRESOR_ASSIGN_OR_RETURN(size_t got,
-                            object.ReadAt(whole.data() + off, whole.size() - off, off));
+    TRESOR_ASSIGN_OR_RETURN(size_t got, object.ReadAt(whole.data() + off, whole.size() - off, off));
     if (got == 0) return IoError("stored object shorter than its size");
     off += got;
   }
