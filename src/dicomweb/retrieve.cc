@@ -188,6 +188,10 @@ HttpResponse RetrieveInstances(archive::ArchiveService& archive, const HttpReque
   if (acceptable->empty()) return NotAcceptable();
 
   auto found = Resolve(archive, who, target);
+  if (!found.ok() && found.status().code() == Code::kResourceExhausted) {
+    // Not a rate limit (429): the study is larger than one retrieve may be.
+    return HttpResponse::Error(400, "too many instances for one retrieve; retrieve its series");
+  }
   if (!found.ok()) return Failure(found.status(), "retrieve");
   if (found->empty()) return NotFoundResponse();
   std::vector<Rendition> renditions;
