@@ -1,6 +1,8 @@
 #include "dicomweb/retrieve.h"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 
@@ -93,10 +95,62 @@ Result<std::vector<archive::InstanceInfo>> Resolve(archive::ArchiveService& arch
   return archive.catalog().ResolveRetrieve(who, std::move(query), security::kGet);
 }
 
-// Transcoding failures the client caused by what it asked for: 406.
+// Transcoding failures the client caused by what it asked for: 406 (a busy server's
+// TryAgainLater, with its Retry-After, is not one of them).
 bool IsNotAcceptable(const Status& status) {
-  return status.code() == Code::kUnsupported || status.code() == Code::kResourceExhausted;
+  return status.code() == Code::kUnsupported ||
+         (status.code() == Code::kResourceExhausted && status.retry_after_seconds() == 0);
 }
+
+// The response for a part that could not be opened before the status line.
+HttpResponse OpenFailure(const Status& status, const char* what) {
+  if (IsNotAcceptable(status)) return NotAcceptable();
+  return Failure(status, what);
+}
+
+// Whole-object conversions (transcoding an instance, decoding frames from a whole object)
+// hold the object, its decoded pixels and the result in memory: at most kMaxConversions
+// run at once, process-wide, so concurrent requests cannot exhaust memory. Thread-safe.
+constexpr int kMaxConversions = 4;
+// How long a later part of a response waits for a slot before the response is cut.
+constexpr auto kConversionWait = std::chrono::seconds(60);
+
+class ConversionSlot {
+ public:
+  // Takes a slot: waits up to `wait` for one (zero: only if one is free now).
+  // TryAgainLater (429 with Retry-After) if none became free.
+  static Result<std::unique_ptr<ConversionSlot>> Take(std::chrono::milliseconds wait) {
+    State& s = state();
+    std::unique_lock<std::mutex> lock(s.mu);
+    if (!s.cv.wait_for(lock, wait, [&] { return s.busy < kMaxConversions; })) {
+      return TryAgainLater("the server is busy converting other objects", 1);
+    }
+    ++s.busy;
+    return std::unique_ptr<ConversionSlot>(new ConversionSlot());
+  }
+  ~ConversionSlot() {
+    State& s = state();
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      --s.busy;
+    }
+    s.cv.notify_one();
+  }
+  ConversionSlot(const ConversionSlot&) = delete;
+  ConversionSlot& operator=(const ConversionSlot&) = delete;
+
+ private:
+  ConversionSlot() = default;
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    int busy = 0;
+  };
+  static State& state() {
+    static State s;
+    return s;
+  }
+};
 
 // The parts of an instance retrieval, opened one at a time as the transport reads.
 // Thread-safety: the transport reads a body from one thread at a time; the mutex only
@@ -107,8 +161,9 @@ class InstanceParts {
                 std::vector<Rendition> renditions)
       : catalog_(catalog), instances_(std::move(instances)), renditions_(std::move(renditions)) {}
 
-  // Opens part `i` (object `i` in its rendition).
-  Result<MultipartPart> Open(size_t i) {
+  // Opens part `i` (object `i` in its rendition). A conversion waits up to `wait` for a
+  // conversion slot.
+  Result<MultipartPart> Open(size_t i, std::chrono::milliseconds wait) {
     const archive::InstanceInfo& info = instances_[i];
     const Rendition& rendition = renditions_[i];
     TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<archive::StoredObject> object,
@@ -123,6 +178,7 @@ class InstanceParts {
       part.body = std::make_unique<ObjectBodySource>(std::move(object), 0, info.blob_size);
       return part;
     }
+    TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<ConversionSlot> slot, ConversionSlot::Take(wait));
     TRESOR_ASSIGN_OR_RETURN(std::string whole, ReadWholeObject(*object, kMaxTranscodeBytes));
     TRESOR_ASSIGN_OR_RETURN(std::string converted,
                             dicom::TranscodePart10(whole, rendition.transfer_syntax));
@@ -142,7 +198,7 @@ class InstanceParts {
     }
     if (next_ >= instances_.size()) return std::optional<MultipartPart>();
     size_t i = next_++;
-    auto part = Open(i);
+    auto part = Open(i, kConversionWait);
     if (!part.ok()) {
       TRESOR_LOG(kError) << "dicomweb retrieve: instance " << instances_[i].sop_instance_uid
                          << " failed mid-response: " << part.status().message();
@@ -207,11 +263,8 @@ HttpResponse RetrieveInstances(archive::ArchiveService& archive, const HttpReque
       std::make_shared<InstanceParts>(archive.catalog(), std::move(found).value(), renditions);
   // The first part is opened (and transcoded) before the status line, so that the common
   // single-object case still gets a true 406 or 404.
-  auto first = parts->Open(0);
-  if (!first.ok()) {
-    if (IsNotAcceptable(first.status())) return NotAcceptable();
-    return Failure(first.status(), "retrieve");
-  }
+  auto first = parts->Open(0, std::chrono::milliseconds(0));
+  if (!first.ok()) return OpenFailure(first.status(), "retrieve");
   HttpResponse response;
   if (!multipart) {
     response.content_type = first->content_type;
@@ -444,6 +497,8 @@ HttpResponse FramesFromWholeObject(archive::ArchiveService& archive, const archi
   rendition->as_stored = false;
   auto object = archive.catalog().OpenInstance(who, target.instance);
   if (!object.ok()) return Failure(object.status(), "frames");
+  auto slot = ConversionSlot::Take(std::chrono::milliseconds(0));
+  if (!slot.ok()) return Failure(slot.status(), "frames");
   auto whole = ReadWholeObject(**object, kMaxTranscodeBytes);
   if (!whole.ok()) {
     if (IsNotAcceptable(whole.status())) return NotAcceptable();
@@ -502,10 +557,7 @@ HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest&
       std::shared_ptr<archive::StoredObject>(std::move(object).value()), std::move(table).value(),
       std::move(numbers).value(), std::move(*rendition));
   auto first = parts->Open(0);
-  if (!first.ok()) {
-    if (IsNotAcceptable(first.status())) return NotAcceptable();
-    return Failure(first.status(), "frames");
-  }
+  if (!first.ok()) return OpenFailure(first.status(), "frames");
   HttpResponse response;
   if (!multipart) {
     response.content_type = first->content_type;
