@@ -355,7 +355,9 @@ Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& optio
                        std::string(photometric.c_str()) + "'");
   }
   if (out_w != columns || out_h != rows) {
-    ImagePtr scaled(image->createScaledImage(static_cast<unsigned long>(out_w), static_cast<unsigned long>(out_h), /*interpolate=*/1, /*aspect=*/0));
+    ImagePtr scaled(image->createScaledImage(static_cast<unsigned long>(out_w),
+                                             static_cast<unsigned long>(out_h),
+                                             /*interpolate=*/1, /*aspect=*/0));
     if (!scaled || scaled->getStatus() != EIS_Normal) return Internal("scaling failed");
     image = std::move(scaled);
   }
