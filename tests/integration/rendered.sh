@@ -42,7 +42,7 @@ token() {
   local json
   json=$("$PY" -c 'import json,sys; print(json.dumps({"username":sys.argv[1],"password":sys.argv[2]}))' "$1" "$2")
   curl -sS --cacert "$CA" -H "Content-Type: application/json" --data "$json" "$BASE/auth/token" |
-    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
 TOKEN=$(token admin "$ADMIN_PW")
 OUTSIDER=$(token outsider "an outsider password")
