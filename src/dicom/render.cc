@@ -3,7 +3,9 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmimage/diregist.h>  // color image support (RGB, YBR, palette)
 #include <dcmtk/dcmimgle/dcmimage.h>
 #include <dcmtk/dcmimgle/dipixel.h>
@@ -336,11 +338,16 @@ Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& optio
     }
   }
 
+  const E_TransferSyntax xfer = ds->getOriginalXfer();
+  if (DcmXfer(xfer).isEncapsulated() &&
+      !DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit)) {
+    return Unsupported(std::string("no decoder for ") + DcmXfer(xfer).getXferName());
+  }
   unsigned long flags = CIF_NeverAccessEmbeddedOverlays;
   if (frames > 1) flags |= CIF_UsePartialAccessToPixelData;
   // The linear rescale is applied here in double precision (DCMTK would keep integers).
   if (monochrome && !modality_lut) flags |= CIF_IgnoreModalityTransformation;
-  ImagePtr image(new DicomImage(ds, ds->getOriginalXfer(), flags, options.frame - 1, 1));
+  ImagePtr image(new DicomImage(ds, xfer, flags, options.frame - 1, 1));
   if (image->getStatus() != EIS_Normal) {
     EI_Status status = image->getStatus();
     std::string what = std::string("cannot decode the image: ") + ImageStatusText(status);

@@ -18,10 +18,24 @@ mkdir -p "$WORK/variants"
 read -r _ _ M1_SERIES M1_SOP < <(grep '^mono1 ' "$WORK/variants.txt")
 read -r _ _ BIG_SERIES BIG_SOP < <(grep '^overcap ' "$WORK/variants.txt")
 
+# pydicom's test files: RGB, YBR_FULL_422, signed 16-bit (RLE), JPEG baseline, JPEG 2000.
+SAMPLES=$("$PY" -c 'import pydicom.data,os;print(os.path.join(os.path.dirname(pydicom.data.__file__),"test_files"))')
+mkdir -p "$WORK/samples"
+for f in SC_rgb_small_odd SC_ybr_full_422_uncompressed MR_small_RLE SC_rgb_jpeg_dcmtk JPEG2000; do
+  cp "$SAMPLES/$f.dcm" "$WORK/samples/"
+done
+uids() { "$PY" -c 'import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); print(d.StudyInstanceUID, d.SeriesInstanceUID, d.SOPInstanceUID)' "$1"; }
+sample_url() {
+  local st se so
+  read -r st se so < <(uids "$WORK/samples/$1.dcm")
+  echo "$BASE/dicom-web/studies/$st/series/$se/instances/$so"
+}
+
 init_data || { fail "init"; finish; exit 1; }
 ADMIN_PW=$(sed -n 's/.*store it safely): //p' "$WORK/init.out" | head -1)
-"$TRESOR" import --data "$DATA" "$WORK/corpus" "$WORK/variants" >"$WORK/import.out" 2>&1
-check "import the CT series and the variants" grep -q "5 stored" "$WORK/import.out"
+"$TRESOR" import --data "$DATA" "$WORK/corpus" "$WORK/variants" "$WORK/samples" \
+  >"$WORK/import.out" 2>&1
+check "import the CT series, the variants and the samples" grep -q "10 stored" "$WORK/import.out"
 echo "an outsider password" | "$TRESOR" user add outsider --role radiologist --groups none \
   --password-stdin --data "$DATA" >/dev/null
 start_server || { fail "server start"; finish; exit 1; }
@@ -121,6 +135,26 @@ req "$INST/rendered"
 expect_eq "without credentials 401" 401 "$CODE"
 req "${AUTH[@]}" "$INST/rendered"
 expect_eq "then the instance renders" 200 "$CODE"
+
+# pydicom's samples: color conversions, signed pixels through the RLE codec.
+req "${AUTH[@]}" -H "Accept: image/png" "$(sample_url SC_rgb_small_odd)/rendered"
+DIFF=$("$PY" "$RC" color "$WORK/samples/SC_rgb_small_odd.dcm" "$BODY" 2>&1)
+check "RGB renders its own pixels (code $CODE, max diff $DIFF = 0)" test "$CODE" = 200 -a "$DIFF" = 0
+req "${AUTH[@]}" -H "Accept: image/png" "$(sample_url SC_ybr_full_422_uncompressed)/rendered"
+DIFF=$("$PY" "$RC" color "$WORK/samples/SC_ybr_full_422_uncompressed.dcm" "$BODY" 2>&1)
+check "YBR_FULL_422 renders as RGB (code $CODE, max diff $DIFF <= 2)" \
+  test "$CODE" = 200 -a "$DIFF" -le 2 2>/dev/null
+req "${AUTH[@]}" -H "Accept: image/png" "$(sample_url MR_small_RLE)/rendered"
+DIFF=$("$PY" "$RC" compare "$SAMPLES/MR_small.dcm" "$BODY" 2>&1)
+check "signed 16-bit MR (RLE) equals the reference of its uncompressed twin (code $CODE, max diff $DIFF <= $TOL)" \
+  test "$CODE" = 200 -a "$DIFF" -le "$TOL" 2>/dev/null
+req "${AUTH[@]}" "$(sample_url SC_rgb_jpeg_dcmtk)/rendered"
+expect_eq "JPEG baseline YBR_FULL renders" "200 100x100" "$CODE $("$PY" "$RC" jpegsize "$BODY" 2>&1)"
+req "${AUTH[@]}" "$(sample_url JPEG2000)/rendered"
+expect_eq "JPEG 2000 (no decoder here) is 406" 406 "$CODE"
+req "${AUTH[@]}" "$(sample_url MR_small_RLE)/thumbnail"
+expect_eq "then the MR thumbnail is 64x64 (never enlarged)" "200 64x64" \
+  "$CODE $("$PY" "$RC" jpegsize "$BODY" 2>&1)"
 
 # An object declaring more pixels than the render limit: refused before decoding.
 req "${AUTH[@]}" "$BASE/dicom-web/studies/$STUDY/series/$BIG_SERIES/instances/$BIG_SOP/rendered"
