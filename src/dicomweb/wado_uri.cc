@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "dicomweb/negotiation.h"
 #include "dicomweb/rendering.h"
 #include "dicomweb/routes.h"
 
@@ -67,14 +66,16 @@ enum class Wanted { kDicom, kJpeg, kPng };
 Result<Wanted> ChooseContentType(const std::map<std::string, std::string>& q) {
   auto it = q.find("contentType");
   std::string_view text = it == q.end() ? std::string_view("image/jpeg") : it->second;
-  TRESOR_ASSIGN_OR_RETURN(std::vector<MediaRange> ranges, ParseAccept(text));
-  for (const MediaRange& r : ranges) {
-    if (r.q <= 0) continue;
-    if (Covers(r.media.type, "image/jpeg")) return Wanted::kJpeg;
-    if (Covers(r.media.type, "image/png")) return Wanted::kPng;
-    if (Covers(r.media.type, "application/dicom")) return Wanted::kDicom;
+  auto type = ChooseMediaType(text, {"image/jpeg", "image/png", "application/dicom"});
+  if (!type.ok()) {
+    if (type.status().code() == Code::kUnsupported) {
+      return Unsupported("contentType must be application/dicom, image/jpeg or image/png");
+    }
+    return type.status();
   }
-  return Unsupported("contentType must be application/dicom, image/jpeg or image/png");
+  if (*type == "image/png") return Wanted::kPng;
+  if (*type == "application/dicom") return Wanted::kDicom;
+  return Wanted::kJpeg;
 }
 
 web::HttpResponse NotAcceptable(const std::string& message) {
