@@ -11,7 +11,10 @@ RC=$ROOT/tests/tools/render_check.py
 "$PY" "$ROOT/tests/tools/make_studies.py" --out "$WORK/corpus" --patients 1 --series 1 \
   --instances 3 --rows 512 --cols 512 --bits 16 --modalities CT >/dev/null ||
   { fail "make_studies"; finish; exit 1; }
+"$PY" "$ROOT/tests/tools/make_studies.py" --out "$WORK/multi" --patients 1 --rows 64 --cols 64 \
+  --frames 3 --seed 2 --modalities CT >/dev/null || { fail "make_studies --frames"; finish; exit 1; }
 read -r CT_PATH _ STUDY SERIES SOP _ < <(sed -n 2p "$WORK/corpus/manifest.tsv")
+read -r _ _ MF_STUDY MF_SERIES MF_SOP _ < <(sed -n 2p "$WORK/multi/manifest.tsv")
 CT=$WORK/corpus/$CT_PATH
 mkdir -p "$WORK/variants"
 "$PY" "$RC" variants "$CT" "$WORK/variants" >"$WORK/variants.txt" || { fail "variants"; finish; exit 1; }
@@ -33,9 +36,10 @@ sample_url() {
 
 init_data || { fail "init"; finish; exit 1; }
 ADMIN_PW=$(sed -n 's/.*store it safely): //p' "$WORK/init.out" | head -1)
-"$TRESOR" import --data "$DATA" "$WORK/corpus" "$WORK/variants" "$WORK/samples" \
+"$TRESOR" import --data "$DATA" "$WORK/corpus" "$WORK/variants" "$WORK/samples" "$WORK/multi" \
   >"$WORK/import.out" 2>&1
-check "import the CT series, the variants and the samples" grep -q "10 stored" "$WORK/import.out"
+check "import the CT series, the variants, the samples and an Enhanced CT" \
+  grep -q "11 stored" "$WORK/import.out"
 echo "an outsider password" | "$TRESOR" user add outsider --role radiologist --groups none \
   --password-stdin --data "$DATA" >/dev/null
 start_server || { fail "server start"; finish; exit 1; }
@@ -104,6 +108,15 @@ expect_eq "frame 1 rendered into a 256x128 viewport" 200 "$CODE"
 expect_eq "the viewport keeps the aspect ratio" 128x128 "$("$PY" "$RC" jpegsize "$BODY" 2>&1)"
 req "${AUTH[@]}" "$INST/frames/2/rendered"
 expect_eq "frame 2 of a single-frame object is 400" 400 "$CODE"
+MF=$BASE/dicom-web/studies/$MF_STUDY/series/$MF_SERIES/instances/$MF_SOP
+req "${AUTH[@]}" "$MF/frames/3/rendered"
+expect_eq "frame 3 of a 3-frame Enhanced CT" "200 64x64" "$CODE $("$PY" "$RC" jpegsize "$BODY" 2>&1)"
+req "${AUTH[@]}" "$MF/frames/4/rendered"
+expect_eq "frame 4 of it is 400" 400 "$CODE"
+req "${AUTH[@]}" "$MF/frames/1,2/rendered"
+expect_eq "a frame list is 400 (one frame per rendered request)" 400 "$CODE"
+req "${AUTH[@]}" -H "Accept: image/png" "$MF/frames/2/rendered"
+expect_eq "then frame 2 as PNG" "200 64x64" "$CODE $("$PY" "$RC" pngsize "$BODY" 2>&1)"
 
 # Negotiation: image/gif is not available.
 req "${AUTH[@]}" -H "Accept: image/gif" "$INST/rendered"
