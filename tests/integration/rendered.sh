@@ -182,8 +182,24 @@ expect_eq "WADO-URI application/dicom" "200 application/dicom" "$CODE $(header C
 expect_eq "WADO-URI returns the stored data set byte for byte" \
   "$("$PY" "$ROOT/tests/tools/dataset_bytes.py" sha "$CT")" \
   "$("$PY" "$ROOT/tests/tools/dataset_bytes.py" sha "$BODY" 2>&1)"
+tsof() { "$PY" "$ROOT/tests/tools/dataset_bytes.py" sha "$1" 2>&1 | cut -f2; }
 req "${AUTH[@]}" "$WADO&contentType=application/dicom&transferSyntax=1.2.840.10008.1.2.4.70"
-expect_eq "WADO-URI to another transfer syntax is 406 (no transcoding here yet)" 406 "$CODE"
+expect_eq "WADO-URI transcodes to JPEG lossless on request" "200 1.2.840.10008.1.2.4.70" \
+  "$CODE $(tsof "$BODY")"
+read -r RLE_ST RLE_SE RLE_SO < <(uids "$WORK/samples/MR_small_RLE.dcm")
+RLE_WADO="$BASE/dicom-web/wado?requestType=WADO&studyUID=$RLE_ST&seriesUID=$RLE_SE&objectUID=$RLE_SO&contentType=application/dicom"
+req "${AUTH[@]}" "$RLE_WADO"
+expect_eq "WADO-URI of an RLE object defaults to Explicit VR Little Endian" \
+  "200 1.2.840.10008.1.2.1" "$CODE $(tsof "$BODY")"
+req "${AUTH[@]}" "$RLE_WADO&transferSyntax=*"
+expect_eq "WADO-URI transferSyntax=* is the stored RLE data set" \
+  "$("$PY" "$ROOT/tests/tools/dataset_bytes.py" sha "$WORK/samples/MR_small_RLE.dcm")" \
+  "$("$PY" "$ROOT/tests/tools/dataset_bytes.py" sha "$BODY" 2>&1)"
+read -r J2K_ST J2K_SE J2K_SO < <(uids "$WORK/samples/JPEG2000.dcm")
+req "${AUTH[@]}" "$BASE/dicom-web/wado?requestType=WADO&studyUID=$J2K_ST&seriesUID=$J2K_SE&objectUID=$J2K_SO&contentType=application/dicom&transferSyntax=1.2.840.10008.1.2.1"
+expect_eq "WADO-URI JPEG 2000 to explicit little endian is 406 (no decoder here)" 406 "$CODE"
+req "${AUTH[@]}" "$WADO&contentType=application/dicom&transferSyntax=not-a-uid"
+expect_eq "WADO-URI with a malformed transferSyntax is 400" 400 "$CODE"
 req "${AUTH[@]}" "$WADO&contentType=application/dicom&transferSyntax=1.2.840.10008.1.2.1"
 expect_eq "then the stored transfer syntax is 200" 200 "$CODE"
 req "${AUTH[@]}" "$WADO&contentType=image/jpeg"
