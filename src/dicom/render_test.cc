@@ -300,9 +300,9 @@ TEST_F(RenderTest, EnhancedObjectsUseTheFrameFunctionalGroups) {
   Part10 p = Image(1, 4, 1, 16, "MONOCHROME2");
   p.Text(0x0028, 0x0008, "IS", "2");
   auto voi = [](const char* center, const char* width) {
-    return Part10::Item(Part10::Element(0x0028, 0x9132, "SQ",
-                                        Part10::Item(Part10::Element(0x0028, 0x1050, "DS", center) +
-                                                     Part10::Element(0x0028, 0x1051, "DS", width))));
+    std::string window = Part10::Element(0x0028, 0x1050, "DS", center) +
+                         Part10::Element(0x0028, 0x1051, "DS", width);
+    return Part10::Item(Part10::Element(0x0028, 0x9132, "SQ", Part10::Item(window)));
   };
   std::string transform = Part10::Element(
       0x0028, 0x9145, "SQ",
