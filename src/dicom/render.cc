@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <charconv>
 #include <cmath>
 #include <csetjmp>
@@ -411,15 +412,18 @@ Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& optio
   if (inter == nullptr || inter->getCount() < count || inter->getPlanes() != 1) {
     return Internal("no intermediate pixel data");
   }
-  // Modality values of this frame (DCMTK's intermediate data starts at the frame).
-  std::vector<double> values(count);
-  double lo = INFINITY, hi = -INFINITY;
+  // The frame's intermediate values (DCMTK's data starts at the frame) are integers: the
+  // stored values, or a Modality LUT's output.
+  std::vector<int64_t> raw(count);
+  int64_t raw_lo = INT64_MAX, raw_hi = INT64_MIN;
   for (size_t i = 0; i < count; ++i) {
-    double v = PixelAt(*inter, i) * slope + intercept;
-    values[i] = v;
-    lo = std::min(lo, v);
-    hi = std::max(hi, v);
+    int64_t v = static_cast<int64_t>(PixelAt(*inter, i));
+    raw[i] = v;
+    raw_lo = std::min(raw_lo, v);
+    raw_hi = std::max(raw_hi, v);
   }
+  const double a = raw_lo * slope + intercept, b = raw_hi * slope + intercept;
+  const double lo = std::min(a, b), hi = std::max(a, b);
   VoiWindow window;
   if (options.window) {
     window = *options.window;
@@ -450,10 +454,18 @@ Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& optio
     }
   }
   const bool invert = photometric == "MONOCHROME1";
-  for (size_t i = 0; i < count; ++i) {
-    long y = std::lround(ApplyWindow(window, values[i]));
+  auto display = [&](int64_t v) {
+    long y = std::lround(ApplyWindow(window, static_cast<double>(v) * slope + intercept));
     y = std::clamp(y, 0L, 255L);
-    out.data[i] = static_cast<uint8_t>(invert ? 255 - y : y);
+    return static_cast<uint8_t>(invert ? 255 - y : y);
+  };
+  const uint64_t range = static_cast<uint64_t>(raw_hi - raw_lo) + 1;
+  if (range <= count) {  // one window computation per distinct value
+    std::vector<uint8_t> lut(range);
+    for (uint64_t k = 0; k < range; ++k) lut[k] = display(raw_lo + static_cast<int64_t>(k));
+    for (size_t i = 0; i < count; ++i) out.data[i] = lut[raw[i] - raw_lo];
+  } else {
+    for (size_t i = 0; i < count; ++i) out.data[i] = display(raw[i]);
   }
   return out;
 }

@@ -115,8 +115,10 @@ class RenderTest : public ::testing::Test {
 };
 
 // A 16-bit CT: stored 0..4095, rescale -1024, window from the object (center 40, width 400).
+// (64 x 64 pixels over 4096 values: the lookup-table path; the signed test below has
+// fewer pixels than values and takes the per-pixel path.)
 TEST_F(RenderTest, SixteenBitCtUsesObjectWindowAndRescale) {
-  const int rows = 32, cols = 48;
+  const int rows = 64, cols = 64;
   Part10 p = Image(rows, cols, 1, 16, "MONOCHROME2");
   p.Us(0x0028, 0x0101, {12});
   p.Us(0x0028, 0x0102, {11});
