@@ -187,8 +187,9 @@ class StowSink final : public web::BodySink, private MultipartHandler {
       Refuse(kFailureCannotUnderstand, meta.status());
       return;
     }
-    r.sop_class_uid = meta->sop_class_uid;
-    r.sop_instance_uid = meta->sop_instance_uid;
+    // Only valid UIDs are echoed in the response and the log; BeginStore refuses the rest.
+    if (dicom::IsValidUid(meta->sop_class_uid)) r.sop_class_uid = meta->sop_class_uid;
+    if (dicom::IsValidUid(meta->sop_instance_uid)) r.sop_instance_uid = meta->sop_instance_uid;
     archive::UploadInfo info;
     info.sop_class_uid = meta->sop_class_uid;
     info.sop_instance_uid = meta->sop_instance_uid;
