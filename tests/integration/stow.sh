@@ -15,6 +15,8 @@ init_data || { fail "init"; finish; exit 1; }
 # own (DicomWebOptions::max_upload_bytes), the smaller of both: 2 GiB here.
 LIMIT=2147483648
 sed -i "/^\[web\]/,/^\[/ s/^max_body_bytes = .*/max_body_bytes = $LIMIT/" "$DATA/tresor.conf"
+# The 1 GB upload takes longer than the default 30 s a request may take to arrive.
+sed -i "/^\[web\]/,/^\[/ s/^read_timeout_seconds = .*/read_timeout_seconds = 300/" "$DATA/tresor.conf"
 sed -i 's/^fsync = true/fsync = false/' "$DATA/tresor.conf"  # disposable archive
 grep -q "^max_body_bytes = $LIMIT" "$DATA/tresor.conf" || fail "tresor.conf has web.max_body_bytes"
 TOKEN=$("$TRESOR" token create stow --user admin --data "$DATA" 2>/dev/null | tail -1)
@@ -234,9 +236,10 @@ expect_eq "... with the study's retrieve URL" "/dicom-web/studies/$OTHER_STUDY" 
   "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["00081190"]["Value"][0])' "$BODY")"
 
 # Chunked from a pipe, an unquoted type with parameters of its own, no part headers.
-body files --boundary b1 --headers none $(files_of "$WORK/corpus" | head -3) |
-  stow "${AUTH[@]}" -H 'Content-Type: multipart/related; type=application/dicom; boundary=b1' \
-    -H "Transfer-Encoding: chunked" --data-binary @- "$BASE/studies"
+# (stow reads the pipe through process substitution: it must run in this shell to set CODE.)
+stow "${AUTH[@]}" -H 'Content-Type: multipart/related; type=application/dicom; boundary=b1' \
+  -H "Transfer-Encoding: chunked" --data-binary @- "$BASE/studies" \
+  < <(body files --boundary b1 --headers none $(files_of "$WORK/corpus" | head -3))
 expect_eq "chunked from a pipe, unquoted type, parts without headers: 200" 200 "$CODE"
 
 # A body without its closing boundary: 400, and the server goes on.
@@ -268,9 +271,9 @@ check "server still answering" healthy
 rss_before=$(server_rss_kb)
 echo 5 >"/proc/$PID/clear_refs" 2>/dev/null
 T0=$(date +%s.%N)
-body big --boundary b2 --parts 1000 --bytes 1048576 |
-  stow "${AUTH[@]}" -H 'Content-Type: multipart/related; type="application/dicom"; boundary=b2' \
-    -H "Transfer-Encoding: chunked" --data-binary @- "$BASE/studies"
+stow "${AUTH[@]}" -H 'Content-Type: multipart/related; type="application/dicom"; boundary=b2' \
+  -H "Transfer-Encoding: chunked" --data-binary @- "$BASE/studies" \
+  < <(body big --boundary b2 --parts 1000 --bytes 1048576)
 T1=$(date +%s.%N)
 expect_eq "1 GB chunked STOW of 1000 objects: 200" 200 "$CODE"
 expect_eq "... 1000 referenced" "1000 0" "$(summary "$BODY")"
