@@ -210,8 +210,9 @@ TEST(MultipartParser, HugePartHeadersAreRefused) {
 }
 
 TEST(MultipartParser, MalformedHeaderLines) {
-  for (const char* body : {"--b\r\nno colon here\r\n\r\nx\r\n--b--", "--b\r\n: no name\r\n\r\n--b--",
-                           "--b\r\n folded first\r\n\r\n--b--", "--b\r\nBad Name: x\r\n\r\n--b--"}) {
+  for (const char* body :
+       {"--b\r\nno colon here\r\n\r\nx\r\n--b--", "--b\r\n: no name\r\n\r\n--b--",
+        "--b\r\n folded first\r\n\r\n--b--", "--b\r\nBad Name: x\r\n\r\n--b--"}) {
     SCOPED_TRACE(body);
     EXPECT_EQ(Parse(body, "b").fed.code(), Code::kInvalidArgument);
   }

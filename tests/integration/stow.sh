@@ -16,12 +16,14 @@ init_data || { fail "init"; finish; exit 1; }
 LIMIT=2147483648
 sed -i "/^\[web\]/,/^\[/ s/^max_body_bytes = .*/max_body_bytes = $LIMIT/" "$DATA/tresor.conf"
 # The 1 GB upload takes longer than the default 30 s a request may take to arrive.
-sed -i "/^\[web\]/,/^\[/ s/^read_timeout_seconds = .*/read_timeout_seconds = 300/" "$DATA/tresor.conf"
+sed -i "/^\[web\]/,/^\[/ s/^read_timeout_seconds = .*/read_timeout_seconds = 300/" \
+  "$DATA/tresor.conf"
 sed -i 's/^fsync = true/fsync = false/' "$DATA/tresor.conf"  # disposable archive
 grep -q "^max_body_bytes = $LIMIT" "$DATA/tresor.conf" || fail "tresor.conf has web.max_body_bytes"
 TOKEN=$("$TRESOR" token create stow --user admin --data "$DATA" 2>/dev/null | tail -1)
 echo "a-long-password-for-the-reader" |
-  "$TRESOR" user add reader --role radiologist --groups all --password-stdin --data "$DATA" >/dev/null
+  "$TRESOR" user add reader --role radiologist --groups all --password-stdin \
+    --data "$DATA" >/dev/null
 READER=$("$TRESOR" token create reader --user reader --data "$DATA" 2>/dev/null | tail -1)
 [ -n "$TOKEN" ] && [ -n "$READER" ] || { fail "tokens created"; finish; exit 1; }
 
@@ -70,7 +72,8 @@ expect_eq "without credentials: 401" 401 "$CODE"
 stow -H "Authorization: Bearer $READER" -H "Content-Type: $MP" --data-binary @"$WORK/good.body" \
   "$BASE/studies"
 expect_eq "a radiologist (no store grant): 403" 403 "$CODE"
-stow "${AUTH[@]}" -H "Content-Type: application/dicom" --data-binary @"$WORK/good.body" "$BASE/studies"
+stow "${AUTH[@]}" -H "Content-Type: application/dicom" --data-binary @"$WORK/good.body" \
+  "$BASE/studies"
 expect_eq "Content-Type application/dicom (not multipart): 415" 415 "$CODE"
 stow "${AUTH[@]}" -H 'Content-Type: multipart/related; type="application/json"; boundary=x' \
   --data-binary @"$WORK/good.body" "$BASE/studies"
@@ -115,7 +118,8 @@ assert not want, want
 EOF
 "$PY" -c "
 import sys; t = float(sys.argv[2]) - float(sys.argv[1]); b = int(sys.argv[3])
-print('  100-instance STOW: %.2f s, %.0f instances/s, %.1f MB/s (%d bytes)' % (t, 100 / t, b / t / 1e6, b))
+print('  100-instance STOW: %.2f s, %.0f instances/s, %.1f MB/s (%d bytes)' % (
+    t, 100 / t, b / t / 1e6, b))
 " "$T0" "$T1" "$BYTES"
 expect_eq "the archive holds the 100 instances" "instances: 100" \
   "$("$TRESOR" stats --data "$DATA" | grep instances)"
@@ -229,11 +233,13 @@ stow "${AUTH[@]}" -H "Content-Type: $MP" --data-binary @"$WORK/other.body" \
   "$BASE/studies/$CORPUS_STUDY"
 expect_eq "instances of another study to /studies/{study}: 409" 409 "$CODE"
 expect_eq "... both failed with 0xC409" "0 2 C409" "$(summary "$BODY")"
-stow "${AUTH[@]}" -H "Content-Type: $MP" --data-binary @"$WORK/other.body" \
-  "$BASE/studies/$OTHER_STUDY"
-expect_eq "the same to their own study (LF line ends, transfer-syntax parameters): 200" 200 "$CODE"
+TS_TYPE='type="application/dicom; transfer-syntax=1.2.840.10008.1.2.1"'
+stow "${AUTH[@]}" -H "Content-Type: multipart/related; $TS_TYPE; boundary=tresor-stow-b0undary" \
+  --data-binary @"$WORK/other.body" "$BASE/studies/$OTHER_STUDY"
+expect_eq "the same to their own study (LF, transfer-syntax in type and parts): 200" 200 "$CODE"
 expect_eq "... with the study's retrieve URL" "/dicom-web/studies/$OTHER_STUDY" \
-  "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["00081190"]["Value"][0])' "$BODY")"
+  "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["00081190"]["Value"][0])' \
+    "$BODY")"
 
 # Chunked from a pipe, an unquoted type with parameters of its own, no part headers.
 # (stow reads the pipe through process substitution: it must run in this shell to set CODE.)
