@@ -255,6 +255,19 @@ TEST(MultipartParser, BytesAfterTheClosingBoundaryAreIgnored) {
   EXPECT_EQ(recorder.parts.size(), 1u);
 }
 
+TEST(MultipartParser, LargePiecesAreParsedInSlices) {
+  // Parts of a few MiB, the whole body in one piece: boundaries straddling the parser's
+  // internal slices are found, contents come back whole.
+  std::string a(3 << 20, 'a'), b((1 << 20) + 17, '\r');
+  for (size_t i = 0; i < a.size(); i += 4093) a[i] = '\n';
+  std::string body = "--b\r\n\r\n" + a + "\r\n--b\r\n\r\n" + b + "\r\n--b--";
+  auto out = Parse(body, "b");
+  ASSERT_TRUE(out.finished.ok()) << out.finished.ToString();
+  ASSERT_EQ(out.parts.size(), 2u);
+  EXPECT_TRUE(out.parts[0].data == a);
+  EXPECT_TRUE(out.parts[1].data == b);
+}
+
 TEST(MultipartParser, RandomBinaryContentInRandomPieces) {
   std::mt19937 rng(12345);
   const std::string boundary = "----tresor-7f3a";
