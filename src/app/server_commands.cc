@@ -154,6 +154,7 @@ int CmdServe(const Args& a) {
     web_options.cors_origins = o.config.web_cors_origins;
     auto router = web::MakeRestRouter(*o.archive);
     dicomweb::DicomWebOptions dicomweb_options;
+    dicomweb_options.max_upload_bytes = o.config.dicomweb_max_upload_bytes;
     dicomweb::AddDicomWebRoutes(*router, *o.archive, dicomweb_options);
     https = std::make_unique<web::HttpsServer>(std::move(router), web_options,
                                                 core::SystemClock::Instance());

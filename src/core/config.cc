@@ -135,6 +135,8 @@ const std::map<std::string, Setter>& Setters() {
        IntSetter(&Config::web_max_connections_per_address, 1, 65536)},
       {"web.handshake_timeout_seconds",
        IntSetter(&Config::web_handshake_timeout_seconds, 1, 3600)},
+      {"dicomweb.max_upload_bytes",
+       IntSetter(&Config::dicomweb_max_upload_bytes, 1024, int64_t{1} << 40)},
       {"web.cors_origins",
        [](const Value& v, Config& c) { return ToOrigins(v, &c.web_cors_origins); }},
       {"query.fuzzy_person_names", BoolSetter(&Config::fuzzy_person_names)},
@@ -295,6 +297,12 @@ idle_timeout_seconds = 60
 # Browser origins allowed to call the API from another site (CORS, with credentials),
 # separated by spaces, e.g. "https://viewer.example.org:3000". Empty: no CORS at all.
 cors_origins = ""
+
+[dicomweb]
+# Largest STOW-RS request body (bytes), streamed to disk part by part. A declared
+# Content-Length over it is refused (413) before any of it is read; a chunked body is cut
+# off when it passes it.
+max_upload_bytes = 68719476736
 
 [query]
 # Person names (PatientName, ReferringPhysicianName) match ignoring case and accents:

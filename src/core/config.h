@@ -54,6 +54,8 @@ struct Config {
   int web_max_connections_per_address = 32;  // open HTTPS connections of one client IP
   int web_handshake_timeout_seconds = 10;    // the TLS handshake from accept
   std::vector<std::string> web_cors_origins;  // origins granted CORS; empty: none
+  // [dicomweb]
+  uint64_t dicomweb_max_upload_bytes = uint64_t{64} << 30;  // one STOW-RS request body
   // [query]
   bool fuzzy_person_names = false;   // person names match ignoring case and accents
   // [storage]
