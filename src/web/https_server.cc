@@ -612,7 +612,9 @@ class Session : public std::enable_shared_from_this<Session> {
             body.data = nullptr;
             body.size = 0;
             body.more = false;
-            Expire(ReadTimeout());
+            // As for a whole response: the next request within idle_timeout.
+            Expire(std::chrono::seconds(keep_alive_ ? options().idle_timeout_seconds
+                                                    : options().read_timeout_seconds));
             return http::async_write(stream_, *stream_serializer_,
                                      [self](beast::error_code ec, size_t) {
                                        if (ec == http::error::need_buffer) ec = {};
