@@ -54,5 +54,27 @@ TEST(ConfigTest, RejectsUnknownKeysAndBadValues) {
   EXPECT_NE(bad.status().message().find("line 4"), std::string::npos);
 }
 
+
+TEST(ConfigTest, WebConnectionKeysAndCorsOrigins) {
+  auto d = ParseConfig(DefaultConfigText());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->web_max_connections_per_address, 32);
+  EXPECT_EQ(d->web_handshake_timeout_seconds, 10);
+  EXPECT_TRUE(d->web_cors_origins.empty());
+  auto c = ParseConfig(
+      "[web]\nmax_connections_per_address = 4\nhandshake_timeout_seconds = 3\n"
+      "cors_origins = \"https://viewer.example:3000, http://localhost:8080\"\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->web_max_connections_per_address, 4);
+  EXPECT_EQ(c->web_handshake_timeout_seconds, 3);
+  EXPECT_EQ(c->web_cors_origins,
+            (std::vector<std::string>{"https://viewer.example:3000", "http://localhost:8080"}));
+  for (const char* bad : {"\"*\"", "\"https://a.example/path\"", "\"null\"", "\"ftp://a\"",
+                          "\"https://\"", "\"https://A.example\""}) {
+    EXPECT_FALSE(ParseConfig(std::string("[web]\ncors_origins = ") + bad + "\n").ok()) << bad;
+  }
+  EXPECT_FALSE(ParseConfig("[web]\nmax_connections_per_address = 0\n").ok());
+}
+
 }  // namespace
 }  // namespace tresor

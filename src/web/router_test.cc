@@ -212,5 +212,70 @@ TEST(RouterDeathTest, DuplicateRouteAborts) {
   EXPECT_DEATH(router.Add(none), "exactly one handler");
 }
 
+
+HttpRequest WithCookie(std::string method, std::string path, std::string cookie,
+                       std::string csrf = "") {
+  HttpRequest r = Request(std::move(method), std::move(path));
+  r.headers.emplace_back("Cookie", std::move(cookie));
+  if (!csrf.empty()) r.headers.emplace_back("X-CSRF-Token", std::move(csrf));
+  return r;
+}
+
+TEST(CookieTest, ParsesStrictly) {
+  HttpRequest r = WithCookie("GET", "/", "a=1; tresor_session=abc.def; b=\"q\"");
+  auto v = CookieValue(r, kSessionCookie);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, "abc.def");
+  EXPECT_EQ(*CookieValue(r, "b"), "q");
+  EXPECT_EQ(*CookieValue(r, "missing"), "");
+  EXPECT_EQ(*CookieValue(Request("GET", "/"), kSessionCookie), "");
+  for (const char* bad : {"a", "=1", "a=1;b=2", "a=1; b", "a=x y", "a=1; a=\"x;", "a=1;; b=2",
+                          "tresor_session=1; tresor_session=2"}) {
+    EXPECT_FALSE(CookieValue(WithCookie("GET", "/", bad), kSessionCookie).ok()) << bad;
+  }
+}
+
+TEST(CookieTest, CsrfTokenIsStableHexAndPerSession) {
+  std::string a = CsrfTokenFor("token-a");
+  EXPECT_EQ(a.size(), 64u);
+  EXPECT_EQ(a, CsrfTokenFor("token-a"));
+  EXPECT_NE(a, CsrfTokenFor("token-b"));
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+TEST_F(RouterTest, SessionCookieAuthenticatesAndNeedsCsrfToChange) {
+  std::string cookie = std::string(kSessionCookie) + "=" + kGoodToken;
+  auto read = router_.Decide(WithCookie("GET", "/api/stats", cookie));
+  EXPECT_TRUE(read.accepted());
+  EXPECT_TRUE(read.by_cookie());
+  EXPECT_EQ(read.user(), "alice");
+
+  auto no_csrf = router_.Decide(WithCookie("DELETE", "/api/stats", cookie));
+  ASSERT_FALSE(no_csrf.accepted());
+  EXPECT_EQ(no_csrf.rejection().status, 403);
+  auto wrong = router_.Decide(WithCookie("DELETE", "/api/stats", cookie, CsrfTokenFor("x")));
+  EXPECT_EQ(wrong.rejection().status, 403);
+  auto ok = router_.Decide(WithCookie("DELETE", "/api/stats", cookie, CsrfTokenFor(kGoodToken)));
+  EXPECT_TRUE(ok.accepted());
+
+  auto bad = router_.Decide(
+      WithCookie("GET", "/api/stats", std::string(kSessionCookie) + "=forged"));
+  EXPECT_EQ(bad.rejection().status, 401);
+  auto malformed = router_.Decide(WithCookie("GET", "/api/stats", "tresor_session"));
+  EXPECT_EQ(malformed.rejection().status, 401);
+  // An Authorization header wins over the cookie, and needs no CSRF token.
+  HttpRequest both = WithCookie("DELETE", "/api/stats", cookie);
+  both.headers.emplace_back("Authorization", std::string("Bearer ") + kGoodToken);
+  auto bearer = router_.Decide(both);
+  EXPECT_TRUE(bearer.accepted());
+  EXPECT_FALSE(bearer.by_cookie());
+}
+
+TEST_F(RouterTest, AllowedMethods) {
+  EXPECT_EQ(router_.AllowedMethods("/api/stats"), "GET, DELETE");
+  EXPECT_EQ(router_.AllowedMethods("/studies/1/series/2"), "GET");
+  EXPECT_EQ(router_.AllowedMethods("/nope"), "");
+}
+
 }  // namespace
 }  // namespace tresor::web
