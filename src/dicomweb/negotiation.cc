@@ -3,10 +3,53 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "dicom/transcode.h"
+#include "dicom/transfer_syntax.h"
+#include "dicom/uid.h"
+
 namespace tresor::dicomweb {
 namespace {
 
 constexpr size_t kMaxRanges = 64;
+constexpr char kDicom[] = "application/dicom";
+constexpr char kOctetStream[] = "application/octet-stream";
+
+// Part types of compressed frames and the transfer syntaxes each carries, the default
+// first (PS3.18 Table 8.7.3-5; the x- names are the older spellings, still sent).
+struct FrameType {
+  const char* type;
+  std::vector<const char*> syntaxes;
+};
+const std::vector<FrameType>& FrameTypes() {
+  static const std::vector<FrameType> types = {
+      {"image/jpeg",
+       {"1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.57"}},
+      {"image/jls", {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}},
+      {"image/x-jls", {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}},
+      {"image/dicom-rle", {"1.2.840.10008.1.2.5"}},
+      {"image/x-dicom-rle", {"1.2.840.10008.1.2.5"}},
+      {"image/jp2", {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}},
+      {"image/jpx", {"1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93"}},
+  };
+  return types;
+}
+const FrameType* FindFrameType(std::string_view type) {
+  for (const FrameType& t : FrameTypes()) {
+    if (type == t.type) return &t;
+  }
+  return nullptr;
+}
+
+// Whether `resource` produces parts of media type `type`.
+bool IsPartType(Resource resource, std::string_view type) {
+  if (resource == Resource::kInstances) return type == kDicom;
+  return type == kOctetStream || FindFrameType(type) != nullptr;
+}
+
+const char* DefaultPartType(Resource resource) {
+  return resource == Resource::kInstances ? kDicom : kOctetStream;
+}
 constexpr size_t kMaxParams = 32;
 
 std::string Lower(std::string_view s) {
@@ -133,6 +176,100 @@ Result<std::vector<MediaRange>> ParseAccept(std::string_view header) {
   std::stable_sort(ranges.begin(), ranges.end(),
                    [](const MediaRange& a, const MediaRange& b) { return a.q > b.q; });
   return ranges;
+}
+
+Result<std::vector<Acceptable>> AcceptableRenditions(const std::vector<MediaRange>& ranges,
+                                                     Resource resource, bool single) {
+  std::vector<Acceptable> out;
+  for (const MediaRange& range : ranges) {
+    if (range.q <= 0) continue;
+    const std::string& type = range.media.type;
+    std::vector<std::string> syntaxes = range.media.Params("transfer-syntax");
+    Acceptable acceptable;
+    if (type == "multipart/related") {
+      std::string inner_text = range.media.Param("type");
+      if (inner_text.empty()) {
+        acceptable.part_type = DefaultPartType(resource);
+      } else {
+        auto inner = ParseMediaType(inner_text);
+        if (!inner.ok()) return InvalidArgument("the type parameter is not a media type");
+        acceptable.part_type = inner->type;
+        for (std::string& ts : inner->Params("transfer-syntax")) syntaxes.push_back(std::move(ts));
+      }
+      // type="*/*" or "application/*": whatever the resource's parts are.
+      if (acceptable.part_type.find('*') != std::string::npos &&
+          Covers(acceptable.part_type, DefaultPartType(resource))) {
+        acceptable.part_type = DefaultPartType(resource);
+      }
+    } else if (type == "multipart/*" || type == "*/*") {
+      acceptable.part_type = DefaultPartType(resource);
+    } else if (single && IsPartType(resource, type)) {
+      acceptable.part_type = type;
+      acceptable.multipart = false;
+    } else {
+      continue;
+    }
+    if (!IsPartType(resource, acceptable.part_type)) continue;
+    for (const std::string& ts : syntaxes) {
+      if (ts != "*" && !dicom::IsValidUid(ts)) {
+        return InvalidArgument("a transfer-syntax value must be * or a UID");
+      }
+    }
+    if (syntaxes.empty()) syntaxes.emplace_back();
+    for (std::string& ts : syntaxes) {
+      acceptable.transfer_syntax = std::move(ts);
+      out.push_back(acceptable);
+    }
+  }
+  return out;
+}
+
+std::string Rendition::ContentType() const {
+  return part_type + "; transfer-syntax=" + transfer_syntax;
+}
+
+std::string DefaultTransferSyntax(std::string_view part_type) {
+  if (part_type == kDicom || part_type == kOctetStream) return dicom::kExplicitVRLittleEndian;
+  const FrameType* t = FindFrameType(part_type);
+  return t ? t->syntaxes.front() : std::string();
+}
+
+bool PartTypeCarries(std::string_view part_type, std::string_view ts) {
+  if (part_type == kDicom || part_type == kOctetStream) return true;
+  const FrameType* t = FindFrameType(part_type);
+  if (t == nullptr) return false;
+  for (const char* s : t->syntaxes) {
+    if (ts == s) return true;
+  }
+  return false;
+}
+
+std::optional<Rendition> ChooseRendition(const std::vector<Acceptable>& acceptable,
+                                         std::string_view stored_ts, Resource resource) {
+  for (const Acceptable& a : acceptable) {
+    Rendition r;
+    r.part_type = a.part_type;
+    r.multipart = a.multipart;
+    std::string ts = a.transfer_syntax;
+    if (ts == "*" || (ts.empty() && dicom::IsLossyTransferSyntax(stored_ts))) {
+      if (!PartTypeCarries(a.part_type, stored_ts)) continue;
+      r.transfer_syntax = std::string(stored_ts);
+      r.as_stored = true;
+      return r;
+    }
+    if (ts.empty()) ts = DefaultTransferSyntax(a.part_type);
+    if (!PartTypeCarries(a.part_type, ts)) continue;
+    r.transfer_syntax = ts;
+    if (ts == stored_ts) {
+      r.as_stored = true;
+      return r;
+    }
+    bool possible = resource == Resource::kInstances
+                        ? dicom::CanTranscode(stored_ts, ts)
+                        : ts == dicom::kExplicitVRLittleEndian && dicom::CanDecodeFrames(stored_ts);
+    if (possible) return r;
+  }
+  return std::nullopt;
 }
 
 bool Covers(std::string_view range, std::string_view type) {
