@@ -58,11 +58,11 @@ check "tresor import of the corpus and the multi-frame objects" \
   "$TRESOR" import --data "$DATA" "${files[@]}" "$WORK/mf/native.dcm" "$WORK/mf/rle.dcm" "$WORK/mf/jpls.dcm" "$WORK/mf/jpll.dcm"
 # What Tresor stored, as `tresor cat` writes it, and the stored pixel data of each instance.
 mkdir -p "$WORK/stored" "$WORK/pixels"
-while IFS=$'\t' read -r path _ _ _ sop _; do
+while IFS=$'\t' read -r _ _ _ _ sop _; do
   "$TRESOR" cat "$sop" --data "$DATA" >"$WORK/stored/$sop.dcm" 2>>"$WORK/cat.err" || echo "cat $sop failed" >>"$WORK/cat.err"
-  "$PY" "$ROOT/tests/tools/frame_bytes.py" --pixel-data "$WORK/corpus/$path" "$WORK/pixels/$sop.raw"
-done < <(tail -n +2 "$WORK/corpus/manifest.tsv" | head -8)
-check "tresor cat of the first instances" test ! -s "$WORK/cat.err"
+done < <(tail -n +2 "$WORK/corpus/manifest.tsv")
+"$PY" "$ROOT/tests/tools/frame_bytes.py" --pixel-data "$WORK/pixels" "${files[@]}" || echo "pixel data" >>"$WORK/cat.err"
+check "tresor cat of every instance" test ! -s "$WORK/cat.err"
 
 start_server || { fail "server starts"; finish; exit 1; }
 echo "correct horse battery" | "$TRESOR" user add reader --role radiologist --groups all --password-stdin --data "$DATA" >/dev/null

@@ -4,7 +4,8 @@
   frame_bytes.py FILE OUTDIR SUFFIX   OUTDIR/<n>.SUFFIX for every frame n (1-based): for
                                       native pixel data the frame's bytes, for
                                       encapsulated pixel data the frame's fragments joined
-  frame_bytes.py --pixel-data FILE OUT  the Pixel Data value, as stored, into OUT
+  frame_bytes.py --pixel-data OUTDIR FILE...  the Pixel Data value of each file, as
+                                      stored, into OUTDIR/<SOP Instance UID>.raw
 
 Uses only pydicom (Debian's python3-pydicom); never decodes compressed pixels (decode with
 DCMTK's dcmdrle/dcmdjpls/dcmdjpeg first).
@@ -33,7 +34,9 @@ def frames(path, outdir, suffix):
 
 if __name__ == "__main__":
     if sys.argv[1] == "--pixel-data":
-        with open(sys.argv[3], "wb") as f:
-            f.write(pydicom.dcmread(sys.argv[2]).PixelData)
+        for path in sys.argv[3:]:
+            ds = pydicom.dcmread(path)
+            with open(os.path.join(sys.argv[2], f"{ds.SOPInstanceUID}.raw"), "wb") as f:
+                f.write(ds.PixelData)
     else:
         frames(*sys.argv[1:4])
