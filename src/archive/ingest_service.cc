@@ -103,6 +103,18 @@ class UploadImpl : public Upload {
       }
       return result.status();
     }
+    if (info_.before_commit) {
+      Status accepted =
+          info_.before_commit(result->attrs.study_instance_uid, result->attrs.series_instance_uid);
+      if (!accepted.ok()) {
+        Status discarded = archive_.blobs_.Discard(name);
+        if (!discarded.ok()) {
+          TRESOR_LOG(kError) << "refused object left staged until the next recovery: "
+                             << discarded.ToString();
+        }
+        return accepted;
+      }
+    }
     TRESOR_ASSIGN_OR_RETURN(store::AddOutcome outcome,
                             archive_.committer_->Commit(std::move(result).value()));
     switch (outcome) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +72,12 @@ struct UploadInfo {
   std::string sop_class_uid;
   std::string sop_instance_uid;
   std::string transfer_syntax_uid;
+  // Optional: called by Upload::Commit() once the data set has passed validation and before
+  // anything is committed, with its Study and Series Instance UIDs. An error refuses the
+  // object (Commit() returns it, nothing is stored). STOW-RS uses it to refuse instances of
+  // another study than the target one and to learn where a stored instance lives.
+  std::function<Status(const std::string& study_uid, const std::string& series_uid)>
+      before_commit = nullptr;
 };
 
 enum class StoreOutcome {
