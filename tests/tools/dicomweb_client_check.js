@@ -359,8 +359,9 @@ async function metadata() {
 }
 
 // PNG: signature, IHDR width and height; JPEG: SOI marker and the SOF0 size.
-function imageSize(buf) {
-  const b = Buffer.from(buf);
+function imageSize(answer) {
+  // Single-part answers come back as [ArrayBuffer] (with the headers attached).
+  const b = Buffer.from(Array.isArray(answer) ? answer[0] : answer);
   if (b.length > 24 && b.readUInt32BE(0) === 0x89504e47) return { type: 'png', w: b.readUInt32BE(16), h: b.readUInt32BE(20) };
   if (b.length > 4 && b[0] === 0xff && b[1] === 0xd8) {
     for (let i = 2; i + 9 < b.length;) {
