@@ -68,7 +68,7 @@ retrieve-instance|$i|multipart/related; type="application/dicom"; transfer-synta
 frames|$i/frames/1|multipart/related; type="application/octet-stream"; transfer-syntax=*
 rendered-instance|$i/rendered|image/jpeg
 rendered-frame|$i/frames/1/rendered|image/png
-rendered-series|studies/$st/series/$se/rendered|image/jpeg
+thumbnail-series|studies/$st/series/$se/thumbnail|image/jpeg
 thumbnail-instance|$i/thumbnail|image/jpeg
 thumbnail-study|studies/$st/thumbnail|image/jpeg
 wado-uri|wado?requestType=WADO&studyUID=$st&seriesUID=$se&objectUID=$sop&contentType=application/dicom|application/dicom
