@@ -81,10 +81,10 @@ Result<FindResult> CatalogService::Find(const Principal& who, dicom::Query query
   if (!who.May(security::kFind)) {
     return PermissionDenied(who.Describe() + " is not granted the find service");
   }
-  query.limit = options_.max_find_results;
-  query.fuzzy_person_names = options_.fuzzy_person_names;
+  query.limit = std::min(query.limit, options_.max_find_results);
+  query.fuzzy_person_names = query.fuzzy_person_names || options_.fuzzy_person_names;
   TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query, who.scope));
-  if (matches.empty()) AuditOutOfScope(who, query, "query");
+  if (matches.empty() && query.offset == 0) AuditOutOfScope(who, query, "query");
   FindResult result;
   result.truncated = matches.size() > query.limit;
   if (result.truncated) matches.resize(query.limit);

@@ -37,8 +37,9 @@ class CatalogService {
                                                      const std::string& sop_instance_uid);
 
   // Answers a query from the index alone. kPermissionDenied unless `who` may find.
-  // At most options().max_find_results matches (FindResult::truncated says if more
-  // exist). Only studies visible to `who` are matched.
+  // At most query.limit and at most options().max_find_results matches, after skipping
+  // query.offset (FindResult::truncated says if more exist). Only studies visible to
+  // `who` are matched. Person names match fuzzily if the query or the options ask so.
   Result<FindResult> Find(const Principal& who, dicom::Query query);
 
   // One study (REST), through Find: the same grant and scope. kNotFound if it does not

@@ -1,5 +1,8 @@
 #include "dicom/query.h"
 
+#include <dcmtk/dcmdata/dcdict.h>
+#include <dcmtk/dcmdata/dcdicent.h>
+
 #include <algorithm>
 #include <string_view>
 
@@ -69,6 +72,27 @@ const QueryAttribute* FindQueryAttribute(TagKey tag) {
   return nullptr;
 }
 
+const QueryAttribute* FindQueryAttribute(std::string_view keyword) {
+  for (const QueryAttribute& a : QueryAttributes()) {
+    if (keyword == a.keyword) return &a;
+  }
+  return nullptr;
+}
+
+std::optional<TagKey> DictionaryTag(std::string_view keyword) {
+  if (keyword.empty() || keyword.size() > 64) return std::nullopt;
+  std::string name(keyword);
+  const DcmDataDictionary& dictionary = dcmDataDict.rdlock();
+  const DcmDictEntry* entry = dictionary.findEntry(name.c_str());
+  std::optional<TagKey> tag;
+  // Repeating-group entries (curves, overlays) have no single tag.
+  if (entry != nullptr && !entry->isRepeating()) {
+    tag = MakeTag(entry->getGroup(), entry->getElement());
+  }
+  dcmDataDict.rdunlock();
+  return tag;
+}
+
 Result<ParsedKey> ParseMatchingKey(const QueryAttribute& attribute, const std::string& raw) {
   ParsedKey out;
   std::string value = raw;
@@ -117,6 +141,22 @@ Result<ParsedKey> ParseMatchingKey(const QueryAttribute& attribute, const std::s
       return out;
     }
     case ValueType::kList:
+      if (value.find('\\') != std::string::npos) {  // several values: any of them
+        size_t start = 0;
+        while (start <= value.size()) {
+          size_t end = std::min(value.find('\\', start), value.size());
+          std::string one = value.substr(start, end - start);
+          if (one.empty() || one.find_first_of("*?") != std::string::npos) {
+            return bad("a list of values must not hold empty values or wildcards");
+          }
+          c.list.push_back(one);
+          start = end + 1;
+        }
+        c.kind = Condition::Kind::kList;
+        c.value = c.list.front();
+        return out;
+      }
+      [[fallthrough]];
     case ValueType::kText:
     case ValueType::kPersonName:
       c.value = value;
@@ -125,6 +165,47 @@ Result<ParsedKey> ParseMatchingKey(const QueryAttribute& attribute, const std::s
       return out;
   }
   return bad("unsupported attribute");
+}
+
+Result<ParsedKey> ParseMatchingValues(const QueryAttribute& attribute,
+                                      const std::vector<std::string>& values) {
+  if (values.size() == 1) return ParseMatchingKey(attribute, values.front());
+  ParsedKey out;
+  if (values.empty()) return out;
+  auto bad = [&](const std::string& what) {
+    return InvalidArgument(std::string(attribute.keyword) + ": " + what);
+  };
+  if (attribute.type == ValueType::kCount) return bad("computed attributes cannot be matched");
+  Condition list;
+  list.attribute = &attribute;
+  list.kind = Condition::Kind::kList;
+  for (const std::string& v : values) {
+    TRESOR_ASSIGN_OR_RETURN(ParsedKey one, ParseMatchingKey(attribute, v));
+    if (!one.matches) return out;  // one universal alternative matches everything
+    switch (one.condition.kind) {
+      case Condition::Kind::kSingle:
+        list.list.push_back(one.condition.value);
+        break;
+      case Condition::Kind::kList:  // a UID list or a list of modalities
+        list.list.insert(list.list.end(), one.condition.list.begin(), one.condition.list.end());
+        break;
+      case Condition::Kind::kWildcard:
+        return bad("wildcards cannot be combined with other values");
+      case Condition::Kind::kRange:
+        return bad("ranges cannot be combined with other values");
+    }
+  }
+  // Duplicates change nothing but the statement's size.
+  std::vector<std::string> unique;
+  for (std::string& v : list.list) {
+    if (std::find(unique.begin(), unique.end(), v) == unique.end()) unique.push_back(std::move(v));
+  }
+  list.list = std::move(unique);
+  list.value = list.list.front();
+  if (list.list.size() == 1) list.kind = Condition::Kind::kSingle;
+  out.matches = true;
+  out.condition = std::move(list);
+  return out;
 }
 
 namespace {

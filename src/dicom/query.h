@@ -1,5 +1,5 @@
 // dicom::Query: one query against the archive's index, independent of the protocol it
-// came from. C-FIND (dimse/) and, next, QIDO-RS (web/) parse into it; store::Index
+// came from. C-FIND (dimse/) and QIDO-RS (dicomweb/) parse into it; store::Index
 // answers it from the index alone; archive::ArchiveService applies access and limits.
 //
 // Matching follows PS3.4 C.2.2.2: universal (empty value), single value, wildcard
@@ -8,8 +8,11 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -28,7 +31,8 @@ enum class ValueType {
   kUid,         // UI: single value and UID list
   kCount,       // computed count (IS): return only
   kList,        // computed multi-valued CS/UI (ModalitiesInStudy, SOPClassesInStudy):
-                // single value matches if any value equals it
+                // single value or wildcard matches if any value matches it; several
+                // values (`CT\MR`) match if any value is one of them
 };
 
 struct QueryAttribute {
@@ -42,6 +46,12 @@ struct QueryAttribute {
 const std::vector<QueryAttribute>& QueryAttributes();
 // The attribute for `tag`, or nullptr if the index does not hold it.
 const QueryAttribute* FindQueryAttribute(TagKey tag);
+// The attribute called `keyword` (e.g. "PatientName"), or nullptr if the index does not
+// hold it.
+const QueryAttribute* FindQueryAttribute(std::string_view keyword);
+// The tag of any attribute of the DICOM data dictionary called `keyword`, or nullopt if
+// the dictionary has none (thread-safe).
+std::optional<TagKey> DictionaryTag(std::string_view keyword);
 
 struct Condition {
   enum class Kind { kSingle, kWildcard, kRange, kList };
@@ -61,13 +71,25 @@ struct ParsedKey {
 };
 Result<ParsedKey> ParseMatchingKey(const QueryAttribute& attribute, const std::string& value);
 
+// Parses several alternative matching values of one attribute (QIDO-RS `key=a,b` or a
+// repeated key): the entity matches if any of them matches. One value is
+// ParseMatchingKey; several become one kList condition, for UIDs, single text, names,
+// dates and times and for list attributes (ModalitiesInStudy); any universal value makes
+// the whole key universal. kInvalidArgument (naming the attribute) when a value does not
+// parse or cannot be part of a list (wildcards, ranges, UID lists inside a list).
+Result<ParsedKey> ParseMatchingValues(const QueryAttribute& attribute,
+                                      const std::vector<std::string>& values);
+
 struct Query {
   QueryLevel level = QueryLevel::kStudy;
   bool patient_root = false;          // Patient Root model (else Study Root)
   std::vector<Condition> conditions;  // all must match
   std::vector<TagKey> return_tags;    // attributes to return (index-held ones get values)
-  size_t limit = 1000;                // at most this many matches are returned (the archive
-                                      // sets it from its configured result limit)
+  static constexpr size_t kNoLimit = std::numeric_limits<size_t>::max();
+  size_t limit = kNoLimit;            // at most this many matches are returned (the archive
+                                      // lowers it to its configured result limit)
+  size_t offset = 0;                  // the first this many matches (in the index's stable
+                                      // order) are skipped: paging (QIDO-RS `offset`)
   bool fuzzy_person_names = false;    // PN matching ignores case and accents
 };
 

@@ -98,8 +98,8 @@ class InstanceIndex {
                                                              const AccessScope& scope) = 0;
   // Answers `query` from the index alone, over the studies within `scope` only (computed
   // counts included): at most query.limit + 1 matches (one more than the limit tells the
-  // caller the limit was reached), in a stable order. Attributes the index does not hold
-  // are left out of the matches.
+  // caller the limit was reached), in a stable order, after skipping the first
+  // query.offset. Attributes the index does not hold are left out of the matches.
   virtual Result<std::vector<dicom::QueryMatch>> Find(const dicom::Query& query,
                                                       const AccessScope& scope) = 0;
   // True if an indexed instance's bytes are in blob `name` (crash recovery).

@@ -2,7 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "security/access_scope.h"
@@ -701,6 +703,13 @@ bool Available(const dicom::QueryAttribute& a, QueryLevel level) {
   return static_cast<int>(a.level) <= static_cast<int>(level);
 }
 
+// Rows to fetch for `query`: its limit plus one (saturating: kNoLimit fetches all).
+int64_t FetchLimit(const dicom::Query& query) {
+  constexpr size_t kMax = static_cast<size_t>(std::numeric_limits<int64_t>::max()) - 1;
+  return query.limit >= kMax ? -1 : static_cast<int64_t>(query.limit) + 1;
+}
+constexpr size_t kMaxOffset = size_t{1} << 62;
+
 // Builds the SQL and its parameters for `query`.
 struct Sql {
   std::string text;
@@ -788,6 +797,10 @@ Sql BuildFind(const dicom::Query& query, const AccessScope& scope, ScopePlan pla
       std::string exists = ListExists(a.tag);
       if (c.kind == Condition::Kind::kWildcard) {
         add(exists + "GLOB " + param(GlobPattern(value)) + ")");
+      } else if (c.kind == Condition::Kind::kList) {
+        std::string in;
+        for (const std::string& v : c.list) in += (in.empty() ? "" : ",") + param(v);
+        add(exists + "IN (" + in + "))");
       } else {
         add(exists + "= " + param(value) + ")");
       }
@@ -818,14 +831,19 @@ Sql BuildFind(const dicom::Query& query, const AccessScope& scope, ScopePlan pla
         break;
       case Condition::Kind::kList: {
         std::string in;
-        for (const std::string& v : c.list) in += (in.empty() ? "" : ",") + param(v);
+        for (const std::string& v : c.list) {
+          in += (in.empty() ? "" : ",") + param(fold ? dicom::FoldPersonName(v) : v);
+        }
         add(column + " IN (" + in + ")");
         break;
       }
     }
   }
+  // One row beyond the limit tells the caller that more exist; the order (row ids, which
+  // only grow) is stable, so consecutive offsets page through the matches.
   sql.text = "SELECT " + select + " FROM " + from + (where.empty() ? "" : " WHERE " + where) +
-             " ORDER BY " + order + " LIMIT " + std::to_string(query.limit + 1);
+             " ORDER BY " + order + " LIMIT " + std::to_string(FetchLimit(query)) + " OFFSET " +
+             std::to_string(std::min<size_t>(query.offset, kMaxOffset));
   return sql;
 }
 
@@ -857,7 +875,8 @@ Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& que
       studies = q.Int(0);
     }
     auto bound = static_cast<int64_t>(
-        std::sqrt(static_cast<double>(query.limit + 1) * static_cast<double>(studies)));
+        std::sqrt((static_cast<double>(query.limit) + 1.0 + static_cast<double>(query.offset)) *
+                  static_cast<double>(studies)));
     std::string groups = GroupsJson(scope);  // outlives q, which binds it
     Use q(*count);
     q.Bind(1, groups).Bind(2, bound);
