@@ -78,7 +78,8 @@ check "bearer tokens for a radiologist and a technologist" test -n "$READER" -a 
 cat >"$WORK/config.json" <<EOF
 { "url": "https://127.0.0.1:$HTTPS_PORT/dicom-web", "token": "$READER", "storeToken": "$TECH",
   "corpus": "$WORK/corpus", "stored": "$WORK/stored", "pixels": "$WORK/pixels",
-  "rows": $ROWS, "cols": $COLS, "frames": [ $frames_json ], "stow": "$WORK/stow" }
+  "rows": $ROWS, "cols": $COLS, "frames": [ $frames_json ], "stow": "$WORK/stow",
+  "alsoStored": [ "$WORK/mf/gen3", "$WORK/mf/gen4", "$WORK/mf/gen5", "$WORK/mf/gen6" ] }
 EOF
 NODE_PATH=$NODE_MODULES NODE_EXTRA_CA_CERTS=$DATA/keys/ca.pem timeout 300 \
   node "$ROOT/tests/tools/dicomweb_client_check.js" "$WORK/config.json" >"$WORK/node.out" 2>"$WORK/node.err"

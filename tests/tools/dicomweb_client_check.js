@@ -11,6 +11,7 @@
 //           "stored": DIR (<sop>.dcm as `tresor cat` writes them),
 //           "frames": [ { "sop", "study", "series", "ts", "count", "dir" } ],
 //             (dir/<n>.stored: frame n as stored, dir/<n>.raw: frame n decoded)
+//           "alsoStored": [DIR...] (manifests of the other objects stored before the run),
 //           "stow": DIR (manifest.tsv of files to STOW) }
 // Prints one line per check, "ok   WHAT" or "FAIL WHAT: WHY", and exits 0 (the calling
 // suite counts the lines).
@@ -38,7 +39,8 @@ function readManifest(dir) {
     return row;
   });
 }
-const rows = readManifest(config.corpus);
+// Everything the archive holds before STOW: the corpus, then the multi-frame objects.
+const rows = [config.corpus, ...(config.alsoStored || [])].flatMap(readManifest);
 const uniq = (xs) => [...new Set(xs)].sort();
 const studiesOf = (rs) => uniq(rs.map((r) => r.study_uid));
 const seriesOf = (rs) => uniq(rs.map((r) => r.series_uid));
