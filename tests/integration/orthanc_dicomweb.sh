@@ -83,9 +83,21 @@ check "... and knows the remote server 'tresor'" bash -c "curl -sf '$OURL/dicom-
 post() {  # post PATH JSON OUT: Orthanc REST POST; prints the HTTP status, body in OUT
   curl -s -o "$3" -w '%{http_code}' -X POST "$OURL$1" -H 'Content-Type: application/json' -d "$2"
 }
-uids() {  # uids FILE TAG: sorted values of TAG in a DICOM JSON array
-  "$PY" -c 'import json,sys; print("\n".join(sorted(o[sys.argv[2]]["Value"][0] for o in json.load(open(sys.argv[1])))))' "$1" "$2" 2>/dev/null
+# value FILE TAG: the values of TAG in a JSON array of results, one a line, sorted. Orthanc's
+# .../qido answers its own simplified form ({"Value": "text"}); .../get passes the DICOM
+# JSON through ({"Value": ["text"]}, person names as {"Alphabetic": ...}).
+values() {
+  "$PY" - "$1" "$2" <<'PY' 2>/dev/null
+import json, sys
+out = []
+for o in json.load(open(sys.argv[1])):
+    v = o[sys.argv[2]]["Value"]
+    v = v[0] if isinstance(v, list) else v
+    out.append(v["Alphabetic"] if isinstance(v, dict) else v)
+print("\n".join(sorted(out)))
+PY
 }
+uids() { values "$@"; }
 col() { awk -F'\t' -v c="$1" 'NR > 1 {print $c}' "$M" | sort -u; }
 
 st=$(post /dicom-web/servers/tresor-anonymous/qido '{"Uri":"/studies"}' "$WORK/anon.json")
@@ -97,7 +109,7 @@ PID2=$(awk -F'\t' 'NR > 1 && $8 == "ISO_IR 126" {print $2; exit}' "$M")
 NAME2=$(awk -F'\t' 'NR > 1 && $8 == "ISO_IR 126" {print $9; exit}' "$M")
 post /dicom-web/servers/tresor/qido "{\"Uri\":\"/studies\",\"Arguments\":{\"PatientID\":\"$PID2\"}}" "$WORK/pid.json" >/dev/null
 expect_eq "QIDO /studies?PatientID=$PID2 through Orthanc: the Greek patient's name intact" "$NAME2" \
-  "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["00100010"]["Value"][0]["Alphabetic"])' "$WORK/pid.json" 2>&1)"
+  "$(values "$WORK/pid.json" 00100010)"
 
 STUDY=$(awk -F'\t' 'NR == 2 {print $3}' "$M")
 want_series=$(awk -F'\t' -v s="$STUDY" 'NR > 1 && $3 == s {print $4}' "$M" | sort -u)
