@@ -726,6 +726,50 @@ TEST_F(SqliteIndexTest, ScopedBroadQueriesAnswerTheSameForLargeAndSmallScopes) {
   }
 }
 
+TEST_F(SqliteIndexTest, OffsetPagesThroughAStableOrderAndModalityListsMatchAny) {
+  std::vector<InstanceRecord> batch;
+  for (int n = 1; n <= 25; ++n) {
+    std::string study = "1.2.826.0.1.3680043.8.498.78." + std::to_string(n);
+    InstanceRecord r = Record(study + ".1.1", n, study, study + ".1", "P" + std::to_string(n));
+    r.attrs.modality = n % 3 == 0 ? "MR" : n % 3 == 1 ? "CT" : "US";
+    batch.push_back(r);
+  }
+  ASSERT_EQ(Add(batch).size(), 25u);
+  const dicom::TagKey kStudyUid = dicom::MakeTag(0x0020, 0x000D);
+  dicom::Query q;
+  q.level = dicom::QueryLevel::kStudy;
+  q.return_tags = {kStudyUid};
+  auto all = index_->Find(q, AccessScope::Everything());  // kNoLimit: everything
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 25u);
+  std::vector<std::string> paged;
+  q.limit = 7;
+  for (q.offset = 0; q.offset < 30; q.offset += 7) {
+    auto page = index_->Find(q, AccessScope::Everything());
+    ASSERT_TRUE(page.ok());
+    // One row beyond the limit says more exist, except on the last page.
+    EXPECT_EQ(page->size(), q.offset + 8 <= 25 ? 8u : 25 - std::min<size_t>(q.offset, 25));
+    for (size_t i = 0; i < std::min<size_t>(page->size(), 7); ++i) {
+      paged.push_back((*page)[i].values.at(kStudyUid));
+    }
+  }
+  ASSERT_EQ(paged.size(), 25u);
+  for (size_t i = 0; i < 25; ++i) EXPECT_EQ(paged[i], (*all)[i].values.at(kStudyUid));
+
+  // ModalitiesInStudy "CT\MR" (C-FIND) or "CT,MR" (QIDO) match studies with either.
+  const dicom::QueryAttribute* modalities = dicom::FindQueryAttribute(dicom::MakeTag(0x0008, 0x0061));
+  auto parsed = dicom::ParseMatchingKey(*modalities, "CT\\MR");
+  ASSERT_TRUE(parsed.ok() && parsed->matches);
+  EXPECT_EQ(parsed->condition.kind, dicom::Condition::Kind::kList);
+  dicom::Query m;
+  m.level = dicom::QueryLevel::kStudy;
+  m.return_tags = {kStudyUid};
+  m.conditions = {parsed->condition};
+  auto found = index_->Find(m, AccessScope::Everything());
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(found->size(), 17u);  // 8 MR + 9 CT of 25
+}
+
 }  // namespace
 }  // namespace tresor::store
 
