@@ -4,8 +4,12 @@
 #include <charconv>
 #include <optional>
 
+#include "archive/blob_byte_reader.h"
 #include "archive/store_mapping.h"
 #include "core/log.h"
+#include "dicom/frames.h"
+#include "dicom/part10.h"
+#include "dicom/transfer_syntax.h"
 #include "dicom/uid.h"
 #include "store/blob_store.h"
 #include "store/instance_index.h"
@@ -49,6 +53,25 @@ std::vector<std::string> SplitValues(const std::string& value) {
     start = end + 1;
   }
   return out;
+}
+
+// The frame layout of an instance indexed before layouts were stored: scanned from its
+// blob now (one pass over the element headers; values are skipped). nullopt without
+// pixel data.
+Result<std::optional<dicom::FrameLayout>> ScanFrameLayout(store::BlobStore& blobs,
+                                                          const store::StoredInstance& instance,
+                                                          const dicom::ScanLimits& limits) {
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> blob, blobs.Open(instance.blob_name));
+  BlobByteReader meta_reader(*blob, 0);
+  TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(meta_reader));
+  dicom::Encoding encoding;
+  if (!dicom::EncodingOf(instance.transfer_syntax_uid, &encoding)) {
+    return std::optional<dicom::FrameLayout>();
+  }
+  BlobByteReader reader(*blob, meta.dataset_offset);
+  TRESOR_ASSIGN_OR_RETURN(dicom::ScanResult scan,
+                          dicom::ScanDataset(reader, encoding, limits, dicom::FrameLayoutTags()));
+  return dicom::BuildFrameLayout(scan, encoding, meta.dataset_offset);
 }
 
 }  // namespace
@@ -136,6 +159,65 @@ Result<security::Peer> CatalogService::MoveDestination(const Principal& who,
     if (p.ae_title == ae_title) return p;
   }
   return NotFound("move destination '" + ae_title + "' is not a registered peer");
+}
+
+Result<FrameTable> CatalogService::Frames(const Principal& who, const std::string& study_uid,
+                                          const std::string& series_uid,
+                                          const std::string& sop_uid) {
+  if (!who.May(security::kGet)) {
+    return PermissionDenied(who.Describe() + " is not granted the get service");
+  }
+  if (!dicom::IsValidUid(study_uid) || !dicom::IsValidUid(series_uid) ||
+      !dicom::IsValidUid(sop_uid)) {
+    return InvalidArgument("not a valid UID");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredDetails> found,
+                          index_.FindFrameLayout(study_uid, series_uid, sop_uid, who.scope));
+  if (!found) {
+    AuditHiddenInstance(who, study_uid, series_uid, sop_uid);
+    return NotFound("no such instance");
+  }
+  std::optional<dicom::FrameLayout> layout;
+  if (!found->frame_layout) {
+    TRESOR_ASSIGN_OR_RETURN(layout, ScanFrameLayout(blobs_, found->instance, options_.limits));
+  } else if (!found->frame_layout->empty()) {
+    TRESOR_ASSIGN_OR_RETURN(layout, dicom::ParseFrameLayout(*found->frame_layout));
+  }
+  if (!layout) {
+    if (found->instance.transfer_syntax_uid == dicom::kDeflatedExplicitVRLittleEndian) {
+      return Unsupported("the frames of a deflated object are not addressable");
+    }
+    return NotFound("the instance has no pixel data");
+  }
+  FrameTable table;
+  table.transfer_syntax_uid = found->instance.transfer_syntax_uid;
+  table.encapsulated = layout->encapsulated;
+  table.rows = layout->rows;
+  table.columns = layout->columns;
+  table.samples_per_pixel = layout->samples_per_pixel;
+  table.bits_allocated = layout->bits_allocated;
+  table.frames.reserve(layout->frames.size());
+  for (const auto& frame : layout->frames) {
+    std::vector<ByteRange> ranges;
+    ranges.reserve(frame.size());
+    for (const auto& r : frame) ranges.push_back({r.offset, r.length});
+    table.frames.push_back(std::move(ranges));
+  }
+  return table;
+}
+
+void CatalogService::AuditHiddenInstance(const Principal& who, const std::string& study_uid,
+                                         const std::string& series_uid,
+                                         const std::string& sop_uid) {
+  if (who.scope.all) return;
+  auto hidden = index_.FindMetadata(study_uid, series_uid, sop_uid,
+                                    security::AccessScope::Everything());
+  if (hidden.ok() && !hidden->empty()) {
+    TRESOR_LOG(kWarn) << "security event: " << who.Describe() << " asked for study " << study_uid
+                      << (series_uid.empty() ? "" : " series " + series_uid)
+                      << (sop_uid.empty() ? "" : " instance " + sop_uid)
+                      << " outside its access scope; answered as not found";
+  }
 }
 
 Result<ArchiveStats> CatalogService::Stats(const Principal& who) {

@@ -56,6 +56,14 @@ class CatalogService {
   // there is none: the move must then fail without any connection being opened.
   Result<security::Peer> MoveDestination(const Principal& who, const std::string& ae_title);
 
+  // Where the frames of one instance are (WADO-RS frames), from one index lookup. kNotFound
+  // unless the instance exists at that study and series and is visible to `who`, and also
+  // when it has no pixel data; kPermissionDenied unless `who` holds the get grant;
+  // kInvalidArgument for an invalid UID; kUnsupported for a deflated object (its frames
+  // are not addressable in the stored bytes).
+  Result<FrameTable> Frames(const Principal& who, const std::string& study_uid,
+                            const std::string& series_uid, const std::string& sop_uid);
+
   // What the archive holds within who.scope (users and the local administrator only).
   Result<ArchiveStats> Stats(const Principal& who);
 
@@ -63,6 +71,10 @@ class CatalogService {
   // Logs a security event if `query` (which matched nothing for `who`) names studies,
   // series or instances that exist outside who.scope.
   void AuditOutOfScope(const Principal& who, const dicom::Query& query, const char* action);
+  // Logs a security event if the study (series, instance: when not empty), which was not
+  // found for `who`, exists outside who.scope.
+  void AuditHiddenInstance(const Principal& who, const std::string& study_uid,
+                           const std::string& series_uid, const std::string& sop_uid);
 
   store::InstanceIndex& index_;
   store::PolicyIndex& policy_;

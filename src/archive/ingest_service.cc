@@ -5,11 +5,13 @@
 #include <optional>
 #include <vector>
 
+#include "archive/blob_byte_reader.h"
 #include "archive/group_commit.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "dicom/byte_reader.h"
 #include "dicom/dataset_scanner.h"
+#include "dicom/frames.h"
 #include "dicom/instance.h"
 #include "dicom/part10.h"
 #include "dicom/transfer_syntax.h"
@@ -23,45 +25,16 @@ namespace {
 // Data sets up to this size are scanned from memory; larger ones from their blob.
 constexpr size_t kInMemoryScanBytes = 1 << 20;
 
-// Reads a staged blob from `offset` on, for the scanner, through a read-ahead buffer so
-// the scan costs a few large reads rather than one read per element header.
-class BlobByteReader : public dicom::ByteReader {
- public:
-  BlobByteReader(store::BlobReader& blob, uint64_t offset)
-      : blob_(blob), start_(offset), pos_(offset), buf_(64 * 1024) {}
-  Result<size_t> Read(void* out, size_t n) override {
-    if (buf_pos_ == buf_len_) {
-      TRESOR_ASSIGN_OR_RETURN(buf_len_, blob_.ReadAt(buf_.data(), buf_.size(), pos_));
-      buf_pos_ = 0;
-      if (buf_len_ == 0) return size_t{0};
-    }
-    size_t take = std::min(n, buf_len_ - buf_pos_);
-    std::memcpy(out, buf_.data() + buf_pos_, take);
-    buf_pos_ += take;
-    pos_ += take;
-    return take;
-  }
-  Status Skip(uint64_t n) override {
-    if (n > blob_.size() - pos_) return InvalidArgument("data set ends inside an element value");
-    uint64_t buffered = buf_len_ - buf_pos_;
-    if (n <= buffered) {
-      buf_pos_ += static_cast<size_t>(n);
-    } else {
-      buf_pos_ = buf_len_ = 0;
-    }
-    pos_ += n;
-    return Status::Ok();
-  }
-  std::optional<uint64_t> Size() const override { return blob_.size() - start_; }
-
- private:
-  store::BlobReader& blob_;
-  const uint64_t start_;
-  uint64_t pos_;
-  std::vector<char> buf_;
-  size_t buf_pos_ = 0;
-  size_t buf_len_ = 0;
-};
+// The top-level values a store keeps from its scan: the indexed attributes and the pixel
+// module for the frame layout.
+const std::set<dicom::TagKey>& StoreScanTags() {
+  static const std::set<dicom::TagKey> kTags = [] {
+    std::set<dicom::TagKey> tags = dicom::IndexedTags();
+    tags.insert(dicom::FrameLayoutTags().begin(), dicom::FrameLayoutTags().end());
+    return tags;
+  }();
+  return kTags;
+}
 
 }  // namespace
 
@@ -159,6 +132,10 @@ class UploadImpl : public Upload {
     r.source_ae = who_.ae_title;
     r.source_peer = who_.peer_name;
     r.received_at = archive_.clock_.WallSeconds();
+    // Offsets from the start of the blob: the file meta header precedes the data set.
+    std::optional<dicom::FrameLayout> layout =
+        dicom::BuildFrameLayout(scan, encoding_, header_size_);
+    if (layout) r.frame_layout = dicom::SerializeFrameLayout(*layout);
     return r;
   }
 
@@ -167,11 +144,11 @@ class UploadImpl : public Upload {
     const dicom::ScanLimits& limits = archive_.options_.limits;
     if (dataset_bytes_ <= kInMemoryScanBytes) {
       dicom::MemoryReader reader(head_.data(), head_.size());
-      return dicom::ScanDataset(reader, encoding_, limits, dicom::IndexedTags());
+      return dicom::ScanDataset(reader, encoding_, limits, StoreScanTags());
     }
     TRESOR_ASSIGN_OR_RETURN(auto blob, archive_.blobs_.Open(name));
     BlobByteReader reader(*blob, header_size_);
-    return dicom::ScanDataset(reader, encoding_, limits, dicom::IndexedTags());
+    return dicom::ScanDataset(reader, encoding_, limits, StoreScanTags());
   }
 
   IngestService& archive_;

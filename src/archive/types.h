@@ -35,6 +35,26 @@ class StoredObject {
   virtual Result<size_t> ReadAt(void* out, size_t n, uint64_t offset) = 0;
 };
 
+// A byte range within the stored Part 10 blob of an instance.
+struct ByteRange {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+// Where the frames of an instance's Pixel Data are in its stored Part 10 blob (built at
+// store time), as CatalogService::Frames returns it.
+struct FrameTable {
+  std::string transfer_syntax_uid;  // as stored
+  bool encapsulated = false;
+  // Per frame, the byte ranges that hold it: one range for native pixel data (frame i at
+  // pixel value offset + i * frame size); its fragments for encapsulated data. Empty when
+  // encapsulated data gives no way to tell its frames apart (several frames, no offset
+  // table and not one fragment per frame).
+  std::vector<std::vector<ByteRange>> frames;
+  // Pixel module of native data, so a reader can describe what it sends.
+  uint16_t rows = 0, columns = 0, samples_per_pixel = 1, bits_allocated = 0;
+};
+
 // What the archive holds (within the caller's scope).
 struct ArchiveStats {
   int64_t patients = 0;

@@ -9,7 +9,12 @@
 namespace tresor::dicom {
 namespace {
 
-constexpr uint32_t kUndefined = 0xFFFFFFFFu;
+constexpr uint32_t kUndefined = kUndefinedLength;
+// Offset tables (Basic and Extended) are kept up to this size: 8 bytes per frame for
+// two million frames.
+constexpr uint64_t kMaxKeptOffsetTable = 16u << 20;
+constexpr TagKey kExtendedOffsetTable = MakeTag(0x7FE0, 0x0001);
+constexpr TagKey kExtendedOffsetTableLengths = MakeTag(0x7FE0, 0x0002);
 constexpr uint64_t kOpenEnd = std::numeric_limits<uint64_t>::max();
 constexpr TagKey kItem = MakeTag(0xFFFE, 0xE000);
 constexpr TagKey kItemDelimitation = MakeTag(0xFFFE, 0xE00D);
@@ -48,8 +53,9 @@ bool IsKnownShortVr(char a, char b) {
 class Scanner {
  public:
   Scanner(ByteReader& in, Encoding encoding, const ScanLimits& limits,
-          const std::set<TagKey>& wanted)
+          const std::set<TagKey>& wanted, ScanVisitor* visitor)
       : in_(in),
+        visitor_(visitor),
         big_(encoding == Encoding::kExplicitBig),
         explicit_(encoding != Encoding::kImplicitLittle),
         limits_(limits),
@@ -154,8 +160,16 @@ class Scanner {
     return Status::Ok();
   }
   void Pop() {
-    if (stack_.back().kind != Kind::kItem) --depth_;
+    Kind kind = stack_.back().kind;
+    if (kind != Kind::kItem) --depth_;
     stack_.pop_back();
+    if (visitor_) {
+      if (kind == Kind::kItem) {
+        visitor_->OnItemEnd();
+      } else {
+        visitor_->OnContainerEnd();
+      }
+    }
   }
 
   Status Delimiter(TagKey tag, uint32_t length) {
@@ -166,9 +180,20 @@ class Scanner {
       if (stack_.back().kind == Kind::kEncapsulated) {
         if (length == kUndefined) return Bad("pixel data fragment with undefined length");
         TRESOR_RETURN_IF_ERROR(CheckFits(length));
+        if (visitor_) visitor_->OnFragment(pos_, length);
+        if (stack_.size() == 1) {
+          PixelDataPosition& pixel = result_.pixel_data;
+          pixel.items.push_back({pos_ - 8, pos_, length});
+          if (pixel.items.size() == 1 && length <= kMaxKeptOffsetTable) {
+            pixel.basic_offset_table.assign(length, '\0');
+            return Exact(reinterpret_cast<uint8_t*>(pixel.basic_offset_table.data()), length);
+          }
+        }
         return SkipValue(length);
       }
-      return Push(Kind::kItem, length);
+      TRESOR_RETURN_IF_ERROR(Push(Kind::kItem, length));
+      if (visitor_) visitor_->OnItemStart();
+      return Status::Ok();
     }
     if (tag == kItemDelimitation) {
       if (stack_.empty() || stack_.back().kind != Kind::kItem || stack_.back().end != kOpenEnd) {
@@ -195,10 +220,16 @@ class Scanner {
     bool is_sequence = false;
     bool may_be_undefined = false;
     bool unknown_vr = false;
+    ElementHead head;
+    head.tag = tag;
+    head.depth = depth_;
+    const bool top_level = stack_.empty();
     if (ExplicitHere()) {
       uint8_t vr[4];
       TRESOR_RETURN_IF_ERROR(Exact(vr, 2));
       char a = static_cast<char>(vr[0]), b = static_cast<char>(vr[1]);
+      head.vr[0] = a;
+      head.vr[1] = b;
       if (HasLongLength(a, b)) {
         uint8_t rest[6];
         TRESOR_RETURN_IF_ERROR(Exact(rest, 6));
@@ -221,25 +252,57 @@ class Scanner {
       may_be_undefined = true;  // implicit VR: undefined length means a sequence
       is_sequence = length != kUndefined && IsSequenceTag(tag);
     }
+    head.length = length;
+    head.value_offset = pos_;
     if (length == kUndefined) {
       if (!may_be_undefined) return Bad("undefined length on an element that cannot have one");
       bool encapsulated = ExplicitHere() && tag == kPixelData && !is_sequence && !unknown_vr;
+      if (encapsulated && top_level) {
+        result_.pixel_data.present = true;
+        result_.pixel_data.encapsulated = true;
+        result_.pixel_data.value_offset = pos_;
+      }
       // A UN of undefined length is a sequence whose contents are implicit VR
       // little endian (PS3.5 6.2.2).
-      return Push(encapsulated ? Kind::kEncapsulated : Kind::kSequence, length, unknown_vr);
+      TRESOR_RETURN_IF_ERROR(
+          Push(encapsulated ? Kind::kEncapsulated : Kind::kSequence, length, unknown_vr));
+      if (visitor_) {
+        using C = ScanVisitor::Container;
+        visitor_->OnContainerStart(head, encapsulated ? C::kEncapsulated
+                                         : unknown_vr ? C::kUnSequence
+                                                      : C::kSequence);
+      }
+      return Status::Ok();
     }
-    if (is_sequence) return Push(Kind::kSequence, length);
+    if (is_sequence) {
+      TRESOR_RETURN_IF_ERROR(Push(Kind::kSequence, length));
+      if (visitor_) visitor_->OnContainerStart(head, ScanVisitor::Container::kSequence);
+      return Status::Ok();
+    }
     TRESOR_RETURN_IF_ERROR(CheckFits(length));
-    if (stack_.empty() && length <= limits_.max_kept_value && wanted_.count(tag)) {
+    if (top_level && tag == kPixelData) {
+      result_.pixel_data.present = true;
+      result_.pixel_data.value_offset = pos_;
+      result_.pixel_data.value_length = length;
+    }
+    const bool for_visitor = visitor_ && visitor_->OnElement(head);
+    const bool wanted =
+        top_level && wanted_.count(tag) &&
+        (length <= limits_.max_kept_value ||
+         ((tag == kExtendedOffsetTable || tag == kExtendedOffsetTableLengths) &&
+          length <= kMaxKeptOffsetTable));
+    if (for_visitor || wanted) {
       std::string value(length, '\0');
       TRESOR_RETURN_IF_ERROR(Exact(reinterpret_cast<uint8_t*>(value.data()), length));
-      result_.values[tag] = std::move(value);
+      if (for_visitor) visitor_->OnValue(head, value);
+      if (wanted) result_.values[tag] = std::move(value);
       return Status::Ok();
     }
     return SkipValue(length);
   }
 
   ByteReader& in_;
+  ScanVisitor* const visitor_;  // may be null
   const bool big_;
   const bool explicit_;
   const ScanLimits& limits_;
@@ -254,13 +317,13 @@ class Scanner {
 }  // namespace
 
 Result<ScanResult> ScanDataset(ByteReader& in, Encoding encoding, const ScanLimits& limits,
-                               const std::set<TagKey>& wanted) {
+                               const std::set<TagKey>& wanted, ScanVisitor* visitor) {
   if (encoding == Encoding::kDeflatedExplicitLittle) {
     InflateReader inflated(in, limits.max_bytes);
-    Scanner scanner(inflated, Encoding::kExplicitLittle, limits, wanted);
+    Scanner scanner(inflated, Encoding::kExplicitLittle, limits, wanted, visitor);
     return scanner.Run();
   }
-  Scanner scanner(in, encoding, limits, wanted);
+  Scanner scanner(in, encoding, limits, wanted, visitor);
   return scanner.Run();
 }
 

@@ -15,6 +15,8 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "dicom/byte_reader.h"
@@ -34,14 +36,70 @@ constexpr TagKey MakeTag(uint16_t group, uint16_t element) {
   return (static_cast<uint32_t>(group) << 16) | element;
 }
 
+// Where the top-level Pixel Data (7FE0,0010) lies. Offsets count from the first byte of
+// the data set as scanned (for a deflated data set: of the inflated stream).
+struct PixelDataPosition {
+  bool present = false;
+  bool encapsulated = false;   // undefined length: items (fragments) follow
+  uint64_t value_offset = 0;   // first byte after the element header
+  uint64_t value_length = 0;   // native data only
+  struct Fragment {
+    uint64_t item_offset = 0;  // the item tag (offset tables count from here)
+    uint64_t value_offset = 0;
+    uint32_t length = 0;
+  };
+  // Every item of encapsulated data in order, the Basic Offset Table (possibly empty) first.
+  std::vector<Fragment> items;
+  std::string basic_offset_table;  // value of the first item (at most 16 MiB kept)
+};
+
 struct ScanResult {
   std::map<TagKey, std::string> values;  // raw value bytes of wanted top-level elements
   uint64_t element_count = 0;
   int max_depth_seen = 0;
+  PixelDataPosition pixel_data;
 };
 
-// Scans the data set `in` (no file meta information) encoded as `encoding`.
+// Length of an element whose length is undefined (sequences, encapsulated data).
+inline constexpr uint32_t kUndefinedLength = 0xFFFFFFFFu;
+
+// One data element as the scanner meets it (not items or delimiters).
+struct ElementHead {
+  TagKey tag = 0;
+  char vr[2] = {0, 0};        // as encoded; {0, 0} where the encoding is implicit VR
+  uint32_t length = 0;        // kUndefinedLength for undefined
+  uint64_t value_offset = 0;  // from the start of the data set as scanned
+  int depth = 0;              // enclosing sequences (0: top level)
+};
+
+// Receives the structure of a data set while ScanDataset validates it, in order: an element
+// is either a value (OnElement, then OnValue when asked for) or a container
+// (OnContainerStart, its items or fragments, OnContainerEnd). Called only on the scanning
+// thread; the scan's verdict is the one that counts (a visitor may have seen part of an
+// invalid data set).
+class ScanVisitor {
+ public:
+  enum class Container {
+    kSequence,      // SQ, or an implicit VR element the dictionary calls SQ
+    kUnSequence,    // UN of undefined length: a sequence of implicit VR items
+    kEncapsulated,  // Pixel Data of undefined length: fragments
+  };
+  virtual ~ScanVisitor() = default;
+  // A value element. Return true to receive its value (OnValue): the scanner reads it into
+  // memory, so only ask for bounded lengths.
+  virtual bool OnElement(const ElementHead& element) = 0;
+  virtual void OnValue(const ElementHead& element, std::string_view value) = 0;
+  virtual void OnContainerStart(const ElementHead& element, Container kind) = 0;
+  virtual void OnContainerEnd() = 0;
+  virtual void OnItemStart() = 0;
+  virtual void OnItemEnd() = 0;
+  // An item of encapsulated data (the offset table first); its value is skipped.
+  virtual void OnFragment(uint64_t value_offset, uint32_t length) = 0;
+};
+
+// Scans the data set `in` (no file meta information) encoded as `encoding`. `visitor`, if
+// set, sees every element (see ScanVisitor).
 Result<ScanResult> ScanDataset(ByteReader& in, Encoding encoding, const ScanLimits& limits,
-                               const std::set<TagKey>& wanted);
+                               const std::set<TagKey>& wanted, ScanVisitor* visitor = nullptr);
 
 }  // namespace tresor::dicom

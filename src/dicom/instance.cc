@@ -43,14 +43,26 @@ const Field kFields[] = {
 };
 constexpr TagKey kSpecificCharacterSet = MakeTag(0x0008, 0x0005);
 
-bool IsAscii(const std::string& s) {
+// Replaces every byte outside printable ASCII (and ISO 2022 escape sequences) by '?'.
+std::string AsciiOnly(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x80 || u == 0x1B) c = '?';
+  }
+  return out;
+}
+
+}  // namespace
+
+bool IsAsciiText(std::string_view s) {
   for (unsigned char c : s) {
     if (c >= 0x80 || c == 0x1B) return false;
   }
   return true;
 }
 
-bool IsValidUtf8(const std::string& s) {
+bool IsValidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
@@ -63,17 +75,46 @@ bool IsValidUtf8(const std::string& s) {
   return true;
 }
 
-// Replaces every byte outside printable ASCII (and ISO 2022 escape sequences) by '?'.
-std::string AsciiOnly(const std::string& s) {
-  std::string out = s;
-  for (char& c : out) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u >= 0x80 || u == 0x1B) c = '?';
-  }
-  return out;
-}
+struct TextDecoder::Converter {
+  DcmSpecificCharacterSet dcmtk;
+};
 
-}  // namespace
+TextDecoder::TextDecoder(std::string character_set)
+    : character_set_(std::move(character_set)),
+      ascii_(character_set_.empty() || character_set_ == "ISO_IR 6"),
+      utf8_(character_set_ == "ISO_IR 192") {}
+
+TextDecoder::~TextDecoder() = default;
+
+bool TextDecoder::Decode(std::string_view raw, const char* delimiters, std::string* out) {
+  if (IsAsciiText(raw)) {
+    out->assign(raw);
+    return true;
+  }
+  if (ascii_ || utf8_) {
+    // Declared ASCII but not, or declared UTF-8 but invalid: never pass such bytes on as
+    // UTF-8.
+    if (utf8_ && IsValidUtf8(raw)) {
+      out->assign(raw);
+      return true;
+    }
+    *out = AsciiOnly(raw);
+    return false;
+  }
+  if (!converter_ && !converter_failed_) {
+    converter_ = std::make_unique<Converter>();
+    converter_failed_ = converter_->dcmtk.selectCharacterSet(character_set_.c_str()).bad();
+  }
+  OFString converted;
+  if (!converter_failed_ &&
+      converter_->dcmtk.convertString(raw.data(), raw.size(), converted, delimiters).good() &&
+      IsValidUtf8(std::string_view(converted.c_str(), converted.size()))) {
+    out->assign(converted.c_str(), converted.size());
+    return true;
+  }
+  *out = AsciiOnly(raw);
+  return false;
+}
 
 std::string NormalizeCharacterSet(const std::string& value) {
   // A single ISO 2022 term of a one-byte character set ("ISO 2022 IR 100") names the
@@ -103,38 +144,16 @@ Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan) {
     return it == scan.values.end() ? std::string() : it->second;
   };
   a.specific_character_set = NormalizeCharacterSet(TrimPadding(get(kSpecificCharacterSet)));
-  bool ascii = a.specific_character_set.empty() || a.specific_character_set == "ISO_IR 6";
-  bool utf8 = a.specific_character_set == "ISO_IR 192";
-  std::unique_ptr<DcmSpecificCharacterSet> converter;
-  bool converter_failed = false;
+  TextDecoder decoder(a.specific_character_set);
   for (const Field& f : kFields) {
     std::string raw = get(f.tag);
     std::string value;
-    if (f.is_text && (ascii || utf8) && !IsAscii(raw)) {
-      // Declared ASCII but not, or declared UTF-8 but invalid: never pass such bytes on
-      // as UTF-8.
-      if (utf8 && IsValidUtf8(raw)) {
-        value = TrimPadding(raw);
-      } else {
-        value = TrimPadding(AsciiOnly(raw));
-        a.text_not_converted = true;
-      }
-    } else if (f.is_text && !IsAscii(raw)) {
-      if (!converter && !converter_failed) {
-        converter = std::make_unique<DcmSpecificCharacterSet>();
-        converter_failed = converter->selectCharacterSet(a.specific_character_set.c_str()).bad();
-      }
-      OFString out;
+    if (f.is_text) {
       // PN values use '=' and '^' as delimiters; both are ASCII and survive conversion.
       bool is_pn = f.member == &InstanceAttributes::patient_name ||
                    f.member == &InstanceAttributes::referring_physician_name;
-      if (!converter_failed &&
-          converter->convertString(raw.c_str(), raw.size(), out, is_pn ? "^=" : "").good()) {
-        value = TrimPadding(std::string(out.c_str(), out.size()));
-      } else {
-        value = TrimPadding(AsciiOnly(raw));
-        a.text_not_converted = true;
-      }
+      if (!decoder.Decode(raw, is_pn ? "^=" : "", &value)) a.text_not_converted = true;
+      value = TrimPadding(value);
     } else {
       value = TrimPadding(raw);
     }

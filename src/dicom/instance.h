@@ -2,8 +2,10 @@
 // rules and statistics), taken from a bounded scan of its data set.
 #pragma once
 
+#include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "dicom/dataset_scanner.h"
@@ -48,6 +50,37 @@ struct InstanceAttributes {
 // "ISO 2022 IR 100" (a single one-byte ISO 2022 term) -> "ISO_IR 100"; other values
 // unchanged. Lets single-valued ISO 2022 declarations of one-byte sets convert.
 std::string NormalizeCharacterSet(const std::string& value);
+
+// Converts the text values of one data set to UTF-8 from its Specific Character Set
+// (glibc iconv through DCMTK). Not thread-safe; one per data set.
+class TextDecoder {
+ public:
+  // `character_set`: the (0008,0005) value, trimmed and normalized (NormalizeCharacterSet);
+  // empty for the default repertoire.
+  explicit TextDecoder(std::string character_set);
+  ~TextDecoder();
+  TextDecoder(const TextDecoder&) = delete;
+  TextDecoder& operator=(const TextDecoder&) = delete;
+
+  // Sets `out` to `raw` in UTF-8 and returns true; `delimiters` are the characters that
+  // end ISO 2022 code switching ("\\" for multi-valued text, "\\^=" for PN). Text
+  // that cannot be converted (declared ASCII or UTF-8 but not, or a character set iconv
+  // lacks) becomes `raw` with '?' for every non-ASCII byte, and false is returned.
+  bool Decode(std::string_view raw, const char* delimiters, std::string* out);
+
+ private:
+  struct Converter;
+  const std::string character_set_;
+  const bool ascii_;  // default repertoire
+  const bool utf8_;   // ISO_IR 192
+  std::unique_ptr<Converter> converter_;  // created on the first non-ASCII value
+  bool converter_failed_ = false;
+};
+
+// True if every byte of `s` is ASCII (no ISO 2022 escape either).
+bool IsAsciiText(std::string_view s);
+// True if `s` is well-formed UTF-8.
+bool IsValidUtf8(std::string_view s);
 
 // The top-level tags ScanDataset must keep for ExtractAttributes.
 const std::set<TagKey>& IndexedTags();

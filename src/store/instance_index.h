@@ -31,6 +31,11 @@ struct InstanceRecord {
   std::string source_ae;       // calling AE title, or "import"
   std::string source_peer;     // registered peer that sent it (access rules); empty for import
   int64_t received_at = 0;     // seconds since the epoch
+  // Built at store time, opaque to the index: the DICOM JSON document of the instance
+  // (dicom/dicom_json.h, compressed) and where its frames are (dicom/frames.h). Both are
+  // stored for every new instance; an empty frame layout means "no pixel data".
+  std::string metadata_document;
+  std::string frame_layout;
 };
 
 // What AddInstances did with one record.
@@ -49,6 +54,15 @@ struct StoredInstance {
   std::string blob_name;
   uint64_t blob_size = 0;
   std::string content_sha256;
+};
+
+// An instance found by its full path, with what store time recorded about it. The
+// optionals are empty for instances indexed before those records existed.
+struct StoredDetails {
+  StoredInstance instance;
+  std::string series_instance_uid;
+  std::optional<std::string> metadata_document;  // InstanceRecord::metadata_document
+  std::optional<std::string> frame_layout;       // InstanceRecord::frame_layout
 };
 
 struct IndexStats {
@@ -102,6 +116,19 @@ class InstanceIndex {
   // query.offset. Attributes the index does not hold are left out of the matches.
   virtual Result<std::vector<dicom::QueryMatch>> Find(const dicom::Query& query,
                                                       const AccessScope& scope) = 0;
+  // The frame layout of instance `sop_uid` of series `series_uid` of study `study_uid`, if
+  // it exists there within `scope` (metadata_document is left empty).
+  virtual Result<std::optional<StoredDetails>> FindFrameLayout(const std::string& study_uid,
+                                                               const std::string& series_uid,
+                                                               const std::string& sop_uid,
+                                                               const AccessScope& scope) = 0;
+  // The metadata documents of the instances of study `study_uid` within `scope`, limited
+  // to series `series_uid` and instance `sop_uid` when those are not empty, in one query
+  // (frame_layout is left empty). Ordered by series, then by arrival.
+  virtual Result<std::vector<StoredDetails>> FindMetadata(const std::string& study_uid,
+                                                          const std::string& series_uid,
+                                                          const std::string& sop_uid,
+                                                          const AccessScope& scope) = 0;
   // True if an indexed instance's bytes are in blob `name` (crash recovery).
   virtual Result<bool> IsBlobReferenced(const std::string& name) = 0;
   // What the index holds within `scope` (non-patient objects count only for

@@ -100,6 +100,14 @@ CREATE TABLE IF NOT EXISTS study_groups(
   group_name TEXT NOT NULL,
   PRIMARY KEY(study, group_name)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS study_groups_group ON study_groups(group_name, study);
+-- Built at store time (WADO-RS): each instance's DICOM JSON document (compressed) and
+-- frame layout, opaque to the index. No row: indexed before these existed.
+CREATE TABLE IF NOT EXISTS instance_metadata(
+  instance INTEGER PRIMARY KEY REFERENCES instances(id) ON DELETE CASCADE,
+  document BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS instance_frames(
+  instance INTEGER PRIMARY KEY REFERENCES instances(id) ON DELETE CASCADE,
+  layout BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions(
   id TEXT PRIMARY KEY,
   user TEXT NOT NULL,
@@ -155,6 +163,18 @@ class Use {
              : std::string();
   }
   int64_t Int(int col) { return sqlite3_column_int64(s_, col); }
+  Use& BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Use& BindBlob(int i, std::string&& v) = delete;
+  bool IsNull(int col) { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  std::string Blob(int col) {
+    const void* b = sqlite3_column_blob(s_, col);
+    return b ? std::string(static_cast<const char*>(b),
+                           static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string();
+  }
 
  private:
   sqlite3_stmt* s_;
@@ -443,6 +463,10 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
   TRESOR_ASSIGN_OR_RETURN(Stmt* instance_insert, d.Get(
       "INSERT INTO instances(series,sop_uid,sop_class,instance_number,transfer_syntax,blob,"
       "size,sha256,source_ae,received_at,source_peer) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* metadata_insert, d.Get(
+      "INSERT INTO instance_metadata(instance, document) VALUES(?1, ?2)"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* frames_insert, d.Get(
+      "INSERT INTO instance_frames(instance, layout) VALUES(?1, ?2)"));
   // A study's groups come from its first instance (the study has no series yet): later
   // instances, from whichever peer or institution, never widen who may see a study.
   TRESOR_ASSIGN_OR_RETURN(Stmt* assign_groups, d.Get(
@@ -514,9 +538,20 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
           .Bind(9, r.source_ae).Bind(10, r.received_at).Bind(11, r.source_peer);
       if (q.Step() != SQLITE_DONE) return d.Error("instance insert");
     }
+    const auto instance_id = static_cast<int64_t>(sqlite3_last_insert_rowid(d.db));
+    {
+      Use q(*metadata_insert);
+      q.Bind(1, instance_id).BindBlob(2, r.metadata_document);
+      if (q.Step() != SQLITE_DONE) return d.Error("metadata insert");
+    }
+    {
+      Use q(*frames_insert);
+      q.Bind(1, instance_id).BindBlob(2, r.frame_layout);
+      if (q.Step() != SQLITE_DONE) return d.Error("frame layout insert");
+    }
     if (track) {
       Use q(*unconfirm);
-      q.Bind(1, static_cast<int64_t>(sqlite3_last_insert_rowid(d.db)));
+      q.Bind(1, instance_id);
       if (q.Step() != SQLITE_DONE) return d.Error("unconfirmed insert");
     }
     outcomes.push_back(AddOutcome::kAdded);
@@ -606,6 +641,63 @@ Result<std::optional<StoredInstance>> SqliteIndex::FindInstance(const std::strin
   out.blob_size = static_cast<uint64_t>(q.Int(5));
   out.content_sha256 = q.Text(6);
   return std::optional<StoredInstance>(std::move(out));
+}
+
+Result<std::optional<StoredDetails>> SqliteIndex::FindFrameLayout(const std::string& study_uid,
+                                                                  const std::string& series_uid,
+                                                                  const std::string& sop_uid,
+                                                                  const AccessScope& scope) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT i.sop_uid, i.sop_class, st.study_uid, i.transfer_syntax, i.blob, i.size, i.sha256, "
+      "se.series_uid, f.layout FROM instances i JOIN series se ON se.id=i.series "
+      "JOIN studies st ON st.id=se.study LEFT JOIN instance_frames f ON f.instance=i.id "
+      "WHERE i.sop_uid=?1 AND se.series_uid=?2 AND st.study_uid=?3 AND (?4 = 1 OR "
+      "EXISTS (SELECT 1 FROM study_groups g WHERE g.study=st.id AND g.group_name IN "
+      "(SELECT value FROM json_each(?5))))"));
+  std::string groups = GroupsJson(scope);  // outlives q, which binds it
+  Use q(*s);
+  q.Bind(1, sop_uid).Bind(2, series_uid).Bind(3, study_uid)
+      .Bind(4, int64_t{scope.all ? 1 : 0}).Bind(5, groups);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<StoredDetails>();
+  if (rc != SQLITE_ROW) return reader_->Error("find frame layout");
+  StoredDetails out;
+  out.instance = {q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4),
+                  static_cast<uint64_t>(q.Int(5)), q.Text(6)};
+  out.series_instance_uid = q.Text(7);
+  if (!q.IsNull(8)) out.frame_layout = q.Blob(8);
+  return std::optional<StoredDetails>(std::move(out));
+}
+
+Result<std::vector<StoredDetails>> SqliteIndex::FindMetadata(const std::string& study_uid,
+                                                             const std::string& series_uid,
+                                                             const std::string& sop_uid,
+                                                             const AccessScope& scope) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT i.sop_uid, i.sop_class, st.study_uid, i.transfer_syntax, i.blob, i.size, i.sha256, "
+      "se.series_uid, m.document FROM studies st JOIN series se ON se.study=st.id "
+      "JOIN instances i ON i.series=se.id LEFT JOIN instance_metadata m ON m.instance=i.id "
+      "WHERE st.study_uid=?1 AND (?2 = '' OR se.series_uid=?2) AND (?3 = '' OR i.sop_uid=?3) "
+      "AND (?4 = 1 OR EXISTS (SELECT 1 FROM study_groups g WHERE g.study=st.id AND "
+      "g.group_name IN (SELECT value FROM json_each(?5)))) ORDER BY se.id, i.id"));
+  std::string groups = GroupsJson(scope);  // outlives q, which binds it
+  Use q(*s);
+  q.Bind(1, study_uid).Bind(2, series_uid).Bind(3, sop_uid)
+      .Bind(4, int64_t{scope.all ? 1 : 0}).Bind(5, groups);
+  std::vector<StoredDetails> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    StoredDetails d;
+    d.instance = {q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4),
+                  static_cast<uint64_t>(q.Int(5)), q.Text(6)};
+    d.series_instance_uid = q.Text(7);
+    if (!q.IsNull(8)) d.metadata_document = q.Blob(8);
+    out.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE) return reader_->Error("find metadata");
+  return out;
 }
 
 namespace {

@@ -52,6 +52,14 @@ class SqliteIndex : public Index {
                                                      const AccessScope& scope) override;
   Result<std::vector<dicom::QueryMatch>> Find(const dicom::Query& query,
                                               const AccessScope& scope) override;
+  Result<std::optional<StoredDetails>> FindFrameLayout(const std::string& study_uid,
+                                                       const std::string& series_uid,
+                                                       const std::string& sop_uid,
+                                                       const AccessScope& scope) override;
+  Result<std::vector<StoredDetails>> FindMetadata(const std::string& study_uid,
+                                                  const std::string& series_uid,
+                                                  const std::string& sop_uid,
+                                                  const AccessScope& scope) override;
   Result<bool> IsBlobReferenced(const std::string& name) override;
   Result<IndexStats> Stats(const AccessScope& scope) override;
   Status PutPeer(const PeerRecord& peer) override;
