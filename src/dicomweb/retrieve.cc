@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "dicom/query.h"
+#include "dicom/transfer_syntax.h"
 #include "dicom/transcode.h"
 #include "dicom/uid.h"
 #include "dicomweb/multipart_writer.h"
@@ -21,6 +22,8 @@ using web::HttpResponse;
 
 // The largest object transcoded (read whole into memory) for one part.
 constexpr uint64_t kMaxTranscodeBytes = uint64_t{512} << 20;
+// Frames up to this span are read with one read; larger ones are streamed range by range.
+constexpr uint64_t kMaxFrameSpanRead = uint64_t{32} << 20;
 
 constexpr dicom::TagKey kStudyUidTag = dicom::MakeTag(0x0020, 0x000D);
 constexpr dicom::TagKey kSeriesUidTag = dicom::MakeTag(0x0020, 0x000E);
@@ -221,6 +224,227 @@ HttpResponse RetrieveInstances(archive::ArchiveService& archive, const HttpReque
   return response;
 }
 
+
+// --- Frames --------------------------------------------------------------------------------
+
+// The ranges of a stored object, in order; the object is shared by the frames of one
+// response (read by one thread at a time).
+class RangesBodySource : public web::BodySource {
+ public:
+  RangesBodySource(std::shared_ptr<archive::StoredObject> object,
+                   std::vector<archive::ByteRange> ranges)
+      : object_(std::move(object)), ranges_(std::move(ranges)) {}
+
+  Result<size_t> Read(char* out, size_t n) override {
+    while (index_ < ranges_.size() && done_ == ranges_[index_].length) {
+      ++index_;
+      done_ = 0;
+    }
+    if (index_ == ranges_.size()) return size_t{0};
+    const archive::ByteRange& range = ranges_[index_];
+    size_t want = static_cast<size_t>(std::min<uint64_t>(n, range.length - done_));
+    TRESOR_ASSIGN_OR_RETURN(size_t got, object_->ReadAt(out, want, range.offset + done_));
+    if (got == 0) return IoError("stored object ends inside a frame");
+    done_ += got;
+    return got;
+  }
+
+ private:
+  std::shared_ptr<archive::StoredObject> object_;
+  const std::vector<archive::ByteRange> ranges_;
+  size_t index_ = 0;
+  uint64_t done_ = 0;
+};
+
+uint64_t TotalLength(const std::vector<archive::ByteRange>& ranges) {
+  uint64_t total = 0;
+  for (const archive::ByteRange& r : ranges) total += r.length;
+  return total;
+}
+
+// Reads `length` bytes at `offset` (one read, repeated only if the store returns less).
+Result<std::string> ReadRange(archive::StoredObject& object, uint64_t offset, uint64_t length) {
+  if (length > kMaxTranscodeBytes) return ResourceExhausted("range too large to decode");
+  std::string out(length, '\0');
+  for (uint64_t done = 0; done < length;) {
+    TRESOR_ASSIGN_OR_RETURN(size_t got,
+                            object.ReadAt(out.data() + done, length - done, offset + done));
+    if (got == 0) return IoError("stored object ends inside a frame");
+    done += got;
+  }
+  return out;
+}
+
+bool IsNativeLittleEndian(std::string_view ts) {
+  return ts == dicom::kImplicitVRLittleEndian || ts == dicom::kExplicitVRLittleEndian;
+}
+
+// The parts of a frames retrieval: one per requested frame, in the order asked.
+class FrameParts {
+ public:
+  FrameParts(std::shared_ptr<archive::StoredObject> object, archive::FrameTable table,
+             std::vector<uint32_t> numbers, Rendition rendition)
+      : object_(std::move(object)),
+        table_(std::move(table)),
+        numbers_(std::move(numbers)),
+        rendition_(std::move(rendition)) {}
+
+  // True when frames go out as bytes read from the store, with no codec and no swap.
+  bool Raw() const {
+    return rendition_.as_stored ||
+           (!table_.encapsulated && IsNativeLittleEndian(table_.transfer_syntax_uid));
+  }
+
+  Result<MultipartPart> Open(size_t i) {
+    const std::vector<archive::ByteRange>& ranges = table_.frames[numbers_[i] - 1];
+    MultipartPart part;
+    part.content_type = rendition_.ContentType();
+    if (Raw()) {
+      part.length = TotalLength(ranges);
+      uint64_t span = ranges.back().offset + ranges.back().length - ranges.front().offset;
+      if (span > kMaxFrameSpanRead || ranges.back().offset < ranges.front().offset) {
+        part.body = std::make_unique<RangesBodySource>(object_, ranges);
+        return part;
+      }
+      // One read of the span from the first range to the last (a frame's fragments lie
+      // one after the other, item headers between them), then the ranges cut from it.
+      TRESOR_ASSIGN_OR_RETURN(std::string bytes,
+                              ReadRange(*object_, ranges.front().offset, span));
+      std::string frame;
+      frame.reserve(*part.length);
+      for (const archive::ByteRange& r : ranges) {
+        uint64_t at = r.offset - ranges.front().offset;
+        if (r.offset < ranges.front().offset || at + r.length > bytes.size()) {
+          return Internal("frame ranges out of order");
+        }
+        frame.append(bytes, at, r.length);
+      }
+      part.body = std::make_unique<StringBodySource>(std::move(frame));
+      return part;
+    }
+    std::string decoded;
+    if (!table_.encapsulated) {
+      // Native big endian: the frame's bytes with each sample's bytes reversed.
+      if (ranges.size() != 1) return Internal("a native frame is one range");
+      TRESOR_ASSIGN_OR_RETURN(decoded, ReadRange(*object_, ranges[0].offset, ranges[0].length));
+      size_t width = (table_.bits_allocated + 7) / 8;
+      if (table_.transfer_syntax_uid != dicom::kExplicitVRBigEndian || width < 2) {
+        return Unsupported("no conversion for this native syntax");
+      }
+      for (size_t at = 0; at + width <= decoded.size(); at += width) {
+        std::reverse(decoded.begin() + at, decoded.begin() + at + width);
+      }
+    } else {
+      if (header_.empty()) {
+        // Everything before the first fragment: the attributes a decoder needs.
+        uint64_t end = table_.frames.front().front().offset;
+        TRESOR_ASSIGN_OR_RETURN(header_, ReadRange(*object_, 0, end));
+      }
+      std::vector<std::string> fragments;
+      for (const archive::ByteRange& r : ranges) {
+        TRESOR_ASSIGN_OR_RETURN(std::string fragment, ReadRange(*object_, r.offset, r.length));
+        fragments.push_back(std::move(fragment));
+      }
+      TRESOR_ASSIGN_OR_RETURN(decoded, dicom::DecodeFrameFragments(
+                                           header_, table_.transfer_syntax_uid, fragments));
+    }
+    part.length = decoded.size();
+    part.body = std::make_unique<StringBodySource>(std::move(decoded));
+    return part;
+  }
+
+  Result<std::optional<MultipartPart>> Next() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (prepared_) {
+      std::optional<MultipartPart> part = std::move(prepared_);
+      prepared_.reset();
+      ++next_;
+      return part;
+    }
+    if (next_ >= numbers_.size()) return std::optional<MultipartPart>();
+    size_t i = next_++;
+    auto part = Open(i);
+    if (!part.ok()) {
+      TRESOR_LOG(kError) << "dicomweb frames: frame " << numbers_[i] << " failed mid-response: "
+                         << part.status().message();
+      return part.status();
+    }
+    return std::optional<MultipartPart>(std::move(part).value());
+  }
+
+  void Prepare(MultipartPart part) { prepared_ = std::move(part); }
+
+  std::optional<uint64_t> BodyLength(const std::string& boundary) const {
+    if (!Raw()) return std::nullopt;
+    uint64_t total = MultipartWriter::ClosingBytes(boundary);
+    for (uint32_t n : numbers_) {
+      uint64_t length = TotalLength(table_.frames[n - 1]);
+      total += MultipartWriter::FramingBytes(boundary, rendition_.ContentType(), length) + length;
+    }
+    return total;
+  }
+
+ private:
+  std::shared_ptr<archive::StoredObject> object_;
+  const archive::FrameTable table_;
+  const std::vector<uint32_t> numbers_;
+  const Rendition rendition_;
+  std::mutex mu_;
+  std::string header_;  // the object's bytes before the first fragment, once read
+  std::optional<MultipartPart> prepared_;
+  size_t next_ = 0;
+};
+
+// GET /studies/{study}/series/{series}/instances/{instance}/frames/{frames}.
+HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest& request,
+                            const archive::Principal& who) {
+  Target target;
+  HttpResponse refusal;
+  if (!ReadTarget(request, &target, &refusal)) return refusal;
+  auto numbers = ParseFrameList(PathParam(request, "frames"));
+  if (!numbers.ok()) return HttpResponse::Error(400, numbers.status().message());
+  auto ranges = ParseAccept(request.Header("Accept"));
+  if (!ranges.ok()) return HttpResponse::Error(400, ranges.status().message());
+  auto acceptable = AcceptableRenditions(*ranges, Resource::kFrames, numbers->size() == 1);
+  if (!acceptable.ok()) return HttpResponse::Error(400, acceptable.status().message());
+  if (acceptable->empty()) return NotAcceptable();
+
+  auto table = archive.catalog().Frames(who, target.study, target.series, target.instance);
+  if (!table.ok()) return Failure(table.status(), "frames");
+  for (uint32_t n : *numbers) {
+    if (n > table->frames.size()) return HttpResponse::Error(404, "no such frame");
+  }
+  std::optional<Rendition> rendition =
+      ChooseRendition(*acceptable, table->transfer_syntax_uid, Resource::kFrames);
+  if (!rendition) return NotAcceptable();
+  auto object = archive.catalog().OpenInstance(who, target.instance);
+  if (!object.ok()) return Failure(object.status(), "frames");
+  bool multipart = rendition->multipart;
+  std::string part_type = rendition->part_type;
+  auto parts = std::make_shared<FrameParts>(
+      std::shared_ptr<archive::StoredObject>(std::move(object).value()),
+      std::move(table).value(), std::move(numbers).value(), std::move(*rendition));
+  auto first = parts->Open(0);
+  if (!first.ok()) {
+    if (IsNotAcceptable(first.status())) return NotAcceptable();
+    return Failure(first.status(), "frames");
+  }
+  HttpResponse response;
+  if (!multipart) {
+    response.content_type = first->content_type;
+    response.stream_length = first->length.value_or(HttpResponse::kUnknownLength);
+    response.stream = std::shared_ptr<web::BodySource>(std::move(first->body));
+    return response;
+  }
+  std::string boundary = MultipartWriter::NewBoundary();
+  std::optional<uint64_t> length = parts->BodyLength(boundary);
+  parts->Prepare(std::move(first).value());
+  response.content_type = "multipart/related; type=\"" + part_type + "\"; boundary=" + boundary;
+  response.stream = std::make_shared<MultipartWriter>(boundary, [parts] { return parts->Next(); });
+  response.stream_length = length.value_or(HttpResponse::kUnknownLength);
+  return response;
+}
+
 }  // namespace
 
 Result<std::vector<uint32_t>> ParseFrameList(std::string_view text, size_t max_frames) {
@@ -290,6 +514,12 @@ void AddRetrieveRoutes(web::Router& router, archive::ArchiveService& archive,
   router.Add(web::Route::Authenticated(
       "GET", root + "/studies/{study}/series/{series}/instances/{instance}",
       "WADO-RS: one instance (multipart/related or application/dicom)", instances));
+  router.Add(web::Route::Authenticated(
+      "GET", root + "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
+      "WADO-RS: frames of an instance (multipart/related octet-stream or compressed types)",
+      [&archive](const HttpRequest& request, const archive::Principal& who) {
+        return RetrieveFrames(archive, request, who);
+      }));
 }
 
 }  // namespace tresor::dicomweb

@@ -102,13 +102,7 @@ expect_eq "study: 6 parts" 6 "$(split)"
 manifest_uids "\$3 == \"$STUDY\"" >"$WORK/want"
 $W sops "$(PARTS)" >"$WORK/got"
 check "study: exactly the manifest's instances" cmp "$WORK/want" "$WORK/got"
-bad=0
-for part in "$(PARTS)"/part-*.bin; do
-  uid=$("$PY" -c 'import pydicom,sys;print(pydicom.dcmread(sys.argv[1],stop_before_pixels=True).SOPInstanceUID)' "$part")
-  path=$(awk -F'\t' -v u="$uid" '$5 == u {print $1}' "$CORPUS/manifest.tsv")
-  [ "$($DS sha "$CORPUS/$path")" = "$($DS sha "$part")" ] || { echo "differs: $uid"; bad=1; }
-done
-expect_eq "study: every part has the stored data set bytes" 0 "$bad"
+check "study: every part has the stored data set bytes" $W same-datasets "$(PARTS)" "$CORPUS/manifest.tsv"
 
 get "/studies/$STUDY/series/$SERIES"
 expect_eq "series without Accept: 200" 200 "$CODE"
@@ -194,5 +188,66 @@ get "/studies/$STUDY" -H 'Accept: application/json'
 expect_eq "only application/json accepted: 406" 406 "$CODE"
 get "/studies/$STUDY" -H "Accept: $STAR"
 expect_eq "after the 406s the study still answers 200" 200 "$CODE"
+
+# --- 5. frames --------------------------------------------------------------------------
+OCTET_STAR='multipart/related; type="application/octet-stream"; transfer-syntax=*'
+OCTET_ELE="multipart/related; type=\"application/octet-stream\"; transfer-syntax=$ELE"
+# frames_of NAME: the frames path of a prepared codec object.
+frames_of() { echo "/studies/$CODEC_STUDY/series/$(codec "$1" 2)/instances/$(codec "$1" 3)/frames"; }
+# check_frames NAME LIST ACCEPT MODE TS: GET frames LIST; every part is
+# "application/octet-stream; transfer-syntax=TS" and holds its frame (MODE stored|decoded).
+check_frames() {
+  local name=$1 list=$2 accept=$3 mode=$4 ts=$5
+  local what="$name frames $list ${accept:-(no Accept)}: $mode, transfer-syntax=$ts"
+  get "$(frames_of "$name")/$list" ${accept:+-H "Accept: $accept"}
+  if [ "$CODE" != 200 ]; then fail "$what: status $CODE"; return; fi
+  local count; count=$(split) || { fail "$what: framing: $count"; return; }
+  IFS=, read -ra numbers <<<"$list"
+  check "$what" $W frames "$mode" "$WORK/codec/$name" "$(PARTS)" \
+    "application/octet-stream; transfer-syntax=$ts" "${numbers[@]}"
+}
+for name in multi_native.dcm multi_rle.dcm multi_jls.dcm multi_jpegll.dcm MR_small_RLE.dcm \
+            MR_small_jpeg_ls_lossless.dcm SC_rgb_jpeg_gdcm.dcm rtdose.dcm rtdose_rle.dcm; do
+  stored_ts=$(codec "$name" 4)
+  if [ "$(codec "$name" 5)" -gt 1 ]; then list="$(codec "$name" 5),1,2"; else list=1; fi
+  check_frames "$name" "$list" "$OCTET_STAR" stored "$stored_ts"
+  check_frames "$name" "$list" "$OCTET_ELE" decoded "$ELE"
+done
+check_frames multi_jls.dcm 3 "" decoded "$ELE"
+check_frames multi_rle.dcm 2 '*/*' decoded "$ELE"
+check_frames multi_jpegll.dcm 4 'multipart/related; type=application/octet-stream; transfer-syntax="*"' stored 1.2.840.10008.1.2.4.70
+check_frames multi_jls.dcm 1 "$OCTET_STAR; transfer-syntax=$ELE" stored "$JLS"
+get "$(frames_of multi_jls.dcm)/2" -H 'Accept: multipart/related; type="image/jls"'
+expect_eq "JPEG-LS frame as image/jls: 200, one part" "200 1" "$CODE $(split)"
+expect_eq "  ... typed image/jls with its syntax" "image/jls; transfer-syntax=$JLS" "$(cut -f2 "$(PARTS)/parts.tsv")"
+check "  ... holding the stored frame" $W frame-stored "$WORK/codec/multi_jls.dcm" 2 "$(PARTS)/part-1.bin"
+get "$(frames_of multi_rle.dcm)/3" -H 'Accept: application/octet-stream'
+expect_eq "one frame as a single-part octet-stream: 200" 200 "$CODE"
+check "  ... the decoded frame" $W frame-decoded "$WORK/codec/multi_rle.dcm" 3 "$BODY"
+CT_FRAMES="/studies/$STUDY/series/$SERIES/instances/$SOP/frames"
+get "$CT_FRAMES/1" -H "Accept: $OCTET_STAR"
+expect_eq "a frame of a stored corpus image: 200" "200 1" "$CODE $(split)"
+check "  ... equals its pixel data" $W frame-stored "$FILE" 1 "$(PARTS)/part-1.bin"
+grep -a -m1 -n '' "$BODY" | grep -q "^1:--" && pass "the boundary line comes first" ||
+  fail "the boundary line comes first"
+
+get "$(frames_of multi_rle.dcm)/0"
+expect_eq "frame 0: 400" 400 "$CODE"
+get "$(frames_of multi_rle.dcm)/1,x"
+expect_eq "a frame list with a non-number: 400" 400 "$CODE"
+get "$(frames_of multi_rle.dcm)/5"
+expect_eq "frame 5 of 4: 404" 404 "$CODE"
+get "$(frames_of MR_small_jp2klossless.dcm)/1" -H "Accept: $OCTET_ELE"
+expect_eq "a JPEG 2000 frame decoded (no decoder): 406" 406 "$CODE"
+get "$(frames_of MR_small_jp2klossless.dcm)/1" -H "Accept: $OCTET_STAR"
+expect_eq "  ... but as stored: 200" "200 1" "$CODE $(split)"
+get "$(frames_of multi_jls.dcm)/1" -H 'Accept: multipart/related; type="image/jpeg"'
+expect_eq "a JPEG-LS frame as image/jpeg (no re-encoding): 406" 406 "$CODE"
+AS=$OTHER get "$CT_FRAMES/1" -H "Accept: $OCTET_STAR"
+expect_eq "frames outside the caller's scope: 404" 404 "$CODE"
+get "/studies/$OTHER_STUDY/series/$SERIES/instances/$SOP/frames/1"
+expect_eq "frames under the wrong study: 404" 404 "$CODE"
+get "$(frames_of multi_rle.dcm)/4,3" -H "Accept: $OCTET_STAR"
+expect_eq "after the refusals frames still answer 200" "200 2" "$CODE $(split)"
 
 finish

@@ -9,6 +9,9 @@
       Content-Type and, when given, a Content-Length equal to its size, the closing
       delimiter last. Prints the number of parts; exits 1 on any violation.
   wado.py sops DIR            SOP Instance UIDs of the part-*.bin files, sorted.
+  wado.py same-datasets DIR MANIFEST
+      exit 0 if every part-*.bin in DIR has the data set bytes (everything after the file
+      meta group) of the manifest file (make_studies.py) with its SOP Instance UID.
   wado.py prepare OUT STUDY FILE...
       Copies each FILE into OUT with new Study (STUDY), Series and SOP Instance UIDs
       (derived from the file name), keeping its transfer syntax and pixel data bytes;
@@ -20,14 +23,17 @@
   wado.py frame-decoded FILE N PART
       exit 0 if PART holds frame N of FILE decoded (pydicom + numpy), little endian,
       colour by pixel.
+  wado.py frames stored|decoded FILE DIR TYPE N...
+      the parts DIR/part-1.bin... (from split) are frames N... of FILE (as frame-stored or
+      frame-decoded check them), and parts.tsv gives each the Content-Type TYPE.
 """
 import hashlib
 import os
 import re
+import struct
 import sys
 
-import pydicom
-from pydicom import encaps
+# pydicom is imported only by the modes that need it: split runs often and must be quick.
 
 
 def fail(message):
@@ -103,6 +109,7 @@ def split(headers_path, body_path, out):
 
 
 def sops(folder):
+    import pydicom
     uids = []
     for name in os.listdir(folder):
         if name.startswith("part-"):
@@ -118,6 +125,7 @@ def derived_uid(*parts):
 
 
 def prepare(out, study, files):
+    import pydicom
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "files.tsv"), "w") as listing:
         for path in files:
@@ -135,6 +143,7 @@ def prepare(out, study, files):
 
 
 def pixels(path):
+    import pydicom
     ds = pydicom.dcmread(path)
     return ds, ds.pixel_array
 
@@ -152,6 +161,7 @@ def frame_count(ds):
 
 
 def stored_frame(ds, n):
+    from pydicom import encaps
     frames = frame_count(ds)
     if ds.file_meta.TransferSyntaxUID.is_compressed:
         return list(encaps.generate_pixel_data_frame(ds.PixelData, frames))[n - 1]
@@ -160,6 +170,7 @@ def stored_frame(ds, n):
 
 
 def frame_stored(path, n, part):
+    import pydicom
     ds = pydicom.dcmread(path)
     want = stored_frame(ds, int(n))
     got = open(part, "rb").read()
@@ -181,6 +192,60 @@ def frame_decoded(path, n, part):
             n, len(got), len(want), array.shape, array.dtype))
 
 
+def dataset_bytes(data):
+    """The bytes after the (explicit VR little endian) file meta group."""
+    if data[128:132] != b"DICM":
+        fail("not a Part 10 file")
+    pos = 132
+    while pos + 8 <= len(data):
+        group = struct.unpack_from("<H", data, pos)[0]
+        if group != 2:
+            break
+        vr = data[pos + 4:pos + 6]
+        if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT"):
+            pos += 12 + struct.unpack_from("<I", data, pos + 8)[0]
+        else:
+            pos += 8 + struct.unpack_from("<H", data, pos + 6)[0]
+    return data[pos:]
+
+
+def same_datasets(folder, manifest):
+    import pydicom
+    base = os.path.dirname(manifest)
+    paths = {}
+    with open(manifest) as f:
+        next(f)
+        for line in f:
+            cols = line.rstrip("\n").split("\t")
+            paths[cols[4]] = os.path.join(base, cols[0])
+    bad = 0
+    for name in sorted(os.listdir(folder)):
+        if not name.startswith("part-"):
+            continue
+        part = os.path.join(folder, name)
+        uid = str(pydicom.dcmread(part, stop_before_pixels=True).SOPInstanceUID)
+        if uid not in paths:
+            print("not in the manifest: " + uid)
+            bad = 1
+        elif dataset_bytes(open(part, "rb").read()) != dataset_bytes(open(paths[uid], "rb").read()):
+            print("data set bytes differ: " + uid)
+            bad = 1
+    if bad:
+        sys.exit(1)
+
+
+def frames(mode, path, folder, part_type, numbers):
+    with open(os.path.join(folder, "parts.tsv")) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    if len(rows) != len(numbers):
+        fail("%d parts for %d frames" % (len(rows), len(numbers)))
+    for i, n in enumerate(numbers, 1):
+        if rows[i - 1][1] != part_type:
+            fail("part %d is %s" % (i, rows[i - 1][1]))
+        check = frame_stored if mode == "stored" else frame_decoded
+        check(path, n, os.path.join(folder, "part-%d.bin" % i))
+
+
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "split":
@@ -195,6 +260,10 @@ def main():
         frame_stored(*args)
     elif mode == "frame-decoded":
         frame_decoded(*args)
+    elif mode == "same-datasets":
+        same_datasets(*args)
+    elif mode == "frames":
+        frames(args[0], args[1], args[2], args[3], args[4:])
     else:
         fail("unknown mode " + mode)
 
