@@ -241,6 +241,30 @@ class ArchiveServiceTest : public ArchiveFixture, public ::testing::TestWithPara
   void TearDown() override { CloseArchive(); }
 };
 
+TEST_P(ArchiveServiceTest, BeforeCommitSeesTheUidsAndCanRefuse) {
+  TestObject o = Object(1);
+  UploadInfo info = Info(o.sop_instance_uid);
+  std::string seen_study, seen_series;
+  info.before_commit = [&](const std::string& study, const std::string& series) {
+    seen_study = study;
+    seen_series = series;
+    return InvalidArgument("not this study");
+  };
+  auto refused = Store(Principal::LocalAdmin(), info, DataSet(o));
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(seen_study, kStudyUid);
+  EXPECT_EQ(seen_series, kSeriesUid);
+  EXPECT_EQ(StoredFileCount(), 0u);  // the staged blob was discarded
+  auto stats = archive_->catalog().Stats(Principal::LocalAdmin());
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->instances, 0);
+
+  info.before_commit = [](const std::string&, const std::string&) { return Status::Ok(); };
+  auto stored = Store(Principal::LocalAdmin(), info, DataSet(o));
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(*stored, StoreOutcome::kStored);
+}
+
 TEST_P(ArchiveServiceTest, StoreThenOpenReturnsThePart10Object) {
   TestObject o = Object(1);
   std::string data = DataSet(o);

@@ -8,6 +8,8 @@ namespace {
 
 // Transport padding (RFC 2046: LWSP after a boundary) tolerated before the line end.
 constexpr size_t kMaxPadding = 256;
+// The most of one Feed() piece buffered at a time.
+constexpr size_t kSliceBytes = 64 * 1024;
 
 // What follows "\n--boundary" at `i`.
 enum class Tail {
@@ -63,14 +65,19 @@ Status MultipartParser::Fail(Status status) {
 }
 
 Status MultipartParser::Feed(std::string_view piece) {
-  if (state_ == State::kFailed) return error_;
-  if (state_ == State::kEpilogue || piece.empty()) return Status::Ok();
-  buf_.append(piece.data(), piece.size());
-  Status st = Process();
-  if (!st.ok()) return Fail(std::move(st));
-  buf_.erase(0, pos_);
-  pos_ = 0;
-  return Status::Ok();
+  // In slices, so that the buffer stays small however large the pieces are.
+  while (!piece.empty()) {
+    if (state_ == State::kFailed) return error_;
+    if (state_ == State::kEpilogue) return Status::Ok();
+    size_t take = std::min(piece.size(), kSliceBytes);
+    buf_.append(piece.data(), take);
+    piece.remove_prefix(take);
+    Status st = Process();
+    if (!st.ok()) return Fail(std::move(st));
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+  return state_ == State::kFailed ? error_ : Status::Ok();
 }
 
 Status MultipartParser::Finish() {

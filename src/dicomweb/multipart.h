@@ -4,7 +4,8 @@
 // The body is fed in pieces of any size, split anywhere (inside a boundary, a header line or a
 // CRLF); the parser calls its handler with one event per part as soon as the bytes allow:
 // OnPartBegin(headers), OnPartData(bytes)... (any number, any sizes), OnPartEnd(). It holds at
-// most one part's header block and a few bytes of look-ahead, never a part's content.
+// most one part's header block, a few bytes of look-ahead and a 64 KiB slice of the piece
+// being fed, never a part's content.
 //
 // Tolerated, as real clients send them: a preamble before the first boundary and an epilogue
 // after the closing one, parts without Content-Length (boundaries alone delimit parts; a

@@ -210,8 +210,9 @@ TEST(MultipartParser, HugePartHeadersAreRefused) {
 }
 
 TEST(MultipartParser, MalformedHeaderLines) {
-  for (const char* body : {"--b\r\nno colon here\r\n\r\nx\r\n--b--", "--b\r\n: no name\r\n\r\n--b--",
-                           "--b\r\n folded first\r\n\r\n--b--", "--b\r\nBad Name: x\r\n\r\n--b--"}) {
+  for (const char* body :
+       {"--b\r\nno colon here\r\n\r\nx\r\n--b--", "--b\r\n: no name\r\n\r\n--b--",
+        "--b\r\n folded first\r\n\r\n--b--", "--b\r\nBad Name: x\r\n\r\n--b--"}) {
     SCOPED_TRACE(body);
     EXPECT_EQ(Parse(body, "b").fed.code(), Code::kInvalidArgument);
   }
@@ -252,6 +253,19 @@ TEST(MultipartParser, BytesAfterTheClosingBoundaryAreIgnored) {
   ASSERT_TRUE(parser.Feed("--b\r\n\r\nnot a part\r\n--b--").ok());
   ASSERT_TRUE(parser.Finish().ok());
   EXPECT_EQ(recorder.parts.size(), 1u);
+}
+
+TEST(MultipartParser, LargePiecesAreParsedInSlices) {
+  // Parts of a few MiB, the whole body in one piece: boundaries straddling the parser's
+  // internal slices are found, contents come back whole.
+  std::string a(3 << 20, 'a'), b((1 << 20) + 17, '\r');
+  for (size_t i = 0; i < a.size(); i += 4093) a[i] = '\n';
+  std::string body = "--b\r\n\r\n" + a + "\r\n--b\r\n\r\n" + b + "\r\n--b--";
+  auto out = Parse(body, "b");
+  ASSERT_TRUE(out.finished.ok()) << out.finished.ToString();
+  ASSERT_EQ(out.parts.size(), 2u);
+  EXPECT_TRUE(out.parts[0].data == a);
+  EXPECT_TRUE(out.parts[1].data == b);
 }
 
 TEST(MultipartParser, RandomBinaryContentInRandomPieces) {

@@ -10,8 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <deque>
+#include <future>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -32,6 +35,10 @@ using Json = nlohmann::ordered_json;
 // Preamble and "DICM" (132 bytes), the largest file meta group ReadFileMeta accepts (64 KiB)
 // and the next element's tag, which ReadFileMeta reads to see where the group ends.
 constexpr size_t kMetaBufferBytes = 132 + 64 * 1024 + 16;
+// Parts whose commit (validation, fsync, index) runs while the next parts are parsed: so the
+// group committer can batch one request's objects the way it batches concurrent
+// associations. Each pending part holds at most the ingest's in-memory scan copy (1 MiB).
+constexpr size_t kMaxPendingCommits = 8;
 // The longest boundary RFC 2046 allows.
 constexpr size_t kMaxBoundaryBytes = 70;
 
@@ -74,12 +81,14 @@ std::string StudyUrl(const std::string& study) {
 
 // One part's outcome.
 struct PartResult {
+  size_t number = 0;             // 1-based position in the body, for logs
   std::string sop_class_uid;     // empty when the part's meta could not be read
   std::string sop_instance_uid;
   std::string study_uid;         // set for stored instances
   std::string series_uid;
   bool stored = false;
   uint16_t failure_reason = 0;
+  bool study_mismatch = false;   // set by the ingest's before_commit hook
 };
 
 class StowSink final : public web::BodySink, private MultipartHandler {
@@ -94,14 +103,19 @@ class StowSink final : public web::BodySink, private MultipartHandler {
 
   Status Write(std::string_view piece) override { return parser_.Feed(piece); }
 
+  // A sink destroyed without Finish() (the client went away) waits for the commits already
+  // started (std::future's destructor); the part being received is dropped.
+  ~StowSink() override = default;
+
   web::HttpResponse Finish() override {
     Status parsed = parser_.Finish();
     if (!parsed.ok() && in_part_) {
       // The body ended inside this part: nothing of it is stored.
       upload_.reset();
-      Refuse(kFailureCannotUnderstand, parsed);
+      Refuse(results_.back(), kFailureCannotUnderstand, parsed);
       in_part_ = false;
     }
+    while (!pending_.empty()) CollectOldest();
     return Respond(parsed);
   }
 
@@ -111,10 +125,10 @@ class StowSink final : public web::BodySink, private MultipartHandler {
   Status OnPartBegin(const web::HeaderList& headers) override {
     in_part_ = true;
     results_.emplace_back();
+    results_.back().number = results_.size();
     meta_.clear();
     upload_.reset();
     state_ = PartState::kMeta;
-    study_mismatch_ = false;
     std::string_view content_type;
     for (const auto& [name, value] : headers) {
       if (web::EqualsIgnoreCase(name, "Content-Type")) {
@@ -124,7 +138,8 @@ class StowSink final : public web::BodySink, private MultipartHandler {
     }
     if (content_type.empty()) {
       if (!parts_default_to_dicom_) {
-        Refuse(kFailureCannotUnderstand, InvalidArgument("part without Content-Type"));
+        Refuse(results_.back(), kFailureCannotUnderstand,
+               InvalidArgument("part without Content-Type"));
       }
       return Status::Ok();
     }
@@ -132,7 +147,8 @@ class StowSink final : public web::BodySink, private MultipartHandler {
     // information says which syntax the bytes are in, and that is what is stored).
     auto media = ParseMediaType(content_type);
     if (!media.ok() || media->type != kDicom) {
-      Refuse(kFailureCannotUnderstand, Unsupported("part is not application/dicom"));
+      Refuse(results_.back(), kFailureCannotUnderstand,
+             Unsupported("part is not application/dicom"));
     }
     return Status::Ok();
   }
@@ -152,7 +168,7 @@ class StowSink final : public web::BodySink, private MultipartHandler {
       }
       case PartState::kStreaming: {
         Status written = upload_->Write(data.data(), data.size());
-        if (!written.ok()) Refuse(StowFailureReason(written), written);
+        if (!written.ok()) Refuse(results_.back(), StowFailureReason(written), written);
         return Status::Ok();
       }
     }
@@ -160,21 +176,41 @@ class StowSink final : public web::BodySink, private MultipartHandler {
   }
 
   Status OnPartEnd() override {
-    in_part_ = false;
     if (state_ == PartState::kMeta) StartUpload();
+    in_part_ = false;
     if (state_ != PartState::kStreaming) return Status::Ok();
-    PartResult& r = results_.back();
-    auto committed = upload_->Commit();
-    upload_.reset();
     state_ = PartState::kDiscarding;
-    if (!committed.ok()) {
-      Refuse(study_mismatch_ ? kFailureStudyMismatch : StowFailureReason(committed.status()),
-             committed.status());
-      return Status::Ok();
+    std::shared_ptr<archive::Upload> upload = std::move(upload_);
+    if (pending_.size() >= kMaxPendingCommits) CollectOldest();
+    // The commit runs on its own thread; it touches only its Upload and its PartResult
+    // (through the before_commit hook), which nothing else reads until it is collected.
+    PartResult* r = &results_.back();
+    std::future<Result<archive::StoreOutcome>> done;
+    try {
+      done = std::async(std::launch::async, [upload] { return upload->Commit(); });
+    } catch (const std::system_error&) {  // no thread to be had: commit here
+      std::promise<Result<archive::StoreOutcome>> now;
+      now.set_value(upload->Commit());
+      done = now.get_future();
     }
-    r.stored = true;  // stored now, or the identical instance was already archived
-    ++stored_;
+    pending_.push_back(Pending{r, std::move(done)});
     return Status::Ok();
+  }
+
+  // Waits for the oldest pending commit and records its outcome.
+  void CollectOldest() {
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    Result<archive::StoreOutcome> committed = p.done.get();
+    if (!committed.ok()) {
+      Refuse(*p.result,
+             p.result->study_mismatch ? kFailureStudyMismatch
+                                      : StowFailureReason(committed.status()),
+             committed.status());
+      return;
+    }
+    p.result->stored = true;  // stored now, or the identical instance was already archived
+    ++stored_;
   }
 
   // Reads the file meta information from the buffered first bytes and begins the upload
@@ -184,27 +220,29 @@ class StowSink final : public web::BodySink, private MultipartHandler {
     dicom::MemoryReader reader(meta_.data(), meta_.size());
     auto meta = dicom::ReadFileMeta(reader);
     if (!meta.ok()) {
-      Refuse(kFailureCannotUnderstand, meta.status());
+      Refuse(r, kFailureCannotUnderstand, meta.status());
       return;
     }
-    r.sop_class_uid = meta->sop_class_uid;
-    r.sop_instance_uid = meta->sop_instance_uid;
+    // Only valid UIDs are echoed in the response and the log; BeginStore refuses the rest.
+    if (dicom::IsValidUid(meta->sop_class_uid)) r.sop_class_uid = meta->sop_class_uid;
+    if (dicom::IsValidUid(meta->sop_instance_uid)) r.sop_instance_uid = meta->sop_instance_uid;
     archive::UploadInfo info;
     info.sop_class_uid = meta->sop_class_uid;
     info.sop_instance_uid = meta->sop_instance_uid;
     info.transfer_syntax_uid = meta->transfer_syntax_uid;
-    info.before_commit = [this](const std::string& study, const std::string& series) {
-      if (!target_study_.empty() && study != target_study_) {
-        study_mismatch_ = true;
+    info.before_commit = [result = &r, target = target_study_](const std::string& study,
+                                                                 const std::string& series) {
+      if (!target.empty() && study != target) {
+        result->study_mismatch = true;
         return InvalidArgument("the instance belongs to another study than the target one");
       }
-      results_.back().study_uid = study;
-      results_.back().series_uid = series;
+      result->study_uid = study;
+      result->series_uid = series;
       return Status::Ok();
     };
     auto begun = ingest_.BeginStore(who_, info);
     if (!begun.ok()) {
-      Refuse(StowFailureReason(begun.status()), begun.status());
+      Refuse(r, StowFailureReason(begun.status()), begun.status());
       return;
     }
     upload_ = std::move(begun).value();
@@ -212,20 +250,22 @@ class StowSink final : public web::BodySink, private MultipartHandler {
     if (meta->dataset_offset < meta_.size()) {
       Status written = upload_->Write(meta_.data() + meta->dataset_offset,
                                       meta_.size() - static_cast<size_t>(meta->dataset_offset));
-      if (!written.ok()) Refuse(StowFailureReason(written), written);
+      if (!written.ok()) Refuse(r, StowFailureReason(written), written);
     }
     meta_.clear();
   }
 
-  // The current part fails with `reason`; the rest of its bytes are read and dropped.
-  void Refuse(uint16_t reason, const Status& why) {
-    PartResult& r = results_.back();
+  // Part `r` fails with `reason`. When it is the current part, the rest of its bytes are
+  // read and dropped.
+  void Refuse(PartResult& r, uint16_t reason, const Status& why) {
     r.stored = false;
     r.failure_reason = reason;
-    upload_.reset();
-    meta_.clear();
-    state_ = PartState::kDiscarding;
-    TRESOR_LOG(kWarn) << "STOW-RS part " << results_.size() << " from " << who_.Describe()
+    if (&r == &results_.back() && in_part_) {
+      upload_.reset();
+      meta_.clear();
+      state_ = PartState::kDiscarding;
+    }
+    TRESOR_LOG(kWarn) << "STOW-RS part " << r.number << " from " << who_.Describe()
                       << " refused (0x" << std::hex << reason << std::dec << ")"
                       << (r.sop_instance_uid.empty() ? "" : " for " + r.sop_instance_uid)
                       << ": " << why.message();
@@ -289,13 +329,18 @@ class StowSink final : public web::BodySink, private MultipartHandler {
   const bool parts_default_to_dicom_;  // the body's `type` is application/dicom
   const std::string target_study_;     // of POST /studies/{study}; empty for /studies
   MultipartParser parser_;
-  std::vector<PartResult> results_;    // one per part, in order
+  struct Pending {
+    PartResult* result;
+    std::future<Result<archive::StoreOutcome>> done;
+  };
+  // One per part, in order; a deque so that pending commits keep valid pointers.
+  std::deque<PartResult> results_;
+  std::deque<Pending> pending_;  // commits running, oldest first
   size_t stored_ = 0;
   bool in_part_ = false;
   PartState state_ = PartState::kDiscarding;
   std::string meta_;  // the current part's first bytes while its meta is being read
   std::unique_ptr<archive::Upload> upload_;
-  bool study_mismatch_ = false;  // set by before_commit for the current part
 };
 
 }  // namespace
