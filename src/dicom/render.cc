@@ -3,7 +3,9 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmimage/diregist.h>  // color image support (RGB, YBR, palette)
 #include <dcmtk/dcmimgle/dcmimage.h>
 #include <dcmtk/dcmimgle/dipixel.h>
@@ -94,6 +96,26 @@ void FitSize(uint32_t w, uint32_t h, const RenderOptions& o, uint32_t* out_w, ui
   if (!o.enlarge) s = std::min(s, 1.0);
   *out_w = std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(w * s)));
   *out_h = std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(h * s)));
+}
+
+// The item of functional group macro `macro` that applies to `frame` (1-based) of an
+// enhanced object: the per-frame group first, then the shared one; null if neither has it.
+DcmItem* FunctionalGroup(DcmDataset* ds, uint32_t frame, const DcmTagKey& macro) {
+  DcmItem* group = nullptr;
+  DcmItem* item = nullptr;
+  if (ds->findAndGetSequenceItem(DCM_PerFrameFunctionalGroupsSequence, group,
+                                 static_cast<signed long>(frame) - 1).good() &&
+      group != nullptr && group->findAndGetSequenceItem(macro, item, 0).good() &&
+      item != nullptr) {
+    return item;
+  }
+  group = nullptr;
+  if (ds->findAndGetSequenceItem(DCM_SharedFunctionalGroupsSequence, group, 0).good() &&
+      group != nullptr && group->findAndGetSequenceItem(macro, item, 0).good() &&
+      item != nullptr) {
+    return item;
+  }
+  return nullptr;
 }
 
 const char* ImageStatusText(EI_Status status) {
@@ -328,19 +350,27 @@ Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& optio
   const bool modality_lut = ds->tagExists(DCM_ModalityLUTSequence);
   double slope = 1, intercept = 0;
   if (monochrome && !modality_lut) {
+    // Enhanced objects keep the rescale in the Pixel Value Transformation functional group.
+    DcmItem* source = FunctionalGroup(ds, options.frame, DCM_PixelValueTransformationSequence);
+    if (source == nullptr) source = ds;
     Float64 v = 0;
-    if (ds->findAndGetFloat64(DCM_RescaleSlope, v).good()) slope = v;
-    if (ds->findAndGetFloat64(DCM_RescaleIntercept, v).good()) intercept = v;
+    if (source->findAndGetFloat64(DCM_RescaleSlope, v).good()) slope = v;
+    if (source->findAndGetFloat64(DCM_RescaleIntercept, v).good()) intercept = v;
     if (!std::isfinite(slope) || !std::isfinite(intercept) || slope == 0) {
       return InvalidArgument("Rescale Slope/Intercept are not usable");
     }
   }
 
+  const E_TransferSyntax xfer = ds->getOriginalXfer();
+  if (DcmXfer(xfer).isEncapsulated() &&
+      !DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit)) {
+    return Unsupported(std::string("no decoder for ") + DcmXfer(xfer).getXferName());
+  }
   unsigned long flags = CIF_NeverAccessEmbeddedOverlays;
   if (frames > 1) flags |= CIF_UsePartialAccessToPixelData;
   // The linear rescale is applied here in double precision (DCMTK would keep integers).
   if (monochrome && !modality_lut) flags |= CIF_IgnoreModalityTransformation;
-  ImagePtr image(new DicomImage(ds, ds->getOriginalXfer(), flags, options.frame - 1, 1));
+  ImagePtr image(new DicomImage(ds, xfer, flags, options.frame - 1, 1));
   if (image->getStatus() != EIS_Normal) {
     EI_Status status = image->getStatus();
     std::string what = std::string("cannot decode the image: ") + ImageStatusText(status);
@@ -394,15 +424,19 @@ Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& optio
   if (options.window) {
     window = *options.window;
   } else {
+    // Enhanced objects keep the window in the Frame VOI LUT functional group.
+    DcmItem* source = FunctionalGroup(ds, options.frame, DCM_FrameVOILUTSequence);
+    if (source == nullptr) source = ds;
     Float64 center = 0, width = 0;
-    bool from_object = ds->findAndGetFloat64(DCM_WindowCenter, center, 0).good() &&
-                       ds->findAndGetFloat64(DCM_WindowWidth, width, 0).good() &&
+    bool from_object = source->findAndGetFloat64(DCM_WindowCenter, center, 0).good() &&
+                       source->findAndGetFloat64(DCM_WindowWidth, width, 0).good() &&
                        std::isfinite(center) && std::isfinite(width);
     if (from_object) {
       window.center = center;
       window.width = width;
       OFString function;
-      if (ds->findAndGetOFString(DCM_VOILUTFunction, function).good() && !function.empty()) {
+      if (source->findAndGetOFString(DCM_VOILUTFunction, function).good() &&
+          !function.empty()) {
         auto f = ParseFunction(function.c_str());
         if (f.ok()) window.function = *f;
       }

@@ -5,7 +5,8 @@
 // Grayscale (MONOCHROME1/2, any bit depth, signed or not): the modality transform is
 // Rescale Slope/Intercept applied in double precision (or the object's Modality LUT
 // Sequence), then the VOI window of PS3.3 C.11.2.1.2 maps values to 0..255 (rounded to
-// nearest); MONOCHROME1 is inverted so that low values display white. Color (RGB,
+// nearest); MONOCHROME1 is inverted so that low values display white. Enhanced objects'
+// rescale and window come from the frame's functional groups (per-frame, then shared). Color (RGB,
 // YBR_FULL, YBR_FULL_422, PALETTE COLOR, ...) is converted to 8-bit RGB by DCMTK; a
 // window does not apply to color.
 //

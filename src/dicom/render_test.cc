@@ -49,7 +49,10 @@ class Part10 {
   }
   static std::string Le32(uint32_t v) { return Le16(v & 0xFFFF) + Le16(v >> 16); }
 
- private:
+  // One item of a sequence holding `elements` (encoded with Element, in tag order).
+  static std::string Item(const std::string& elements) {
+    return Le16(0xFFFE) + Le16(0xE000) + Le32(static_cast<uint32_t>(elements.size())) + elements;
+  }
   static std::string Element(uint16_t g, uint16_t e, const std::string& vr, std::string value) {
     if (value.size() % 2) value += (vr == "UI" || vr == "OB" || vr == "OW") ? '\0' : ' ';
     std::string out = Le16(g) + Le16(e) + vr;
@@ -60,6 +63,8 @@ class Part10 {
     }
     return out + value;
   }
+
+ private:
   std::map<uint32_t, std::pair<std::string, std::string>> elements_;
 };
 
@@ -287,6 +292,39 @@ TEST_F(RenderTest, FramesAreSelectedAndRangeChecked) {
   EXPECT_EQ(RenderPixels(file, o).status().code(), Code::kInvalidArgument);
   o.frame = 0;
   EXPECT_EQ(RenderPixels(file, o).status().code(), Code::kInvalidArgument);
+}
+
+// Enhanced objects: rescale from the shared Pixel Value Transformation group, window from
+// each frame's Frame VOI LUT group (the top level has neither).
+TEST_F(RenderTest, EnhancedObjectsUseTheFrameFunctionalGroups) {
+  Part10 p = Image(1, 4, 1, 16, "MONOCHROME2");
+  p.Text(0x0028, 0x0008, "IS", "2");
+  auto voi = [](const char* center, const char* width) {
+    return Part10::Item(Part10::Element(0x0028, 0x9132, "SQ",
+                                        Part10::Item(Part10::Element(0x0028, 0x1050, "DS", center) +
+                                                     Part10::Element(0x0028, 0x1051, "DS", width))));
+  };
+  std::string transform = Part10::Element(
+      0x0028, 0x9145, "SQ",
+      Part10::Item(Part10::Element(0x0028, 0x1052, "DS", "-100") +
+                   Part10::Element(0x0028, 0x1053, "DS", "2")));
+  p.Add(0x5200, 0x9229, "SQ", Part10::Item(transform));
+  p.Add(0x5200, 0x9230, "SQ", voi("0", "201") + voi("300", "101"));
+  const std::vector<int> stored = {0, 50, 100, 150, 200, 250, 300, 350};
+  p.Add(0x7FE0, 0x0010, "OW", Words(stored));
+  std::string file = p.Build();
+  for (uint32_t frame : {1u, 2u}) {
+    RenderOptions o;
+    o.frame = frame;
+    auto got = RenderPixels(file, o);
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    std::vector<int> want;
+    for (int i = 0; i < 4; ++i) {
+      double x = stored[(frame - 1) * 4 + i] * 2.0 - 100;
+      want.push_back(frame == 1 ? LinearRef(x, 0, 201) : LinearRef(x, 300, 101));
+    }
+    EXPECT_LE(MaxDiff(got->data, want), 1) << "frame " << frame;
+  }
 }
 
 TEST_F(RenderTest, DecodedSizeIsCappedBeforeDecoding) {

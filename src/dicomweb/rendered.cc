@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "dicomweb/negotiation.h"
 #include "dicomweb/rendering.h"
 #include "dicomweb/routes.h"
 
@@ -37,15 +36,16 @@ Result<uint32_t> ParseCount(std::string_view text, uint32_t low, uint32_t high,
 Result<dicom::ImageFormat> NegotiateFormat(const web::HttpRequest& request,
                                            const std::map<std::string, std::string>& query) {
   auto param = query.find("accept");
-  std::string_view header =
+  std::string_view accept =
       param != query.end() ? std::string_view(param->second) : request.Header("Accept");
-  TRESOR_ASSIGN_OR_RETURN(std::vector<MediaRange> ranges, ParseAccept(header));
-  for (const MediaRange& r : ranges) {
-    if (r.q <= 0) continue;
-    if (Covers(r.media.type, "image/jpeg")) return dicom::ImageFormat::kJpeg;
-    if (Covers(r.media.type, "image/png")) return dicom::ImageFormat::kPng;
+  auto type = ChooseMediaType(accept, {"image/jpeg", "image/png"});
+  if (!type.ok()) {
+    if (type.status().code() == Code::kUnsupported) {
+      return Unsupported("only image/jpeg and image/png are available");
+    }
+    return type.status();
   }
-  return Unsupported("only image/jpeg and image/png are available");
+  return *type == "image/png" ? dicom::ImageFormat::kPng : dicom::ImageFormat::kJpeg;
 }
 
 Result<dicom::RenderOptions> ParseRenderQuery(const web::HttpRequest& request, bool thumbnail) {

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "dicom/query.h"
 #include "dicom/uid.h"
+#include "dicomweb/negotiation.h"
 
 namespace tresor::dicomweb {
 namespace {
@@ -163,6 +164,28 @@ Result<archive::InstanceInfo> ResolveRenderTarget(archive::ArchiveService& archi
                           archive.catalog().ResolveRetrieve(who, UidQuery(one), security::kGet));
   if (found.empty()) return NotFound("no such instance");
   return found.front();
+}
+
+Result<std::string> ChooseMediaType(std::string_view accept,
+                                    const std::vector<std::string>& offered) {
+  TRESOR_ASSIGN_OR_RETURN(std::vector<MediaRange> ranges, ParseAccept(accept));
+  std::vector<std::string> refused;
+  for (const MediaRange& r : ranges) {
+    if (r.q <= 0) refused.push_back(r.media.type);
+  }
+  auto is_refused = [&refused](const std::string& type) {
+    for (const std::string& t : refused) {
+      if (t == type) return true;
+    }
+    return false;
+  };
+  for (const MediaRange& r : ranges) {
+    if (r.q <= 0) continue;
+    for (const std::string& type : offered) {
+      if (Covers(r.media.type, type) && !is_refused(type)) return type;
+    }
+  }
+  return Unsupported("none of the acceptable media types is available");
 }
 
 const char* ImageMediaType(dicom::ImageFormat format) {

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "archive/archive_service.h"
 #include "dicom/render.h"
@@ -81,6 +83,14 @@ web::HttpResponse RenderResponse(archive::ArchiveService& archive,
                                  const archive::InstanceInfo& instance,
                                  dicom::RenderOptions options, const DicomWebOptions& dicomweb,
                                  RenderSlots& slots);
+
+// The first of `offered` (lower-case media types, in the server's order of preference)
+// that the Accept-style list `accept` allows, taking its ranges best first; a type the
+// list refuses explicitly (q=0) is never chosen through a wildcard. Empty `accept` allows
+// everything. kUnsupported (406) when none is acceptable; kInvalidArgument when `accept`
+// does not parse.
+Result<std::string> ChooseMediaType(std::string_view accept,
+                                    const std::vector<std::string>& offered);
 
 // The media type of `format` ("image/jpeg", "image/png").
 const char* ImageMediaType(dicom::ImageFormat format);

@@ -64,3 +64,23 @@ TEST(RenderErrorTest, StatusesAsThePs318RoutesAnswer) {
 
 }  // namespace
 }  // namespace tresor::dicomweb
+
+namespace tresor::dicomweb {
+namespace {
+
+TEST(ChooseMediaTypeTest, BestRangeFirstAndExplicitRefusals) {
+  const std::vector<std::string> offered = {"image/jpeg", "image/png"};
+  EXPECT_EQ(*ChooseMediaType("", offered), "image/jpeg");
+  EXPECT_EQ(*ChooseMediaType("*/*", offered), "image/jpeg");
+  EXPECT_EQ(*ChooseMediaType("image/png", offered), "image/png");
+  EXPECT_EQ(*ChooseMediaType("image/jpeg;q=0.4, image/png;q=0.9", offered), "image/png");
+  EXPECT_EQ(*ChooseMediaType("image/jpeg;q=0, */*", offered), "image/png");
+  EXPECT_EQ(*ChooseMediaType("image/gif, image/*;q=0.1", offered), "image/jpeg");
+  EXPECT_EQ(ChooseMediaType("image/gif", offered).status().code(), Code::kUnsupported);
+  EXPECT_EQ(ChooseMediaType("image/jpeg;q=0, image/png;q=0", offered).status().code(),
+            Code::kUnsupported);
+  EXPECT_EQ(ChooseMediaType("image/jpeg;q=2", offered).status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tresor::dicomweb

@@ -1,17 +1,21 @@
 // WADO-URI (PS3.18 9): GET /dicom-web/wado?requestType=WADO&studyUID=&seriesUID=&objectUID=
-// with contentType application/dicom (the stored Part 10 file) or image/jpeg, image/png
-// (one frame rendered, as the rendered resources do), and the optional transferSyntax,
-// frameNumber, windowCenter/windowWidth, rows/columns and imageQuality.
+// with contentType application/dicom (the Part 10 file, in transferSyntax: transcoded
+// with dicom/transcode unless stored so) or image/jpeg, image/png (one frame rendered, as
+// the rendered resources do: frameNumber, windowCenter/windowWidth, rows/columns,
+// imageQuality).
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "dicomweb/negotiation.h"
+#include "dicom/transcode.h"
+#include "dicom/uid.h"
 #include "dicomweb/rendering.h"
+#include "dicomweb/retrieve.h"
 #include "dicomweb/routes.h"
 
 namespace tresor::dicomweb {
@@ -19,6 +23,8 @@ namespace {
 
 constexpr uint32_t kMaxSide = 4096;
 constexpr char kExplicitLittle[] = "1.2.840.10008.1.2.1";
+// The largest stored object WADO-URI transcodes in memory.
+constexpr uint64_t kMaxTranscodeBytes = uint64_t{512} << 20;
 
 Result<uint32_t> ParseCount(const std::string& text, uint32_t low, uint32_t high,
                             const char* what) {
@@ -67,14 +73,16 @@ enum class Wanted { kDicom, kJpeg, kPng };
 Result<Wanted> ChooseContentType(const std::map<std::string, std::string>& q) {
   auto it = q.find("contentType");
   std::string_view text = it == q.end() ? std::string_view("image/jpeg") : it->second;
-  TRESOR_ASSIGN_OR_RETURN(std::vector<MediaRange> ranges, ParseAccept(text));
-  for (const MediaRange& r : ranges) {
-    if (r.q <= 0) continue;
-    if (Covers(r.media.type, "image/jpeg")) return Wanted::kJpeg;
-    if (Covers(r.media.type, "image/png")) return Wanted::kPng;
-    if (Covers(r.media.type, "application/dicom")) return Wanted::kDicom;
+  auto type = ChooseMediaType(text, {"image/jpeg", "image/png", "application/dicom"});
+  if (!type.ok()) {
+    if (type.status().code() == Code::kUnsupported) {
+      return Unsupported("contentType must be application/dicom, image/jpeg or image/png");
+    }
+    return type.status();
   }
-  return Unsupported("contentType must be application/dicom, image/jpeg or image/png");
+  if (*type == "image/png") return Wanted::kPng;
+  if (*type == "application/dicom") return Wanted::kDicom;
+  return Wanted::kJpeg;
 }
 
 web::HttpResponse NotAcceptable(const std::string& message) {
@@ -174,23 +182,50 @@ web::HttpResponse Wado(const Context& c, const web::HttpRequest& request,
     return RenderResponse(*c.archive, *instance, options, c.options, *c.slots);
   }
 
-  // application/dicom: the stored file byte for byte. Transcoding is not available here
-  // yet, so a transferSyntax other than the stored one (or "*") is 406.
+  // application/dicom (PS3.18 9.4.2.4): in transferSyntax, by default Explicit VR Little
+  // Endian; "*" (as in WADO-RS) or the stored syntax is the stored file byte for byte. An
+  // explicit syntax no codec reaches is 406; without the parameter an object that cannot
+  // be converted (e.g. JPEG 2000 here) goes out as stored rather than not at all.
   std::string ts = get("transferSyntax");
-  if (!ts.empty() && ts != "*" && ts != instance->transfer_syntax_uid) {
-    return NotAcceptable("the object is stored as " + instance->transfer_syntax_uid +
-                         "; transcoding to " +
-                         (ts == kExplicitLittle ? std::string("Explicit VR Little Endian")
-                                                : std::string("that transfer syntax")) +
-                         " is not available");
+  const bool explicit_ts = q.count("transferSyntax") > 0;
+  if (explicit_ts && ts != "*" && !dicom::IsValidUid(ts)) {
+    return RenderError(InvalidArgument("transferSyntax must be a transfer syntax UID"));
+  }
+  if (!explicit_ts) ts = kExplicitLittle;
+  const std::string& stored = instance->transfer_syntax_uid;
+  bool as_stored = ts == "*" || ts == stored;
+  if (!as_stored && !dicom::CanTranscode(stored, ts)) {
+    if (explicit_ts) {
+      return NotAcceptable("the object cannot be converted from " + stored + " to " + ts);
+    }
+    as_stored = true;
   }
   auto object = c.archive->catalog().OpenResolved(*instance);
   if (!object.ok()) return RenderError(object.status());
   web::HttpResponse r;
   r.status = 200;
   r.content_type = "application/dicom";
-  r.stream_length = (*object)->size();
-  r.stream = std::make_shared<ObjectSource>(std::move(object).value());
+  if (as_stored) {
+    r.stream_length = (*object)->size();
+    r.stream = std::make_shared<ObjectSource>(std::move(object).value());
+    return r;
+  }
+  // Transcoding decodes like a render: it takes a render slot.
+  std::optional<RenderSlots::Permit> permit = c.slots->Acquire(kRenderSlotWait);
+  if (!permit) return RenderError(Unavailable("too many conversions at once; try again"));
+  auto whole = ReadWholeObject(**object, kMaxTranscodeBytes);
+  if (!whole.ok()) return RenderError(whole.status());
+  auto converted = dicom::TranscodePart10(*whole, ts);
+  if (!converted.ok()) {
+    if (converted.status().code() == Code::kUnsupported) {
+      if (explicit_ts) return NotAcceptable(converted.status().message());
+      r.stream_length = (*object)->size();
+      r.stream = std::make_shared<ObjectSource>(std::move(object).value());
+      return r;
+    }
+    return RenderError(converted.status());
+  }
+  r.body = std::move(converted).value();
   return r;
 }
 

@@ -12,6 +12,9 @@ Uses pydicom (no numpy) and zlib only; PNG decoding is the minimal decoder below
       prints the largest absolute difference between the PNG's pixels and the reference:
       modality LUT (Rescale Slope/Intercept) then LINEAR VOI (PS3.3 C.11.2.1.2.1) with the
       given window or the object's first, rounded to nearest; --invert: 255 - that.
+  render_check.py color DICOM PNG
+      prints the largest difference between the PNG's RGB pixels and the object's
+      (uncompressed, interleaved RGB or YBR_FULL_422, converted with PS3.3 C.7.6.3.1.2)
   render_check.py pngsize PNG      prints "WIDTHxHEIGHT"
   render_check.py jpegsize JPEG    prints "WIDTHxHEIGHT" (SOF marker) or fails if not JPEG
   render_check.py pngdiff A B      prints the largest difference of A and 255 - B
@@ -130,6 +133,28 @@ def compare(args):
     print(worst)
 
 
+def color(args):
+    ds = pydicom.dcmread(args[0])
+    width, height, channels, pixels = decode_png(args[1])
+    if (width, height, channels) != (ds.Columns, ds.Rows, 3):
+        raise SystemExit(f"PNG is {width}x{height}x{channels}")
+    raw = ds.PixelData
+    if ds.PhotometricInterpretation == "RGB":
+        want = list(raw[:width * height * 3])
+    elif ds.PhotometricInterpretation == "YBR_FULL_422":
+        want = []
+        for i in range(0, width * height * 2, 4):  # Y1 Y2 Cb Cr for two pixels
+            y1, y2, cb, cr = raw[i:i + 4]
+            for y in (y1, y2):
+                for v in (y + 1.402 * (cr - 128),
+                          y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128),
+                          y + 1.772 * (cb - 128)):
+                    want.append(min(255, max(0, round_half_up(v))))
+    else:
+        raise SystemExit("unsupported photometric interpretation")
+    print(max(abs(a - b) for a, b in zip(pixels, want)))
+
+
 def variants(src, outdir):
     ds = pydicom.dcmread(src)
     mono1 = copy.deepcopy(ds)
@@ -180,6 +205,8 @@ def main():
         variants(args[0], args[1])
     elif cmd == "compare":
         compare(args)
+    elif cmd == "color":
+        color(args)
     elif cmd == "pngsize":
         w, h, _, _ = decode_png(args[0])
         print(f"{w}x{h}")
