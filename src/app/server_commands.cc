@@ -149,6 +149,9 @@ int CmdServe(const Args& a) {
     web_options.max_body_bytes = o.config.web_max_body_bytes;
     web_options.read_timeout_seconds = o.config.web_read_timeout_seconds;
     web_options.idle_timeout_seconds = o.config.web_idle_timeout_seconds;
+    web_options.max_connections_per_address = o.config.web_max_connections_per_address;
+    web_options.handshake_timeout_seconds = o.config.web_handshake_timeout_seconds;
+    web_options.cors_origins = o.config.web_cors_origins;
     auto router = web::MakeRestRouter(*o.archive);
     dicomweb::DicomWebOptions dicomweb_options;
     dicomweb::AddDicomWebRoutes(*router, *o.archive, dicomweb_options);

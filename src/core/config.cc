@@ -63,6 +63,37 @@ Setter IntSetter(T Config::*field, int64_t lo, int64_t hi) {
 Setter StringSetter(std::string Config::*field) {
   return [=](const Value& v, Config& c) { return ToString(v, &(c.*field)); };
 }
+// web.cors_origins: origins separated by spaces or commas, each scheme://host[:port]
+// exactly as a browser sends it in Origin (no path, no wildcard).
+Status ToOrigins(const Value& v, std::vector<std::string>* out) {
+  std::string text;
+  TRESOR_RETURN_IF_ERROR(ToString(v, &text));
+  std::vector<std::string> origins;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t end = text.find_first_of(" ,", i);
+    if (end == std::string::npos) end = text.size();
+    std::string origin = text.substr(i, end - i);
+    i = end + 1;
+    if (origin.empty()) continue;
+    size_t scheme = origin.find("://");
+    bool ok = (origin.rfind("https://", 0) == 0 || origin.rfind("http://", 0) == 0) &&
+              scheme != std::string::npos && origin.size() > scheme + 3 &&
+              origin.find('/', scheme + 3) == std::string::npos;
+    for (char c : origin) {
+      bool allowed = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                     c == '-' || c == ':' || c == '/' || c == '[' || c == ']';
+      ok = ok && allowed;
+    }
+    if (!ok) {
+      return InvalidArgument("not an origin (scheme://host[:port], lower case): " + origin);
+    }
+    origins.push_back(origin);
+  }
+  *out = std::move(origins);
+  return Status::Ok();
+}
+
 Setter BoolSetter(bool Config::*field) {
   return [=](const Value& v, Config& c) { return ToBool(v, &(c.*field)); };
 }
@@ -100,6 +131,12 @@ const std::map<std::string, Setter>& Setters() {
       {"web.max_body_bytes", IntSetter(&Config::web_max_body_bytes, 1024, 64ll << 30)},
       {"web.read_timeout_seconds", IntSetter(&Config::web_read_timeout_seconds, 1, 3600)},
       {"web.idle_timeout_seconds", IntSetter(&Config::web_idle_timeout_seconds, 1, 86400)},
+      {"web.max_connections_per_address",
+       IntSetter(&Config::web_max_connections_per_address, 1, 65536)},
+      {"web.handshake_timeout_seconds",
+       IntSetter(&Config::web_handshake_timeout_seconds, 1, 3600)},
+      {"web.cors_origins",
+       [](const Value& v, Config& c) { return ToOrigins(v, &c.web_cors_origins); }},
       {"query.fuzzy_person_names", BoolSetter(&Config::fuzzy_person_names)},
       {"storage.fsync", BoolSetter(&Config::fsync)},
       {"storage.commit_batch_max", IntSetter(&Config::commit_batch_max, 1, 10000)},
@@ -239,16 +276,25 @@ idle_seconds = 900
 max_minutes = 480
 
 [web]
-# The HTTPS listener's bounds. Connections beyond max_connections are closed at accept.
+# The HTTPS listener's bounds. Connections beyond max_connections, or beyond
+# max_connections_per_address from one client IP address, are closed at accept, so one
+# address cannot take every connection.
 max_connections = 256
-# Largest request line plus headers, and largest request body (bytes). A body whose
-# Content-Length is over the limit is refused (413) before any of it is read.
+max_connections_per_address = 32
+# Largest request line plus headers, and largest request body read whole (bytes). A body
+# whose Content-Length is over the limit is refused (413) before any of it is read.
+# Streamed uploads (STOW-RS) have their own limit.
 max_header_bytes = 16384
 max_body_bytes = 1048576
-# Seconds for the TLS handshake and for each request from its first byte; seconds a
-# kept-alive connection may wait for its next request.
+# Seconds for the TLS handshake after connecting; seconds for the first request after it,
+# for each request from its header, and for each piece of a streamed body (either way)
+# after the previous one; seconds a kept-alive connection may wait for its next request.
+handshake_timeout_seconds = 10
 read_timeout_seconds = 30
 idle_timeout_seconds = 60
+# Browser origins allowed to call the API from another site (CORS, with credentials),
+# separated by spaces, e.g. "https://viewer.example.org:3000". Empty: no CORS at all.
+cors_origins = ""
 
 [query]
 # Person names (PatientName, ReferringPhysicianName) match ignoring case and accents:

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -47,8 +48,12 @@ struct Config {
   int web_max_connections = 256;     // open HTTPS connections; more are closed at accept
   int web_max_header_bytes = 16384;  // request line and headers
   uint64_t web_max_body_bytes = 1 << 20;  // request body (checked before it is read)
-  int web_read_timeout_seconds = 30; // TLS handshake; each request from its first byte
+  int web_read_timeout_seconds = 30; // first request after the handshake; each request from
+                                     // its header; each piece of a streamed body
   int web_idle_timeout_seconds = 60; // a keep-alive connection waiting for its next request
+  int web_max_connections_per_address = 32;  // open HTTPS connections of one client IP
+  int web_handshake_timeout_seconds = 10;    // the TLS handshake from accept
+  std::vector<std::string> web_cors_origins;  // origins granted CORS; empty: none
   // [query]
   bool fuzzy_person_names = false;   // person names match ignoring case and accents
   // [storage]

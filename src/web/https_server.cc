@@ -17,12 +17,15 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 #include <chrono>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include "core/log.h"
+#include "web/error_mapping.h"
 #include "security/tls_policy.h"
 
 namespace tresor::web {
@@ -88,7 +91,29 @@ struct Shared {
   std::optional<ssl::context> tls;
   std::optional<net::thread_pool> workers;
   std::atomic<int> connections{0};
+  // The limit the header parser applies to a declared Content-Length: the largest any
+  // route accepts (streamed routes may exceed the server's); OnDecided applies the route's.
+  uint64_t header_body_limit = 0;
+  // Open connections per client address, counted at accept.
+  std::mutex address_mutex;
+  std::unordered_map<std::string, int> per_address;
+
+  bool AllowedOrigin(std::string_view origin) const {
+    if (origin.empty()) return false;
+    for (const std::string& o : options.cors_origins) {
+      if (o == origin) return true;
+    }
+    return false;
+  }
+  void Release(const std::string& address) {
+    std::lock_guard<std::mutex> lock(address_mutex);
+    auto it = per_address.find(address);
+    if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
+  }
 };
+
+// The size of one piece of a streamed body, either way.
+constexpr size_t kPieceBytes = 64 * 1024;
 
 bool IsHttpParseError(const beast::error_code& ec) {
   return &ec.category() == &http::make_error_code(http::error::bad_target).category();
@@ -96,7 +121,9 @@ bool IsHttpParseError(const beast::error_code& ec) {
 
 // One TLS connection: handshake, then requests one at a time (keep-alive) until the
 // client closes, a timeout passes, or an error ends it. All members are touched only on
-// the connection's strand, or by the one worker task running while no I/O is pending.
+// the connection's strand, or by the one worker task running while no I/O is pending
+// (worker_busy_ tells the watchdog so; the worker touches only the sink/source and
+// piece_).
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::string client)
@@ -104,8 +131,12 @@ class Session : public std::enable_shared_from_this<Session> {
         shared_(shared),
         client_(std::move(client)),
         watchdog_(stream_.get_executor()),
-        deadline_(*shared->clock, std::chrono::seconds(shared->options.read_timeout_seconds)) {}
-  ~Session() { shared_->connections.fetch_sub(1); }
+        deadline_(*shared->clock,
+                  std::chrono::seconds(shared->options.handshake_timeout_seconds)) {}
+  ~Session() {
+    shared_->connections.fetch_sub(1);
+    shared_->Release(client_);
+  }
 
   void Start() {
     net::dispatch(stream_.get_executor(),
@@ -115,15 +146,19 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   const WebOptions& options() const { return shared_->options; }
   beast::tcp_stream& Socket() { return beast::get_lowest_layer(stream_); }
+  std::chrono::seconds ReadTimeout() const {
+    return std::chrono::seconds(options().read_timeout_seconds);
+  }
 
   // Moves the connection's deadline to `timeout` from now. Once it has expired (decided
   // on the clock) the watchdog closes the socket, which ends every pending operation.
-  void Expire(std::chrono::seconds timeout) {
+  void Expire(std::chrono::milliseconds timeout) {
     deadline_.Restart(timeout);
     if (!watching_) Watch();
   }
   // Wakes up when the deadline may have passed, at the latest after a second, and checks.
   // Holds the session only weakly: a finished session is destroyed, cancelling the wait.
+  // While a worker runs for the connection nothing is awaited from the client: no expiry.
   void Watch() {
     watching_ = true;
     watchdog_.expires_after(std::clamp<std::chrono::milliseconds>(
@@ -131,22 +166,47 @@ class Session : public std::enable_shared_from_this<Session> {
     watchdog_.async_wait([weak = weak_from_this()](beast::error_code ec) {
       auto self = weak.lock();
       if (!self || ec) return;
-      if (!self->deadline_.Expired()) return self->Watch();
+      if (self->worker_busy_ || !self->deadline_.Expired()) return self->Watch();
       self->watching_ = false;
       TRESOR_LOG(kDebug) << "HTTPS connection from " << self->client_ << " timed out";
-      beast::error_code ignored;
-      self->Socket().socket().shutdown(tcp::socket::shutdown_both, ignored);
-      self->Socket().socket().close(ignored);
+      self->Cut();
     });
   }
 
-  // Deadlines: the handshake and the first request's header within read_timeout of the
-  // connection; a request's body (and its handling) within read_timeout of its header;
-  // the next request's header within idle_timeout of the previous response, or the
-  // response itself within read_timeout when the connection closes after it. Each is set
-  // before the client can see the event it follows, so a test on a fake clock knows it.
+  // Ends the connection at once, without a TLS close_notify (a truncated response must
+  // not look complete).
+  void Cut() {
+    beast::error_code ignored;
+    Socket().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Socket().socket().close(ignored);
+  }
+
+  // Runs `work` on a worker, then `done(result)` back on the connection's strand. The
+  // deadline is suspended meanwhile.
+  template <typename Work, typename Done>
+  void OnWorker(Work work, Done done) {
+    worker_busy_ = true;
+    net::post(*shared_->workers, [self = shared_from_this(), work = std::move(work),
+                                  done = std::move(done)]() mutable {
+      auto result = work();
+      net::post(self->stream_.get_executor(), [self, result = std::move(result),
+                                               done = std::move(done)]() mutable {
+        self->worker_busy_ = false;
+        done(std::move(result));
+      });
+    });
+  }
+
+  // Deadlines: the handshake within handshake_timeout of accept; the first request's
+  // header within read_timeout of accept; a request's body (and its handling)
+  // within read_timeout of its header, or for a streamed body each piece within
+  // read_timeout of the previous one; the next request's header within idle_timeout of
+  // the previous response, or the response itself within read_timeout when the
+  // connection closes after it. Each is set before the client can see the event it
+  // follows, so a test on a fake clock knows it.
   void Handshake() {
-    Expire(std::chrono::seconds(options().read_timeout_seconds));
+    connected_at_ = shared_->clock->MonotonicNow();
+    Expire(std::chrono::seconds(options().handshake_timeout_seconds));
     stream_.async_handshake(ssl::stream_base::server,
                             beast::bind_front_handler(&Session::OnHandshake, shared_from_this()));
   }
@@ -156,25 +216,36 @@ class Session : public std::enable_shared_from_this<Session> {
       TRESOR_LOG(kDebug) << "HTTPS handshake with " << client_ << " failed: " << ec.message();
       return;
     }
+    // Counted from the connection (known before the client could send anything), not
+    // from the end of the handshake.
+    auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
+        shared_->clock->MonotonicNow() - connected_at_);
+    Expire(std::max(std::chrono::milliseconds(0),
+                    std::chrono::milliseconds(ReadTimeout()) - since));
     ReadHeader();
   }
 
   void ReadHeader() {
-    parser_.emplace();
-    parser_->header_limit(options().max_header_bytes);
-    parser_->body_limit(options().max_body_bytes);
+    header_parser_.emplace();
+    header_parser_->header_limit(options().max_header_bytes);
+    header_parser_->body_limit(shared_->header_body_limit);
+    body_parser_.reset();
+    stream_parser_.reset();
     request_ = HttpRequest{};
     log_method_ = "-";
     log_target_ = "-";
+    origin_.clear();
     user_.clear();
     version_ = 11;
     keep_alive_ = false;
-    http::async_read_header(stream_, buffer_, *parser_,
+    http::async_read_header(stream_, buffer_, *header_parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
 
-  // Handles a failed read: answers what deserves an answer, else just closes.
+  // Handles a failed read: answers what deserves an answer, else just closes. A sink
+  // being fed is destroyed without Finish().
   void OnReadError(beast::error_code ec) {
+    DiscardSink();
     if (ec == http::error::header_limit) {
       Refuse(431, "request header fields too large");
     } else if (ec == http::error::body_limit) {
@@ -187,12 +258,18 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  bool BodyDone() const {
+    if (stream_parser_) return stream_parser_->is_done();
+    if (body_parser_) return body_parser_->is_done();
+    return header_parser_->is_done();
+  }
+
   void OnHeader(beast::error_code ec, size_t) {
     started_ = Clock::now();
     if (ec) return OnReadError(ec);
     // The whole request (its body included) must arrive within the read timeout.
-    Expire(std::chrono::seconds(options().read_timeout_seconds));
-    auto& head = parser_->get();
+    Expire(ReadTimeout());
+    auto& head = header_parser_->get();
     version_ = head.version();
     keep_alive_ = head.keep_alive();
     request_.method = std::string(View(head.method_string()));
@@ -205,6 +282,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                     std::string(View(field.value())));
     }
     request_.client_address = client_;
+    origin_ = std::string(request_.Header("Origin"));
     log_method_ = TargetForLog(request_.method, "");
     log_target_ = TargetForLog(request_.path, request_.query);
     if (request_.path.empty() || request_.path.front() != '/') {
@@ -218,6 +296,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head.find(http::field::transfer_encoding) != head.end() && !head.chunked()) {
       return Refuse(400, "unsupported transfer coding");
     }
+    if (request_.method == "OPTIONS") return Send(Options(), /*close=*/!BodyDone());
     net::post(*shared_->workers, [self = shared_from_this()] {
       Router::Decision decision = self->shared_->router->Decide(self->request_);
       net::post(self->stream_.get_executor(), [self, d = std::move(decision)]() mutable {
@@ -226,43 +305,71 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // OPTIONS, answered before authentication: a CORS preflight or a plain OPTIONS.
+  HttpResponse Options() {
+    std::string allow = shared_->router->AllowedMethods(request_.path);
+    if (allow.empty()) return HttpResponse::Error(404, "not found");
+    allow += ", OPTIONS";
+    HttpResponse r;
+    r.status = 204;
+    if (origin_.empty() || request_.Header("Access-Control-Request-Method").empty()) {
+      r.headers.emplace_back("Allow", allow);
+      return r;
+    }
+    if (!shared_->AllowedOrigin(origin_)) {
+      return HttpResponse::Error(403, "origin not allowed");
+    }
+    r.headers.emplace_back("Access-Control-Allow-Methods", allow);
+    r.headers.emplace_back("Access-Control-Allow-Headers",
+                           "Accept, Authorization, Content-Type, X-CSRF-Token");
+    r.headers.emplace_back("Access-Control-Max-Age", "600");
+    return r;
+  }
+
   void OnDecided(Router::Decision decision) {
     user_ = decision.user();
     if (!decision.accepted()) {
       // The body was not read: the connection cannot carry another request.
-      return Send(decision.rejection(), /*close=*/!parser_->is_done());
+      return Send(decision.rejection(), /*close=*/!BodyDone());
     }
     uint64_t limit = options().max_body_bytes;
-    if (decision.max_body_bytes() != 0 && decision.max_body_bytes() < limit) {
+    if (decision.streamed()) {
+      if (decision.max_body_bytes() != 0) limit = decision.max_body_bytes();
+    } else if (decision.max_body_bytes() != 0 && decision.max_body_bytes() < limit) {
       limit = decision.max_body_bytes();
     }
-    if (auto length = parser_->content_length(); length && *length > limit) {
+    if (auto length = header_parser_->content_length(); length && *length > limit) {
       return Refuse(413, "request body too large");
     }
     decision_ = std::move(decision);
-    if (parser_->is_done()) return Handle();
-    parser_->body_limit(limit);  // also bounds a chunked body
-    if (EqualsIgnoreCase(request_.Header("Expect"), "100-continue")) {
-      continue_ = {};
-      continue_.version(11);
-      continue_.result(http::status::continue_);
-      http::async_write(stream_, continue_,
-                        [self = shared_from_this()](beast::error_code ec, size_t) {
-                          if (!ec) self->ReadBody();
-                        });
-      return;
-    }
-    ReadBody();
+    if (decision_->streamed()) return OpenSink(limit);
+    if (header_parser_->is_done()) return Handle();
+    body_parser_.emplace(std::move(*header_parser_));
+    body_parser_->body_limit(limit);  // also bounds a chunked body
+    ContinueThen([this] { ReadBody(); });
+  }
+
+  // Sends "100 Continue" if the client waits for it, then runs `next`.
+  template <typename Next>
+  void ContinueThen(Next next) {
+    if (!EqualsIgnoreCase(request_.Header("Expect"), "100-continue")) return next();
+    continue_ = {};
+    continue_.version(11);
+    continue_.result(http::status::continue_);
+    http::async_write(stream_, continue_,
+                      [self = shared_from_this(), next](beast::error_code ec, size_t) {
+                        if (!ec) next();
+                      });
   }
 
   void ReadBody() {
-    http::async_read(stream_, buffer_, *parser_,
+    http::async_read(stream_, buffer_, *body_parser_,
                      beast::bind_front_handler(&Session::OnBody, shared_from_this()));
   }
 
   void OnBody(beast::error_code ec, size_t) {
     if (ec) return OnReadError(ec);
-    request_.body = std::move(parser_->get().body());
+    request_.body = std::move(body_parser_->get().body());
     Handle();
   }
 
@@ -276,51 +383,145 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // --- Streamed request bodies ---
+
+  void OpenSink(uint64_t limit) {
+    OnWorker(
+        [self = shared_from_this()] {
+          return self->shared_->router->OpenSink(*self->decision_, self->request_);
+        },
+        [this, self = shared_from_this(), limit](Result<std::unique_ptr<BodySink>> sink) {
+          if (!sink.ok()) {
+            return Send(ErrorFromBodyStatus(sink.status()), /*close=*/!BodyDone());
+          }
+          sink_ = std::move(sink).value();
+          if (header_parser_->is_done()) return FinishSink();
+          stream_parser_.emplace(std::move(*header_parser_));
+          stream_parser_->body_limit(limit);  // bounds a chunked stream too
+          if (piece_.empty()) piece_.resize(kPieceBytes);
+          ContinueThen([this] {
+            Expire(ReadTimeout());
+            ReadPiece();
+          });
+        });
+  }
+
+  void ReadPiece() {
+    auto& body = stream_parser_->get().body();
+    body.data = piece_.data();
+    body.size = piece_.size();
+    body.more = true;
+    http::async_read_some(stream_, buffer_, *stream_parser_,
+                          beast::bind_front_handler(&Session::OnPiece, shared_from_this()));
+  }
+
+  void OnPiece(beast::error_code ec, size_t) {
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return OnReadError(ec);
+    size_t n = piece_.size() - stream_parser_->get().body().size;
+    bool done = stream_parser_->is_done();
+    if (n == 0) return done ? FinishSink() : ReadPiece();
+    OnWorker(
+        [self = shared_from_this(), n] {
+          try {
+            return self->sink_->Write(std::string_view(self->piece_.data(), n));
+          } catch (const std::exception& e) {
+            TRESOR_LOG(kError) << "HTTPS body sink threw: " << e.what();
+          } catch (...) {
+            TRESOR_LOG(kError) << "HTTPS body sink threw";
+          }
+          return Internal("internal error");
+        },
+        [this, self = shared_from_this(), done](Status written) {
+          if (!written.ok()) {
+            if (HttpStatus(written.code()) >= 500) {
+              TRESOR_LOG(kError) << "HTTPS body sink failed: " << written.ToString();
+            }
+            DiscardSink();
+            return Send(ErrorFromBodyStatus(written), /*close=*/true);
+          }
+          if (done) return FinishSink();
+          Expire(ReadTimeout());  // progress: the next piece within read_timeout
+          ReadPiece();
+        });
+  }
+
+  void FinishSink() {
+    OnWorker(
+        [self = shared_from_this()] {
+          std::unique_ptr<BodySink> sink = std::move(self->sink_);
+          try {
+            return sink->Finish();
+          } catch (const std::exception& e) {
+            TRESOR_LOG(kError) << "HTTPS body sink threw: " << e.what();
+          } catch (...) {
+            TRESOR_LOG(kError) << "HTTPS body sink threw";
+          }
+          return HttpResponse::Error(500, "internal error");
+        },
+        [this, self = shared_from_this()](HttpResponse response) {
+          Send(std::move(response), /*close=*/false);
+        });
+  }
+
+  // Destroys the sink (without Finish) on a worker: it may remove partial files.
+  void DiscardSink() {
+    if (!sink_) return;
+    std::shared_ptr<BodySink> sink(std::move(sink_));
+    net::post(*shared_->workers, [sink]() mutable { sink.reset(); });
+  }
+
+  // --- Responses ---
+
   // Answers a request that cannot be processed and closes the connection.
   void Refuse(int status, std::string_view message) {
     Send(HttpResponse::Error(status, message), /*close=*/true);
   }
 
-  void Send(HttpResponse r, bool close) {
-    response_ = {};
-    response_.version(version_ == 10 ? 10 : 11);
-    response_.result(static_cast<unsigned>(r.status));
-    for (const auto& [name, value] : kSecurityHeaders) response_.set(name, value);
+  template <typename Message>
+  void SetHeaders(Message& m, const HttpResponse& r) {
+    m.version(version_ == 10 ? 10 : 11);
+    m.result(static_cast<unsigned>(r.status));
+    for (const auto& [name, value] : kSecurityHeaders) m.set(name, value);
     bool has_challenge = false;
     for (const auto& [name, value] : r.headers) {
       has_challenge |= EqualsIgnoreCase(name, "WWW-Authenticate");
-      response_.insert(name, value);
+      m.insert(name, value);
     }
     if (r.status == 401 && !has_challenge) {
-      response_.set(http::field::www_authenticate, "Bearer realm=\"tresor\"");
+      m.set(http::field::www_authenticate, "Bearer realm=\"tresor\"");
     }
-    if (!r.content_type.empty()) response_.set(http::field::content_type, r.content_type);
-    if (r.stream) {
-      // TODO(transport): write the stream piece by piece instead of collecting it here.
-      std::string collected;
-      char piece[65536];
-      while (true) {
-        auto n = r.stream->Read(piece, sizeof piece);
-        if (!n.ok()) {
-          TRESOR_LOG(kError) << "HTTPS response stream failed: " << n.status().ToString();
-          return Refuse(500, "internal error");
-        }
-        if (*n == 0) break;
-        collected.append(piece, *n);
+    if (!r.content_type.empty()) m.set(http::field::content_type, r.content_type);
+    if (!options().cors_origins.empty()) {
+      m.insert(http::field::vary, "Origin");
+      if (shared_->AllowedOrigin(origin_)) {
+        m.set(http::field::access_control_allow_origin, origin_);
+        m.set(http::field::access_control_allow_credentials, "true");
+        m.set(http::field::access_control_expose_headers,
+              "Content-Type, Content-Length, Retry-After, WWW-Authenticate");
       }
-      r.body = std::move(collected);
     }
+  }
+
+  void LogRequest(int status) {
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
+    // request_ may have been handed to the handler by now: log from the saved copies.
+    TRESOR_LOG(kInfo) << "HTTPS " << log_method_ << " " << log_target_ << " " << status
+                      << " client " << client_ << " user " << (user_.empty() ? "-" : user_)
+                      << " " << elapsed.count() << " ms";
+  }
+
+  void Send(HttpResponse r, bool close) {
+    if (r.stream) return SendStream(std::move(r), close);
+    response_ = {};
+    SetHeaders(response_, r);
     response_.body() = std::move(r.body);
     keep_alive_ = keep_alive_ && !close;
     response_.keep_alive(keep_alive_);
     response_.prepare_payload();
+    if (r.status == 204 || r.status == 304) response_.erase(http::field::content_length);
     drain_after_write_ = close;
-
-    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
-    // request_ may have been handed to the handler by now: log from the saved copies.
-    TRESOR_LOG(kInfo) << "HTTPS " << log_method_ << " " << log_target_ << " " << r.status << " client " << client_ << " user "
-                      << (user_.empty() ? "-" : user_) << " " << elapsed.count() << " ms";
-
+    LogRequest(r.status);
     // From here on: the response must be read, and a kept-alive connection's next request
     // must come, within this.
     Expire(std::chrono::seconds(keep_alive_ ? options().idle_timeout_seconds
@@ -332,13 +533,107 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWrite(beast::error_code ec, size_t) {
     if (ec) return;
     if (keep_alive_) {
-      first_request_ = false;
       decision_.reset();
       return ReadHeader();
     }
     if (drain_after_write_) return Drain();
     Expire(kShutdownTime);
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+  }
+
+  // --- Streamed responses ---
+
+  void SendStream(HttpResponse r, bool close) {
+    source_ = std::move(r.stream);
+    stream_serializer_.reset();
+    stream_response_.emplace();
+    SetHeaders(*stream_response_, r);
+    keep_alive_ = keep_alive_ && !close && version_ != 10;
+    stream_length_ = r.stream_length;
+    stream_sent_ = 0;
+    if (stream_length_ != HttpResponse::kUnknownLength) {
+      stream_response_->content_length(stream_length_);
+    } else if (version_ != 10) {
+      stream_response_->chunked(true);
+    }  // HTTP/1.0 without a length: the end of the body is the end of the connection
+    stream_response_->keep_alive(keep_alive_);
+    stream_response_->body().data = nullptr;
+    stream_response_->body().size = 0;
+    stream_response_->body().more = true;
+    stream_serializer_.emplace(*stream_response_);
+    drain_after_write_ = close;
+    LogRequest(r.status);
+    if (piece_.empty()) piece_.resize(kPieceBytes);
+    Expire(ReadTimeout());
+    http::async_write_header(stream_, *stream_serializer_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->EndStream();
+                               self->NextPiece();
+                             });
+  }
+
+  void NextPiece() {
+    OnWorker(
+        [self = shared_from_this()]() -> Result<size_t> {
+          try {
+            return self->source_->Read(self->piece_.data(), self->piece_.size());
+          } catch (const std::exception& e) {
+            TRESOR_LOG(kError) << "HTTPS body source threw: " << e.what();
+          } catch (...) {
+            TRESOR_LOG(kError) << "HTTPS body source threw";
+          }
+          return Internal("body source threw");
+        },
+        [this, self = shared_from_this()](Result<size_t> n) {
+          if (!n.ok()) {
+            TRESOR_LOG(kError) << "HTTPS response stream failed: " << n.status().ToString();
+            return CutStream();
+          }
+          bool known = stream_length_ != HttpResponse::kUnknownLength;
+          auto& body = stream_response_->body();
+          if (*n == 0) {
+            if (known && stream_sent_ != stream_length_) {
+              TRESOR_LOG(kError) << "HTTPS response stream ended after " << stream_sent_
+                                 << " of " << stream_length_ << " bytes";
+              return CutStream();
+            }
+            body.data = nullptr;
+            body.size = 0;
+            body.more = false;
+            Expire(ReadTimeout());
+            return http::async_write(stream_, *stream_serializer_,
+                                     [self](beast::error_code ec, size_t) {
+                                       if (ec == http::error::need_buffer) ec = {};
+                                       self->source_.reset();
+                                       if (ec) return self->EndStream();
+                                       self->OnWrite(ec, 0);
+                                     });
+          }
+          if (*n > piece_.size() || (known && stream_length_ - stream_sent_ < *n)) {
+            TRESOR_LOG(kError) << "HTTPS response stream longer than announced";
+            return CutStream();
+          }
+          stream_sent_ += *n;
+          body.data = piece_.data();
+          body.size = *n;
+          body.more = true;
+          Expire(ReadTimeout());  // the client must take each piece within read_timeout
+          http::async_write(stream_, *stream_serializer_,
+                            [self](beast::error_code ec, size_t) {
+                              if (ec == http::error::need_buffer) ec = {};
+                              if (ec) return self->EndStream();
+                              self->NextPiece();
+                            });
+        });
+  }
+
+  void CutStream() {
+    EndStream();
+    Cut();
+  }
+  void EndStream() {
+    std::shared_ptr<BodySource> source = std::move(source_);
+    if (source) net::post(*shared_->workers, [source]() mutable { source.reset(); });
   }
 
   // Reads and discards what the client is still sending, then closes (on return of the
@@ -359,23 +654,36 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<Shared> shared_;
   const std::string client_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  // The request's parser: the header, then (with the header moved over) a whole body or
+  // a streamed one.
+  std::optional<http::request_parser<http::empty_body>> header_parser_;
+  std::optional<http::request_parser<http::string_body>> body_parser_;
+  std::optional<http::request_parser<http::buffer_body>> stream_parser_;
   HttpRequest request_;
   std::optional<Router::Decision> decision_;
+  std::unique_ptr<BodySink> sink_;  // a streamed request body's consumer
+  std::vector<char> piece_;         // one piece of a streamed body, either way
   http::response<http::string_body> response_;
   http::response<http::empty_body> continue_;
+  std::optional<http::response<http::buffer_body>> stream_response_;
+  std::optional<http::response_serializer<http::buffer_body>> stream_serializer_;
+  std::shared_ptr<BodySource> source_;  // a streamed response's producer
+  uint64_t stream_length_ = HttpResponse::kUnknownLength;
+  uint64_t stream_sent_ = 0;
   std::string log_method_ = "-";  // for the request log line
   std::string log_target_ = "-";  // path and query parameter names, escaped
+  std::string origin_;            // the request's Origin header (CORS)
   std::string user_;
   unsigned version_ = 11;
   bool keep_alive_ = false;
-  bool first_request_ = true;
   bool drain_after_write_ = false;
+  bool worker_busy_ = false;  // a worker runs for this connection: the deadline waits
   size_t drained_ = 0;
   char drain_buffer_[16384];
   Clock::time_point started_ = Clock::now();
   net::steady_timer watchdog_;  // wakes the deadline check; on the connection's strand
   core::Deadline deadline_;     // when the current phase (handshake, read, idle, ...) ends
+  core::Clock::Monotonic connected_at_;  // when the handshake began (on the clock)
   bool watching_ = false;       // a watchdog wait is pending
 };
 
@@ -433,13 +741,29 @@ class Listener : public std::enable_shared_from_this<Listener> {
       socket.close(ignored);
       return Accept();
     }
+    net::ip::address address = remote.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+      address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+    }
+    std::string client = address.to_string();
+    const char* limit = nullptr;
     if (shared_->connections.load() >= shared_->options.max_connections) {
+      limit = "connection limit";
+    } else {
+      std::lock_guard<std::mutex> lock(shared_->address_mutex);
+      int& open = shared_->per_address[client];
+      if (open >= shared_->options.max_connections_per_address) {
+        limit = "per-address connection limit";
+      } else {
+        ++open;
+      }
+    }
+    if (limit != nullptr) {
       ++refused_;
       auto now = Clock::now();
       if (now - last_refusal_log_ > std::chrono::seconds(1)) {
-        TRESOR_LOG(kWarn) << "HTTPS connection limit (" << shared_->options.max_connections
-                          << ") reached: refused " << refused_ << " connection(s), latest from "
-                          << remote.address().to_string();
+        TRESOR_LOG(kWarn) << "HTTPS " << limit << " reached: refused " << refused_
+                          << " connection(s), latest from " << client;
         refused_ = 0;
         last_refusal_log_ = now;
       }
@@ -447,12 +771,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
       return Accept();
     }
     socket.set_option(tcp::no_delay(true), ignored);
-    net::ip::address address = remote.address();
-    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-      address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
-    }
     shared_->connections.fetch_add(1);
-    std::make_shared<Session>(std::move(socket), shared_, address.to_string())->Start();
+    std::make_shared<Session>(std::move(socket), shared_, std::move(client))->Start();
     Accept();
   }
 
@@ -484,6 +804,19 @@ class HttpsServer::Impl {
     o.threads = std::max(1, o.threads);
     o.worker_threads = std::max(1, o.worker_threads);
     o.max_connections = std::max(1, o.max_connections);
+    o.max_connections_per_address = std::max(1, o.max_connections_per_address);
+    o.handshake_timeout_seconds = std::max(1, o.handshake_timeout_seconds);
+    for (const std::string& origin : o.cors_origins) {
+      if (origin.empty() || origin == "*" || origin == "null") {
+        return InvalidArgument("a CORS origin must be an explicit origin, not '" + origin + "'");
+      }
+    }
+    shared_->header_body_limit = o.max_body_bytes;
+    for (const Route& route : shared_->router->routes()) {
+      if (route.is_streamed()) {
+        shared_->header_body_limit = std::max(shared_->header_body_limit, route.max_body_bytes);
+      }
+    }
     o.read_timeout_seconds = std::max(1, o.read_timeout_seconds);
     o.idle_timeout_seconds = std::max(1, o.idle_timeout_seconds);
     if (o.port < 0 || o.port > 65535) return InvalidArgument("invalid HTTPS port");

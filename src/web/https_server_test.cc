@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +48,7 @@ struct Response {
   int status = 0;
   std::map<std::string, std::string> headers;  // names lower case
   std::string body;
+  std::vector<size_t> chunks;  // sizes of the chunks of a chunked body
   std::string Header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? "" : it->second;
@@ -108,6 +111,8 @@ class Client {
   }
 
   int version() const { return SSL_version(ssl_); }
+  // Shuts the TCP connection down in both directions (no TLS close_notify).
+  void Abort() { shutdown(fd_, SHUT_RDWR); }
 
   bool Send(const std::string& data) {
     size_t done = 0;
@@ -147,6 +152,7 @@ class Client {
       }
       pos = next;
     }
+    if (out->Header("transfer-encoding") == "chunked") return ReadChunked(out);
     size_t length = out->headers.count("content-length")
                         ? std::stoul(out->headers["content-length"])
                         : 0;
@@ -156,6 +162,43 @@ class Client {
     out->body = buffer_.substr(0, length);
     buffer_.erase(0, length);
     return true;
+  }
+
+  // Reads a chunked body into out->body (chunk sizes recorded in out->chunks).
+  bool ReadChunked(Response* out) {
+    while (true) {
+      size_t eol;
+      while ((eol = buffer_.find("\r\n")) == std::string::npos) {
+        if (!Fill()) return false;
+      }
+      size_t size = std::stoul(buffer_.substr(0, eol), nullptr, 16);
+      buffer_.erase(0, eol + 2);
+      while (buffer_.size() < size + 2) {
+        if (!Fill()) return false;
+      }
+      out->body.append(buffer_, 0, size);
+      buffer_.erase(0, size + 2);
+      if (size == 0) return true;
+      out->chunks.push_back(size);
+    }
+  }
+
+  // Reads everything up to the server's close (an HTTP/1.0 body); true on a clean TLS
+  // close_notify, false when the connection was cut.
+  bool ReadToClose(std::string* out) {
+    *out = buffer_;
+    buffer_.clear();
+    while (true) {
+      char buf[16384];
+      int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n > 0) {
+        out->append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      bool clean = SSL_get_error(ssl_, n) == SSL_ERROR_ZERO_RETURN;
+      ERR_clear_error();
+      return clean;
+    }
   }
 
   // Sends a request and reads its response.
@@ -271,8 +314,116 @@ class HttpsServerTest : public ::testing::Test {
     });
     small.max_body_bytes = 10;
     router->Add(std::move(small));
+    AddStreamedRoutes(*router);
     return router;
   }
+
+  // What the test sinks saw; shared with the server's threads.
+  struct Uploads {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<size_t> pieces;   // sizes of the Write() calls
+    std::string data;             // what was written (up to 1 MiB)
+    uint64_t total = 0;
+    int finished = 0;
+    int destroyed_unfinished = 0;
+    int opened = 0;
+    bool gate_open = true;        // false: Write blocks until opened
+    bool in_write = false;
+  };
+
+  class TestSink : public BodySink {
+   public:
+    TestSink(std::shared_ptr<Uploads> u, uint64_t fail_after) : u_(std::move(u)), fail_after_(fail_after) {}
+    ~TestSink() override {
+      std::lock_guard<std::mutex> lock(u_->mu);
+      if (!finished_) ++u_->destroyed_unfinished;
+      u_->cv.notify_all();
+    }
+    Status Write(std::string_view piece) override {
+      std::unique_lock<std::mutex> lock(u_->mu);
+      u_->in_write = true;
+      u_->cv.notify_all();
+      u_->cv.wait(lock, [&] { return u_->gate_open; });
+      u_->in_write = false;
+      u_->pieces.push_back(piece.size());
+      if (u_->data.size() < (1u << 20)) u_->data.append(piece.substr(0, (1u << 20) - u_->data.size()));
+      u_->total += piece.size();
+      written_ += piece.size();
+      if (fail_after_ != 0 && written_ > fail_after_) {
+        return Status(Code::kInvalidArgument, "the test sink refuses this body");
+      }
+      return Status::Ok();
+    }
+    HttpResponse Finish() override {
+      std::lock_guard<std::mutex> lock(u_->mu);
+      finished_ = true;
+      ++u_->finished;
+      u_->cv.notify_all();
+      return HttpResponse::Json(201, DumpJson({{"size", written_}}));
+    }
+
+   private:
+    std::shared_ptr<Uploads> u_;
+    uint64_t fail_after_;
+    uint64_t written_ = 0;
+    bool finished_ = false;
+  };
+
+  // `size` bytes of a repeating pattern, `fail` after `fail_at` bytes (0: never).
+  class TestSource : public BodySource {
+   public:
+    TestSource(uint64_t size, uint64_t fail_at) : size_(size), fail_at_(fail_at) {}
+    Result<size_t> Read(char* out, size_t n) override {
+      if (fail_at_ != 0 && sent_ >= fail_at_) return Status(Code::kIoError, "the disk went away");
+      size_t k = static_cast<size_t>(std::min<uint64_t>(n, size_ - sent_));
+      if (fail_at_ != 0) k = static_cast<size_t>(std::min<uint64_t>(k, fail_at_ - sent_));
+      for (size_t i = 0; i < k; ++i) out[i] = static_cast<char>('a' + (sent_ + i) % 26);
+      sent_ += k;
+      return k;
+    }
+
+   private:
+    uint64_t size_, fail_at_, sent_ = 0;
+  };
+
+  void AddStreamedRoutes(Router& router) {
+    auto uploads = uploads_;
+    auto open = [uploads](uint64_t fail_after) {
+      return [uploads, fail_after](const HttpRequest&, const archive::Principal&)
+                 -> Result<std::unique_ptr<BodySink>> {
+        {
+          std::lock_guard<std::mutex> lock(uploads->mu);
+          ++uploads->opened;
+        }
+        return std::unique_ptr<BodySink>(new TestSink(uploads, fail_after));
+      };
+    };
+    router.Add(Route::Streamed("POST", "/upload", "upload", {"application/octet-stream"},
+                               64u << 20, open(0)));
+    router.Add(Route::Streamed("POST", "/upload_small", "small upload",
+                               {"application/octet-stream"}, 100, open(0)));
+    router.Add(Route::Streamed("POST", "/upload_fail", "refused upload",
+                               {"application/octet-stream"}, 0, open(1000)));
+    router.Add(Route::Streamed(
+        "POST", "/upload_denied", "denied upload", {"application/octet-stream"}, 0,
+        [uploads](const HttpRequest&, const archive::Principal&) -> Result<std::unique_ptr<BodySink>> {
+          return Status(Code::kPermissionDenied, "not allowed to store");
+        }));
+    router.Add(Route::Public("GET", "/stream", "stream", [](const HttpRequest& r) {
+      // /stream?<size>[,known][,fail=<n>]
+      HttpResponse out;
+      out.content_type = "application/octet-stream";
+      uint64_t size = std::stoull(r.query);
+      uint64_t fail = 0;
+      if (auto f = r.query.find("fail="); f != std::string::npos) fail = std::stoull(r.query.substr(f + 5));
+      out.stream = std::make_shared<TestSource>(size, fail);
+      if (r.query.find("known") != std::string::npos) out.stream_length = size;
+      return out;
+    }));
+  }
+
+  std::string Auth() const { return std::string("Authorization: Bearer ") + kToken + "\r\n"; }
 
   void StartServer() {
     server_ = std::make_unique<HttpsServer>(MakeRouter(), options_, *clock_);
@@ -298,7 +449,18 @@ class HttpsServerTest : public ::testing::Test {
   ::tresor::testing::FakeClock fake_clock_;  // tests that decide deadlines point clock_ here
   const core::Clock* clock_ = &core::SystemClock::Instance();
   std::unique_ptr<HttpsServer> server_;
+  std::shared_ptr<Uploads> uploads_ = std::make_shared<Uploads>();
 };
+
+// Ends a client's connection abruptly (the server sees a reset or EOF mid-request).
+template <typename C>
+void Cut(C& client) { client.Abort(); }
+
+std::string Pattern(size_t n) {
+  std::string s(n, 0);
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+  return s;
+}
 
 TEST_F(HttpsServerTest, PublicRouteWithSecurityHeaders) {
   StartServer();
@@ -404,7 +566,7 @@ TEST_F(HttpsServerTest, BodyActuallySentBeyondLimitStillGets413) {
   ASSERT_TRUE(c);
   std::string body(2u << 20, 'x');
   std::thread sender([&] {
-    c->Send("POST /unknown HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+    c->Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
             "\r\n\r\n" + body);
   });
   Response r;
@@ -668,6 +830,485 @@ TEST_F(HttpsServerTest, DestructorStopsWithOpenConnections) {
   ASSERT_TRUE(c->Send("GET /api/health HTTP/1.1\r\n"));  // a request in progress
   server_.reset();
   EXPECT_TRUE(c->ClosedWithin(2s));
+}
+
+
+// --- Streamed request bodies ---
+
+TEST_F(HttpsServerTest, StreamedUploadWithContentLengthArrivesInPieces) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  // 3 MiB: beyond the server's 1 MiB limit for bodies read whole, within the route's.
+  std::string body = Pattern(3u << 20);
+  std::thread sender([&] {
+    c->Send("POST /upload HTTP/1.1\r\nHost: x\r\n" + Auth() +
+            "Content-Type: application/octet-stream\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body);
+  });
+  Response r;
+  bool read = c->Read(&r);
+  sender.join();
+  ASSERT_TRUE(read);
+  EXPECT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.body, R"({"size":3145728})");
+  ExpectSecurityHeaders(r);
+  std::lock_guard<std::mutex> lock(uploads_->mu);
+  EXPECT_EQ(uploads_->total, body.size());
+  EXPECT_EQ(uploads_->data, body.substr(0, 1u << 20));
+  EXPECT_GT(uploads_->pieces.size(), 3u);
+  for (size_t piece : uploads_->pieces) EXPECT_LE(piece, 64u * 1024);
+  EXPECT_EQ(uploads_->finished, 1);
+  // Keep-alive after a streamed upload.
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200);
+}
+
+TEST_F(HttpsServerTest, StreamedUploadChunkedIsDechunked) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response r = c->Roundtrip("POST /upload HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                            "Transfer-Encoding: chunked\r\n\r\n"
+                            "5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\n\r\n");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, R"({"size":11})");
+  std::lock_guard<std::mutex> lock(uploads_->mu);
+  EXPECT_EQ(uploads_->data, "hello world");
+}
+
+TEST_F(HttpsServerTest, StreamedUploadEmptyBodyAndExpectContinue) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response empty = c->Roundtrip("POST /upload HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                                "Content-Length: 0\r\n\r\n");
+  EXPECT_EQ(empty.status, 201);
+  EXPECT_EQ(empty.body, R"({"size":0})");
+
+  ASSERT_TRUE(c->Send("POST /upload HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                      "Expect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  Response interim;
+  ASSERT_TRUE(c->Read(&interim));
+  EXPECT_EQ(interim.status, 100);
+  Response r = c->Roundtrip("abcd");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, R"({"size":4})");
+}
+
+TEST_F(HttpsServerTest, StreamedUploadLimits) {
+  StartServer();
+  {
+    auto c = Connect();
+    ASSERT_TRUE(c);
+    // Declared beyond the route's limit: 413 from the head alone, no sink opened.
+    Response r = c->Roundtrip("POST /upload_small HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                              "Content-Length: 101\r\n\r\n");
+    EXPECT_EQ(r.status, 413);
+    ExpectJsonError(r);
+    ExpectSecurityHeaders(r);
+  }
+  {
+    auto c = Connect();
+    ASSERT_TRUE(c);
+    // Declared beyond every limit (the route's 64 MiB): refused by the parser at once.
+    Response r = c->Roundtrip("POST /upload HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                              "Content-Length: 100000000000\r\n\r\n");
+    EXPECT_EQ(r.status, 413);
+  }
+  {
+    auto c = Connect();
+    ASSERT_TRUE(c);
+    // A chunked stream passing the limit is cut with 413.
+    Response r = c->Roundtrip("POST /upload_small HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                              "Transfer-Encoding: chunked\r\n\r\n"
+                              "40\r\n" + std::string(64, 'a') + "\r\n"
+                              "40\r\n" + std::string(64, 'b') + "\r\n0\r\n\r\n");
+    EXPECT_EQ(r.status, 413);
+    EXPECT_EQ(r.Header("connection"), "close");
+  }
+  {
+    std::lock_guard<std::mutex> lock(uploads_->mu);
+    EXPECT_EQ(uploads_->opened, 1) << "only the chunked stream opened a sink";
+    EXPECT_EQ(uploads_->finished, 0);
+    EXPECT_LE(uploads_->total, 100u);
+  }
+  // The sink of the cut stream is destroyed without Finish (on a worker).
+  for (int i = 0; i < 100; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(uploads_->mu);
+      if (uploads_->destroyed_unfinished == 1) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  {
+    std::lock_guard<std::mutex> lock(uploads_->mu);
+    EXPECT_EQ(uploads_->destroyed_unfinished, 1);
+  }
+  ExpectServing();
+}
+
+TEST_F(HttpsServerTest, StreamedUploadRefusals) {
+  StartServer();
+  {
+    auto c = Connect();
+    ASSERT_TRUE(c);
+    Response r = c->Roundtrip("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
+    EXPECT_EQ(r.status, 401) << "no credentials: refused at the head";
+  }
+  {
+    auto c = Connect();
+    ASSERT_TRUE(c);
+    Response r = c->Roundtrip("POST /upload_denied HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                              "Expect: 100-continue\r\nContent-Length: 500000\r\n\r\n");
+    EXPECT_EQ(r.status, 403) << "the handler refused before any body byte (no 100 first)";
+    ExpectJsonError(r);
+  }
+  {
+    auto c = Connect();
+    ASSERT_TRUE(c);
+    std::string body = Pattern(200000);
+    std::thread sender([&] {
+      c->Send("POST /upload_fail HTTP/1.1\r\nHost: x\r\n" + Auth() + "Content-Length: " +
+              std::to_string(body.size()) + "\r\n\r\n" + body);
+    });
+    Response r;
+    bool read = c->Read(&r);
+    sender.join();
+    ASSERT_TRUE(read);
+    EXPECT_EQ(r.status, 400) << "a Write error becomes its status";
+    EXPECT_EQ(r.Header("connection"), "close");
+  }
+  ExpectServing();
+}
+
+TEST_F(HttpsServerTest, StreamedUploadBackpressureAndDisconnect) {
+  StartServer();
+  {
+    std::lock_guard<std::mutex> lock(uploads_->mu);
+    uploads_->gate_open = false;
+  }
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  std::string body = Pattern(48u << 20);
+  std::atomic<bool> sent_all{false};
+  std::thread sender([&] {
+    if (c->Send("POST /upload HTTP/1.1\r\nHost: x\r\n" + Auth() + "Content-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body)) {
+      sent_all = true;
+    }
+  });
+  {
+    std::unique_lock<std::mutex> lock(uploads_->mu);
+    ASSERT_TRUE(uploads_->cv.wait_for(lock, 30s, [&] { return uploads_->in_write; }));
+  }
+  // While the first Write blocks the server reads nothing more: the client cannot finish
+  // its 48 MiB (socket buffers hold a few MiB at most).
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(sent_all.load()) << "the server kept reading while its sink was busy";
+  {
+    std::lock_guard<std::mutex> lock(uploads_->mu);
+    EXPECT_EQ(uploads_->total, 0u);
+  }
+  // The client goes away mid-upload: the sink is destroyed without Finish.
+  Cut(*c);
+  {
+    std::lock_guard<std::mutex> lock(uploads_->mu);
+    uploads_->gate_open = true;
+    uploads_->cv.notify_all();
+  }
+  sender.join();
+  {
+    std::unique_lock<std::mutex> lock(uploads_->mu);
+    ASSERT_TRUE(uploads_->cv.wait_for(lock, 30s, [&] { return uploads_->destroyed_unfinished == 1; }));
+    EXPECT_EQ(uploads_->finished, 0);
+    EXPECT_LT(uploads_->total, body.size());
+  }
+  ExpectServing();
+}
+
+// A long upload is not cut by a whole-request deadline: each piece must come within
+// read_timeout of the previous one.
+TEST_F(HttpsServerTest, StreamedUploadHasAProgressDeadline) {
+  clock_ = &fake_clock_;
+  options_.read_timeout_seconds = 5;
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Send("POST /upload HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                      "Transfer-Encoding: chunked\r\n\r\n"));
+  for (int i = 0; i < 4; ++i) {
+    // Wait until the previous piece was written, then let 4 s pass before the next.
+    for (int k = 0; k < 500; ++k) {
+      {
+        std::lock_guard<std::mutex> lock(uploads_->mu);
+        if (uploads_->pieces.size() == static_cast<size_t>(i)) break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    fake_clock_.AdvanceSeconds(4);
+    ASSERT_TRUE(c->Send("3\r\nabc\r\n")) << i;
+  }
+  Response r = c->Roundtrip("0\r\n\r\n");
+  EXPECT_EQ(r.status, 201) << "16 s in total, never 5 s without progress";
+  EXPECT_EQ(r.body, R"({"size":12})");
+
+  auto stalled = Connect();
+  ASSERT_TRUE(stalled);
+  ASSERT_TRUE(stalled->Send("POST /upload HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                            "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"));
+  for (int k = 0; k < 500; ++k) {
+    {
+      std::lock_guard<std::mutex> lock(uploads_->mu);
+      if (uploads_->pieces.size() == 5) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  fake_clock_.AdvanceSeconds(5);
+  EXPECT_TRUE(stalled->ClosedWithin(30s)) << "5 s without a piece: closed";
+  ExpectServing();
+}
+
+// --- Streamed responses ---
+
+TEST_F(HttpsServerTest, StreamedResponseWithKnownLength) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response r = c->Roundtrip(Get("/stream?1000000,known"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("content-length"), "1000000");
+  EXPECT_EQ(r.Header("transfer-encoding"), "");
+  EXPECT_EQ(r.body, Pattern(1000000));
+  ExpectSecurityHeaders(r);
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200) << "kept alive";
+}
+
+TEST_F(HttpsServerTest, StreamedResponseChunkedWhenLengthUnknown) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response r = c->Roundtrip(Get("/stream?300000"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("transfer-encoding"), "chunked");
+  EXPECT_EQ(r.body, Pattern(300000));
+  EXPECT_GE(r.chunks.size(), 5u) << "sent piece by piece";
+  for (size_t chunk : r.chunks) EXPECT_LE(chunk, 64u * 1024);
+  ExpectSecurityHeaders(r);
+  Response empty = c->Roundtrip(Get("/stream?0"));
+  EXPECT_EQ(empty.status, 200);
+  EXPECT_EQ(empty.body, "");
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200) << "kept alive";
+}
+
+TEST_F(HttpsServerTest, StreamedResponseToHttp10IsCloseDelimited) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Send("GET /stream?100000 HTTP/1.0\r\n\r\n"));
+  std::string all;
+  EXPECT_TRUE(c->ReadToClose(&all));
+  size_t end = all.find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos);
+  std::string head = all.substr(0, end);
+  EXPECT_EQ(head.find("chunked"), std::string::npos) << head;
+  EXPECT_EQ(all.substr(end + 4), Pattern(100000));
+}
+
+TEST_F(HttpsServerTest, StreamedResponseErrorCutsTheConnection) {
+  StartServer();
+  for (const char* target : {"/stream?500000,fail=200000", "/stream?500000,known,fail=200000"}) {
+    auto c = Connect();
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->Send(Get(target)));
+    std::string all;
+    EXPECT_FALSE(c->ReadToClose(&all)) << target << ": cut, no clean close";
+    EXPECT_EQ(all.rfind("HTTP/1.1 200", 0), 0u) << target;
+    EXPECT_EQ(all.find("0\r\n\r\n", all.size() - 5), std::string::npos)
+        << target << ": no final chunk";
+    EXPECT_LT(all.size(), 500000u) << target;
+  }
+  ExpectServing();
+}
+
+// --- Connections cannot be starved ---
+
+TEST_F(HttpsServerTest, HandshakeDeadlineIsDecidedOnTheClock) {
+  clock_ = &fake_clock_;
+  options_.handshake_timeout_seconds = 3;
+  options_.read_timeout_seconds = 600;
+  StartServer();
+  int fd = ConnectTcp(server_->port());  // TCP only, no ClientHello
+  ASSERT_GE(fd, 0);
+  // A request on a later connection: the server has accepted the silent one by then.
+  ExpectServing();
+  // Still open after 2 s of the 3.
+  fake_clock_.AdvanceSeconds(2);
+  ExpectServing();
+  fake_clock_.AdvanceSeconds(1);
+  SetReceiveTimeout(fd, 30s);
+  char byte;
+  ssize_t n = read(fd, &byte, 1);
+  EXPECT_TRUE(n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+      << "the silent connection outlived the handshake deadline (read " << n << ")";
+  close(fd);
+
+  // The handshake deadline is not the read timeout: after the handshake the first
+  // request may take longer than 3 s.
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  fake_clock_.AdvanceSeconds(10);
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200);
+}
+
+TEST_F(HttpsServerTest, PerAddressConnectionCap) {
+  options_.max_connections_per_address = 3;
+  StartServer();
+  std::vector<int> silent;
+  for (int i = 0; i < 3; ++i) {
+    int fd = ConnectTcp(server_->port());
+    ASSERT_GE(fd, 0);
+    silent.push_back(fd);
+  }
+  // A fourth connection from 127.0.0.1 is closed at accept ...
+  EXPECT_FALSE(Connect()) << "beyond the per-address cap";
+  // ... while another address still gets served.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.2", &from.sin_addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_load_verify_locations(ctx, ca_file_.c_str(), nullptr);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SetReceiveTimeout(fd, 5s);
+  ASSERT_EQ(SSL_connect(ssl), 1);
+  std::string request = Get("/secure", Auth());
+  ASSERT_EQ(SSL_write(ssl, request.data(), static_cast<int>(request.size())),
+            static_cast<int>(request.size()));
+  char buf[4096];
+  int n = SSL_read(ssl, buf, sizeof buf);
+  ASSERT_GT(n, 0);
+  std::string got(buf, static_cast<size_t>(n));
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  close(fd);
+  // Freeing a slot of 127.0.0.1 lets it in again.
+  close(silent.back());
+  silent.pop_back();
+  std::unique_ptr<Client> again;
+  for (int i = 0; i < 50 && !again; ++i) {
+    std::this_thread::sleep_for(50ms);
+    again = Connect();
+  }
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->Roundtrip(Get("/api/health")).status, 200);
+  for (int s : silent) close(s);
+}
+
+// --- CORS ---
+
+TEST_F(HttpsServerTest, CorsOnlyForConfiguredOrigins) {
+  options_.cors_origins = {"https://viewer.example"};
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response granted = c->Roundtrip(Get("/secure", Auth() + "Origin: https://viewer.example\r\n"));
+  EXPECT_EQ(granted.status, 200);
+  EXPECT_EQ(granted.Header("access-control-allow-origin"), "https://viewer.example");
+  EXPECT_EQ(granted.Header("access-control-allow-credentials"), "true");
+  EXPECT_NE(granted.Header("access-control-expose-headers").find("WWW-Authenticate"),
+            std::string::npos);
+  EXPECT_EQ(granted.Header("vary"), "Origin");
+
+  Response other = c->Roundtrip(Get("/secure", Auth() + "Origin: https://evil.example\r\n"));
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.Header("access-control-allow-origin"), "");
+  EXPECT_EQ(other.Header("access-control-allow-credentials"), "");
+  EXPECT_EQ(other.Header("vary"), "Origin");
+
+  // Errors carry the grant too (a browser can then read the 401).
+  Response error = c->Roundtrip(Get("/secure", "Origin: https://viewer.example\r\n"));
+  EXPECT_EQ(error.status, 401);
+  EXPECT_EQ(error.Header("access-control-allow-origin"), "https://viewer.example");
+
+  // Preflight: before authentication, the path's methods, the request headers.
+  Response preflight = c->Roundtrip(
+      "OPTIONS /secure HTTP/1.1\r\nHost: x\r\nOrigin: https://viewer.example\r\n"
+      "Access-Control-Request-Method: GET\r\n"
+      "Access-Control-Request-Headers: authorization, accept\r\n\r\n");
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.Header("access-control-allow-origin"), "https://viewer.example");
+  EXPECT_EQ(preflight.Header("access-control-allow-methods"), "GET, OPTIONS");
+  std::string allowed = preflight.Header("access-control-allow-headers");
+  for (const char* h : {"Accept", "Authorization", "Content-Type", "X-CSRF-Token"}) {
+    EXPECT_NE(allowed.find(h), std::string::npos) << h;
+  }
+  ExpectSecurityHeaders(preflight);
+
+  Response refused = c->Roundtrip(
+      "OPTIONS /secure HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+      "Access-Control-Request-Method: GET\r\n\r\n");
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.Header("access-control-allow-origin"), "");
+  EXPECT_EQ(refused.Header("access-control-allow-methods"), "");
+
+  Response plain = c->Roundtrip("OPTIONS /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(plain.status, 204);
+  EXPECT_EQ(plain.Header("allow"), "POST, OPTIONS");
+  Response unrouted = c->Roundtrip(
+      "OPTIONS /nope HTTP/1.1\r\nHost: x\r\nOrigin: https://viewer.example\r\n"
+      "Access-Control-Request-Method: GET\r\n\r\n");
+  EXPECT_EQ(unrouted.status, 404);
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200);
+}
+
+TEST_F(HttpsServerTest, NoCorsWithoutConfiguredOrigins) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response r = c->Roundtrip(Get("/secure", Auth() + "Origin: https://viewer.example\r\n"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("access-control-allow-origin"), "");
+  EXPECT_EQ(r.Header("vary"), "");
+  Response preflight = c->Roundtrip(
+      "OPTIONS /secure HTTP/1.1\r\nHost: x\r\nOrigin: https://viewer.example\r\n"
+      "Access-Control-Request-Method: GET\r\n\r\n");
+  EXPECT_EQ(preflight.status, 403);
+  EXPECT_EQ(preflight.Header("access-control-allow-origin"), "");
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200);
+}
+
+TEST_F(HttpsServerTest, SessionCookieAndCsrf) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  std::string cookie = std::string("Cookie: other=1; ") + kSessionCookie + "=" + kToken + "\r\n";
+  Response read = c->Roundtrip(Get("/secure", cookie));
+  EXPECT_EQ(read.status, 200) << "a GET with the cookie needs no CSRF token";
+  Response no_csrf = c->Roundtrip("POST /upload HTTP/1.1\r\nHost: x\r\n" + cookie +
+                                  "Content-Length: 3\r\n\r\nabc");
+  EXPECT_EQ(no_csrf.status, 403);
+  ExpectJsonError(no_csrf);
+  auto c2 = Connect();
+  ASSERT_TRUE(c2);
+  Response wrong = c2->Roundtrip("POST /upload HTTP/1.1\r\nHost: x\r\n" + cookie +
+                                 "X-CSRF-Token: " + CsrfTokenFor("another") +
+                                 "\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_EQ(wrong.status, 403);
+  auto c3 = Connect();
+  ASSERT_TRUE(c3);
+  Response ok = c3->Roundtrip("POST /upload HTTP/1.1\r\nHost: x\r\n" + cookie +
+                              "X-CSRF-Token: " + CsrfTokenFor(kToken) +
+                              "\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_EQ(ok.status, 201);
 }
 
 }  // namespace

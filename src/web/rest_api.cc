@@ -97,6 +97,47 @@ HttpResponse Token(archive::ArchiveService& archive, const HttpRequest& request)
   return HttpResponse::Json(200, DumpJson(body));
 }
 
+// The Set-Cookie value of the browser session cookie; `max_age` 0 clears it.
+std::string SessionCookie(const std::string& token, int64_t max_age) {
+  return std::string(kSessionCookie) + "=" + token + "; Path=/; Max-Age=" +
+         std::to_string(max_age) + "; Secure; HttpOnly; SameSite=Strict";
+}
+
+// POST /auth/session: the same sign-in (credentials, back-off) as /auth/token, but the
+// token goes into an HttpOnly cookie and the body carries only the CSRF token.
+HttpResponse BrowserSession(archive::ArchiveService& archive, const HttpRequest& request) {
+  HttpResponse signed_in = Token(archive, request);
+  if (signed_in.status != 200) return signed_in;
+  auto parsed = ParseJsonBody(signed_in.body);
+  if (!parsed.ok() || !parsed->contains("access_token")) return HttpResponse::Error(500, "internal error");
+  std::string token = (*parsed)["access_token"].get<std::string>();
+  auto who = archive.access().Authenticate(token, request.client_address);
+  if (!who.ok()) {
+    TRESOR_LOG(kError) << "new session not usable: " << who.status().ToString();
+    return ErrorFromStatus(who.status());
+  }
+  int64_t max_age = int64_t{archive.options().session_max_minutes} * 60;
+  nlohmann::json body = {{"user", who->user},
+                         {"role", who->role},
+                         {"csrf_token", CsrfTokenFor(token)},
+                         {"expires_in", max_age},
+                         {"idle_timeout", archive.options().session_idle_seconds}};
+  HttpResponse r = HttpResponse::Json(200, DumpJson(body));
+  r.headers.emplace_back("Set-Cookie", SessionCookie(token, max_age));
+  return r;
+}
+
+// GET /auth/session: who the caller is, and the CSRF token when the cookie authenticated
+// it (a reloaded page recovers it here).
+HttpResponse WhoAmI(const HttpRequest& request, const archive::Principal& who) {
+  nlohmann::json body = {{"user", who.user}, {"role", who.role}};
+  if (request.Header("Authorization").empty()) {
+    auto cookie = CookieValue(request, kSessionCookie);
+    if (cookie.ok() && !cookie->empty()) body["csrf_token"] = CsrfTokenFor(*cookie);
+  }
+  return HttpResponse::Json(200, DumpJson(body));
+}
+
 HttpResponse Stats(archive::ArchiveService& archive, const archive::Principal& who) {
   auto stats = archive.catalog().Stats(who);
   if (!stats.ok()) {
@@ -168,15 +209,31 @@ std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
   token.body_types = {"application/json", "application/x-www-form-urlencoded"};
   token.max_body_bytes = kMaxLoginBodyBytes;
   router->Add(std::move(token));
+  Route session = Route::Public(
+      "POST", "/auth/session",
+      "Browser sign-in with username and password: sets the HttpOnly session cookie "
+      "tresor_session and returns the csrf_token to send as X-CSRF-Token",
+      [&archive](const HttpRequest& request) { return BrowserSession(archive, request); });
+  session.body_types = {"application/json", "application/x-www-form-urlencoded"};
+  session.max_body_bytes = kMaxLoginBodyBytes;
+  router->Add(std::move(session));
   router->Add(Route::Authenticated(
-      "POST", "/auth/logout", "End the session of the bearer token (API tokens are not affected)",
+      "GET", "/auth/session",
+      "The signed-in user and role, with the csrf_token when authenticated by the cookie",
+      WhoAmI));
+  router->Add(Route::Authenticated(
+      "POST", "/auth/logout",
+      "End the session of the bearer token or cookie (with X-CSRF-Token) and clear the "
+      "cookie (API tokens are not affected)",
       [&archive](const HttpRequest&, const archive::Principal& who) {
         Status st = archive.access().Logout(who);
         if (!st.ok()) {
           TRESOR_LOG(kError) << "sign-out failed: " << st.ToString();
           return ErrorFromStatus(st);
         }
-        return HttpResponse::Json(200, DumpJson({{"status", "signed out"}}));
+        HttpResponse r = HttpResponse::Json(200, DumpJson({{"status", "signed out"}}));
+        r.headers.emplace_back("Set-Cookie", SessionCookie("", 0));
+        return r;
       }));
   router->Add(Route::Authenticated(
       "GET", "/api/studies/{study}",

@@ -2,9 +2,17 @@
 //   GET  /api/health        public   liveness and version, no patient data
 //   GET  /api/openapi.json  public   the OpenAPI document of the route table
 //   POST /auth/token        public   password sign-in -> bearer session token
-//   GET  /api/stats         bearer   what the archive holds (counts)
-// Every authenticated route goes through the router's one authentication step, which
-// calls ArchiveService::Authenticate.
+//   POST /auth/session      public   browser sign-in: the same session token in the
+//                                    cookie tresor_session (Secure, HttpOnly,
+//                                    SameSite=Strict, Max-Age = sessions.max_minutes)
+//                                    and {"csrf_token", "user", "role", ...}
+//   GET  /auth/session      auth     {"user", "role"} and, for the cookie, "csrf_token"
+//   POST /auth/logout       auth     ends the session; clears the cookie (Max-Age=0)
+//   GET  /api/studies/{study} auth   one study within the caller's scope
+//   GET  /api/stats         auth     what the archive holds (counts)
+// Every authenticated route goes through the router's one authentication step (bearer,
+// or the cookie plus X-CSRF-Token on state-changing methods), which calls
+// ArchiveService::Authenticate.
 #pragma once
 
 #include <memory>

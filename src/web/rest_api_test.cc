@@ -103,7 +103,11 @@ TEST_F(RestApiTest, OpenApiMarksPublicRoutes) {
   EXPECT_TRUE(paths["/api/openapi.json"]["get"]["security"].empty());
   EXPECT_TRUE(paths["/auth/token"]["post"]["security"].empty());
   EXPECT_TRUE(paths["/api/stats"]["get"]["security"][0].contains("bearerAuth"));
-  EXPECT_EQ(paths.size(), router_->routes().size());
+  size_t operations = 0;
+  for (const auto& [path, ops] : paths.items()) operations += ops.size();
+  EXPECT_EQ(operations, router_->routes().size());
+  EXPECT_TRUE(paths["/auth/session"]["post"]["security"].empty());
+  EXPECT_FALSE(paths["/auth/session"]["get"]["security"].empty());
 }
 
 TEST_F(RestApiTest, SignInThenStats) {

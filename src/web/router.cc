@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "core/log.h"
+#include "core/sha256.h"
 #include "web/json_body.h"
 
 namespace tresor::web {
@@ -97,7 +98,78 @@ std::string OperationId(const std::string& method, const std::string& path) {
   return id;
 }
 
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
+// RFC 6265 cookie-octet: printable US-ASCII except space, '"', ',', ';' and '\\'.
+bool IsCookieOctet(char c) {
+  return c == 0x21 || (c >= 0x23 && c <= 0x2B) || (c >= 0x2D && c <= 0x3A) ||
+         (c >= 0x3C && c <= 0x5B) || (c >= 0x5D && c <= 0x7E);
+}
+
+// RFC 7230 tchar, for cookie names.
+bool IsTokenChar(char c) {
+  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsSafeMethod(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS";
+}
+
 }  // namespace
+
+std::string CsrfTokenFor(std::string_view session_token) {
+  static constexpr std::string_view kLabel = "tresor csrf v1\n";
+  Sha256 hash;
+  hash.Update(kLabel.data(), kLabel.size());
+  hash.Update(session_token.data(), session_token.size());
+  return hash.FinishHex();
+}
+
+Result<std::string> CookieValue(const HttpRequest& request, std::string_view name) {
+  std::string found;
+  bool seen = false;
+  for (const auto& [header, value] : request.headers) {
+    if (!EqualsIgnoreCase(header, "Cookie")) continue;
+    std::string_view rest = value;
+    while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.remove_suffix(1);
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+    while (true) {
+      size_t end = rest.find(';');
+      std::string_view pair = rest.substr(0, end);
+      size_t eq = pair.find('=');
+      if (eq == std::string_view::npos || eq == 0) return InvalidArgument("malformed Cookie header");
+      std::string_view key = pair.substr(0, eq);
+      std::string_view val = pair.substr(eq + 1);
+      if (val.size() >= 2 && val.front() == '"' && val.back() == '"') {
+        val = val.substr(1, val.size() - 2);
+      }
+      for (char c : key) {
+        if (!IsTokenChar(c)) return InvalidArgument("malformed Cookie header");
+      }
+      for (char c : val) {
+        if (!IsCookieOctet(c)) return InvalidArgument("malformed Cookie header");
+      }
+      if (key == name) {
+        if (seen) return InvalidArgument("cookie given twice");
+        seen = true;
+        found = std::string(val);
+      }
+      if (end == std::string_view::npos) break;
+      rest.remove_prefix(end + 1);
+      if (rest.empty() || rest.front() != ' ') return InvalidArgument("malformed Cookie header");
+      rest.remove_prefix(1);
+    }
+  }
+  return found;
+}
 
 Route Route::Public(std::string method, std::string path, std::string summary,
                     PublicHandler handler) {
@@ -195,19 +267,36 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
 
   if (!route->is_public()) {
     std::string_view authorization = head.Header("Authorization");
+    std::string cookie;
+    std::string_view credential;
     if (authorization.empty()) {
-      d.rejection_ = Unauthorized("authentication required", kChallenge);
-      return d;
-    }
-    size_t space = authorization.find(' ');
-    std::string_view scheme = authorization.substr(0, space);
-    std::string_view credential =
-        space == std::string_view::npos ? std::string_view() : authorization.substr(space + 1);
-    while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
-    while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
-    if (!EqualsIgnoreCase(scheme, "Bearer") || !IsToken68(credential)) {
-      d.rejection_ = Unauthorized("invalid credentials", kInvalidTokenChallenge);
-      return d;
+      auto value = CookieValue(head, kSessionCookie);
+      if (!value.ok()) {
+        d.rejection_ = Unauthorized("invalid credentials", kInvalidTokenChallenge);
+        return d;
+      }
+      if (value->empty()) {
+        d.rejection_ = Unauthorized("authentication required", kChallenge);
+        return d;
+      }
+      cookie = std::move(value).value();
+      credential = cookie;
+      d.by_cookie_ = true;
+      if (!IsToken68(credential)) {
+        d.rejection_ = Unauthorized("invalid credentials", kInvalidTokenChallenge);
+        return d;
+      }
+    } else {
+      size_t space = authorization.find(' ');
+      std::string_view scheme = authorization.substr(0, space);
+      credential =
+          space == std::string_view::npos ? std::string_view() : authorization.substr(space + 1);
+      while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
+      while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
+      if (!EqualsIgnoreCase(scheme, "Bearer") || !IsToken68(credential)) {
+        d.rejection_ = Unauthorized("invalid credentials", kInvalidTokenChallenge);
+        return d;
+      }
     }
     auto principal = authenticate_(std::string(credential), head.client_address);
     if (!principal.ok()) {
@@ -225,11 +314,27 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
       }
       return d;
     }
+    if (d.by_cookie_ && !IsSafeMethod(head.method) &&
+        !ConstantTimeEquals(head.Header(kCsrfHeader), CsrfTokenFor(credential))) {
+      d.rejection_ = HttpResponse::Error(403, "missing or invalid CSRF token");
+      return d;
+    }
     d.principal_ = std::move(principal).value();
   }
   d.route_ = route;
   d.path_params_ = std::move(params);
   return d;
+}
+
+std::string Router::AllowedMethods(std::string_view path) const {
+  std::string allow;
+  for (const Route& r : routes_) {
+    if (!Match(r.path, path, nullptr)) continue;
+    if (allow.find(r.method) != std::string::npos) continue;
+    if (!allow.empty()) allow += ", ";
+    allow += r.method;
+  }
+  return allow;
 }
 
 Result<std::unique_ptr<BodySink>> Router::OpenSink(const Decision& decision,
@@ -303,15 +408,28 @@ std::string Router::OpenApi() const {
     if (!parameters.empty()) op["parameters"] = parameters;
     if (!r.body_types.empty()) {
       Json content = Json::object();
-      for (const std::string& type : r.body_types) content[type] = Json::object();
+      for (const std::string& type : r.body_types) {
+        content[type] = {{"schema", {{"type", "string"}, {"format", "binary"}}}};
+      }
       op["requestBody"] = {{"required", true}, {"content", content}};
     }
-    op["security"] = r.is_public() ? Json::array() : Json::array({{{"bearerAuth", Json::array()}}});
+    if (r.is_streamed()) {
+      op["x-streamed"] = true;  // the body is consumed as it arrives (chunked accepted)
+      if (r.max_body_bytes != 0) op["x-max-body-bytes"] = r.max_body_bytes;
+    }
+    op["security"] = r.is_public() ? Json::array()
+                                   : Json::array({{{"bearerAuth", Json::array()}},
+                                                  {{"cookieAuth", Json::array()}}});
     Json responses = Json::object();
     responses["200"] = {{"description", "success"}};
     if (!r.is_public()) {
       responses["401"] = {{"description", "missing, invalid or expired bearer credential"},
                           {"content", error_body}};
+      if (r.method != "GET" && r.method != "HEAD") {
+        responses["403"] = {
+            {"description", "cookie-authenticated without a valid X-CSRF-Token header"},
+            {"content", error_body}};
+      }
       responses["429"] = {{"description", "try again after Retry-After seconds (back-off)"},
                           {"content", error_body}};
     }
@@ -324,13 +442,22 @@ std::string Router::OpenApi() const {
       {"info", {{"title", "Tresor"}, {"version", version_}}},
       {"paths", paths},
       {"components",
-       {{"securitySchemes", {{"bearerAuth", {{"type", "http"}, {"scheme", "bearer"}}}}},
+       {{"securitySchemes",
+         {{"bearerAuth", {{"type", "http"}, {"scheme", "bearer"}}},
+          {"cookieAuth",
+           {{"type", "apiKey"},
+            {"in", "cookie"},
+            {"name", kSessionCookie},
+            {"description",
+             "browser session from POST /auth/session; state-changing requests also need "
+             "the X-CSRF-Token header"}}}}},
         {"schemas",
          {{"Error",
            {{"type", "object"},
             {"properties", {{"error", {{"type", "string"}}}}},
             {"required", {"error"}}}}}}}},
-      {"security", Json::array({{{"bearerAuth", Json::array()}}})},
+      {"security",
+       Json::array({{{"bearerAuth", Json::array()}}, {{"cookieAuth", Json::array()}}})},
   };
   return doc.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

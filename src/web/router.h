@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "archive/archive_service.h"
@@ -46,6 +47,8 @@ struct Route {
   std::string summary;  // one line, for the OpenAPI document
   std::vector<std::string> body_types;  // media types of the request body; empty: no body
   uint64_t max_body_bytes = 0;          // 0: the server's limit, else the smaller of both
+                                        // (a streamed route's own limit may exceed the
+                                        // server's, which bounds bodies held in memory)
   PublicHandler public_handler;         // exactly one of the three handlers is set
   AuthenticatedHandler handler;
   StreamHandler stream_handler;         // authenticated, body streamed (max_body_bytes
@@ -62,6 +65,21 @@ struct Route {
                         std::vector<std::string> body_types, uint64_t max_body_bytes,
                         StreamHandler handler);
 };
+
+// The browser session cookie: set by POST /auth/session, accepted by Decide() when a
+// request has no Authorization header.
+inline constexpr char kSessionCookie[] = "tresor_session";
+// The header carrying the CSRF token on cookie-authenticated state-changing requests.
+inline constexpr char kCsrfHeader[] = "X-CSRF-Token";
+
+// The CSRF token of a session token: hex SHA-256 of a fixed label and the token. Stateless;
+// only a client that was handed the token (or can read the cookie) can present it.
+std::string CsrfTokenFor(std::string_view session_token);
+
+// The value of cookie `name` in the request's Cookie header(s), parsed strictly
+// (RFC 6265 cookie-string: name=value pairs separated by "; "). Empty when absent; an
+// error (kInvalidArgument) for a malformed header or a name given twice.
+Result<std::string> CookieValue(const HttpRequest& request, std::string_view name);
 
 class Router {
  public:
@@ -88,6 +106,8 @@ class Router {
     bool streamed() const { return route_ != nullptr && route_->is_streamed(); }
     // Who was authenticated, for logs (user or peer name); empty on public routes.
     std::string user() const;
+    // True when the session cookie (not an Authorization header) authenticated it.
+    bool by_cookie() const { return by_cookie_; }
 
    private:
     friend class Router;
@@ -95,12 +115,18 @@ class Router {
     std::map<std::string, std::string> path_params_;
     std::optional<archive::Principal> principal_;
     HttpResponse rejection_;
+    bool by_cookie_ = false;
   };
 
   // Routes the request (its body may still be unread) and, for an authenticated route,
-  // checks `Authorization: Bearer <credential>`: 401 (with WWW-Authenticate) when it is
-  // missing or rejected, 429 while the client is blocked.
+  // checks `Authorization: Bearer <credential>` or, without an Authorization header, the
+  // browser session cookie (kSessionCookie): 401 (with WWW-Authenticate) when both are
+  // missing or the credential is rejected, 429 while the client is blocked. A request
+  // authenticated by the cookie with a method other than GET, HEAD or OPTIONS must carry
+  // `X-CSRF-Token: CsrfTokenFor(cookie)`, else 403.
   Decision Decide(const HttpRequest& head) const;
+  // The methods routed at `path`, e.g. "GET, POST" (empty: the path is not routed).
+  std::string AllowedMethods(std::string_view path) const;
   // Runs the accepted route's handler on the complete request. A handler that throws
   // yields 500 (logged); nothing propagates.
   HttpResponse Invoke(const Decision& decision, HttpRequest request) const;
@@ -112,7 +138,8 @@ class Router {
   HttpResponse Handle(HttpRequest request) const;
 
   // An OpenAPI 3.0 document (JSON) generated from the table: every route with its method,
-  // summary, request body types and security (`[]` for public routes, bearerAuth else).
+  // summary, request body types (x-streamed for streamed routes) and security (`[]` for
+  // public routes, bearerAuth or cookieAuth else).
   std::string OpenApi() const;
 
  private:

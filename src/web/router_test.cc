@@ -180,8 +180,9 @@ TEST_F(RouterTest, OpenApiListsEveryRouteWithItsSecurity) {
     if (route.is_public()) {
       EXPECT_TRUE(op["security"].empty()) << route.path;
     } else {
-      ASSERT_EQ(op["security"].size(), 1u) << route.path;
+      ASSERT_EQ(op["security"].size(), 2u) << route.path;
       EXPECT_TRUE(op["security"][0].contains("bearerAuth")) << route.path;
+      EXPECT_TRUE(op["security"][1].contains("cookieAuth")) << route.path;
     }
   }
   std::set<std::string> ids;

@@ -177,6 +177,49 @@ check "the log never contains the password" bash -c "! grep -qF -- '$ADMIN_PW' '
 check "the log never contains the token" bash -c "! grep -qF -- '$TOKEN' '$LOG'"
 check "the log never contains the garbage token either" bash -c "! grep -q 'Bearer garbage' '$LOG'"
 
+# Browser session: the same sign-in into an HttpOnly cookie, CSRF token for changes.
+JAR=$WORK/cookies.txt
+req -c "$JAR" -H "Content-Type: application/json" --data "$ADMIN_JSON" "$BASE/auth/session"
+expect_eq "POST /auth/session" 200 "$CODE"
+SETCOOKIE=$(header Set-Cookie)
+check "the session cookie is Secure, HttpOnly, SameSite=Strict, Path=/" bash -c \
+  "echo '$SETCOOKIE' | grep -q '^tresor_session=[^;]*; Path=/; Max-Age=[0-9]*; Secure; HttpOnly; SameSite=Strict$'"
+CSRF=$(json 'd["csrf_token"]')
+check "a CSRF token comes with it" test ${#CSRF} -eq 64
+SESSION_TOKEN=$(awk '$6 == "tresor_session" {print $7}' "$JAR" | head -1)
+check "curl stored the cookie" test -n "$SESSION_TOKEN"
+expect_eq "the session says who signed in" admin "$(json 'd["user"]')"
+req -b "$JAR" "$BASE/api/stats"
+expect_eq "GET with the cookie alone" 200 "$CODE"
+req -b "$JAR" "$BASE/auth/session"
+expect_eq "GET /auth/session with the cookie" 200 "$CODE"
+expect_eq "... recovers the same CSRF token" "$CSRF" "$(json 'd["csrf_token"]')"
+expect_eq "... and the role" admin "$(json 'd["role"]')"
+req -b "$JAR" -X POST "$BASE/auth/logout"
+expect_eq "POST /auth/logout with the cookie but no CSRF token" 403 "$CODE"
+json_error "CSRF refusal"
+req -b "$JAR" -H "X-CSRF-Token: 0000$CSRF" -X POST "$BASE/auth/logout"
+expect_eq "... or a wrong one" 403 "$CODE"
+req -b "$JAR" "$BASE/api/stats"
+expect_eq "the session survived the refused sign-outs" 200 "$CODE"
+req -b "$JAR" -c "$JAR" -H "X-CSRF-Token: $CSRF" -X POST "$BASE/auth/logout"
+expect_eq "POST /auth/logout with cookie and CSRF token" 200 "$CODE"
+check "sign-out clears the cookie (Max-Age=0)" bash -c "grep -qi '^set-cookie: tresor_session=; Path=/; Max-Age=0;' '$HEADERS'"
+req -H "Cookie: tresor_session=${SESSION_TOKEN:-none}" "$BASE/api/stats"
+expect_eq "after sign-out the old cookie is refused" 401 "$CODE"
+req -H "Authorization: Bearer $TOKEN" "$BASE/api/stats"
+expect_eq "... while the bearer session still works" 200 "$CODE"
+
+# CORS: no origin is configured by default, so nobody gets a grant.
+req -H "Origin: https://evil.example" -H "Authorization: Bearer $TOKEN" "$BASE/api/stats"
+expect_eq "a request from an unconfigured origin is still answered" 200 "$CODE"
+expect_eq "... without a CORS grant" "" "$(header Access-Control-Allow-Origin)"
+req -X OPTIONS -H "Origin: https://evil.example" -H "Access-Control-Request-Method: GET" \
+  "$BASE/api/stats"
+expect_eq "a preflight from an unconfigured origin" 403 "$CODE"
+expect_eq "... without a CORS grant" "" "$(header Access-Control-Allow-Origin)"
+security_headers "preflight"
+
 # Back-off (last: it slows sign-ins for admin from this address for the rest of the run).
 for i in 1 2 3 4 5 6; do
   req -H "Content-Type: application/json" \
@@ -196,11 +239,26 @@ stop_server
 
 # The web limits come from tresor.conf ([web]).
 sed -i '/^\[web\]/,/^\[/ s/^max_header_bytes = .*/max_header_bytes = 2048/' "$DATA/tresor.conf"
+sed -i '/^\[web\]/,/^\[/ s|^cors_origins = .*|cors_origins = "https://viewer.example:3000"|' "$DATA/tresor.conf"
 serve_https
 BASE=https://127.0.0.1:$HTTPS_PORT
 req -H "X-Big: $(head -c 4000 /dev/zero | tr '\0' a)" "$BASE/api/health"
 expect_eq "with web.max_header_bytes = 2048 a 4 kB header" 431 "$CODE"
 req -H "X-Small: $(head -c 1000 /dev/zero | tr '\0' a)" "$BASE/api/health"
 expect_eq "... and a 1 kB header is still fine" 200 "$CODE"
+req -X OPTIONS -H "Origin: https://viewer.example:3000" -H "Access-Control-Request-Method: GET" \
+  -H "Access-Control-Request-Headers: authorization, accept" "$BASE/api/stats"
+expect_eq "with web.cors_origins set, its preflight" 204 "$CODE"
+expect_eq "... grants that origin" "https://viewer.example:3000" "$(header Access-Control-Allow-Origin)"
+expect_eq "... with credentials" true "$(header Access-Control-Allow-Credentials)"
+check "... allowing Authorization and Accept" bash -c \
+  "grep -i '^access-control-allow-headers:' '$HEADERS' | grep -q Authorization"
+req -H "Origin: https://viewer.example:3000" "$BASE/api/stats"
+expect_eq "an unauthenticated request from the allowed origin" 401 "$CODE"
+expect_eq "... carries the grant (the browser may read the 401)" "https://viewer.example:3000" \
+  "$(header Access-Control-Allow-Origin)"
+req -H "Origin: https://other.example" "$BASE/api/health"
+expect_eq "another origin" 200 "$CODE"
+expect_eq "... gets no grant" "" "$(header Access-Control-Allow-Origin)"
 stop_server
 finish
