@@ -7,6 +7,7 @@
 #include "archive/blob_byte_reader.h"
 #include "archive/store_mapping.h"
 #include "core/log.h"
+#include "dicom/dicom_json.h"
 #include "dicom/frames.h"
 #include "dicom/part10.h"
 #include "dicom/transfer_syntax.h"
@@ -72,6 +73,24 @@ Result<std::optional<dicom::FrameLayout>> ScanFrameLayout(store::BlobStore& blob
   TRESOR_ASSIGN_OR_RETURN(dicom::ScanResult scan,
                           dicom::ScanDataset(reader, encoding, limits, dicom::FrameLayoutTags()));
   return dicom::BuildFrameLayout(scan, encoding, meta.dataset_offset);
+}
+
+// The metadata document of an instance stored without one, built from its blob now.
+Result<std::string> BuildDocument(store::BlobStore& blobs, const store::StoredInstance& instance,
+                                  const dicom::ScanLimits& limits) {
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> blob, blobs.Open(instance.blob_name));
+  BlobByteReader meta_reader(*blob, 0);
+  TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(meta_reader));
+  dicom::Encoding encoding;
+  if (!dicom::EncodingOf(instance.transfer_syntax_uid, &encoding)) {
+    return Unsupported("stored transfer syntax not accepted");
+  }
+  dicom::DicomJsonOptions options;
+  options.bulk_data_uri_prefix = "instances/" + instance.sop_instance_uid + "/bulk/";
+  dicom::DicomJsonWriter writer(encoding, options);
+  BlobByteReader reader(*blob, meta.dataset_offset);
+  TRESOR_RETURN_IF_ERROR(dicom::ScanDataset(reader, encoding, limits, {}, &writer).status());
+  return writer.Finish();
 }
 
 }  // namespace
@@ -204,6 +223,110 @@ Result<FrameTable> CatalogService::Frames(const Principal& who, const std::strin
     table.frames.push_back(std::move(ranges));
   }
   return table;
+}
+
+Result<std::vector<InstanceMetadata>> CatalogService::Metadata(const Principal& who,
+                                                               const std::string& study_uid,
+                                                               const std::string& series_uid,
+                                                               const std::string& sop_uid) {
+  if (!who.May(security::kGet)) {
+    return PermissionDenied(who.Describe() + " is not granted the get service");
+  }
+  if (!dicom::IsValidUid(study_uid) || (!series_uid.empty() && !dicom::IsValidUid(series_uid)) ||
+      (!sop_uid.empty() && !dicom::IsValidUid(sop_uid))) {
+    return InvalidArgument("not a valid UID");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::vector<store::StoredDetails> found,
+                          index_.FindMetadata(study_uid, series_uid, sop_uid, who.scope));
+  if (found.empty()) {
+    AuditHiddenInstance(who, study_uid, series_uid, sop_uid);
+    return NotFound(sop_uid.empty() ? (series_uid.empty() ? "no such study" : "no such series")
+                                    : "no such instance");
+  }
+  std::vector<InstanceMetadata> out;
+  out.reserve(found.size());
+  for (store::StoredDetails& d : found) {
+    InstanceMetadata m;
+    m.series_instance_uid = std::move(d.series_instance_uid);
+    m.sop_instance_uid = d.instance.sop_instance_uid;
+    Result<std::string> json = d.metadata_document && !d.metadata_document->empty()
+                                   ? dicom::DecompressDocument(*d.metadata_document)
+                                   : BuildDocument(blobs_, d.instance, options_.limits);
+    if (!json.ok()) {
+      // One unreadable document must not hide a whole series from a viewer.
+      TRESOR_LOG(kError) << "metadata of instance " << m.sop_instance_uid
+                         << " left out: " << json.status().ToString();
+      continue;
+    }
+    m.json = std::move(json).value();
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<BulkData> CatalogService::OpenBulkData(const Principal& who, const std::string& study_uid,
+                                              const std::string& series_uid,
+                                              const std::string& sop_uid,
+                                              const std::string& tag_path) {
+  if (!who.May(security::kGet)) {
+    return PermissionDenied(who.Describe() + " is not granted the get service");
+  }
+  if (!dicom::IsValidUid(study_uid) || !dicom::IsValidUid(series_uid) ||
+      !dicom::IsValidUid(sop_uid)) {
+    return InvalidArgument("not a valid UID");
+  }
+  TRESOR_ASSIGN_OR_RETURN(auto parsed_path, dicom::ParseTagPath(tag_path));
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredDetails> found,
+                          index_.FindFrameLayout(study_uid, series_uid, sop_uid, who.scope));
+  if (!found) {
+    AuditHiddenInstance(who, study_uid, series_uid, sop_uid);
+    return NotFound("no such instance");
+  }
+  dicom::Encoding encoding;
+  if (!dicom::EncodingOf(found->instance.transfer_syntax_uid, &encoding)) {
+    return Unsupported("stored transfer syntax not accepted");
+  }
+  if (encoding == dicom::Encoding::kDeflatedExplicitLittle) {
+    return Unsupported("the values of a deflated object are not addressable");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> blob,
+                          blobs_.Open(found->instance.blob_name));
+  BlobByteReader meta_reader(*blob, 0);
+  TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(meta_reader));
+  BlobByteReader reader(*blob, meta.dataset_offset);
+  TRESOR_ASSIGN_OR_RETURN(std::optional<dicom::LocatedValue> located,
+                          dicom::LocateValue(reader, encoding, options_.limits, tag_path));
+  if (!located) return NotFound("the instance has no such bulk data value");
+  BulkData bulk;
+  bulk.transfer_syntax_uid = found->instance.transfer_syntax_uid;
+  bulk.encapsulated = located->encapsulated;
+  const uint64_t base = meta.dataset_offset;
+  if (!located->encapsulated) {
+    bulk.parts.push_back({{base + located->value_offset, located->value_length}});
+  } else {
+    const bool top_pixel_data =
+        parsed_path.first.empty() && parsed_path.second == dicom::MakeTag(0x7FE0, 0x0010);
+    std::optional<dicom::FrameLayout> layout;
+    if (top_pixel_data && found->frame_layout && !found->frame_layout->empty()) {
+      auto parsed = dicom::ParseFrameLayout(*found->frame_layout);
+      if (parsed.ok()) layout = std::move(parsed).value();
+    }
+    if (layout && !layout->frames.empty()) {
+      for (const auto& frame : layout->frames) {
+        std::vector<ByteRange> ranges;
+        for (const auto& r : frame) ranges.push_back({r.offset, r.length});
+        bulk.parts.push_back(std::move(ranges));
+      }
+    } else {
+      std::vector<ByteRange> all;
+      for (size_t i = 1; i < located->fragments.size(); ++i) {
+        all.push_back({base + located->fragments[i].first, located->fragments[i].second});
+      }
+      bulk.parts.push_back(std::move(all));
+    }
+  }
+  bulk.object.reset(new BlobObject(ToInstanceInfo(found->instance), std::move(blob)));
+  return bulk;
 }
 
 void CatalogService::AuditHiddenInstance(const Principal& who, const std::string& study_uid,

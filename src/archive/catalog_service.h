@@ -64,6 +64,24 @@ class CatalogService {
   Result<FrameTable> Frames(const Principal& who, const std::string& study_uid,
                             const std::string& series_uid, const std::string& sop_uid);
 
+  // The metadata of the instances of a study, of one of its series (`series_uid` not
+  // empty) or of one instance (`sop_uid` too), ordered by series then arrival: the
+  // documents stored at store time, read in one index query (instances stored before
+  // documents existed are built from their blobs). kNotFound if nothing there is visible
+  // to `who`; kPermissionDenied without the get grant; kInvalidArgument for invalid UIDs.
+  Result<std::vector<InstanceMetadata>> Metadata(const Principal& who,
+                                                 const std::string& study_uid,
+                                                 const std::string& series_uid,
+                                                 const std::string& sop_uid);
+
+  // Opens the bulk data value at `tag_path` (dicom::ParseTagPath) of one instance.
+  // kNotFound as for Frames, and when the instance has no such value (or it is a
+  // sequence); kInvalidArgument for a malformed path or UID; kUnsupported for a deflated
+  // object.
+  Result<BulkData> OpenBulkData(const Principal& who, const std::string& study_uid,
+                                const std::string& series_uid, const std::string& sop_uid,
+                                const std::string& tag_path);
+
   // What the archive holds within who.scope (users and the local administrator only).
   Result<ArchiveStats> Stats(const Principal& who);
 

@@ -11,6 +11,7 @@
 #include "core/sha256.h"
 #include "dicom/byte_reader.h"
 #include "dicom/dataset_scanner.h"
+#include "dicom/dicom_json.h"
 #include "dicom/frames.h"
 #include "dicom/instance.h"
 #include "dicom/part10.h"
@@ -110,7 +111,12 @@ class UploadImpl : public Upload {
 
  private:
   Result<store::InstanceRecord> Validate(const std::string& name) {
-    TRESOR_ASSIGN_OR_RETURN(dicom::ScanResult scan, Scan(name));
+    // The same pass writes the instance's DICOM JSON (WADO-RS metadata), BulkDataURIs
+    // relative to its series' metadata URL.
+    dicom::DicomJsonOptions json_options;
+    json_options.bulk_data_uri_prefix = "instances/" + info_.sop_instance_uid + "/bulk/";
+    dicom::DicomJsonWriter json(encoding_, json_options);
+    TRESOR_ASSIGN_OR_RETURN(dicom::ScanResult scan, Scan(name, &json));
     TRESOR_ASSIGN_OR_RETURN(dicom::InstanceAttributes attrs, dicom::ExtractAttributes(scan));
     if (attrs.text_not_converted) {
       TRESOR_LOG(kWarn) << "instance " << info_.sop_instance_uid << ": text in Specific Character Set '"
@@ -136,19 +142,28 @@ class UploadImpl : public Upload {
     std::optional<dicom::FrameLayout> layout =
         dicom::BuildFrameLayout(scan, encoding_, header_size_);
     if (layout) r.frame_layout = dicom::SerializeFrameLayout(*layout);
+    Result<std::string> document = json.Finish();
+    if (document.ok()) {
+      r.metadata_document = dicom::CompressDocument(*document);
+    } else {
+      // Stored without: metadata requests build it from the blob (and skip it if that
+      // fails the same way).
+      TRESOR_LOG(kWarn) << "instance " << info_.sop_instance_uid
+                        << ": no metadata document stored: " << document.status().ToString();
+    }
     return r;
   }
 
   // The bounded pre-scan, from memory when the whole data set was kept there.
-  Result<dicom::ScanResult> Scan(const std::string& name) {
+  Result<dicom::ScanResult> Scan(const std::string& name, dicom::ScanVisitor* visitor) {
     const dicom::ScanLimits& limits = archive_.options_.limits;
     if (dataset_bytes_ <= kInMemoryScanBytes) {
       dicom::MemoryReader reader(head_.data(), head_.size());
-      return dicom::ScanDataset(reader, encoding_, limits, StoreScanTags());
+      return dicom::ScanDataset(reader, encoding_, limits, StoreScanTags(), visitor);
     }
     TRESOR_ASSIGN_OR_RETURN(auto blob, archive_.blobs_.Open(name));
     BlobByteReader reader(*blob, header_size_);
-    return dicom::ScanDataset(reader, encoding_, limits, StoreScanTags());
+    return dicom::ScanDataset(reader, encoding_, limits, StoreScanTags(), visitor);
   }
 
   IngestService& archive_;

@@ -55,6 +55,27 @@ struct FrameTable {
   uint16_t rows = 0, columns = 0, samples_per_pixel = 1, bits_allocated = 0;
 };
 
+// The DICOM JSON object (PS3.18 F.2) of one instance, as WADO-RS metadata returns it,
+// built at store time (dicom/dicom_json.h).
+struct InstanceMetadata {
+  std::string series_instance_uid;
+  std::string sop_instance_uid;
+  // The JSON object text. Its BulkDataURIs are relative to the metadata URL of the
+  // instance's series: "instances/{sop_instance_uid}/bulk/{tag path}".
+  std::string json;
+};
+
+// One bulk data value of a stored instance (WADO-RS bulkdata), to be read from `object`.
+struct BulkData {
+  std::unique_ptr<StoredObject> object;
+  std::string transfer_syntax_uid;
+  bool encapsulated = false;  // Pixel Data in fragments
+  // What to send, one part each: a plain value is one part of one range; encapsulated
+  // Pixel Data is one part per frame (the frame's fragments), or one part of every
+  // fragment when its frames cannot be told apart.
+  std::vector<std::vector<ByteRange>> parts;
+};
+
 // What the archive holds (within the caller's scope).
 struct ArchiveStats {
   int64_t patients = 0;

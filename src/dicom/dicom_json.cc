@@ -208,6 +208,15 @@ struct DicomJsonWriter::Impl {
       vr[1] = name[1];
     }
     if (!IsKnownVr(vr)) vr[0] = 'U', vr[1] = 'N';
+    if (VrIs(vr, "UN") && e.vr[0] != 0) {
+      // A UN of a tag the dictionary knows holds that VR's value bytes (PS3.5 6.2.2):
+      // write it as what it is, as DCMTK and pydicom read it (a sequence stays bulk).
+      const char* known = ImplicitVr(e.tag, signed_pixels);
+      if (!VrIs(known, "UN") && !VrIs(known, "SQ")) {
+        vr[0] = known[0];
+        vr[1] = known[1];
+      }
+    }
   }
 
   bool WantValue(const char* vr, uint32_t length) const {

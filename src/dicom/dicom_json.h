@@ -5,7 +5,8 @@
 // What the writer emits:
 //  - every data element of the data set except group lengths (gggg,0000) and file meta
 //    (0002,xxxx), private ones included; implicit VR data gets its VR from the dictionary;
-//    sequences nested (a UN of undefined length is written as the SQ it is);
+//    sequences nested (a UN of undefined length is written as the SQ it is; a UN value of
+//    a tag the dictionary knows gets the dictionary's VR);
 //  - text in UTF-8, converted from the top-level Specific Character Set (item-level
 //    character sets are not applied); multi-valued text split at '\'; empty values without
 //    "Value", empty components of multi-valued ones as null;
