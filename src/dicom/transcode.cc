@@ -33,10 +33,9 @@ Status ParseFile(const std::string& bytes, DcmFileFormat& file, bool stop_at_pix
   in.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
   in.setEos();
   file.transferInit();
-  OFCondition cond = stop_at_pixel_data
-                         ? file.readUntilTag(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
-                                             DCM_PixelData)
-                         : file.read(in, EXS_Unknown, EGL_noChange);
+  OFCondition cond = stop_at_pixel_data ? file.readUntilTag(in, EXS_Unknown, EGL_noChange,
+                                                            DCM_MaxReadLength, DCM_PixelData)
+                                        : file.read(in, EXS_Unknown, EGL_noChange);
   file.transferEnd();
   if (cond.bad()) return InvalidArgument(std::string("cannot parse stored object: ") + cond.text());
   return Status::Ok();
@@ -74,9 +73,19 @@ Result<std::string> DecodeFrame(DcmDataset& dataset, uint32_t index) {
   std::string out(size, '\0');
   Uint32 start_fragment = 0;
   OFString color_model;
-  OFCondition cond =
-      element->getUncompressedFrame(&dataset, index, start_fragment, out.data(), size,
-                                    color_model, nullptr);
+  OFCondition cond = element->getUncompressedFrame(&dataset, index, start_fragment, out.data(),
+                                                   size, color_model, nullptr);
+  if (cond.bad() && index > 0) {
+    // Encapsulated frames without an offset table and with several fragments per frame:
+    // the decoder finds where frame k+1 starts only by decoding frame k, so decode from
+    // the first frame on (each call leaves start_fragment at the next frame's start).
+    start_fragment = 0;
+    cond = EC_Normal;
+    for (uint32_t f = 0; f <= index && cond.good(); ++f) {
+      cond = element->getUncompressedFrame(&dataset, f, start_fragment, out.data(), size,
+                                           color_model, nullptr);
+    }
+  }
   if (cond.bad()) {
     return Unsupported(std::string("cannot decode the frame: ") + cond.text());
   }
@@ -101,8 +110,10 @@ bool CanTranscode(std::string_view from, std::string_view to) {
   if (f == t) return true;
   DcmXfer fx(f), tx(t);
   if (fx.isLossy() && tx.isEncapsulated() && tx.isLossless()) return false;
-  bool decodes = fx.isNotEncapsulated() || DcmCodecList::canChangeCoding(f, EXS_LittleEndianExplicit);
-  bool encodes = tx.isNotEncapsulated() || DcmCodecList::canChangeCoding(EXS_LittleEndianExplicit, t);
+  bool decodes =
+      fx.isNotEncapsulated() || DcmCodecList::canChangeCoding(f, EXS_LittleEndianExplicit);
+  bool encodes =
+      tx.isNotEncapsulated() || DcmCodecList::canChangeCoding(EXS_LittleEndianExplicit, t);
   return decodes && encodes;
 }
 

@@ -45,7 +45,8 @@ void Us(std::string& out, uint16_t element, uint16_t v) {
 // The native pixels of frame `f`: 16-bit samples, distinct per frame.
 std::string NativeFrame(int f) {
   std::string out;
-  for (int i = 0; i < kRows * kColumns; ++i) U16(out, static_cast<uint16_t>(1000 * (f + 1) + 37 * i));
+  for (int i = 0; i < kRows * kColumns; ++i)
+    U16(out, static_cast<uint16_t>(1000 * (f + 1) + 37 * i));
   return out;
 }
 

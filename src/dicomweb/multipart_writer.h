@@ -22,7 +22,7 @@ namespace tresor::dicomweb {
 
 // One part: its headers and its bytes.
 struct MultipartPart {
-  std::string content_type;       // e.g. "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
+  std::string content_type;        // e.g. "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
   std::optional<uint64_t> length;  // sent as Content-Length; the body must yield exactly this
   std::unique_ptr<web::BodySource> body;
 };

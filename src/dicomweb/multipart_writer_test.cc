@@ -48,10 +48,11 @@ TEST(MultipartWriter, WithoutLengthsAndInLargeReads) {
   auto writer = Writer({"x", ""}, false);
   auto body = Drain(writer, 1 << 16);
   ASSERT_TRUE(body.ok());
-  EXPECT_EQ(*body,
-            "--B\r\nContent-Type: application/dicom; transfer-syntax=1.2.840.10008.1.2.1\r\n\r\nx"
-            "\r\n--B\r\nContent-Type: application/dicom; transfer-syntax=1.2.840.10008.1.2.1\r\n\r\n"
-            "\r\n--B--\r\n");
+  EXPECT_EQ(
+      *body,
+      "--B\r\nContent-Type: application/dicom; transfer-syntax=1.2.840.10008.1.2.1\r\n\r\nx"
+      "\r\n--B\r\nContent-Type: application/dicom; transfer-syntax=1.2.840.10008.1.2.1\r\n\r\n"
+      "\r\n--B--\r\n");
 }
 
 TEST(MultipartWriter, PredictedLengthIsExact) {
@@ -78,30 +79,31 @@ TEST(MultipartWriter, BoundariesAreFreshTokens) {
 }
 
 TEST(MultipartWriter, APartShorterOrLongerThanDeclaredIsAnError) {
-  auto short_writer = MultipartWriter("B", [n = 0]() mutable -> Result<std::optional<MultipartPart>> {
-    if (n++) return std::optional<MultipartPart>();
-    MultipartPart part;
-    part.content_type = "application/octet-stream";
-    part.length = 10;
-    part.body = std::make_unique<StringBodySource>("short");
-    return std::optional<MultipartPart>(std::move(part));
-  });
+  auto short_writer =
+      MultipartWriter("B", [n = 0]() mutable -> Result<std::optional<MultipartPart>> {
+        if (n++) return std::optional<MultipartPart>();
+        MultipartPart part;
+        part.content_type = "application/octet-stream";
+        part.length = 10;
+        part.body = std::make_unique<StringBodySource>("short");
+        return std::optional<MultipartPart>(std::move(part));
+      });
   EXPECT_FALSE(Drain(short_writer, 3).ok());
-  auto long_writer = MultipartWriter("B", [n = 0]() mutable -> Result<std::optional<MultipartPart>> {
-    if (n++) return std::optional<MultipartPart>();
-    MultipartPart part;
-    part.content_type = "application/octet-stream";
-    part.length = 2;
-    part.body = std::make_unique<StringBodySource>("longer");
-    return std::optional<MultipartPart>(std::move(part));
-  });
+  auto long_writer =
+      MultipartWriter("B", [n = 0]() mutable -> Result<std::optional<MultipartPart>> {
+        if (n++) return std::optional<MultipartPart>();
+        MultipartPart part;
+        part.content_type = "application/octet-stream";
+        part.length = 2;
+        part.body = std::make_unique<StringBodySource>("longer");
+        return std::optional<MultipartPart>(std::move(part));
+      });
   EXPECT_FALSE(Drain(long_writer, 3).ok());
 }
 
 TEST(MultipartWriter, AnErrorFromTheNextPartStopsTheBody) {
-  auto writer = MultipartWriter("B", []() -> Result<std::optional<MultipartPart>> {
-    return IoError("blob unreadable");
-  });
+  auto writer = MultipartWriter(
+      "B", []() -> Result<std::optional<MultipartPart>> { return IoError("blob unreadable"); });
   auto body = Drain(writer, 64);
   ASSERT_FALSE(body.ok());
   EXPECT_EQ(body.status().code(), Code::kIoError);

@@ -68,8 +68,7 @@ std::string_view Trim(std::string_view s) {
 
 // Splits `text` at `separator` characters outside quoted strings. False if a quoted
 // string does not end.
-bool SplitOutsideQuotes(std::string_view text, char separator,
-                        std::vector<std::string_view>* out) {
+bool SplitOutsideQuotes(std::string_view text, char separator, std::vector<std::string_view>* out) {
   bool quoted = false;
   size_t start = 0;
   for (size_t i = 0; i < text.size(); ++i) {

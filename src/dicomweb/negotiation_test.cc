@@ -88,6 +88,11 @@ constexpr char kJpegBaseline[] = "1.2.840.10008.1.2.4.50";
 constexpr char kJpegLossless[] = "1.2.840.10008.1.2.4.70";
 constexpr char kJ2K[] = "1.2.840.10008.1.2.4.90";
 
+// Accept: multipart/related application/dicom with transfer-syntax `ts`.
+std::string DicomWith(const std::string& ts) {
+  return R"(multipart/related; type="application/dicom"; transfer-syntax=)" + ts;
+}
+
 class Renditions : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { dicom::RegisterCodecs(); }
@@ -128,8 +133,7 @@ TEST_F(Renditions, LossyObjectsGoOutAsStoredByDefault) {
   EXPECT_TRUE(r->as_stored);
   EXPECT_EQ(r->transfer_syntax, kJpegBaseline);
   // Asked for explicitly, they are decoded.
-  auto decoded = Choose(R"(multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1)",
-                        kJpegBaseline);
+  auto decoded = Choose(DicomWith(kELE), kJpegBaseline);
   ASSERT_TRUE(decoded);
   EXPECT_FALSE(decoded->as_stored);
   EXPECT_EQ(decoded->transfer_syntax, kELE);
@@ -151,13 +155,13 @@ TEST_F(Renditions, StarReturnsTheStoredSyntaxQuotedOrNot) {
 
 TEST_F(Renditions, QValuesAndRepeatedSyntaxesInOrder) {
   auto r = Choose(
-      R"(multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.5; q=0.5, multipart/related; type="application/dicom"; transfer-syntax=*; q=0.9)",
+      DicomWith(kRLE) + "; q=0.5, " + DicomWith("*") + "; q=0.9",
       kJLS);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->as_stored);
   // J2K cannot be produced (no encoder): the next repeated value wins.
   auto next = Choose(
-      R"(multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.90; transfer-syntax=1.2.840.10008.1.2.1)",
+      DicomWith(kJ2K) + "; transfer-syntax=" + kELE,
       kRLE);
   ASSERT_TRUE(next);
   EXPECT_EQ(next->transfer_syntax, kELE);
@@ -166,13 +170,13 @@ TEST_F(Renditions, QValuesAndRepeatedSyntaxesInOrder) {
 }
 
 TEST_F(Renditions, ImpossibleConversionsAreNotAcceptable) {
-  const std::string j2k = std::string(R"(multipart/related; type="application/dicom"; transfer-syntax=)") + kJ2K;
+  const std::string j2k = DicomWith(kJ2K);
   EXPECT_FALSE(Choose(j2k, kELE));           // no JPEG 2000 encoder
-  EXPECT_FALSE(Choose(std::string(R"(multipart/related; type="application/dicom"; transfer-syntax=)") + kELE, kJ2K));  // nor decoder
+  EXPECT_FALSE(Choose(DicomWith(kELE), kJ2K));  // nor decoder
   EXPECT_TRUE(Choose(j2k, kJ2K));            // but as stored it is fine
   // Lossy pixels are never relabelled lossless.
-  EXPECT_FALSE(Choose(std::string(R"(multipart/related; type="application/dicom"; transfer-syntax=)") + kJLS, kJpegBaseline));
-  auto encoded = Choose(std::string(R"(multipart/related; type="application/dicom"; transfer-syntax=)") + kJLS, kELE);
+  EXPECT_FALSE(Choose(DicomWith(kJLS), kJpegBaseline));
+  auto encoded = Choose(DicomWith(kJLS), kELE);
   ASSERT_TRUE(encoded);
   EXPECT_FALSE(encoded->as_stored);
 }
@@ -210,7 +214,8 @@ TEST_F(Renditions, FramesAsStoredAsOctetStream) {
   for (const char* accept :
        {R"(multipart/related; type="application/octet-stream"; transfer-syntax=*)",
         R"(multipart/related; type=application/octet-stream; transfer-syntax=*)",
-        R"(multipart/related; type="application/octet-stream"; transfer-syntax=*; transfer-syntax=1.2.840.10008.1.2.4.80)"}) {
+        R"(multipart/related; type="application/octet-stream"; transfer-syntax=*;)"
+        R"( transfer-syntax=1.2.840.10008.1.2.4.80)"}) {
     auto r = Choose(accept, kRLE, Resource::kFrames);
     ASSERT_TRUE(r) << accept;
     EXPECT_TRUE(r->as_stored);
@@ -244,8 +249,9 @@ TEST_F(Renditions, FramesInCompressedMediaTypes) {
   EXPECT_FALSE(Choose(R"(multipart/related; type="image/jpeg")", kJLS, Resource::kFrames));
   EXPECT_TRUE(Choose(R"(multipart/related; type="image/jpeg")", kJpegLossless, Resource::kFrames));
   // A syntax the media type does not carry.
-  EXPECT_FALSE(Choose(R"(multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.5)",
-                      kRLE, Resource::kFrames));
+  const std::string jpeg_rle =
+      R"(multipart/related; type="image/jpeg"; transfer-syntax=)" + std::string(kRLE);
+  EXPECT_FALSE(Choose(jpeg_rle, kRLE, Resource::kFrames));
   // Single part for one frame.
   auto single = Choose("image/jls", kJLS, Resource::kFrames, true);
   ASSERT_TRUE(single);

@@ -1,13 +1,15 @@
 #include "dicomweb/retrieve.h"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 
 #include "core/log.h"
 #include "dicom/query.h"
-#include "dicom/transfer_syntax.h"
 #include "dicom/transcode.h"
+#include "dicom/transfer_syntax.h"
 #include "dicom/uid.h"
 #include "dicomweb/multipart_writer.h"
 #include "dicomweb/negotiation.h"
@@ -93,10 +95,62 @@ Result<std::vector<archive::InstanceInfo>> Resolve(archive::ArchiveService& arch
   return archive.catalog().ResolveRetrieve(who, std::move(query), security::kGet);
 }
 
-// Transcoding failures the client caused by what it asked for: 406.
+// Transcoding failures the client caused by what it asked for: 406 (a busy server's
+// TryAgainLater, with its Retry-After, is not one of them).
 bool IsNotAcceptable(const Status& status) {
-  return status.code() == Code::kUnsupported || status.code() == Code::kResourceExhausted;
+  return status.code() == Code::kUnsupported ||
+         (status.code() == Code::kResourceExhausted && status.retry_after_seconds() == 0);
 }
+
+// The response for a part that could not be opened before the status line.
+HttpResponse OpenFailure(const Status& status, const char* what) {
+  if (IsNotAcceptable(status)) return NotAcceptable();
+  return Failure(status, what);
+}
+
+// Whole-object conversions (transcoding an instance, decoding frames from a whole object)
+// hold the object, its decoded pixels and the result in memory: at most kMaxConversions
+// run at once, process-wide, so concurrent requests cannot exhaust memory. Thread-safe.
+constexpr int kMaxConversions = 4;
+// How long a later part of a response waits for a slot before the response is cut.
+constexpr auto kConversionWait = std::chrono::seconds(60);
+
+class ConversionSlot {
+ public:
+  // Takes a slot: waits up to `wait` for one (zero: only if one is free now).
+  // TryAgainLater (429 with Retry-After) if none became free.
+  static Result<std::unique_ptr<ConversionSlot>> Take(std::chrono::milliseconds wait) {
+    State& s = state();
+    std::unique_lock<std::mutex> lock(s.mu);
+    if (!s.cv.wait_for(lock, wait, [&] { return s.busy < kMaxConversions; })) {
+      return TryAgainLater("the server is busy converting other objects", 1);
+    }
+    ++s.busy;
+    return std::unique_ptr<ConversionSlot>(new ConversionSlot());
+  }
+  ~ConversionSlot() {
+    State& s = state();
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      --s.busy;
+    }
+    s.cv.notify_one();
+  }
+  ConversionSlot(const ConversionSlot&) = delete;
+  ConversionSlot& operator=(const ConversionSlot&) = delete;
+
+ private:
+  ConversionSlot() = default;
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    int busy = 0;
+  };
+  static State& state() {
+    static State s;
+    return s;
+  }
+};
 
 // The parts of an instance retrieval, opened one at a time as the transport reads.
 // Thread-safety: the transport reads a body from one thread at a time; the mutex only
@@ -107,8 +161,9 @@ class InstanceParts {
                 std::vector<Rendition> renditions)
       : catalog_(catalog), instances_(std::move(instances)), renditions_(std::move(renditions)) {}
 
-  // Opens part `i` (object `i` in its rendition).
-  Result<MultipartPart> Open(size_t i) {
+  // Opens part `i` (object `i` in its rendition). A conversion waits up to `wait` for a
+  // conversion slot.
+  Result<MultipartPart> Open(size_t i, std::chrono::milliseconds wait) {
     const archive::InstanceInfo& info = instances_[i];
     const Rendition& rendition = renditions_[i];
     TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<archive::StoredObject> object,
@@ -123,6 +178,7 @@ class InstanceParts {
       part.body = std::make_unique<ObjectBodySource>(std::move(object), 0, info.blob_size);
       return part;
     }
+    TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<ConversionSlot> slot, ConversionSlot::Take(wait));
     TRESOR_ASSIGN_OR_RETURN(std::string whole, ReadWholeObject(*object, kMaxTranscodeBytes));
     TRESOR_ASSIGN_OR_RETURN(std::string converted,
                             dicom::TranscodePart10(whole, rendition.transfer_syntax));
@@ -142,7 +198,7 @@ class InstanceParts {
     }
     if (next_ >= instances_.size()) return std::optional<MultipartPart>();
     size_t i = next_++;
-    auto part = Open(i);
+    auto part = Open(i, kConversionWait);
     if (!part.ok()) {
       TRESOR_LOG(kError) << "dicomweb retrieve: instance " << instances_[i].sop_instance_uid
                          << " failed mid-response: " << part.status().message();
@@ -188,6 +244,10 @@ HttpResponse RetrieveInstances(archive::ArchiveService& archive, const HttpReque
   if (acceptable->empty()) return NotAcceptable();
 
   auto found = Resolve(archive, who, target);
+  if (!found.ok() && found.status().code() == Code::kResourceExhausted) {
+    // Not a rate limit (429): the study is larger than one retrieve may be.
+    return HttpResponse::Error(400, "too many instances for one retrieve; retrieve its series");
+  }
   if (!found.ok()) return Failure(found.status(), "retrieve");
   if (found->empty()) return NotFoundResponse();
   std::vector<Rendition> renditions;
@@ -199,15 +259,12 @@ HttpResponse RetrieveInstances(archive::ArchiveService& archive, const HttpReque
     renditions.push_back(std::move(*r));
   }
   bool multipart = renditions.front().multipart;
-  auto parts = std::make_shared<InstanceParts>(archive.catalog(), std::move(found).value(),
-                                               renditions);
+  auto parts =
+      std::make_shared<InstanceParts>(archive.catalog(), std::move(found).value(), renditions);
   // The first part is opened (and transcoded) before the status line, so that the common
   // single-object case still gets a true 406 or 404.
-  auto first = parts->Open(0);
-  if (!first.ok()) {
-    if (IsNotAcceptable(first.status())) return NotAcceptable();
-    return Failure(first.status(), "retrieve");
-  }
+  auto first = parts->Open(0, std::chrono::milliseconds(0));
+  if (!first.ok()) return OpenFailure(first.status(), "retrieve");
   HttpResponse response;
   if (!multipart) {
     response.content_type = first->content_type;
@@ -223,7 +280,6 @@ HttpResponse RetrieveInstances(archive::ArchiveService& archive, const HttpReque
   response.stream_length = length.value_or(HttpResponse::kUnknownLength);
   return response;
 }
-
 
 // --- Frames --------------------------------------------------------------------------------
 
@@ -297,6 +353,7 @@ class FrameParts {
 
   Result<MultipartPart> Open(size_t i) {
     const std::vector<archive::ByteRange>& ranges = table_.frames[numbers_[i] - 1];
+    if (ranges.empty() || table_.frames.front().empty()) return Internal("a frame without bytes");
     MultipartPart part;
     part.content_type = rendition_.ContentType();
     if (Raw()) {
@@ -308,8 +365,7 @@ class FrameParts {
       }
       // One read of the span from the first range to the last (a frame's fragments lie
       // one after the other, item headers between them), then the ranges cut from it.
-      TRESOR_ASSIGN_OR_RETURN(std::string bytes,
-                              ReadRange(*object_, ranges.front().offset, span));
+      TRESOR_ASSIGN_OR_RETURN(std::string bytes, ReadRange(*object_, ranges.front().offset, span));
       std::string frame;
       frame.reserve(*part.length);
       for (const archive::ByteRange& r : ranges) {
@@ -345,8 +401,8 @@ class FrameParts {
         TRESOR_ASSIGN_OR_RETURN(std::string fragment, ReadRange(*object_, r.offset, r.length));
         fragments.push_back(std::move(fragment));
       }
-      TRESOR_ASSIGN_OR_RETURN(decoded, dicom::DecodeFrameFragments(
-                                           header_, table_.transfer_syntax_uid, fragments));
+      TRESOR_ASSIGN_OR_RETURN(
+          decoded, dicom::DecodeFrameFragments(header_, table_.transfer_syntax_uid, fragments));
     }
     part.length = decoded.size();
     part.body = std::make_unique<StringBodySource>(std::move(decoded));
@@ -365,8 +421,8 @@ class FrameParts {
     size_t i = next_++;
     auto part = Open(i);
     if (!part.ok()) {
-      TRESOR_LOG(kError) << "dicomweb frames: frame " << numbers_[i] << " failed mid-response: "
-                         << part.status().message();
+      TRESOR_LOG(kError) << "dicomweb frames: frame " << numbers_[i]
+                         << " failed mid-response: " << part.status().message();
       return part.status();
     }
     return std::optional<MultipartPart>(std::move(part).value());
@@ -395,6 +451,76 @@ class FrameParts {
   size_t next_ = 0;
 };
 
+// The response for a body of parts already in memory (`rendition` for each).
+HttpResponse BufferedParts(std::vector<std::string> bodies, const Rendition& rendition) {
+  if (!rendition.multipart) {
+    HttpResponse response;
+    response.content_type = rendition.ContentType();
+    response.stream_length = bodies.front().size();
+    response.stream = std::make_shared<StringBodySource>(std::move(bodies.front()));
+    return response;
+  }
+  std::string boundary = MultipartWriter::NewBoundary();
+  uint64_t length = MultipartWriter::ClosingBytes(boundary);
+  for (const std::string& body : bodies) {
+    length +=
+        MultipartWriter::FramingBytes(boundary, rendition.ContentType(), body.size()) + body.size();
+  }
+  auto state = std::make_shared<std::pair<std::vector<std::string>, size_t>>(std::move(bodies), 0);
+  HttpResponse response;
+  response.content_type =
+      "multipart/related; type=\"" + rendition.part_type + "\"; boundary=" + boundary;
+  response.stream_length = length;
+  std::string content_type = rendition.ContentType();
+  response.stream = std::make_shared<MultipartWriter>(
+      boundary, [state, content_type]() -> Result<std::optional<MultipartPart>> {
+        if (state->second == state->first.size()) return std::optional<MultipartPart>();
+        MultipartPart part;
+        part.content_type = content_type;
+        part.length = state->first[state->second].size();
+        part.body = std::make_unique<StringBodySource>(std::move(state->first[state->second++]));
+        return std::optional<MultipartPart>(std::move(part));
+      });
+  return response;
+}
+
+// Frames whose stored bytes cannot be addressed (a deflated object, or encapsulated data
+// that does not tell its frames apart): the object is read whole and DCMTK decodes the
+// requested frames into Explicit VR Little Endian, the only rendition offered (a client
+// accepting "*" accepts it too).
+HttpResponse FramesFromWholeObject(archive::ArchiveService& archive, const archive::Principal& who,
+                                   const Target& target, const std::vector<uint32_t>& numbers,
+                                   const std::vector<Acceptable>& acceptable) {
+  std::optional<Rendition> rendition =
+      ChooseRendition(acceptable, dicom::kExplicitVRLittleEndian, Resource::kFrames);
+  if (!rendition) return NotAcceptable();
+  rendition->as_stored = false;
+  auto object = archive.catalog().OpenInstance(who, target.instance);
+  if (!object.ok()) return Failure(object.status(), "frames");
+  auto slot = ConversionSlot::Take(std::chrono::milliseconds(0));
+  if (!slot.ok()) return Failure(slot.status(), "frames");
+  auto whole = ReadWholeObject(**object, kMaxTranscodeBytes);
+  if (!whole.ok()) {
+    if (IsNotAcceptable(whole.status())) return NotAcceptable();
+    return Failure(whole.status(), "frames");
+  }
+  std::vector<std::string> bodies;
+  uint64_t total = 0;
+  for (uint32_t n : numbers) {
+    auto frame = dicom::DecodeFrameOfFile(*whole, n - 1);
+    if (!frame.ok()) {
+      if (frame.status().code() == Code::kNotFound)
+        return HttpResponse::Error(404, "no such frame");
+      if (IsNotAcceptable(frame.status())) return NotAcceptable();
+      return Failure(frame.status(), "frames");
+    }
+    total += frame->size();
+    if (total > kMaxTranscodeBytes) return NotAcceptable();
+    bodies.push_back(std::move(frame).value());
+  }
+  return BufferedParts(std::move(bodies), *rendition);
+}
+
 // GET /studies/{study}/series/{series}/instances/{instance}/frames/{frames}.
 HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest& request,
                             const archive::Principal& who) {
@@ -410,7 +536,13 @@ HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest&
   if (acceptable->empty()) return NotAcceptable();
 
   auto table = archive.catalog().Frames(who, target.study, target.series, target.instance);
+  if (!table.ok() && table.status().code() == Code::kUnsupported) {
+    return FramesFromWholeObject(archive, who, target, *numbers, *acceptable);  // deflated
+  }
   if (!table.ok()) return Failure(table.status(), "frames");
+  if (table->encapsulated && table->frames.empty()) {
+    return FramesFromWholeObject(archive, who, target, *numbers, *acceptable);
+  }
   for (uint32_t n : *numbers) {
     if (n > table->frames.size()) return HttpResponse::Error(404, "no such frame");
   }
@@ -422,13 +554,10 @@ HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest&
   bool multipart = rendition->multipart;
   std::string part_type = rendition->part_type;
   auto parts = std::make_shared<FrameParts>(
-      std::shared_ptr<archive::StoredObject>(std::move(object).value()),
-      std::move(table).value(), std::move(numbers).value(), std::move(*rendition));
+      std::shared_ptr<archive::StoredObject>(std::move(object).value()), std::move(table).value(),
+      std::move(numbers).value(), std::move(*rendition));
   auto first = parts->Open(0);
-  if (!first.ok()) {
-    if (IsNotAcceptable(first.status())) return NotAcceptable();
-    return Failure(first.status(), "frames");
-  }
+  if (!first.ok()) return OpenFailure(first.status(), "frames");
   HttpResponse response;
   if (!multipart) {
     response.content_type = first->content_type;
@@ -463,7 +592,8 @@ Result<std::vector<uint32_t>> ParseFrameList(std::string_view text, size_t max_f
   while (true) {
     size_t end = std::min(normalized.find(',', start), normalized.size());
     std::string_view item = std::string_view(normalized).substr(start, end - start);
-    if (item.empty() || item.size() > 9) return InvalidArgument("a frame number is missing or too long");
+    if (item.empty() || item.size() > 9)
+      return InvalidArgument("a frame number is missing or too long");
     uint32_t value = 0;
     for (char c : item) {
       if (c < '0' || c > '9') return InvalidArgument("frame numbers are decimal digits");
@@ -491,8 +621,7 @@ Result<std::string> ReadWholeObject(archive::StoredObject& object, uint64_t max_
   if (object.size() > max_bytes) return ResourceExhausted("object too large to convert");
   std::string whole(object.size(), '\0');
   for (uint64_t off = 0; off < whole.size();) {
-    TRESOR_ASSIGN_OR_RETURN(size_t got,
-                            object.ReadAt(whole.data() + off, whole.size() - off, off));
+    TRESOR_ASSIGN_OR_RETURN(size_t got, object.ReadAt(whole.data() + off, whole.size() - off, off));
     if (got == 0) return IoError("stored object shorter than its size");
     off += got;
   }

@@ -29,8 +29,7 @@ Result<std::vector<uint32_t>> ParseFrameList(std::string_view text, size_t max_f
 // Bytes [offset, offset + length) of a stored object, read sequentially.
 class ObjectBodySource : public web::BodySource {
  public:
-  ObjectBodySource(std::unique_ptr<archive::StoredObject> object, uint64_t offset,
-                   uint64_t length)
+  ObjectBodySource(std::unique_ptr<archive::StoredObject> object, uint64_t offset, uint64_t length)
       : object_(std::move(object)), pos_(offset), end_(offset + length) {}
   Result<size_t> Read(char* out, size_t n) override;
 

@@ -18,8 +18,8 @@ TEST(ParseFrameList, CommaListsInOrder) {
 }
 
 TEST(ParseFrameList, RefusesMalformedLists) {
-  for (const char* bad : {"", ",", "1,", ",1", "0", "1,0", "a", "1.5", "-1", "+1", " 1",
-                          "1;2", "99999999999", "%2C"}) {
+  for (const char* bad : {"", ",", "1,", ",1", "0", "1,0", "a", "1.5", "-1", "+1", " 1", "1;2",
+                          "99999999999", "%2C"}) {
     EXPECT_FALSE(ParseFrameList(bad).ok()) << bad;
   }
   EXPECT_FALSE(ParseFrameList("1,2,3", 2).ok());

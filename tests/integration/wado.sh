@@ -35,13 +35,16 @@ cp "$MF" "$WORK/codec-src/multi_native.dcm"
 dcmcrle "$MF" "$WORK/codec-src/multi_rle.dcm"
 dcmcjpls +el "$MF" "$WORK/codec-src/multi_jls.dcm"
 dcmcjpeg +e1 "$MF" "$WORK/codec-src/multi_jpegll.dcm"
+# Several fragments per frame and no offset table: frames the store cannot tell apart.
+dcmcjpeg +e1 -ot +fs 1 "$MF" "$WORK/codec-src/multi_jpegll_fragments.dcm"
 for f in MR_small_RLE.dcm MR_small_jpeg_ls_lossless.dcm SC_rgb_jpeg_gdcm.dcm rtdose.dcm \
-         rtdose_rle.dcm JPGExtended.dcm MR_small_jp2klossless.dcm; do
+         rtdose_rle.dcm JPGExtended.dcm MR_small_jp2klossless.dcm image_dfl.dcm \
+         MR_small_bigendian.dcm; do
   cp "$TESTFILES/$f" "$WORK/codec-src/"
 done
 CODEC_STUDY=2.25.4242424242
 $W prepare "$WORK/codec" "$CODEC_STUDY" "$WORK"/codec-src/*.dcm
-expect_eq "11 codec objects prepared" 11 "$(wc -l <"$WORK/codec/files.tsv")"
+expect_eq "14 codec objects prepared" 14 "$(wc -l <"$WORK/codec/files.tsv")"
 # codec NAME COLUMN: a column (2 series, 3 sop, 4 syntax, 5 frames) of a prepared file.
 codec() { awk -F'\t' -v n="$WORK/codec/$1" -v c="$2" '$1 == n {print $c}' "$WORK/codec/files.tsv"; }
 expect_eq "the JPEG lossless object is JPEG lossless SV1" 1.2.840.10008.1.2.4.70 "$(codec multi_jpegll.dcm 4)"
@@ -207,7 +210,8 @@ check_frames() {
     "application/octet-stream; transfer-syntax=$ts" "${numbers[@]}"
 }
 for name in multi_native.dcm multi_rle.dcm multi_jls.dcm multi_jpegll.dcm MR_small_RLE.dcm \
-            MR_small_jpeg_ls_lossless.dcm SC_rgb_jpeg_gdcm.dcm rtdose.dcm rtdose_rle.dcm; do
+            MR_small_jpeg_ls_lossless.dcm SC_rgb_jpeg_gdcm.dcm rtdose.dcm rtdose_rle.dcm \
+            MR_small_bigendian.dcm; do
   stored_ts=$(codec "$name" 4)
   if [ "$(codec "$name" 5)" -gt 1 ]; then list="$(codec "$name" 5),1,2"; else list=1; fi
   check_frames "$name" "$list" "$OCTET_STAR" stored "$stored_ts"
@@ -217,6 +221,13 @@ check_frames multi_jls.dcm 3 "" decoded "$ELE"
 check_frames multi_rle.dcm 2 '*/*' decoded "$ELE"
 check_frames multi_jpegll.dcm 4 'multipart/related; type=application/octet-stream; transfer-syntax="*"' stored 1.2.840.10008.1.2.4.70
 check_frames multi_jls.dcm 1 "$OCTET_STAR; transfer-syntax=$ELE" stored "$JLS"
+# Frames the stored bytes do not address: decoded from the whole object, also for "*".
+check_frames image_dfl.dcm 1 "$OCTET_STAR" decoded "$ELE"
+check_frames image_dfl.dcm 1 "$OCTET_ELE" decoded "$ELE"
+check_frames multi_jpegll_fragments.dcm 4,1,2 "$OCTET_ELE" decoded "$ELE"
+check_frames multi_jpegll_fragments.dcm 3 "$OCTET_STAR" decoded "$ELE"
+get "$(frames_of multi_jpegll_fragments.dcm)/5"
+expect_eq "frame 5 of 4 (frames told apart by decoding): 404" 404 "$CODE"
 get "$(frames_of multi_jls.dcm)/2" -H 'Accept: multipart/related; type="image/jls"'
 expect_eq "JPEG-LS frame as image/jls: 200, one part" "200 1" "$CODE $(split)"
 expect_eq "  ... typed image/jls with its syntax" "image/jls; transfer-syntax=$JLS" "$(cut -f2 "$(PARTS)/parts.tsv")"
@@ -250,4 +261,5 @@ expect_eq "frames under the wrong study: 404" 404 "$CODE"
 get "$(frames_of multi_rle.dcm)/4,3" -H "Accept: $OCTET_STAR"
 expect_eq "after the refusals frames still answer 200" "200 2" "$CODE $(split)"
 
+stop_server
 finish
