@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <charconv>
 #include <cmath>
 #include <csetjmp>
@@ -71,18 +72,22 @@ Result<VoiFunction> ParseFunction(std::string_view text) {
 // RAII for DicomImage (DCMTK returns owning raw pointers from createScaledImage).
 using ImagePtr = std::unique_ptr<DicomImage>;
 
-// Reads the value at index i of an intermediate pixel buffer as double.
-double PixelAt(const DiPixel& pixel, size_t i) {
+// Calls f(i, value) for the first `count` values of an intermediate pixel buffer, with the
+// loop specialised for its representation.
+template <typename F>
+void ForEachValue(const DiPixel& pixel, size_t count, F&& f) {
+  auto loop = [&](const auto* data) {
+    for (size_t i = 0; i < count; ++i) f(i, static_cast<int64_t>(data[i]));
+  };
   const void* data = pixel.getData();
   switch (pixel.getRepresentation()) {
-    case EPR_Uint8: return static_cast<const Uint8*>(data)[i];
-    case EPR_Sint8: return static_cast<const Sint8*>(data)[i];
-    case EPR_Uint16: return static_cast<const Uint16*>(data)[i];
-    case EPR_Sint16: return static_cast<const Sint16*>(data)[i];
-    case EPR_Uint32: return static_cast<const Uint32*>(data)[i];
-    case EPR_Sint32: return static_cast<const Sint32*>(data)[i];
+    case EPR_Uint8: return loop(static_cast<const Uint8*>(data));
+    case EPR_Sint8: return loop(static_cast<const Sint8*>(data));
+    case EPR_Uint16: return loop(static_cast<const Uint16*>(data));
+    case EPR_Sint16: return loop(static_cast<const Sint16*>(data));
+    case EPR_Uint32: return loop(static_cast<const Uint32*>(data));
+    case EPR_Sint32: return loop(static_cast<const Sint32*>(data));
   }
-  return 0;
 }
 
 // The output size fitting (w, h) into the box, keeping the aspect ratio.
@@ -151,6 +156,7 @@ bool WritePng(const Pixels8& p, png_bytep* rows, std::string* out) {
   }
   png_set_write_fn(png, &sink, PngWrite, PngFlush);
   png_set_compression_level(png, 3);
+  png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_UP);  // one filter: fast, good on images
   png_set_IHDR(png, info, p.width, p.height, 8,
                p.channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -411,15 +417,16 @@ Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& optio
   if (inter == nullptr || inter->getCount() < count || inter->getPlanes() != 1) {
     return Internal("no intermediate pixel data");
   }
-  // Modality values of this frame (DCMTK's intermediate data starts at the frame).
-  std::vector<double> values(count);
-  double lo = INFINITY, hi = -INFINITY;
-  for (size_t i = 0; i < count; ++i) {
-    double v = PixelAt(*inter, i) * slope + intercept;
-    values[i] = v;
-    lo = std::min(lo, v);
-    hi = std::max(hi, v);
-  }
+  // The frame's intermediate values (DCMTK's data starts at the frame) are integers: the
+  // stored values, or a Modality LUT's output.
+  // Read twice (range, then output) rather than copied: a frame may be large.
+  int64_t raw_lo = INT64_MAX, raw_hi = INT64_MIN;
+  ForEachValue(*inter, count, [&](size_t, int64_t v) {
+    raw_lo = std::min(raw_lo, v);
+    raw_hi = std::max(raw_hi, v);
+  });
+  const double a = raw_lo * slope + intercept, b = raw_hi * slope + intercept;
+  const double lo = std::min(a, b), hi = std::max(a, b);
   VoiWindow window;
   if (options.window) {
     window = *options.window;
@@ -450,10 +457,18 @@ Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& optio
     }
   }
   const bool invert = photometric == "MONOCHROME1";
-  for (size_t i = 0; i < count; ++i) {
-    long y = std::lround(ApplyWindow(window, values[i]));
+  auto display = [&](int64_t v) {
+    long y = std::lround(ApplyWindow(window, static_cast<double>(v) * slope + intercept));
     y = std::clamp(y, 0L, 255L);
-    out.data[i] = static_cast<uint8_t>(invert ? 255 - y : y);
+    return static_cast<uint8_t>(invert ? 255 - y : y);
+  };
+  const uint64_t range = static_cast<uint64_t>(raw_hi - raw_lo) + 1;
+  if (range <= count) {  // one window computation per distinct value
+    std::vector<uint8_t> lut(range);
+    for (uint64_t k = 0; k < range; ++k) lut[k] = display(raw_lo + static_cast<int64_t>(k));
+    ForEachValue(*inter, count, [&](size_t i, int64_t v) { out.data[i] = lut[v - raw_lo]; });
+  } else {
+    ForEachValue(*inter, count, [&](size_t i, int64_t v) { out.data[i] = display(v); });
   }
   return out;
 }

@@ -115,8 +115,10 @@ class RenderTest : public ::testing::Test {
 };
 
 // A 16-bit CT: stored 0..4095, rescale -1024, window from the object (center 40, width 400).
+// (64 x 64 pixels over 4096 values: the lookup-table path; the signed test below has
+// fewer pixels than values and takes the per-pixel path.)
 TEST_F(RenderTest, SixteenBitCtUsesObjectWindowAndRescale) {
-  const int rows = 32, cols = 48;
+  const int rows = 64, cols = 64;
   Part10 p = Image(rows, cols, 1, 16, "MONOCHROME2");
   p.Us(0x0028, 0x0101, {12});
   p.Us(0x0028, 0x0102, {11});
@@ -300,9 +302,9 @@ TEST_F(RenderTest, EnhancedObjectsUseTheFrameFunctionalGroups) {
   Part10 p = Image(1, 4, 1, 16, "MONOCHROME2");
   p.Text(0x0028, 0x0008, "IS", "2");
   auto voi = [](const char* center, const char* width) {
-    return Part10::Item(Part10::Element(0x0028, 0x9132, "SQ",
-                                        Part10::Item(Part10::Element(0x0028, 0x1050, "DS", center) +
-                                                     Part10::Element(0x0028, 0x1051, "DS", width))));
+    std::string window = Part10::Element(0x0028, 0x1050, "DS", center) +
+                         Part10::Element(0x0028, 0x1051, "DS", width);
+    return Part10::Item(Part10::Element(0x0028, 0x9132, "SQ", Part10::Item(window)));
   };
   std::string transform = Part10::Element(
       0x0028, 0x9145, "SQ",

@@ -48,24 +48,6 @@ Result<double> ParseDecimal(const std::string& text, const char* what) {
   return v;
 }
 
-// The stored Part 10 file, read piece by piece as the transport asks.
-class ObjectSource : public web::BodySource {
- public:
-  explicit ObjectSource(std::unique_ptr<archive::StoredObject> object)
-      : object_(std::move(object)) {}
-  Result<size_t> Read(char* out, size_t n) override {
-    if (offset_ >= object_->size()) return size_t{0};
-    TRESOR_ASSIGN_OR_RETURN(size_t got, object_->ReadAt(out, n, offset_));
-    if (got == 0) return IoError("the stored object ended early");
-    offset_ += got;
-    return got;
-  }
-
- private:
-  std::unique_ptr<archive::StoredObject> object_;
-  uint64_t offset_ = 0;
-};
-
 enum class Wanted { kDicom, kJpeg, kPng };
 
 // contentType is a list of media types with optional q-values, like Accept (PS3.18 9.1.2.2.1
@@ -205,11 +187,12 @@ web::HttpResponse Wado(const Context& c, const web::HttpRequest& request,
   web::HttpResponse r;
   r.status = 200;
   r.content_type = "application/dicom";
-  if (as_stored) {
+  auto as_is = [&r, &object] {
     r.stream_length = (*object)->size();
-    r.stream = std::make_shared<ObjectSource>(std::move(object).value());
+    r.stream = std::make_shared<ObjectBodySource>(std::move(object).value(), 0, r.stream_length);
     return r;
-  }
+  };
+  if (as_stored) return as_is();
   // Transcoding decodes like a render: it takes a render slot.
   std::optional<RenderSlots::Permit> permit = c.slots->Acquire(kRenderSlotWait);
   if (!permit) return RenderError(Unavailable("too many conversions at once; try again"));
@@ -219,9 +202,7 @@ web::HttpResponse Wado(const Context& c, const web::HttpRequest& request,
   if (!converted.ok()) {
     if (converted.status().code() == Code::kUnsupported) {
       if (explicit_ts) return NotAcceptable(converted.status().message());
-      r.stream_length = (*object)->size();
-      r.stream = std::make_shared<ObjectSource>(std::move(object).value());
-      return r;
+      return as_is();
     }
     return RenderError(converted.status());
   }
