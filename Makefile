@@ -34,6 +34,7 @@ run: build
 bench: build
 	@bench/install-deps
 	@bench/ingest
+	@bench/web
 
 # Address and undefined-behaviour sanitizers over the whole test suite.
 sanitize: deps
