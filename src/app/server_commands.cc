@@ -155,6 +155,10 @@ int CmdServe(const Args& a) {
     auto router = web::MakeRestRouter(*o.archive);
     dicomweb::DicomWebOptions dicomweb_options;
     dicomweb_options.max_upload_bytes = o.config.dicomweb_max_upload_bytes;
+    dicomweb_options.qido_default_limit = static_cast<size_t>(o.config.dicomweb_qido_default_limit);
+    dicomweb_options.qido_max_limit = static_cast<size_t>(o.config.dicomweb_qido_max_limit);
+    dicomweb_options.max_concurrent_renders = o.config.dicomweb_max_concurrent_renders;
+    dicomweb_options.max_render_pixels = o.config.dicomweb_max_render_pixels;
     dicomweb::AddDicomWebRoutes(*router, *o.archive, dicomweb_options);
     https = std::make_unique<web::HttpsServer>(std::move(router), web_options,
                                                 core::SystemClock::Instance());

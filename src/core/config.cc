@@ -137,6 +137,13 @@ const std::map<std::string, Setter>& Setters() {
        IntSetter(&Config::web_handshake_timeout_seconds, 1, 3600)},
       {"dicomweb.max_upload_bytes",
        IntSetter(&Config::dicomweb_max_upload_bytes, 1024, int64_t{1} << 40)},
+      {"dicomweb.qido_default_limit",
+       IntSetter(&Config::dicomweb_qido_default_limit, 1, 1000000)},
+      {"dicomweb.qido_max_limit", IntSetter(&Config::dicomweb_qido_max_limit, 1, 1000000)},
+      {"dicomweb.max_concurrent_renders",
+       IntSetter(&Config::dicomweb_max_concurrent_renders, 1, 64)},
+      {"dicomweb.max_render_pixels",
+       IntSetter(&Config::dicomweb_max_render_pixels, 1024, int64_t{1} << 32)},
       {"web.cors_origins",
        [](const Value& v, Config& c) { return ToOrigins(v, &c.web_cors_origins); }},
       {"query.fuzzy_person_names", BoolSetter(&Config::fuzzy_person_names)},
@@ -303,6 +310,16 @@ cors_origins = ""
 # Content-Length over it is refused (413) before any of it is read; a chunked body is cut
 # off when it passes it.
 max_upload_bytes = 68719476736
+# QIDO-RS: matches per response when the request gives no `limit`, and the largest
+# `limit` honoured (a larger one is lowered, with a Warning header). The index's own
+# result limit (limits.max_find_results) still applies.
+qido_default_limit = 1000
+qido_max_limit = 10000
+# Rendered and thumbnail images: decodes running at once (more wait briefly, then get
+# 503 with Retry-After), and the largest image decoded, in samples
+# (rows x columns x frames x samples per pixel; larger objects get 413).
+max_concurrent_renders = 2
+max_render_pixels = 67108864
 
 [query]
 # Person names (PatientName, ReferringPhysicianName) match ignoring case and accents:

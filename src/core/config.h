@@ -56,6 +56,10 @@ struct Config {
   std::vector<std::string> web_cors_origins;  // origins granted CORS; empty: none
   // [dicomweb]
   uint64_t dicomweb_max_upload_bytes = uint64_t{64} << 30;  // one STOW-RS request body
+  int64_t dicomweb_qido_default_limit = 1000;  // QIDO-RS matches without `limit`
+  int64_t dicomweb_qido_max_limit = 10000;     // the largest `limit` honoured
+  int dicomweb_max_concurrent_renders = 2;     // rendered/thumbnail decodes at once
+  uint64_t dicomweb_max_render_pixels = uint64_t{64} << 20;  // decoded samples per render
   // [query]
   bool fuzzy_person_names = false;   // person names match ignoring case and accents
   // [storage]
