@@ -11,11 +11,12 @@ inline constexpr char kRoot[] = "/dicom-web";
 void AddQidoRoutes(web::Router& router, archive::ArchiveService& archive,
                    const DicomWebOptions& options);      // qido.cc
 void AddRetrieveRoutes(web::Router& router, archive::ArchiveService& archive,
-                       const DicomWebOptions& options);  // retrieve.cc: instances, frames, WADO-URI
+                       const DicomWebOptions& options);  // retrieve.cc: instances, frames
 void AddMetadataRoutes(web::Router& router, archive::ArchiveService& archive,
                        const DicomWebOptions& options);  // metadata.cc: metadata, bulkdata
 void AddRenderedRoutes(web::Router& router, archive::ArchiveService& archive,
-                       const DicomWebOptions& options);  // rendered.cc: rendered, thumbnail
+                       const DicomWebOptions& options);  // rendered.cc: rendered, thumbnail,
+                                                         // WADO-URI (wado_uri.cc)
 void AddStowRoutes(web::Router& router, archive::ArchiveService& archive,
                    const DicomWebOptions& options);      // stow.cc
 
