@@ -182,16 +182,32 @@ Result<security::Peer> CatalogService::MoveDestination(const Principal& who,
   return NotFound("move destination '" + ae_title + "' is not a registered peer");
 }
 
-Result<FrameTable> CatalogService::Frames(const Principal& who, const std::string& study_uid,
-                                          const std::string& series_uid,
-                                          const std::string& sop_uid) {
+namespace {
+
+// The checks every WADO-RS read starts with: the get grant (kPermissionDenied) and valid
+// UIDs (kInvalidArgument); series and instance UIDs may be empty when
+// `allow_empty_below_study` (a study- or series-level request).
+Status CheckInstanceRead(const Principal& who, const std::string& study_uid,
+                         const std::string& series_uid, const std::string& sop_uid,
+                         bool allow_empty_below_study = false) {
   if (!who.May(security::kGet)) {
     return PermissionDenied(who.Describe() + " is not granted the get service");
   }
-  if (!dicom::IsValidUid(study_uid) || !dicom::IsValidUid(series_uid) ||
-      !dicom::IsValidUid(sop_uid)) {
+  auto valid = [&](const std::string& uid) {
+    return (allow_empty_below_study && uid.empty()) || dicom::IsValidUid(uid);
+  };
+  if (!dicom::IsValidUid(study_uid) || !valid(series_uid) || !valid(sop_uid)) {
     return InvalidArgument("not a valid UID");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<FrameTable> CatalogService::Frames(const Principal& who, const std::string& study_uid,
+                                          const std::string& series_uid,
+                                          const std::string& sop_uid) {
+  TRESOR_RETURN_IF_ERROR(CheckInstanceRead(who, study_uid, series_uid, sop_uid));
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredDetails> found,
                           index_.FindFrameLayout(study_uid, series_uid, sop_uid, who.scope));
   if (!found) {
@@ -231,13 +247,8 @@ Result<std::vector<InstanceMetadata>> CatalogService::Metadata(const Principal& 
                                                                const std::string& study_uid,
                                                                const std::string& series_uid,
                                                                const std::string& sop_uid) {
-  if (!who.May(security::kGet)) {
-    return PermissionDenied(who.Describe() + " is not granted the get service");
-  }
-  if (!dicom::IsValidUid(study_uid) || (!series_uid.empty() && !dicom::IsValidUid(series_uid)) ||
-      (!sop_uid.empty() && !dicom::IsValidUid(sop_uid))) {
-    return InvalidArgument("not a valid UID");
-  }
+  TRESOR_RETURN_IF_ERROR(CheckInstanceRead(who, study_uid, series_uid, sop_uid,
+                                           /*allow_empty_below_study=*/true));
   TRESOR_ASSIGN_OR_RETURN(std::vector<store::StoredDetails> found,
                           index_.FindMetadata(study_uid, series_uid, sop_uid, who.scope));
   if (found.empty()) {
@@ -270,13 +281,7 @@ Result<BulkData> CatalogService::OpenBulkData(const Principal& who, const std::s
                                               const std::string& series_uid,
                                               const std::string& sop_uid,
                                               const std::string& tag_path) {
-  if (!who.May(security::kGet)) {
-    return PermissionDenied(who.Describe() + " is not granted the get service");
-  }
-  if (!dicom::IsValidUid(study_uid) || !dicom::IsValidUid(series_uid) ||
-      !dicom::IsValidUid(sop_uid)) {
-    return InvalidArgument("not a valid UID");
-  }
+  TRESOR_RETURN_IF_ERROR(CheckInstanceRead(who, study_uid, series_uid, sop_uid));
   TRESOR_ASSIGN_OR_RETURN(auto parsed_path, dicom::ParseTagPath(tag_path));
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredDetails> found,
                           index_.FindFrameLayout(study_uid, series_uid, sop_uid, who.scope));
