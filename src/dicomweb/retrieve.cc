@@ -155,6 +155,29 @@ class ConversionSlot {
 // The parts of an instance retrieval, opened one at a time as the transport reads.
 // Thread-safety: the transport reads a body from one thread at a time; the mutex only
 // guards against a transport that hands reads to different threads in turn.
+// The next part of a multipart response whose part 0 may have been opened ahead (before
+// the status line, so that it can still fail with a status): hands out `prepared` first,
+// then opens parts `next`..`count`-1 in order with `open(i)`. A part failing to open
+// mid-response is logged with `what(i)` and ends the body with its error.
+template <typename Open, typename What>
+Result<std::optional<MultipartPart>> NextPart(std::optional<MultipartPart>& prepared,
+                                              size_t& next, size_t count, Open open, What what) {
+  if (prepared) {
+    std::optional<MultipartPart> part = std::move(prepared);
+    prepared.reset();
+    ++next;
+    return part;
+  }
+  if (next >= count) return std::optional<MultipartPart>();
+  size_t i = next++;
+  Result<MultipartPart> part = open(i);
+  if (!part.ok()) {
+    TRESOR_LOG(kError) << what(i) << " failed mid-response: " << part.status().message();
+    return part.status();
+  }
+  return std::optional<MultipartPart>(std::move(part).value());
+}
+
 class InstanceParts {
  public:
   InstanceParts(archive::CatalogService& catalog, std::vector<archive::InstanceInfo> instances,
@@ -190,21 +213,9 @@ class InstanceParts {
   // The next part for MultipartWriter; the first may have been opened in advance.
   Result<std::optional<MultipartPart>> Next() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (prepared_) {
-      std::optional<MultipartPart> part = std::move(prepared_);
-      prepared_.reset();
-      ++next_;
-      return part;
-    }
-    if (next_ >= instances_.size()) return std::optional<MultipartPart>();
-    size_t i = next_++;
-    auto part = Open(i, kConversionWait);
-    if (!part.ok()) {
-      TRESOR_LOG(kError) << "dicomweb retrieve: instance " << instances_[i].sop_instance_uid
-                         << " failed mid-response: " << part.status().message();
-      return part.status();
-    }
-    return std::optional<MultipartPart>(std::move(part).value());
+    return NextPart(
+        prepared_, next_, instances_.size(), [&](size_t i) { return Open(i, kConversionWait); },
+        [&](size_t i) { return "dicomweb retrieve: instance " + instances_[i].sop_instance_uid; });
   }
 
   void Prepare(MultipartPart part) { prepared_ = std::move(part); }
@@ -411,21 +422,9 @@ class FrameParts {
 
   Result<std::optional<MultipartPart>> Next() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (prepared_) {
-      std::optional<MultipartPart> part = std::move(prepared_);
-      prepared_.reset();
-      ++next_;
-      return part;
-    }
-    if (next_ >= numbers_.size()) return std::optional<MultipartPart>();
-    size_t i = next_++;
-    auto part = Open(i);
-    if (!part.ok()) {
-      TRESOR_LOG(kError) << "dicomweb frames: frame " << numbers_[i]
-                         << " failed mid-response: " << part.status().message();
-      return part.status();
-    }
-    return std::optional<MultipartPart>(std::move(part).value());
+    return NextPart(
+        prepared_, next_, numbers_.size(), [&](size_t i) { return Open(i); },
+        [&](size_t i) { return "dicomweb frames: frame " + std::to_string(numbers_[i]); });
   }
 
   void Prepare(MultipartPart part) { prepared_ = std::move(part); }
