@@ -77,7 +77,11 @@ async function main() {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });
   page.on('pageerror', (e) => consoleErrors.push('pageerror: ' + e));
-  const bad = (list) => list.filter((r) => !(typeof r.status === 'number' && ((r.status >= 200 && r.status < 300) || r.status === 304)));
+  // A request the page itself cancelled (net::ERR_ABORTED: OHIF drops queued frame
+  // requests it no longer needs) is no server failure when the same URL got a 200.
+  const okStatus = (r) => typeof r.status === 'number' && ((r.status >= 200 && r.status < 300) || r.status === 304);
+  const bad = (list) => list.filter((r) => !okStatus(r) &&
+    !(/ERR_ABORTED/.test(String(r.status)) && list.some((o) => o.url === r.url && okStatus(o))));
   const show = (list) => list.slice(0, 15).map((r) => r.status + ' ' + r.url).join('; ');
   try {
     // Signed out: the navigation goes to the sign-in page.
@@ -108,16 +112,18 @@ async function main() {
     // The CT study: wait until every frame came back.
     const started = Date.now();
     const frames = () => responses.filter((r) => /\/frames\/\d+/.test(r.url));
+    const frames200 = () => frames().filter((r) => r.status === 200);
     await page.goto(BASE + '/viewer/viewer?StudyInstanceUIDs=' + STUDY, { waitUntil: 'load' });
     let waited = null;
     try {
-      await waitFor(page, () => new Set(frames().map((r) => r.url)).size >= FRAMES, OVERALL_MS - (Date.now() - started), FRAMES + ' frames');
+    await waitFor(page, () => new Set(frames200().map((r) => r.url)).size >= FRAMES, OVERALL_MS - (Date.now() - started), FRAMES + ' frames');
     } catch (e) { waited = e.message; }
     const seconds = (Date.now() - started) / 1000;
-    const distinct = new Set(frames().map((r) => r.url)).size;
-    check('all ' + FRAMES + ' frames fetched', waited === null && distinct >= FRAMES, waited + ' (' + distinct + ' distinct frame URLs)');
-    console.log('  load time of the ' + FRAMES + '-slice series: ' + seconds.toFixed(1) + ' s (' + distinct + ' frames)');
-    check('every frame answered 200', frames().every((r) => r.status === 200), show(frames().filter((r) => r.status !== 200)));
+    const distinct = new Set(frames200().map((r) => r.url)).size;
+    check('all ' + FRAMES + ' frames fetched with 200', waited === null && distinct >= FRAMES, waited + ' (' + distinct + ' distinct frame URLs with 200)');
+    console.log('  load time of the ' + FRAMES + '-slice series: ' + seconds.toFixed(1) + ' s (' + distinct + ' frames; ' +
+      frames().filter((r) => /ERR_ABORTED/.test(String(r.status))).length + ' requests cancelled by the page and repeated)');
+    check('no frame answered other than 200', bad(frames()).length === 0, show(bad(frames())));
 
     // The viewport: a canvas inside OHIF's cornerstone viewport element.
     const viewport = page.locator('.cornerstone-viewport-element canvas, [data-viewport-uid] canvas').first();
