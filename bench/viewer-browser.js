@@ -16,6 +16,7 @@
 //   viewport     {width, height}
 //   timeoutMs    per run
 //   screenshot   path of a PNG of the last run's page, or null
+//   serverPid    the server's process id (its CPU time during the run is reported), or null
 //
 // What is measured (all times in ms from the navigation start of the viewer URL, i.e.
 // performance.timeOrigin of the page, from the page's Resource Timing entries):
@@ -102,6 +103,32 @@ async function routeStatic(context) {
   });
 }
 
+// CPU time (ms, user + system, including reaped children) of a process and of all its
+// live descendants, from /proc.
+function cpuTreeMs(rootPid) {
+  if (!rootPid) return null;
+  const tick = 1000 / 100; // USER_HZ
+  const procs = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      // f[0] is field 3 (state): ppid is field 4, utime..cstime fields 14..17.
+      procs.set(Number(d), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * tick });
+    } catch (e) { /* gone */ }
+  }
+  let sum = 0;
+  const want = new Set([rootPid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, p] of procs) if (!want.has(pid) && want.has(p.ppid)) { want.add(pid); grew = true; }
+  }
+  for (const pid of want) if (procs.has(pid)) sum += procs.get(pid).cpu;
+  return sum;
+}
+
 const isFrame = (name) => /\/frames\/\d+(\?|$)/.test(name);
 const isDicomWeb = (name) => name.includes('/dicom-web/');
 const median = (a) => {
@@ -145,6 +172,9 @@ async function oneRun(index) {
     const connOf = new Map();
     cdp.on('Network.responseReceived', (e) => connOf.set(e.response.url, e.response.connectionId));
 
+    // Chromium's processes are descendants of this one (which adds its own, small, share).
+    const browserPid = process.pid;
+    const cpu0 = { server: cpuTreeMs(job.serverPid), browser: cpuTreeMs(browserPid) };
     await page.goto(job.url, { waitUntil: 'commit', timeout: job.timeoutMs });
     const deadline = Date.now() + job.timeoutMs;
     let state;
@@ -177,10 +207,15 @@ async function oneRun(index) {
         isolated: window.crossOriginIsolated,
       };
     });
+    const cpu1 = { server: cpuTreeMs(job.serverPid), browser: cpuTreeMs(browserPid) };
+    const cpu = {
+      server: cpu0.server === null ? null : cpu1.server - cpu0.server,
+      browser: cpu0.browser === null ? null : cpu1.browser - cpu0.browser,
+    };
     if (job.screenshot && index === job.runs - 1) await page.screenshot({ path: job.screenshot });
     await cdp.detach().catch(() => {});
     await context.close();
-    return analyse(index, data, consoleErrors, connOf);
+    return Object.assign(analyse(index, data, consoleErrors, connOf), { cpu });
   } finally {
     await browser.close();
   }
@@ -225,7 +260,7 @@ function analyse(index, data, consoleErrors, connOf) {
     if (isFrame(e.name)) frameConns.add(c);
   }
   const handshakes = res.filter((e) => e.connectEnd > e.connectStart);
-  const tls = res.filter((e) => e.secureConnectionStart > 0).map((e) => e.connectEnd - e.secureConnectionStart);
+  const tls = res.filter((e) => e.secureConnectionStart > 0 && e.connectEnd > e.connectStart).map((e) => e.connectEnd - e.secureConnectionStart);
   const firstFrameStart = frameEntries.length ? Math.min(...frameEntries.map((e) => e.start)) : null;
   const firstDw = dw.length ? Math.min(...dw.map((e) => e.start)) : null;
   const frameBytes = frameEntries.reduce((s, e) => s + (e.bodySize || 0), 0);
@@ -248,6 +283,15 @@ function analyse(index, data, consoleErrors, connOf) {
       metadataMs: metadata.length ? Math.max(...metadata.map((e) => e.responseEnd - e.start)) : null,
       dicomWebRequests: dw.map((e) => ({ url: e.name.replace(/^[a-z]+:\/\/[^/]+/, ''), start: e.start, ms: e.responseEnd - e.start, wait: e.requestStart > 0 ? e.responseStart - e.requestStart : null })),
       firstFrameStart,
+      // DICOMweb calls that completed before the first frame request: what the server
+      // contributes to the first image before any pixels are asked for.
+      preFrameCalls: firstFrameStart === null ? null : dw.filter((e) => e.responseEnd <= firstFrameStart).length,
+      preFrameCallMs: firstFrameStart === null ? null : dw.filter((e) => e.responseEnd <= firstFrameStart)
+        .reduce((sum, e) => sum + (e.responseEnd - e.start), 0),
+      firstFrameMs: (() => {
+        const f = frameEntries.filter((e) => e.responseEnd === firstFrame)[0];
+        return f ? f.responseEnd - f.start : null;
+      })(),
       frameWaitMedian: median(wait),
       frameWaitP90: pct(wait, 0.9),
       frameQueuedMedian: median(queued),
@@ -322,20 +366,28 @@ function summarize(runsFile, metaFile) {
   brow('OHIF\'s files loaded (last script/style/wasm)', b('staticDone'));
   brow('first DICOMweb request sent', b('firstDicomWeb'));
   brow('series metadata: duration of the request', b('metadataMs'));
+  brow('DICOMweb calls done before the first frame request (count)', b('preFrameCalls'), (v) => (v === null ? '-' : String(v)));
+  brow('... their summed duration (request start -> response end)', b('preFrameCallMs'));
   brow('first frame request sent', b('firstFrameStart'));
+  brow('first frame: duration of the request', b('firstFrameMs'));
   brow('first frame response complete', (r) => r.firstFrame);
   brow('first non-black viewport pixels', (r) => r.firstPixels);
+  brow('span first DICOMweb request -> first image', (r) => (r.firstImage !== null && r.breakdown.firstDicomWeb !== null ? r.firstImage - r.breakdown.firstDicomWeb : null));
+  brow('span first frame response -> first pixels (decode, render)', (r) => (r.firstPixels !== null && r.firstFrame !== null ? r.firstPixels - r.firstFrame : null));
   brow('frame: server wait (sent -> first byte), median', b('frameWaitMedian'));
   brow('frame: server wait, p90', b('frameWaitP90'));
   brow('frame: queued in the browser before sending, median', b('frameQueuedMedian'));
   brow('frame: download (first -> last byte), median', b('frameDownloadMedian'));
   brow('frames per second, first to last frame', (r) => (r.allFrames && r.firstFrame && r.frames > 1 ? (r.frames - 1) * 1000 / (r.allFrames - r.firstFrame) : null), (v) => (v === null ? '-' : v.toFixed(1)));
+  brow('frame: whole request (created -> last byte), median', b('frameTotalMedian'));
   brow('frames in flight at once, max', b('maxInflight'), (v) => (v === null ? '-' : String(v)));
   brow('connections used', b('connections'), (v) => (v === null ? '-' : String(v)));
   brow('connections that carried frames', b('frameConnections'), (v) => (v === null ? '-' : String(v)));
   brow('TCP connects', b('handshakes'), (v) => (v === null ? '-' : String(v)));
   brow('TLS handshake, median', b('tlsHandshakeMedian'));
   brow('frame bytes received (MB, after content coding)', b('frameBytes'), (v) => (v === null ? '-' : (v / 1e6).toFixed(1)));
+  brow('server CPU during the run (ms, user+system)', (r) => (r.cpu ? r.cpu.server : null));
+  brow('browser CPU during the run (ms, Chromium processes and driver)', (r) => (r.cpu ? r.cpu.browser : null));
   brow('OHIF\'s files: requests', b('staticRequests'), (v) => (v === null ? '-' : String(v)));
   out.push('');
   return out.join('\n') + '\n';
