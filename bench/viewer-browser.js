@@ -16,6 +16,7 @@
 //   viewport     {width, height}
 //   timeoutMs    per run
 //   screenshot   path of a PNG of the last run's page, or null
+//   rawOut       path for every Resource Timing entry of the run (JSON), or null
 //   serverPid    the server's process id (its CPU time during the run is reported), or null
 //
 // What is measured (all times in ms from the navigation start of the viewer URL, i.e.
@@ -215,6 +216,10 @@ async function oneRun(index) {
     if (job.screenshot && index === job.runs - 1) await page.screenshot({ path: job.screenshot });
     await cdp.detach().catch(() => {});
     await context.close();
+    if (job.rawOut) {
+      const conn = data.resources.map((e) => Object.assign({ connection: connOf.get(e.name) }, e));
+      fs.writeFileSync(job.rawOut, JSON.stringify({ nav: data.nav, resources: conn, bench: data.bench }));
+    }
     return Object.assign(analyse(index, data, consoleErrors, connOf), { cpu });
   } finally {
     await browser.close();
