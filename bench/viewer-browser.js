@@ -130,6 +130,53 @@ function cpuTreeMs(rootPid) {
   return sum;
 }
 
+// The DICOMweb requests of a run again, without a browser (after it has closed): the calls
+// made before the first frame one after another on one connection, then every distinct
+// frame with 6 keep-alive connections (Chromium's HTTP/1.1 limit per origin), each with
+// the Accept and Accept-Encoding OHIF's requests carried and the session cookie. Bodies
+// are read to the end, not decoded: what the server alone needs for what OHIF asked.
+async function replayDicomWeb(sent, cookies) {
+  const http = require('http');
+  const https = require('https');
+  const seen = new Set();
+  const order = [];
+  for (const r of sent) {
+    if (r.method !== 'GET' || seen.has(r.url)) continue;
+    seen.add(r.url);
+    order.push(r);
+  }
+  const firstFrame = order.findIndex((r) => isFrame(r.url));
+  if (firstFrame < 0) return null;
+  const before = order.slice(0, firstFrame).filter((r) => !isFrame(r.url));
+  const frames = order.filter((r) => isFrame(r.url));
+  const mod = job.origin.startsWith('https:') ? https : http;
+  const get = (agent, r) => new Promise((resolve, reject) => {
+    const headers = { 'Accept-Encoding': 'gzip, deflate, br, zstd' };
+    for (const [k, v] of Object.entries(r.headers)) if (/^accept(-encoding)?$/i.test(k)) headers[k.toLowerCase() === 'accept' ? 'Accept' : 'Accept-Encoding'] = v;
+    if (cookies) headers.Cookie = cookies;
+    const req = mod.get(r.url, { agent, headers, rejectUnauthorized: false }, (res) => {
+      let n = 0;
+      res.on('data', (c) => { n += c.length; });
+      res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`replay ${r.url}: HTTP ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  const t0 = performance.now();
+  const one = new mod.Agent({ keepAlive: true, maxSockets: 1 });
+  for (const r of before) await get(one, r);
+  const t1 = performance.now();
+  one.destroy();
+  const six = new mod.Agent({ keepAlive: true, maxSockets: 6 });
+  let next = 0;
+  let bytes = 0;
+  const worker = async () => { while (next < frames.length) bytes += await get(six, frames[next++]); };
+  await Promise.all(Array.from({ length: 6 }, worker));
+  const t2 = performance.now();
+  six.destroy();
+  return { calls: before.length, callsMs: t1 - t0, frames: frames.length, framesMs: t2 - t1, frameBytes: bytes };
+}
+
 const isFrame = (name) => /\/frames\/\d+(\?|$)/.test(name);
 const isDicomWeb = (name) => name.includes('/dicom-web/');
 const median = (a) => {
@@ -172,6 +219,11 @@ async function oneRun(index) {
     await cdp.send('Network.enable');
     const connOf = new Map();
     cdp.on('Network.responseReceived', (e) => connOf.set(e.response.url, e.response.connectionId));
+    // The headers OHIF sent with each DICOMweb request, for the replay.
+    const sent = [];
+    cdp.on('Network.requestWillBeSent', (e) => {
+      if (e.request.url.includes('/dicom-web/')) sent.push({ url: e.request.url, method: e.request.method, headers: e.request.headers });
+    });
 
     // Chromium's processes are descendants of this one (which adds its own, small, share).
     const browserPid = process.pid;
@@ -215,12 +267,15 @@ async function oneRun(index) {
     };
     if (job.screenshot && index === job.runs - 1) await page.screenshot({ path: job.screenshot });
     await cdp.detach().catch(() => {});
+    const cookies = (await context.cookies(job.origin)).map((c) => `${c.name}=${c.value}`).join('; ');
     await context.close();
+    await browser.close();
+    const replay = await replayDicomWeb(sent, cookies);
     if (job.rawOut) {
       const conn = data.resources.map((e) => Object.assign({ connection: connOf.get(e.name) }, e));
       fs.writeFileSync(job.rawOut, JSON.stringify({ nav: data.nav, resources: conn, bench: data.bench }));
     }
-    return Object.assign(analyse(index, data, consoleErrors, connOf), { cpu });
+    return Object.assign(analyse(index, data, consoleErrors, connOf), { cpu, replay });
   } finally {
     await browser.close();
   }
@@ -361,6 +416,15 @@ function summarize(runsFile, metaFile) {
   out.push('');
   out.push(`(Orthanc/Tresor = Orthanc's time / Tresor's: >1 means Tresor is faster; runs with every slice loaded: ` +
     systems.map((s) => `${label[s]} ${complete(s)}`).join(', ') + ')');
+  out.push('');
+  const rp = (k) => (r) => (r.replay ? r.replay[k] : null);
+  out.push('The same DICOMweb requests replayed without a browser (node, after the browser closed; ' +
+    'the calls before the first frame in sequence, then every frame over 6 keep-alive connections):');
+  out.push('');
+  out.push('| replay (ms) | ' + systems.map((s) => label[s]).join(' | ') + (systems.length === 2 ? ' | Orthanc/Tresor |' : ' |'));
+  out.push('|---|' + systems.map(() => '---:|').join('') + (systems.length === 2 ? '---:|' : ''));
+  row('calls before the first frame (QIDO, series, metadata)', rp('callsMs'));
+  row(`all ${meta.slices} frames, 6 connections`, rp('framesMs'));
   out.push('');
   out.push('Where the time goes (medians over the runs; ms from navigation start unless stated):');
   out.push('');
