@@ -311,6 +311,30 @@ function analyse(index, data, consoleErrors, connOf) {
   ev.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let inflight = 0; let maxInflight = 0;
   for (const [, d] of ev) { inflight += d; maxInflight = Math.max(maxInflight, inflight); }
+  // How busy the connections were while frames loaded: the summed time frame requests
+  // were on the wire (sent -> last byte) over the span from the first sent to the last
+  // received (6 would mean every one of Chromium's 6 connections was always busy); the
+  // idle time of a connection between one frame and its next; and the number of bursts
+  // in which frame requests were created (starts less than 5 ms apart belong together).
+  let occupancy = null; let idleGap = null; let bursts = null;
+  const sentFrames = frameEntries.filter((e) => e.requestStart > 0).sort((a, b) => a.requestStart - b.requestStart);
+  if (sentFrames.length > 1) {
+    const span = Math.max(...sentFrames.map((e) => e.responseEnd)) - sentFrames[0].requestStart;
+    occupancy = sentFrames.reduce((sum, e) => sum + e.responseEnd - e.requestStart, 0) / span;
+    const byConn = new Map();
+    for (const e of sentFrames) {
+      const c = connOf.get(e.name);
+      if (c === undefined) continue;
+      if (!byConn.has(c)) byConn.set(c, []);
+      byConn.get(c).push(e);
+    }
+    const gaps = [];
+    for (const list of byConn.values()) for (let i = 1; i < list.length; i++) gaps.push(list[i].requestStart - list[i - 1].responseEnd);
+    idleGap = median(gaps);
+    bursts = 0;
+    let last = -Infinity;
+    for (const e of [...frameEntries].sort((a, b) => a.start - b.start)) { if (e.start - last > 5) bursts++; last = e.start; }
+  }
   const conns = new Set();
   const frameConns = new Set();
   for (const e of res) {
@@ -359,6 +383,9 @@ function analyse(index, data, consoleErrors, connOf) {
       frameTotalMedian: median(total),
       frameBytes,
       maxInflight,
+      occupancy,
+      idleGap,
+      bursts,
       connections: conns.size,
       frameConnections: frameConns.size,
       handshakes: handshakes.length,
@@ -450,6 +477,9 @@ function summarize(runsFile, metaFile) {
   brow('frames per second, first to last frame', (r) => (r.allFrames && r.firstFrame && r.frames > 1 ? (r.frames - 1) * 1000 / (r.allFrames - r.firstFrame) : null), (v) => (v === null ? '-' : v.toFixed(1)));
   brow('frame: whole request (created -> last byte), median', b('frameTotalMedian'));
   brow('frames in flight at once, max', b('maxInflight'), (v) => (v === null ? '-' : String(v)));
+  brow('connections busy with frames, of 6 (while frames loaded)', b('occupancy'), (v) => (v === null ? '-' : v.toFixed(2)));
+  brow('idle time of a connection between two frames, median', b('idleGap'));
+  brow('bursts in which OHIF created the frame requests', b('bursts'), (v) => (v === null ? '-' : String(v)));
   brow('connections used', b('connections'), (v) => (v === null ? '-' : String(v)));
   brow('connections that carried frames', b('frameConnections'), (v) => (v === null ? '-' : String(v)));
   brow('TCP connects', b('handshakes'), (v) => (v === null ? '-' : String(v)));
