@@ -422,7 +422,7 @@ function summarize(runsFile, metaFile) {
   out.push(`### bench/viewer: OHIF opens a ${meta.slices}-slice 512x512 CT study (${meta.date})`);
   out.push('');
   out.push(`Machine: ${meta.machine}. ${meta.chromium}, headless, --disable-gpu, viewport 1280x1024, new profile per run; ` +
-    `OHIF ${meta.ohif}; Orthanc ${meta.orthanc}. ${meta.runs} run(s) per server, alternating; medians (min-max). ` +
+    `OHIF ${meta.ohif}; Orthanc ${meta.orthanc}. ${meta.runs} run(s) per server, alternating (A B, B A, ...); medians (min-max). ` +
     'Tresor over HTTPS (TLS, self-signed certificate), Orthanc over plain HTTP on loopback: TLS costs Tresor, not Orthanc. ' +
     `${meta.static}.`);
   out.push('');
@@ -440,6 +440,7 @@ function summarize(runsFile, metaFile) {
   };
   row('time to first image', (r) => r.firstImage);
   row(`time until all ${meta.slices} slices are loaded`, (r) => r.allFrames);
+  row('first image, counted from OHIF\'s first DICOMweb request', (r) => (r.firstImage !== null && r.breakdown.firstDicomWeb !== null ? r.firstImage - r.breakdown.firstDicomWeb : null));
   out.push('');
   out.push(`(Orthanc/Tresor = Orthanc's time / Tresor's: >1 means Tresor is faster; runs with every slice loaded: ` +
     systems.map((s) => `${label[s]} ${complete(s)}`).join(', ') + ')');
