@@ -35,6 +35,7 @@ bench: build
 	@bench/install-deps
 	@bench/ingest
 	@bench/web
+	@bench/viewer
 
 # Address and undefined-behaviour sanitizers over the whole test suite.
 sanitize: deps
