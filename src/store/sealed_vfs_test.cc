@@ -7,6 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -312,6 +316,100 @@ TEST_F(SealedVfsTest, TempFilesAndRollbackJournalsAreRefused) {
   ASSERT_EQ(sqlite3_exec(db.get(), "PRAGMA temp_store=MEMORY", nullptr, nullptr, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db.get(), big, nullptr, nullptr, nullptr), SQLITE_OK)
       << sqlite3_errmsg(db.get());
+}
+
+}  // namespace
+}  // namespace tresor::store
+
+namespace tresor::store {
+namespace {
+
+// Not a test: the cost of sealing, plaintext against sealed, at TRESOR_BENCH_INSTANCES
+// instances (default 100,000; 2 studies of 10 instances per patient). Run with
+//   tresor_store_test --gtest_also_run_disabled_tests --gtest_filter='*SealedVfsBenchmark*'
+// It prints the ingest time and the median of 15 runs of each query on a reopened index
+// (cold SQLite page cache; the files are in the OS cache, as on a busy server).
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+dicom::Query StudyQuery(uint16_t group, uint16_t element, const std::string& value, bool fuzzy) {
+  dicom::Query q;
+  q.level = dicom::QueryLevel::kStudy;
+  q.fuzzy_person_names = fuzzy;
+  auto key = dicom::ParseMatchingKey(*dicom::FindQueryAttribute(dicom::MakeTag(group, element)), value);
+  if (key.ok()) q.conditions.push_back(key->condition);
+  return q;
+}
+
+TEST(SealedVfsBenchmark, DISABLED_PlaintextAgainstSealed) {
+  const char* env = std::getenv("TRESOR_BENCH_INSTANCES");
+  const int instances = env ? std::atoi(env) : 100000;
+  const int patients = instances / 20;
+  const char* surnames[] = {"Mueller", "Schmidt", "Papadopoulos", "Ivanova", "Lindqvist"};
+  struct Named {
+    const char* name;
+    dicom::Query query;
+  };
+  std::vector<Named> queries = {
+      {"name prefix Mue*", StudyQuery(0x0010, 0x0010, "Mue*", false)},
+      {"fuzzy lindq*", StudyQuery(0x0010, 0x0010, "lindq*", true)},
+      {"patient ID", StudyQuery(0x0010, 0x0020, "BP" + std::to_string(patients / 2), false)},
+      {"date range (1 month)", StudyQuery(0x0008, 0x0020, "20150101-20150131", false)},
+  };
+  for (bool sealed : {false, true}) {
+    ::tresor::testing::TempDir dir;
+    const std::string db = dir.path() + "/index.db";
+    auto start = std::chrono::steady_clock::now();
+    {
+      auto index = OpenOrDie(db, sealed ? kKey : "", Sync::kOff);
+      ASSERT_TRUE(index);
+      std::vector<InstanceRecord> batch;
+      for (int p = 0; p < patients; ++p) {
+        for (int s = 0; s < 2; ++s) {
+          for (int i = 0; i < 10; ++i) {
+            const int n = (p * 2 + s) * 10 + i;
+            InstanceRecord r = Record(n, std::string(surnames[p % 5]) + "^Given" + std::to_string(p));
+            r.attrs.patient_id = "BP" + std::to_string(p);
+            r.attrs.study_instance_uid = "1.2.826.0.1.3680043.8.498.9." + std::to_string(p * 2 + s);
+            r.attrs.series_instance_uid = r.attrs.study_instance_uid + ".1";
+            const int day = (p * 2 + s) % 3650;
+            char date[16];
+            std::snprintf(date, sizeof date, "%04d%02d%02d", 2010 + day / 365, 1 + day % 365 / 31 % 12,
+                          1 + day % 28);
+            r.attrs.study_date = date;
+            batch.push_back(std::move(r));
+            if (batch.size() == 500) {
+              ASSERT_TRUE(index->AddInstances(batch).ok());
+              batch.clear();
+            }
+          }
+        }
+      }
+      if (!batch.empty()) {
+        ASSERT_TRUE(index->AddInstances(batch).ok());
+      }
+    }
+    const double ingest = Seconds(start);
+    std::printf("%s: %d instances ingested in %.2f s (batches of 500, no sync), %lld bytes\n",
+                sealed ? "sealed" : "plaintext", instances, ingest,
+                static_cast<long long>(SizeOf(db)));
+    for (const Named& q : queries) {
+      std::vector<double> times;
+      size_t matches = 0;
+      for (int run = 0; run < 15; ++run) {
+        auto index = OpenOrDie(db, sealed ? kKey : "", Sync::kOff);
+        ASSERT_TRUE(index);
+        auto t = std::chrono::steady_clock::now();
+        auto found = index->Find(q.query, AccessScope::Everything());
+        times.push_back(Seconds(t));
+        ASSERT_TRUE(found.ok()) << found.status().ToString();
+        matches = found->size();
+      }
+      std::sort(times.begin(), times.end());
+      std::printf("  %-22s %6zu studies  median %8.2f ms\n", q.name, matches, times[7] * 1000);
+    }
+  }
 }
 
 }  // namespace

@@ -458,6 +458,38 @@ SqliteIndex::~SqliteIndex() {
   vfs_.reset();
 }
 
+Result<std::vector<std::vector<std::string>>> SqliteIndex::ReadOnlyQuery(const std::string& sql) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Db& d = *reader_;
+  sqlite3_stmt* raw = nullptr;
+  const char* tail = nullptr;
+  if (sqlite3_prepare_v2(d.db, sql.c_str(), static_cast<int>(sql.size()), &raw, &tail) != SQLITE_OK) {
+    return InvalidArgument("index query: " + SqliteMessage(d.db, d.vfs));
+  }
+  std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw, sqlite3_finalize);
+  if (stmt == nullptr) return InvalidArgument("index query: no statement");
+  for (const char* t = tail; t && *t; ++t) {
+    if (*t != ' ' && *t != '\n' && *t != '\t' && *t != ';') {
+      return InvalidArgument("index query: one statement only");
+    }
+  }
+  if (!sqlite3_stmt_readonly(stmt.get())) return InvalidArgument("index query: read-only statements only");
+  std::vector<std::vector<std::string>> rows;
+  const int columns = sqlite3_column_count(stmt.get());
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    std::vector<std::string> row;
+    for (int c = 0; c < columns; ++c) {
+      const unsigned char* text = sqlite3_column_text(stmt.get(), c);
+      row.emplace_back(text ? reinterpret_cast<const char*>(text) : "",
+                       text ? static_cast<size_t>(sqlite3_column_bytes(stmt.get(), c)) : 0);
+    }
+    rows.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) return d.Error("query");
+  return rows;
+}
+
 Durability SqliteIndex::durability() const {
   return options_.sync == SqliteIndexOptions::Sync::kFilesystem ? Durability::kOnFilesystemSync
                                                                  : Durability::kOnCommit;

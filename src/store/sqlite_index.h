@@ -100,6 +100,12 @@ class SqliteIndex : public Index {
   Status TouchSession(const std::string& id, int64_t last_seen) override;
   Result<bool> RemoveSession(const std::string& id) override;
 
+  // Runs one read-only SQL statement on the reader connection (maintenance and test
+  // inspection of the sealed index, which no other tool can read) and returns its rows,
+  // each column as text (NULL as ""). kInvalidArgument for a statement that could write
+  // or for more than one statement.
+  Result<std::vector<std::vector<std::string>>> ReadOnlyQuery(const std::string& sql);
+
   struct Db;  // one connection and its cached statements (defined in the .cc)
 
  private:
