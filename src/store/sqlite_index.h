@@ -19,7 +19,7 @@
 // with the reserved bytes the seal needs. Open refuses, with a clear error, a database
 // sealed with another key ("cannot be decrypted with this key"), a damaged page 1 and a
 // plaintext database (an index from a release without page encryption: see
-// docs/encryption.md for its migration). Without a key (tests only) the pages are
+// docs/encryption-index.md for its migration). Without a key (tests only) the pages are
 // plaintext, and a sealed database is refused. A page that fails authentication later
 // fails the statement with an integrity error; no wrong rows are returned.
 // Rollback journals and temp files are never written to disk (journal_mode=WAL,
