@@ -1,6 +1,8 @@
 #include "app/data_dir.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +44,32 @@ Status MakeDir(const std::string& path, mode_t mode) {
     return IoError("cannot create directory " + path + ": " + std::strerror(errno));
   }
   return Status::Ok();
+}
+
+// The index page key: HKDF-SHA256 of the 32-byte master key (keys/master.key, created by
+// init) with the purpose "index-pages". Interim derivation local to the data directory
+// code: security/master_key's DeriveKey takes its place when it exists.
+Result<std::string> IndexPageKey(const std::string& dir) {
+  const std::string path = dir + "/keys/master.key";
+  auto master = ReadTextFile(path);
+  if (!master.ok()) return NotFound("no master key: cannot read " + path);
+  if (master->size() != 32) return Internal(path + " is damaged (not 32 bytes)");
+  std::string key(32, '\0');
+  size_t len = key.size();
+  static constexpr char kPurpose[] = "index-pages";
+  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+      EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr), EVP_PKEY_CTX_free);
+  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
+      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) <= 0 ||
+      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), reinterpret_cast<const unsigned char*>(master->data()),
+                                 static_cast<int>(master->size())) <= 0 ||
+      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), reinterpret_cast<const unsigned char*>(kPurpose),
+                                  sizeof kPurpose - 1) <= 0 ||
+      EVP_PKEY_derive(ctx.get(), reinterpret_cast<unsigned char*>(key.data()), &len) <= 0 ||
+      len != key.size()) {
+    return Internal("cannot derive the index key");
+  }
+  return key;
 }
 
 bool SameFilesystem(const std::string& a, const std::string& b) {
@@ -134,7 +162,10 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
   Sync sync = !out->config.fsync          ? Sync::kOff
               : SameFilesystem(dir, dir + "/storage/staging") ? Sync::kFilesystem
                                                                : Sync::kFull;
-  TRESOR_ASSIGN_OR_RETURN(out->index, store::SqliteIndex::Open({dir + "/index.db", sync}));
+  // The index is always sealed at rest (docs/encryption.md, "The index").
+  TRESOR_ASSIGN_OR_RETURN(std::string page_key, IndexPageKey(dir));
+  TRESOR_ASSIGN_OR_RETURN(out->index,
+                          store::SqliteIndex::Open({dir + "/index.db", sync, std::move(page_key)}));
   archive::ArchiveOptions options;
   options.ae_title = out->config.ae_title;
   options.limits.max_bytes = out->config.max_object_bytes;

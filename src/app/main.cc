@@ -23,6 +23,7 @@ Commands:
   import     load DICOM files or folders into the archive
   stats      show what the archive holds
   cat        write a stored instance to standard output
+  index      read-only SQL on the encrypted index (maintenance)
   send       send studies, series or instances to a registered peer (C-STORE)
 
 Every command takes --data DIR (default: $TRESOR_DATA, else ./var).
@@ -126,6 +127,11 @@ per instance and a summary; exit status 0 only if every instance was delivered.
 
 Shows the number of patients, studies, series and instances, and the stored bytes.
 )"},
+      {"index", R"(Usage: tresor index sql [--data DIR] "SELECT ..."
+
+Runs one read-only SQL statement on the index (which is encrypted at rest: no other
+tool can read it) and prints its rows, columns separated by '|'.
+)"},
       {"cat", R"(Usage: tresor cat [--data DIR] SOP_INSTANCE_UID > file.dcm
 
 Writes the stored instance as a DICOM Part 10 file to standard output: the data set
@@ -166,5 +172,6 @@ int main(int argc, char** argv) {
   if (cmd == "import") return CmdImport(*args);
   if (cmd == "stats") return CmdStats(*args);
   if (cmd == "send") return CmdSend(*args);
+  if (cmd == "index") return CmdIndex(*args);
   return CmdCat(*args);
 }

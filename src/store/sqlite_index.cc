@@ -1,6 +1,7 @@
 #include "store/sqlite_index.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +10,7 @@
 
 #include "security/access_scope.h"
 #include "core/log.h"
+#include "store/sealed_vfs.h"
 
 namespace tresor::store {
 
@@ -117,15 +119,28 @@ CREATE TABLE IF NOT EXISTS sessions(
 )sql";
 
 // RAII for a prepared statement that is reset (not finalized) after each use.
+// The last error of `db` for a message. A page that failed authentication in the sealed
+// VFS `vfs` (SQLITE_IOERR_DATA, which SQLite may report as a plain I/O error) is named as
+// such instead of SQLite's generic "disk I/O error": once a page of this index failed,
+// I/O errors are reported as integrity errors.
+std::string SqliteMessage(sqlite3* db, const SealedVfs* vfs) {
+  const int code = sqlite3_extended_errcode(db);
+  if (code == SQLITE_IOERR_DATA ||
+      ((code & 0xff) == SQLITE_IOERR && vfs != nullptr && vfs->integrity_failures() > 0)) {
+    return "an index page failed its integrity check (the index is damaged or was altered)";
+  }
+  return sqlite3_errmsg(db);
+}
+
 class Stmt {
  public:
   Stmt() = default;
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   ~Stmt() { sqlite3_finalize(s_); }
-  Status Prepare(sqlite3* db, const char* sql) {
+  Status Prepare(sqlite3* db, const char* sql, const SealedVfs* vfs) {
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK) {
-      return Internal(std::string("prepare: ") + sqlite3_errmsg(db));
+      return Internal(std::string("prepare: ") + SqliteMessage(db, vfs));
     }
     return Status::Ok();
   }
@@ -205,6 +220,7 @@ std::vector<std::string> StoredGroups(const std::string& text) {
 
 struct SqliteIndex::Db {
   sqlite3* db = nullptr;
+  const SealedVfs* vfs = nullptr;  // the page-sealing VFS of the connection, if any
   int wal_frames = 0;  // frames in the WAL after the last commit (from the WAL hook)
   std::map<std::string, std::unique_ptr<Stmt>> stmts;
   ~Db() {
@@ -214,7 +230,9 @@ struct SqliteIndex::Db {
   Status Exec(const char* sql) {
     char* err = nullptr;
     if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string m = err ? err : "unknown error";
+      std::string m = (sqlite3_extended_errcode(db) & 0xff) == SQLITE_IOERR ? SqliteMessage(db, vfs)
+                      : err                                                  ? err
+                                                                             : "unknown error";
       sqlite3_free(err);
       return IoError("index: " + m);
     }
@@ -233,13 +251,13 @@ struct SqliteIndex::Db {
     sqlite3_finalize(raw);
     return value;
   }
-  Status Error(const char* what) { return IoError(std::string("index ") + what + ": " + sqlite3_errmsg(db)); }
+  Status Error(const char* what) { return IoError(std::string("index ") + what + ": " + SqliteMessage(db, vfs)); }
   // The cached prepared statement for `sql` (prepared on first use).
   Result<Stmt*> Get(const char* sql) {
     auto it = stmts.find(sql);
     if (it != stmts.end()) return it->second.get();
     auto s = std::make_unique<Stmt>();
-    TRESOR_RETURN_IF_ERROR(s->Prepare(db, sql));
+    TRESOR_RETURN_IF_ERROR(s->Prepare(db, sql, vfs));
     Stmt* raw = s.get();
     stmts.emplace(sql, std::move(s));
     return raw;
@@ -347,14 +365,37 @@ Status EnsureColumn(SqliteIndex::Db& db, const std::string& table, const std::st
 
 Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions& options) {
   std::unique_ptr<SqliteIndex> index(new SqliteIndex(options));
+  // A new sealed database is switched to WAL with an in-memory journal, so no rollback
+  // journal is ever written (the sealed VFS refuses one).
+  bool fresh = false;
+  if (!options.page_key.empty()) {
+    TRESOR_ASSIGN_OR_RETURN(index->vfs_, SealedVfs::Make(options.page_key));
+    TRESOR_RETURN_IF_ERROR(index->vfs_->CheckDatabase(options.path));
+    struct stat st {};
+    fresh = stat(options.path.c_str(), &st) != 0 || st.st_size == 0;
+  } else {
+    TRESOR_RETURN_IF_ERROR(CheckNotSealed(options.path));
+  }
+  const char* vfs_name = index->vfs_ ? index->vfs_->name() : nullptr;
   for (int i = 0; i < 2; ++i) {
     auto db = std::make_unique<Db>();
+    db->vfs = index->vfs_.get();
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(options.path.c_str(), &db->db, flags, nullptr) != SQLITE_OK) {
-      return IoError("cannot open index " + options.path);
+    if (sqlite3_open_v2(options.path.c_str(), &db->db, flags, vfs_name) != SQLITE_OK) {
+      return IoError("cannot open index " + options.path + ": " + SqliteMessage(db->db, index->vfs_.get()));
     }
     sqlite3_busy_timeout(db->db, 10000);
-    TRESOR_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"));
+    if (index->vfs_) {
+      // Room for the seal in every page of a new database (no effect on an existing one,
+      // whose reserve CheckDatabase has verified).
+      int reserve = kSealReserveBytes;
+      if (sqlite3_file_control(db->db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve) != SQLITE_OK) {
+        return IoError("index " + options.path + ": cannot reserve page bytes for encryption");
+      }
+      if (i == 0 && fresh) TRESOR_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=MEMORY;"));
+    }
+    TRESOR_RETURN_IF_ERROR(
+        db->Exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"));
     using Sync = SqliteIndexOptions::Sync;
     // The reader always uses full syncing: if it is the last connection to close, it
     // checkpoints the WAL into the database file.
@@ -411,9 +452,42 @@ sqlite3* SqliteIndex::WriterHandleForTesting() { return writer_->db; }
 
 SqliteIndex::~SqliteIndex() {
   // The writer closes first, so the fully synced reader is the last connection and
-  // performs the final checkpoint.
+  // performs the final checkpoint. The VFS goes after both.
   writer_.reset();
   reader_.reset();
+  vfs_.reset();
+}
+
+Result<std::vector<std::vector<std::string>>> SqliteIndex::ReadOnlyQuery(const std::string& sql) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Db& d = *reader_;
+  sqlite3_stmt* raw = nullptr;
+  const char* tail = nullptr;
+  if (sqlite3_prepare_v2(d.db, sql.c_str(), static_cast<int>(sql.size()), &raw, &tail) != SQLITE_OK) {
+    return InvalidArgument("index query: " + SqliteMessage(d.db, d.vfs));
+  }
+  std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw, sqlite3_finalize);
+  if (stmt == nullptr) return InvalidArgument("index query: no statement");
+  for (const char* t = tail; t && *t; ++t) {
+    if (*t != ' ' && *t != '\n' && *t != '\t' && *t != ';') {
+      return InvalidArgument("index query: one statement only");
+    }
+  }
+  if (!sqlite3_stmt_readonly(stmt.get())) return InvalidArgument("index query: read-only statements only");
+  std::vector<std::vector<std::string>> rows;
+  const int columns = sqlite3_column_count(stmt.get());
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    std::vector<std::string> row;
+    for (int c = 0; c < columns; ++c) {
+      const unsigned char* text = sqlite3_column_text(stmt.get(), c);
+      row.emplace_back(text ? reinterpret_cast<const char*>(text) : "",
+                       text ? static_cast<size_t>(sqlite3_column_bytes(stmt.get(), c)) : 0);
+    }
+    rows.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) return d.Error("query");
+  return rows;
 }
 
 Durability SqliteIndex::durability() const {

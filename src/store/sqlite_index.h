@@ -12,11 +12,24 @@
 //                before the database file holds its frames durably. Admin writes
 //                (peers, users) always commit with full syncing.
 //   kOff:        no syncing at all: disposable test archives only.
+//
+// Encryption at rest (SqliteIndexOptions::page_key): with a key, the database and its WAL
+// are opened through a SealedVfs (store/sealed_vfs.h) that seals every page with
+// AES-256-GCM; queries see plaintext pages and work unchanged. A new database is created
+// with the reserved bytes the seal needs. Open refuses, with a clear error, a database
+// sealed with another key ("cannot be decrypted with this key"), a damaged page 1 and a
+// plaintext database (an index from a release without page encryption: see
+// docs/encryption-index.md for its migration). Without a key (tests only) the pages are
+// plaintext, and a sealed database is refused. A page that fails authentication later
+// fails the statement with an integrity error; no wrong rows are returned.
+// Rollback journals and temp files are never written to disk (journal_mode=WAL,
+// temp_store=MEMORY; the VFS refuses them).
 #pragma once
 
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "store/index.h"
 
@@ -24,14 +37,20 @@ struct sqlite3;
 
 namespace tresor::store {
 
+class SealedVfs;
+
 namespace testing {
 class SqliteIndexPeer;
 }
 
 struct SqliteIndexOptions {
   enum class Sync { kFull, kFilesystem, kOff };
+  SqliteIndexOptions(std::string path_in, Sync sync_in = Sync::kFull, std::string key = {})
+      : path(std::move(path_in)), sync(sync_in), page_key(std::move(key)) {}
   std::string path;
   Sync sync = Sync::kFull;
+  // The 32-byte page key (raw bytes). Empty: plaintext pages, for tests only.
+  std::string page_key;
 };
 
 class SqliteIndex : public Index {
@@ -81,6 +100,12 @@ class SqliteIndex : public Index {
   Status TouchSession(const std::string& id, int64_t last_seen) override;
   Result<bool> RemoveSession(const std::string& id) override;
 
+  // Runs one read-only SQL statement on the reader connection (maintenance and test
+  // inspection of the sealed index, which no other tool can read) and returns its rows,
+  // each column as text (NULL as ""). kInvalidArgument for a statement that could write
+  // or for more than one statement.
+  Result<std::vector<std::vector<std::string>>> ReadOnlyQuery(const std::string& sql);
+
   struct Db;  // one connection and its cached statements (defined in the .cc)
 
  private:
@@ -92,6 +117,9 @@ class SqliteIndex : public Index {
   Status MaybeCheckpoint();
 
   const SqliteIndexOptions options_;
+  // The page-sealing VFS of both connections (null without a key); declared before the
+  // connections so it outlives them.
+  std::unique_ptr<SealedVfs> vfs_;
 
   std::mutex write_mu_;
   std::unique_ptr<Db> writer_;  // guarded by write_mu_

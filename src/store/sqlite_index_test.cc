@@ -1,4 +1,5 @@
 #include "core/testing/temp_dir.h"
+#include "store/sealed_vfs.h"
 #include "store/sqlite_index.h"
 #include "store/testing/sqlite_index_peer.h"
 
@@ -17,6 +18,20 @@ namespace tresor::store {
 namespace {
 
 using Sync = SqliteIndexOptions::Sync;
+
+// The whole suite runs twice (see CMakeLists.txt): with plaintext pages, and with
+// TRESOR_TEST_SEALED_INDEX=1 through the page-sealing VFS, whose behaviour must not differ.
+bool Sealed() {
+  const char* v = std::getenv("TRESOR_TEST_SEALED_INDEX");
+  return v != nullptr && std::string(v) == "1";
+}
+const std::string kTestKey(32, 'k');
+
+SqliteIndexOptions Options(const std::string& path, Sync sync) {
+  SqliteIndexOptions o{path, sync};
+  if (Sealed()) o.page_key = kTestKey;
+  return o;
+}
 
 constexpr char kCtImageStorage[] = "1.2.840.10008.5.1.4.1.1.2";
 constexpr char kColorPaletteStorage[] = "1.2.840.10008.5.1.4.39.1";
@@ -109,7 +124,7 @@ class SqliteIndexTest : public ::testing::Test {
 
   void ReOpen(Sync sync = Sync::kFull) {
     index_.reset();
-    auto opened = SqliteIndex::Open({dir_.path() + "/index.db", sync});
+    auto opened = SqliteIndex::Open(Options(dir_.path() + "/index.db", sync));
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     index_ = std::move(opened).value();
   }
@@ -421,7 +436,15 @@ TEST_F(SqliteIndexTest, FuzzyNamesFoldLatinExtendedAndOlderArchivesAreRefolded) 
   index_.reset();
   {
     sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_.path() + "/index.db").c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<SealedVfs> vfs;
+    if (Sealed()) {
+      auto made = SealedVfs::Make(kTestKey);
+      ASSERT_TRUE(made.ok());
+      vfs = std::move(made).value();
+    }
+    ASSERT_EQ(sqlite3_open_v2((dir_.path() + "/index.db").c_str(), &raw,
+                              SQLITE_OPEN_READWRITE, vfs ? vfs->name() : nullptr),
+              SQLITE_OK);
     std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, sqlite3_close);
     ASSERT_EQ(sqlite3_exec(db.get(), "UPDATE patients SET name_folded=''; PRAGMA user_version=1;",
                            nullptr, nullptr, nullptr),
@@ -779,7 +802,7 @@ namespace {
 // Durability settings that cannot be applied make Open fail: an in-memory database has
 // no write-ahead log, which the group commit and recovery rely on.
 TEST(SqliteIndexOpenTest, RefusesADatabaseWithoutWriteAheadLogging) {
-  auto opened = SqliteIndex::Open({":memory:", SqliteIndexOptions::Sync::kFull});
+  auto opened = SqliteIndex::Open(Options(":memory:", SqliteIndexOptions::Sync::kFull));
   ASSERT_FALSE(opened.ok()) << "opened without WAL";
   EXPECT_EQ(opened.status().code(), Code::kIoError);
   EXPECT_NE(opened.status().message().find("write-ahead"), std::string::npos);
@@ -790,7 +813,8 @@ TEST(SqliteIndexOpenTest, RefusesADatabaseWithoutWriteAheadLogging) {
 // changes nothing.
 TEST(SqliteIndexFullSyncTest, AdminWriteFailsWhenFullSyncCannotBeApplied) {
   ::tresor::testing::TempDir dir;
-  auto opened = SqliteIndex::Open({dir.path() + "/index.db", SqliteIndexOptions::Sync::kFilesystem});
+  auto opened =
+      SqliteIndex::Open(Options(dir.path() + "/index.db", SqliteIndexOptions::Sync::kFilesystem));
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   SqliteIndex& index = **opened;
   PeerRecord peer{"ct1", "CT1", "10.0.0.1", 104, "echo,store", "", false, {}};

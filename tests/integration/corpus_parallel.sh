@@ -32,7 +32,7 @@ expect_eq "index holds 20 studies" "studies:   20" "$("$TRESOR" stats --data "$D
 
 # Every manifest UID is indexed exactly once, and nothing else is.
 tail -n +2 "$CORPUS/manifest.tsv" | cut -f5 | sort >"$WORK/want"
-sqlite3 "$DATA/index.db" "SELECT sop_uid FROM instances" | sort >"$WORK/got"
+"$TRESOR" index sql --data "$DATA" "SELECT sop_uid FROM instances" | sort >"$WORK/got"
 check "indexed SOP Instance UIDs equal the manifest, each once" cmp "$WORK/want" "$WORK/got"
 
 # Spot-check 50 instances: data set bytes identical to what was sent.

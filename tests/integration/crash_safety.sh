@@ -49,7 +49,7 @@ expect_eq "every blob belongs to an index row and vice versa (count)" "$indexed"
 check "every acknowledged instance was kept" test "$indexed" -ge "$(wc -l <"$WORK/acked.txt")"
 
 # Every acknowledged instance, and every other indexed one, is intact.
-sqlite3 "$DATA/index.db" "SELECT sop_uid FROM instances" | sort >"$WORK/indexed_uids"
+"$TRESOR" index sql --data "$DATA" "SELECT sop_uid FROM instances" | sort >"$WORK/indexed_uids"
 missing=0 corrupt=0
 while IFS=$'\t' read -r path _ _ _ uid _; do
   if grep -qxF "$path" "$WORK/acked.txt" && ! grep -qxF "$uid" "$WORK/indexed_uids"; then
@@ -68,7 +68,7 @@ expect_eq "no indexed instance is partial or corrupt" 0 "$corrupt"
 check "resending the whole corpus succeeds" bash -c "cd '$CORPUS' && tail -n +2 manifest.tsv | cut -f1 | xargs storescu -aet CT1 -aec TRESOR 127.0.0.1 $PORT"
 expect_eq "the set is complete" "instances: $total" "$("$TRESOR" stats --data "$DATA" | grep instances)"
 tail -n +2 "$CORPUS/manifest.tsv" | cut -f5 | sort >"$WORK/want"
-sqlite3 "$DATA/index.db" "SELECT sop_uid FROM instances" | sort >"$WORK/got"
+"$TRESOR" index sql --data "$DATA" "SELECT sop_uid FROM instances" | sort >"$WORK/got"
 check "indexed UIDs equal the manifest" cmp "$WORK/want" "$WORK/got"
 grep -q "storage recovery" "$LOG" && echo "  recovery: $(grep -o 'storage recovery.*' "$LOG")"
 stop_server

@@ -185,7 +185,7 @@ expect_eq "tresor stats: studies as in the manifests" "$(distinct 3)" "$(sed -n 
 expect_eq "tresor stats: series as in the manifests" "$(distinct 4)" "$(sed -n 's/^series: *//p' <<<"$stats")"
 expect_eq "tresor stats: instances as in the manifests" "$(distinct 5)" "$(sed -n 's/^instances: *//p' <<<"$stats")"
 all_rows | cut -f9 | sort -u >"$WORK/want.names"
-sqlite3 "$DATA/index.db" "SELECT DISTINCT name FROM patients" | sort -u >"$WORK/got.names"
+"$TRESOR" index sql --data "$DATA" "SELECT DISTINCT name FROM patients" | sort -u >"$WORK/got.names"
 check "the index holds every patient name decoded to UTF-8 from its character set" \
   diff "$WORK/want.names" "$WORK/got.names"
 finish

@@ -19,12 +19,12 @@ check "disable" "$TRESOR" user disable alice --data "$DATA"
 check "disabled users are listed as disabled" bash -c "'$TRESOR' user list --data '$DATA' | grep -q '^alice .*disabled'"
 check "enable" "$TRESOR" user enable alice --data "$DATA"
 check_fails "disable of an unknown user is an error" "$TRESOR" user disable nobody --data "$DATA"
-hashes=$(sqlite3 "$DATA/index.db" "SELECT password_hash FROM users")
+hashes=$("$TRESOR" index sql --data "$DATA" "SELECT password_hash FROM users")
 expect_eq "three users, each stored as an Argon2id hash" 3 "$(grep -c '^\$argon2id\$' <<<"$hashes")"
 expect_eq "nothing else is stored as a password" 0 "$(grep -vc '^\$argon2id\$' <<<"$hashes")"
 check "no password appears in the data directory" bash -c "! grep -rqF -e '$pw' -e 'correct horse battery' '$DATA'"
-before=$(sqlite3 "$DATA/index.db" "SELECT password_hash FROM users WHERE name='alice'")
+before=$("$TRESOR" index sql --data "$DATA" "SELECT password_hash FROM users WHERE name='alice'")
 check "passwd sets a new password" "$TRESOR" user passwd alice --data "$DATA"
-after=$(sqlite3 "$DATA/index.db" "SELECT password_hash FROM users WHERE name='alice'")
+after=$("$TRESOR" index sql --data "$DATA" "SELECT password_hash FROM users WHERE name='alice'")
 check "the stored hash changed" test "$before" != "$after"
 finish

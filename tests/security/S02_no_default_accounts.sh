@@ -8,9 +8,8 @@ echo "S02: no default accounts; admin password generated at init, stored as Argo
 # password_of INIT_OUTPUT: the password line printed by `tresor init`.
 password_of() { sed -n 's/^Password (shown only now, store it safely): //p' "$1"; }
 # users DATA_DIR: "name|hash|role|disabled" rows of the users table.
-users() { "$PY" -c 'import sqlite3,sys
-for r in sqlite3.connect(sys.argv[1]).execute("select name,password_hash,role,disabled from users order by name"):
-    print("|".join(map(str, r)))' "$1/index.db"; }
+# (The index is encrypted at rest: read through `tresor index sql`.)
+users() { "$TRESOR" index sql --data "$1" "select name,password_hash,role,disabled from users order by name"; }
 
 A=$WORK/a B=$WORK/b
 "$TRESOR" init --data "$A" >"$WORK/init_a.out" 2>&1
