@@ -53,5 +53,6 @@ int CmdImport(const Args& a);
 int CmdSend(const Args& a);
 int CmdStats(const Args& a);
 int CmdCat(const Args& a);
+int CmdAudit(const Args& a);
 
 }  // namespace tresor::app

@@ -44,7 +44,8 @@ class SqliteIndex : public Index {
   ~SqliteIndex() override;
 
   Durability durability() const override;
-  Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records) override;
+  Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records,
+                                               const AuditBuilder<AddOutcome>& audit = {}) override;
   Result<std::vector<StoredInstance>> ListUnconfirmed() override;
   Status RemoveUnconfirmed(const std::string& sop_instance_uid) override;
   Status ConfirmAll() override;
@@ -80,6 +81,12 @@ class SqliteIndex : public Index {
   Result<std::optional<SessionRecord>> FindSession(const std::string& id) override;
   Status TouchSession(const std::string& id, int64_t last_seen) override;
   Result<bool> RemoveSession(const std::string& id) override;
+  Status AppendAudit(const std::vector<AuditEntry>& entries) override;
+  Result<std::vector<AuditRow>> ListAudit(const AuditFilter& filter) override;
+  Result<std::vector<AuditRow>> ReadAuditChain(int64_t after_seq, size_t max) override;
+  Result<std::optional<AuditRow>> AuditHead() override;
+  Status PutAuditCheckpoint(const AuditCheckpointRecord& checkpoint) override;
+  Result<std::vector<AuditCheckpointRecord>> ListAuditCheckpoints() override;
 
   struct Db;  // one connection and its cached statements (defined in the .cc)
 
