@@ -85,7 +85,7 @@ expect_eq "an unknown event filter is 400" 400 "$CODE"
 check "the server is still up" server_alive
 
 # CLI administration while the server runs.
-check "a peer is added through the CLI" "$TRESOR" peer add late LATE --host 127.0.0.1 --allow echo --data "$DATA"
+check "a peer is added through the CLI" "$TRESOR" peer add late --ae LATE --host 127.0.0.1 --allow echo --data "$DATA"
 stop_server
 
 "$TRESOR" audit list --format json --limit 10000 --data "$DATA" >"$WORK/trail.jsonl"
@@ -135,7 +135,7 @@ want("server start: 110100/110120", event_id="110100", event_type="110120")
 want("server stop: 110100/110121", event_id="110100", event_type="110121")
 want("association accepted: 110114/110126 outcome 0 from MOD", event_id="110114", event_type="110126", outcome=0, ae_title="MOD", host="127.0.0.1")
 want("association rejected: 110114/110126 outcome 4 from STRANGER", event_id="110114", event_type="110126", outcome=4, ae_title="STRANGER", host="127.0.0.1")
-want("C-STORE: 110104 C outcome 0 by MOD with patient and study", event_id="110104", action="C", outcome=0, ae_title="MOD", patient=p_sto, study=s_sto, instances=2)
+want("C-STORE: 110104 C outcome 0 by MOD with patient and study", event_id="110104", action="C", outcome=0, ae_title="MOD", patient=p_sto, study=s_sto)
 want("C-FIND: 110112 by MOD with its keys", event_id="110112", ae_title="MOD", query_has="PatientID=" + p_sto, patient=p_sto)
 want("C-GET: 110104 R by MOD for the study", event_id="110104", action="R", ae_title="MOD", study=s_sto, patient=p_sto, instances=2)
 want("C-MOVE: 110104 R by MOD for the study", event_id="110104", action="R", ae_title="MOD", study=s_imp)

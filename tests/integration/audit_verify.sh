@@ -25,7 +25,7 @@ sed -i 's/^fsync = true/fsync = false/' "$DATA/tresor.conf"
 add_peer mod MOD echo,store
 start_server || { fail "the server starts"; finish; exit 1; }
 for i in 1 2 3; do echoscu -aet MOD -aec TRESOR 127.0.0.1 "$PORT" >/dev/null 2>&1; done
-check "storescu stores the corpus" storescu -aet MOD -aec TRESOR 127.0.0.1 "$PORT" +sd "$WORK/corpus"
+check "storescu stores the corpus" storescu -aet MOD -aec TRESOR 127.0.0.1 "$PORT" +sd +r "$WORK/corpus"
 stop_server  # signs a checkpoint of the head
 check "the stopped archive verifies intact" "$TRESOR" audit verify --data "$DATA"
 HEAD=$(sqlite3 "$DATA/index.db" "SELECT max(seq) FROM audit_records")
