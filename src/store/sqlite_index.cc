@@ -1418,15 +1418,41 @@ constexpr char kAuditColumns[] = "seq,time,event_id,actors,patient_ids,study_uid
 
 Status SqliteIndex::AppendAudit(const std::vector<AuditEntry>& entries) {
   if (entries.empty()) return Status::Ok();
+  AuditAppend mine{&entries};
+  {
+    std::lock_guard<std::mutex> lock(audit_mu_);
+    audit_queue_.push_back(&mine);
+  }
   std::lock_guard<std::mutex> lock(write_mu_);
+  std::vector<AuditAppend*> batch;
+  {
+    std::lock_guard<std::mutex> queue_lock(audit_mu_);
+    if (mine.done) return mine.status;  // appended by the caller before us
+    batch.assign(audit_queue_.begin(), audit_queue_.end());
+    audit_queue_.clear();
+  }
   // Committed like a group commit (synced with the next filesystem sync or checkpoint
-  // under kFilesystem; by SQLite under kFull).
-  Transaction txn(*writer_);
-  TRESOR_RETURN_IF_ERROR(txn.Begin());
-  TRESOR_RETURN_IF_ERROR(AppendAuditIn(*writer_, entries));
-  TRESOR_RETURN_IF_ERROR(txn.Commit());
-  if (options_.sync == SqliteIndexOptions::Sync::kFilesystem) TRESOR_RETURN_IF_ERROR(MaybeCheckpoint());
-  return Status::Ok();
+  // under kFilesystem; by SQLite under kFull). One transaction for the whole batch: all
+  // of it is appended, or none.
+  Status s = [&]() -> Status {
+    Transaction txn(*writer_);
+    TRESOR_RETURN_IF_ERROR(txn.Begin());
+    for (AuditAppend* a : batch) TRESOR_RETURN_IF_ERROR(AppendAuditIn(*writer_, *a->entries));
+    TRESOR_RETURN_IF_ERROR(txn.Commit());
+    if (options_.sync == SqliteIndexOptions::Sync::kFilesystem) {
+      Status checkpointed = MaybeCheckpoint();
+      if (!checkpointed.ok()) TRESOR_LOG(kWarn) << "index checkpoint: " << checkpointed.ToString();
+    }
+    return Status::Ok();
+  }();
+  {
+    std::lock_guard<std::mutex> queue_lock(audit_mu_);
+    for (AuditAppend* a : batch) {
+      a->status = s;
+      a->done = true;
+    }
+  }
+  return s;
 }
 
 Result<std::vector<AuditRow>> SqliteIndex::ListAudit(const AuditFilter& f) {

@@ -14,6 +14,7 @@
 //   kOff:        no syncing at all: disposable test archives only.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -104,6 +105,16 @@ class SqliteIndex : public Index {
   std::unique_ptr<Db> writer_;  // guarded by write_mu_
   std::mutex read_mu_;
   std::unique_ptr<Db> reader_;  // guarded by read_mu_
+
+  // AppendAudit calls waiting for the writer: whoever gets it appends everything queued
+  // in one transaction (concurrent queries cost one commit, not one each).
+  struct AuditAppend {
+    const std::vector<AuditEntry>* entries;
+    bool done = false;
+    Status status;
+  };
+  std::mutex audit_mu_;
+  std::deque<AuditAppend*> audit_queue_;  // guarded by audit_mu_
 };
 
 }  // namespace tresor::store
