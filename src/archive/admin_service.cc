@@ -50,9 +50,11 @@ Status AdminService::AddPeer(const Principal& who, const security::Peer& peer) {
 Result<bool> AdminService::RemovePeer(const Principal& who, const std::string& name) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
   Result<bool> removed = policy_.RemovePeer(name);
-  TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kNetworkConfiguration, 'D', "peer " + name,
-                                             "peer removed"),
-                                 removed.ok() && !*removed ? NotFound("no such peer") : removed.status()));
+  // Recorded with outcome 4 when there was no such peer; the caller still gets false.
+  Status audited = Audited(who, Change(AuditEventType::kNetworkConfiguration, 'D', "peer " + name,
+                                       "peer removed"),
+                           removed.ok() && !*removed ? NotFound("no such peer") : removed.status());
+  if (!audited.ok() && audited.code() != Code::kNotFound) return audited;
   return removed;
 }
 

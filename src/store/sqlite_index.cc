@@ -1418,7 +1418,7 @@ constexpr char kAuditColumns[] = "seq,time,event_id,actors,patient_ids,study_uid
 
 Status SqliteIndex::AppendAudit(const std::vector<AuditEntry>& entries) {
   if (entries.empty()) return Status::Ok();
-  AuditAppend mine{&entries};
+  AuditAppend mine{&entries, false, Status::Ok()};
   {
     std::lock_guard<std::mutex> lock(audit_mu_);
     audit_queue_.push_back(&mine);
