@@ -54,5 +54,6 @@ int CmdSend(const Args& a);
 int CmdStats(const Args& a);
 int CmdCat(const Args& a);
 int CmdIndex(const Args& a);  // index_commands.cc
+int CmdAudit(const Args& a);
 
 }  // namespace tresor::app

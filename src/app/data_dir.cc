@@ -115,6 +115,9 @@ Result<std::string> InitDataDir(const std::string& dir) {
   std::string token_key(32, '\0');
   RandomBytes(token_key.data(), token_key.size());
   TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/token.key", token_key, 0600));
+  std::string audit_key(32, '\0');
+  RandomBytes(audit_key.data(), audit_key.size());
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/audit-signing.key", audit_key, 0600));
   // A local CA and a server certificate for DICOM TLS (and HTTPS).
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
@@ -200,6 +203,23 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
   }
   options.token_key = *token_key;
   options.fuzzy_person_names = out->config.fuzzy_person_names;
+  // The Ed25519 seed that signs audit checkpoints (created by init; here for older data
+  // dirs). Kept in keys/, never in the index: whoever can rewrite the index cannot forge
+  // a checkpoint without it.
+  const std::string audit_key_path = dir + "/keys/audit-signing.key";
+  auto audit_key = ReadTextFile(audit_key_path);
+  if (!audit_key.ok()) {
+    std::string fresh(32, '\0');
+    RandomBytes(fresh.data(), fresh.size());
+    Status written = WriteFile(audit_key_path, fresh, 0600);
+    if (!written.ok()) return Status(written.code(), "no audit signing key: " + written.message());
+    audit_key = fresh;
+  }
+  if (audit_key->size() != 32) {
+    return Internal(audit_key_path + " is damaged (not 32 bytes); checkpoints signed with it "
+                    "can only be checked with its public key (tresor audit verify --public-key)");
+  }
+  options.audit_signing_seed = *audit_key;
   out->archive = std::make_unique<archive::ArchiveService>(*out->index, *out->blobs, options,
                                                            core::SystemClock::Instance());
   return out;

@@ -3,6 +3,7 @@
 //
 //   DIR/tresor.conf        documented configuration (see core/config.h)
 //   DIR/keys/              key material, mode 0700; files 0600; never in the index
+//                          (audit-signing.key: the Ed25519 seed of audit checkpoints)
 //   DIR/index.db           the SQLite index
 //   DIR/storage/           blobs (names chosen by the server) and the staging area
 #pragma once

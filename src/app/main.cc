@@ -25,6 +25,7 @@ Commands:
   cat        write a stored instance to standard output
   index      read-only SQL on the encrypted index (maintenance)
   send       send studies, series or instances to a registered peer (C-STORE)
+  audit      verify, list or export the tamper-evident audit trail
 
 Every command takes --data DIR (default: $TRESOR_DATA, else ./var).
 Run 'tresor <command> --help' for the options of one command.
@@ -132,6 +133,27 @@ Shows the number of patients, studies, series and instances, and the stored byte
 Runs one read-only SQL statement on the index (which is encrypted at rest: no other
 tool can read it) and prints its rows, columns separated by '|'.
 )"},
+      {"audit", R"(Usage: tresor audit verify [--public-key HEX] [--data DIR]
+       tresor audit list [FILTERS] [--limit N] [--offset N] [--format text|json] [--data DIR]
+       tresor audit export [FILTERS] [--format xml|json] [--data DIR]
+       tresor audit checkpoint [--data DIR]
+       tresor audit public-key [--data DIR]
+
+FILTERS: --from TIME --to TIME (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ in UTC, or seconds since
+the epoch; inclusive), --user NAME (user name, AE title or peer name), --patient-id ID,
+--study UID, --event EVENT (a DICOM audit event code such as 110112, or one of application,
+audit, accessed, transferred, deleted, export, import, query, alert, authentication).
+
+verify checks the hash chain of every record and the signature of every checkpoint, and
+that no signed record was cut from the tail. Exit status: 0 intact, 3 tampered (the first
+bad record is named), 1 error. --public-key checks the checkpoints against a key kept
+elsewhere (default: the key in keys/audit-signing.key).
+list prints records (json: one object per line). export writes DICOM audit messages
+(PS3.15 A.5 XML, one <AuditMessage> per record inside <AuditMessages>) or a JSON array.
+checkpoint signs the current head now (serve does it every 5 minutes and when stopping).
+public-key prints the checkpoint public key (hex) to keep outside the archive.
+Reading the trail is itself recorded (Audit Log Used).
+)"},
       {"cat", R"(Usage: tresor cat [--data DIR] SOP_INSTANCE_UID > file.dcm
 
 Writes the stored instance as a DICOM Part 10 file to standard output: the data set
@@ -173,5 +195,6 @@ int main(int argc, char** argv) {
   if (cmd == "stats") return CmdStats(*args);
   if (cmd == "send") return CmdSend(*args);
   if (cmd == "index") return CmdIndex(*args);
+  if (cmd == "audit") return CmdAudit(*args);
   return CmdCat(*args);
 }

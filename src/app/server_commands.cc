@@ -1,6 +1,8 @@
 // `tresor init` and `tresor serve`: creating a data directory and running the archive's
 // listeners (DICOM, DICOM TLS, HTTPS) until a signal stops them.
 #include <arpa/inet.h>
+#include <cerrno>
+#include <ctime>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -14,6 +16,7 @@
 #include "app/cli.h"
 #include "app/data_dir.h"
 #include "core/log.h"
+#include "core/sha256.h"
 #include "dicom/codecs.h"
 #include "dicom/dictionary.h"
 #include "dimse/server.h"
@@ -111,6 +114,21 @@ int CmdServe(const Args& a) {
   if (!st.ok()) return Fail(st);
   st = o.archive->ingest().Recover();
   if (!st.ok()) return Fail(st);
+  {
+    // Application Start, with a digest of the configuration it runs with (changes to
+    // tresor.conf show as a different digest between starts).
+    auto conf = ReadTextFile(dir + "/tresor.conf");
+    Sha256 digest;
+    if (conf.ok()) digest.Update(conf->data(), conf->size());
+    archive::AuditEvent e;
+    e.id = archive::AuditEventId::kApplicationActivity;
+    e.type = archive::AuditEventType::kApplicationStart;
+    e.action = 'E';
+    e.object = "configuration sha256 " + digest.FinishHex();
+    e.summary = "archive started";
+    st = o.archive->audit().Record(archive::Principal::LocalAdmin(), e);
+    if (!st.ok()) return Fail(st);
+  }
   dicom::RegisterCodecs();  // before any thread starts
 
   // Signals are taken by sigwait below; every thread started from here inherits the mask.
@@ -217,11 +235,29 @@ int CmdServe(const Args& a) {
             << o.config.bind_address << " " << server.port() << "\n"
             << "Stop with Ctrl-C." << std::endl;
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  // Waits for a signal, signing a checkpoint of the audit trail every five minutes.
+  constexpr int kCheckpointSeconds = 300;
+  int sig = -1;
+  while (sig < 0) {
+    timespec wait{kCheckpointSeconds, 0};
+    sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig < 0 && errno != EAGAIN && errno != EINTR) break;
+    if (sig < 0) {
+      Status signed_now = o.archive->audit().Checkpoint();
+      if (!signed_now.ok()) TRESOR_LOG(kError) << "audit checkpoint failed: " << signed_now.ToString();
+    }
+  }
   TRESOR_LOG(kInfo) << "signal " << sig << " received, stopping";
   if (https) https->Stop();
   server.Stop();
+  archive::AuditEvent stop;
+  stop.id = archive::AuditEventId::kApplicationActivity;
+  stop.type = archive::AuditEventType::kApplicationStop;
+  stop.summary = "archive stopped";
+  Status stopped = o.archive->audit().Record(archive::Principal::LocalAdmin(), stop);
+  if (!stopped.ok()) TRESOR_LOG(kError) << "audit: " << stopped.ToString();
+  Status signed_last = o.archive->audit().Checkpoint();
+  if (!signed_last.ok()) TRESOR_LOG(kError) << "audit checkpoint failed: " << signed_last.ToString();
   return 0;
 }
 

@@ -25,15 +25,50 @@ security::ThrottleOptions BackoffOf(const ArchiveOptions& o) {
   t.forget_seconds = o.failure_window_seconds;
   return t;
 }
+
+// Someone not (yet) authenticated, as an audit requestor.
+Principal Anonymous(const std::string& user, const std::string& ae_title, const std::string& address) {
+  Principal p;
+  p.user = user;
+  p.ae_title = ae_title;
+  p.address = address;
+  return p;
+}
+
+const char* VerdictName(security::Verdict v) {
+  switch (v) {
+    case security::Verdict::kAccept: return "accepted";
+    case security::Verdict::kUnknownCallingAe: return "unknown calling AE title";
+    case security::Verdict::kWrongCalledAe: return "wrong called AE title";
+    case security::Verdict::kWrongHost: return "AE title from an address not registered for it";
+    case security::Verdict::kWrongCertificate: return "TLS certificate mismatch";
+    case security::Verdict::kBlocked: return "source blocked after repeated failures";
+  }
+  return "?";
+}
+
 }  // namespace
 
 AccessService::AccessService(store::AccountIndex& accounts, store::PolicyIndex& policy,
-                             ArchiveOptions options, const core::Clock& clock)
+                             ArchiveOptions options, const core::Clock& clock, AuditService& audit)
     : index_(accounts),
       policy_(policy),
       options_(std::move(options)),
       clock_(clock),
-      failures_(BackoffOf(options_), clock) {}
+      failures_(BackoffOf(options_), clock),
+      audit_(audit) {}
+
+Status AccessService::Audit(const Principal& who, AuditEventId id, AuditEventType type, int outcome,
+                            const std::string& description, const std::string& summary) {
+  AuditEvent e;
+  e.id = id;
+  e.type = type;
+  e.action = 'E';
+  e.outcome = outcome;
+  e.outcome_description = description;
+  e.summary = summary;
+  return audit_.Record(who, e);
+}
 
 void AccessService::RecordFailure(const std::string& source, const std::string& what,
                                   int backoff_seconds) {
@@ -49,6 +84,10 @@ Result<std::string> AccessService::Login(const std::string& user, const std::str
   if (int wait = failures_.SignInWait(user, source); wait > 0) {
     TRESOR_LOG(kWarn) << "security event: sign-in for user '" << user << "' from " << source
                       << " refused unchecked (back-off, " << wait << " s left)";
+    TRESOR_RETURN_IF_ERROR(Audit(Anonymous(user, "", source), AuditEventId::kSecurityAlert,
+                                 AuditEventType::kLogin, kAuditMinorFailure,
+                                 "sign-in refused unchecked: locked out after repeated failures",
+                                 "sign-in lockout"));
     return TryAgainLater("too many failed sign-ins for this user; try again later", wait);
   }
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(user));
@@ -59,8 +98,18 @@ Result<std::string> AccessService::Login(const std::string& user, const std::str
   }();
   bool ok = security::VerifyPassword(password, record ? record->password_hash : kDummy);
   if (!record || !ok || record->disabled) {
-    RecordFailure(source, "failed sign-in for user '" + user + "'",
-                  failures_.SignInFailed(user, source));
+    const int backoff = failures_.SignInFailed(user, source);
+    RecordFailure(source, "failed sign-in for user '" + user + "'", backoff);
+    TRESOR_RETURN_IF_ERROR(Audit(Anonymous(user, "", source), AuditEventId::kUserAuthentication,
+                                 AuditEventType::kLogin, kAuditMinorFailure,
+                                 "invalid user name or password", "failed sign-in"));
+    if (backoff > 0) {
+      TRESOR_RETURN_IF_ERROR(Audit(Anonymous(user, "", source), AuditEventId::kSecurityAlert,
+                                   AuditEventType::kLogin, kAuditMinorFailure,
+                                   "locked out for " + std::to_string(backoff) +
+                                       " s after repeated failed sign-ins",
+                                   "sign-in lockout"));
+    }
     return Status(Code::kUnauthenticated, "invalid user name or password");
   }
   failures_.SignInSucceeded(user, source);
@@ -70,6 +119,9 @@ Result<std::string> AccessService::Login(const std::string& user, const std::str
                                RandomHex(16)};
   TRESOR_RETURN_IF_ERROR(
       index_.PutSession({claims.session_id, claims.subject, claims.expires_at, claims.issued_at}));
+  TRESOR_RETURN_IF_ERROR(Audit(Principal::ForUser(record->name, record->role, source, record->groups),
+                               AuditEventId::kUserAuthentication, AuditEventType::kLogin,
+                               kAuditSuccess, "", "sign-in"));
   TRESOR_LOG(kInfo) << "sign-in: user '" << user << "' from " << source << " (session "
                     << claims.session_id.substr(0, 8) << ")";
   return security::IssueJwt(options_.token_key, claims);
@@ -97,6 +149,8 @@ Result<security::TokenClaims> AccessService::VerifySession(const std::string& to
 
 Status AccessService::Logout(const Principal& who) {
   if (who.session_id.empty()) return Status::Ok();
+  TRESOR_RETURN_IF_ERROR(Audit(who, AuditEventId::kUserAuthentication, AuditEventType::kLogout,
+                               kAuditSuccess, "", "sign-out"));
   TRESOR_RETURN_IF_ERROR(index_.RemoveSession(who.session_id).status());
   TRESOR_LOG(kInfo) << "sign-out: " << who.Describe();
   return Status::Ok();
@@ -108,6 +162,10 @@ Result<Principal> AccessService::Authenticate(const std::string& bearer, const s
     RecordFailure(source, "invalid bearer token", 0);
     if (failures_.BearerRejected(source)) {
       TRESOR_LOG(kError) << "SECURITY ALERT: repeated invalid bearer tokens from " << source;
+      Status audited = Audit(Anonymous("", "", source), AuditEventId::kSecurityAlert,
+                             AuditEventType::kUseOfRestrictedFunction, kAuditMinorFailure,
+                             "repeated invalid bearer tokens", "invalid tokens");
+      if (!audited.ok()) return audited;
     }
     return Status(Code::kUnauthenticated, "invalid or expired token");
   };
@@ -140,6 +198,17 @@ Result<Principal> AccessService::AuthenticateIdentity(const Principal& peer, Ide
   auto refuse = [&](const char* why, int backoff_seconds = 0) {
     RecordFailure(peer.address, std::string("user identity refused (") + why + ") for " +
                                     peer.Describe(), backoff_seconds);
+    Principal attempt = peer;
+    if (type == IdentityType::kUserPassword) attempt.user = primary;
+    Status audited = Audit(attempt, AuditEventId::kUserAuthentication, AuditEventType::kLogin,
+                           kAuditMinorFailure, std::string("user identity refused: ") + why,
+                           "user identity negotiation failed");
+    if (audited.ok() && backoff_seconds > 0) {
+      audited = Audit(attempt, AuditEventId::kSecurityAlert, AuditEventType::kLogin,
+                      kAuditMinorFailure, "user identity locked out after repeated failures",
+                      "user identity lockout");
+    }
+    if (!audited.ok()) return audited;
     return Status(Code::kUnauthenticated, "user identity not accepted");
   };
   std::string user, role;
@@ -149,6 +218,11 @@ Result<Principal> AccessService::AuthenticateIdentity(const Principal& peer, Ide
     if (int wait = failures_.SignInWait(primary, peer.address); wait > 0) {
       TRESOR_LOG(kWarn) << "security event: user identity '" << primary << "' from "
                         << peer.address << " refused unchecked (back-off, " << wait << " s left)";
+      Principal attempt = peer;
+      attempt.user = primary;
+      TRESOR_RETURN_IF_ERROR(Audit(attempt, AuditEventId::kSecurityAlert, AuditEventType::kLogin,
+                                   kAuditMinorFailure,
+                                   "user identity refused unchecked: locked out", "user identity lockout"));
       return TryAgainLater("too many failed sign-ins for this user; try again later", wait);
     }
     TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(primary));
@@ -187,6 +261,8 @@ Result<Principal> AccessService::AuthenticateIdentity(const Principal& peer, Ide
   p.scope = peer.scope.Intersect(as_user.scope);
   TRESOR_LOG(kInfo) << "user identity accepted: " << p.Describe() << " via peer '" << peer.peer_name
                     << "' (AE " << peer.ae_title << ")";
+  TRESOR_RETURN_IF_ERROR(Audit(p, AuditEventId::kUserAuthentication, AuditEventType::kLogin,
+                               kAuditSuccess, "", "user identity accepted"));
   return p;
 }
 
@@ -202,6 +278,13 @@ Result<std::string> AccessService::CreateApiToken(const Principal& who, const st
   hash.Update(token.data(), token.size());
   TRESOR_RETURN_IF_ERROR(
       index_.PutApiToken({name, user, hash.FinishHex(), clock_.WallSeconds() + 86400LL * days}));
+  AuditEvent e;
+  e.id = AuditEventId::kSecurityAlert;
+  e.type = AuditEventType::kUserSecurityAttributesChanged;
+  e.action = 'C';
+  e.object = "token " + name + " of user " + user;
+  e.summary = "API token created";
+  TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));
   return token;
 }
 
@@ -210,6 +293,10 @@ Result<AccessService::Admission> AccessService::AdmitAssociation(
     const std::string& client_certificate_sha256) {
   if (int wait = failures_.AssociationWait(calling_ae, remote_address); wait > 0) {
     // Not evaluated: a guess must not learn whether it would have been right.
+    TRESOR_RETURN_IF_ERROR(Audit(Anonymous("", calling_ae, remote_address),
+                                 AuditEventId::kSecurityAlert, AuditEventType::kNodeAuthentication,
+                                 kAuditMinorFailure, "association refused unchecked: source blocked",
+                                 "association blocked"));
     return Admission{security::Verdict::kBlocked, {}, false};
   }
   TRESOR_ASSIGN_OR_RETURN(std::vector<security::Peer> peers, LoadPeers(policy_));
@@ -224,9 +311,27 @@ Result<AccessService::Admission> AccessService::AdmitAssociation(
                             d.peer.services, "",         "",
                             security::AccessScope::Of(d.peer.groups), ""};
     a.require_identity = d.peer.require_identity;
+    TRESOR_RETURN_IF_ERROR(Audit(a.principal, AuditEventId::kUserAuthentication,
+                                 AuditEventType::kNodeAuthentication, kAuditSuccess, "",
+                                 "association accepted"));
   } else {
-    RecordFailure(remote_address, "rejected association (calling AE '" + calling_ae + "')",
-                  failures_.AssociationRejected(remote_address));
+    const int backoff = failures_.AssociationRejected(remote_address);
+    RecordFailure(remote_address, "rejected association (calling AE '" + calling_ae + "')", backoff);
+    const bool alert = d.verdict == security::Verdict::kWrongCertificate ||
+                       d.verdict == security::Verdict::kWrongHost;
+    TRESOR_RETURN_IF_ERROR(Audit(Anonymous("", calling_ae, remote_address),
+                                 alert ? AuditEventId::kSecurityAlert : AuditEventId::kUserAuthentication,
+                                 AuditEventType::kNodeAuthentication, kAuditMinorFailure,
+                                 std::string("association rejected: ") + VerdictName(d.verdict),
+                                 "association rejected"));
+    if (backoff > 0) {
+      TRESOR_RETURN_IF_ERROR(Audit(Anonymous("", calling_ae, remote_address),
+                                   AuditEventId::kSecurityAlert, AuditEventType::kNodeAuthentication,
+                                   kAuditMinorFailure,
+                                   "source blocked for " + std::to_string(backoff) +
+                                       " s after repeated rejected associations",
+                                   "association source blocked"));
+    }
   }
   return a;
 }

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "archive/audit.h"
 #include "archive/options.h"
 #include "archive/principal.h"
 #include "core/clock.h"
@@ -25,8 +26,10 @@ class AccessService {
  public:
   // The indexes and `clock` (session and token times, the back-off) must outlive the
   // service.
+  // Every sign-in, sign-out, identity negotiation, admission decision, token creation and
+  // security alert is recorded through `audit` before the answer.
   AccessService(store::AccountIndex& accounts, store::PolicyIndex& policy,
-                ArchiveOptions options, const core::Clock& clock);
+                ArchiveOptions options, const core::Clock& clock, AuditService& audit);
 
   // Password sign-in (HTTPS POST /auth/token). Starts a session and returns its signed
   // token (JWT, HS256). The session ends after options.session_max_minutes, once
@@ -78,12 +81,16 @@ class AccessService {
   void RecordFailure(const std::string& source, const std::string& what, int backoff_seconds);
   // The user of a valid session token, touching the session; kUnauthenticated otherwise.
   Result<security::TokenClaims> VerifySession(const std::string& token);
+  // Records an authentication event (or alert) by `who`.
+  Status Audit(const Principal& who, AuditEventId id, AuditEventType type, int outcome,
+               const std::string& description, const std::string& summary);
 
   store::AccountIndex& index_;
   store::PolicyIndex& policy_;
   const ArchiveOptions options_;
   const core::Clock& clock_;
   security::FailureTracker failures_;
+  AuditService& audit_;
 };
 
 }  // namespace tresor::archive

@@ -12,8 +12,29 @@
 
 namespace tresor::archive {
 
-AdminService::AdminService(store::PolicyIndex& policy, store::AccountIndex& accounts)
-    : policy_(policy), accounts_(accounts) {}
+AdminService::AdminService(store::PolicyIndex& policy, store::AccountIndex& accounts,
+                           AuditService& audit)
+    : policy_(policy), accounts_(accounts), audit_(audit) {}
+
+namespace {
+// The record of one change: a security alert typed by what changed (CID 401).
+AuditEvent Change(AuditEventType type, char action, std::string object, std::string summary) {
+  AuditEvent e;
+  e.id = AuditEventId::kSecurityAlert;
+  e.type = type;
+  e.action = action;
+  e.object = std::move(object);
+  e.summary = std::move(summary);
+  return e;
+}
+}  // namespace
+
+Status AdminService::Audited(const Principal& who, AuditEvent e, const Status& done) {
+  e.outcome = OutcomeOf(done);
+  if (!done.ok()) e.outcome_description = "refused: " + std::string(CodeName(done.code()));
+  TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));
+  return done;
+}
 
 Status AdminService::AddPeer(const Principal& who, const security::Peer& peer) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
@@ -22,12 +43,19 @@ Status AdminService::AddPeer(const Principal& who, const security::Peer& peer) {
   if (peer.host.empty()) return InvalidArgument("peer host must not be empty");
   if (peer.port < 1 || peer.port > 65535) return InvalidArgument("peer port must be 1-65535");
   TRESOR_RETURN_IF_ERROR(security::ValidateGroupNames(peer.groups));
-  return policy_.PutPeer(ToPeerRecord(peer));
+  return Audited(who, Change(AuditEventType::kNetworkConfiguration, 'C', "peer " + peer.name, "peer added"),
+                 policy_.PutPeer(ToPeerRecord(peer)));
 }
 
 Result<bool> AdminService::RemovePeer(const Principal& who, const std::string& name) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  return policy_.RemovePeer(name);
+  Result<bool> removed = policy_.RemovePeer(name);
+  // Recorded with outcome 4 when there was no such peer; the caller still gets false.
+  Status audited = Audited(who, Change(AuditEventType::kNetworkConfiguration, 'D', "peer " + name,
+                                       "peer removed"),
+                           removed.ok() && !*removed ? NotFound("no such peer") : removed.status());
+  if (!audited.ok() && audited.code() != Code::kNotFound) return audited;
+  return removed;
 }
 
 Result<std::vector<security::Peer>> AdminService::ListPeers(const Principal& who) {
@@ -49,7 +77,9 @@ Status AdminService::CreateUser(const Principal& who, const std::string& name,
   if (existing) return Status(Code::kAlreadyExists, "user " + name + " already exists");
   TRESOR_RETURN_IF_ERROR(security::CheckPasswordPolicy(password));
   TRESOR_ASSIGN_OR_RETURN(std::string hash, security::HashPassword(password));
-  return accounts_.PutUser({name, hash, role, false, groups});
+  return Audited(who, Change(AuditEventType::kSecurityRolesChanged, 'C', "user " + name + " (" + role + ")",
+                             "user created"),
+                 accounts_.PutUser({name, hash, role, false, groups}));
 }
 
 Status AdminService::SetUserGroups(const Principal& who, const std::string& name,
@@ -59,7 +89,9 @@ Status AdminService::SetUserGroups(const Principal& who, const std::string& name
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, accounts_.FindUser(name));
   if (!user) return NotFound("no user named " + name);
   user->groups = groups;
-  return accounts_.PutUser(*user);
+  return Audited(who, Change(AuditEventType::kUserSecurityAttributesChanged, 'U', "user " + name,
+                             "user groups changed"),
+                 accounts_.PutUser(*user));
 }
 
 namespace {
@@ -75,12 +107,20 @@ Status ValidateRule(const GroupRule& rule) {
 Result<int64_t> AdminService::AddGroupRule(const Principal& who, const GroupRule& rule) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
   TRESOR_RETURN_IF_ERROR(ValidateRule(rule));
-  return policy_.PutGroupRule(ToStoreRule(rule));
+  Result<int64_t> added = policy_.PutGroupRule(ToStoreRule(rule));
+  TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kObjectSecurityAttributesChanged, 'C',
+                                             "group rule " + rule.group, "group rule added"),
+                                 added.status()));
+  return added;
 }
 
 Result<bool> AdminService::RemoveGroupRule(const Principal& who, const GroupRule& rule) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  return policy_.RemoveGroupRule(ToStoreRule(rule));
+  Result<bool> removed = policy_.RemoveGroupRule(ToStoreRule(rule));
+  TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kObjectSecurityAttributesChanged, 'D',
+                                             "group rule " + rule.group, "group rule removed"),
+                                 removed.status()));
+  return removed;
 }
 
 Result<std::vector<GroupRule>> AdminService::ListGroupRules(const Principal& who) {
@@ -105,8 +145,10 @@ Status AdminService::AssignStudy(const Principal& who, const std::string& group,
   TRESOR_RETURN_IF_ERROR(security::ValidateStudyGroup(group));
   if (!dicom::IsValidUid(study_uid)) return InvalidArgument("not a valid Study Instance UID");
   TRESOR_ASSIGN_OR_RETURN(bool found, policy_.SetStudyGroup(group, study_uid, member));
-  if (!found) return NotFound("no study " + study_uid);
-  return Status::Ok();
+  AuditEvent e = Change(AuditEventType::kObjectSecurityAttributesChanged, member ? 'C' : 'D',
+                        "group " + group, member ? "study assigned to group" : "study taken out of group");
+  e.study_uids = {study_uid};
+  return Audited(who, e, found ? Status::Ok() : NotFound("no study " + study_uid));
 }
 
 Status AdminService::SetUserDisabled(const Principal& who, const std::string& name,
@@ -115,7 +157,9 @@ Status AdminService::SetUserDisabled(const Principal& who, const std::string& na
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, accounts_.FindUser(name));
   if (!user) return NotFound("no user named " + name);
   user->disabled = disabled;
-  return accounts_.PutUser(*user);
+  return Audited(who, Change(AuditEventType::kUserSecurityAttributesChanged, 'U', "user " + name,
+                             disabled ? "user disabled" : "user enabled"),
+                 accounts_.PutUser(*user));
 }
 
 Status AdminService::SetUserPassword(const Principal& who, const std::string& name,
@@ -125,7 +169,9 @@ Status AdminService::SetUserPassword(const Principal& who, const std::string& na
   if (!user) return NotFound("no user named " + name);
   TRESOR_RETURN_IF_ERROR(security::CheckPasswordPolicy(password));
   TRESOR_ASSIGN_OR_RETURN(user->password_hash, security::HashPassword(password));
-  return accounts_.PutUser(*user);
+  return Audited(who, Change(AuditEventType::kUserSecurityAttributesChanged, 'U', "user " + name,
+                             "password changed"),
+                 accounts_.PutUser(*user));
 }
 
 Result<std::vector<UserInfo>> AdminService::ListUsers(const Principal& who) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "archive/audit.h"
 #include "archive/principal.h"
 #include "archive/types.h"
 #include "core/status.h"
@@ -23,7 +24,10 @@ namespace tresor::archive {
 class AdminService {
  public:
   // The indexes must outlive the service.
-  AdminService(store::PolicyIndex& policy, store::AccountIndex& accounts);
+  // Every change (and every refused attempt) is recorded through `audit` as a security
+  // alert with the CID 401 type of what changed; a change whose record cannot be
+  // written is reported as failed.
+  AdminService(store::PolicyIndex& policy, store::AccountIndex& accounts, AuditService& audit);
 
   // Peer administration (local administrator only).
   Status AddPeer(const Principal& who, const security::Peer& peer);
@@ -54,8 +58,12 @@ class AdminService {
                          const std::string& password);
 
  private:
+  // Records `e` with the outcome of `done` and returns `done` (or the audit error).
+  Status Audited(const Principal& who, AuditEvent e, const Status& done);
+
   store::PolicyIndex& policy_;
   store::AccountIndex& accounts_;
+  AuditService& audit_;
 };
 
 }  // namespace tresor::archive

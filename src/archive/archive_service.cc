@@ -7,10 +7,11 @@ namespace tresor::archive {
 ArchiveService::ArchiveService(store::Index& index, store::BlobStore& blobs, ArchiveOptions options,
                                const core::Clock& clock)
     : options_(std::move(options)),
-      access_(index, index, options_, clock),
-      admin_(index, index),
-      catalog_(index, index, blobs, options_),
-      ingest_(index, blobs, options_, clock) {}
+      audit_(index, options_, clock),
+      access_(index, index, options_, clock, audit_),
+      admin_(index, index, audit_),
+      catalog_(index, index, blobs, options_, audit_),
+      ingest_(index, blobs, options_, clock, audit_) {}
 
 ArchiveService::~ArchiveService() = default;
 

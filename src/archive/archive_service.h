@@ -5,6 +5,7 @@
 //   catalog() CatalogService  store::InstanceIndex, store::PolicyIndex, BlobStore
 //   access()  AccessService   store::AccountIndex, store::PolicyIndex
 //   admin()   AdminService    store::PolicyIndex, store::AccountIndex
+//   audit()   AuditService    store::AuditIndex (every other service records through it)
 // DIMSE, REST and the CLI call through these and only map the results to protocol
 // statuses; admission, authorization, scope and validation live in the services so
 // that no adapter can skip them. Nothing of store/ is visible through this header.
@@ -13,6 +14,7 @@
 
 #include "archive/access_service.h"
 #include "archive/admin_service.h"
+#include "archive/audit.h"
 #include "archive/catalog_service.h"
 #include "archive/ingest_service.h"
 #include "archive/options.h"
@@ -42,9 +44,11 @@ class ArchiveService {
   CatalogService& catalog() { return catalog_; }
   AccessService& access() { return access_; }
   AdminService& admin() { return admin_; }
+  AuditService& audit() { return audit_; }
 
  private:
   const ArchiveOptions options_;
+  AuditService audit_;  // declared first: used by all the others
   AccessService access_;
   AdminService admin_;
   CatalogService catalog_;

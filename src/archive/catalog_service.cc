@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <optional>
 
 #include "archive/blob_byte_reader.h"
@@ -95,11 +96,77 @@ Result<std::string> BuildDocument(store::BlobStore& blobs, const store::StoredIn
   return writer.Finish();
 }
 
+const dicom::TagKey kPatientIdTag = dicom::MakeTag(0x0010, 0x0020);
+const dicom::TagKey kStudyUidTag = dicom::MakeTag(0x0020, 0x000D);
+
+const char* LevelName(dicom::QueryLevel level) {
+  switch (level) {
+    case dicom::QueryLevel::kPatient: return "PATIENT";
+    case dicom::QueryLevel::kStudy: return "STUDY";
+    case dicom::QueryLevel::kSeries: return "SERIES";
+    case dicom::QueryLevel::kImage: return "IMAGE";
+  }
+  return "?";
+}
+
+// The audit content of a query: its keys as "Keyword=value" (PHI: for the trail only),
+// and the patient IDs and study UIDs it names.
+void DescribeQuery(const dicom::Query& query, AuditEvent* e) {
+  std::string text = std::string("QueryRetrieveLevel=") + LevelName(query.level);
+  for (const dicom::Condition& c : query.conditions) {
+    std::string value;
+    switch (c.kind) {
+      case dicom::Condition::Kind::kSingle:
+      case dicom::Condition::Kind::kWildcard:
+        value = c.value;
+        break;
+      case dicom::Condition::Kind::kRange:
+        value = c.low + "-" + c.high;
+        break;
+      case dicom::Condition::Kind::kList:
+        for (const std::string& v : c.list) value += (value.empty() ? "" : "\\") + v;
+        break;
+    }
+    text += "; " + std::string(c.attribute ? c.attribute->keyword : "?") + "=" + value;
+    if (c.attribute && c.kind == dicom::Condition::Kind::kSingle) {
+      if (c.attribute->tag == kPatientIdTag) e->patient_ids.push_back(c.value);
+      if (c.attribute->tag == kStudyUidTag) e->study_uids.push_back(c.value);
+    }
+    if (c.attribute && c.kind == dicom::Condition::Kind::kList && c.attribute->tag == kStudyUidTag) {
+      e->study_uids.insert(e->study_uids.end(), c.list.begin(), c.list.end());
+    }
+  }
+  if (query.offset > 0) text += "; offset=" + std::to_string(query.offset);
+  e->query = std::move(text);
+  e->sop_class_uid = query.patient_root ? "1.2.840.10008.5.1.4.1.2.1.1"   // Patient Root FIND
+                                        : "1.2.840.10008.5.1.4.1.2.2.1";  // Study Root FIND
+}
+
+// An access (read) of instances of one study.
+AuditEvent AccessEvent(const std::string& study_uid, const std::string& what) {
+  AuditEvent e;
+  e.id = AuditEventId::kInstancesAccessed;
+  e.action = 'R';
+  e.requestor_role = AuditRole::kDestination;
+  e.archive_role = AuditRole::kSource;
+  if (!study_uid.empty()) e.study_uids = {study_uid};
+  e.object = what;
+  e.summary = what + " read";
+  return e;
+}
+
 }  // namespace
 
 CatalogService::CatalogService(store::InstanceIndex& index, store::PolicyIndex& policy,
-                               store::BlobStore& blobs, ArchiveOptions options)
-    : index_(index), policy_(policy), blobs_(blobs), options_(std::move(options)) {}
+                               store::BlobStore& blobs, ArchiveOptions options, AuditService& audit)
+    : index_(index), policy_(policy), blobs_(blobs), options_(std::move(options)), audit_(audit) {}
+
+Status CatalogService::RecordRefused(const Principal& who, AuditEvent e, const Status& refusal) {
+  e.outcome = OutcomeOf(refusal);
+  e.outcome_description = "refused: " + std::string(CodeName(refusal.code()));
+  TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));
+  return refusal;
+}
 
 Result<std::unique_ptr<StoredObject>> CatalogService::OpenInstance(const Principal& who,
                                                                    const std::string& sop_uid) {
@@ -112,9 +179,17 @@ Result<std::unique_ptr<StoredObject>> CatalogService::OpenInstance(const Princip
       if (hidden.ok() && *hidden) {
         TRESOR_LOG(kWarn) << "security event: " << who.Describe() << " asked for instance "
                           << sop_uid << " outside its access scope; answered as not found";
+        TRESOR_RETURN_IF_ERROR(RecordOutOfScope(who, "instance " + sop_uid, {}));
       }
     }
     return NotFound("no such instance");
+  }
+  {
+    AuditEvent e = AccessEvent(found->study_instance_uid, "instance " + sop_uid);
+    e.id = AuditEventId::kExport;  // the local administrator copies it out (tresor cat)
+    e.sop_class_uid = found->sop_class_uid;
+    e.instances = 1;
+    TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));
   }
   TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> reader, blobs_.Open(found->blob_name));
   return std::unique_ptr<StoredObject>(
@@ -122,13 +197,23 @@ Result<std::unique_ptr<StoredObject>> CatalogService::OpenInstance(const Princip
 }
 
 Result<FindResult> CatalogService::Find(const Principal& who, dicom::Query query) {
+  AuditEvent e;
+  e.id = AuditEventId::kQuery;
+  e.action = 'E';
+  e.requestor_role = AuditRole::kSource;
+  e.archive_role = AuditRole::kDestination;
+  e.summary = std::string("query at ") + LevelName(query.level) + " level";
+  DescribeQuery(query, &e);
   if (!who.May(security::kFind)) {
-    return PermissionDenied(who.Describe() + " is not granted the find service");
+    return RecordRefused(who, e,
+                         PermissionDenied(who.Describe() + " is not granted the find service"));
   }
   query.limit = std::min(query.limit, options_.max_find_results);
   query.fuzzy_person_names = query.fuzzy_person_names || options_.fuzzy_person_names;
   TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query, who.scope));
-  if (matches.empty() && query.offset == 0) AuditOutOfScope(who, query, "query");
+  if (matches.empty() && query.offset == 0) TRESOR_RETURN_IF_ERROR(AuditOutOfScope(who, query, "query"));
+  e.instances = static_cast<int64_t>(std::min(matches.size(), query.limit));  // matches answered
+  TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));  // before the answer
   FindResult result;
   result.truncated = matches.size() > query.limit;
   if (result.truncated) matches.resize(query.limit);
@@ -139,15 +224,23 @@ Result<FindResult> CatalogService::Find(const Principal& who, dicom::Query query
 Result<std::vector<InstanceInfo>> CatalogService::ResolveRetrieve(
     const Principal& who, dicom::Query query, security::Service grant) {
   if (!who.May(grant)) {
-    return PermissionDenied(who.Describe() + " is not granted the " +
-                            security::FormatServices(grant) + " service");
+    AuditEvent e;
+    e.id = AuditEventId::kInstancesTransferred;
+    e.action = 'R';
+    DescribeQuery(query, &e);
+    e.query.clear();
+    e.sop_class_uid.clear();
+    e.summary = "retrieve refused";
+    return RecordRefused(who, e,
+                         PermissionDenied(who.Describe() + " is not granted the " +
+                                          security::FormatServices(grant) + " service"));
   }
   query.level = dicom::QueryLevel::kImage;
-  query.return_tags = {dicom::MakeTag(0x0008, 0x0018)};
+  query.return_tags = {dicom::MakeTag(0x0008, 0x0018), kStudyUidTag, kPatientIdTag};
   query.limit = kMaxRetrieveInstances;
   query.fuzzy_person_names = false;
   TRESOR_ASSIGN_OR_RETURN(std::vector<dicom::QueryMatch> matches, index_.Find(query, who.scope));
-  if (matches.empty()) AuditOutOfScope(who, query, "retrieve");
+  if (matches.empty()) TRESOR_RETURN_IF_ERROR(AuditOutOfScope(who, query, "retrieve"));
   if (matches.size() > kMaxRetrieveInstances) {
     return ResourceExhausted("more than " + std::to_string(kMaxRetrieveInstances) +
                              " instances requested in one retrieve");
@@ -161,6 +254,33 @@ Result<std::vector<InstanceInfo>> CatalogService::ResolveRetrieve(
                             index_.FindInstance(it->second, who.scope));
     if (found) out.push_back(ToInstanceInfo(*found));
   }
+  // One record per study, before anything is sent.
+  std::map<std::string, AuditEvent> studies;
+  for (size_t i = 0; i < matches.size(); ++i) {
+    const auto& values = matches[i].values;
+    auto study = values.find(kStudyUidTag);
+    auto patient = values.find(kPatientIdTag);
+    const std::string study_uid = study == values.end() ? "" : study->second;
+    auto [it, fresh] = studies.try_emplace(study_uid);
+    AuditEvent& e = it->second;
+    if (fresh) {
+      e.id = AuditEventId::kInstancesTransferred;
+      e.action = 'R';
+      e.requestor_role = grant == security::kMove ? AuditRole::kNone : AuditRole::kDestination;
+      e.archive_role = AuditRole::kSource;
+      if (!study_uid.empty()) e.study_uids = {study_uid};
+      if (patient != values.end() && !patient->second.empty()) e.patient_ids = {patient->second};
+      e.summary = grant == security::kMove ? "instances retrieved (move)" : "instances retrieved";
+    }
+    ++e.instances;
+  }
+  for (const InstanceInfo& info : out) {
+    auto it = studies.find(info.study_instance_uid);
+    if (it != studies.end() && it->second.sop_class_uid.empty()) it->second.sop_class_uid = info.sop_class_uid;
+  }
+  std::vector<AuditEvent> events;
+  for (auto& [uid, e] : studies) events.push_back(std::move(e));
+  TRESOR_RETURN_IF_ERROR(audit_.RecordAll(who, events));
   return out;
 }
 
@@ -207,12 +327,20 @@ Status CheckInstanceRead(const Principal& who, const std::string& study_uid,
 Result<FrameTable> CatalogService::Frames(const Principal& who, const std::string& study_uid,
                                           const std::string& series_uid,
                                           const std::string& sop_uid) {
-  TRESOR_RETURN_IF_ERROR(CheckInstanceRead(who, study_uid, series_uid, sop_uid));
+  if (Status s = CheckInstanceRead(who, study_uid, series_uid, sop_uid); !s.ok()) {
+    return RecordRefused(who, AccessEvent(study_uid, "frames"), s);
+  }
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredDetails> found,
                           index_.FindFrameLayout(study_uid, series_uid, sop_uid, who.scope));
   if (!found) {
-    AuditHiddenInstance(who, study_uid, series_uid, sop_uid);
+    TRESOR_RETURN_IF_ERROR(AuditHiddenInstance(who, study_uid, series_uid, sop_uid));
     return NotFound("no such instance");
+  }
+  {
+    AuditEvent e = AccessEvent(study_uid, "frames of instance " + sop_uid);
+    e.sop_class_uid = found->instance.sop_class_uid;
+    e.instances = 1;
+    TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));
   }
   std::optional<dicom::FrameLayout> layout;
   if (!found->frame_layout) {
@@ -247,12 +375,23 @@ Result<std::vector<InstanceMetadata>> CatalogService::Metadata(const Principal& 
                                                                const std::string& study_uid,
                                                                const std::string& series_uid,
                                                                const std::string& sop_uid) {
-  TRESOR_RETURN_IF_ERROR(CheckInstanceRead(who, study_uid, series_uid, sop_uid,
-                                           /*allow_empty_below_study=*/true));
+  if (Status s = CheckInstanceRead(who, study_uid, series_uid, sop_uid,
+                                   /*allow_empty_below_study=*/true);
+      !s.ok()) {
+    return RecordRefused(who, AccessEvent(study_uid, "metadata"), s);
+  }
   TRESOR_ASSIGN_OR_RETURN(std::vector<store::StoredDetails> found,
                           index_.FindMetadata(study_uid, series_uid, sop_uid, who.scope));
+  if (!found.empty()) {
+    AuditEvent e = AccessEvent(study_uid, sop_uid.empty() ? (series_uid.empty() ? "study metadata"
+                                                                                : "series metadata")
+                                                          : "instance metadata");
+    e.sop_class_uid = found.front().instance.sop_class_uid;
+    e.instances = static_cast<int64_t>(found.size());
+    TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));
+  }
   if (found.empty()) {
-    AuditHiddenInstance(who, study_uid, series_uid, sop_uid);
+    TRESOR_RETURN_IF_ERROR(AuditHiddenInstance(who, study_uid, series_uid, sop_uid));
     return NotFound(sop_uid.empty() ? (series_uid.empty() ? "no such study" : "no such series")
                                     : "no such instance");
   }
@@ -281,13 +420,21 @@ Result<BulkData> CatalogService::OpenBulkData(const Principal& who, const std::s
                                               const std::string& series_uid,
                                               const std::string& sop_uid,
                                               const std::string& tag_path) {
-  TRESOR_RETURN_IF_ERROR(CheckInstanceRead(who, study_uid, series_uid, sop_uid));
+  if (Status s = CheckInstanceRead(who, study_uid, series_uid, sop_uid); !s.ok()) {
+    return RecordRefused(who, AccessEvent(study_uid, "bulk data"), s);
+  }
   TRESOR_ASSIGN_OR_RETURN(auto parsed_path, dicom::ParseTagPath(tag_path));
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::StoredDetails> found,
                           index_.FindFrameLayout(study_uid, series_uid, sop_uid, who.scope));
   if (!found) {
-    AuditHiddenInstance(who, study_uid, series_uid, sop_uid);
+    TRESOR_RETURN_IF_ERROR(AuditHiddenInstance(who, study_uid, series_uid, sop_uid));
     return NotFound("no such instance");
+  }
+  {
+    AuditEvent e = AccessEvent(study_uid, "bulk data of instance " + sop_uid);
+    e.sop_class_uid = found->instance.sop_class_uid;
+    e.instances = 1;
+    TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));
   }
   dicom::Encoding encoding;
   if (!dicom::EncodingOf(found->instance.transfer_syntax_uid, &encoding)) {
@@ -336,10 +483,10 @@ Result<BulkData> CatalogService::OpenBulkData(const Principal& who, const std::s
   return bulk;
 }
 
-void CatalogService::AuditHiddenInstance(const Principal& who, const std::string& study_uid,
-                                         const std::string& series_uid,
-                                         const std::string& sop_uid) {
-  if (who.scope.all) return;
+Status CatalogService::AuditHiddenInstance(const Principal& who, const std::string& study_uid,
+                                           const std::string& series_uid,
+                                           const std::string& sop_uid) {
+  if (who.scope.all) return Status::Ok();
   auto hidden = index_.FindMetadata(study_uid, series_uid, sop_uid,
                                     security::AccessScope::Everything());
   if (hidden.ok() && !hidden->empty()) {
@@ -347,7 +494,23 @@ void CatalogService::AuditHiddenInstance(const Principal& who, const std::string
                       << (series_uid.empty() ? "" : " series " + series_uid)
                       << (sop_uid.empty() ? "" : " instance " + sop_uid)
                       << " outside its access scope; answered as not found";
+    return RecordOutOfScope(who, "study " + study_uid, {study_uid});
   }
+  return Status::Ok();
+}
+
+Status CatalogService::RecordOutOfScope(const Principal& who, const std::string& what,
+                                        const std::vector<std::string>& study_uids) {
+  AuditEvent e;
+  e.id = AuditEventId::kSecurityAlert;
+  e.type = AuditEventType::kUseOfRestrictedFunction;
+  e.action = 'E';
+  e.outcome = kAuditMinorFailure;
+  e.outcome_description = "request outside the access scope, answered as not found";
+  e.study_uids = study_uids;
+  e.object = what;
+  e.summary = "out-of-scope request";
+  return audit_.Record(who, e);
 }
 
 Result<ArchiveStats> CatalogService::Stats(const Principal& who) {
@@ -401,9 +564,9 @@ Result<StudySummary> CatalogService::FindStudy(const Principal& who,
   return s;
 }
 
-void CatalogService::AuditOutOfScope(const Principal& who, const dicom::Query& query,
-                                     const char* action) {
-  if (who.scope.all) return;
+Status CatalogService::AuditOutOfScope(const Principal& who, const dicom::Query& query,
+                                       const char* action) {
+  if (who.scope.all) return Status::Ok();
   // Only requests that name objects by UID: a broad query matching nothing is not a probe.
   static const dicom::TagKey kUidKeys[] = {dicom::MakeTag(0x0020, 0x000D),
                                            dicom::MakeTag(0x0020, 0x000E),
@@ -416,7 +579,7 @@ void CatalogService::AuditOutOfScope(const Principal& who, const dicom::Query& q
     if (c.kind == dicom::Condition::Kind::kSingle) named += " " + c.value;
     for (const std::string& v : c.list) named += " " + v;
   }
-  if (named.empty()) return;
+  if (named.empty()) return Status::Ok();
   if (named.size() > 512) named = named.substr(0, 512) + " ...";
   dicom::Query probe = query;
   probe.limit = 0;  // one match is enough
@@ -424,7 +587,11 @@ void CatalogService::AuditOutOfScope(const Principal& who, const dicom::Query& q
   if (hidden.ok() && !hidden->empty()) {
     TRESOR_LOG(kWarn) << "security event: " << action << " by " << who.Describe()
                       << " for UIDs outside its access scope (answered as not found):" << named;
+    AuditEvent described;
+    DescribeQuery(query, &described);
+    return RecordOutOfScope(who, std::string(action) + " by UID", described.study_uids);
   }
+  return Status::Ok();
 }
 
 }  // namespace tresor::archive

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "archive/audit.h"
 #include "archive/options.h"
 #include "archive/principal.h"
 #include "archive/types.h"
@@ -29,8 +30,10 @@ namespace tresor::archive {
 class CatalogService {
  public:
   // The indexes and `blobs` must outlive the service.
+  // Every read is recorded through `audit` before it is answered (queries with their
+  // keys, retrieves and accesses per study); a read whose record cannot be written fails.
   CatalogService(store::InstanceIndex& index, store::PolicyIndex& policy,
-                 store::BlobStore& blobs, ArchiveOptions options);
+                 store::BlobStore& blobs, ArchiveOptions options, AuditService& audit);
 
   // Opens a stored instance. kNotFound if it does not exist or is not visible to `who`.
   Result<std::unique_ptr<StoredObject>> OpenInstance(const Principal& who,
@@ -88,16 +91,23 @@ class CatalogService {
  private:
   // Logs a security event if `query` (which matched nothing for `who`) names studies,
   // series or instances that exist outside who.scope.
-  void AuditOutOfScope(const Principal& who, const dicom::Query& query, const char* action);
+  Status AuditOutOfScope(const Principal& who, const dicom::Query& query, const char* action);
   // Logs a security event if the study (series, instance: when not empty), which was not
   // found for `who`, exists outside who.scope.
-  void AuditHiddenInstance(const Principal& who, const std::string& study_uid,
-                           const std::string& series_uid, const std::string& sop_uid);
+  Status AuditHiddenInstance(const Principal& who, const std::string& study_uid,
+                             const std::string& series_uid, const std::string& sop_uid);
+  // Records an out-of-scope request as a security alert.
+  Status RecordOutOfScope(const Principal& who, const std::string& what,
+                          const std::vector<std::string>& study_uids);
+  // Records `e` as refused with `refusal`'s outcome and returns `refusal` (or the audit
+  // error).
+  Status RecordRefused(const Principal& who, AuditEvent e, const Status& refusal);
 
   store::InstanceIndex& index_;
   store::PolicyIndex& policy_;
   store::BlobStore& blobs_;
   const ArchiveOptions options_;
+  AuditService& audit_;
 };
 
 }  // namespace tresor::archive

@@ -1,11 +1,16 @@
 #include "archive/group_commit.h"
 
+#include <map>
+#include <tuple>
+
 #include "core/log.h"
 
 namespace tresor::archive {
 
-GroupCommitter::GroupCommitter(store::InstanceIndex& index, store::BlobStore& blobs, int batch_max)
-    : index_(index), blobs_(blobs), batch_max_(static_cast<size_t>(batch_max)) {
+GroupCommitter::GroupCommitter(store::InstanceIndex& index, store::BlobStore& blobs, int batch_max,
+                               AuditService& audit, const core::Clock& clock)
+    : index_(index), blobs_(blobs), batch_max_(static_cast<size_t>(batch_max)), audit_(audit),
+      clock_(clock) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -18,7 +23,7 @@ GroupCommitter::~GroupCommitter() {
   thread_.join();
 }
 
-Result<store::AddOutcome> GroupCommitter::Commit(store::InstanceRecord record) {
+Result<store::AddOutcome> GroupCommitter::Commit(store::InstanceRecord record, const Principal& who) {
   std::future<Result<store::AddOutcome>> result;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -26,7 +31,7 @@ Result<store::AddOutcome> GroupCommitter::Commit(store::InstanceRecord record) {
       Discard(record.blob_name);
       return Unavailable("archive is shutting down");
     }
-    queue_.push_back(Pending{std::move(record), {}});
+    queue_.push_back(Pending{std::move(record), who, {}});
     result = queue_.back().done.get_future();
   }
   cv_.notify_one();
@@ -71,18 +76,59 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
       batch[i].done.set_value(s);
     }
   };
+  // One audit record per (requestor, study, outcome) of the batch, built once the
+  // outcomes are known and written in the batch's transaction.
+  auto audit = [&](const std::vector<store::AddOutcome>& done) {
+    struct Group {
+      const Principal* who;
+      AuditEvent event;
+    };
+    std::map<std::tuple<std::string, std::string, int>, Group> groups;
+    for (size_t i = 0; i < batch.size() && i < done.size(); ++i) {
+      const Principal& who = batch[i].who;
+      const store::InstanceRecord& r = records[i];
+      const bool refused = done[i] == store::AddOutcome::kConflict ||
+                           done[i] == store::AddOutcome::kInconsistent;
+      const int outcome = refused ? kAuditMinorFailure : kAuditSuccess;
+      auto key = std::make_tuple(who.Describe(), r.attrs.study_instance_uid, outcome);
+      auto [it, fresh] = groups.try_emplace(key, Group{&who, {}});
+      AuditEvent& e = it->second.event;
+      if (fresh) {
+        const bool import = !who.IsUser() && who.peer_name.empty();
+        e.id = import ? AuditEventId::kImport : AuditEventId::kInstancesTransferred;
+        e.action = 'C';
+        e.outcome = outcome;
+        if (refused) e.outcome_description = "refused: UID conflict or inconsistent series";
+        e.requestor_role = AuditRole::kSource;
+        e.archive_role = AuditRole::kDestination;
+        if (!r.attrs.patient_id.empty()) e.patient_ids = {r.attrs.patient_id};
+        if (!r.attrs.study_instance_uid.empty()) e.study_uids = {r.attrs.study_instance_uid};
+        e.sop_class_uid = r.attrs.sop_class_uid;
+        e.summary = import ? "instances imported" : "instances stored";
+      }
+      ++e.instances;
+    }
+    const int64_t now = clock_.WallSeconds();
+    std::vector<store::AuditEntry> entries;
+    entries.reserve(groups.size());
+    for (auto& [key, g] : groups) {
+      entries.emplace_back();
+      audit_.Build(*g.who, g.event, now, &entries.back());
+    }
+    return entries;
+  };
   Result<std::vector<store::AddOutcome>> outcomes = Status(Code::kInternal, "not run");
   if (index_.durability() == store::Durability::kOnCommit) {
     // Blobs first: an index row must never point at bytes that could still be lost.
     Status persisted = blobs_.Persist(names);
     if (!persisted.ok()) return fail(persisted);
-    outcomes = index_.AddInstances(records);
+    outcomes = index_.AddInstances(records, audit);
     if (!outcomes.ok()) return fail(outcomes.status());
   } else {
     // Rows first, then one filesystem sync for rows and blobs together. A crash before
     // the sync completes leaves the rows marked unconfirmed; recovery checks them
     // against their blobs.
-    outcomes = index_.AddInstances(records);
+    outcomes = index_.AddInstances(records, audit);
     if (!outcomes.ok()) return fail(outcomes.status());
     Status persisted = blobs_.Persist(names);
     if (!persisted.ok()) {

@@ -4,7 +4,9 @@
 // block until it is durable. One committer thread takes everything that queued up while
 // the previous batch was being written, and for the whole batch: persists the staged
 // blobs (one sync), commits the index rows (one transaction), publishes new blobs and
-// discards the blobs of duplicates. So durability costs two syncs per batch, not per
+// discards the blobs of duplicates. The audit records of the batch (one per requestor,
+// study and outcome) are appended in the same index transaction: without them nothing
+// of the batch is stored. So durability costs two syncs per batch, not per
 // instance, and the batch grows by itself under load.
 #pragma once
 
@@ -14,6 +16,9 @@
 #include <mutex>
 #include <thread>
 
+#include "archive/audit.h"
+#include "archive/principal.h"
+#include "core/clock.h"
 #include "core/status.h"
 #include "store/blob_store.h"
 #include "store/instance_index.h"
@@ -22,7 +27,8 @@ namespace tresor::archive {
 
 class GroupCommitter {
  public:
-  GroupCommitter(store::InstanceIndex& index, store::BlobStore& blobs, int batch_max);
+  GroupCommitter(store::InstanceIndex& index, store::BlobStore& blobs, int batch_max,
+                 AuditService& audit, const core::Clock& clock);
   // Commits what is queued, then stops the committer thread.
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
@@ -31,11 +37,13 @@ class GroupCommitter {
   // Blocks until `record` is durable (or refused). On any error nothing of the record is
   // in the index and its blob has been discarded (or, if that failed, is left staged for
   // the next recovery).
-  Result<store::AddOutcome> Commit(store::InstanceRecord record);
+  // `who` sent it (the audit record's requestor).
+  Result<store::AddOutcome> Commit(store::InstanceRecord record, const Principal& who);
 
  private:
   struct Pending {
     store::InstanceRecord record;
+    Principal who;
     std::promise<Result<store::AddOutcome>> done;
   };
   void Run();
@@ -47,6 +55,8 @@ class GroupCommitter {
   store::InstanceIndex& index_;
   store::BlobStore& blobs_;
   const size_t batch_max_;
+  AuditService& audit_;
+  const core::Clock& clock_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;  // guarded by mu_

@@ -64,6 +64,29 @@ class UploadImpl : public Upload {
   }
 
   Result<StoreOutcome> Commit() override {
+    Result<StoreOutcome> r = CommitUnaudited();
+    // Accepted objects (and UID conflicts) are recorded in the group commit's transaction;
+    // an object refused before that gets its own record.
+    if (!r.ok() && !committed_) {
+      AuditEvent e;
+      e.id = (!who_.IsUser() && who_.peer_name.empty()) ? AuditEventId::kImport
+                                                          : AuditEventId::kInstancesTransferred;
+      e.action = 'C';
+      e.outcome = OutcomeOf(r.status());
+      e.outcome_description = "refused: " + std::string(CodeName(r.status().code()));
+      e.requestor_role = AuditRole::kSource;
+      e.archive_role = AuditRole::kDestination;
+      e.sop_class_uid = info_.sop_class_uid;
+      e.instances = 1;
+      e.object = "instance " + info_.sop_instance_uid;
+      e.summary = "instance refused";
+      TRESOR_RETURN_IF_ERROR(archive_.audit_.Record(who_, e));
+    }
+    return r;
+  }
+
+ private:
+  Result<StoreOutcome> CommitUnaudited() {
     TRESOR_RETURN_IF_ERROR(status_);
     blob_size_ = writer_->size();
     TRESOR_ASSIGN_OR_RETURN(std::string name, writer_->Finish());
@@ -89,8 +112,9 @@ class UploadImpl : public Upload {
         return accepted;
       }
     }
+    committed_ = true;  // from here on the group commit records the outcome
     TRESOR_ASSIGN_OR_RETURN(store::AddOutcome outcome,
-                            archive_.committer_->Commit(std::move(result).value()));
+                            archive_.committer_->Commit(std::move(result).value(), who_));
     switch (outcome) {
       case store::AddOutcome::kAdded:
         return StoreOutcome::kStored;
@@ -109,7 +133,6 @@ class UploadImpl : public Upload {
     return Internal("unknown add outcome");
   }
 
- private:
   Result<store::InstanceRecord> Validate(const std::string& name) {
     // The same pass writes the instance's DICOM JSON (WADO-RS metadata), BulkDataURIs
     // relative to its series' metadata URL.
@@ -177,15 +200,18 @@ class UploadImpl : public Upload {
   std::string head_;  // the data set while it is at most kInMemoryScanBytes long
   Sha256 hash_;
   Status status_;
+  bool committed_ = false;  // handed to the group commit
 };
 
 IngestService::IngestService(store::InstanceIndex& index, store::BlobStore& blobs,
-                             ArchiveOptions options, const core::Clock& clock)
+                             ArchiveOptions options, const core::Clock& clock, AuditService& audit)
     : index_(index),
       blobs_(blobs),
       options_(std::move(options)),
       clock_(clock),
-      committer_(std::make_unique<GroupCommitter>(index, blobs, options_.commit_batch_max)) {}
+      audit_(audit),
+      committer_(std::make_unique<GroupCommitter>(index, blobs, options_.commit_batch_max, audit,
+                                                  clock)) {}
 
 // The committer drains its queue when destroyed. The rows of its last batch stay marked
 // unconfirmed; the next Recover() checks them against their blobs and confirms them.

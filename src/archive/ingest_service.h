@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "archive/audit.h"
 #include "archive/options.h"
 #include "archive/principal.h"
 #include "archive/types.h"
@@ -41,8 +42,10 @@ class Upload {
 class IngestService {
  public:
   // `index`, `blobs` and `clock` (receive times) must outlive the service.
+  // Stores are recorded through `audit`: accepted ones in the group commit's transaction
+  // (one record per requestor, study and outcome in a batch), refused ones on their own.
   IngestService(store::InstanceIndex& index, store::BlobStore& blobs, ArchiveOptions options,
-                const core::Clock& clock);
+                const core::Clock& clock, AuditService& audit);
   ~IngestService();
   IngestService(const IngestService&) = delete;
   IngestService& operator=(const IngestService&) = delete;
@@ -63,6 +66,7 @@ class IngestService {
   store::BlobStore& blobs_;
   const ArchiveOptions options_;
   const core::Clock& clock_;  // receive times
+  AuditService& audit_;
   std::unique_ptr<GroupCommitter> committer_;  // reset first by the destructor
 };
 

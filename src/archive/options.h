@@ -28,6 +28,9 @@ struct ArchiveOptions {
   int failure_window_seconds = 300;
   int backoff_seconds = 10;
   int max_backoff_seconds = 900;
+  // Ed25519 seed (32 bytes) that signs audit checkpoints; kept in a key file outside the
+  // index. Empty: checkpoints are not signed (tests).
+  std::string audit_signing_seed;
 };
 
 }  // namespace tresor::archive

@@ -15,6 +15,7 @@
 #include "dicom/instance.h"
 #include "dicom/query.h"
 #include "security/access_scope.h"
+#include "store/audit_index.h"
 
 namespace tresor::store {
 
@@ -96,7 +97,11 @@ class InstanceIndex {
   // kOnFilesystemSync the caller must sync before acknowledging, and must not call
   // AddInstances again before that sync succeeded (the next call confirms the rows of
   // this one).
-  virtual Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records) = 0;
+  // `audit` (if set) is called with the outcomes before the commit; the audit records
+  // it returns are appended to the trail in the same transaction (if that fails, nothing
+  // of the batch is indexed).
+  virtual Result<std::vector<AddOutcome>> AddInstances(
+      const std::vector<InstanceRecord>& records, const AuditBuilder<AddOutcome>& audit = {}) = 0;
 
   // Crash recovery under kOnFilesystemSync: the instances added by the last
   // AddInstances calls whose sync may not have completed.

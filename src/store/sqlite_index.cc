@@ -9,6 +9,7 @@
 #include <map>
 
 #include "security/access_scope.h"
+#include "security/audit_chain.h"
 #include "core/log.h"
 #include "store/sealed_vfs.h"
 
@@ -116,6 +117,31 @@ CREATE TABLE IF NOT EXISTS sessions(
   user TEXT NOT NULL,
   expires_at INTEGER NOT NULL,
   last_seen INTEGER NOT NULL);
+-- The audit trail (store/audit_index.h): append-only, each record chained to the one
+-- before (security/audit_chain.h). The filter columns are derived from the body; audit
+-- verification checks that they agree with it.
+CREATE TABLE IF NOT EXISTS audit_records(
+  seq INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  actors TEXT NOT NULL,
+  patient_ids TEXT NOT NULL,
+  study_uids TEXT NOT NULL,
+  body TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_records_time ON audit_records(time);
+CREATE TRIGGER IF NOT EXISTS audit_records_no_update BEFORE UPDATE ON audit_records
+  BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_records_no_delete BEFORE DELETE ON audit_records
+  BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_checkpoints(
+  id INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  time INTEGER NOT NULL,
+  public_key TEXT NOT NULL,
+  signature TEXT NOT NULL);
 )sql";
 
 // RAII for a prepared statement that is reset (not finalized) after each use.
@@ -316,6 +342,10 @@ class Transaction {
   bool open_ = false;
 };
 
+// Appends audit records inside the caller's open write transaction: seq and the chain
+// continue from the last stored record, read under the same write lock.
+Status AppendAuditIn(SqliteIndex::Db& d, const std::vector<AuditEntry>& entries);
+
 // tresor_fold(text): dicom::FoldPersonName as an SQL function, for fuzzy PN matching.
 void FoldFunction(sqlite3_context* ctx, int, sqlite3_value** argv);
 
@@ -508,7 +538,8 @@ Status SqliteIndex::MaybeCheckpoint() {
   return restored;
 }
 
-Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<InstanceRecord>& records) {
+Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<InstanceRecord>& records,
+                                                          const AuditBuilder<AddOutcome>& audit) {
   std::lock_guard<std::mutex> lock(write_mu_);
   Db& d = *writer_;
   bool track = options_.sync == SqliteIndexOptions::Sync::kFilesystem;
@@ -631,6 +662,7 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
     }
     outcomes.push_back(AddOutcome::kAdded);
   }
+  if (audit) TRESOR_RETURN_IF_ERROR(AppendAuditIn(d, audit(outcomes)));
   TRESOR_RETURN_IF_ERROR(txn.Commit());
   if (track) TRESOR_RETURN_IF_ERROR(MaybeCheckpoint());
   return outcomes;
@@ -1407,6 +1439,170 @@ Result<bool> SqliteIndex::RemoveSession(const std::string& id) {
   q.Bind(1, id);
   if (q.Step() != SQLITE_DONE) return writer_->Error("remove session");
   return sqlite3_changes(writer_->db) > 0;
+}
+
+// ---- audit trail ----
+
+Status AppendAuditIn(SqliteIndex::Db& d, const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return Status::Ok();
+  TRESOR_ASSIGN_OR_RETURN(Stmt* head, d.Get("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* insert, d.Get(
+      "INSERT INTO audit_records(seq,time,event_id,actors,patient_ids,study_uids,body,prev_hash,hash) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"));
+  int64_t seq = 0;
+  std::string prev = security::kAuditGenesisHash;
+  {
+    Use q(*head);
+    int rc = q.Step();
+    if (rc == SQLITE_ROW) {
+      seq = q.Int(0);
+      prev = q.Text(1);
+    } else if (rc != SQLITE_DONE) {
+      return d.Error("audit head");
+    }
+  }
+  for (const AuditEntry& e : entries) {
+    ++seq;
+    std::string hash = security::AuditChainHash(prev, seq, e.time, e.body);
+    Use q(*insert);
+    q.Bind(1, seq).Bind(2, e.time).Bind(3, e.event_id).Bind(4, e.actors).Bind(5, e.patient_ids)
+        .Bind(6, e.study_uids).Bind(7, e.body).Bind(8, prev).Bind(9, hash);
+    if (q.Step() != SQLITE_DONE) return d.Error("audit insert");
+    prev = std::move(hash);
+  }
+  return Status::Ok();
+}
+
+namespace {
+AuditRow ReadAuditRow(Use& q) {
+  AuditRow r;
+  r.seq = q.Int(0);
+  r.entry.time = q.Int(1);
+  r.entry.event_id = q.Text(2);
+  r.entry.actors = q.Text(3);
+  r.entry.patient_ids = q.Text(4);
+  r.entry.study_uids = q.Text(5);
+  r.entry.body = q.Text(6);
+  r.prev_hash = q.Text(7);
+  r.hash = q.Text(8);
+  return r;
+}
+constexpr char kAuditColumns[] = "seq,time,event_id,actors,patient_ids,study_uids,body,prev_hash,hash";
+}  // namespace
+
+Status SqliteIndex::AppendAudit(const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return Status::Ok();
+  AuditAppend mine{&entries, false, Status::Ok()};
+  {
+    std::lock_guard<std::mutex> lock(audit_mu_);
+    audit_queue_.push_back(&mine);
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  std::vector<AuditAppend*> batch;
+  {
+    std::lock_guard<std::mutex> queue_lock(audit_mu_);
+    if (mine.done) return mine.status;  // appended by the caller before us
+    batch.assign(audit_queue_.begin(), audit_queue_.end());
+    audit_queue_.clear();
+  }
+  // Committed like a group commit (synced with the next filesystem sync or checkpoint
+  // under kFilesystem; by SQLite under kFull). One transaction for the whole batch: all
+  // of it is appended, or none.
+  Status s = [&]() -> Status {
+    Transaction txn(*writer_);
+    TRESOR_RETURN_IF_ERROR(txn.Begin());
+    for (AuditAppend* a : batch) TRESOR_RETURN_IF_ERROR(AppendAuditIn(*writer_, *a->entries));
+    TRESOR_RETURN_IF_ERROR(txn.Commit());
+    if (options_.sync == SqliteIndexOptions::Sync::kFilesystem) {
+      Status checkpointed = MaybeCheckpoint();
+      if (!checkpointed.ok()) TRESOR_LOG(kWarn) << "index checkpoint: " << checkpointed.ToString();
+    }
+    return Status::Ok();
+  }();
+  {
+    std::lock_guard<std::mutex> queue_lock(audit_mu_);
+    for (AuditAppend* a : batch) {
+      a->status = s;
+      a->done = true;
+    }
+  }
+  return s;
+}
+
+Result<std::vector<AuditRow>> SqliteIndex::ListAudit(const AuditFilter& f) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  const std::string sql = std::string("SELECT ") + kAuditColumns +
+      " FROM audit_records WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time <= ?2) "
+      "AND (?3 = '' OR event_id = ?3) "
+      "AND (?4 = '' OR instr(actors, char(10) || ?4 || char(10)) > 0) "
+      "AND (?5 = '' OR instr(patient_ids, char(10) || ?5 || char(10)) > 0) "
+      "AND (?6 = '' OR instr(study_uids, char(10) || ?6 || char(10)) > 0) "
+      "ORDER BY seq LIMIT ?7 OFFSET ?8";
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(sql.c_str()));
+  Use q(*s);  // ?1 and ?2 stay NULL when unset
+  if (f.from_time) q.Bind(1, *f.from_time);
+  if (f.to_time) q.Bind(2, *f.to_time);
+  q.Bind(3, f.event_id).Bind(4, f.actor).Bind(5, f.patient_id).Bind(6, f.study_uid);
+  q.Bind(7, static_cast<int64_t>(std::min<size_t>(f.limit, 1u << 20) + 1));
+  q.Bind(8, static_cast<int64_t>(f.offset));
+  std::vector<AuditRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadAuditRow(q));
+  if (rc != SQLITE_DONE) return reader_->Error("list audit");
+  return out;
+}
+
+Result<std::vector<AuditRow>> SqliteIndex::ReadAuditChain(int64_t after_seq, size_t max) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  static const std::string sql =
+      std::string("SELECT ") + kAuditColumns + " FROM audit_records WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(sql.c_str()));
+  Use q(*s);
+  q.Bind(1, after_seq).Bind(2, static_cast<int64_t>(max));
+  std::vector<AuditRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadAuditRow(q));
+  if (rc != SQLITE_DONE) return reader_->Error("read audit chain");
+  return out;
+}
+
+Result<std::optional<AuditRow>> SqliteIndex::AuditHead() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  static const std::string sql =
+      std::string("SELECT ") + kAuditColumns + " FROM audit_records ORDER BY seq DESC LIMIT 1";
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(sql.c_str()));
+  Use q(*s);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<AuditRow>();
+  if (rc != SQLITE_ROW) return reader_->Error("audit head");
+  return std::optional<AuditRow>(ReadAuditRow(q));
+}
+
+Status SqliteIndex::PutAuditCheckpoint(const AuditCheckpointRecord& c) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  // Fully synced: the checkpoint and every record before it become durable.
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "INSERT INTO audit_checkpoints(seq,hash,time,public_key,signature) VALUES(?1,?2,?3,?4,?5)"));
+  Use q(*s);
+  q.Bind(1, c.seq).Bind(2, c.hash).Bind(3, c.time).Bind(4, c.public_key).Bind(5, c.signature);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("put audit checkpoint");
+  return Status::Ok();
+}
+
+Result<std::vector<AuditCheckpointRecord>> SqliteIndex::ListAuditCheckpoints() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT seq,hash,time,public_key,signature FROM audit_checkpoints ORDER BY seq, id"));
+  Use q(*s);
+  std::vector<AuditCheckpointRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back({q.Int(0), q.Text(1), q.Int(2), q.Text(3), q.Text(4)});
+  }
+  if (rc != SQLITE_DONE) return reader_->Error("list audit checkpoints");
+  return out;
 }
 
 }  // namespace tresor::store

@@ -26,6 +26,7 @@
 // temp_store=MEMORY; the VFS refuses them).
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -63,7 +64,8 @@ class SqliteIndex : public Index {
   ~SqliteIndex() override;
 
   Durability durability() const override;
-  Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records) override;
+  Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records,
+                                               const AuditBuilder<AddOutcome>& audit = {}) override;
   Result<std::vector<StoredInstance>> ListUnconfirmed() override;
   Status RemoveUnconfirmed(const std::string& sop_instance_uid) override;
   Status ConfirmAll() override;
@@ -99,6 +101,12 @@ class SqliteIndex : public Index {
   Result<std::optional<SessionRecord>> FindSession(const std::string& id) override;
   Status TouchSession(const std::string& id, int64_t last_seen) override;
   Result<bool> RemoveSession(const std::string& id) override;
+  Status AppendAudit(const std::vector<AuditEntry>& entries) override;
+  Result<std::vector<AuditRow>> ListAudit(const AuditFilter& filter) override;
+  Result<std::vector<AuditRow>> ReadAuditChain(int64_t after_seq, size_t max) override;
+  Result<std::optional<AuditRow>> AuditHead() override;
+  Status PutAuditCheckpoint(const AuditCheckpointRecord& checkpoint) override;
+  Result<std::vector<AuditCheckpointRecord>> ListAuditCheckpoints() override;
 
   // Runs one read-only SQL statement on the reader connection (maintenance and test
   // inspection of the sealed index, which no other tool can read) and returns its rows,
@@ -125,6 +133,16 @@ class SqliteIndex : public Index {
   std::unique_ptr<Db> writer_;  // guarded by write_mu_
   std::mutex read_mu_;
   std::unique_ptr<Db> reader_;  // guarded by read_mu_
+
+  // AppendAudit calls waiting for the writer: whoever gets it appends everything queued
+  // in one transaction (concurrent queries cost one commit, not one each).
+  struct AuditAppend {
+    const std::vector<AuditEntry>* entries;
+    bool done = false;
+    Status status;
+  };
+  std::mutex audit_mu_;
+  std::deque<AuditAppend*> audit_queue_;  // guarded by audit_mu_
 };
 
 }  // namespace tresor::store

@@ -1,0 +1,85 @@
+// store::AuditIndex: the append-only audit trail (records hash-chained, signed
+// checkpoints of the head).
+//
+// The store assigns seq and extends the chain (security/audit_chain.h) inside the write
+// transaction that appends, so concurrent writers -- threads here, or several nodes
+// sharing one database -- always extend one chain: the head is read and the next
+// records written under the database's write lock. Records are never updated or deleted
+// through this interface. Every method is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tresor::store {
+
+// One record to append: its time, its canonical body (opaque here) and the values the
+// trail is filtered by, derived from the body by the caller. The list columns hold each
+// value between newlines ("\nA\nB\n"; "" for none) so a filter matches whole values.
+struct AuditEntry {
+  int64_t time = 0;  // seconds since the epoch
+  std::string event_id;
+  std::string actors;       // user names, AE titles, peer names
+  std::string patient_ids;  // PHI: only in the index, never in logs
+  std::string study_uids;
+  std::string body;
+};
+
+// A stored record.
+struct AuditRow {
+  int64_t seq = 0;
+  AuditEntry entry;
+  std::string prev_hash;  // hex
+  std::string hash;       // hex
+};
+
+// Which records ListAudit returns (every field optional), ascending by seq.
+struct AuditFilter {
+  std::optional<int64_t> from_time, to_time;  // inclusive
+  std::string event_id;
+  std::string actor;
+  std::string patient_id;
+  std::string study_uid;
+  size_t limit = 100;
+  size_t offset = 0;
+};
+
+// A signed head of the chain.
+struct AuditCheckpointRecord {
+  int64_t seq = 0;
+  std::string hash;  // hex, the hash of record `seq`
+  int64_t time = 0;
+  std::string public_key;  // hex Ed25519 public key
+  std::string signature;   // hex
+};
+
+// Builds the audit entries of a group commit once its outcomes are known (one per
+// record, in order); they are appended in the same transaction.
+template <typename Outcome>
+using AuditBuilder = std::function<std::vector<AuditEntry>(const std::vector<Outcome>&)>;
+
+class AuditIndex {
+ public:
+  virtual ~AuditIndex() = default;
+
+  // Appends `entries` in one transaction, in order (nothing if it fails).
+  virtual Status AppendAudit(const std::vector<AuditEntry>& entries) = 0;
+  // At most filter.limit + 1 matching records (one more tells that more exist).
+  virtual Result<std::vector<AuditRow>> ListAudit(const AuditFilter& filter) = 0;
+  // Up to `max` records with seq > `after_seq`, ascending (verification reads the whole
+  // chain in such pages).
+  virtual Result<std::vector<AuditRow>> ReadAuditChain(int64_t after_seq, size_t max) = 0;
+  // The last record (seq, hash), or nullopt when the trail is empty.
+  virtual Result<std::optional<AuditRow>> AuditHead() = 0;
+  // Stores a signed checkpoint (fully synced: everything before it is durable too).
+  virtual Status PutAuditCheckpoint(const AuditCheckpointRecord& checkpoint) = 0;
+  // Every checkpoint, ascending by seq.
+  virtual Result<std::vector<AuditCheckpointRecord>> ListAuditCheckpoints() = 0;
+};
+
+}  // namespace tresor::store

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `tresor audit verify` against tampering on disk: an archive with a real trail (sign-ins,
+# associations, stores, a checkpoint signed by `tresor serve` when it stopped) is copied
+# once per kind of tampering -- one record edited, one deleted, two swapped, the tail cut
+# after the checkpoint, the checkpoint forged -- and verify must report each with exit
+# status 3 naming the first bad seq, while the untouched copy verifies intact (exit 0).
+source "$(dirname "$0")/../lib.sh"
+TOOLS=$ROOT/tests/tools
+
+echo "audit_verify: tampering with the trail is detected"
+if ! command -v sqlite3 >/dev/null; then skip --core "sqlite3 CLI missing"; finish; exit $?; fi
+
+# tamper DIR SQL: runs SQL on the stopped archive's index the way someone with the disk
+# would (dropping the append-only triggers first). The one place that edits the index.
+tamper() {
+  sqlite3 "$1/index.db" "DROP TRIGGER IF EXISTS audit_records_no_update;
+    DROP TRIGGER IF EXISTS audit_records_no_delete; $2"
+}
+
+"$PY" "$TOOLS/make_studies.py" --out "$WORK/corpus" --patients 1 --studies 1 --series 1 --instances 3 \
+  --rows 8 --cols 8 >/dev/null
+rm "$WORK/corpus/manifest.tsv"
+init_data || { fail "init"; finish; exit 1; }
+sed -i 's/^fsync = true/fsync = false/' "$DATA/tresor.conf"
+add_peer mod MOD echo,store
+start_server || { fail "the server starts"; finish; exit 1; }
+for i in 1 2 3; do echoscu -aet MOD -aec TRESOR 127.0.0.1 "$PORT" >/dev/null 2>&1; done
+check "storescu stores the corpus" storescu -aet MOD -aec TRESOR 127.0.0.1 "$PORT" +sd +r "$WORK/corpus"
+stop_server  # signs a checkpoint of the head
+check "the stopped archive verifies intact" "$TRESOR" audit verify --data "$DATA"
+HEAD=$(sqlite3 "$DATA/index.db" "SELECT max(seq) FROM audit_records")
+SIGNED=$(sqlite3 "$DATA/index.db" "SELECT max(seq) FROM audit_checkpoints")
+check "a checkpoint was signed at shutdown" test -n "$SIGNED" -a "$SIGNED" -ge 6
+PUB=$("$TRESOR" audit public-key --data "$DATA")
+check "verify against the public key kept elsewhere" "$TRESOR" audit verify --public-key "$PUB" --data "$DATA"
+
+# case NAME SQL WANT_SEQ: a fresh copy, tampered, must fail verify naming WANT_SEQ.
+case_() {
+  local name=$1 sql=$2 want=$3 copy=$WORK/copy-$1
+  rm -rf "$copy"; cp -a "$DATA" "$copy"
+  tamper "$copy" "$sql" || { fail "$name: tampering failed"; return; }
+  "$TRESOR" audit verify --data "$copy" >"$WORK/verify.$name" 2>&1
+  local rc=$?
+  if [ "$rc" -eq 3 ] && grep -q "first bad record seq $want:" "$WORK/verify.$name"; then
+    pass "$name: reported at seq $want ($(sed -n 's/.*seq [0-9]*: //p' "$WORK/verify.$name" | head -1))"
+  else
+    fail "$name: expected exit 3 at seq $want, got $rc: $(head -2 "$WORK/verify.$name")"
+  fi
+}
+case_ edited "UPDATE audit_records SET body = replace(body, '\"outcome\":0', '\"outcome\":4') WHERE seq = 3;" 3
+case_ deleted "DELETE FROM audit_records WHERE seq = 4;" 4
+case_ swapped "UPDATE audit_records SET seq = -1 WHERE seq = 2; UPDATE audit_records SET seq = 2 WHERE seq = 3;
+  UPDATE audit_records SET seq = 3 WHERE seq = -1;" 2
+case_ truncated "DELETE FROM audit_records WHERE seq > $((SIGNED - 2));" $((SIGNED - 1))
+case_ forged_checkpoint "UPDATE audit_checkpoints SET time = time + 1;" "$SIGNED"
+case_ column_only "UPDATE audit_records SET actors = char(10) || 'SOMEONE' || char(10) WHERE seq = 5;" 5
+
+# The positive control: the untouched archive still verifies and serves.
+check "the original still verifies intact" "$TRESOR" audit verify --data "$DATA"
+check "verifying appended its own record (Audit Log Used)" test "$(sqlite3 "$DATA/index.db" "SELECT max(seq) FROM audit_records")" -gt "$HEAD"
+finish
