@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "dicom/uid.h"
+#include "web/admin_api.h"
 #include "web/error_mapping.h"
 #include "web/json_body.h"
 
@@ -246,6 +247,7 @@ std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
       [&archive](const HttpRequest&, const archive::Principal& who) {
         return Stats(archive, who);
       }));
+  AddAdminRoutes(*router, archive);
   return router;
 }
 
