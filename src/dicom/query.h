@@ -83,8 +83,9 @@ Result<ParsedKey> ParseMatchingValues(const QueryAttribute& attribute,
 
 // One key of a requested result order (QIDO-RS `orderby`, a Tresor extension): matches
 // are sorted by the attribute's value, ascending or descending. Values compare as UTF-8
-// bytes, except Patient Name, which compares folded (FoldPersonName: case and Latin accents
-// ignored); empty values sort first ascending, last descending.
+// bytes, except Series and Instance Number (as integers) and Patient Name, which compares
+// folded (FoldPersonName: case and Latin accents ignored); empty values sort first
+// ascending, last descending.
 struct SortKey {
   const QueryAttribute* attribute = nullptr;
   bool descending = false;

@@ -947,6 +947,11 @@ Sql BuildFind(const dicom::Query& query, const AccessScope& scope, ScopePlan pla
                              ? std::string("p.name_folded")
                              : ColumnOf(key.attribute->tag);
     if (column.empty()) continue;
+    // Integer Strings compare as numbers (an empty value as 0).
+    if (key.attribute->tag == dicom::MakeTag(0x0020, 0x0011) ||
+        key.attribute->tag == dicom::MakeTag(0x0020, 0x0013)) {
+      column = "CAST(" + column + " AS INTEGER)";
+    }
     descending = key.descending;
     sort += column + (descending ? " DESC, " : ", ");
   }
