@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "archive/admin_event.h"
 #include "archive/store_mapping.h"
 #include "core/log.h"
 #include "core/random.h"
@@ -270,6 +271,11 @@ Result<std::string> AccessService::CreateApiToken(const Principal& who, const st
                                                    const std::string& user, int days) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
   if (name.empty() || name.size() > 64) return InvalidArgument("token name must have 1-64 characters");
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '@';
+    if (!ok) return InvalidArgument("token name may hold letters, digits, '.', '_', '-' and '@' only");
+  }
   if (days < 1 || days > 3650) return InvalidArgument("days must be 1-3650");
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(user));
   if (!record) return NotFound("no user named " + user);
@@ -285,7 +291,32 @@ Result<std::string> AccessService::CreateApiToken(const Principal& who, const st
   e.object = "token " + name + " of user " + user;
   e.summary = "API token created";
   TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));
+  RecordAdminChange(who, "API token '" + name + "' created for user '" + user + "' (" +
+                             std::to_string(days) + " days)");
   return token;
+}
+
+Result<std::vector<ApiTokenInfo>> AccessService::ListApiTokens(const Principal& who) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_ASSIGN_OR_RETURN(std::vector<store::ApiTokenRecord> tokens, index_.ListApiTokens());
+  std::vector<ApiTokenInfo> out;
+  for (const store::ApiTokenRecord& t : tokens) out.push_back({t.name, t.user, t.expires_at});
+  return out;
+}
+
+Result<bool> AccessService::RevokeApiToken(const Principal& who, const std::string& name) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_ASSIGN_OR_RETURN(bool removed, index_.RemoveApiToken(name));
+  if (!removed) return false;
+  AuditEvent e;
+  e.id = AuditEventId::kSecurityAlert;
+  e.type = AuditEventType::kUserSecurityAttributesChanged;
+  e.action = 'D';
+  e.object = "token " + name;
+  e.summary = "API token revoked";
+  TRESOR_RETURN_IF_ERROR(audit_.Record(who, e));
+  RecordAdminChange(who, "API token '" + name + "' revoked");
+  return true;
 }
 
 Result<AccessService::Admission> AccessService::AdmitAssociation(

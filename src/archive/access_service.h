@@ -5,10 +5,12 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "archive/audit.h"
 #include "archive/options.h"
 #include "archive/principal.h"
+#include "archive/types.h"
 #include "core/clock.h"
 #include "core/status.h"
 #include "security/failure_tracker.h"
@@ -47,10 +49,18 @@ class AccessService {
   Result<Principal> Authenticate(const std::string& bearer, const std::string& source);
   // Ends the session `who` authenticated with (no effect for API tokens).
   Status Logout(const Principal& who);
-  // Creates a long-lived API token for `user` (local administrator only). Returns the
-  // token, shown once; only its SHA-256 is stored.
+  // Creates a long-lived API token for `user` (RequireAdmin: the local administrator or
+  // an admin user). Returns the token, shown once; only its SHA-256 is stored. Names have
+  // 1-64 characters (letters, digits, '.', '_', '-', '@'); kAlreadyExists when taken,
+  // kNotFound for an unknown user, kInvalidArgument unless 1 <= days <= 3650.
   Result<std::string> CreateApiToken(const Principal& who, const std::string& name,
                                      const std::string& user, int days);
+  // Every API token, by name, without the token or its hash (RequireAdmin).
+  Result<std::vector<ApiTokenInfo>> ListApiTokens(const Principal& who);
+  // Revokes the token called `name` (RequireAdmin): from the next request on it
+  // authenticates no one (Authenticate looks every API token up in the index). Returns
+  // false if there was none.
+  Result<bool> RevokeApiToken(const Principal& who, const std::string& name);
   // DICOM user identity negotiation (PS3.7 D.3.3.7) for an admitted peer: verifies a
   // user name and passcode, or a JWT from Login, and returns the principal acting as
   // that user through that peer (services: the peer's grants that the user's role also

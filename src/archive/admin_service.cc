@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "archive/admin_event.h"
 #include "archive/store_mapping.h"
 #include "dicom/uid.h"
 #include "security/access_scope.h"
@@ -12,11 +13,27 @@
 
 namespace tresor::archive {
 
-AdminService::AdminService(store::PolicyIndex& policy, store::AccountIndex& accounts,
-                           AuditService& audit)
-    : policy_(policy), accounts_(accounts), audit_(audit) {}
-
 namespace {
+
+bool IsRole(const std::string& role) {
+  static const char* kRoles[] = {"admin", "radiologist", "technologist", "auditor"};
+  return std::find(std::begin(kRoles), std::end(kRoles), role) != std::end(kRoles);
+}
+
+Status ValidateUserName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return InvalidArgument("user name must have 1-64 characters");
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '@';
+    if (!ok) return InvalidArgument("user name may hold letters, digits, '.', '_', '-' and '@' only");
+  }
+  return Status::Ok();
+}
+
+std::string GroupsText(const std::vector<std::string>& groups) {
+  return groups.empty() ? "none" : security::FormatGroupList(groups);
+}
+
 // The record of one change: a security alert typed by what changed (CID 401).
 AuditEvent Change(AuditEventType type, char action, std::string object, std::string summary) {
   AuditEvent e;
@@ -27,7 +44,12 @@ AuditEvent Change(AuditEventType type, char action, std::string object, std::str
   e.summary = std::move(summary);
   return e;
 }
+
 }  // namespace
+
+AdminService::AdminService(store::PolicyIndex& policy, store::AccountIndex& accounts,
+                           AuditService& audit)
+    : policy_(policy), accounts_(accounts), audit_(audit) {}
 
 Status AdminService::Audited(const Principal& who, AuditEvent e, const Status& done) {
   e.outcome = OutcomeOf(done);
@@ -36,15 +58,26 @@ Status AdminService::Audited(const Principal& who, AuditEvent e, const Status& d
   return done;
 }
 
-Status AdminService::AddPeer(const Principal& who, const security::Peer& peer) {
+Status AdminService::AddPeer(const Principal& who, const security::Peer& peer, bool replace) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
-  if (peer.name.empty()) return InvalidArgument("peer name must not be empty");
-  TRESOR_RETURN_IF_ERROR(security::ValidateAeTitle(peer.ae_title));
-  if (peer.host.empty()) return InvalidArgument("peer host must not be empty");
-  if (peer.port < 1 || peer.port > 65535) return InvalidArgument("peer port must be 1-65535");
+  TRESOR_RETURN_IF_ERROR(security::ValidatePeer(peer));
   TRESOR_RETURN_IF_ERROR(security::ValidateGroupNames(peer.groups));
-  return Audited(who, Change(AuditEventType::kNetworkConfiguration, 'C', "peer " + peer.name, "peer added"),
-                 policy_.PutPeer(ToPeerRecord(peer)));
+  if (!replace) {
+    TRESOR_ASSIGN_OR_RETURN(std::vector<store::PeerRecord> peers, policy_.ListPeers());
+    for (const store::PeerRecord& p : peers) {
+      if (p.name == peer.name) return Status(Code::kAlreadyExists, "peer " + peer.name + " already exists");
+    }
+  }
+  TRESOR_RETURN_IF_ERROR(Audited(
+      who, Change(AuditEventType::kNetworkConfiguration, 'C', "peer " + peer.name, "peer added"),
+      policy_.PutPeer(ToPeerRecord(peer))));
+  RecordAdminChange(who, "peer '" + peer.name + "' registered (AE " + peer.ae_title + " at " +
+                             peer.host + ":" + std::to_string(peer.port) + ", services " +
+                             security::FormatServices(peer.services) + ", groups " +
+                             GroupsText(peer.groups) +
+                             (peer.certificate_sha256.empty() ? "" : ", certificate pinned") +
+                             (peer.require_identity ? ", user identity required" : "") + ")");
+  return Status::Ok();
 }
 
 Result<bool> AdminService::RemovePeer(const Principal& who, const std::string& name) {
@@ -55,6 +88,7 @@ Result<bool> AdminService::RemovePeer(const Principal& who, const std::string& n
                                        "peer removed"),
                            removed.ok() && !*removed ? NotFound("no such peer") : removed.status());
   if (!audited.ok() && audited.code() != Code::kNotFound) return audited;
+  if (*removed) RecordAdminChange(who, "peer '" + name + "' removed");
   return removed;
 }
 
@@ -67,31 +101,35 @@ Status AdminService::CreateUser(const Principal& who, const std::string& name,
                                   const std::string& role, const std::string& password,
                                   const std::vector<std::string>& groups) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_RETURN_IF_ERROR(ValidateUserName(name));
   TRESOR_RETURN_IF_ERROR(security::ValidateGroupNames(groups));
-  if (name.empty() || name.size() > 64) return InvalidArgument("user name must have 1-64 characters");
-  static const char* kRoles[] = {"admin", "radiologist", "technologist", "auditor"};
-  if (std::find(std::begin(kRoles), std::end(kRoles), role) == std::end(kRoles)) {
-    return InvalidArgument("role must be admin, radiologist, technologist or auditor");
-  }
+  if (!IsRole(role)) return InvalidArgument("role must be admin, radiologist, technologist or auditor");
+  std::lock_guard<std::mutex> lock(users_mu_);
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> existing, accounts_.FindUser(name));
   if (existing) return Status(Code::kAlreadyExists, "user " + name + " already exists");
   TRESOR_RETURN_IF_ERROR(security::CheckPasswordPolicy(password));
   TRESOR_ASSIGN_OR_RETURN(std::string hash, security::HashPassword(password));
-  return Audited(who, Change(AuditEventType::kSecurityRolesChanged, 'C', "user " + name + " (" + role + ")",
-                             "user created"),
-                 accounts_.PutUser({name, hash, role, false, groups}));
+  TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kSecurityRolesChanged, 'C',
+                                             "user " + name + " (" + role + ")", "user created"),
+                                 accounts_.PutUser({name, hash, role, false, groups})));
+  RecordAdminChange(who, "user '" + name + "' created (role " + role + ", groups " +
+                             GroupsText(groups) + ")");
+  return Status::Ok();
 }
 
 Status AdminService::SetUserGroups(const Principal& who, const std::string& name,
                                      const std::vector<std::string>& groups) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
   TRESOR_RETURN_IF_ERROR(security::ValidateGroupNames(groups));
+  std::lock_guard<std::mutex> lock(users_mu_);
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, accounts_.FindUser(name));
   if (!user) return NotFound("no user named " + name);
   user->groups = groups;
-  return Audited(who, Change(AuditEventType::kUserSecurityAttributesChanged, 'U', "user " + name,
-                             "user groups changed"),
-                 accounts_.PutUser(*user));
+  TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kUserSecurityAttributesChanged, 'U',
+                                             "user " + name, "user groups changed"),
+                                 accounts_.PutUser(*user)));
+  RecordAdminChange(who, "user '" + name + "': access groups set to " + GroupsText(groups));
+  return Status::Ok();
 }
 
 namespace {
@@ -102,6 +140,11 @@ Status ValidateRule(const GroupRule& rule) {
   }
   return Status::Ok();
 }
+
+std::string RuleText(const GroupRule& rule) {
+  return "group '" + rule.group + "' rule " + GroupRuleKindName(rule.kind) + " = \"" + rule.value +
+         "\"";
+}
 }  // namespace
 
 Result<int64_t> AdminService::AddGroupRule(const Principal& who, const GroupRule& rule) {
@@ -111,6 +154,8 @@ Result<int64_t> AdminService::AddGroupRule(const Principal& who, const GroupRule
   TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kObjectSecurityAttributesChanged, 'C',
                                              "group rule " + rule.group, "group rule added"),
                                  added.status()));
+  RecordAdminChange(who, RuleText(rule) + " added (" + std::to_string(*added) +
+                             " archived studies added)");
   return added;
 }
 
@@ -120,6 +165,7 @@ Result<bool> AdminService::RemoveGroupRule(const Principal& who, const GroupRule
   TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kObjectSecurityAttributesChanged, 'D',
                                              "group rule " + rule.group, "group rule removed"),
                                  removed.status()));
+  if (*removed) RecordAdminChange(who, RuleText(rule) + " removed");
   return removed;
 }
 
@@ -148,30 +194,90 @@ Status AdminService::AssignStudy(const Principal& who, const std::string& group,
   AuditEvent e = Change(AuditEventType::kObjectSecurityAttributesChanged, member ? 'C' : 'D',
                         "group " + group, member ? "study assigned to group" : "study taken out of group");
   e.study_uids = {study_uid};
-  return Audited(who, e, found ? Status::Ok() : NotFound("no study " + study_uid));
+  TRESOR_RETURN_IF_ERROR(Audited(who, e, found ? Status::Ok() : NotFound("no study " + study_uid)));
+  // The study's UID identifies no patient; it is what the audit trail needs to name.
+  RecordAdminChange(who, std::string("study ") + study_uid + (member ? " put into" : " taken out of") +
+                             " group '" + group + "'");
+  return Status::Ok();
+}
+
+Status AdminService::KeepLastAdmin(const std::string& name, const std::string& change) {
+  TRESOR_ASSIGN_OR_RETURN(std::vector<store::UserRecord> users, accounts_.ListUsers());
+  int enabled_admins = 0;
+  bool is_enabled_admin = false;
+  for (const store::UserRecord& u : users) {
+    if (u.role == "admin" && !u.disabled) {
+      ++enabled_admins;
+      if (u.name == name) is_enabled_admin = true;
+    }
+  }
+  if (is_enabled_admin && enabled_admins == 1) {
+    return Conflict("user " + name + " is the last enabled admin: " + change +
+                    " would leave no one to administer the archive");
+  }
+  return Status::Ok();
+}
+
+Result<UserInfo> AdminService::GetUser(const Principal& who, const std::string& name) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, accounts_.FindUser(name));
+  if (!user) return NotFound("no user named " + name);
+  return ToUserInfo(*user);
 }
 
 Status AdminService::SetUserDisabled(const Principal& who, const std::string& name,
                                        bool disabled) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  std::lock_guard<std::mutex> lock(users_mu_);
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, accounts_.FindUser(name));
   if (!user) return NotFound("no user named " + name);
+  if (disabled && !user->disabled) {
+    if (who.IsUser() && who.user == name) return Conflict("you cannot disable your own account");
+    TRESOR_RETURN_IF_ERROR(KeepLastAdmin(name, "disabling it"));
+  }
+  if (user->disabled == disabled) return Status::Ok();
   user->disabled = disabled;
-  return Audited(who, Change(AuditEventType::kUserSecurityAttributesChanged, 'U', "user " + name,
-                             disabled ? "user disabled" : "user enabled"),
-                 accounts_.PutUser(*user));
+  TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kUserSecurityAttributesChanged, 'U',
+                                             "user " + name, disabled ? "user disabled" : "user enabled"),
+                                 accounts_.PutUser(*user)));
+  RecordAdminChange(who, "user '" + name + "' " + (disabled ? "disabled" : "enabled"));
+  return Status::Ok();
+}
+
+Status AdminService::SetUserRole(const Principal& who, const std::string& name,
+                                   const std::string& role) {
+  TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  if (!IsRole(role)) return InvalidArgument("role must be admin, radiologist, technologist or auditor");
+  std::lock_guard<std::mutex> lock(users_mu_);
+  TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, accounts_.FindUser(name));
+  if (!user) return NotFound("no user named " + name);
+  if (user->role == role) return Status::Ok();
+  if (user->role == "admin") {
+    if (who.IsUser() && who.user == name) return Conflict("you cannot take away your own admin role");
+    TRESOR_RETURN_IF_ERROR(KeepLastAdmin(name, "demoting it"));
+  }
+  std::string old_role = user->role;
+  user->role = role;
+  TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kSecurityRolesChanged, 'U',
+                                             "user " + name + " (" + role + ")", "role changed"),
+                                 accounts_.PutUser(*user)));
+  RecordAdminChange(who, "user '" + name + "': role " + old_role + " -> " + role);
+  return Status::Ok();
 }
 
 Status AdminService::SetUserPassword(const Principal& who, const std::string& name,
                                        const std::string& password) {
   TRESOR_RETURN_IF_ERROR(RequireAdmin(who));
+  std::lock_guard<std::mutex> lock(users_mu_);
   TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> user, accounts_.FindUser(name));
   if (!user) return NotFound("no user named " + name);
   TRESOR_RETURN_IF_ERROR(security::CheckPasswordPolicy(password));
   TRESOR_ASSIGN_OR_RETURN(user->password_hash, security::HashPassword(password));
-  return Audited(who, Change(AuditEventType::kUserSecurityAttributesChanged, 'U', "user " + name,
-                             "password changed"),
-                 accounts_.PutUser(*user));
+  TRESOR_RETURN_IF_ERROR(Audited(who, Change(AuditEventType::kUserSecurityAttributesChanged, 'U',
+                                             "user " + name, "password changed"),
+                                 accounts_.PutUser(*user)));
+  RecordAdminChange(who, "user '" + name + "': password changed");
+  return Status::Ok();
 }
 
 Result<std::vector<UserInfo>> AdminService::ListUsers(const Principal& who) {

@@ -107,8 +107,6 @@ std::string Base64(const std::string& in) {
   return out;
 }
 
-bool IsLocalAdmin(const Principal& who) { return RequireAdmin(who).ok(); }
-
 }  // namespace
 
 AuditCode CodeOf(AuditEventId id) {

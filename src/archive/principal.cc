@@ -21,12 +21,20 @@ std::string Principal::Describe() const {
   return "peer '" + peer_name + "' (AE " + ae_title + " from " + address + ")";
 }
 
-Status RequireAdmin(const Principal& who) {
-  if (!who.peer_name.empty() || who.IsUser()) {
-    return PermissionDenied("administration is local only");
-  }
-  return Status::Ok();
+bool IsLocalAdmin(const Principal& who) {
+  return who.peer_name.empty() && who.user.empty() && who.ae_title == "LOCAL" &&
+         who.address == "local";
 }
 
+Status RequireAdmin(const Principal& who) {
+  // A DICOM association never administers, whoever signed in through it.
+  if (!who.peer_name.empty()) return PermissionDenied("administration is not available over DICOM");
+  if (who.IsUser()) {
+    if (who.role == "admin") return Status::Ok();
+    return PermissionDenied("administration needs the admin role");
+  }
+  if (IsLocalAdmin(who)) return Status::Ok();
+  return PermissionDenied("administration needs the admin role");
+}
 
 }  // namespace tresor::archive

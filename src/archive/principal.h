@@ -41,7 +41,13 @@ struct Principal {
   std::string Describe() const;
 };
 
-// kPermissionDenied unless `who` is the local administrator (CLI).
+// True for Principal::LocalAdmin() (the CLI), false for peers and users.
+bool IsLocalAdmin(const Principal& who);
+
+// Ok for the local administrator (CLI) and for a signed-in user whose role is "admin"
+// (HTTPS session or API token; the role is the one read from the account at
+// authentication). kPermissionDenied for everyone else: other roles, and every DICOM
+// peer, also with a user identity of an admin.
 Status RequireAdmin(const Principal& who);
 
 }  // namespace tresor::archive

@@ -134,6 +134,13 @@ struct UserInfo {
   std::vector<std::string> groups;  // access groups (security/access_scope.h)
 };
 
+// An API token as administration lists it (never the token or its hash).
+struct ApiTokenInfo {
+  std::string name;
+  std::string user;
+  int64_t expires_at = 0;  // seconds since the epoch
+};
+
 // A rule that puts studies into an access group when their instances are stored:
 // instances received from peer `value`, or whose Institution Name (0008,0080) or Issuer
 // of Patient ID (0010,0021) equals `value` exactly.

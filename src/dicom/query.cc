@@ -79,6 +79,11 @@ const QueryAttribute* FindQueryAttribute(std::string_view keyword) {
   return nullptr;
 }
 
+bool IsSortable(const QueryAttribute& attribute, QueryLevel level) {
+  return attribute.type != ValueType::kCount && attribute.type != ValueType::kList &&
+         static_cast<int>(attribute.level) <= static_cast<int>(level);
+}
+
 std::optional<TagKey> DictionaryTag(std::string_view keyword) {
   if (keyword.empty() || keyword.size() > 64) return std::nullopt;
   std::string name(keyword);

@@ -81,6 +81,19 @@ Result<ParsedKey> ParseMatchingKey(const QueryAttribute& attribute, const std::s
 Result<ParsedKey> ParseMatchingValues(const QueryAttribute& attribute,
                                       const std::vector<std::string>& values);
 
+// One key of a requested result order (QIDO-RS `orderby`, a Tresor extension): matches
+// are sorted by the attribute's value, ascending or descending. Values compare as UTF-8
+// bytes, except Series and Instance Number (as integers) and Patient Name, which compares
+// folded (FoldPersonName: case and Latin accents ignored); empty values sort first
+// ascending, last descending.
+struct SortKey {
+  const QueryAttribute* attribute = nullptr;
+  bool descending = false;
+};
+// True if matches at `level` can be ordered by `attribute`: a stored value available at
+// that level (its own or a higher level), not a computed count or list.
+bool IsSortable(const QueryAttribute& attribute, QueryLevel level);
+
 struct Query {
   QueryLevel level = QueryLevel::kStudy;
   bool patient_root = false;          // Patient Root model (else Study Root)
@@ -92,6 +105,12 @@ struct Query {
   size_t offset = 0;                  // the first this many matches (in the index's stable
                                       // order) are skipped: paging (QIDO-RS `offset`)
   bool fuzzy_person_names = false;    // PN matching ignores case and accents
+  // The result order: these keys in turn (each IsSortable at `level`), then the index's
+  // stable order as the last key (in the direction of the last key given), so the order
+  // is total and consecutive offsets page through it. Applied before offset and limit.
+  // Empty: the stable order alone (C-FIND and QIDO-RS without orderby).
+  static constexpr size_t kMaxSortKeys = 4;
+  std::vector<SortKey> order_by;      // at most kMaxSortKeys
 };
 
 // One matching entity: values by tag, UTF-8; absent tags have no value.

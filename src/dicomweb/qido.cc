@@ -344,6 +344,33 @@ Result<QidoRequest> ParseQidoRequest(QidoTarget target, const std::string& study
       else return InvalidArgument("fuzzymatching must be true or false");
       continue;
     }
+    if (EqualsLower(name, "orderby")) {
+      // Tresor extension: `orderby=StudyDate`, `orderby=-StudyDate`, repeated or
+      // comma-separated; applied by the index before offset and limit.
+      for (std::string_view item : Split(value, ',')) {
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        bool descending = !item.empty() && item.front() == '-';
+        if (!item.empty() && (item.front() == '-' || item.front() == '+')) item.remove_prefix(1);
+        if (item.empty()) return InvalidArgument("orderby: an empty sort key");
+        AttributeId id = Resolve(item);
+        if (!id.known) return InvalidArgument("orderby: unknown attribute " + Printable(item));
+        if (!id.attribute || !dicom::IsSortable(*id.attribute, level)) {
+          return InvalidArgument("orderby: " + id.name + " cannot order a " + LevelWord(level) +
+                                 " search");
+        }
+        if (std::any_of(query.order_by.begin(), query.order_by.end(),
+                        [&](const dicom::SortKey& k) { return k.attribute == id.attribute; })) {
+          return InvalidArgument("orderby: " + id.name + " is given twice");
+        }
+        if (query.order_by.size() >= dicom::Query::kMaxSortKeys) {
+          return InvalidArgument("orderby: at most " + std::to_string(dicom::Query::kMaxSortKeys) +
+                                 " sort keys");
+        }
+        query.order_by.push_back({id.attribute, descending});
+      }
+      continue;
+    }
     if (EqualsLower(name, "includefield")) {
       for (std::string_view item : Split(value, ',')) {
         while (!item.empty() && item.front() == ' ') item.remove_prefix(1);

@@ -129,4 +129,34 @@ Status ValidateAeTitle(const std::string& ae) {
   return Status::Ok();
 }
 
+Status ValidatePeer(const Peer& peer) {
+  auto in = [](char c, const char* extra) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && std::strchr(extra, c) != nullptr);
+  };
+  if (peer.name.empty() || peer.name.size() > 64) {
+    return InvalidArgument("peer name must have 1-64 characters");
+  }
+  for (char c : peer.name) {
+    if (!in(c, "._-")) return InvalidArgument("peer name may hold letters, digits, '.', '_' and '-' only");
+  }
+  TRESOR_RETURN_IF_ERROR(ValidateAeTitle(peer.ae_title));
+  if (peer.host.empty() || peer.host.size() > 253) {
+    return InvalidArgument("peer host must have 1-253 characters");
+  }
+  if (peer.host.front() == '-') return InvalidArgument("peer host must not start with '-'");
+  for (char c : peer.host) {
+    if (!in(c, ".-:")) {
+      return InvalidArgument("peer host must be an IP address or a DNS name (letters, digits, '.', '-', ':')");
+    }
+  }
+  if (peer.port < 1 || peer.port > 65535) return InvalidArgument("peer port must be 1-65535");
+  if (!peer.certificate_sha256.empty()) {
+    bool hex = peer.certificate_sha256.size() == 64;
+    for (char c : peer.certificate_sha256) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+    if (!hex) return InvalidArgument("certificate_sha256 must be 64 lower-case hex digits");
+  }
+  return Status::Ok();
+}
+
 }  // namespace tresor::security

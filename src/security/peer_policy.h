@@ -73,4 +73,15 @@ bool HostMatches(const std::string& host, const std::string& address);
 // Checks an AE title: 1-16 characters, printable ASCII, no backslash, not all spaces.
 Status ValidateAeTitle(const std::string& ae);
 
+// Checks a peer before it is registered (CLI `tresor peer add` and the REST API alike),
+// kInvalidArgument naming the first bad field:
+//   name        1-64 characters: letters, digits, '.', '_', '-' (it is a URL path segment)
+//   ae_title    ValidateAeTitle
+//   host        an IPv4/IPv6 literal or a DNS name: 1-253 characters of letters, digits,
+//               '.', '-', ':' (IPv6), not starting with '-'
+//   port        1-65535
+//   certificate_sha256  empty, or 64 lower-case hex digits
+// Access groups are checked separately (ValidateGroupNames, access_scope.h).
+Status ValidatePeer(const Peer& peer);
+
 }  // namespace tresor::security

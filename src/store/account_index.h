@@ -52,6 +52,11 @@ class AccountIndex {
   // Inserts an API token; kAlreadyExists if the name is taken.
   virtual Status PutApiToken(const ApiTokenRecord& token) = 0;
   virtual Result<std::optional<ApiTokenRecord>> FindApiToken(const std::string& token_sha256) = 0;
+  // Every API token (hashes included), ordered by name.
+  virtual Result<std::vector<ApiTokenRecord>> ListApiTokens() = 0;
+  // Deletes the token called `name`, so it no longer authenticates from the next lookup
+  // on. Returns false if there was none.
+  virtual Result<bool> RemoveApiToken(const std::string& name) = 0;
 
   // Sessions. TouchSession sets last_seen; RemoveSession returns false if there was none.
   // Expired sessions may be purged by PutSession.

@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS studies(
   institution TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS studies_patient ON studies(patient);
 CREATE INDEX IF NOT EXISTS studies_date ON studies(study_date);
+-- Study lists ordered newest first (orderby=-StudyDate,-StudyTime) without a sort step.
+CREATE INDEX IF NOT EXISTS studies_date_time ON studies(study_date, study_time);
 CREATE INDEX IF NOT EXISTS studies_accession ON studies(accession);
 CREATE TABLE IF NOT EXISTS series(
   id INTEGER PRIMARY KEY,
@@ -1040,7 +1042,26 @@ Sql BuildFind(const dicom::Query& query, const AccessScope& scope, ScopePlan pla
     }
   }
   // One row beyond the limit tells the caller that more exist; the order (row ids, which
-  // only grow) is stable, so consecutive offsets page through the matches.
+  // only grow) is stable, so consecutive offsets page through the matches. Requested sort
+  // keys come first and the row id stays last (in the last key's direction, so an index
+  // on the one sort column serves both): the order is total, paging stays consistent.
+  std::string sort;
+  bool descending = false;
+  for (const dicom::SortKey& key : query.order_by) {
+    if (!key.attribute || !dicom::IsSortable(*key.attribute, query.level)) continue;
+    std::string column = key.attribute->tag == dicom::MakeTag(0x0010, 0x0010)
+                             ? std::string("p.name_folded")
+                             : ColumnOf(key.attribute->tag);
+    if (column.empty()) continue;
+    // Integer Strings compare as numbers (an empty value as 0).
+    if (key.attribute->tag == dicom::MakeTag(0x0020, 0x0011) ||
+        key.attribute->tag == dicom::MakeTag(0x0020, 0x0013)) {
+      column = "CAST(" + column + " AS INTEGER)";
+    }
+    descending = key.descending;
+    sort += column + (descending ? " DESC, " : ", ");
+  }
+  order = sort + order + (descending ? " DESC" : "");
   sql.text = "SELECT " + select + " FROM " + from + (where.empty() ? "" : " WHERE " + where) +
              " ORDER BY " + order + " LIMIT " + std::to_string(FetchLimit(query)) + " OFFSET " +
              std::to_string(std::min<size_t>(query.offset, kMaxOffset));
@@ -1257,6 +1278,29 @@ Result<std::optional<ApiTokenRecord>> SqliteIndex::FindApiToken(const std::strin
   if (rc == SQLITE_DONE) return std::optional<ApiTokenRecord>();
   if (rc != SQLITE_ROW) return reader_->Error("find token");
   return std::optional<ApiTokenRecord>(ApiTokenRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
+}
+
+Result<std::vector<ApiTokenRecord>> SqliteIndex::ListApiTokens() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT name,user,token_sha256,expires_at FROM api_tokens ORDER BY name"));
+  Use q(*s);
+  std::vector<ApiTokenRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
+  if (rc != SQLITE_DONE) return reader_->Error("list tokens");
+  return out;
+}
+
+Result<bool> SqliteIndex::RemoveApiToken(const std::string& name) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM api_tokens WHERE name=?1"));
+  Use q(*s);
+  q.Bind(1, name);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("remove token");
+  return sqlite3_changes(writer_->db) > 0;
 }
 
 const char* GroupRuleKindName(GroupRule::Kind kind) {

@@ -91,6 +91,8 @@ class SqliteIndex : public Index {
   Result<std::vector<UserRecord>> ListUsers() override;
   Status PutApiToken(const ApiTokenRecord& token) override;
   Result<std::optional<ApiTokenRecord>> FindApiToken(const std::string& token_sha256) override;
+  Result<std::vector<ApiTokenRecord>> ListApiTokens() override;
+  Result<bool> RemoveApiToken(const std::string& name) override;
   Result<int64_t> PutGroupRule(const GroupRule& rule) override;
   Result<bool> RemoveGroupRule(const GroupRule& rule) override;
   Result<std::vector<GroupRule>> ListGroupRules() override;

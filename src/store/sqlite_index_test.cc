@@ -454,6 +454,136 @@ TEST_F(SqliteIndexTest, FuzzyNamesFoldLatinExtendedAndOlderArchivesAreRefolded) 
   EXPECT_EQ(fuzzy_matches(), 1u);
 }
 
+TEST_F(SqliteIndexTest, ApiTokensAreListedAndRemoved) {
+  ASSERT_TRUE(index_->PutApiToken({"ci", "alice", Sha('1'), 1800000000}).ok());
+  ASSERT_TRUE(index_->PutApiToken({"backup", "bob", Sha('2'), 1900000000}).ok());
+  auto listed = index_->ListApiTokens();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].name, "backup");  // by name
+  EXPECT_EQ((*listed)[0].user, "bob");
+  EXPECT_EQ((*listed)[0].expires_at, 1900000000);
+  EXPECT_EQ((*listed)[1].name, "ci");
+
+  auto removed = index_->RemoveApiToken("ci");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_TRUE(*removed);
+  auto found = index_->FindApiToken(Sha('1'));
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(found->has_value());  // a removed token is no longer found
+  found = index_->FindApiToken(Sha('2'));
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found->has_value());
+  removed = index_->RemoveApiToken("ci");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_FALSE(*removed);
+  listed = index_->ListApiTokens();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 1u);
+}
+
+// Studies with these dates, names and accession numbers, one instance each, stored in
+// this order (their row ids follow it).
+struct SortStudy {
+  const char* date;
+  const char* name;
+  const char* accession;
+};
+constexpr SortStudy kSortStudies[] = {
+    {"20240105", "bravo^b", "A3"}, {"20230101", "Alpha^A", "A1"},  {"20240105", "\xC3\x89mile^E", "A5"},
+    {"", "charlie^C", "A2"},       {"20250301", "alpha^z", "A4"},  {"20230101", "Delta^D", "A6"},
+};
+
+class SqliteIndexOrderTest : public SqliteIndexTest {
+ protected:
+  void SetUp() override {
+    SqliteIndexTest::SetUp();
+    std::vector<InstanceRecord> records;
+    int n = 0;
+    for (const SortStudy& s : kSortStudies) {
+      std::string k = std::to_string(++n);
+      InstanceRecord r = Record("1.2.3.9." + k, 100 + n, "1.2.3.8." + k, "1.2.3.7." + k, "P" + k);
+      r.attrs.study_date = s.date;
+      r.attrs.patient_name = s.name;
+      r.attrs.accession_number = s.accession;
+      records.push_back(r);
+    }
+    ASSERT_EQ(Add(records).size(), records.size());
+  }
+
+  // The accession numbers of the studies found with `keys` ("-StudyDate", ...), `limit`
+  // and `offset`.
+  std::vector<std::string> Order(const std::vector<std::string>& keys, size_t limit = 100,
+                                 size_t offset = 0) {
+    dicom::Query q;
+    q.level = dicom::QueryLevel::kStudy;
+    q.return_tags = {dicom::MakeTag(0x0008, 0x0050)};
+    q.limit = limit;
+    q.offset = offset;
+    for (const std::string& k : keys) {
+      bool descending = k[0] == '-';
+      const dicom::QueryAttribute* a = dicom::FindQueryAttribute(descending ? k.substr(1) : k);
+      EXPECT_NE(a, nullptr) << k;
+      if (a) q.order_by.push_back({a, descending});
+    }
+    auto found = index_->Find(q, AccessScope::Everything());
+    EXPECT_TRUE(found.ok()) << found.status().ToString();
+    std::vector<std::string> out;
+    if (!found.ok()) return out;
+    for (size_t i = 0; i < found->size() && i < limit; ++i) {
+      out.push_back((*found)[i].values[dicom::MakeTag(0x0008, 0x0050)]);
+    }
+    return out;
+  }
+};
+
+TEST_F(SqliteIndexOrderTest, WithoutSortKeysTheOrderIsTheStableRowOrder) {
+  EXPECT_EQ(Order({}), (std::vector<std::string>{"A3", "A1", "A5", "A2", "A4", "A6"}));
+}
+
+TEST_F(SqliteIndexOrderTest, StudyDateAscendingAndDescendingWithTheRowIdBreakingTies) {
+  // Empty dates first ascending; equal dates in row order.
+  EXPECT_EQ(Order({"StudyDate"}), (std::vector<std::string>{"A2", "A1", "A6", "A3", "A5", "A4"}));
+  // Descending: the tie-breaker runs descending too; empty dates last.
+  EXPECT_EQ(Order({"-StudyDate"}), (std::vector<std::string>{"A4", "A5", "A3", "A6", "A1", "A2"}));
+}
+
+TEST_F(SqliteIndexOrderTest, TheOrderIsAppliedBeforeLimitAndOffset) {
+  std::vector<std::string> all = Order({"-StudyDate"});
+  std::vector<std::string> paged;
+  for (size_t offset = 0; offset < all.size(); offset += 4) {
+    for (const std::string& a : Order({"-StudyDate"}, 4, offset)) paged.push_back(a);
+  }
+  EXPECT_EQ(paged, all);  // the pages concatenate to the whole sorted list
+  EXPECT_EQ(Order({"-StudyDate"}, 2, 1), (std::vector<std::string>{"A5", "A3"}));
+}
+
+TEST_F(SqliteIndexOrderTest, PatientNamesSortIgnoringCaseAndAccents) {
+  // alpha^a < alpha^z < bravo < charlie < delta < emile (folded)
+  EXPECT_EQ(Order({"PatientName"}), (std::vector<std::string>{"A1", "A4", "A3", "A2", "A6", "A5"}));
+  EXPECT_EQ(Order({"-PatientName"}), (std::vector<std::string>{"A5", "A6", "A2", "A3", "A4", "A1"}));
+}
+
+TEST_F(SqliteIndexOrderTest, SeveralKeysSortInTurn) {
+  // By date, then by name descending within a date.
+  EXPECT_EQ(Order({"StudyDate", "-PatientName"}),
+            (std::vector<std::string>{"A2", "A6", "A1", "A5", "A3", "A4"}));
+  EXPECT_EQ(Order({"-AccessionNumber"}), (std::vector<std::string>{"A6", "A5", "A4", "A3", "A2", "A1"}));
+}
+
+TEST_F(SqliteIndexOrderTest, ComputedAttributesAreNotSortable) {
+  const dicom::QueryAttribute* count = dicom::FindQueryAttribute("NumberOfStudyRelatedSeries");
+  const dicom::QueryAttribute* modalities = dicom::FindQueryAttribute("ModalitiesInStudy");
+  const dicom::QueryAttribute* date = dicom::FindQueryAttribute("StudyDate");
+  const dicom::QueryAttribute* sop = dicom::FindQueryAttribute("SOPInstanceUID");
+  ASSERT_TRUE(count && modalities && date && sop);
+  EXPECT_FALSE(dicom::IsSortable(*count, dicom::QueryLevel::kStudy));
+  EXPECT_FALSE(dicom::IsSortable(*modalities, dicom::QueryLevel::kStudy));
+  EXPECT_TRUE(dicom::IsSortable(*date, dicom::QueryLevel::kStudy));
+  EXPECT_TRUE(dicom::IsSortable(*date, dicom::QueryLevel::kImage));  // a higher level's value
+  EXPECT_FALSE(dicom::IsSortable(*sop, dicom::QueryLevel::kStudy));  // below the level
+}
+
 std::string SyncName(const ::testing::TestParamInfo<Sync>& info) {
   switch (info.param) {
     case Sync::kFull:

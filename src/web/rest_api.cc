@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "dicom/uid.h"
+#include "web/admin_api.h"
 #include "web/audit_api.h"
 #include "web/error_mapping.h"
 #include "web/json_body.h"
@@ -247,6 +248,7 @@ std::unique_ptr<Router> MakeRestRouter(archive::ArchiveService& archive) {
       [&archive](const HttpRequest&, const archive::Principal& who) {
         return Stats(archive, who);
       }));
+  AddAdminRoutes(*router, archive);
   AddAuditRoutes(*router, archive);
   return router;
 }

@@ -10,6 +10,7 @@
 //   POST /auth/logout       auth     ends the session; clears the cookie (Max-Age=0)
 //   GET  /api/studies/{study} auth   one study within the caller's scope
 //   GET  /api/stats         auth     what the archive holds (counts)
+//   /api/users, /api/peers, /api/groups, /api/rules, /api/tokens   admin (web/admin_api.h)
 // Every authenticated route goes through the router's one authentication step (bearer,
 // or the cookie plus X-CSRF-Token on state-changing methods), which calls
 // ArchiveService::Authenticate.
