@@ -571,6 +571,27 @@ TEST_F(SqliteIndexOrderTest, SeveralKeysSortInTurn) {
   EXPECT_EQ(Order({"-AccessionNumber"}), (std::vector<std::string>{"A6", "A5", "A4", "A3", "A2", "A1"}));
 }
 
+TEST_F(SqliteIndexTest, SeriesNumbersSortAsIntegers) {
+  std::vector<InstanceRecord> records;
+  int n = 0;
+  for (const char* number : {"10", "9", "2"}) {
+    std::string k = std::to_string(++n);
+    InstanceRecord r = Record("1.2.3.6." + k, 200 + n, kStudyA, "1.2.3.5." + k);
+    r.attrs.series_number = number;
+    records.push_back(r);
+  }
+  ASSERT_EQ(Add(records).size(), 3u);
+  dicom::Query q;
+  q.level = dicom::QueryLevel::kSeries;
+  q.return_tags = {dicom::MakeTag(0x0020, 0x0011)};
+  q.order_by.push_back({dicom::FindQueryAttribute("SeriesNumber"), false});
+  auto found = index_->Find(q, AccessScope::Everything());
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  std::vector<std::string> numbers;
+  for (auto& m : *found) numbers.push_back(m.values[dicom::MakeTag(0x0020, 0x0011)]);
+  EXPECT_EQ(numbers, (std::vector<std::string>{"2", "9", "10"}));
+}
+
 TEST_F(SqliteIndexOrderTest, ComputedAttributesAreNotSortable) {
   const dicom::QueryAttribute* count = dicom::FindQueryAttribute("NumberOfStudyRelatedSeries");
   const dicom::QueryAttribute* modalities = dicom::FindQueryAttribute("ModalitiesInStudy");
