@@ -46,9 +46,15 @@ Status MakeDir(const std::string& path, mode_t mode) {
   return Status::Ok();
 }
 
-// The index page key: HKDF-SHA256 of the 32-byte master key (keys/master.key, created by
-// init) with the purpose "index-pages". Interim derivation local to the data directory
-// code: security/master_key's DeriveKey takes its place when it exists.
+bool SameFilesystem(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev;
+}
+
+}  // namespace
+
+// Interim derivation local to the data directory code: security/master_key's DeriveKey
+// takes its place when it exists.
 Result<std::string> IndexPageKey(const std::string& dir) {
   const std::string path = dir + "/keys/master.key";
   auto master = ReadTextFile(path);
@@ -71,13 +77,6 @@ Result<std::string> IndexPageKey(const std::string& dir) {
   }
   return key;
 }
-
-bool SameFilesystem(const std::string& a, const std::string& b) {
-  struct stat sa {}, sb {};
-  return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev;
-}
-
-}  // namespace
 
 std::string InDataDir(const std::string& dir, const std::string& path) {
   return !path.empty() && path.front() == '/' ? path : dir + "/" + path;

@@ -27,6 +27,11 @@ Result<std::string> ReadTextFile(const std::string& path);
 // removes what it created.
 Status WritePrivateFile(const std::string& path, const std::string& content, mode_t mode);
 
+// The page key of DIR/index.db: HKDF-SHA256 of the 32-byte master key (DIR/keys/master.key,
+// created by init) with the purpose "index-pages". kNotFound without the master key,
+// kInternal for a damaged one.
+Result<std::string> IndexPageKey(const std::string& dir);
+
 // Resolves --data / $TRESOR_DATA / ./var.
 std::string ResolveDataDir(const std::string& flag);
 

@@ -8,14 +8,22 @@ source "$(dirname "$0")/../lib.sh"
 TOOLS=$ROOT/tests/tools
 
 echo "audit_verify: tampering with the trail is detected"
-if ! command -v sqlite3 >/dev/null; then skip --core "sqlite3 CLI missing"; finish; exit $?; fi
+# The index is sealed: tampering goes through tests/tools/index_tamper.cc (built with the
+# tests; CTest passes its path), which opens it with the data directory's own key.
+INDEX_TAMPER=${INDEX_TAMPER:-$(dirname "$TRESOR")/../../tests/index_tamper}
+if [ ! -x "$INDEX_TAMPER" ]; then
+  fail "index_tamper not built: $INDEX_TAMPER (cmake --build build --target index_tamper)"; finish; exit 1
+fi
 
-# tamper DIR SQL: runs SQL on the stopped archive's index the way someone with the disk
-# would (dropping the append-only triggers first). The one place that edits the index.
+# tamper DIR SQL: runs SQL on the stopped archive's index the way an insider holding the
+# disk and the master key would (dropping the append-only triggers first). The one place
+# that edits the index.
 tamper() {
-  sqlite3 "$1/index.db" "DROP TRIGGER IF EXISTS audit_records_no_update;
+  "$INDEX_TAMPER" "$1" "DROP TRIGGER IF EXISTS audit_records_no_update;
     DROP TRIGGER IF EXISTS audit_records_no_delete; $2"
 }
+# sql DIR SELECT: one read-only query on the index, through the product's own command.
+sql() { "$TRESOR" index sql --data "$1" "$2"; }
 
 "$PY" "$TOOLS/make_studies.py" --out "$WORK/corpus" --patients 1 --studies 1 --series 1 --instances 3 \
   --rows 8 --cols 8 >/dev/null
@@ -28,8 +36,8 @@ for i in 1 2 3; do echoscu -aet MOD -aec TRESOR 127.0.0.1 "$PORT" >/dev/null 2>&
 check "storescu stores the corpus" storescu -aet MOD -aec TRESOR 127.0.0.1 "$PORT" +sd +r "$WORK/corpus"
 stop_server  # signs a checkpoint of the head
 check "the stopped archive verifies intact" "$TRESOR" audit verify --data "$DATA"
-HEAD=$(sqlite3 "$DATA/index.db" "SELECT max(seq) FROM audit_records")
-SIGNED=$(sqlite3 "$DATA/index.db" "SELECT max(seq) FROM audit_checkpoints")
+HEAD=$(sql "$DATA" "SELECT max(seq) FROM audit_records")
+SIGNED=$(sql "$DATA" "SELECT max(seq) FROM audit_checkpoints")
 check "a checkpoint was signed at shutdown" test -n "$SIGNED" -a "$SIGNED" -ge 6
 PUB=$("$TRESOR" audit public-key --data "$DATA")
 check "verify against the public key kept elsewhere" "$TRESOR" audit verify --public-key "$PUB" --data "$DATA"
@@ -57,5 +65,5 @@ case_ column_only "UPDATE audit_records SET actors = char(10) || 'SOMEONE' || ch
 
 # The positive control: the untouched archive still verifies and serves.
 check "the original still verifies intact" "$TRESOR" audit verify --data "$DATA"
-check "verifying appended its own record (Audit Log Used)" test "$(sqlite3 "$DATA/index.db" "SELECT max(seq) FROM audit_records")" -gt "$HEAD"
+check "verifying appended its own record (Audit Log Used)" test "$(sql "$DATA" "SELECT max(seq) FROM audit_records")" -gt "$HEAD"
 finish
