@@ -317,6 +317,19 @@ async function run(context, page, events) {
   await page.waitForSelector('form.signin');
   const u = new URL(page.url());
   r.eq('after sign-out /viewer/ leads to the sign-in with next=', ['/', '/viewer/'], [u.pathname, u.searchParams.get('next')]);
+
+  // ---- back-off: repeated wrong passwords for one user end in the 429 message
+  await page.goto(BASE + '/');
+  await page.waitForSelector('form.signin');
+  let text = '';
+  for (let i = 0; i < 8 && !/Too many/.test(text); i++) {
+    await signIn(page, 'auditor', 'wrong password ' + i);
+    await page.waitForSelector('form.signin .msg-error');
+    await page.waitForFunction(() => !document.querySelector('form.signin button').disabled);
+    text = await page.textContent('form.signin .msg-error');
+  }
+  r.check('repeated wrong passwords show "Too many failed sign-ins. Try again in N seconds/minutes."',
+    /^Too many failed sign-ins\. Try again in \d+ (seconds?|minutes)\.$/.test(text), text);
 }
 
 main();

@@ -1,18 +1,21 @@
 // Audit trail (auditor and admin roles): GET /api/audit with filters; a server without
 // the audit API (404) shows that the trail is not available yet.
-import { h, replace, field, message } from '../dom.js';
+import { h, replace, field, message, select } from '../dom.js';
 import * as api from '../api.js';
 import * as fmt from '../format.js';
 
 const PAGE = 50;
 const FILTERS = [['from', 'From', 'datetime-local'], ['to', 'To', 'datetime-local'], ['user', 'User or AE title', 'text'],
-  ['patient_id', 'Patient ID', 'text'], ['study', 'Study Instance UID', 'text'], ['event', 'Event type', 'text']];
+  ['patient_id', 'Patient ID', 'text'], ['study', 'Study Instance UID', 'text'], ['event', 'Event type', 'select']];
+// DICOM audit event types (PS3.15 A.5, CID 400) by the names the server accepts.
+const EVENTS = ['', 'authentication', 'query', 'accessed', 'transferred', 'import', 'export', 'deleted',
+  'application', 'audit', 'alert'];
 
 // A datetime-local value (local time) -> ISO 8601 UTC; '' stays ''.
 function toIso(v) {
   if (!v) return '';
   const d = new Date(v);
-  return isNaN(d.getTime()) ? '' : d.toISOString();
+  return isNaN(d.getTime()) ? '' : d.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 export function auditPage(ctx) {
@@ -21,8 +24,10 @@ export function auditPage(ctx) {
   const page = Math.max(1, parseInt(p.get('page') || '1', 10) || 1);
   const inputs = {};
   const fields = FILTERS.map(([k, label, type]) => {
-    inputs[k] = h('input', { name: k, type, value: p.get(k) || '', autocomplete: 'off' });
-    return field(label, inputs[k], k === 'event' ? 'e.g. login, query, retrieve, store, export' : null);
+    inputs[k] = type === 'select'
+      ? select({ name: k }, EVENTS.map((e) => [e, e || 'Any']), p.get(k) || '')
+      : h('input', { name: k, type, value: p.get(k) || '', autocomplete: 'off' });
+    return field(label, inputs[k]);
   });
   const form = h('form', { class: 'search', 'aria-label': 'Audit filters' }, fields,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Show'),

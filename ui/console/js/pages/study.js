@@ -69,5 +69,5 @@ function seriesCard(study, se) {
     h('div', { class: 'series-info' },
       h('strong', null, 'Series ' + num + (fmt.first(se, 'Modality') ? ' · ' + fmt.first(se, 'Modality') : '')),
       desc ? h('span', null, desc) : null,
-      h('span', { class: 'muted' }, fmt.first(se, 'NumberOfSeriesRelatedInstances') + ' instances')));
+      h('span', { class: 'muted' }, fmt.first(se, 'NumberOfSeriesRelatedInstances') + (fmt.first(se, 'NumberOfSeriesRelatedInstances') === '1' ? ' instance' : ' instances'))));
 }
