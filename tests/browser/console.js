@@ -313,11 +313,6 @@ async function run(context, page, events) {
   const after = await page.evaluate(async () => (await fetch('/dicom-web/studies?limit=1')).status);
   r.eq('after sign-out the page\'s search gets 401', 401, after);
   r.check('the session cookie is gone', !(await context.cookies()).some((c) => c.name === 'tresor_session'));
-  await page.goto(BASE + '/viewer/');
-  await page.waitForSelector('form.signin');
-  const u = new URL(page.url());
-  r.eq('after sign-out /viewer/ leads to the sign-in with next=', ['/', '/viewer/'], [u.pathname, u.searchParams.get('next')]);
-
   // ---- back-off: repeated wrong passwords for one user end in the 429 message
   await page.goto(BASE + '/');
   await page.waitForSelector('form.signin');
@@ -330,6 +325,14 @@ async function run(context, page, events) {
   }
   r.check('repeated wrong passwords show "Too many failed sign-ins. Try again in N seconds/minutes."',
     /^Too many failed sign-ins\. Try again in \d+ (seconds?|minutes)\.$/.test(text), text);
+
+  // ---- signed out, the viewer sends the browser to the sign-in page with next=
+  const nav = await page.goto(BASE + '/viewer/');
+  const found = await page.waitForSelector('form.signin', { timeout: 5000 }).then(() => true, () => false);
+  const u = new URL(page.url());
+  r.check('after sign-out /viewer/ leads to the sign-in with next=/viewer/',
+    u.pathname === '/' && u.searchParams.get('next') === '/viewer/' && found,
+    'HTTP ' + (nav && nav.status()) + ' at ' + page.url());
 }
 
 main();
