@@ -225,9 +225,35 @@ async function run(context, page, events) {
   const users = await page.$$eval('table.users tbody tr', (trs) => trs.map((t) => t.dataset.name));
   r.eq('the users page lists every user', sorted(cfg.users), sorted(users));
   await screenshot(page, 'admin-users');
+  const addUser = page.locator('form.add-form');
+  await addUser.getByLabel('User name', { exact: true }).fill('newuser');
+  await addUser.getByLabel('Role', { exact: true }).selectOption('technologist');
+  await addUser.getByLabel('Password', { exact: true }).fill('a long enough passphrase 42');
+  await addUser.getByLabel('Access groups', { exact: true }).fill('all');
+  await addUser.locator('button[type=submit]').click();
+  await page.waitForSelector('table.users tr[data-name="newuser"]');
+  r.eq('a user added on the page is listed with its role', 'technologist', await page.textContent('table.users tr[data-name="newuser"] td:nth-child(2)'));
+  await page.click('table.users tr[data-name="newuser"] button:text-is("Disable")');
+  await page.waitForSelector('table.users tr[data-name="newuser"] button:text-is("Enable")');
+  const disabled = await page.evaluate(async () => (await (await fetch('/api/users')).json()).find((u) => u.name === 'newuser').disabled);
+  r.eq('"Disable" disables the user on the server', true, disabled);
   await page.goto(BASE + '/#/admin/peers');
   await page.waitForSelector('table.peers tbody tr');
   r.eq('the peers page lists the registered peer', [cfg.peer], await page.$$eval('table.peers tbody tr', (t) => t.map((x) => x.dataset.name)));
+  const addPeer = page.locator('form.add-form');
+  await addPeer.getByLabel('Name', { exact: true }).fill('pacs2');
+  await addPeer.getByLabel('AE title', { exact: true }).fill('PACS2');
+  await addPeer.getByLabel('Port', { exact: true }).fill('11113');
+  await addPeer.locator('button[type=submit]').click();
+  await page.waitForSelector('table.peers tr[data-name="pacs2"]');
+  r.check('a peer added on the page is listed (TLS not required, echo and store)',
+    /not required/.test(await page.textContent('table.peers tr[data-name="pacs2"]')) &&
+    (await page.textContent('table.peers tr[data-name="pacs2"] td:nth-child(4)')) === 'echo, store');
+  await page.click('table.peers tr[data-name="pacs2"] button');
+  await page.click('table.peers tr[data-name="pacs2"] button');
+  await page.waitForSelector('table.peers tr[data-name="pacs2"]', { state: 'detached' });
+  const peerNames = await page.evaluate(async () => (await (await fetch('/api/peers')).json()).map((p) => p.name));
+  r.eq('a removed peer is gone on the server', [cfg.peer], peerNames);
   await page.goto(BASE + '/#/admin/groups');
   await page.waitForSelector('form.add-form');
   await page.fill('form.add-form input >> nth=0', 'console-test');
