@@ -60,9 +60,19 @@ async function load(ctx, p, page, status, results) {
   }
   const records = Array.isArray(data.records) ? data.records : [];
   replace(status, message('info', records.length ? 'Records ' + ((page - 1) * PAGE + 1) + '–' + ((page - 1) * PAGE + records.length) + '.' : 'No records match.'));
-  const rows = records.map((r) => h('tr', { class: r.outcome && r.outcome !== 'success' ? 'failed' : null },
-    h('td', null, String(r.seq ?? '')), h('td', null, fmt.isoTime(r.time)), h('td', null, r.event_type || r.event_id || ''),
-    h('td', null, r.action || ''), h('td', null, r.outcome || ''),
+  // DICOM event outcome (PS3.15 A.5.1): 0 success, 4 minor, 8 serious, 12 major failure.
+  const OUTCOMES = { 0: 'success', 4: 'minor failure', 8: 'serious failure', 12: 'major failure' };
+  const outcome = (r) => {
+    const code = r.outcome;
+    const word = OUTCOMES[code] !== undefined ? OUTCOMES[code] : String(code ?? '');
+    return r.outcome_description ? word + ' (' + r.outcome_description + ')' : word;
+  };
+  const failed = (r) => r.outcome !== undefined && r.outcome !== null && String(r.outcome) !== '0' && r.outcome !== 'success';
+  const event = (r) => [r.event_name || r.event_id, r.event_type_name || r.event_type].filter(Boolean).join(': ');
+  const ACTIONS = { C: 'create', R: 'read', U: 'update', D: 'delete', E: 'execute' };
+  const rows = records.map((r) => h('tr', { class: failed(r) ? 'failed' : null },
+    h('td', null, String(r.seq ?? '')), h('td', null, fmt.isoTime(r.time)), h('td', null, event(r)),
+    h('td', null, ACTIONS[r.action] || r.action || ''), h('td', null, outcome(r)),
     h('td', null, [r.user, r.ae_title].filter(Boolean).join(' / ')), h('td', null, r.host || ''),
     h('td', null, r.patient_id || ''), h('td', { class: 'uid' }, (r.study_uids || []).join(' ')),
     h('td', null, r.summary || r.query || '')));
