@@ -21,6 +21,7 @@
 #include "security/access_scope.h"
 #include "dicomweb/dicomweb.h"
 #include "web/https_server.h"
+#include "web/site_routes.h"
 
 namespace tresor::app {
 
@@ -136,7 +137,7 @@ int CmdServe(const Args& a) {
   st = server.Start();
   if (!st.ok()) return Fail(st);
 
-  // HTTPS (REST API and DICOMweb; the console next) from the same TLS material.
+  // HTTPS (REST API, DICOMweb, the console and the viewer) from the same TLS material.
   std::unique_ptr<web::HttpsServer> https;
   if (o.config.http_port >= 0) {
     web::WebOptions web_options;
@@ -160,6 +161,13 @@ int CmdServe(const Args& a) {
     dicomweb_options.max_concurrent_renders = o.config.dicomweb_max_concurrent_renders;
     dicomweb_options.max_render_pixels = o.config.dicomweb_max_render_pixels;
     dicomweb::AddDicomWebRoutes(*router, *o.archive, dicomweb_options);
+    web::SiteOptions site;  // after every API route: the console takes the rest
+    site.console_dir = o.config.web_console_dir.empty()
+                           ? std::string()
+                           : InDataDir(dir, o.config.web_console_dir);
+    site.viewer_dir = o.config.web_viewer_dir.empty() ? web::DefaultViewerDir()
+                                                      : InDataDir(dir, o.config.web_viewer_dir);
+    web::AddSiteRoutes(*router, site);
     https = std::make_unique<web::HttpsServer>(std::move(router), web_options,
                                                 core::SystemClock::Instance());
     st = https->Start();

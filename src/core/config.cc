@@ -144,6 +144,8 @@ const std::map<std::string, Setter>& Setters() {
        IntSetter(&Config::dicomweb_max_concurrent_renders, 1, 64)},
       {"dicomweb.max_render_pixels",
        IntSetter(&Config::dicomweb_max_render_pixels, 1024, int64_t{1} << 32)},
+      {"web.console_dir", StringSetter(&Config::web_console_dir)},
+      {"web.viewer_dir", StringSetter(&Config::web_viewer_dir)},
       {"web.cors_origins",
        [](const Value& v, Config& c) { return ToOrigins(v, &c.web_cors_origins); }},
       {"query.fuzzy_person_names", BoolSetter(&Config::fuzzy_person_names)},
@@ -232,7 +234,7 @@ dicom_tls_port = 2762
 # server refuses to start that way unless this is true (then it warns at every start).
 # Prefer TLS only: dicom_port = -1.
 insecure_plain_dicom = false
-# HTTPS port for the REST API (and, next, DICOMweb and the console); -1 turns it off.
+# HTTPS port for the REST API, DICOMweb, the console and the viewer; -1 turns it off.
 http_port = 8443
 
 [tls]
@@ -304,6 +306,12 @@ idle_timeout_seconds = 60
 # Browser origins allowed to call the API from another site (CORS, with credentials),
 # separated by spaces, e.g. "https://viewer.example.org:3000". Empty: no CORS at all.
 cors_origins = ""
+# The console (the web pages at /) is compiled into the binary; console_dir serves it
+# from a folder instead (development). The OHIF viewer at /viewer/ (signed-in users only)
+# is served from viewer_dir; empty: the folder scripts/install-viewer fills
+# ($TRESOR_OHIF_DIR/dist, by default .cache/ohif/dist of the source checkout).
+console_dir = ""
+viewer_dir = ""
 
 [dicomweb]
 # Largest STOW-RS request body (bytes), streamed to disk part by part. A declared

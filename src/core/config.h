@@ -54,6 +54,8 @@ struct Config {
   int web_max_connections_per_address = 32;  // open HTTPS connections of one client IP
   int web_handshake_timeout_seconds = 10;    // the TLS handshake from accept
   std::vector<std::string> web_cors_origins;  // origins granted CORS; empty: none
+  std::string web_console_dir;  // serve the console from here; empty: the embedded one
+  std::string web_viewer_dir;   // OHIF's dist; empty: where scripts/install-viewer puts it
   // [dicomweb]
   uint64_t dicomweb_max_upload_bytes = uint64_t{64} << 30;  // one STOW-RS request body
   int64_t dicomweb_qido_default_limit = 1000;  // QIDO-RS matches without `limit`

@@ -38,7 +38,8 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-// Sent with every response, errors included.
+// Sent with every response, errors included. A handler may replace the two marked
+// overridable (a page's own CSP, caching of static files); the others always hold.
 constexpr std::pair<const char*, const char*> kSecurityHeaders[] = {
     {"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
     {"Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"},
@@ -47,6 +48,28 @@ constexpr std::pair<const char*, const char*> kSecurityHeaders[] = {
     {"Referrer-Policy", "no-referrer"},
     {"Cache-Control", "no-store"},
 };
+constexpr const char* kOverridableHeaders[] = {"Content-Security-Policy", "Cache-Control"};
+
+bool IsOverridable(std::string_view name) {
+  for (const char* o : kOverridableHeaders) {
+    if (EqualsIgnoreCase(name, o)) return true;
+  }
+  return false;
+}
+
+bool IsSecurityHeader(std::string_view name) {
+  for (const auto& [n, v] : kSecurityHeaders) {
+    if (EqualsIgnoreCase(name, n)) return true;
+  }
+  return false;
+}
+
+bool HasHeader(const HeaderList& headers, std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (EqualsIgnoreCase(n, name)) return true;
+  }
+  return false;
+}
 
 // After refusing a request whose rest is still arriving, read and discard at most this
 // much for at most this long before closing, so the client sees the response instead of
@@ -494,10 +517,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void SetHeaders(Message& m, const HttpResponse& r) {
     m.version(version_ == 10 ? 10 : 11);
     m.result(static_cast<unsigned>(r.status));
-    for (const auto& [name, value] : kSecurityHeaders) m.set(name, value);
+    for (const auto& [name, value] : kSecurityHeaders) {
+      if (IsOverridable(name) && HasHeader(r.headers, name)) continue;
+      m.set(name, value);
+    }
     bool has_challenge = false;
     for (const auto& [name, value] : r.headers) {
       has_challenge |= EqualsIgnoreCase(name, "WWW-Authenticate");
+      if (IsSecurityHeader(name) && !IsOverridable(name)) continue;  // never weakened
       m.insert(name, value);
     }
     if (r.status == 401 && !has_challenge) {

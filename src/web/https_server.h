@@ -43,7 +43,9 @@
 //
 // Every response, errors and streams included, carries HSTS, CSP (frame-ancestors
 // 'none'), X-Content-Type-Options, X-Frame-Options, Referrer-Policy and Cache-Control:
-// no-store; errors are JSON {"error": "..."}. One log line per request at info: method,
+// no-store. A handler's own Content-Security-Policy or Cache-Control header replaces the
+// default (static pages, cacheable bundles); a handler's copy of any other of these
+// headers is dropped, so they cannot be weakened. Errors are JSON {"error": "..."}. One log line per request at info: method,
 // path (query parameter names only), status, client address, user, duration.
 //
 // Thread-safety: Start/Stop/port from one owning thread.

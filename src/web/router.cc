@@ -34,9 +34,20 @@ bool IsParam(std::string_view segment) {
   return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
-// True if `path` matches the route pattern; fills `params` with the {name} segments.
+bool IsPrefixPattern(std::string_view pattern) {
+  return pattern.size() >= 2 && pattern.substr(pattern.size() - 2) == "/*";
+}
+
+// True if `path` matches the route pattern; fills `params` with the {name} segments (or
+// the rest of a prefix route).
 bool Match(std::string_view pattern, std::string_view path,
            std::map<std::string, std::string>* params) {
+  if (IsPrefixPattern(pattern)) {
+    std::string_view prefix = pattern.substr(0, pattern.size() - 1);
+    if (path.substr(0, prefix.size()) != prefix) return false;
+    if (params) *params = {{kRestParam, std::string(path.substr(prefix.size()))}};
+    return true;
+  }
   auto want = Segments(pattern);
   auto got = Segments(path);
   if (want.size() != got.size()) return false;
@@ -123,7 +134,38 @@ bool IsSafeMethod(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
 
+bool AcceptsHtml(const HttpRequest& head) {
+  for (const auto& [name, value] : head.headers) {
+    if (EqualsIgnoreCase(name, "Accept") && value.find("text/html") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+std::string SignInLocation(std::string_view path, std::string_view query) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string target(path);
+  if (!query.empty()) {
+    target += '?';
+    target += query;
+  }
+  std::string out = "/?next=";
+  for (unsigned char c : target) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '/' || c == '.' || c == '_' || c == '~' || c == '-';
+    if (plain) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
 
 std::string CsrfTokenFor(std::string_view session_token) {
   static constexpr std::string_view kLabel = "tresor csrf v1\n";
@@ -227,7 +269,23 @@ void Router::Add(Route route) {
     TRESOR_LOG(kError) << "route path must start with '/': " << route.path;
     std::abort();
   }
+  if (IsPrefixPattern(route.path) &&
+      (route.path.find('{') != std::string::npos ||
+       route.path.find('*') != route.path.size() - 1)) {
+    TRESOR_LOG(kError) << "prefix route " << route.path << " may hold no other pattern";
+    std::abort();
+  }
+  if (route.sign_in_redirect && route.is_public()) {
+    TRESOR_LOG(kError) << "route " << route.path << ": sign_in_redirect needs authentication";
+    std::abort();
+  }
   for (const Route& r : routes_) {
+    bool both_prefix = IsPrefixPattern(r.path) && IsPrefixPattern(route.path);
+    if (both_prefix && r.method == route.method && r.path == route.path) {
+      TRESOR_LOG(kError) << "route " << route.method << " " << route.path << " added twice";
+      std::abort();
+    }
+    if (IsPrefixPattern(r.path) || IsPrefixPattern(route.path)) continue;
     if (r.method == route.method && Segments(r.path).size() == Segments(route.path).size() &&
         (Match(r.path, route.path, nullptr) || Match(route.path, r.path, nullptr))) {
       TRESOR_LOG(kError) << "route " << route.method << " " << route.path << " added twice";
@@ -242,7 +300,9 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
   const Route* route = nullptr;
   std::string allow;
   std::map<std::string, std::string> params;
+  // Exact routes first; then prefix routes, the longest prefix (with any method) deciding.
   for (const Route& r : routes_) {
+    if (IsPrefixPattern(r.path)) continue;
     std::map<std::string, std::string> p;
     if (!Match(r.path, head.path, &p)) continue;
     if (r.method == head.method) {
@@ -253,6 +313,28 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
     if (allow.find(r.method) == std::string::npos) {
       if (!allow.empty()) allow += ", ";
       allow += r.method;
+    }
+  }
+  if (route == nullptr && allow.empty()) {
+    size_t longest = 0;
+    for (const Route& r : routes_) {
+      if (IsPrefixPattern(r.path) && r.path.size() > longest && Match(r.path, head.path, nullptr)) {
+        longest = r.path.size();
+      }
+    }
+    for (const Route& r : routes_) {
+      if (r.path.size() != longest || !IsPrefixPattern(r.path)) continue;
+      std::map<std::string, std::string> p;
+      if (!Match(r.path, head.path, &p)) continue;
+      if (r.method == head.method) {
+        route = &r;
+        params = std::move(p);
+        break;
+      }
+      if (allow.find(r.method) == std::string::npos) {
+        if (!allow.empty()) allow += ", ";
+        allow += r.method;
+      }
     }
   }
   if (route == nullptr) {
@@ -266,6 +348,25 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
   }
 
   if (!route->is_public()) {
+    Decision checked = Authenticate(head);
+    if (!checked.principal_ && route->sign_in_redirect && checked.rejection_.status == 401 &&
+        head.method == "GET" && AcceptsHtml(head)) {
+      HttpResponse redirect;
+      redirect.status = 303;
+      redirect.headers.emplace_back("Location", SignInLocation(head.path, head.query));
+      checked.rejection_ = std::move(redirect);
+    }
+    if (!checked.principal_) return checked;
+    d = std::move(checked);
+  }
+  d.route_ = route;
+  d.path_params_ = std::move(params);
+  return d;
+}
+
+Router::Decision Router::Authenticate(const HttpRequest& head) const {
+  Decision d;
+  {
     std::string_view authorization = head.Header("Authorization");
     std::string cookie;
     std::string_view credential;
@@ -321,8 +422,6 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
     }
     d.principal_ = std::move(principal).value();
   }
-  d.route_ = route;
-  d.path_params_ = std::move(params);
   return d;
 }
 
@@ -396,8 +495,20 @@ std::string Router::OpenApi() const {
   for (const Route& r : routes_) {
     Json op = Json::object();
     op["summary"] = r.summary;
-    op["operationId"] = OperationId(r.method, r.path);
+    op["operationId"] = OperationId(r.method, IsPrefixPattern(r.path)
+                                                  ? r.path.substr(0, r.path.size() - 1) + "any"
+                                                  : r.path);
     Json parameters = Json::array();
+    // A prefix route is listed once, its rest as a path parameter.
+    std::string shown = r.path;
+    if (IsPrefixPattern(r.path)) {
+      shown = r.path.substr(0, r.path.size() - 1) + "{path}";
+      parameters.push_back({{"name", "path"},
+                            {"in", "path"},
+                            {"required", true},
+                            {"description", "any path below the prefix (may hold '/')"},
+                            {"schema", {{"type", "string"}}}});
+    }
     for (std::string_view segment : Segments(r.path)) {
       if (!IsParam(segment)) continue;
       parameters.push_back({{"name", std::string(segment.substr(1, segment.size() - 2))},
@@ -422,6 +533,9 @@ std::string Router::OpenApi() const {
                                                   {{"cookieAuth", Json::array()}}});
     Json responses = Json::object();
     responses["200"] = {{"description", "success"}};
+    if (r.sign_in_redirect) {
+      responses["303"] = {{"description", "browser navigation without a session: to sign-in"}};
+    }
     if (!r.is_public()) {
       responses["401"] = {{"description", "missing, invalid or expired bearer credential"},
                           {"content", error_body}};
@@ -435,7 +549,7 @@ std::string Router::OpenApi() const {
     }
     responses["default"] = {{"description", "error"}, {"content", error_body}};
     op["responses"] = responses;
-    paths[r.path][Lowercase(r.method)] = op;
+    paths[shown][Lowercase(r.method)] = op;
   }
   Json doc = {
       {"openapi", "3.0.3"},

@@ -43,7 +43,12 @@ using StreamHandler = std::function<Result<std::unique_ptr<BodySink>>(
 
 struct Route {
   std::string method;   // "GET", "POST", ...
-  std::string path;     // "/api/stats"; a segment "{name}" matches one non-empty segment
+  std::string path;     // "/api/stats"; a segment "{name}" matches one non-empty segment.
+                        // A path ending in "/*" (a prefix route, no "{name}" allowed)
+                        // matches every path starting with the part before the '*'
+                        // ("/viewer/*": "/viewer/", "/viewer/a/b.js"); the rest, raw, is
+                        // path_params["*"]. Routes without '*' are tried first, then
+                        // prefix routes, longest prefix first.
   std::string summary;  // one line, for the OpenAPI document
   std::vector<std::string> body_types;  // media types of the request body; empty: no body
   uint64_t max_body_bytes = 0;          // 0: the server's limit, else the smaller of both
@@ -53,6 +58,11 @@ struct Route {
   AuthenticatedHandler handler;
   StreamHandler stream_handler;         // authenticated, body streamed (max_body_bytes
                                         // then bounds the whole stream)
+  // Authenticated pages a browser navigates to (the viewer): a GET without a valid
+  // credential whose Accept includes text/html gets 303 to the sign-in page
+  // ("/?next=" + the percent-encoded path and query) instead of 401. Nothing else changes:
+  // the handler still runs only for an authenticated caller.
+  bool sign_in_redirect = false;
 
   bool is_public() const { return static_cast<bool>(public_handler); }
   bool is_streamed() const { return static_cast<bool>(stream_handler); }
@@ -71,6 +81,13 @@ struct Route {
 inline constexpr char kSessionCookie[] = "tresor_session";
 // The header carrying the CSRF token on cookie-authenticated state-changing requests.
 inline constexpr char kCsrfHeader[] = "X-CSRF-Token";
+// The key of a prefix route's rest in HttpRequest::path_params.
+inline constexpr char kRestParam[] = "*";
+
+// The Location of the sign-in redirect for a request: "/?next=" followed by its path and
+// query, every byte outside [A-Za-z0-9/._~-] percent-encoded (so the value is one
+// same-origin path, never a scheme or another host).
+std::string SignInLocation(std::string_view path, std::string_view query);
 
 // The CSRF token of a session token: hex SHA-256 of a fixed label and the token. Stateless;
 // only a client that was handed the token (or can read the cookie) can present it.
@@ -143,6 +160,9 @@ class Router {
   std::string OpenApi() const;
 
  private:
+  // The authentication step alone: a Decision with the principal set, or its rejection.
+  Decision Authenticate(const HttpRequest& head) const;
+
   Authenticator authenticate_;
   std::string version_;
   std::vector<Route> routes_;

@@ -277,5 +277,63 @@ TEST_F(RouterTest, AllowedMethods) {
   EXPECT_EQ(router_.AllowedMethods("/nope"), "");
 }
 
+TEST(RouterPrefix, ExactRoutesWinThenLongestPrefix) {
+  Router router(
+      [](const std::string& bearer, const std::string& source) -> Result<archive::Principal> {
+        if (bearer != "good") return Status(Code::kUnauthenticated, "bad token");
+        return archive::Principal::ForUser("alice", "radiologist", source, {});
+      },
+      "1");
+  auto echo = [](std::string tag) {
+    return [tag](const HttpRequest& r) {
+      auto it = r.path_params.find(kRestParam);
+      return HttpResponse::Json(200, DumpJson({{"tag", tag},
+                                               {"rest", it == r.path_params.end() ? "-" : it->second}}));
+    };
+  };
+  router.Add(Route::Public("GET", "/*", "all", echo("all")));
+  router.Add(Route::Public("GET", "/api/health", "health", echo("health")));
+  Route viewer = Route::Authenticated("GET", "/viewer/*", "viewer",
+                                      [](const HttpRequest& r, const archive::Principal&) {
+                                        return HttpResponse::Json(
+                                            200, DumpJson({{"rest", r.path_params.at(kRestParam)}}));
+                                      });
+  viewer.sign_in_redirect = true;
+  router.Add(std::move(viewer));
+
+  EXPECT_NE(router.Handle(Request("GET", "/api/health")).body.find("\"health\""), std::string::npos);
+  EXPECT_NE(router.Handle(Request("GET", "/")).body.find("\"rest\":\"\""), std::string::npos);
+  EXPECT_NE(router.Handle(Request("GET", "/a/b.js")).body.find("\"rest\":\"a/b.js\""),
+            std::string::npos);
+  // The longer prefix decides, with its own authentication.
+  EXPECT_EQ(router.Handle(Request("GET", "/viewer/x.js")).status, 401);
+  HttpResponse ok = router.Handle(Request("GET", "/viewer/a/b", "Bearer good"));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_NE(ok.body.find("\"rest\":\"a/b\""), std::string::npos);
+  // An exact route's other method is a 405, not the catch-all.
+  EXPECT_EQ(router.Handle(Request("POST", "/api/health")).status, 405);
+  HttpResponse post = router.Handle(Request("POST", "/anything"));
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(HeaderOf(post, "Allow"), "GET");
+  // Only GET navigations accepting HTML are redirected; a bad cookie too.
+  HttpRequest nav = Request("GET", "/viewer/");
+  nav.headers.emplace_back("Accept", "text/html");
+  HttpResponse redirect = router.Handle(nav);
+  EXPECT_EQ(redirect.status, 303);
+  EXPECT_EQ(HeaderOf(redirect, "Location"), "/?next=/viewer/");
+  nav.headers.emplace_back("Cookie", std::string(kSessionCookie) + "=expired");
+  EXPECT_EQ(router.Handle(nav).status, 303);
+  // The OpenAPI document lists each prefix route once, its rest as a parameter.
+  std::string api = router.OpenApi();
+  EXPECT_NE(api.find("\"/viewer/{path}\""), std::string::npos);
+  EXPECT_NE(api.find("\"/{path}\""), std::string::npos);
+}
+
+TEST(RouterPrefix, SignInLocationEncodesEverythingButPathCharacters) {
+  EXPECT_EQ(SignInLocation("/viewer/", ""), "/?next=/viewer/");
+  EXPECT_EQ(SignInLocation("/viewer/v", "a=1&b=//evil"), "/?next=/viewer/v%3Fa%3D1%26b%3D//evil");
+  EXPECT_EQ(SignInLocation("/viewer/\r\n", ""), "/?next=/viewer/%0D%0A");
+}
+
 }  // namespace
 }  // namespace tresor::web

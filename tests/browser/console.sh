@@ -5,9 +5,10 @@
 # sets) plus one ASCII study whose PatientName is markup (`<img src=x onerror=alert(1)>`,
 # set with pydicom), which must show as text. Users: the administrator made by
 # `tresor init` (its printed password), a radiologist, an auditor; one registered peer.
-# Screenshots go to $BROWSER_ARTIFACTS (default: build/test-artifacts/browser).
+# Screenshots go to $BROWSER_ARTIFACTS, else $ARTIFACTS (set by tests/CMakeLists.txt), else
+# build/test-artifacts/browser.
 source "$(dirname "$0")/../lib.sh"
-export BROWSER_ARTIFACTS=${BROWSER_ARTIFACTS:-$ROOT/build/test-artifacts/browser}
+export BROWSER_ARTIFACTS=${BROWSER_ARTIFACTS:-${ARTIFACTS:-$ROOT/build/test-artifacts/browser}}
 
 echo "browser.console: the web console in Chromium"
 NODE_MODULES=$("$ROOT/scripts/install-node-deps") || { fail "node packages install (scripts/install-node-deps)"; finish; exit 1; }
