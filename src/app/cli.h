@@ -53,5 +53,7 @@ int CmdImport(const Args& a);
 int CmdSend(const Args& a);
 int CmdStats(const Args& a);
 int CmdCat(const Args& a);
+int CmdKeys(const Args& a);    // key_commands.cc
+int CmdVerify(const Args& a);
 
 }  // namespace tresor::app

@@ -51,6 +51,35 @@ bool SameFilesystem(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::string MasterKeyPath(const std::string& dir, const Config& config, const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (!config.master_key_file.empty()) return InDataDir(dir, config.master_key_file);
+  std::string abs = dir;
+  if (abs.empty() || abs.front() != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) abs = std::string(cwd) + "/" + abs;
+  }
+  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
+  // "x/." and "x/.." would name a sibling of the wrong directory: resolve them.
+  if (char* real = realpath(abs.c_str(), nullptr)) {
+    abs = real;
+    free(real);
+  }
+  return abs + ".keys/master.key";
+}
+
+Result<std::vector<security::MasterKey>> LoadKeyRing(const std::string& key_path) {
+  std::vector<security::MasterKey> ring;
+  TRESOR_ASSIGN_OR_RETURN(security::MasterKey current, security::LoadMasterKey(key_path));
+  ring.push_back(std::move(current));
+  if (Exists(RotationKeyPath(key_path))) {
+    TRESOR_ASSIGN_OR_RETURN(security::MasterKey next,
+                            security::LoadMasterKey(RotationKeyPath(key_path)));
+    ring.push_back(std::move(next));
+  }
+  return ring;
+}
+
 std::string InDataDir(const std::string& dir, const std::string& path) {
   return !path.empty() && path.front() == '/' ? path : dir + "/" + path;
 }
@@ -73,17 +102,36 @@ std::string ResolveDataDir(const std::string& flag) {
   return "./var";
 }
 
-Result<std::string> InitDataDir(const std::string& dir) {
+Result<std::string> InitDataDir(const std::string& dir, const std::string& master_key_file) {
   if (Exists(dir + "/tresor.conf")) {
     return Status(Code::kAlreadyExists, dir + " is already a Tresor data directory");
   }
   TRESOR_RETURN_IF_ERROR(MakeDir(dir, 0700));
+  // The master key of encryption at rest, outside the data directory (never
+  // overwritten: an existing file may be the key of another archive or of a backup).
+  std::string key_path = MasterKeyPath(dir, Config{}, master_key_file);
+  if (Exists(key_path)) {
+    return Status(Code::kAlreadyExists,
+                  "master key " + key_path + " already exists (the key of another or a removed "
+                  "archive?); move it away, or choose another file with --master-key");
+  }
+  std::string config_text = DefaultConfigText();
+  if (!master_key_file.empty()) {
+    // Recorded absolute: the config is read from wherever the command runs.
+    std::string abs = master_key_file;
+    if (abs.front() != '/') {
+      char cwd[4096];
+      abs = std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + master_key_file;
+    }
+    if (abs.find('"') != std::string::npos) return InvalidArgument("--master-key path contains '\"'");
+    const std::string line = "master_key_file = \"\"";
+    size_t at = config_text.find(line);
+    if (at == std::string::npos) return Internal("default configuration has no keys.master_key_file");
+    config_text.replace(at, line.size(), "master_key_file = \"" + abs + "\"");
+    key_path = abs;
+  }
   TRESOR_RETURN_IF_ERROR(MakeDir(dir + "/keys", 0700));
-  // The master key for encryption at rest; kept outside the index, readable by the
-  // owner only.
-  std::string key(32, '\0');
-  RandomBytes(key.data(), key.size());
-  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/master.key", key, 0600));
+  TRESOR_RETURN_IF_ERROR(security::CreateMasterKey(key_path).status());
   std::string token_key(32, '\0');
   RandomBytes(token_key.data(), token_key.size());
   TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/token.key", token_key, 0600));
@@ -101,11 +149,11 @@ Result<std::string> InitDataDir(const std::string& dir) {
   TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/server.pem", server.certificate_pem, 0644));
   TRESOR_ASSIGN_OR_RETURN(auto opened, [&]() -> Result<std::unique_ptr<OpenArchive>> {
     // The config file is written last so a failed init can simply be retried.
-    TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/tresor.conf.new", DefaultConfigText(), 0600));
+    TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/tresor.conf.new", config_text, 0600));
     if (rename((dir + "/tresor.conf.new").c_str(), (dir + "/tresor.conf").c_str()) != 0) {
       return IoError("cannot install tresor.conf");
     }
-    return OpenDataDir(dir);
+    return OpenDataDir(dir, key_path);
   }());
   std::string password = security::GeneratePassword();
   TRESOR_RETURN_IF_ERROR(
@@ -114,7 +162,8 @@ Result<std::string> InitDataDir(const std::string& dir) {
   return password;
 }
 
-Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
+Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
+                                                 const std::string& master_key_file) {
   if (!Exists(dir + "/tresor.conf")) {
     return NotFound(dir + " is not a Tresor data directory (run: tresor init --data " + dir + ")");
   }
@@ -126,8 +175,20 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
     return InvalidArgument("log.level must be debug, info, warn or error");
   }
   log::SetLevel(level);
-  TRESOR_ASSIGN_OR_RETURN(out->blobs,
-                          store::FileBlobStore::Make({dir + "/storage", out->config.fsync}));
+  // Without its master key nothing stored can be read: refuse to open at all.
+  out->master_key_path = MasterKeyPath(dir, out->config, master_key_file);
+  auto ring = LoadKeyRing(out->master_key_path);
+  if (!ring.ok()) {
+    return Status(ring.status().code(), "cannot open " + dir + ": " + ring.status().message());
+  }
+  out->master_key = ring->front();
+  TRESOR_ASSIGN_OR_RETURN(store::KeyRing keys, store::KeyRing::Make(std::move(ring).value()));
+  auto blobs = store::FileBlobStore::Make(
+      {dir + "/storage", out->config.fsync, std::make_shared<const store::KeyRing>(std::move(keys))});
+  if (!blobs.ok()) {
+    return Status(blobs.status().code(), "cannot open " + dir + ": " + blobs.status().message());
+  }
+  out->blobs = std::move(blobs).value();
   // One filesystem sync per group commit covers index and blobs only when both live on
   // the same filesystem; otherwise the index syncs its own commits.
   using Sync = store::SqliteIndexOptions::Sync;

@@ -1046,6 +1046,9 @@ class FailingPersistBlobStore : public store::BlobStore {
   Status Recover(const std::function<Result<bool>(const std::string&)>& is_referenced) override {
     return inner_.Recover(is_referenced);
   }
+  Status List(const std::function<Status(const std::string&, bool staged)>& visit) override {
+    return inner_.List(visit);
+  }
 
  private:
   store::BlobStore& inner_;
