@@ -28,7 +28,7 @@ int CmdPeer(const Args& a) {
       CheckFlags(a, {"ae", "host", "port", "allow", "groups", "cert", "out", "require-identity"}));
   if (a.positional.empty()) return Fail(InvalidArgument("peer needs add, enroll, list or remove"));
   std::string dir = ResolveDataDir(a.Flag("data"));
-  auto opened = OpenDataDir(dir);
+  auto opened = OpenDataDir(dir, a.Flag("master-key"));
   if (!opened.ok()) return Fail(opened.status());
   archive::ArchiveService& archive = *(*opened)->archive;
   auto admin = archive::Principal::LocalAdmin();
@@ -166,7 +166,7 @@ int CmdUser(const Args& a) {
   if (a.positional.empty()) {
     return Fail(InvalidArgument("user needs add, groups, list, disable, enable or passwd"));
   }
-  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")), a.Flag("master-key"));
   if (!opened.ok()) return Fail(opened.status());
   archive::ArchiveService& archive = *(*opened)->archive;
   auto admin = archive::Principal::LocalAdmin();
@@ -224,7 +224,7 @@ int CmdUser(const Args& a) {
 int CmdGroup(const Args& a) {
   TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"peer", "institution", "issuer"}));
   const std::string verb = a.positional.empty() ? "" : a.positional[0];
-  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")), a.Flag("master-key"));
   if (!opened.ok()) return Fail(opened.status());
   archive::ArchiveService& archive = *(*opened)->archive;
   auto admin = archive::Principal::LocalAdmin();
@@ -312,7 +312,7 @@ int CmdToken(const Args& a) {
   }
   auto days = IntFlag(a, "days", 90);
   if (!days.ok()) return Fail(days.status());
-  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")), a.Flag("master-key"));
   if (!opened.ok()) return Fail(opened.status());
   auto token = (*opened)->archive->access().CreateApiToken(archive::Principal::LocalAdmin(), a.positional[1],
                                                   a.Flag("user"), *days);

@@ -61,7 +61,7 @@ Result<archive::StoreOutcome> ImportFile(archive::ArchiveService& archive,
 int CmdImport(const Args& a) {
   TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
   if (a.positional.empty()) return Fail(InvalidArgument("import needs at least one PATH"));
-  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")), a.Flag("master-key"));
   if (!opened.ok()) return Fail(opened.status());
   Status st = dicom::CheckDictionaryLoaded();
   if (!st.ok()) return Fail(st);
@@ -138,7 +138,7 @@ int CmdSend(const Args& a) {
   auto retries_flag = IntFlag(a, "retries", 2);
   if (!retries_flag.ok()) return Fail(retries_flag.status());
   const int retries = *retries_flag;
-  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")), a.Flag("master-key"));
   if (!opened.ok()) return Fail(opened.status());
   Status st = dicom::CheckDictionaryLoaded();
   if (!st.ok()) return Fail(st);
@@ -207,7 +207,7 @@ int CmdSend(const Args& a) {
 
 int CmdStats(const Args& a) {
   TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
-  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")), a.Flag("master-key"));
   if (!opened.ok()) return Fail(opened.status());
   auto s = (*opened)->archive->catalog().Stats(archive::Principal::LocalAdmin());
   if (!s.ok()) return Fail(s.status());
@@ -222,7 +222,7 @@ int CmdStats(const Args& a) {
 int CmdCat(const Args& a) {
   TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
   if (a.positional.size() != 1) return Fail(InvalidArgument("usage: tresor cat SOP_INSTANCE_UID"));
-  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")));
+  auto opened = OpenDataDir(ResolveDataDir(a.Flag("data")), a.Flag("master-key"));
   if (!opened.ok()) return Fail(opened.status());
   auto obj = (*opened)->archive->catalog().OpenInstance(archive::Principal::LocalAdmin(), a.positional[0]);
   if (!obj.ok()) return Fail(obj.status());

@@ -33,7 +33,7 @@ Result<Args> ParseArgs(int argc, char** argv, int first) {
 
 Status CheckFlags(const Args& a, std::initializer_list<const char*> allowed) {
   for (const auto& [name, value] : a.flags) {
-    bool ok = name == "data";
+    bool ok = name == "data" || name == "master-key";
     for (const char* n : allowed) ok |= name == n;
     if (!ok) return InvalidArgument("unknown option --" + name);
   }

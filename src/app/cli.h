@@ -55,5 +55,7 @@ int CmdStats(const Args& a);
 int CmdCat(const Args& a);
 int CmdIndex(const Args& a);  // index_commands.cc
 int CmdAudit(const Args& a);
+int CmdKeys(const Args& a);    // key_commands.cc
+int CmdVerify(const Args& a);
 
 }  // namespace tresor::app

@@ -53,29 +53,144 @@ bool SameFilesystem(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-// Interim derivation local to the data directory code: security/master_key's DeriveKey
-// takes its place when it exists.
-Result<std::string> IndexPageKey(const std::string& dir) {
-  const std::string path = dir + "/keys/master.key";
-  auto master = ReadTextFile(path);
-  if (!master.ok()) return NotFound("no master key: cannot read " + path);
-  if (master->size() != 32) return Internal(path + " is damaged (not 32 bytes)");
+std::string MasterKeyPath(const std::string& dir, const Config& config, const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (!config.master_key_file.empty()) return InDataDir(dir, config.master_key_file);
+  std::string abs = dir;
+  if (abs.empty() || abs.front() != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) abs = std::string(cwd) + "/" + abs;
+  }
+  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
+  // "x/." and "x/.." would name a sibling of the wrong directory: resolve them.
+  if (char* real = realpath(abs.c_str(), nullptr)) {
+    abs = real;
+    free(real);
+  }
+  return abs + ".keys/master.key";
+}
+
+Result<std::vector<security::MasterKey>> LoadKeyRing(const std::string& key_path) {
+  std::vector<security::MasterKey> ring;
+  TRESOR_ASSIGN_OR_RETURN(security::MasterKey current, security::LoadMasterKey(key_path));
+  ring.push_back(std::move(current));
+  if (Exists(RotationKeyPath(key_path))) {
+    TRESOR_ASSIGN_OR_RETURN(security::MasterKey next,
+                            security::LoadMasterKey(RotationKeyPath(key_path)));
+    ring.push_back(std::move(next));
+  }
+  return ring;
+}
+
+namespace {
+
+constexpr char kIndexKeyMagic[] = "TIK1";  // + key id (8) + nonce (12) + key (32) + tag (16)
+constexpr size_t kIndexKeyFileBytes = 4 + security::kKeyIdBytes + 12 + 32 + 16;
+
+std::string IndexKeyPath(const std::string& dir) { return dir + "/keys/index.key"; }
+
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
+
+// fsyncs the directory holding `path`, so a rename into it is durable.
+Status SyncParentDir(const std::string& path) {
+  const std::string parent = path.substr(0, path.find_last_of('/'));
+  int fd = open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + parent + ": " + std::strerror(errno));
+  int rc = fsync(fd);
+  close(fd);
+  if (rc != 0) return IoError("cannot sync " + parent + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+// AES-256-GCM of the 32-byte page key under the wrapping subkey of `master`; the magic and
+// the key id are authenticated as additional data.
+Result<std::string> SealIndexKey(const std::string& page_key, const security::MasterKey& master) {
+  TRESOR_ASSIGN_OR_RETURN(std::string wrap, security::DeriveKey(master.bytes, "index-key-wrap"));
+  std::string out = std::string(kIndexKeyMagic, 4) + master.id;
+  std::string nonce(12, '\0');
+  RandomBytes(nonce.data(), nonce.size());
+  out += nonce;
+  std::string sealed(32, '\0');
+  unsigned char tag[16];
+  CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  int len = 0;
+  auto u = [](const std::string& x) { return reinterpret_cast<const unsigned char*>(x.data()); };
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u(wrap), u(nonce)) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, u(out), 4 + security::kKeyIdBytes) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(sealed.data()), &len, u(page_key),
+                        32) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), tag, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, tag) != 1) {
+    return Internal("cannot seal the index key");
+  }
+  return out + sealed + std::string(reinterpret_cast<char*>(tag), 16);
+}
+
+Result<std::string> OpenIndexKey(const std::string& file, const std::vector<security::MasterKey>& ring) {
+  if (file.size() != kIndexKeyFileBytes || file.compare(0, 4, kIndexKeyMagic) != 0) {
+    return Status(Code::kDataLoss, "keys/index.key is damaged");
+  }
+  const std::string id = file.substr(4, security::kKeyIdBytes);
+  const security::MasterKey* master = nullptr;
+  for (const security::MasterKey& k : ring) {
+    if (k.id == id) master = &k;
+  }
+  if (master == nullptr) {
+    return Status(Code::kPermissionDenied,
+                  "the index key is sealed with another master key than the one given");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::string wrap, security::DeriveKey(master->bytes, "index-key-wrap"));
+  auto u = [](const char* x) { return reinterpret_cast<const unsigned char*>(x); };
+  const char* nonce = file.data() + 4 + security::kKeyIdBytes;
+  const char* sealed = nonce + 12;
+  std::string tag(sealed + 32, 16);
   std::string key(32, '\0');
-  size_t len = key.size();
-  static constexpr char kPurpose[] = "index-pages";
-  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
-      EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr), EVP_PKEY_CTX_free);
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
-      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) <= 0 ||
-      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), reinterpret_cast<const unsigned char*>(master->data()),
-                                 static_cast<int>(master->size())) <= 0 ||
-      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), reinterpret_cast<const unsigned char*>(kPurpose),
-                                  sizeof kPurpose - 1) <= 0 ||
-      EVP_PKEY_derive(ctx.get(), reinterpret_cast<unsigned char*>(key.data()), &len) <= 0 ||
-      len != key.size()) {
-    return Internal("cannot derive the index key");
+  CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  int len = 0;
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u(wrap.data()), u(nonce)) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, u(file.data()), 4 + security::kKeyIdBytes) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(key.data()), &len, u(sealed), 32) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(key.data()) + len, &len) != 1) {
+    return Status(Code::kDataLoss, "keys/index.key failed its integrity check");
   }
   return key;
+}
+
+}  // namespace
+
+Result<std::string> IndexPageKey(const std::string& dir, const std::vector<security::MasterKey>& ring) {
+  const std::string path = IndexKeyPath(dir);
+  if (!Exists(path)) {
+    if (Exists(dir + "/index.db")) {
+      return NotFound("the index key " + path + " is missing: the index cannot be opened");
+    }
+    // A new archive: its page key is made now, sealed under the current master key.
+    std::string key(32, '\0');
+    RandomBytes(key.data(), key.size());
+    TRESOR_RETURN_IF_ERROR(SealIndexKeyFile(dir, key, ring.front()));
+    return key;
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::string file, ReadTextFile(path));
+  return OpenIndexKey(file, ring);
+}
+
+Result<std::string> IndexPageKey(const std::string& dir) {
+  TRESOR_ASSIGN_OR_RETURN(Config config, LoadConfig(dir + "/tresor.conf"));
+  TRESOR_ASSIGN_OR_RETURN(std::vector<security::MasterKey> ring,
+                          LoadKeyRing(MasterKeyPath(dir, config, "")));
+  return IndexPageKey(dir, ring);
+}
+
+Status SealIndexKeyFile(const std::string& dir, const std::string& page_key,
+                        const security::MasterKey& master) {
+  TRESOR_ASSIGN_OR_RETURN(std::string file, SealIndexKey(page_key, master));
+  const std::string path = IndexKeyPath(dir);
+  TRESOR_RETURN_IF_ERROR(WriteFile(path + ".new", file, 0600));
+  if (rename((path + ".new").c_str(), path.c_str()) != 0) {
+    return IoError("cannot install " + path + ": " + std::strerror(errno));
+  }
+  return SyncParentDir(path);
 }
 
 std::string InDataDir(const std::string& dir, const std::string& path) {
@@ -100,17 +215,36 @@ std::string ResolveDataDir(const std::string& flag) {
   return "./var";
 }
 
-Result<std::string> InitDataDir(const std::string& dir) {
+Result<std::string> InitDataDir(const std::string& dir, const std::string& master_key_file) {
   if (Exists(dir + "/tresor.conf")) {
     return Status(Code::kAlreadyExists, dir + " is already a Tresor data directory");
   }
   TRESOR_RETURN_IF_ERROR(MakeDir(dir, 0700));
+  // The master key of encryption at rest, outside the data directory (never
+  // overwritten: an existing file may be the key of another archive or of a backup).
+  std::string key_path = MasterKeyPath(dir, Config{}, master_key_file);
+  if (Exists(key_path)) {
+    return Status(Code::kAlreadyExists,
+                  "master key " + key_path + " already exists (the key of another or a removed "
+                  "archive?); move it away, or choose another file with --master-key");
+  }
+  std::string config_text = DefaultConfigText();
+  if (!master_key_file.empty()) {
+    // Recorded absolute: the config is read from wherever the command runs.
+    std::string abs = master_key_file;
+    if (abs.front() != '/') {
+      char cwd[4096];
+      abs = std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + master_key_file;
+    }
+    if (abs.find('"') != std::string::npos) return InvalidArgument("--master-key path contains '\"'");
+    const std::string line = "master_key_file = \"\"";
+    size_t at = config_text.find(line);
+    if (at == std::string::npos) return Internal("default configuration has no keys.master_key_file");
+    config_text.replace(at, line.size(), "master_key_file = \"" + abs + "\"");
+    key_path = abs;
+  }
   TRESOR_RETURN_IF_ERROR(MakeDir(dir + "/keys", 0700));
-  // The master key for encryption at rest; kept outside the index, readable by the
-  // owner only.
-  std::string key(32, '\0');
-  RandomBytes(key.data(), key.size());
-  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/master.key", key, 0600));
+  TRESOR_RETURN_IF_ERROR(security::CreateMasterKey(key_path).status());
   std::string token_key(32, '\0');
   RandomBytes(token_key.data(), token_key.size());
   TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/token.key", token_key, 0600));
@@ -131,11 +265,11 @@ Result<std::string> InitDataDir(const std::string& dir) {
   TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/server.pem", server.certificate_pem, 0644));
   TRESOR_ASSIGN_OR_RETURN(auto opened, [&]() -> Result<std::unique_ptr<OpenArchive>> {
     // The config file is written last so a failed init can simply be retried.
-    TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/tresor.conf.new", DefaultConfigText(), 0600));
+    TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/tresor.conf.new", config_text, 0600));
     if (rename((dir + "/tresor.conf.new").c_str(), (dir + "/tresor.conf").c_str()) != 0) {
       return IoError("cannot install tresor.conf");
     }
-    return OpenDataDir(dir);
+    return OpenDataDir(dir, key_path);
   }());
   std::string password = security::GeneratePassword();
   TRESOR_RETURN_IF_ERROR(
@@ -144,7 +278,8 @@ Result<std::string> InitDataDir(const std::string& dir) {
   return password;
 }
 
-Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
+Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
+                                                 const std::string& master_key_file) {
   if (!Exists(dir + "/tresor.conf")) {
     return NotFound(dir + " is not a Tresor data directory (run: tresor init --data " + dir + ")");
   }
@@ -156,8 +291,20 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
     return InvalidArgument("log.level must be debug, info, warn or error");
   }
   log::SetLevel(level);
-  TRESOR_ASSIGN_OR_RETURN(out->blobs,
-                          store::FileBlobStore::Make({dir + "/storage", out->config.fsync}));
+  // Without its master key nothing stored can be read: refuse to open at all.
+  out->master_key_path = MasterKeyPath(dir, out->config, master_key_file);
+  auto ring = LoadKeyRing(out->master_key_path);
+  if (!ring.ok()) {
+    return Status(ring.status().code(), "cannot open " + dir + ": " + ring.status().message());
+  }
+  out->master_key = ring->front();
+  TRESOR_ASSIGN_OR_RETURN(store::KeyRing keys, store::KeyRing::Make(std::move(ring).value()));
+  auto blobs = store::FileBlobStore::Make(
+      {dir + "/storage", out->config.fsync, std::make_shared<const store::KeyRing>(std::move(keys))});
+  if (!blobs.ok()) {
+    return Status(blobs.status().code(), "cannot open " + dir + ": " + blobs.status().message());
+  }
+  out->blobs = std::move(blobs).value();
   // One filesystem sync per group commit covers index and blobs only when both live on
   // the same filesystem; otherwise the index syncs its own commits.
   using Sync = store::SqliteIndexOptions::Sync;
@@ -165,7 +312,7 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir) {
               : SameFilesystem(dir, dir + "/storage/staging") ? Sync::kFilesystem
                                                                : Sync::kFull;
   // The index is always sealed at rest (docs/encryption.md, "The index").
-  TRESOR_ASSIGN_OR_RETURN(std::string page_key, IndexPageKey(dir));
+  TRESOR_ASSIGN_OR_RETURN(std::string page_key, IndexPageKey(dir, *ring));
   TRESOR_ASSIGN_OR_RETURN(out->index,
                           store::SqliteIndex::Open({dir + "/index.db", sync, std::move(page_key)}));
   archive::ArchiveOptions options;

@@ -5,7 +5,10 @@
 //   DIR/keys/              key material, mode 0700; files 0600; never in the index
 //                          (audit-signing.key: the Ed25519 seed of audit checkpoints)
 //   DIR/index.db           the SQLite index
-//   DIR/storage/           blobs (names chosen by the server) and the staging area
+//   DIR/storage/           sealed blobs (names chosen by the server), the staging area
+//                          and `sealed` (the master key id the storage is sealed under)
+//   DIR.keys/master.key    the master key of encryption at rest, OUTSIDE the data
+//                          directory (default; keys.master_key_file or --master-key)
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +18,7 @@
 
 #include "archive/archive_service.h"
 #include "core/config.h"
+#include "security/master_key.h"
 #include "store/file_blob_store.h"
 #include "store/sqlite_index.h"
 
@@ -27,29 +31,57 @@ Result<std::string> ReadTextFile(const std::string& path);
 // removes what it created.
 Status WritePrivateFile(const std::string& path, const std::string& content, mode_t mode);
 
-// The page key of DIR/index.db: HKDF-SHA256 of the 32-byte master key (DIR/keys/master.key,
-// created by init) with the purpose "index-pages". kNotFound without the master key,
-// kInternal for a damaged one.
+// The page key of DIR/index.db (docs/encryption-index.md): 32 random bytes made when the
+// archive is created, kept in DIR/keys/index.key sealed with AES-256-GCM under
+// DeriveKey(master, "index-key-wrap") of the master key whose id it names. `ring` is
+// LoadKeyRing's (an interrupted rotation may have sealed it under the new key already).
+// A missing key file is created only while DIR/index.db does not exist yet; otherwise
+// kNotFound. kPermissionDenied when no key of `ring` sealed it; kDataLoss when damaged.
+Result<std::string> IndexPageKey(const std::string& dir, const std::vector<security::MasterKey>& ring);
+// Same, with the ring of DIR's configured master key (tools that only have DIR).
 Result<std::string> IndexPageKey(const std::string& dir);
+// (Re)seals `page_key` as DIR/keys/index.key under `master` (written aside, renamed
+// over, directory synced): `tresor keys rotate` re-wraps it without touching the index.
+Status SealIndexKeyFile(const std::string& dir, const std::string& page_key,
+                        const security::MasterKey& master);
 
 // Resolves --data / $TRESOR_DATA / ./var.
 std::string ResolveDataDir(const std::string& flag);
 
-// Creates a new data directory. Fails if `dir` already holds one. Returns the
-// administrator password, which is shown once and stored only as an Argon2id hash.
-Result<std::string> InitDataDir(const std::string& dir);
+// Where the master key of `dir` is: `flag` (--master-key) if given, else the config's
+// keys.master_key_file (relative to `dir`), else `<dir>.keys/master.key` with `dir` made
+// absolute (trailing slashes removed).
+std::string MasterKeyPath(const std::string& dir, const Config& config, const std::string& flag);
+// The key file of an interrupted rotation: the new key, kept beside the current one.
+inline std::string RotationKeyPath(const std::string& key_path) { return key_path + ".new"; }
+
+// Creates a new data directory. Fails if `dir` already holds one. Creates the master key
+// at `master_key_file` (default: see MasterKeyPath), which must not exist; a given path
+// is recorded in tresor.conf. Returns the administrator password, which is shown once and
+// stored only as an Argon2id hash.
+Result<std::string> InitDataDir(const std::string& dir, const std::string& master_key_file = "");
 
 // An opened data directory with its archive.
 struct OpenArchive {
   std::string dir;
   Config config;
+  std::string master_key_path;
+  // The current master key (subkeys: security::DeriveKey(master_key.bytes, purpose)).
+  security::MasterKey master_key;
   std::unique_ptr<store::SqliteIndex> index;
   std::unique_ptr<store::FileBlobStore> blobs;
   std::unique_ptr<archive::ArchiveService> archive;
 };
 
 // Opens the data directory. Fails (the archive must not start) when the session token
-// key is missing and cannot be created, or is shorter than security::kMinTokenKeyBytes.
-Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir);
+// key is missing and cannot be created, or is shorter than security::kMinTokenKeyBytes,
+// and when the master key is missing, unreadable, readable by others or not the one the
+// storage is sealed under (a clear error naming the key file). `master_key_file`
+// overrides the configured key location (--master-key).
+Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
+                                                 const std::string& master_key_file = "");
+// The key ring of `key_path`: its key, and the new key of an interrupted rotation when
+// RotationKeyPath(key_path) exists (current key first).
+Result<std::vector<security::MasterKey>> LoadKeyRing(const std::string& key_path);
 
 }  // namespace tresor::app

@@ -66,5 +66,40 @@ TEST_F(DataDirTest, ShortOrEmptyKeyRefusesToStart) {
   }
 }
 
+TEST_F(DataDirTest, MasterKeyLivesOutsideTheDataDirectory) {
+  EXPECT_TRUE(std::filesystem::exists(dir() + ".keys/master.key"));
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir())) {
+    EXPECT_EQ(e.path().filename().string().find("master"), std::string::npos) << e.path();
+  }
+  auto config = LoadConfig(dir() + "/tresor.conf");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(MasterKeyPath(dir() + "/", *config, ""), MasterKeyPath(dir(), *config, ""));
+}
+
+TEST_F(DataDirTest, WithoutItsMasterKeyTheArchiveDoesNotOpen) {
+  std::filesystem::rename(dir() + ".keys", tmp_.path() + "/elsewhere");
+  auto opened = OpenDataDir(dir());
+  ASSERT_FALSE(opened.ok()) << "opened without its master key";
+  EXPECT_EQ(opened.status().code(), Code::kNotFound);
+  EXPECT_NE(opened.status().message().find("master key"), std::string::npos)
+      << opened.status().message();
+  auto given = OpenDataDir(dir(), tmp_.path() + "/elsewhere/master.key");
+  EXPECT_TRUE(given.ok()) << given.status().ToString();
+}
+
+TEST(DataDirInitTest, KeyFileGivenAtInitIsRecordedAndNeverOverwritten) {
+  testing::TempDir tmp;
+  std::string key = tmp.path() + "/vault/archive.key";
+  auto password = InitDataDir(tmp.path() + "/data", key);
+  ASSERT_TRUE(password.ok()) << password.status().ToString();
+  auto config = LoadConfig(tmp.path() + "/data/tresor.conf");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->master_key_file, key);
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/data.keys"));
+  EXPECT_TRUE(OpenDataDir(tmp.path() + "/data").ok());
+  auto again = InitDataDir(tmp.path() + "/other", key);
+  EXPECT_EQ(again.status().code(), Code::kAlreadyExists) << "an existing key was reused";
+}
+
 }  // namespace
 }  // namespace tresor::app

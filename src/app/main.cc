@@ -26,18 +26,44 @@ Commands:
   index      read-only SQL on the encrypted index (maintenance)
   send       send studies, series or instances to a registered peer (C-STORE)
   audit      verify, list or export the tamper-evident audit trail
+  verify     check that every object decrypts, is intact and is indexed
+  keys       show or rotate the master key of encryption at rest
 
-Every command takes --data DIR (default: $TRESOR_DATA, else ./var).
+Every command takes --data DIR (default: $TRESOR_DATA, else ./var) and
+--master-key FILE (default: keys.master_key_file, else DIR.keys/master.key).
 Run 'tresor <command> --help' for the options of one command.
 )";
 
 const std::map<std::string, std::string>& CommandHelp() {
   static const auto* help = new std::map<std::string, std::string>{
-      {"init", R"(Usage: tresor init [--data DIR]
+      {"init", R"(Usage: tresor init [--data DIR] [--master-key FILE]
 
 Creates DIR with a documented configuration file (tresor.conf), key material under
 keys/ (mode 0600, never stored in the index) and an empty archive. Prints the
 administrator password once; only its Argon2id hash is kept. There is no default account.
+Creates the master key of encryption at rest OUTSIDE the data directory: FILE (recorded
+in tresor.conf), by default DIR.keys/master.key. It must not exist yet. Back it up
+separately from the data: without it nothing stored can be read (docs/encryption.md).
+)"},
+      {"keys", R"(Usage: tresor keys show [--data DIR] [--master-key FILE]
+       tresor keys rotate [--data DIR] [--master-key FILE]
+
+show prints where the master key is and its key id (a fingerprint, not the key).
+rotate creates a new master key and re-wraps every object's data key under it without
+rewriting the objects (only the key slot in each header); the new key then replaces the
+old one in the same file and the old wraps are erased. Crash-safe: until every object is
+re-wrapped the new key waits in FILE.new beside the old one, both open every object, and
+running rotate again finishes. The server must be stopped. Back up the new key afterwards.
+)"},
+      {"verify", R"(Usage: tresor verify [--data DIR] [--master-key FILE]
+
+Reads every archived object: its blob must exist, decrypt (every segment authenticates),
+and its data set must match the SHA-256 recorded when it was stored; every blob in the
+storage must have its index row. Shows progress (a bar on a terminal), then one line per
+problem ("missing", "corrupted", "orphaned") and a summary. May run while serving.
+Exit status: 0 everything intact; 1 verification could not run (e.g. no master key);
+2 usage error; otherwise the sum of 4 (missing objects), 8 (corrupted objects) and
+16 (orphaned blobs).
 )"},
       {"serve",
        R"(Usage: tresor serve [--data DIR] [--dicom-port N] [--dicom-tls-port N] [--http-port N]
@@ -196,5 +222,7 @@ int main(int argc, char** argv) {
   if (cmd == "send") return CmdSend(*args);
   if (cmd == "index") return CmdIndex(*args);
   if (cmd == "audit") return CmdAudit(*args);
+  if (cmd == "keys") return CmdKeys(*args);
+  if (cmd == "verify") return CmdVerify(*args);
   return CmdCat(*args);
 }

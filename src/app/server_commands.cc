@@ -31,14 +31,19 @@ namespace tresor::app {
 int CmdInit(const Args& a) {
   TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
   std::string dir = ResolveDataDir(a.Flag("data"));
-  auto password = InitDataDir(dir);
+  auto password = InitDataDir(dir, a.Flag("master-key"));
   if (!password.ok()) return Fail(password.status());
+  auto config = LoadConfig(dir + "/tresor.conf");
+  std::string key_path = config.ok() ? MasterKeyPath(dir, *config, "") : "?";
   auto server_pem = ReadTextFile(dir + "/keys/server.pem");
   auto fingerprint = server_pem.ok() ? security::CertificateFingerprint(*server_pem)
                                      : Result<std::string>(server_pem.status());
   std::cout << "Initialized Tresor data directory " << dir << "\n\n"
             << "TLS: local CA keys/ca.pem; server certificate SHA-256 fingerprint\n  "
             << (fingerprint.ok() ? security::DisplayFingerprint(*fingerprint) : "?") << "\n\n"
+            << "Encryption at rest: master key " << key_path << "\n"
+            << "  (outside the data directory; back it up separately: without it the archive\n"
+            << "  cannot be opened, see docs/encryption.md)\n\n"
             << "Administrator account: admin\n"
             << "Password (shown only now, store it safely): " << *password << "\n\n"
             << "Next: register a peer with 'tresor peer add', then 'tresor serve --data " << dir
@@ -78,7 +83,7 @@ bool IsLoopback(const std::string& host) {
 int CmdServe(const Args& a) {
   TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"dicom-port", "dicom-tls-port", "http-port"}));
   std::string dir = ResolveDataDir(a.Flag("data"));
-  auto opened = OpenDataDir(dir);
+  auto opened = OpenDataDir(dir, a.Flag("master-key"));
   if (!opened.ok()) return Fail(opened.status());
   OpenArchive& o = **opened;
   if (a.flags.count("dicom-port")) {

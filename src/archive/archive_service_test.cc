@@ -173,7 +173,7 @@ class ArchiveFixture {
     auto index = store::SqliteIndex::Open({dir_.path() + "/index.db", sync});
     ASSERT_TRUE(index.ok()) << index.status().ToString();
     index_ = std::move(index).value();
-    auto blobs = store::FileBlobStore::Make({StorageRoot(), /*fsync=*/true});
+    auto blobs = store::FileBlobStore::Make({StorageRoot(), /*fsync=*/true, nullptr});
     ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
     blobs_ = std::move(blobs).value();
     archive_ = std::make_unique<ArchiveService>(*index_, *blobs_, options, clock_);
@@ -1045,6 +1045,9 @@ class FailingPersistBlobStore : public store::BlobStore {
   }
   Status Recover(const std::function<Result<bool>(const std::string&)>& is_referenced) override {
     return inner_.Recover(is_referenced);
+  }
+  Status List(const std::function<Status(const std::string&, bool staged)>& visit) override {
+    return inner_.List(visit);
   }
 
  private:

@@ -31,7 +31,7 @@ class AuditTest : public ::testing::Test {
     auto index = store::SqliteIndex::Open({dir_.path() + "/index.db", store::SqliteIndexOptions::Sync::kOff});
     ASSERT_TRUE(index.ok()) << index.status().ToString();
     index_ = std::move(index).value();
-    auto blobs = store::FileBlobStore::Make({dir_.path() + "/storage", false});
+    auto blobs = store::FileBlobStore::Make({dir_.path() + "/storage", /*fsync=*/false, nullptr});
     ASSERT_TRUE(blobs.ok());
     blobs_ = std::move(blobs).value();
     ArchiveOptions options;

@@ -7,7 +7,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "archive/audit.h"
 #include "archive/options.h"
@@ -25,6 +29,21 @@ struct StoredInstance;
 namespace tresor::archive {
 
 class GroupCommitter;
+
+// What `IngestService::Verify` found.
+struct VerifyProblem {
+  enum class Kind { kMissing, kCorrupted, kOrphaned };
+  Kind kind;
+  std::string sop_instance_uid;  // empty for orphans
+  std::string blob;              // the blob name
+  std::string detail;            // why (no patient data)
+};
+struct VerifyReport {
+  uint64_t instances = 0;   // index rows checked
+  uint64_t blobs = 0;       // published blobs seen in storage
+  uint64_t bytes = 0;       // plaintext bytes decrypted and hashed
+  std::vector<VerifyProblem> problems;  // in index order, orphans last
+};
 
 // Receives the data set bytes of one object (no file meta information). Destroying it
 // without Commit() leaves nothing behind. Not thread-safe; one per object.
@@ -52,6 +71,15 @@ class IngestService {
 
   // Finishes or removes what a crash interrupted. Call once before serving.
   Status Recover();
+
+  // Checks the whole archive (local administrator only): every indexed instance's blob
+  // exists, decrypts (every segment authenticates) and its data set matches the SHA-256
+  // recorded at store time; every published blob has its index row. Staged blobs are not
+  // orphans (in flight, or removed by the next recovery). `progress` is called after each
+  // instance with (checked, total). Problems are reported, not errors: the Status is for
+  // failures to read the index or list the storage.
+  Result<VerifyReport> Verify(const Principal& who,
+                              const std::function<void(uint64_t, uint64_t)>& progress);
 
   // Starts storing one object. kPermissionDenied unless the principal may store;
   // kInvalidArgument for invalid UIDs; kUnsupported for a transfer syntax not accepted.

@@ -65,7 +65,7 @@ class WadoCatalogTest : public ::testing::Test {
                                            store::SqliteIndexOptions::Sync::kOff});
     ASSERT_TRUE(index.ok()) << index.status().ToString();
     index_ = std::move(index).value();
-    auto blobs = store::FileBlobStore::Make({dir_.path() + "/storage", /*fsync=*/false});
+    auto blobs = store::FileBlobStore::Make({dir_.path() + "/storage", /*fsync=*/false, nullptr});
     ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
     blobs_ = std::move(blobs).value();
     archive_ = std::make_unique<ArchiveService>(*index_, *blobs_, ArchiveOptions{}, clock_);

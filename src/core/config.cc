@@ -108,6 +108,7 @@ const std::map<std::string, Setter>& Setters() {
       {"tls.certificate", StringSetter(&Config::tls_certificate)},
       {"tls.private_key", StringSetter(&Config::tls_private_key)},
       {"tls.ca_certificate", StringSetter(&Config::tls_ca_certificate)},
+      {"keys.master_key_file", StringSetter(&Config::master_key_file)},
       {"server.http_port", IntSetter(&Config::http_port, -1, 65535)},
       {"limits.max_associations", IntSetter(&Config::max_associations, 1, 1024)},
       {"limits.max_associations_per_peer", IntSetter(&Config::max_associations_per_peer, 1, 1024)},
@@ -244,6 +245,15 @@ certificate = "keys/server.pem"
 private_key = "keys/server.key"
 # Client certificates of DICOM TLS peers must chain to one of these CAs (PEM).
 ca_certificate = "keys/ca.pem"
+
+[keys]
+# The master key of encryption at rest (32 random bytes, mode 0600): every stored object
+# is sealed with AES-256-GCM under a data key wrapped by it. It lives OUTSIDE the data
+# directory so that a copy of the directory alone reveals nothing; back it up
+# separately (docs/encryption.md). Empty: DIR.keys/master.key beside the data directory
+# DIR (created by `tresor init`). A relative path is relative to the data directory.
+# `--master-key FILE` on any command overrides this.
+master_key_file = ""
 
 [limits]
 # Associations served at the same time; further connections wait in a queue.

@@ -26,6 +26,8 @@ struct Config {
   std::string tls_certificate = "keys/server.pem";
   std::string tls_private_key = "keys/server.key";
   std::string tls_ca_certificate = "keys/ca.pem";
+  // [keys]
+  std::string master_key_file;       // empty: <data directory>.keys/master.key
   // [limits]
   int max_associations = 32;         // concurrent associations served at once
   int max_associations_per_peer = 8; // concurrent associations of one peer

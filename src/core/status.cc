@@ -16,6 +16,7 @@ const char* CodeName(Code code) {
     case Code::kIoError: return "io_error";
     case Code::kUnavailable: return "unavailable";
     case Code::kInternal: return "internal";
+    case Code::kDataLoss: return "data_loss";
   }
   return "unknown";
 }

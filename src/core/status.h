@@ -27,6 +27,8 @@ enum class Code {
   kIoError,            // the disk or network failed
   kUnavailable,        // shutting down or temporarily overloaded
   kInternal,           // a bug: an invariant did not hold
+  kDataLoss,           // stored data failed its integrity check (modified, truncated,
+                       // or sealed under a key that is not loaded): never served
 };
 
 // Returns a stable lowercase name for `code` ("invalid_argument", ...).
@@ -69,6 +71,7 @@ inline Status Unsupported(std::string m) { return {Code::kUnsupported, std::move
 inline Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+inline Status DataLoss(std::string m) { return {Code::kDataLoss, std::move(m)}; }
 
 // Either a value or a non-ok Status. Building one from an ok Status is a bug (there
 // would be neither a value nor an error) and aborts the process, in every build type.

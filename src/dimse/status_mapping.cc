@@ -22,6 +22,7 @@ uint16_t StoreStatusFor(const Status& status) {
       return kStatusOutOfResources;
     case Code::kNotFound:
     case Code::kInternal:
+    case Code::kDataLoss:
       return kStatusProcessingFailure;
   }
   return kStatusProcessingFailure;
@@ -45,6 +46,7 @@ uint16_t FindStatusFor(const Status& status) {
     case Code::kNotFound:
     case Code::kIoError:
     case Code::kInternal:
+    case Code::kDataLoss:
       return kStatusCannotUnderstand;
   }
   return kStatusCannotUnderstand;

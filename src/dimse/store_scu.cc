@@ -127,39 +127,69 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
   }
   std::string send_ts = pc.acceptedTransferSyntax;
 
+  // What can fail on the stored object is read before the C-STORE-RQ goes out: the meta
+  // header and the first MiB as archived (all of a typical object), or the whole object
+  // for transcoding. A blob failing its integrity check (kDataLoss) then fails this
+  // sub-operation alone. A failure further into a larger object, after data went out,
+  // cannot be reported within the sub-operation: it ends the association (kIoError), so
+  // the receiver never takes a cut object for a complete one.
+  const bool as_stored = send_ts == info.transfer_syntax_uid;
+  std::vector<char> buf;
+  std::string dataset;
+  uint64_t off = 0;
+  const uint64_t size = object.size();
+  size_t got = 0;
+  if (as_stored) {
+    // The first segment's own error (an integrity error) rather than the meta parser's.
+    char first;
+    TRESOR_RETURN_IF_ERROR(object.ReadAt(&first, 1, 0).status());
+    ObjectReader reader(object);
+    TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(reader));
+    buf.resize(1 << 20);
+    off = meta.dataset_offset;
+    if (off < size) {
+      TRESOR_ASSIGN_OR_RETURN(got, object.ReadAt(buf.data(), buf.size(), off));
+      if (got == 0) return IoError("stored object shorter than its size");
+    }
+  } else {
+    if (size > kMaxTranscodeBytes) {
+      return Unsupported("object too large to transcode for this receiver");
+    }
+    std::string whole(size, '\0');
+    for (uint64_t at = 0; at < whole.size();) {
+      TRESOR_ASSIGN_OR_RETURN(size_t n, object.ReadAt(whole.data() + at, whole.size() - at, at));
+      if (n == 0) return IoError("stored object shorter than its size");
+      at += n;
+    }
+    TRESOR_ASSIGN_OR_RETURN(dataset, dicom::TranscodeDataset(whole, send_ts));
+  }
+
   std::string command = StoreCommand(info.sop_class_uid, info.sop_instance_uid, message_id,
                                      originator);
   OFCondition cond = WritePdvs(assoc, pres_id, true, command.data(), command.size(), true);
   if (cond.bad()) return IoError(std::string("sending C-STORE-RQ failed: ") + cond.text());
 
-  if (send_ts == info.transfer_syntax_uid) {
+  if (as_stored) {
     // As archived: stream the data set bytes from the blob.
-    ObjectReader reader(object);
-    TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(reader));
-    std::vector<char> buf(1 << 20);
-    uint64_t off = meta.dataset_offset;
-    uint64_t size = object.size();
     if (off >= size) {
       cond = WritePdvs(assoc, pres_id, false, "", 0, true);
     }
     while (off < size) {
-      TRESOR_ASSIGN_OR_RETURN(size_t got, object.ReadAt(buf.data(), buf.size(), off));
-      if (got == 0) return IoError("stored object shorter than its size");
+      if (got == 0) {
+        auto read = object.ReadAt(buf.data(), buf.size(), off);
+        if (!read.ok()) {
+          return IoError("reading the stored object failed after its transfer began: " +
+                         read.status().message());
+        }
+        got = *read;
+        if (got == 0) return IoError("stored object shorter than its size");
+      }
       off += got;
       cond = WritePdvs(assoc, pres_id, false, buf.data(), got, off >= size);
+      got = 0;
       if (cond.bad()) break;
     }
   } else {
-    if (object.size() > kMaxTranscodeBytes) {
-      return Unsupported("object too large to transcode for this receiver");
-    }
-    std::string whole(object.size(), '\0');
-    for (uint64_t off = 0; off < whole.size();) {
-      TRESOR_ASSIGN_OR_RETURN(size_t got, object.ReadAt(whole.data() + off, whole.size() - off, off));
-      if (got == 0) return IoError("stored object shorter than its size");
-      off += got;
-    }
-    TRESOR_ASSIGN_OR_RETURN(std::string dataset, dicom::TranscodeDataset(whole, send_ts));
     cond = WritePdvs(assoc, pres_id, false, dataset.data(), dataset.size(), true);
   }
   if (cond.bad()) return IoError(std::string("sending the data set failed: ") + cond.text());

@@ -9,7 +9,8 @@
 // between commit and publish) and deletes all others (a crash before commit).
 //
 // Blob names are chosen by the store (random), never derived from UIDs or tag values.
-// Implementations are thread-safe. A future encrypting store wraps these same calls.
+// Implementations are thread-safe. Readers always see the stored plaintext; a store
+// that seals blobs reports a blob failing its integrity check as kDataLoss.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,9 @@ class BlobStore {
   // Crash recovery; see the class comment. A staged blob that cannot be deleted is
   // logged and left for the next recovery; a failed publish or final sync is an error.
   virtual Status Recover(const std::function<Result<bool>(const std::string&)>& is_referenced) = 0;
+  // Calls `visit` with the name of every blob, published or staged (`staged`), for
+  // verification; stops at the first error `visit` returns.
+  virtual Status List(const std::function<Status(const std::string&, bool staged)>& visit) = 0;
 };
 
 }  // namespace tresor::store

@@ -5,9 +5,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/random.h"
 
@@ -35,16 +41,74 @@ bool IsBlobName(const std::string& name) {
   return true;
 }
 
+// The 16 bytes a blob name (32 hex digits) spells: the sealed header's blob id.
+std::string BlobId(const std::string& name) {
+  std::string id(16, '\0');
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i < 16; ++i) {
+    id[i] = static_cast<char>((nibble(name[2 * i]) << 4) | nibble(name[2 * i + 1]));
+  }
+  return id;
+}
+
+// Reads exactly `n` bytes at `offset`; kDataLoss if the file ends first.
+Status PreadAll(int fd, char* out, size_t n, uint64_t offset) {
+  while (n > 0) {
+    ssize_t got = pread(fd, out, n, static_cast<off_t>(offset));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return IoError(Errno("read blob"));
+    }
+    if (got == 0) return DataLoss("integrity error: sealed blob truncated");
+    out += got;
+    n -= static_cast<size_t>(got);
+    offset += static_cast<uint64_t>(got);
+  }
+  return Status::Ok();
+}
+
+Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
+  while (n > 0) {
+    ssize_t w = pwrite(fd, data, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return IoError(Errno("write blob header"));
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+  return Status::Ok();
+}
+
+// Writes through a 256 KiB buffer. Sealed: the buffer holds sealed segments; the
+// plaintext of the segment being filled waits in `pending_` (a segment is sealed once
+// data beyond it arrives, or at Finish() as the final one); whole segments of a large
+// append are sealed straight from the caller's bytes into the buffer.
 class FileBlobWriter : public BlobWriter {
  public:
-  FileBlobWriter(std::string name, std::string path, int fd)
-      : name_(std::move(name)), path_(std::move(path)), fd_(fd) {}
+  FileBlobWriter(std::string name, std::string path, int fd,
+                 std::unique_ptr<BlobCipher> cipher = nullptr)
+      : name_(std::move(name)), path_(std::move(path)), fd_(fd), cipher_(std::move(cipher)) {
+    if (cipher_) {
+      out_.reset(new char[kBufferBytes]);
+      pending_.reset(new char[cipher_->segment_bytes()]);
+    }
+  }
   ~FileBlobWriter() override {
     if (fd_ >= 0) close(fd_);
     if (!finished_) unlink(path_.c_str());
   }
 
+  // Sealed only: the header goes first.
+  Status WriteHeader(const std::string& header) {
+    std::memcpy(out_.get(), header.data(), header.size());
+    out_len_ = header.size();
+    return Status::Ok();
+  }
+
   Status Append(const void* data, size_t n) override {
+    if (cipher_) return AppendSealed(static_cast<const char*>(data), n);
     size_ += n;
     // Small appends collect in a buffer; large ones go straight to the file.
     if (buf_.size() + n <= kBufferBytes) {
@@ -60,6 +124,11 @@ class FileBlobWriter : public BlobWriter {
   }
 
   Result<std::string> Finish() override {
+    if (cipher_) {
+      TRESOR_RETURN_IF_ERROR(SealSegment(pending_.get(), pending_len_, true));
+      pending_len_ = 0;
+      TRESOR_RETURN_IF_ERROR(FlushSealed());
+    }
     TRESOR_RETURN_IF_ERROR(Flush());
     int fd = fd_;
     fd_ = -1;
@@ -76,6 +145,43 @@ class FileBlobWriter : public BlobWriter {
   Status Flush() {
     Status s = WriteAll(buf_.data(), buf_.size());
     buf_.clear();
+    return s;
+  }
+
+  Status AppendSealed(const char* p, size_t n) {
+    const size_t seg = cipher_->segment_bytes();
+    size_ += n;
+    while (n > 0) {
+      if (pending_len_ == seg) {
+        TRESOR_RETURN_IF_ERROR(SealSegment(pending_.get(), seg, false));
+        pending_len_ = 0;
+      }
+      if (pending_len_ == 0 && n > seg) {
+        // More follows this whole segment, so it is not the final one.
+        TRESOR_RETURN_IF_ERROR(SealSegment(p, seg, false));
+        p += seg;
+        n -= seg;
+        continue;
+      }
+      size_t take = std::min(seg - pending_len_, n);
+      std::memcpy(pending_.get() + pending_len_, p, take);
+      pending_len_ += take;
+      p += take;
+      n -= take;
+    }
+    return Status::Ok();
+  }
+
+  Status SealSegment(const char* plain, size_t n, bool final) {
+    if (out_len_ + n + kTagBytes > kBufferBytes) TRESOR_RETURN_IF_ERROR(FlushSealed());
+    TRESOR_RETURN_IF_ERROR(cipher_->Seal(segment_++, final, plain, n, out_.get() + out_len_));
+    out_len_ += n + kTagBytes;
+    return Status::Ok();
+  }
+
+  Status FlushSealed() {
+    Status s = WriteAll(out_.get(), out_len_);
+    out_len_ = 0;
     return s;
   }
 
@@ -99,6 +205,74 @@ class FileBlobWriter : public BlobWriter {
   int fd_;
   uint64_t size_ = 0;
   bool finished_ = false;
+  // Sealed only.
+  std::unique_ptr<BlobCipher> cipher_;
+  std::unique_ptr<char[]> out_;      // kBufferBytes of sealed bytes
+  size_t out_len_ = 0;
+  std::unique_ptr<char[]> pending_;  // plaintext of the segment being filled
+  size_t pending_len_ = 0;
+  uint32_t segment_ = 0;
+};
+
+// Reads a sealed blob: each read opens the segments it covers (straight into the
+// caller's buffer when it wants a whole segment) and keeps the last partly read one, so
+// sequential reads at any alignment open every segment once.
+class SealedBlobReader : public BlobReader {
+ public:
+  SealedBlobReader(int fd, std::unique_ptr<BlobCipher> cipher, uint64_t plain_size)
+      : fd_(fd), cipher_(std::move(cipher)), size_(plain_size),
+        seg_(cipher_->segment_bytes()),
+        segments_(plain_size == 0 ? 1 : (plain_size + seg_ - 1) / seg_),
+        sealed_(new char[seg_ + kTagBytes]), cache_(new char[seg_]) {}
+  ~SealedBlobReader() override { close(fd_); }
+  uint64_t size() const override { return size_; }
+
+  Result<size_t> ReadAt(void* out, size_t n, uint64_t offset) override {
+    if (offset >= size_ || n == 0) return size_t{0};
+    n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
+    char* dst = static_cast<char*>(out);
+    size_t done = 0;
+    while (done < n) {
+      uint64_t pos = offset + done;
+      uint64_t index = pos / seg_;
+      uint64_t start = index * seg_;
+      size_t len = SegmentLength(index);
+      size_t within = static_cast<size_t>(pos - start);
+      size_t take = std::min(len - within, n - done);
+      if (within == 0 && take == len) {
+        TRESOR_RETURN_IF_ERROR(OpenSegment(index, len, dst + done));
+      } else {
+        if (cached_ != index) {
+          cached_ = UINT64_MAX;
+          TRESOR_RETURN_IF_ERROR(OpenSegment(index, len, cache_.get()));
+          cached_ = index;
+        }
+        std::memcpy(dst + done, cache_.get() + within, take);
+      }
+      done += take;
+    }
+    return done;
+  }
+
+ private:
+  size_t SegmentLength(uint64_t index) const {
+    return index + 1 < segments_ ? seg_ : static_cast<size_t>(size_ - (segments_ - 1) * seg_);
+  }
+  Status OpenSegment(uint64_t index, size_t len, char* out) {
+    uint64_t at = kSealedHeaderBytes + index * (uint64_t{seg_} + kTagBytes);
+    TRESOR_RETURN_IF_ERROR(PreadAll(fd_, sealed_.get(), len + kTagBytes, at));
+    return cipher_->Unseal(static_cast<uint32_t>(index), index + 1 == segments_, sealed_.get(),
+                           len + kTagBytes, out);
+  }
+
+  int fd_;
+  std::unique_ptr<BlobCipher> cipher_;
+  const uint64_t size_;
+  const uint32_t seg_;
+  const uint64_t segments_;
+  std::unique_ptr<char[]> sealed_;
+  std::unique_ptr<char[]> cache_;
+  uint64_t cached_ = UINT64_MAX;
 };
 
 class FileBlobReader : public BlobReader {
@@ -141,7 +315,73 @@ Result<std::unique_ptr<FileBlobStore>> FileBlobStore::Make(const FileBlobStoreOp
   std::unique_ptr<FileBlobStore> store(new FileBlobStore(options));
   store->staging_fd_ = open((options.root + "/staging").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (store->staging_fd_ < 0) return IoError(Errno("open staging directory"));
+  TRESOR_RETURN_IF_ERROR(store->CheckSealing());
   return store;
+}
+
+namespace {
+constexpr char kSealedMarkerFirstLine[] = "tresor sealed storage 1";
+}  // namespace
+
+Status FileBlobStore::CheckSealing() {
+  const std::string marker = options_.root + "/sealed";
+  std::ifstream in(marker);
+  if (!in) {
+    if (!sealed()) return Status::Ok();  // plain storage (unit tests)
+    bool any = false;
+    Status listed = List([&](const std::string&, bool) {
+      any = true;
+      return Status(Code::kAlreadyExists, "stop");  // one is enough
+    });
+    if (!listed.ok() && listed.code() != Code::kAlreadyExists) return listed;
+    if (any) {
+      return Unsupported(
+          "the storage in " + options_.root +
+          " holds unencrypted objects written before encryption at rest; Tresor does not "
+          "serve them. Move them into a new data directory: tresor init --data NEW, then "
+          "tresor import --data NEW " + options_.root + "/blobs (see docs/encryption.md)");
+    }
+    return RecordSealingKey(options_.keys->current().id);
+  }
+  std::string first, key_line;
+  std::getline(in, first);
+  std::getline(in, key_line);
+  if (first != kSealedMarkerFirstLine || key_line.rfind("key ", 0) != 0) {
+    return DataLoss("integrity error: " + marker + " is damaged");
+  }
+  if (!sealed()) {
+    return PermissionDenied("the storage in " + options_.root +
+                            " is encrypted; it cannot be opened without its master key");
+  }
+  std::string recorded = key_line.substr(4);
+  if (!options_.keys->HasKeyIdHex(recorded)) {
+    return PermissionDenied("master key " + options_.keys->current().IdHex() +
+                            " is not this archive's: its objects are sealed under master key " +
+                            recorded + " (wrong key file? see docs/encryption.md)");
+  }
+  return Status::Ok();
+}
+
+Status FileBlobStore::RecordSealingKey(const std::string& key_id) {
+  const std::string marker = options_.root + "/sealed";
+  const std::string tmp = marker + ".new";
+  std::string text = std::string(kSealedMarkerFirstLine) + "\nkey " +
+                     HexEncode(key_id.data(), key_id.size()) + "\n";
+  unlink(tmp.c_str());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError(Errno("create " + tmp));
+  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = (!options_.fsync || fsync(fd) == 0) && ok;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp.c_str(), marker.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return IoError(Errno("write " + marker));
+  }
+  int dfd = open(options_.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return IoError(Errno("open " + options_.root));
+  ok = !options_.fsync || fsync(dfd) == 0;
+  close(dfd);
+  return ok ? Status::Ok() : IoError(Errno("sync " + options_.root));
 }
 
 std::string FileBlobStore::StagingPath(const std::string& name) const {
@@ -157,7 +397,17 @@ Result<std::unique_ptr<BlobWriter>> FileBlobStore::Create() {
   std::string path = StagingPath(name);
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return IoError(Errno("create blob"));
-  return std::unique_ptr<BlobWriter>(new FileBlobWriter(name, path, fd));
+  if (!sealed()) return std::unique_ptr<BlobWriter>(new FileBlobWriter(name, path, fd));
+  std::string header;
+  auto cipher = BlobCipher::Create(*options_.keys, BlobId(name), &header);
+  if (!cipher.ok()) {
+    close(fd);
+    unlink(path.c_str());
+    return cipher.status();
+  }
+  auto writer = std::make_unique<FileBlobWriter>(name, path, fd, std::move(cipher).value());
+  TRESOR_RETURN_IF_ERROR(writer->WriteHeader(header));
+  return std::unique_ptr<BlobWriter>(std::move(writer));
 }
 
 Status FileBlobStore::Persist(const std::vector<std::string>& staged) {
@@ -201,7 +451,70 @@ Result<std::unique_ptr<BlobReader>> FileBlobStore::Open(const std::string& name)
     close(fd);
     return IoError(Errno("stat blob"));
   }
-  return std::unique_ptr<BlobReader>(new FileBlobReader(fd, static_cast<uint64_t>(st.st_size)));
+  if (!sealed()) {
+    return std::unique_ptr<BlobReader>(new FileBlobReader(fd, static_cast<uint64_t>(st.st_size)));
+  }
+  auto reader = [&]() -> Result<std::unique_ptr<BlobReader>> {
+    char header[kSealedHeaderBytes];
+    TRESOR_RETURN_IF_ERROR(PreadAll(fd, header, sizeof header, 0));
+    TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<BlobCipher> cipher,
+                            BlobCipher::Open(*options_.keys, BlobId(name), header, sizeof header));
+    TRESOR_ASSIGN_OR_RETURN(uint64_t plain, PlainSize(static_cast<uint64_t>(st.st_size),
+                                                      cipher->segment_bytes()));
+    return std::unique_ptr<BlobReader>(new SealedBlobReader(fd, std::move(cipher), plain));
+  }();
+  if (!reader.ok()) {
+    close(fd);
+    return Status(reader.status().code(), reader.status().message() + " (blob " + name + ")");
+  }
+  return reader;
+}
+
+Status FileBlobStore::List(const std::function<Status(const std::string&, bool staged)>& visit) {
+  std::vector<std::string> dirs = {options_.root + "/staging"};
+  static const char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 256; ++i) {
+    dirs.push_back(options_.root + "/blobs/" + std::string{kHex[i >> 4], kHex[i & 15]});
+  }
+  for (const std::string& d : dirs) {
+    DIR* dir = opendir(d.c_str());
+    if (!dir) {
+      if (errno == ENOENT) continue;
+      return IoError(Errno("open " + d));
+    }
+    std::vector<std::string> names;
+    while (dirent* e = readdir(dir)) {
+      std::string n = e->d_name;
+      if (IsBlobName(n)) names.push_back(n);
+    }
+    closedir(dir);
+    std::sort(names.begin(), names.end());
+    const bool staged = &d == &dirs.front();
+    for (const std::string& n : names) TRESOR_RETURN_IF_ERROR(visit(n, staged));
+  }
+  return Status::Ok();
+}
+
+Result<bool> FileBlobStore::Rewrap(const std::string& name, RewrapStep step) {
+  if (!sealed()) return InvalidArgument("the storage is not sealed");
+  if (!IsBlobName(name)) return InvalidArgument("not a blob name");
+  int fd = open(FinalPath(name).c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) fd = open(StagingPath(name).c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return IoError(Errno("open blob " + name));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  std::string header(kSealedHeaderBytes, '\0');
+  TRESOR_RETURN_IF_ERROR(PreadAll(fd, header.data(), header.size(), 0));
+  auto slot = RewrapHeader(*options_.keys, BlobId(name), step, &header);
+  if (!slot.ok()) return Status(slot.status().code(), slot.status().message() + " (blob " + name + ")");
+  if (*slot < 0) return false;
+  size_t at = kKeySlotOffset + static_cast<size_t>(*slot) * kKeySlotBytes;
+  // Only the slot not in use is written: a torn write cannot damage the other one.
+  TRESOR_RETURN_IF_ERROR(PwriteAll(fd, header.data() + at, kKeySlotBytes, at));
+  if (options_.fsync && fsync(fd) != 0) return IoError(Errno("sync blob " + name));
+  return true;
 }
 
 Status FileBlobStore::Recover(

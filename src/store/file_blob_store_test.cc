@@ -43,7 +43,7 @@ class FileBlobStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = dir_.path() + "/storage";
-    auto made = FileBlobStore::Make({root_, /*fsync=*/true});
+    auto made = FileBlobStore::Make({root_, /*fsync=*/true, nullptr});
     ASSERT_TRUE(made.ok()) << made.status().ToString();
     store_ = std::move(made).value();
   }
@@ -98,7 +98,7 @@ TEST_F(FileBlobStoreTest, MakeCreatesLayout) {
   EXPECT_TRUE(fs::is_directory(Blobs() + "/00"));
   EXPECT_TRUE(fs::is_directory(Blobs() + "/ff"));
   // Making it again over an existing layout works.
-  auto again = FileBlobStore::Make({root_, true});
+  auto again = FileBlobStore::Make({root_, true, nullptr});
   EXPECT_TRUE(again.ok()) << again.status().ToString();
 }
 
@@ -356,7 +356,7 @@ TEST_F(FileBlobStoreTest, StagedBlobsSurviveReopeningTheStore) {
   std::string published = Write({"published"});
   ASSERT_TRUE(store_->Publish(published).ok());
   store_.reset();
-  auto made = FileBlobStore::Make({root_, true});
+  auto made = FileBlobStore::Make({root_, true, nullptr});
   ASSERT_TRUE(made.ok());
   store_ = std::move(made).value();
   EXPECT_EQ(ReadAll(staged), "staged");

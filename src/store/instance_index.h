@@ -134,6 +134,11 @@ class InstanceIndex {
                                                           const std::string& series_uid,
                                                           const std::string& sop_uid,
                                                           const AccessScope& scope) = 0;
+  // Every instance, one page at a time in a stable order (verification): at most `limit`
+  // instances after cursor `after` (0 for the first page); `*next` is set to the cursor of
+  // the following page. An empty page is the end.
+  virtual Result<std::vector<StoredInstance>> ListInstances(int64_t after, size_t limit,
+                                                            int64_t* next) = 0;
   // True if an indexed instance's bytes are in blob `name` (crash recovery).
   virtual Result<bool> IsBlobReferenced(const std::string& name) = 0;
   // What the index holds within `scope` (non-patient objects count only for

@@ -686,6 +686,27 @@ Result<std::vector<StoredInstance>> SqliteIndex::ListUnconfirmed() {
   return out;
 }
 
+Result<std::vector<StoredInstance>> SqliteIndex::ListInstances(int64_t after, size_t limit,
+                                                               int64_t* next) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "SELECT i.id, i.sop_uid, i.sop_class, '', i.transfer_syntax, i.blob, i.size, i.sha256 "
+      "FROM instances i WHERE i.id > ?1 ORDER BY i.id LIMIT ?2"));
+  Use q(*s);
+  q.Bind(1, after);
+  q.Bind(2, static_cast<int64_t>(limit));
+  std::vector<StoredInstance> out;
+  *next = after;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    *next = q.Int(0);
+    out.push_back({q.Text(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5),
+                   static_cast<uint64_t>(q.Int(6)), q.Text(7)});
+  }
+  if (rc != SQLITE_DONE) return writer_->Error("list instances");
+  return out;
+}
+
 Status SqliteIndex::RemoveUnconfirmed(const std::string& sop_instance_uid) {
   std::lock_guard<std::mutex> lock(write_mu_);
   FullSync full_sync(*writer_, options_.sync == SqliteIndexOptions::Sync::kFilesystem);

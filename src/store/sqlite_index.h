@@ -67,6 +67,8 @@ class SqliteIndex : public Index {
   Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records,
                                                const AuditBuilder<AddOutcome>& audit = {}) override;
   Result<std::vector<StoredInstance>> ListUnconfirmed() override;
+  Result<std::vector<StoredInstance>> ListInstances(int64_t after, size_t limit,
+                                                    int64_t* next) override;
   Status RemoveUnconfirmed(const std::string& sop_instance_uid) override;
   Status ConfirmAll() override;
   Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_instance_uid,

@@ -35,7 +35,7 @@ class AdminApiTest : public ::testing::Test {
     auto index = store::SqliteIndex::Open({dir_ + "/index.db", store::SqliteIndexOptions::Sync::kOff});
     ASSERT_TRUE(index.ok()) << index.status().ToString();
     index_ = std::move(index).value();
-    auto blobs = store::FileBlobStore::Make({dir_ + "/storage", /*fsync=*/false});
+    auto blobs = store::FileBlobStore::Make({dir_ + "/storage", /*fsync=*/false, nullptr});
     ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
     blobs_ = std::move(blobs).value();
     archive::ArchiveOptions options;

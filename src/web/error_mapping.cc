@@ -16,6 +16,7 @@ int HttpStatus(Code code) {
     case Code::kUnavailable: return 503;
     case Code::kIoError: return 500;
     case Code::kInternal: return 500;
+    case Code::kDataLoss: return 500;
   }
   return 500;
 }

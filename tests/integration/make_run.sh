@@ -28,6 +28,7 @@ kill -TERM "$PID" 2>/dev/null
 wait "$PID" 2>/dev/null
 PID=
 check "the data directory is private (mode 700)" test "$(stat -c %a "$WORK/run-data")" = 700
-check "key material is readable by the owner only" test "$(stat -c %a "$WORK/run-data/keys/master.key")" = 600
+check "key material is readable by the owner only" test "$(stat -c %a "$WORK/run-data/keys/token.key")" = 600
+check "the master key is outside the data directory, owner only" test "$(stat -c %a "$WORK/run-data.keys/master.key")" = 600
 check "no password in the data directory in clear text" bash -c "! grep -rqF '$(sed -n 's/.*Password (shown only now, store it safely): //p' "$WORK/run.out")' '$WORK/run-data'"
 finish

@@ -88,9 +88,12 @@ expect_eq "... and leaves the stored hash unchanged" "$HASH_A" "$(users "$A" | c
 
 # Key material and the data directory are private to the owner.
 mode() { stat -c %a "$1"; }
-for f in keys/ca.key keys/server.key keys/master.key; do
+for f in keys/ca.key keys/server.key; do
   expect_eq "$f is mode 0600" 600 "$(mode "$A/$f")"
 done
+# The master key of encryption at rest lives outside the data directory.
+expect_eq "the master key (DIR.keys/master.key) is mode 0600" 600 "$(mode "$A.keys/master.key")"
+expect_eq "its directory is mode 0700" 700 "$(mode "$A.keys")"
 "$TRESOR" peer enroll mod --ae MOD1 --host 127.0.0.1 --allow echo --data "$A" >/dev/null 2>&1
 expect_eq "an enrolled peer's private key is mode 0600" 600 "$(mode "$A/enrolled/mod/mod.key")"
 expect_eq "the data directory is mode 0700" 700 "$(mode "$A")"

@@ -46,6 +46,9 @@ class FaultyBlobStore : public BlobStore {
   Status Recover(const std::function<Result<bool>(const std::string&)>& is_referenced) override {
     return inner_.Recover(is_referenced);
   }
+  Status List(const std::function<Status(const std::string&, bool staged)>& visit) override {
+    return inner_.List(visit);
+  }
 
  private:
   // True (and one fewer to go) if a failure is still due.
