@@ -298,6 +298,9 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
     return Status(ring.status().code(), "cannot open " + dir + ": " + ring.status().message());
   }
   out->master_key = ring->front();
+  // The index is always sealed at rest (docs/encryption-index.md); its page key is sealed
+  // under the master key.
+  TRESOR_ASSIGN_OR_RETURN(std::string page_key, IndexPageKey(dir, *ring));
   TRESOR_ASSIGN_OR_RETURN(store::KeyRing keys, store::KeyRing::Make(std::move(ring).value()));
   auto blobs = store::FileBlobStore::Make(
       {dir + "/storage", out->config.fsync, std::make_shared<const store::KeyRing>(std::move(keys))});
@@ -312,7 +315,6 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
               : SameFilesystem(dir, dir + "/storage/staging") ? Sync::kFilesystem
                                                                : Sync::kFull;
   // The index is always sealed at rest (docs/encryption.md, "The index").
-  TRESOR_ASSIGN_OR_RETURN(std::string page_key, IndexPageKey(dir, *ring));
   TRESOR_ASSIGN_OR_RETURN(out->index,
                           store::SqliteIndex::Open({dir + "/index.db", sync, std::move(page_key)}));
   archive::ArchiveOptions options;
