@@ -298,9 +298,7 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
     return Status(ring.status().code(), "cannot open " + dir + ": " + ring.status().message());
   }
   out->master_key = ring->front();
-  // The index is always sealed at rest (docs/encryption-index.md); its page key is sealed
-  // under the master key.
-  TRESOR_ASSIGN_OR_RETURN(std::string page_key, IndexPageKey(dir, *ring));
+  const std::vector<security::MasterKey> ring_copy = *ring;
   TRESOR_ASSIGN_OR_RETURN(store::KeyRing keys, store::KeyRing::Make(std::move(ring).value()));
   auto blobs = store::FileBlobStore::Make(
       {dir + "/storage", out->config.fsync, std::make_shared<const store::KeyRing>(std::move(keys))});
@@ -308,6 +306,9 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
     return Status(blobs.status().code(), "cannot open " + dir + ": " + blobs.status().message());
   }
   out->blobs = std::move(blobs).value();
+  // The index is always sealed at rest (docs/encryption-index.md); its page key is sealed
+  // under the master key (checked after the storage, whose error names the key id).
+  TRESOR_ASSIGN_OR_RETURN(std::string page_key, IndexPageKey(dir, ring_copy));
   // One filesystem sync per group commit covers index and blobs only when both live on
   // the same filesystem; otherwise the index syncs its own commits.
   using Sync = store::SqliteIndexOptions::Sync;

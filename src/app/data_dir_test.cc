@@ -50,10 +50,10 @@ TEST_F(DataDirTest, KeyThatCannotBeWrittenRefusesToStart) {
   std::ofstream(dir() + "/keys") << "not a directory";
   auto opened = OpenDataDir(dir());
   ASSERT_FALSE(opened.ok()) << "started without a durable token key";
-  // Without `keys` the master key is gone too, and the index key derived from it is
+  // Without `keys` the index key (sealed in keys/index.key) is gone too, and it is
   // missed first.
   const std::string& m = opened.status().message();
-  EXPECT_TRUE(m.find("token key") != std::string::npos || m.find("master key") != std::string::npos)
+  EXPECT_TRUE(m.find("token key") != std::string::npos || m.find("index key") != std::string::npos)
       << opened.status().ToString();
 }
 

@@ -101,8 +101,8 @@ grep -a -q "a web made passphrase" "$LOG" && fail "carol's password appears in t
 check "changes are logged as security events" grep -q "security event: administration by user 'admin' (admin) from 127.0.0.1: user 'carol' created" "$LOG"
 
 # --- rules and groups ---
-INSTITUTION=$(sqlite3 "$DATA/index.db" "SELECT institution FROM studies WHERE institution<>'' LIMIT 1")
-EXPECTED=$(sqlite3 "$DATA/index.db" "SELECT count(*) FROM studies WHERE institution='$INSTITUTION'")
+INSTITUTION=$("$TRESOR" index sql --data "$DATA" "SELECT institution FROM studies WHERE institution<>'' LIMIT 1")
+EXPECTED=$("$TRESOR" index sql --data "$DATA" "SELECT count(*) FROM studies WHERE institution='$INSTITUTION'")
 RULE=$("$PY" -c 'import json,sys; print(json.dumps({"group":"site-x","kind":"institution","value":sys.argv[1]}))' "$INSTITUTION")
 req "${A[@]}" "${J[@]}" -d "$RULE" "$BASE/api/rules"
 expect_eq "POST /api/rules adds the rule to the archived studies" "201 $EXPECTED" "$CODE $(json 'd["studies_added"]')"

@@ -45,7 +45,7 @@ check "verify against the public key kept elsewhere" "$TRESOR" audit verify --pu
 # case NAME SQL WANT_SEQ: a fresh copy, tampered, must fail verify naming WANT_SEQ.
 case_() {
   local name=$1 sql=$2 want=$3 copy=$WORK/copy-$1
-  rm -rf "$copy"; cp -a "$DATA" "$copy"
+  rm -rf "$copy" "$copy.keys"; cp -a "$DATA" "$copy"; cp -a "$DATA.keys" "$copy.keys"
   tamper "$copy" "$sql" || { fail "$name: tampering failed"; return; }
   "$TRESOR" audit verify --data "$copy" >"$WORK/verify.$name" 2>&1
   local rc=$?

@@ -163,7 +163,7 @@ hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 check "server RSS ${rss} KiB < 300 MiB" test "${rss:-999999999}" -lt 307200
 check "server peak RSS ${hwm} KiB < 300 MiB" test "${hwm:-999999999}" -lt 307200
 bad_names=$(find "$DATA/storage" -mindepth 1 -printf '%P\n' |
-  grep -Ev '^(blobs|staging)(/[0-9a-f]+)*$' || true)
+  grep -Ev '^(sealed|(blobs|staging)(/[0-9a-f]+)*)$' || true)
 expect_eq "storage holds only hex-named blobs and shards" "" "$bad_names"
 check_fails "no stored file name contains a UID (no dots)" \
   bash -c "find '$DATA/storage' -name '*.*' | grep -q ."
@@ -176,7 +176,7 @@ check_fails "no file named after a hostile UID" \
   bash -c "{ find '$WORK' -name x -o -name etc; find '$(readlink "/proc/$PID/cwd")/..' \
     -maxdepth 2 \( -name x -o -name etc \) -newer '$DATA/tresor.conf'; } 2>/dev/null | grep -q ."
 unexpected=$(find "$WORK" -mindepth 1 -maxdepth 1 -printf '%f\n' |
-  grep -Evx 'data|datasets|init.out|serve.out|server.log|check.out|cat_g|cat_g.err|cat_i' || true)
+  grep -Evx 'data|data.keys|datasets|init.out|serve.out|server.log|check.out|cat_g|cat_g.err|cat_i' || true)
 expect_eq "nothing written beside the data directory" "" "$unexpected"
 
 check "server still up at the end" serving

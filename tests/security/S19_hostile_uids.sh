@@ -113,7 +113,7 @@ check_fails "no /abs or /tmp/tresor-s19-abs was created" \
   bash -c "find /abs /tmp/tresor-s19-abs -newer '$WORK/marker' 2>/dev/null | grep -q ."
 check_fails "no file named 'x' or 'passwd' appeared near the data" \
   bash -c "find '$WORK' '$(dirname "$WORK")' -maxdepth 3 \\( -name x -o -name passwd -o -name '..*' \\) -newer '$WORK/marker' 2>/dev/null | grep -q ."
-bad_names=$(find "$DATA/storage" -mindepth 1 -printf '%P\n' | grep -Ev '^(blobs|staging)(/[0-9a-f]{2}(/[0-9a-f]{32})?)?$' || true)
+bad_names=$(find "$DATA/storage" -mindepth 1 -printf '%P\n' | grep -Ev '^(sealed|(blobs|staging)(/[0-9a-f]{2}(/[0-9a-f]{32})?)?)$' || true)
 expect_eq "storage holds only server-named blobs" "" "$bad_names"
 expect_eq "exactly one blob (the control)" 1 "$(find "$DATA/storage/blobs" -type f | wc -l)"
 new_outside=$(find "$WORK" -newer "$WORK/marker" -type f ! -path "$DATA/*" ! -path "$WORK/ds/*" \

@@ -28,8 +28,8 @@ names "$DATA" >"$WORK/names_a"
 expect_eq "one file per archived instance (4)" 4 "$(wc -l <"$WORK/names_a")"
 expect_eq "every file is blobs/XX/<32 lowercase hex>, XX = its first two characters" "" \
   "$(grep -vE '^([0-9a-f]{2})/\1[0-9a-f]{30}$' "$WORK/names_a")"
-expect_eq "nothing else in storage (only blobs/, shards and an empty staging/)" "" \
-  "$(find "$DATA/storage" -mindepth 1 -printf '%P\n' | grep -vE '^(staging|blobs(/[0-9a-f]{2}(/[0-9a-f]{32})?)?)$')"
+expect_eq "nothing else in storage (only blobs/, shards, an empty staging/ and the sealing marker)" "" \
+  "$(find "$DATA/storage" -mindepth 1 -printf '%P\n' | grep -vE '^(sealed|staging|blobs(/[0-9a-f]{2}(/[0-9a-f]{32})?)?)$')"
 expect_eq "no file left in staging" 0 "$(find "$DATA/storage/staging" -type f | wc -l)"
 check_fails "no name contains a dot, a UID fragment or an identifying value" \
   bash -c "find '$DATA/storage' -mindepth 1 -printf '%P\\n' | grep -E '\.|1\.2\.826|5962|HOSTILE|evil|passwd|Patient|CompressedSamples|1CT1'"
