@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -91,16 +92,6 @@ std::string IndexKeyPath(const std::string& dir) { return dir + "/keys/index.key
 
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
-// fsyncs the directory holding `path`, so a rename into it is durable.
-Status SyncParentDir(const std::string& path) {
-  const std::string parent = path.substr(0, path.find_last_of('/'));
-  int fd = open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return IoError("cannot open " + parent + ": " + std::strerror(errno));
-  int rc = fsync(fd);
-  close(fd);
-  if (rc != 0) return IoError("cannot sync " + parent + ": " + std::strerror(errno));
-  return Status::Ok();
-}
 
 // AES-256-GCM of the 32-byte page key under the wrapping subkey of `master`; the magic and
 // the key id are authenticated as additional data.
@@ -158,6 +149,18 @@ Result<std::string> OpenIndexKey(const std::string& file, const std::vector<secu
 }
 
 }  // namespace
+
+Status SyncParentDir(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string parent =
+      slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
+  int fd = open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + parent + ": " + std::strerror(errno));
+  int rc = fsync(fd);
+  close(fd);
+  if (rc != 0) return IoError("cannot sync " + parent + ": " + std::strerror(errno));
+  return Status::Ok();
+}
 
 Result<std::string> IndexPageKey(const std::string& dir, const std::vector<security::MasterKey>& ring) {
   const std::string path = IndexKeyPath(dir);

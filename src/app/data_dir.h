@@ -30,6 +30,9 @@ Result<std::string> ReadTextFile(const std::string& path);
 // Creates `path` (which must not exist) with `mode`, writes and fsyncs it; on failure
 // removes what it created.
 Status WritePrivateFile(const std::string& path, const std::string& content, mode_t mode);
+// fsyncs the directory holding `path` ("." for a bare name), so that a file created or
+// renamed there survives a crash.
+Status SyncParentDir(const std::string& path);
 
 // The page key of DIR/index.db (docs/encryption-index.md): 32 random bytes made when the
 // archive is created, kept in DIR/keys/index.key sealed with AES-256-GCM under

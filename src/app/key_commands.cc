@@ -24,16 +24,6 @@ bool Exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-Status SyncDirOf(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  std::string dir = slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return IoError("cannot open " + dir + ": " + std::strerror(errno));
-  bool ok = fsync(fd) == 0;
-  close(fd);
-  return ok ? Status::Ok() : IoError("cannot sync " + dir);
-}
-
 // One progress line: a bar on a terminal (redrawn), plain lines otherwise.
 class Progress {
  public:
@@ -141,7 +131,7 @@ int CmdKeys(const Args& a) {
   if (rename(next_path.c_str(), key_path.c_str()) != 0) {
     return Fail(IoError("cannot install the new master key: " + std::string(std::strerror(errno))));
   }
-  Status synced = SyncDirOf(key_path);
+  Status synced = SyncParentDir(key_path);
   if (!synced.ok()) return Fail(synced);
   // 4. The old wraps are erased, so the old key opens nothing of the current storage.
   {

@@ -299,6 +299,7 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = head.version();
     keep_alive_ = head.keep_alive();
     request_.method = std::string(View(head.method_string()));
+    head_only_ = request_.method == "HEAD";
     std::string_view target = View(head.target());
     size_t question = target.find('?');
     request_.path = std::string(target.substr(0, question));
@@ -558,6 +559,11 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = keep_alive_ && !close;
     response_.keep_alive(keep_alive_);
     response_.prepare_payload();
+    if (head_only_) {  // the header of the GET response: its length, no body
+      const size_t length = response_.body().size();
+      response_.body().clear();
+      response_.content_length(length);
+    }
     if (r.status == 204 || r.status == 304) response_.erase(http::field::content_length);
     drain_after_write_ = close;
     LogRequest(r.status);
@@ -583,6 +589,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // --- Streamed responses ---
 
   void SendStream(HttpResponse r, bool close) {
+    if (head_only_) return SendStreamHeader(std::move(r), close);
     source_ = std::move(r.stream);
     stream_serializer_.reset();
     stream_response_.emplace();
@@ -609,6 +616,24 @@ class Session : public std::enable_shared_from_this<Session> {
                                if (ec) return self->EndStream();
                                self->NextPiece();
                              });
+  }
+
+  // HEAD of a streamed resource: the header the GET would send (its length when known),
+  // without reading the source, which is released on a worker.
+  void SendStreamHeader(HttpResponse r, bool close) {
+    std::shared_ptr<BodySource> source = std::move(r.stream);
+    if (source) net::post(*shared_->workers, [source]() mutable { source.reset(); });
+    response_ = {};
+    SetHeaders(response_, r);
+    keep_alive_ = keep_alive_ && !close;
+    response_.keep_alive(keep_alive_);
+    if (r.stream_length != HttpResponse::kUnknownLength) response_.content_length(r.stream_length);
+    drain_after_write_ = close;
+    LogRequest(r.status);
+    Expire(std::chrono::seconds(keep_alive_ ? options().idle_timeout_seconds
+                                            : options().read_timeout_seconds));
+    http::async_write(stream_, response_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
   void NextPiece() {
@@ -706,6 +731,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> piece_;         // one piece of a streamed body, either way
   size_t piece_fill_ = 0;           // bytes of a request piece gathered so far
   http::response<http::string_body> response_;
+  bool head_only_ = false;  // a HEAD request: responses carry their header only
   http::response<http::empty_body> continue_;
   std::optional<http::response<http::buffer_body>> stream_response_;
   std::optional<http::response_serializer<http::buffer_body>> stream_serializer_;

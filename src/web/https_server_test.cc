@@ -127,8 +127,9 @@ class Client {
     return true;
   }
 
-  // Reads one complete response (Content-Length framed). False on EOF, error or timeout.
-  bool Read(Response* out) {
+  // Reads one complete response (Content-Length framed; the header only for the response
+  // to a HEAD request). False on EOF, error or timeout.
+  bool Read(Response* out, bool head_only = false) {
     size_t end;
     while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
       if (!Fill()) return false;
@@ -152,6 +153,7 @@ class Client {
       }
       pos = next;
     }
+    if (head_only) return true;
     if (out->Header("transfer-encoding") == "chunked") return ReadChunked(out);
     size_t length = out->headers.count("content-length")
                         ? std::stoul(out->headers["content-length"])
@@ -204,7 +206,7 @@ class Client {
   // Sends a request and reads its response.
   Response Roundtrip(const std::string& request) {
     Response r;
-    if (!Send(request) || !Read(&r)) r.status = -1;
+    if (!Send(request) || !Read(&r, request.compare(0, 5, "HEAD ") == 0)) r.status = -1;
     return r;
   }
 
@@ -1132,6 +1134,31 @@ TEST_F(HttpsServerTest, StreamedResponseWithKnownLength) {
   EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200) << "kept alive";
 }
 
+TEST_F(HttpsServerTest, HeadSendsTheGetHeaderWithoutBody) {
+  StartServer();
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Response whole = c->Roundtrip("HEAD /api/health HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(whole.status, 200);
+  EXPECT_EQ(whole.Header("content-length"),
+            std::to_string(c->Roundtrip(Get("/api/health")).body.size()))
+      << "the length of the GET body, after which the connection carries the next response";
+  ExpectSecurityHeaders(whole);
+  Response streamed = c->Roundtrip("HEAD /stream?1000000,known HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(streamed.status, 200);
+  EXPECT_EQ(streamed.Header("content-length"), "1000000");
+  EXPECT_EQ(streamed.Header("transfer-encoding"), "");
+  Response unknown = c->Roundtrip("HEAD /stream?300000 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(unknown.status, 200);
+  EXPECT_EQ(unknown.Header("transfer-encoding"), "") << "no body, so no chunked coding";
+  Response after = c->Roundtrip(Get("/api/health"));
+  EXPECT_EQ(after.status, 200) << "kept alive with no stray body bytes";
+  EXPECT_EQ(after.body, c->Roundtrip(Get("/api/health")).body);
+  Response anonymous = c->Roundtrip("HEAD /secure HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(c->Roundtrip(Get("/api/health")).status, 200) << "still framed after an error";
+}
+
 TEST_F(HttpsServerTest, StreamedResponseChunkedWhenLengthUnknown) {
   StartServer();
   auto c = Connect();
@@ -1295,7 +1322,7 @@ TEST_F(HttpsServerTest, CorsOnlyForConfiguredOrigins) {
       "Access-Control-Request-Headers: authorization, accept\r\n\r\n");
   EXPECT_EQ(preflight.status, 204);
   EXPECT_EQ(preflight.Header("access-control-allow-origin"), "https://viewer.example");
-  EXPECT_EQ(preflight.Header("access-control-allow-methods"), "GET, OPTIONS");
+  EXPECT_EQ(preflight.Header("access-control-allow-methods"), "GET, HEAD, OPTIONS");
   std::string allowed = preflight.Header("access-control-allow-headers");
   for (const char* h : {"Accept", "Authorization", "Content-Type", "X-CSRF-Token"}) {
     EXPECT_NE(allowed.find(h), std::string::npos) << h;

@@ -295,25 +295,47 @@ void Router::Add(Route route) {
   routes_.push_back(std::move(route));
 }
 
+namespace {
+
+// RFC 9110 9.3.2: HEAD is answered by the GET route of the same resource (the server
+// sends the header only); an explicit HEAD route would win.
+bool RunsRoute(const Route& r, std::string_view method, bool has_explicit_head) {
+  if (r.method == method) return true;
+  return method == "HEAD" && !has_explicit_head && r.method == "GET";
+}
+
+// Adds `method` (and HEAD after GET) to an Allow list.
+void AddAllowed(std::string* allow, const std::string& method) {
+  auto add = [allow](std::string_view m) {
+    if (allow->find(m) != std::string::npos) return;
+    if (!allow->empty()) *allow += ", ";
+    *allow += m;
+  };
+  add(method);
+  if (method == "GET") add("HEAD");
+}
+
+}  // namespace
+
 Router::Decision Router::Decide(const HttpRequest& head) const {
   Decision d;
   const Route* route = nullptr;
   std::string allow;
   std::map<std::string, std::string> params;
+  const bool is_head = head.method == "HEAD";
+  const bool exact_head = is_head && HasRoute("HEAD", head.path, /*prefix=*/false);
+  const bool prefix_head = is_head && HasRoute("HEAD", head.path, /*prefix=*/true);
   // Exact routes first; then prefix routes, the longest prefix (with any method) deciding.
   for (const Route& r : routes_) {
     if (IsPrefixPattern(r.path)) continue;
     std::map<std::string, std::string> p;
     if (!Match(r.path, head.path, &p)) continue;
-    if (r.method == head.method) {
+    if (RunsRoute(r, head.method, exact_head)) {
       route = &r;
       params = std::move(p);
       break;
     }
-    if (allow.find(r.method) == std::string::npos) {
-      if (!allow.empty()) allow += ", ";
-      allow += r.method;
-    }
+    AddAllowed(&allow, r.method);
   }
   if (route == nullptr && allow.empty()) {
     size_t longest = 0;
@@ -326,15 +348,12 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
       if (r.path.size() != longest || !IsPrefixPattern(r.path)) continue;
       std::map<std::string, std::string> p;
       if (!Match(r.path, head.path, &p)) continue;
-      if (r.method == head.method) {
+      if (RunsRoute(r, head.method, prefix_head)) {
         route = &r;
         params = std::move(p);
         break;
       }
-      if (allow.find(r.method) == std::string::npos) {
-        if (!allow.empty()) allow += ", ";
-        allow += r.method;
-      }
+      AddAllowed(&allow, r.method);
     }
   }
   if (route == nullptr) {
@@ -350,7 +369,7 @@ Router::Decision Router::Decide(const HttpRequest& head) const {
   if (!route->is_public()) {
     Decision checked = Authenticate(head);
     if (!checked.principal_ && route->sign_in_redirect && checked.rejection_.status == 401 &&
-        head.method == "GET" && AcceptsHtml(head)) {
+        (head.method == "GET" || head.method == "HEAD") && AcceptsHtml(head)) {
       HttpResponse redirect;
       redirect.status = 303;
       redirect.headers.emplace_back("Location", SignInLocation(head.path, head.query));
@@ -425,13 +444,20 @@ Router::Decision Router::Authenticate(const HttpRequest& head) const {
   return d;
 }
 
+bool Router::HasRoute(std::string_view method, std::string_view path, bool prefix) const {
+  for (const Route& r : routes_) {
+    if (r.method == method && IsPrefixPattern(r.path) == prefix && Match(r.path, path, nullptr)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string Router::AllowedMethods(std::string_view path) const {
   std::string allow;
   for (const Route& r : routes_) {
     if (!Match(r.path, path, nullptr)) continue;
-    if (allow.find(r.method) != std::string::npos) continue;
-    if (!allow.empty()) allow += ", ";
-    allow += r.method;
+    AddAllowed(&allow, r.method);
   }
   return allow;
 }

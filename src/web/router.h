@@ -141,8 +141,11 @@ class Router {
   // missing or the credential is rejected, 429 while the client is blocked. A request
   // authenticated by the cookie with a method other than GET, HEAD or OPTIONS must carry
   // `X-CSRF-Token: CsrfTokenFor(cookie)`, else 403.
+  // HEAD runs the GET route of the path (unless a HEAD route is registered); the
+  // transport then sends the response's header only (RFC 9110 9.3.2).
   Decision Decide(const HttpRequest& head) const;
-  // The methods routed at `path`, e.g. "GET, POST" (empty: the path is not routed).
+  // The methods routed at `path`, e.g. "GET, HEAD, POST" (HEAD follows GET; empty: the
+  // path is not routed).
   std::string AllowedMethods(std::string_view path) const;
   // Runs the accepted route's handler on the complete request. A handler that throws
   // yields 500 (logged); nothing propagates.
@@ -160,6 +163,8 @@ class Router {
   std::string OpenApi() const;
 
  private:
+  // True if a route of `method` (a prefix route when `prefix`) matches `path`.
+  bool HasRoute(std::string_view method, std::string_view path, bool prefix) const;
   // The authentication step alone: a Decision with the principal set, or its rejection.
   Decision Authenticate(const HttpRequest& head) const;
 

@@ -93,7 +93,7 @@ TEST_F(RouterTest, UnknownPathIs404Json) {
 TEST_F(RouterTest, WrongMethodIs405WithAllow) {
   HttpResponse r = router_.Handle(Request("POST", "/api/stats"));
   EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(HeaderOf(r, "Allow"), "GET, DELETE");
+  EXPECT_EQ(HeaderOf(r, "Allow"), "GET, HEAD, DELETE");
   EXPECT_EQ(auth_calls_, 0);  // nothing is authenticated for a request that cannot run
 }
 
@@ -272,8 +272,8 @@ TEST_F(RouterTest, SessionCookieAuthenticatesAndNeedsCsrfToChange) {
 }
 
 TEST_F(RouterTest, AllowedMethods) {
-  EXPECT_EQ(router_.AllowedMethods("/api/stats"), "GET, DELETE");
-  EXPECT_EQ(router_.AllowedMethods("/studies/1/series/2"), "GET");
+  EXPECT_EQ(router_.AllowedMethods("/api/stats"), "GET, HEAD, DELETE");
+  EXPECT_EQ(router_.AllowedMethods("/studies/1/series/2"), "GET, HEAD");
   EXPECT_EQ(router_.AllowedMethods("/nope"), "");
 }
 
@@ -314,7 +314,7 @@ TEST(RouterPrefix, ExactRoutesWinThenLongestPrefix) {
   EXPECT_EQ(router.Handle(Request("POST", "/api/health")).status, 405);
   HttpResponse post = router.Handle(Request("POST", "/anything"));
   EXPECT_EQ(post.status, 405);
-  EXPECT_EQ(HeaderOf(post, "Allow"), "GET");
+  EXPECT_EQ(HeaderOf(post, "Allow"), "GET, HEAD");
   // Only GET navigations accepting HTML are redirected; a bad cookie too.
   HttpRequest nav = Request("GET", "/viewer/");
   nav.headers.emplace_back("Accept", "text/html");
@@ -333,6 +333,31 @@ TEST(RouterPrefix, SignInLocationEncodesEverythingButPathCharacters) {
   EXPECT_EQ(SignInLocation("/viewer/", ""), "/?next=/viewer/");
   EXPECT_EQ(SignInLocation("/viewer/v", "a=1&b=//evil"), "/?next=/viewer/v%3Fa%3D1%26b%3D//evil");
   EXPECT_EQ(SignInLocation("/viewer/\r\n", ""), "/?next=/viewer/%0D%0A");
+}
+
+TEST_F(RouterTest, HeadRunsTheGetRouteWithItsAuthentication) {
+  HttpResponse anonymous = router_.Handle(Request("HEAD", "/api/stats"));
+  EXPECT_EQ(anonymous.status, 401) << "HEAD is authenticated like GET";
+  HttpResponse ok = router_.Handle(Request("HEAD", "/api/stats", std::string("Bearer ") + kGoodToken));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_FALSE(ok.body.empty()) << "the handler ran; the transport drops the body";
+  EXPECT_EQ(router_.Handle(Request("HEAD", "/upload")).status, 405) << "no GET, no HEAD";
+}
+
+TEST(RouterHead, AnExplicitHeadRouteWins) {
+  Router router(
+      [](const std::string&, const std::string&) -> Result<archive::Principal> {
+        return Status(Code::kUnauthenticated, "no");
+      },
+      "1");
+  router.Add(Route::Public("GET", "/r", "get", [](const HttpRequest&) {
+    return HttpResponse::Json(200, "{\"by\":\"get\"}");
+  }));
+  router.Add(Route::Public("HEAD", "/r", "head", [](const HttpRequest&) {
+    return HttpResponse::Json(200, "{\"by\":\"head\"}");
+  }));
+  EXPECT_EQ(router.Handle(Request("HEAD", "/r")).body, "{\"by\":\"head\"}");
+  EXPECT_EQ(router.Handle(Request("GET", "/r")).body, "{\"by\":\"get\"}");
 }
 
 }  // namespace

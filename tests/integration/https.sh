@@ -130,7 +130,7 @@ security_headers "404"
 json_error "404"
 req -X DELETE "$BASE/api/health"
 expect_eq "wrong method" 405 "$CODE"
-expect_eq "405 names the allowed method" GET "$(header Allow)"
+expect_eq "405 names the allowed methods" "GET, HEAD" "$(header Allow)"
 security_headers "405"
 json_error "405"
 

@@ -56,6 +56,16 @@ expect_eq "an unknown API path is a JSON 404, not a console page" 404 "$CODE"
 check "... with a JSON error" grep -q '"error"' "$BODY"
 req -X POST "$BASE/users"
 expect_eq "POST to a console path: 405" 405 "$CODE"
+expect_eq "... naming GET and HEAD" "GET, HEAD" "$(header Allow)"
+# HEAD: the GET's header (its length, type and ETag), no body.
+req -I "$BASE/app.js"
+expect_eq "HEAD /app.js" 200 "$CODE"
+expect_eq "... the length of the file" "$(stat -c %s "$ROOT/ui/console/app.js")" "$(header Content-Length)"
+expect_eq "... its type" "text/javascript; charset=utf-8" "$(header Content-Type)"
+expect_eq "... its ETag" "$ETAG" "$(header ETag)"
+check "... and no body (curl writes only the header)" cmp "$BODY" "$HEADERS"
+req -I "$BASE/api/stats"
+expect_eq "HEAD of an API route is authenticated like its GET" 401 "$CODE"
 
 # Traversal: raw, encoded, double-encoded, backslash, NUL; each must not leak a file.
 # (--path-as-is keeps curl from normalizing dot segments.)
