@@ -158,3 +158,66 @@ check_acked() {
   check "tresor verify passes (every object decrypts, matches its hash, is indexed)" \
     "$TRESOR" verify --data "$DATA"
 }
+
+# serve_with ENV...: start_server (tests/lib.sh) with the environment assignments ENV
+# given to the server process only (not to the CLI or the clients).
+serve_with() {
+  LOG=$WORK/server.log
+  : >"$LOG"
+  env "$@" "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
+    >"$WORK/serve.out" 2>"$LOG" &
+  PID=$!
+  PORT=
+  for _ in $(seq 1 100); do
+    PORT=$(sed -n 's/.*DICOM listener on [^ ]*:\([0-9]*\) .*/\1/p' "$LOG" 2>/dev/null | tail -1)
+    [ -n "$PORT" ] && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$PORT" ]; then echo "server did not start:"; cat "$LOG"; return 1; fi
+  TLS_PORT=$(sed -n 's/.*DICOM TLS listener on [^ ]*:\([0-9]*\) .*/\1/p' "$LOG" | tail -1)
+  HTTPS_PORT=$(sed -n 's/.*HTTPS listener on [^ ]*:\([0-9]*\).*/\1/p' "$LOG" | tail -1)
+}
+
+# acked_count: how many instances have been acknowledged so far (logs of running clients
+# included).
+acked_count() {
+  local f files=("$ACKED")
+  for f in "$WORK"/load.*.acked; do [ -f "$f" ] && files+=("$f"); done
+  sort -u "${files[@]}" | grep -c .
+}
+
+# load_store NAME CORPUS: C-STORE of the corpus in the background (one association),
+# acknowledged UIDs appended to $WORK/load.NAME.acked as they arrive.
+load_store() {
+  local name=$1 corpus=$2
+  ( corpus_files "$corpus" | (cd "$corpus" && xargs storescu -v -nh -aet "${STORE_AE:-FAULTS}" \
+      -aec TRESOR 127.0.0.1 "$PORT") 2>&1 |
+      awk '/Sending file:/ { f = $NF } /Received Store Response \(Success\)/ { print f; fflush() }' |
+      while read -r f; do uid_of "$corpus" "$f" >>"$WORK/load.$name.acked"; done ) &
+}
+# load_stow NAME CORPUS: STOW-RS of the corpus, 5 instances per request, in the
+# background; acknowledged UIDs appended to $WORK/load.NAME.acked.
+load_stow() {
+  local name=$1 corpus=$2
+  ( mapfile -t all < <(corpus_files "$corpus")
+    i=0
+    while [ $i -lt ${#all[@]} ]; do
+      ACKED=$WORK/load.$name.acked stow "$WORK/load.$name.$i" "$corpus" "${all[@]:$i:5}" || break
+      [ "$CODE" = 000 ] && break
+      i=$((i + 5))
+    done ) &
+}
+# wait_acked N: waits until N instances are acknowledged (or 600 s pass).
+wait_acked() {
+  for _ in $(seq 1 6000); do
+    [ "$(acked_count)" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# collect_load: after the clients ended, the acknowledged UIDs of every load go to $ACKED.
+collect_load() {
+  cat "$WORK"/load.*.acked >>"$ACKED" 2>/dev/null
+  rm -f "$WORK"/load.*.acked
+}

@@ -8,7 +8,8 @@
  *     hard link), durable once the directory holding them is fsync'ed;
  *   - syncfs() and sync() make everything durable.
  * When a byte is written into the FIFO $POWER_CUT_FIFO (a watcher thread waits on it),
- * the shim stops every tracked write (they all pass one lock), undoes the log newest
+ * or at the start of the N-th syncfs() call when $POWER_CUT_AT_SYNCFS is N (the worst
+ * moment for a group commit: rows and blobs written, nothing synced), the shim stops every tracked write (they all pass one lock), undoes the log newest
  * first -- leaving each file as the disk would hold it after a power cut -- writes a
  * one-line summary to $POWER_CUT_REPORT (optional) and kills the process with SIGKILL.
  *
@@ -57,6 +58,8 @@ static char dir[PATH_MAX];
 static size_t dir_len;
 static char *fd_path[65536];
 static unsigned long shadow_seq;
+static long cut_at_syncfs; /* 0: never */
+static long syncfs_calls;
 
 static int (*real_open)(const char *, int, ...);
 static int (*real_openat)(int, const char *, int, ...);
@@ -206,6 +209,8 @@ static void power_cut(void) {
     FILE *f = fopen(report, "w");
     if (f) {
       fprintf(f, "undone: %zu writes, %zu created files, %zu renames\n", data, created, renamed);
+      fflush(f);
+      fsync(fileno(f));
       fclose(f);
     }
   }
@@ -246,6 +251,8 @@ __attribute__((constructor)) static void init(void) {
     dir_len = strlen(dir);
     while (dir_len > 1 && dir[dir_len - 1] == '/') dir[--dir_len] = 0;
   }
+  const char *at = getenv("POWER_CUT_AT_SYNCFS");
+  if (at && *at) cut_at_syncfs = strtol(at, NULL, 10);
   const char *fifo = getenv("POWER_CUT_FIFO");
   if (dir_len && fifo && *fifo) {
     pthread_t t;
@@ -398,6 +405,9 @@ int fdatasync(int fd) {
   return r;
 }
 int syncfs(int fd) {
+  if (dir_len && cut_at_syncfs > 0 && __atomic_add_fetch(&syncfs_calls, 1, __ATOMIC_SEQ_CST) == cut_at_syncfs) {
+    power_cut();
+  }
   pthread_mutex_lock(&mu);
   int r = real_syncfs(fd);
   if (r == 0) durable_all();
