@@ -39,14 +39,15 @@ READ_PATH=$(corpus_files "$BASE_CORPUS" | head -1)
 
 # Every store of a fault: 2 instances over C-STORE, 2 over STOW-RS.
 n=0
-for fault in blob.write blob.enospc blob.sync index.busy audit.write; do
+# blob.sync+index.undo: the sync fails and so does taking the batch's rows out again.
+for fault in blob.write blob.enospc blob.sync blob.sync+index.undo index.busy audit.write; do
   n=$((n + 1))
   corpus=$WORK/c$n
   make_corpus "$corpus" $((10 + n)) 4
   mapfile -t files < <(corpus_files "$corpus")
   before=$("$TRESOR" index sql --data "$DATA" "SELECT count(*) FROM instances")
   acked_before=$(wc -l <"$ACKED")
-  set_fault "$fault"
+  set_fault ${fault//+/ }
   echo " $fault"
   printf '%s\n' "${files[0]}" "${files[1]}" | storescu_to "$WORK/$fault.store.log" "$corpus" -nh
   statuses=$(store_statuses "$WORK/$fault.store.log" | sort | uniq -c | tr -s ' ' | paste -sd';')
@@ -66,9 +67,16 @@ for fault in blob.write blob.enospc blob.sync index.busy audit.write; do
   expect_eq "$fault: STOW-RS answers 409 with a failure reason per instance" "409 2" \
     "$CODE $(stow_reasons "$WORK/$fault.stow" | cut -d' ' -f1)"
   expect_eq "$fault: nothing acknowledged" "$acked_before" "$(wc -l <"$ACKED")"
-  expect_eq "$fault: nothing indexed" "$before" \
-    "$("$TRESOR" index sql --data "$DATA" "SELECT count(*) FROM instances")"
-  no_half_written
+  if [ "$fault" = blob.sync+index.undo ]; then
+    # The rows could not be taken out: they stay (unconfirmed, with their staged blobs)
+    # until the next batch removes them first.
+    echo "   left until the next batch: $(("$("$TRESOR" index sql --data "$DATA" "SELECT count(*) FROM instances")" - before)) row(s)," \
+      "$(find "$DATA/storage/staging" -type f | wc -l) staged blob(s)"
+  else
+    expect_eq "$fault: nothing indexed" "$before" \
+      "$("$TRESOR" index sql --data "$DATA" "SELECT count(*) FROM instances")"
+    no_half_written
+  fi
   # Reads: C-FIND and WADO only write the audit trail, which only these two faults break.
   wado_get "$WORK/$fault.wado" "$BASE_CORPUS" "$READ_PATH"
   fstatus=$(findscu_study "$WORK/$fault.find.log" "$BASE_CORPUS")
@@ -89,6 +97,9 @@ for fault in blob.write blob.enospc blob.sync index.busy audit.write; do
   expect_eq "$fault cleared: STOW-RS of the same instances: 200" 200 "$CODE"
   wado_get "$WORK/$fault.wado2" "$corpus" "${files[3]}"
   check "$fault cleared: WADO returns the bytes stored" same_dataset "$corpus/${files[3]}" "$WORK/$fault.wado2"
+  expect_eq "$fault cleared: the 4 instances are indexed once" $((before + 4)) \
+    "$("$TRESOR" index sql --data "$DATA" "SELECT count(*) FROM instances")"
+  no_half_written
 done
 
 # Reading a blob fails (EIO): retrievals fail clearly, then recover.
@@ -123,7 +134,7 @@ cp "$LOG" "$WORK/faulty-server.log"
 start_server || { fail "tresor restarts"; finish; exit 1; }
 no_half_written
 check_acked "$BASE_CORPUS" "$WORK"/c?
-expect_eq "every instance stored once a fault cleared is there (4 + 5 x 4)" 24 \
+expect_eq "every instance stored once a fault cleared is there (4 + 6 x 4)" 28 \
   "$("$TRESOR" index sql --data "$DATA" "SELECT count(*) FROM instances")"
 stop_server
 finish

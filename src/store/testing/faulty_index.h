@@ -5,6 +5,8 @@
 //   "index.busy"   every write fails the way SqliteIndex reports a database another
 //                  writer keeps locked beyond its busy timeout (kIoError "database is
 //                  locked"); reads pass (WAL readers are not blocked by a writer)
+//   "index.undo"   RemoveUnconfirmed fails (kIoError), as when the disk that just failed
+//                  a group commit's sync cannot take the undo either
 //   "audit.write"  appending to the audit trail fails: AppendAudit, checkpoints, and
 //                  AddInstances with audit records (their append shares the batch's
 //                  transaction, so nothing of the batch is indexed)
@@ -37,6 +39,7 @@ class FaultyIndex : public Index {
   Result<std::vector<StoredInstance>> ListUnconfirmed() override { return inner_.ListUnconfirmed(); }
   Status RemoveUnconfirmed(const std::string& sop_instance_uid) override {
     TRESOR_RETURN_IF_ERROR(Write("remove"));
+    if (Active("index.undo")) return IoError("index remove: disk I/O error (injected)");
     return inner_.RemoveUnconfirmed(sop_instance_uid);
   }
   Status ConfirmAll() override {
