@@ -152,7 +152,8 @@ check_acked() {
       wrong=$((wrong + 1))
     fi
   done <"$WORK/acked.sorted"
-  echo "  acknowledged instances: $(wc -l <"$WORK/acked.sorted"); missing after restart: $missing"
+  echo "  acknowledged instances: $(wc -l <"$WORK/acked.sorted"); missing after restart: $missing;" \
+    "not read back intact: $wrong"
   expect_eq "no acknowledged instance is missing after restart" 0 "$missing"
   expect_eq "every acknowledged instance reads back over WADO with the bytes sent" 0 "$wrong"
   check "tresor verify passes (every object decrypts, matches its hash, is indexed)" \
