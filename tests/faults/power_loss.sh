@@ -14,6 +14,11 @@ echo "faults: power loss (unsynced writes dropped)"
 SHIM=${POWER_CUT:-$ROOT/build/tests/power_cut.so}
 [ -f "$SHIM" ] || { skip --core "power_cut.so not built ($SHIM)"; finish; exit $?; }
 
+# A sanitizer build wants its runtime first among the preloaded libraries.
+PRELOAD=$SHIM
+ASAN_RT=$(ldd "$TRESOR" | awk '/libasan/ { print $3 }')
+[ -n "$ASAN_RT" ] && PRELOAD="$ASAN_RT $SHIM"
+
 init_data
 "$TRESOR" peer add faults --ae FAULTS --host 127.0.0.1 --allow echo,store,find,get \
   --groups all --data "$DATA" >/dev/null
@@ -21,6 +26,12 @@ token_for_admin
 FIFO=$WORK/cut.fifo
 mkfifo "$FIFO"
 
+# loaders_running: a background client of this shell is still running (not the server).
+loaders_running() {
+  local p
+  for p in $(jobs -rp); do [ "$p" != "$PID" ] && return 0; done
+  return 1
+}
 # cut_under_load ROUND AFTER [SYNCFS]: load, power cut once AFTER instances are
 # acknowledged (or, with SYNCFS, at the start of the server's SYNCFS-th syncfs, before it
 # takes effect); the clients finish (they see the server vanish), acknowledged UIDs
@@ -30,7 +41,7 @@ cut_under_load() {
   local seed=$((100 + 3 * round))
   for k in a b c; do make_corpus "$WORK/r$round$k" $((seed++)) 40; done
   rm -f "$WORK/cut.report"
-  serve_with LD_PRELOAD="$SHIM" POWER_CUT_DIR="$DATA" POWER_CUT_FIFO="$FIFO" \
+  serve_with LD_PRELOAD="$PRELOAD" POWER_CUT_DIR="$DATA" POWER_CUT_FIFO="$FIFO" \
     POWER_CUT_REPORT="$WORK/cut.report" POWER_CUT_AT_SYNCFS="$at_sync" || return 1
   local base
   base=$(acked_count)
@@ -38,7 +49,11 @@ cut_under_load() {
   load_store b "$WORK/r${round}b"
   load_stow c "$WORK/r${round}c"
   if [ -n "$at_sync" ]; then
-    while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done  # the shim cuts by itself
+    # The shim cuts by itself; should the load end first, the FIFO cuts instead.
+    while kill -0 "$PID" 2>/dev/null; do
+      loaders_running || { echo "  (load ended before syncfs $at_sync)"; echo x >"$FIFO"; break; }
+      sleep 0.1
+    done
   else
     wait_acked $((base + after)) || echo "  (load ended before $after acknowledgements)"
     echo x >"$FIFO"
