@@ -71,6 +71,10 @@ for round in 1 2; do
   if [ $round = 1 ]; then cut_under_load 1 40; else cut_under_load 2 0 15; fi
   check "round $round: the shim cut the power and undid unsynced changes" \
     grep -q "undone:" "$WORK/cut.report"
+  if [ $round = 2 ]; then
+    check "round 2: the cut before a sync undid unsynced writes" \
+      grep -q "undone: [1-9][0-9]* writes" "$WORK/cut.report"
+  fi
   start_server || { fail "restart after the power cut"; finish; exit 1; }
   grep -o 'storage recovery.*' "$LOG" | sed 's/^/  /'
   no_half_written
