@@ -281,6 +281,15 @@ Result<std::string> InitDataDir(const std::string& dir, const std::string& maste
   return password;
 }
 
+namespace {
+StoreDecorators& Decorators() {
+  static StoreDecorators* decorators = new StoreDecorators;
+  return *decorators;
+}
+}  // namespace
+
+void SetStoreDecorators(StoreDecorators decorators) { Decorators() = std::move(decorators); }
+
 Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
                                                  const std::string& master_key_file) {
   if (!Exists(dir + "/tresor.conf")) {
@@ -372,7 +381,13 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
                     "can only be checked with its public key (tresor audit verify --public-key)");
   }
   options.audit_signing_seed = *audit_key;
-  out->archive = std::make_unique<archive::ArchiveService>(*out->index, *out->blobs, options,
+  store::Index* index = out->index.get();
+  store::BlobStore* blobs_used = out->blobs.get();
+  if (Decorators().index) index = (out->decorated_index = Decorators().index(*index)).get();
+  if (Decorators().blobs) {
+    blobs_used = (out->decorated_blobs = Decorators().blobs(*blobs_used)).get();
+  }
+  out->archive = std::make_unique<archive::ArchiveService>(*index, *blobs_used, options,
                                                            core::SystemClock::Instance());
   return out;
 }

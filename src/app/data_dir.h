@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -73,8 +74,23 @@ struct OpenArchive {
   security::MasterKey master_key;
   std::unique_ptr<store::SqliteIndex> index;
   std::unique_ptr<store::FileBlobStore> blobs;
+  // What the archive runs over instead of `index`/`blobs` when decorators are installed
+  // (SetStoreDecorators); null otherwise.
+  std::unique_ptr<store::Index> decorated_index;
+  std::unique_ptr<store::BlobStore> decorated_blobs;
   std::unique_ptr<archive::ArchiveService> archive;
 };
+
+// Wrappers around the stores, for test binaries only (tests/tools/tresor_faulty injects
+// faults through them). The tresor binary installs none: its archive runs directly over
+// the SqliteIndex and FileBlobStore. Each function returns a store that forwards to the
+// one it is given (which outlives it).
+struct StoreDecorators {
+  std::function<std::unique_ptr<store::Index>(store::Index&)> index;
+  std::function<std::unique_ptr<store::BlobStore>(store::BlobStore&)> blobs;
+};
+// Installs `decorators` for every later OpenDataDir of the process (call before any).
+void SetStoreDecorators(StoreDecorators decorators);
 
 // Opens the data directory. Fails (the archive must not start) when the session token
 // key is missing and cannot be created, or is shorter than security::kMinTokenKeyBytes,

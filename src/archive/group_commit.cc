@@ -117,6 +117,16 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
     }
     return entries;
   };
+  // Rows left over from a failed sync must go before any new batch confirms them.
+  for (auto it = undo_pending_.begin(); it != undo_pending_.end();) {
+    Status removed = index_.RemoveUnconfirmed(it->sop_instance_uid);
+    if (!removed.ok()) {
+      return fail(Status(removed.code(), "an earlier failed batch cannot be undone yet: " +
+                                             removed.message()));
+    }
+    Discard(it->blob_name);
+    it = undo_pending_.erase(it);
+  }
   Result<std::vector<store::AddOutcome>> outcomes = Status(Code::kInternal, "not run");
   if (index_.durability() == store::Durability::kOnCommit) {
     // Blobs first: an index row must never point at bytes that could still be lost.
@@ -133,14 +143,21 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
     Status persisted = blobs_.Persist(names);
     if (!persisted.ok()) {
       // Nothing of the batch may remain: take the new rows out again and drop the blobs.
-      // (If even that cannot be done, the rows stay unconfirmed and recovery checks them.)
+      // (If even that cannot be done, the rows stay unconfirmed: retried before the next
+      // batch, which must not confirm them; after a crash recovery removes them.)
       TRESOR_LOG(kError) << "sync of a group commit failed: " << persisted.ToString();
       for (size_t i = 0; i < batch.size(); ++i) {
+        bool keep_blob = false;
         if ((*outcomes)[i] == store::AddOutcome::kAdded) {
           Status removed = index_.RemoveUnconfirmed(records[i].attrs.sop_instance_uid);
-          if (!removed.ok()) TRESOR_LOG(kError) << "cannot undo: " << removed.ToString();
+          if (!removed.ok()) {
+            TRESOR_LOG(kError) << "cannot undo yet (retried before the next batch): "
+                               << removed.ToString();
+            undo_pending_.push_back({records[i].attrs.sop_instance_uid, names[i]});
+            keep_blob = true;
+          }
         }
-        Discard(names[i]);
+        if (!keep_blob) Discard(names[i]);
         batch[i].done.set_value(persisted);
       }
       return;

@@ -14,7 +14,9 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "archive/audit.h"
 #include "archive/principal.h"
@@ -57,6 +59,16 @@ class GroupCommitter {
   const size_t batch_max_;
   AuditService& audit_;
   const core::Clock& clock_;
+  // Rows of a batch whose sync failed and that could not be taken out again, with their
+  // blobs (kept staged, so no row is ever without its blob). Committer thread only. They
+  // stay unconfirmed: no batch may be added (which would confirm them) until they are
+  // removed and their blobs discarded. After a crash meanwhile, recovery checks them as
+  // any unconfirmed rows.
+  struct Undo {
+    std::string sop_instance_uid;
+    std::string blob_name;
+  };
+  std::vector<Undo> undo_pending_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;  // guarded by mu_

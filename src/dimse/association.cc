@@ -604,16 +604,19 @@ OFCondition AssociationHandler::HandleGet(T_ASC_PresentationContextID pres_id,
     }
     Result<uint16_t> sent = Status(Code::kInternal, "not sent");
     auto object = archive_.catalog().OpenResolved(instance);
+    bool association_failed = false;
     if (object.ok()) {
       sent = SendStoredObject(assoc_, **object, message_id++, MoveOriginator{}, idle_,
                               req.MessageID, &cancelled);
+      // SendStoredObject's kIoError means the association itself failed.
+      association_failed = !sent.ok() && sent.status().code() == Code::kIoError;
     } else {
-      sent = object.status();
+      sent = object.status();  // storage could not open it: this sub-operation fails
     }
     if (!sent.ok()) {
       TRESOR_LOG(kWarn) << "C-GET sub-operation for " << instance.sop_instance_uid
                         << " failed: " << sent.status().message();
-      if (sent.status().code() == Code::kIoError) return makeOFCondition(0, 2, OF_error, "association failed during C-GET");
+      if (association_failed) return makeOFCondition(0, 2, OF_error, "association failed during C-GET");
     }
     Count(ops, sent, instance.sop_instance_uid);
     if (ops.remaining > 0 && !cancelled) {

@@ -132,7 +132,14 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
   // for transcoding. A blob failing its integrity check (kDataLoss) then fails this
   // sub-operation alone. A failure further into a larger object, after data went out,
   // cannot be reported within the sub-operation: it ends the association (kIoError), so
-  // the receiver never takes a cut object for a complete one.
+  // the receiver never takes a cut object for a complete one. A storage error before the
+  // request (EIO, kIoError from the blob store) is that sub-operation's failure only
+  // (kInternal): the association is intact and must not be taken for failed.
+  auto local = [](const Status& s) {
+    return s.code() == Code::kIoError
+               ? Status(Code::kInternal, "reading the stored object failed: " + s.message())
+               : s;
+  };
   const bool as_stored = send_ts == info.transfer_syntax_uid;
   std::vector<char> buf;
   std::string dataset;
@@ -142,14 +149,18 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
   if (as_stored) {
     // The first segment's own error (an integrity error) rather than the meta parser's.
     char first;
-    TRESOR_RETURN_IF_ERROR(object.ReadAt(&first, 1, 0).status());
+    Result<size_t> first_read = object.ReadAt(&first, 1, 0);
+    if (!first_read.ok()) return local(first_read.status());
     ObjectReader reader(object);
-    TRESOR_ASSIGN_OR_RETURN(dicom::FileMeta meta, dicom::ReadFileMeta(reader));
+    Result<dicom::FileMeta> meta = dicom::ReadFileMeta(reader);
+    if (!meta.ok()) return local(meta.status());
     buf.resize(1 << 20);
-    off = meta.dataset_offset;
+    off = meta->dataset_offset;
     if (off < size) {
-      TRESOR_ASSIGN_OR_RETURN(got, object.ReadAt(buf.data(), buf.size(), off));
-      if (got == 0) return IoError("stored object shorter than its size");
+      Result<size_t> head = object.ReadAt(buf.data(), buf.size(), off);
+      if (!head.ok()) return local(head.status());
+      got = *head;
+      if (got == 0) return Internal("stored object shorter than its size");
     }
   } else {
     if (size > kMaxTranscodeBytes) {
@@ -157,9 +168,10 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
     }
     std::string whole(size, '\0');
     for (uint64_t at = 0; at < whole.size();) {
-      TRESOR_ASSIGN_OR_RETURN(size_t n, object.ReadAt(whole.data() + at, whole.size() - at, at));
-      if (n == 0) return IoError("stored object shorter than its size");
-      at += n;
+      Result<size_t> n = object.ReadAt(whole.data() + at, whole.size() - at, at);
+      if (!n.ok()) return local(n.status());
+      if (*n == 0) return Internal("stored object shorter than its size");
+      at += *n;
     }
     TRESOR_ASSIGN_OR_RETURN(dataset, dicom::TranscodeDataset(whole, send_ts));
   }
