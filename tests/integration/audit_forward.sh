@@ -11,7 +11,9 @@
 #    IHE+RFC-3881, structured data carrying seq and the chain hash of the trail, and a
 #    well-formed DICOM audit message as body.
 # 2. The collector is stopped; more actions; a collector presenting a certificate of
-#    another CA takes its port and receives nothing (while the server is up and tried).
+#    another CA takes its port and receives nothing (while the server is up and tried);
+#    so does one that refuses Tresor's client certificate (after the TLS 1.3 handshake:
+#    what was written to it stays unconfirmed).
 # 3. The right collector comes back: the spooled records arrive, in order, none missing,
 #    none twice. Then the server restarts: its stop and start records follow, again once.
 source "$(dirname "$0")/../lib.sh"
@@ -55,16 +57,17 @@ chmod 600 "$CERTS"/*.key
 # ---- the collector
 COLLECTOR_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 RSYSLOG_PID=
-# start_collector NAME CERT: an rsyslog instance on COLLECTOR_PORT presenting CERT, that
-# accepts only clients with a certificate of the collector's CA; received IHE+RFC-3881
-# messages go to $WORK/NAME/received.log, everything else (its own messages) to rsyslog.log.
+# start_collector NAME CERT [CLIENT_CA]: an rsyslog instance on COLLECTOR_PORT presenting
+# CERT, that accepts only clients with a certificate of CLIENT_CA (default: the collector's
+# CA); received IHE+RFC-3881 messages go to $WORK/NAME/received.log, everything else (its
+# own messages) to rsyslog.log.
 start_collector() {
-  local dir=$WORK/$1
+  local dir=$WORK/$1 client_ca=${3:-ca}
   mkdir -p "$dir/work"
   cat >"$dir/rsyslog.conf" <<EOF
 global(workDirectory="$dir/work" maxMessageSize="256k"
        defaultNetstreamDriver="ossl"
-       defaultNetstreamDriverCAFile="$CERTS/ca.pem"
+       defaultNetstreamDriverCAFile="$CERTS/$client_ca.pem"
        defaultNetstreamDriverCertFile="$CERTS/$2.pem"
        defaultNetstreamDriverKeyFile="$CERTS/$2.key")
 module(load="imtcp" streamDriver.name="ossl" streamDriver.mode="1"
@@ -227,6 +230,17 @@ check "phase 2: the server is up while refusing it (negative control)" server_al
 check "phase 2: the wrong collector received nothing" \
   bash -c "[ ! -s '$WORK/rogue/received.log' ]"
 check "phase 2: the cursor did not move" test "$(cursor)" = "$H1"
+stop_collector
+# The right collector's certificate, but it accepts only clients of the rogue CA: with TLS
+# 1.3 Tresor's handshake completes before the collector refuses its certificate, so
+# records are written and then the connection is closed; they must stay unconfirmed.
+CLOSED_BEFORE=$(grep -c "the collector closed the connection" "$LOG")
+start_collector picky collector rogue-ca || fail "the collector refusing Tresor's certificate starts"
+check "phase 2: a collector refusing Tresor's client certificate closes the connection" \
+  wait_log "the collector closed the connection" "$CLOSED_BEFORE"
+check "phase 2: it stored nothing" bash -c "[ ! -s '$WORK/picky/received.log' ]"
+check "phase 2: the cursor did not move over what it was sent" test "$(cursor)" = "$H1"
+check "phase 2: the server is up (negative control)" server_alive
 stop_collector
 
 # ---- phase 3: the right collector returns
