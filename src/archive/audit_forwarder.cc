@@ -51,6 +51,9 @@ void AuditForwarder::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) {
+    // Without a connection there is nothing to drain: a connection attempt in progress
+    // (up to the sink's timeout) is cut off at once.
+    if (!connected_.load()) sink_.Cancel();
     // Let it drain for a bounded time (decided on the clock), then cut it off.
     core::Deadline drain(clock_, options_.confirm_after + std::chrono::seconds(5));
     std::unique_lock<std::mutex> lock(mu_);
@@ -61,7 +64,7 @@ void AuditForwarder::Stop() {
     sink_.Cancel();
     thread_.join();
   }
-  if (connected_) {  // stepped by hand, never started
+  if (connected_.load()) {  // stepped by hand, never started
     sink_.Close();
     connected_ = false;
   }

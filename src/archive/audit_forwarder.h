@@ -87,7 +87,7 @@ class AuditForwarder {
 
   int64_t confirmed() const { return confirmed_.load(); }  // the cursor
   int64_t sent() const { return sent_.load(); }
-  bool connected() const { return connected_; }
+  bool connected() const { return connected_.load(); }
 
  private:
   void Disconnect(const char* why);
@@ -100,7 +100,7 @@ class AuditForwarder {
   const std::string destination_;
 
   // Step's state (the forwarder's thread, or the test calling Step).
-  bool connected_ = false;
+  std::atomic<bool> connected_{false};  // also read by Stop
   core::Clock::Monotonic next_attempt_{};
   std::chrono::milliseconds backoff_;
   int failures_ = 0;  // consecutive failed connection attempts (logged once per series)
