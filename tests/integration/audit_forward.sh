@@ -98,6 +98,16 @@ trap 'stop_collector; cleanup' EXIT
 
 # ---- the archive, forwarding to the collector
 init_data || { fail "init"; finish; exit 1; }
+cp "$DATA/tresor.conf" "$WORK/tresor.conf.orig"
+# Misconfigured first: a collector host without the CA to pin is refused at start.
+printf '\n[audit]\nforward_host = "127.0.0.1"\n' >>"$DATA/tresor.conf"
+timeout 60 "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
+  >"$WORK/bad.out" 2>&1
+RC=$?
+check "serve refuses forward_host without forward_ca_file (exit $RC, not left serving)" \
+  test "$RC" -ne 0 -a "$RC" -ne 124
+check "with a clear error" grep -q "forward_ca_file is not" "$WORK/bad.out"
+cp "$WORK/tresor.conf.orig" "$DATA/tresor.conf"
 cat >>"$DATA/tresor.conf" <<EOF
 
 [audit]
