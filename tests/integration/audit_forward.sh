@@ -11,7 +11,8 @@
 #    IHE+RFC-3881, structured data carrying seq and the chain hash of the trail, and a
 #    well-formed DICOM audit message as body.
 # 2. The collector is stopped; more actions; a collector presenting a certificate of
-#    another CA takes its port and receives nothing (while the server is up and tried);
+#    another CA takes its port and receives nothing (while the server is up and tried),
+#    nor does one with a certificate of the right CA for another address;
 #    so does one that refuses Tresor's client certificate (after the TLS 1.3 handshake:
 #    what was written to it stays unconfirmed).
 # 3. The right collector comes back: the spooled records arrive, in order, none missing,
@@ -47,7 +48,8 @@ SERVER_EXT=$'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=
 CLIENT_EXT=$'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature'
 if mkca ca "Audit Collector Test CA" && mkcert collector 127.0.0.1 ca "$SERVER_EXT" &&
   mkcert tresor tresor-audit ca "$CLIENT_EXT" &&
-  mkca rogue-ca "Rogue CA" && mkcert rogue 127.0.0.1 rogue-ca "$SERVER_EXT"; then
+  mkca rogue-ca "Rogue CA" && mkcert rogue 127.0.0.1 rogue-ca "$SERVER_EXT" &&
+  mkcert misnamed 127.0.0.2 ca "${SERVER_EXT/127.0.0.1/127.0.0.2}"; then
   pass "openssl made the collector's CA, its certificate, Tresor's client certificate and a rogue CA's"
 else
   fail "openssl made the test certificates"; finish; exit 1
@@ -240,6 +242,14 @@ check "phase 2: the server is up while refusing it (negative control)" server_al
 check "phase 2: the wrong collector received nothing" \
   bash -c "[ ! -s '$WORK/rogue/received.log' ]"
 check "phase 2: the cursor did not move" test "$(cursor)" = "$H1"
+stop_collector
+# The right CA, but a certificate for another address.
+MISMATCH_BEFORE=$(grep -c "collector certificate refused: IP address mismatch" "$LOG")
+start_collector misnamed misnamed || fail "the collector with a certificate for 127.0.0.2 starts"
+check "phase 2: a collector whose certificate names another address is refused" \
+  wait_log "collector certificate refused: IP address mismatch" "$MISMATCH_BEFORE"
+check "phase 2: it received nothing" bash -c "[ ! -s '$WORK/misnamed/received.log' ]"
+check "phase 2: the server is up (negative control)" server_alive
 stop_collector
 # The right collector's certificate, but it accepts only clients of the rogue CA: with TLS
 # 1.3 Tresor's handshake completes before the collector refuses its certificate, so
