@@ -10,11 +10,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
 #include <memory>
 
 #include "app/cli.h"
 #include "app/data_dir.h"
+#include "archive/audit_forwarder.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "dicom/codecs.h"
@@ -22,6 +24,7 @@
 #include "dimse/server.h"
 #include "security/tls_material.h"
 #include "security/access_scope.h"
+#include "syslog/tls_sink.h"
 #include "dicomweb/dicomweb.h"
 #include "web/https_server.h"
 #include "web/site_routes.h"
@@ -76,6 +79,33 @@ bool IsLoopback(const std::string& host) {
   }
   freeaddrinfo(res);
   return all_loopback;
+}
+
+// The sink of [audit] forwarding (docs/audit.md), or nullptr when forward_host is empty.
+Result<std::unique_ptr<syslog::SyslogTlsSink>> MakeAuditSink(const std::string& dir,
+                                                            const Config& c) {
+  if (c.audit_forward_host.empty()) return std::unique_ptr<syslog::SyslogTlsSink>();
+  if (c.audit_forward_ca_file.empty()) {
+    return InvalidArgument(
+        "audit.forward_host is set but audit.forward_ca_file is not: the collector's CA "
+        "certificate must be given (no other CA is trusted)");
+  }
+  syslog::SyslogTlsOptions o;
+  o.host = c.audit_forward_host;
+  o.port = c.audit_forward_port;
+  o.ca_file = InDataDir(dir, c.audit_forward_ca_file);
+  o.certificate_file = InDataDir(
+      dir, c.audit_forward_cert_file.empty() ? c.tls_certificate : c.audit_forward_cert_file);
+  o.private_key_file = InDataDir(
+      dir, c.audit_forward_key_file.empty() ? c.tls_private_key : c.audit_forward_key_file);
+  o.timeout_seconds = c.audit_forward_timeout_seconds;
+  o.identity.hostname = c.audit_forward_hostname;
+  if (o.identity.hostname.empty()) {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) == 0) o.identity.hostname = name;
+  }
+  o.identity.procid = std::to_string(getpid());
+  return syslog::SyslogTlsSink::Create(o, core::SystemClock::Instance());
 }
 
 }  // namespace
@@ -143,6 +173,22 @@ int CmdServe(const Args& a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // Audit forwarding: a background thread reading the trail from its cursor; audited
+  // actions never wait for it. Stopped (declared after the sink) before the sink goes.
+  auto audit_sink = MakeAuditSink(dir, o.config);
+  if (!audit_sink.ok()) return Fail(audit_sink.status());
+  std::unique_ptr<archive::AuditForwarder> forwarder;
+  if (*audit_sink) {
+    archive::AuditForwarderOptions fo;
+    fo.confirm_after = std::chrono::seconds(o.config.audit_forward_confirm_seconds);
+    fo.max_backoff = std::chrono::seconds(o.config.audit_forward_max_backoff_seconds);
+    fo.min_backoff = std::min(fo.min_backoff, fo.max_backoff);
+    forwarder = std::make_unique<archive::AuditForwarder>(o.archive->audit(), **audit_sink, fo,
+                                                          core::SystemClock::Instance());
+    st = forwarder->Start();
+    if (!st.ok()) return Fail(st);
+  }
 
   dimse::ScpOptions scp;
   scp.bind_address = o.config.bind_address;
@@ -263,6 +309,7 @@ int CmdServe(const Args& a) {
   if (!stopped.ok()) TRESOR_LOG(kError) << "audit: " << stopped.ToString();
   Status signed_last = o.archive->audit().Checkpoint();
   if (!signed_last.ok()) TRESOR_LOG(kError) << "audit checkpoint failed: " << signed_last.ToString();
+  if (forwarder) forwarder->Stop();
   return 0;
 }
 

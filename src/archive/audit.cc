@@ -663,4 +663,35 @@ Status AuditService::Checkpoint() {
   return index_.PutAuditCheckpoint(c);
 }
 
+Result<std::vector<AuditRecord>> AuditService::ReadAfter(int64_t after_seq, size_t max) {
+  TRESOR_ASSIGN_OR_RETURN(std::vector<store::AuditRow> rows, index_.ReadAuditChain(after_seq, max));
+  std::vector<AuditRecord> out;
+  out.reserve(rows.size());
+  for (const store::AuditRow& row : rows) {
+    auto parsed = ParseAuditBody(row.entry.body);
+    AuditRecord r;
+    if (parsed.ok()) {
+      r = std::move(parsed).value();
+    } else {
+      r.event_id = CodeOf(AuditEventId::kSecurityAlert);
+      r.outcome = kAuditMajorFailure;
+      r.outcome_description = "unreadable record (run tresor audit verify)";
+      r.source_id = ae_title_;
+    }
+    r.seq = row.seq;
+    r.time = row.entry.time;
+    r.hash = row.hash;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<int64_t> AuditService::ForwardCursor(const std::string& destination) {
+  return index_.AuditForwardCursor(destination);
+}
+
+Status AuditService::SetForwardCursor(const std::string& destination, int64_t seq) {
+  return index_.SetAuditForwardCursor(destination, seq);
+}
+
 }  // namespace tresor::archive

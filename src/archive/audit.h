@@ -119,6 +119,7 @@ struct AuditParticipant {
 struct AuditRecord {
   int64_t seq = 0;
   int64_t time = 0;
+  std::string hash;  // its chain hash (hex) when read for forwarding; not part of the body
   AuditCode event_id;
   AuditCode event_type;  // empty if none
   char action = 'E';
@@ -202,6 +203,14 @@ class AuditService {
   Status Checkpoint();
   // The Ed25519 public key (32 bytes), empty without a signing key.
   const std::string& public_key() const { return public_key_; }
+
+  // For forwarding (archive/audit_forwarder.h), not itself recorded: up to `max` records
+  // with seq > `after_seq`, ascending, decoded, with seq, time and hash. A body that does
+  // not decode (a tampered trail) comes as a record saying so, so that seq stays gapless.
+  Result<std::vector<AuditRecord>> ReadAfter(int64_t after_seq, size_t max);
+  // The highest seq delivered to `destination` (0: none), and moving it forward.
+  Result<int64_t> ForwardCursor(const std::string& destination);
+  Status SetForwardCursor(const std::string& destination, int64_t seq);
 
  private:
   AuditRecord Compose(const Principal& who, const AuditEvent& event) const;

@@ -153,6 +153,16 @@ const std::map<std::string, Setter>& Setters() {
       {"storage.fsync", BoolSetter(&Config::fsync)},
       {"storage.commit_batch_max", IntSetter(&Config::commit_batch_max, 1, 10000)},
       {"log.level", StringSetter(&Config::log_level)},
+      {"audit.forward_host", StringSetter(&Config::audit_forward_host)},
+      {"audit.forward_port", IntSetter(&Config::audit_forward_port, 1, 65535)},
+      {"audit.forward_ca_file", StringSetter(&Config::audit_forward_ca_file)},
+      {"audit.forward_cert_file", StringSetter(&Config::audit_forward_cert_file)},
+      {"audit.forward_key_file", StringSetter(&Config::audit_forward_key_file)},
+      {"audit.forward_hostname", StringSetter(&Config::audit_forward_hostname)},
+      {"audit.forward_confirm_seconds", IntSetter(&Config::audit_forward_confirm_seconds, 0, 3600)},
+      {"audit.forward_max_backoff_seconds",
+       IntSetter(&Config::audit_forward_max_backoff_seconds, 1, 86400)},
+      {"audit.forward_timeout_seconds", IntSetter(&Config::audit_forward_timeout_seconds, 1, 3600)},
   };
   return *setters;
 }
@@ -354,6 +364,28 @@ commit_batch_max = 256
 [log]
 # debug, info, warn or error. Logs never contain patient names, IDs or birth dates.
 level = "info"
+
+[audit]
+# Forwarding of the audit trail to a syslog collector: RFC 5424 messages (MSGID
+# IHE+RFC-3881, the DICOM audit message XML as body) over RFC 5425 TLS, in seq order from
+# a cursor kept in the index; while the collector is down records wait in the trail
+# (docs/audit.md). Empty forward_host: no forwarding.
+forward_host = ""
+forward_port = 6514
+# Mutual TLS: the collector's certificate must chain to this CA (nothing else is trusted)
+# and name forward_host; Tresor presents forward_cert_file/forward_key_file (empty: the
+# server certificate and key of [tls]). Relative paths are in the data directory.
+forward_ca_file = ""
+forward_cert_file = ""
+forward_key_file = ""
+# HOSTNAME field of the messages; empty: this machine's host name.
+forward_hostname = ""
+# A record counts as delivered once the connection is still open this long after it was
+# sent; reconnect back-off starts at 1 s and doubles up to the maximum; connecting and
+# each send are abandoned after the timeout.
+forward_confirm_seconds = 2
+forward_max_backoff_seconds = 60
+forward_timeout_seconds = 10
 )";
 }
 

@@ -69,6 +69,16 @@ struct Config {
   // [storage]
   bool fsync = true;                 // false only for throwaway test archives
   int commit_batch_max = 256;        // most instances made durable in one group commit
+  // [audit] forwarding to a syslog collector over TLS (docs/audit.md "Forwarding")
+  std::string audit_forward_host;       // empty: no forwarding
+  int audit_forward_port = 6514;        // RFC 5425's port
+  std::string audit_forward_ca_file;    // CA the collector's certificate must chain to
+  std::string audit_forward_cert_file;  // our client certificate; empty: tls.certificate
+  std::string audit_forward_key_file;   // its key; empty: tls.private_key
+  std::string audit_forward_hostname;   // HOSTNAME of the messages; empty: the host's name
+  int audit_forward_confirm_seconds = 2;      // see docs/audit.md
+  int audit_forward_max_backoff_seconds = 60; // reconnect back-off: 1 s doubling up to this
+  int audit_forward_timeout_seconds = 10;     // connect + handshake, and each send
   // [log]
   std::string log_level = "info";
 };

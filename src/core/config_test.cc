@@ -16,6 +16,23 @@ TEST(ConfigTest, DefaultTextParsesToDefaults) {
   EXPECT_TRUE(c->fsync);
 }
 
+TEST(ConfigTest, AuditForwardingKeys) {
+  auto d = ParseConfig(DefaultConfigText());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->audit_forward_host, "") << "no forwarding by default";
+  EXPECT_EQ(d->audit_forward_port, 6514);
+  EXPECT_EQ(d->audit_forward_confirm_seconds, 2);
+  auto c = ParseConfig("[audit]\nforward_host = \"logs.example\"\nforward_port = 10514\n"
+                       "forward_ca_file = \"/etc/ca.pem\"\nforward_max_backoff_seconds = 5\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->audit_forward_host, "logs.example");
+  EXPECT_EQ(c->audit_forward_port, 10514);
+  EXPECT_EQ(c->audit_forward_ca_file, "/etc/ca.pem");
+  EXPECT_EQ(c->audit_forward_max_backoff_seconds, 5);
+  EXPECT_FALSE(ParseConfig("[audit]\nforward_port = 0\n").ok());
+  EXPECT_FALSE(ParseConfig("[audit]\nforward_hots = \"x\"\n").ok());
+}
+
 TEST(ConfigTest, ReadsValues) {
   auto c = ParseConfig("[server]\nae_title = \"ARCH\" # comment\ndicom_port = 104\n"
                        "[storage]\nfsync = false\n");

@@ -16,6 +16,15 @@ namespace tresor::security {
 Status ApplyServerTlsPolicy(SSL_CTX* ctx, const std::string& certificate_chain_file,
                             const std::string& private_key_file);
 
+// The client side of the same policy (outbound mutual TLS, e.g. audit forwarding): TLS
+// 1.2/1.3 with the same suites, no compression or renegotiation, the server certificate
+// verified against `ca_file` alone (no system trust store: the CA is pinned), and our
+// certificate chain and key presented to the server. The host name check is the caller's
+// (per connection). kInvalidArgument names the file that could not be loaded.
+Status ApplyClientTlsPolicy(SSL_CTX* ctx, const std::string& ca_file,
+                            const std::string& certificate_chain_file,
+                            const std::string& private_key_file);
+
 // The text of the most recent OpenSSL error (and clears the error queue).
 std::string OpenSslError();
 

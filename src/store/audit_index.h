@@ -80,6 +80,14 @@ class AuditIndex {
   virtual Status PutAuditCheckpoint(const AuditCheckpointRecord& checkpoint) = 0;
   // Every checkpoint, ascending by seq.
   virtual Result<std::vector<AuditCheckpointRecord>> ListAuditCheckpoints() = 0;
+
+  // Forwarding (archive/audit_forwarder.h): the trail itself is the spool, and each
+  // destination has a cursor, the highest seq it has been delivered up to (0: none).
+  virtual Result<int64_t> AuditForwardCursor(const std::string& destination) = 0;
+  // Moves the cursor of `destination` to `seq`; never backwards (a smaller seq leaves it).
+  // Committed without a sync of its own (durable with the next one): a cursor lost in a
+  // crash only sends records again, with the seq that identifies them.
+  virtual Status SetAuditForwardCursor(const std::string& destination, int64_t seq) = 0;
 };
 
 }  // namespace tresor::store

@@ -144,6 +144,10 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints(
   time INTEGER NOT NULL,
   public_key TEXT NOT NULL,
   signature TEXT NOT NULL);
+-- Audit forwarding: per destination, the highest seq delivered (the trail is the spool).
+CREATE TABLE IF NOT EXISTS audit_forward_cursor(
+  destination TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL);
 )sql";
 
 // RAII for a prepared statement that is reset (not finalized) after each use.
@@ -1668,6 +1672,32 @@ Result<std::vector<AuditCheckpointRecord>> SqliteIndex::ListAuditCheckpoints() {
   }
   if (rc != SQLITE_DONE) return reader_->Error("list audit checkpoints");
   return out;
+}
+
+Result<int64_t> SqliteIndex::AuditForwardCursor(const std::string& destination) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get("SELECT seq FROM audit_forward_cursor WHERE destination=?1"));
+  Use q(*s);
+  q.Bind(1, destination);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return int64_t{0};
+  if (rc != SQLITE_ROW) return reader_->Error("audit forward cursor");
+  return q.Int(0);
+}
+
+Status SqliteIndex::SetAuditForwardCursor(const std::string& destination, int64_t seq) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+      "INSERT INTO audit_forward_cursor(destination,seq) VALUES(?1,?2) "
+      "ON CONFLICT(destination) DO UPDATE SET seq=max(seq,excluded.seq)"));
+  Use q(*s);
+  q.Bind(1, destination).Bind(2, seq);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("set audit forward cursor");
+  if (options_.sync == SqliteIndexOptions::Sync::kFilesystem) {
+    Status checkpointed = MaybeCheckpoint();
+    if (!checkpointed.ok()) TRESOR_LOG(kWarn) << "index checkpoint: " << checkpointed.ToString();
+  }
+  return Status::Ok();
 }
 
 }  // namespace tresor::store

@@ -111,6 +111,8 @@ class SqliteIndex : public Index {
   Result<std::optional<AuditRow>> AuditHead() override;
   Status PutAuditCheckpoint(const AuditCheckpointRecord& checkpoint) override;
   Result<std::vector<AuditCheckpointRecord>> ListAuditCheckpoints() override;
+  Result<int64_t> AuditForwardCursor(const std::string& destination) override;
+  Status SetAuditForwardCursor(const std::string& destination, int64_t seq) override;
 
   // Runs one read-only SQL statement on the reader connection (maintenance and test
   // inspection of the sealed index, which no other tool can read) and returns its rows,

@@ -9,7 +9,7 @@ Rules, over the non-test sources of src/<layer>/ (*_test.cc and testing/ are tes
  2. a layer links no tresor_<other> that none of its sources includes;
  3. a header that other layers include (directly or through other headers) includes
     only layers its target links PUBLIC;
- 4. nothing that dimse/, web/ or dicomweb/ compile reaches a store/ header: protocol adapters go
+ 4. nothing that dimse/, web/, dicomweb/ or syslog/ compile reaches a store/ header: protocol adapters go
     through archive/, which keeps store/ private.
 Prints every violation and exits 1 if there is any.
 """
@@ -18,7 +18,7 @@ import re
 import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/([^"]+)"', re.M)
-ADAPTERS = ("dimse", "web", "dicomweb")
+ADAPTERS = ("dimse", "web", "dicomweb", "syslog")
 
 
 def main():
