@@ -159,6 +159,13 @@ class FaultyIndex : public Index {
   Result<std::vector<AuditCheckpointRecord>> ListAuditCheckpoints() override {
     return inner_.ListAuditCheckpoints();
   }
+  Result<int64_t> AuditForwardCursor(const std::string& destination) override {
+    return inner_.AuditForwardCursor(destination);
+  }
+  Status SetAuditForwardCursor(const std::string& destination, int64_t seq) override {
+    TRESOR_RETURN_IF_ERROR(Write("audit forward cursor"));
+    return inner_.SetAuditForwardCursor(destination, seq);
+  }
 
  private:
   bool Active(std::string_view fault) const { return active && active(fault); }
