@@ -111,8 +111,17 @@ snapshot_tresor() {
 tresor_schema_key() {
   local d=$WORK/schema-probe
   "$TRESOR" init --data "$d" >/dev/null 2>&1 || die "tresor init failed"
-  sqlite3 "$d/index.db" .schema | sha256sum | cut -c1-12
-  rm -rf "$d"
+  tresor_sql "$d" "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name" |
+    sha256sum | cut -c1-12
+  rm -rf "$d" "$d.keys"
+}
+
+# tresor_sql DATA SQL: one read-only statement on DATA's index (`tresor index sql`: the
+# index is sealed page by page, no other program can read it); rows on stdout, columns
+# separated by "|". Dies on an error.
+tresor_sql() {
+  "$TRESOR" index sql --data "$1" "$2" 2>"$WORK/index-sql.err" ||
+    { cat "$WORK/index-sql.err" >&2; die "tresor index sql failed on $1"; }
 }
 
 # gen_corpus NAME PATIENTS STUDIES SERIES INSTANCES ROWS COLS: generates (or reuses) the
@@ -132,6 +141,17 @@ gen_corpus() {
     touch "$CORPUS/.complete"
     echo "  generated in $(( ($(now_ns) - t0) / 1000000000 )) s" >&2
   fi
+}
+
+# A data directory DIR keeps its master key beside it, in DIR.keys/ (`tresor init`'s
+# default): tresor_data_mv and tresor_data_rm move and remove both together.
+tresor_data_mv() {   # tresor_data_mv FROM TO
+  mv "$1" "$2"
+  if [ -d "$1.keys" ]; then rm -rf "$2.keys"; mv "$1.keys" "$2.keys"; fi
+}
+tresor_data_rm() {   # tresor_data_rm DIR...
+  local d
+  for d in "$@"; do rm -rf "$d" "$d.keys"; done
 }
 
 # tresor_start DATA LOG: serves DATA on kernel-picked ports (DICOM, DICOM-TLS, HTTP); sets TRESOR_PID, TRESOR_PORT.

@@ -17,6 +17,7 @@
 #include "dicom/part10.h"
 #include "dicom/query.h"
 #include "dicom/transfer_syntax.h"
+#include "dimse/find_response.h"
 #include "dimse/peer_sender.h"
 #include "dimse/status_mapping.h"
 #include "dimse/store_scu.h"
@@ -233,6 +234,9 @@ OFCondition AssociationHandler::ReceiveIdentifier(T_ASC_PresentationContextID pr
 namespace {
 
 constexpr size_t kMaxIdentifierBytes = 64 * 1024;
+// SendFindMatches: the requestor cancelled the C-FIND.
+const OFConditionConst kFindCancelledConst(0, 3, OF_ok, "C-FIND cancelled");
+const OFCondition kFindCancelled(kFindCancelledConst);
 
 // A status detail data set carrying `comment` as Error Comment, or nullptr if empty.
 std::unique_ptr<DcmDataset> ErrorDetail(const std::string& comment) {
@@ -317,6 +321,75 @@ Status ParseIdentifier(DcmDataset& id, bool patient_root, dicom::Query* query,
 
 }  // namespace
 
+// The pending responses, one per match, C-CANCEL checked between batches. Encoded and
+// batched by FindResponseEncoder/PduBatcher; DCMTK builds them only where that encoder
+// cannot (a binary VR asked for, another transfer syntax).
+OFCondition AssociationHandler::SendFindMatches(T_ASC_PresentationContextID pres_id,
+                                                const T_DIMSE_C_FindRQ& req,
+                                                dicom::QueryLevel level,
+                                                const std::vector<DcmTagKey>& requested,
+                                                const std::vector<dicom::QueryMatch>& matches) {
+  T_ASC_PresentationContext pc;
+  OFCondition cond = ASC_findAcceptedPresentationContext(assoc_->params, pres_id, &pc);
+  if (cond.bad()) return cond;
+  std::vector<dicom::TagKey> keys;
+  keys.reserve(requested.size());
+  for (const DcmTagKey& key : requested) keys.push_back(dicom::MakeTag(key.getGroup(), key.getElement()));
+  auto encoder = FindResponseEncoder::Make(keys, LevelName(level), pc.acceptedTransferSyntax);
+  const std::string command = FindPendingCommand(req.AffectedSOPClassUID, req.MessageID, kStatusPending);
+  PduBatcher batcher(assoc_, pres_id);
+  std::string identifier;
+  size_t since_check = 0;
+  auto flush_and_check = [&]() -> OFCondition {
+    Status flushed = batcher.Flush();
+    if (!flushed.ok()) return makeOFCondition(0, 2, OF_error, flushed.message().c_str());
+    since_check = 0;
+    if (DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) return kFindCancelled;
+    return EC_Normal;
+  };
+  // A C-CANCEL that came with the request stops the C-FIND before any response.
+  if (DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) return kFindCancelled;
+  for (const dicom::QueryMatch& match : matches) {
+    identifier.clear();
+    if (encoder.ok() && encoder->Encode(match, &identifier).ok()) {
+      Status added = batcher.AddMessage(command, identifier);
+      if (!added.ok()) return makeOFCondition(0, 2, OF_error, added.message().c_str());
+      // A batch is written once it reaches 64 KiB (AddMessage) or every 64 responses.
+      if (++since_check >= 64 || batcher.pending() == 0) {
+        cond = flush_and_check();
+        if (cond.bad() || cond == kFindCancelled) return cond;
+      }
+      continue;
+    }
+    cond = flush_and_check();
+    if (cond.bad() || cond == kFindCancelled) return cond;
+    DcmDataset response;
+    response.putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
+    response.putAndInsertString(DCM_QueryRetrieveLevel, LevelName(level));
+    for (const DcmTagKey& key : requested) {
+      dicom::TagKey tag = dicom::MakeTag(key.getGroup(), key.getElement());
+      auto it = match.values.find(tag);
+      DcmTag dcm_tag(key);
+      if (dcm_tag.getEVR() == EVR_SQ) {
+        response.insertEmptyElement(dcm_tag);
+      } else {
+        response.putAndInsertString(dcm_tag, it == match.values.end() ? "" : it->second.c_str());
+      }
+    }
+    T_DIMSE_C_FindRSP rsp;
+    std::memset(&rsp, 0, sizeof rsp);
+    rsp.MessageIDBeingRespondedTo = req.MessageID;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
+    rsp.opts = O_FIND_AFFECTEDSOPCLASSUID;
+    rsp.DimseStatus = kStatusPending;
+    rsp.DataSetType = DIMSE_DATASET_PRESENT;
+    cond = DIMSE_sendFindResponse(assoc_, pres_id, &req, &rsp, &response, nullptr);
+    if (cond.bad()) return cond;
+  }
+  cond = flush_and_check();
+  return cond;
+}
+
 OFCondition AssociationHandler::HandleFind(T_ASC_PresentationContextID pres_id,
                                            const T_DIMSE_C_FindRQ& req) {
   T_DIMSE_C_FindRSP rsp;
@@ -369,29 +442,12 @@ OFCondition AssociationHandler::HandleFind(T_ASC_PresentationContextID pres_id,
   TRESOR_LOG(kInfo) << "C-FIND " << (patient_root ? "patient" : "study") << " root, "
                     << LevelName(query.level) << " level, from " << who_.Describe() << ": "
                     << found->matches.size() << " match(es)" << (found->truncated ? " (limit reached)" : "");
-  for (const dicom::QueryMatch& match : found->matches) {
-    if (DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) {
-      TRESOR_LOG(kInfo) << "C-FIND cancelled by " << who_.Describe();
-      return finish(kStatusCancel, "");
-    }
-    DcmDataset response;
-    response.putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
-    response.putAndInsertString(DCM_QueryRetrieveLevel, LevelName(query.level));
-    for (const DcmTagKey& key : requested) {
-      dicom::TagKey tag = dicom::MakeTag(key.getGroup(), key.getElement());
-      auto it = match.values.find(tag);
-      DcmTag dcm_tag(key);
-      if (dcm_tag.getEVR() == EVR_SQ) {
-        response.insertEmptyElement(dcm_tag);
-      } else {
-        response.putAndInsertString(dcm_tag, it == match.values.end() ? "" : it->second.c_str());
-      }
-    }
-    rsp.DimseStatus = kStatusPending;
-    rsp.DataSetType = DIMSE_DATASET_PRESENT;
-    cond = DIMSE_sendFindResponse(assoc_, pres_id, &req, &rsp, &response, nullptr);
-    if (cond.bad()) return cond;
+  cond = SendFindMatches(pres_id, req, query.level, requested, found->matches);
+  if (cond == kFindCancelled) {
+    TRESOR_LOG(kInfo) << "C-FIND cancelled by " << who_.Describe();
+    return finish(kStatusCancel, "");
   }
+  if (cond.bad()) return cond;
   if (found->truncated) {
     return finish(kStatusOutOfResources,
                   "result limit of " + std::to_string(found->matches.size()) + " reached");

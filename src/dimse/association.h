@@ -30,6 +30,11 @@ class AssociationHandler {
   OFCondition HandleEcho(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_EchoRQ& req);
   OFCondition HandleStore(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_StoreRQ& req);
   OFCondition HandleFind(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_FindRQ& req);
+  // Sends one pending C-FIND-RSP per match (identifier: `requested` plus character set and
+  // level); a condition equal to the C-CANCEL marker when the requestor cancelled.
+  OFCondition SendFindMatches(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_FindRQ& req,
+                              dicom::QueryLevel level, const std::vector<DcmTagKey>& requested,
+                              const std::vector<dicom::QueryMatch>& matches);
   OFCondition HandleMove(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_MoveRQ& req);
   OFCondition HandleGet(T_ASC_PresentationContextID pres_id, const T_DIMSE_C_GetRQ& req);
   // Receives and parses a C-MOVE/C-GET identifier into the instances it names.

@@ -3,9 +3,11 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/dul.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <set>
 
@@ -78,27 +80,44 @@ std::string StoreCommand(const std::string& sop_class, const std::string& sop_in
   return command + body;
 }
 
-// Writes `n` bytes as PDVs of at most the peer's maximum length.
+// Writes `n` bytes as PDVs of at most the peer's maximum length, one PDV per P-DATA-TF
+// PDU, straight to the association's transport: the PDUs of one call go out in a single
+// write (DCMTK's DUL_WritePDVs writes every PDU with two system calls, which for a
+// 0.5 MB object and a 16 KiB PDU is 64 writes instead of one).
 OFCondition WritePdvs(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
                       bool command, const char* data, size_t n, bool last_of_message) {
-  size_t max = assoc->sendPDVLength > 0 ? assoc->sendPDVLength : 16372;
+  // sendPDVLength is DCMTK's maximum PDV data length for this peer (its maximum PDU
+  // length less the PDU and PDV headers).
+  const size_t max = assoc->sendPDVLength > 0 ? assoc->sendPDVLength : 16372;
+  DcmTransportConnection* conn = DUL_getTransportConnection(assoc->DULassociation);
+  if (conn == nullptr) return makeOFCondition(0, 2, OF_error, "association has no transport");
+  thread_local std::string buf;
+  buf.clear();
+  buf.reserve(n + (n / max + 1) * 12);
   do {
-    size_t take = std::min(n, max);
-    DUL_PDV pdv;
-    pdv.fragmentLength = take;
-    pdv.presentationContextID = pres_id;
-    pdv.pdvType = command ? DUL_COMMANDPDV : DUL_DATASETPDV;
-    pdv.lastPDV = (take == n && last_of_message) ? OFTrue : OFFalse;
-    pdv.data = const_cast<char*>(data);
-    DUL_PDVLIST list;
-    std::memset(&list, 0, sizeof list);
-    list.count = 1;
-    list.pdv = &pdv;
-    OFCondition cond = DUL_WritePDVs(&assoc->DULassociation, &list);
-    if (cond.bad()) return cond;
+    const size_t take = std::min(n, max);
+    const bool last = take == n && last_of_message;
+    const uint32_t pdv_length = static_cast<uint32_t>(take + 2);
+    const uint32_t pdu_length = pdv_length + 4;
+    const unsigned char header[12] = {
+        0x04, 0x00,
+        static_cast<unsigned char>(pdu_length >> 24), static_cast<unsigned char>(pdu_length >> 16),
+        static_cast<unsigned char>(pdu_length >> 8), static_cast<unsigned char>(pdu_length),
+        static_cast<unsigned char>(pdv_length >> 24), static_cast<unsigned char>(pdv_length >> 16),
+        static_cast<unsigned char>(pdv_length >> 8), static_cast<unsigned char>(pdv_length),
+        pres_id,
+        static_cast<unsigned char>((command ? 0x01 : 0x00) | (last ? 0x02 : 0x00))};
+    buf.append(reinterpret_cast<const char*>(header), sizeof header);
+    buf.append(data, take);
     data += take;
     n -= take;
   } while (n > 0);
+  for (size_t off = 0; off < buf.size();) {
+    ssize_t w = conn->write(buf.data() + off, buf.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return makeOFCondition(0, 2, OF_error, "writing to the transport failed");
+    off += static_cast<size_t>(w);
+  }
   return EC_Normal;
 }
 
@@ -141,7 +160,9 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
                : s;
   };
   const bool as_stored = send_ts == info.transfer_syntax_uid;
-  std::vector<char> buf;
+  // The read buffer is kept per thread: zeroing a fresh MiB for every object cost as
+  // much as a third of decrypting it.
+  thread_local std::vector<char> buf;
   std::string dataset;
   uint64_t off = 0;
   const uint64_t size = object.size();
@@ -154,7 +175,7 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
     ObjectReader reader(object);
     Result<dicom::FileMeta> meta = dicom::ReadFileMeta(reader);
     if (!meta.ok()) return local(meta.status());
-    buf.resize(1 << 20);
+    if (buf.size() != (1u << 20)) buf.resize(1u << 20);
     off = meta->dataset_offset;
     if (off < size) {
       Result<size_t> head = object.ReadAt(buf.data(), buf.size(), off);

@@ -12,7 +12,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <list>
 #include <new>
+#include <unordered_map>
 #include <vector>
 
 #include "core/openssl_handles.h"
@@ -169,6 +171,63 @@ using State = SealedVfs::State;
 State* StateOf(sqlite3_vfs* vfs) { return static_cast<State*>(vfs->pAppData); }
 
 // An open database or WAL file: the base VFS's file lives right after this object.
+// Opened pages of one file, kept with the exact bytes they were opened from. SQLite drops
+// a connection's whole page cache whenever another connection has written the database
+// (every C-FIND's audit record does), so without this every query would read and
+// decrypt all its pages again. A page is served from here only when the bytes just read
+// from the file at that offset are identical to the ones it was opened from (frame
+// header included for the WAL, whose associated data it carries), so it is exactly what
+// opening them again would give; anything else is opened (and authenticated) again.
+// Bounded: least recently used pages are dropped beyond kMaxPages.
+class OpenedPages {
+ public:
+  static constexpr size_t kMaxPages = 1024;
+
+  // The plaintext opened from `raw` (`raw_size` bytes read at `offset`), or nullptr.
+  const unsigned char* Find(sqlite3_int64 offset, const unsigned char* raw, size_t raw_size) {
+    auto it = map_.find(offset);
+    if (it == map_.end()) return nullptr;
+    Entry& e = *it->second;
+    if (e.raw.size() != raw_size || std::memcmp(e.raw.data(), raw, raw_size) != 0) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return e.plain.data();
+  }
+
+  // Remembers that `raw` opens to `plain` (`plain_size` bytes).
+  void Put(sqlite3_int64 offset, const unsigned char* raw, size_t raw_size,
+           const unsigned char* plain, size_t plain_size) {
+    auto it = map_.find(offset);
+    if (it == map_.end()) {
+      if (map_.size() >= kMaxPages) {
+        map_.erase(lru_.back().offset);
+        lru_.pop_back();
+      }
+      lru_.emplace_front();
+      it = map_.emplace(offset, lru_.begin()).first;
+    } else {
+      lru_.splice(lru_.begin(), lru_, it->second);
+    }
+    Entry& e = *it->second;
+    e.offset = offset;
+    e.raw.assign(raw, raw + raw_size);
+    e.plain.assign(plain, plain + plain_size);
+  }
+
+  void Clear() {
+    map_.clear();
+    lru_.clear();
+  }
+
+ private:
+  struct Entry {
+    sqlite3_int64 offset = 0;
+    std::vector<unsigned char> raw;
+    std::vector<unsigned char> plain;
+  };
+  std::list<Entry> lru_;
+  std::unordered_map<sqlite3_int64, std::list<Entry>::iterator> map_;
+};
+
 struct SealedFile {
   sqlite3_file base;  // first: SQLite sees this object as a sqlite3_file
   sqlite3_file* real = nullptr;
@@ -180,6 +239,8 @@ struct SealedFile {
   // The frame header written last, if the last write was one (its offset, else -1).
   sqlite3_int64 header_offset = -1;
   unsigned char header[kFrameHeaderBytes] = {};
+  OpenedPages opened;
+  std::vector<unsigned char> plain_scratch;
 
   unsigned char* Scratch(size_t n) {
     if (scratch.size() < n) scratch.resize(n);
@@ -247,8 +308,7 @@ int DatabaseRead(SealedFile* f, unsigned char* buf, int amount, sqlite3_int64 of
     const int in_page = static_cast<int>(pos - page_start);
     const int n = static_cast<int>(std::min<sqlite3_int64>(end - pos, size - in_page));
     unsigned char* dest = buf + (pos - offset);
-    const bool whole = in_page == 0 && n == size;
-    unsigned char* page = whole ? dest : f->Scratch(static_cast<size_t>(size));
+    unsigned char* page = f->Scratch(static_cast<size_t>(size));
     rc = f->RealRead(page, size, page_start);
     if (rc == SQLITE_IOERR_SHORT_READ) {
       // Past the end of the file (or a torn last page): reads as zeros, as SQLite expects.
@@ -256,13 +316,20 @@ int DatabaseRead(SealedFile* f, unsigned char* buf, int amount, sqlite3_int64 of
       return SQLITE_IOERR_SHORT_READ;
     }
     if (rc != SQLITE_OK) return rc;
-    const int plain = pgno == 1 ? kPage1PlainBytes : 0;
-    if (!f->cipher.Unseal(page, page, size, plain, DatabaseAad(pgno, page))) {
-      f->state->failures.fetch_add(1);
-      std::memset(dest, 0, static_cast<size_t>(n));
-      return SQLITE_IOERR_DATA;
+    const unsigned char* opened = f->opened.Find(page_start, page, static_cast<size_t>(size));
+    if (opened == nullptr) {
+      if (f->plain_scratch.size() < static_cast<size_t>(size)) f->plain_scratch.resize(size);
+      unsigned char* plain_page = f->plain_scratch.data();
+      const int plain = pgno == 1 ? kPage1PlainBytes : 0;
+      if (!f->cipher.Unseal(page, plain_page, size, plain, DatabaseAad(pgno, page))) {
+        f->state->failures.fetch_add(1);
+        std::memset(dest, 0, static_cast<size_t>(n));
+        return SQLITE_IOERR_DATA;
+      }
+      f->opened.Put(page_start, page, static_cast<size_t>(size), plain_page, static_cast<size_t>(size));
+      opened = plain_page;
     }
-    if (!whole) std::memcpy(dest, page + in_page, static_cast<size_t>(n));
+    std::memcpy(dest, opened + in_page, static_cast<size_t>(n));
     pos += n;
   }
   return SQLITE_OK;
@@ -299,10 +366,16 @@ int WalReadImage(SealedFile* f, unsigned char* buf, int size, sqlite3_int64 imag
     return rc;
   }
   if (rc != SQLITE_OK) return rc;
+  const size_t raw_size = static_cast<size_t>(kFrameHeaderBytes + size);
+  if (const unsigned char* opened = f->opened.Find(image_offset, frame, raw_size)) {
+    std::memcpy(buf, opened, static_cast<size_t>(size));
+    return SQLITE_OK;
+  }
   if (!f->cipher.Unseal(frame + kFrameHeaderBytes, buf, size, 0, WalAad(frame))) {
     f->state->failures.fetch_add(1);
     return SQLITE_IOERR_DATA;
   }
+  f->opened.Put(image_offset, frame, raw_size, buf, static_cast<size_t>(size));
   return SQLITE_OK;
 }
 

@@ -256,6 +256,7 @@ struct SqliteIndex::Db {
   int wal_frames = 0;  // frames in the WAL after the last commit (from the WAL hook)
   std::map<std::string, std::unique_ptr<Stmt>> stmts;
   ~Db() {
+    generated.clear();
     stmts.clear();
     sqlite3_close_v2(db);
   }
@@ -292,6 +293,20 @@ struct SqliteIndex::Db {
     TRESOR_RETURN_IF_ERROR(s->Prepare(db, sql, vfs));
     Stmt* raw = s.get();
     stmts.emplace(sql, std::move(s));
+    return raw;
+  }
+  // Generated statements (Find): the same cache, bounded, since their texts vary with
+  // the query's shape (values are always bound). Full means it is emptied.
+  static constexpr size_t kMaxGenerated = 64;
+  std::map<std::string, std::unique_ptr<Stmt>> generated;
+  Result<Stmt*> GetGenerated(const std::string& sql) {
+    auto it = generated.find(sql);
+    if (it != generated.end()) return it->second.get();
+    if (generated.size() >= kMaxGenerated) generated.clear();
+    auto s = std::make_unique<Stmt>();
+    if (!s->Prepare(db, sql.c_str(), vfs).ok()) return Error("query");  // I/O errors as such
+    Stmt* raw = s.get();
+    generated.emplace(sql, std::move(s));
     return raw;
   }
 };
@@ -913,6 +928,12 @@ std::string GlobPattern(const std::string& value) {
   return out;
 }
 
+// A GLOB pattern parameter as an expression rather than a bare variable: SQLite marks a
+// statement whose GLOB pattern is a bare variable for re-preparation whenever it is bound
+// (to try its LIKE/GLOB index optimization), which would parse every cached Find
+// statement again. The index range is added explicitly instead (PrefixRange).
+std::string GlobOperand(const std::string& variable) { return "(" + variable + " || '')"; }
+
 // The literal prefix of a wildcard pattern, and the first string after all strings
 // with that prefix: lets the planner use an index for "Mü*".
 bool PrefixRange(const std::string& pattern, std::string* low, std::string* high) {
@@ -1023,7 +1044,7 @@ Sql BuildFind(const dicom::Query& query, const AccessScope& scope, ScopePlan pla
     if (a.type == ValueType::kList) {
       std::string exists = ListExists(a.tag);
       if (c.kind == Condition::Kind::kWildcard) {
-        add(exists + "GLOB " + param(GlobPattern(value)) + ")");
+        add(exists + "GLOB " + GlobOperand(param(GlobPattern(value))) + ")");
       } else if (c.kind == Condition::Kind::kList) {
         std::string in;
         for (const std::string& v : c.list) in += (in.empty() ? "" : ",") + param(v);
@@ -1043,7 +1064,7 @@ Sql BuildFind(const dicom::Query& query, const AccessScope& scope, ScopePlan pla
           add(column + " >= " + param(low));
           add(column + " < " + param(high));
         }
-        add(column + " GLOB " + param(GlobPattern(value)));
+        add(column + " GLOB " + GlobOperand(param(GlobPattern(value))));
         break;
       }
       case Condition::Kind::kRange:
@@ -1130,15 +1151,10 @@ Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& que
     if (q.Int(0) < bound) plan = ScopePlan::kDrive;
   }
   Sql sql = BuildFind(query, scope, plan);
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(reader_->db, sql.text.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
-    return reader_->Error("query");
-  }
-  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
-  for (size_t i = 0; i < sql.params.size(); ++i) {
-    sqlite3_bind_text(raw, static_cast<int>(i + 1), sql.params[i].data(),
-                      static_cast<int>(sql.params[i].size()), SQLITE_STATIC);
-  }
+  TRESOR_ASSIGN_OR_RETURN(Stmt* stmt, reader_->GetGenerated(sql.text));
+  Use q(*stmt);  // sql (the bound texts) outlives q
+  for (size_t i = 0; i < sql.params.size(); ++i) q.Bind(static_cast<int>(i + 1), sql.params[i]);
+  sqlite3_stmt* raw = stmt->get();
   std::vector<dicom::QueryMatch> out;
   int rc;
   while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
