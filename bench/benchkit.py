@@ -140,6 +140,17 @@ def run(args, **kw):
     return r.stdout
 
 
+def scu_aet(i):
+    """AE title of DCMTK client i (0: BENCHSCU)."""
+    return f"BENCHSCU{i:02d}" if i else SCU_AET
+
+
+def client_address(i):
+    """Loopback source address of HTTP client i: 8 clients per address (127.0.0.2-...),
+    like several workstations, each within web.max_connections_per_address."""
+    return f"127.0.0.{2 + i // 8}"
+
+
 def echo_ok(port, aec="TRESOR"):
     return subprocess.run(["echoscu", "-aet", SCU_AET, "-aec", aec, "-to", "2", "127.0.0.1", str(port)],
                           capture_output=True).returncode == 0
@@ -160,10 +171,14 @@ class Tresor:
     def cli(self, *args, stdin=None):
         return run([self.binary, *args, "--data", self.data], input=stdin)
 
-    def init(self, dest_port=None, fsync=True):
+    def init(self, dest_port=None, fsync=True, scu_peers=0):
+        """A fresh data directory with default config; peer "bench" (AE BENCHSCU) and,
+        for loads of more than limits.max_associations_per_peer associations at once,
+        scu_peers more peers bench01.. (AE scu_aet(i)), like that many modalities."""
         self.cli("init")
-        self.cli("peer", "add", "bench", "--ae", SCU_AET, "--host", "127.0.0.1",
-                 "--allow", "echo,store,find,move,get", "--groups", "all")
+        for i in range(scu_peers + 1):
+            self.cli("peer", "add", f"bench{i:02d}" if i else "bench", "--ae", scu_aet(i),
+                     "--host", "127.0.0.1", "--allow", "echo,store,find,move,get", "--groups", "all")
         if dest_port:
             self.cli("peer", "add", "dest", "--ae", DEST_AET, "--host", "127.0.0.1", "--port",
                      str(dest_port), "--allow", "echo")
@@ -395,8 +410,9 @@ def findscu_latencies(work_dir, port, keys, count, aec="TRESOR"):
 class Https:
     """One keep-alive HTTPS connection with a bearer token (reconnects when closed)."""
 
-    def __init__(self, port, ctx, token):
+    def __init__(self, port, ctx, token, source=None):
         self.port, self.ctx, self.token = port, ctx, token
+        self.source = (source, 0) if source else None
         self.conn = None
 
     def request(self, method, path, headers=None, body=None):
@@ -405,7 +421,8 @@ class Https:
         h.update(headers or {})
         for attempt in (0, 1):
             if self.conn is None:
-                self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
+                self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60,
+                                                        source_address=self.source)
             t0 = time.monotonic()
             try:
                 self.conn.request(method, path, body=body, headers=h)
@@ -416,7 +433,7 @@ class Https:
                     self.conn.close()
                     self.conn = None
                 return r.status, data, dt
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ssl.SSLZeroReturnError):
                 self.conn.close()
                 self.conn = None
                 if attempt == 1 or body is not None:
