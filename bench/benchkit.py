@@ -490,6 +490,12 @@ class Stats:
         return "\n".join(rows)
 
 
+def link_from_bench(path):
+    """How bench/RESULTS.md links to `path`: relative when it lies under bench/."""
+    rel = os.path.relpath(os.path.abspath(path), HERE)
+    return path if rel.startswith("..") else rel
+
+
 def write_results(name, text):
     """bench/run-all's contract: the tables as markdown in $BENCH_RESULTS_DIR/<name>.md."""
     d = os.environ.get("BENCH_RESULTS_DIR")
