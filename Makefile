@@ -30,12 +30,10 @@ run: build
 	fi
 	@exec $(TRESOR) serve --data "$(DATA)" $(SERVE_ARGS)
 
-# Benchmarks against DCMTK's storescp and Orthanc (long; not part of `make test`).
+# Benchmarks against DCMTK's storescp and Orthanc (long; not part of `make test`):
+# ingest, query, retrieve, web and viewer in one go, written to bench/RESULTS.md.
 bench: build
-	@bench/install-deps
-	@bench/ingest
-	@bench/web
-	@bench/viewer
+	@bench/run-all
 
 # Address and undefined-behaviour sanitizers over the whole test suite.
 sanitize: deps

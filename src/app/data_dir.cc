@@ -22,6 +22,17 @@
 namespace tresor::app {
 namespace {
 
+// BENCHMARK-ONLY SWITCH. True only in `tresor-plaintext`, the binary CMake builds with
+// -DTRESOR_BENCH_PLAINTEXT=ON for bench/crypto (never installed or shipped): there, blobs
+// are stored unsealed and the index without page encryption, to measure what encryption
+// at rest costs. The `tresor` binary is always compiled with false; nothing in the
+// configuration or on the command line changes it.
+#ifdef TRESOR_BENCH_PLAINTEXT
+constexpr bool kPlaintextForBenchmarks = true;
+#else
+constexpr bool kPlaintextForBenchmarks = false;
+#endif
+
 bool Exists(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0;
@@ -312,15 +323,26 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
   out->master_key = ring->front();
   const std::vector<security::MasterKey> ring_copy = *ring;
   TRESOR_ASSIGN_OR_RETURN(store::KeyRing keys, store::KeyRing::Make(std::move(ring).value()));
-  auto blobs = store::FileBlobStore::Make(
-      {dir + "/storage", out->config.fsync, std::make_shared<const store::KeyRing>(std::move(keys))});
+  std::shared_ptr<const store::KeyRing> blob_keys =
+      std::make_shared<const store::KeyRing>(std::move(keys));
+  if constexpr (kPlaintextForBenchmarks) {
+    // tresor-plaintext only (see kPlaintextForBenchmarks): no key ring, plain blobs. A
+    // sealed storage refuses to open this way, so it never mixes with a real archive.
+    TRESOR_LOG(kWarn) << "tresor-plaintext: benchmark build, blobs and index are NOT encrypted";
+    blob_keys = nullptr;
+  }
+  auto blobs = store::FileBlobStore::Make({dir + "/storage", out->config.fsync, blob_keys});
   if (!blobs.ok()) {
     return Status(blobs.status().code(), "cannot open " + dir + ": " + blobs.status().message());
   }
   out->blobs = std::move(blobs).value();
   // The index is always sealed at rest (docs/encryption-index.md); its page key is sealed
   // under the master key (checked after the storage, whose error names the key id).
-  TRESOR_ASSIGN_OR_RETURN(std::string page_key, IndexPageKey(dir, ring_copy));
+  // tresor-plaintext (benchmarks only) opens it without a page key: unencrypted.
+  std::string page_key;
+  if constexpr (!kPlaintextForBenchmarks) {
+    TRESOR_ASSIGN_OR_RETURN(page_key, IndexPageKey(dir, ring_copy));
+  }
   // One filesystem sync per group commit covers index and blobs only when both live on
   // the same filesystem; otherwise the index syncs its own commits.
   using Sync = store::SqliteIndexOptions::Sync;

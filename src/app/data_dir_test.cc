@@ -34,6 +34,20 @@ TEST_F(DataDirTest, OpensWithTheKeyInitCreated) {
   EXPECT_EQ((*opened)->archive->options().token_key, *key);
 }
 
+// The shipped wiring always seals: blobs under the key ring, the index page-sealed (only
+// the separate benchmark binary tresor-plaintext, built with TRESOR_BENCH_PLAINTEXT,
+// does otherwise; this library is never compiled with it).
+TEST_F(DataDirTest, BlobsAndIndexAreAlwaysSealed) {
+  auto opened = OpenDataDir(dir());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_TRUE((*opened)->blobs->sealed());
+  // A plain SQLite file shows its schema in page 1; a sealed one only its first 24 bytes.
+  auto index = ReadTextFile(dir() + "/index.db");
+  ASSERT_TRUE(index.ok());
+  ASSERT_EQ(index->compare(0, 15, "SQLite format 3"), 0) << "index.db is a database";
+  EXPECT_EQ(index->find("CREATE TABLE"), std::string::npos) << "index.db is not sealed";
+}
+
 TEST_F(DataDirTest, MissingKeyIsCreatedAndKept) {
   ASSERT_TRUE(std::filesystem::remove(key_path()));
   auto opened = OpenDataDir(dir());
