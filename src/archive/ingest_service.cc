@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -25,6 +26,9 @@ namespace {
 
 // Data sets up to this size are scanned from memory; larger ones from their blob.
 constexpr size_t kInMemoryScanBytes = 1 << 20;
+// Scan buffers kept for reuse once their upload ends (at most this many MiB stay
+// allocated between objects).
+constexpr size_t kMaxPooledScanBuffers = 16;
 
 // The top-level values a store keeps from its scan: the indexed attributes and the pixel
 // module for the frame layout.
@@ -39,13 +43,44 @@ const std::set<dicom::TagKey>& StoreScanTags() {
 
 }  // namespace
 
+// Reuses the in-memory scan buffers: a fresh buffer per object grows by reallocation and
+// faults in new pages every time, which costs several times the copy into it.
+class ScanBufferPool {
+ public:
+  std::unique_ptr<std::string> Take() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        std::unique_ptr<std::string> b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+      }
+    }
+    auto b = std::make_unique<std::string>();
+    b->reserve(kInMemoryScanBytes);
+    return b;
+  }
+  void Give(std::unique_ptr<std::string> b) {
+    if (!b || b->capacity() < kInMemoryScanBytes) return;
+    b->clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < kMaxPooledScanBuffers) free_.push_back(std::move(b));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<std::string>> free_;  // guarded by mu_
+};
+
 class UploadImpl : public Upload {
  public:
   UploadImpl(IngestService& archive, const Principal& who, const UploadInfo& info,
              dicom::Encoding encoding, std::unique_ptr<store::BlobWriter> writer,
              uint64_t header_size)
       : archive_(archive), who_(who), info_(info), encoding_(encoding),
-        writer_(std::move(writer)), header_size_(header_size) {}
+        writer_(std::move(writer)), header_size_(header_size),
+        head_(archive_.scan_buffers_->Take()) {}
+  ~UploadImpl() override { archive_.scan_buffers_->Give(std::move(head_)); }
 
   Status Write(const void* data, size_t n) override {
     if (!status_.ok()) return status_;
@@ -57,7 +92,7 @@ class UploadImpl : public Upload {
     }
     hash_.Update(data, n);
     if (dataset_bytes_ <= kInMemoryScanBytes) {
-      head_.append(static_cast<const char*>(data), n);
+      head_->append(static_cast<const char*>(data), n);
     }
     status_ = writer_->Append(data, n);
     return status_;
@@ -181,7 +216,7 @@ class UploadImpl : public Upload {
   Result<dicom::ScanResult> Scan(const std::string& name, dicom::ScanVisitor* visitor) {
     const dicom::ScanLimits& limits = archive_.options_.limits;
     if (dataset_bytes_ <= kInMemoryScanBytes) {
-      dicom::MemoryReader reader(head_.data(), head_.size());
+      dicom::MemoryReader reader(head_->data(), head_->size());
       return dicom::ScanDataset(reader, encoding_, limits, StoreScanTags(), visitor);
     }
     TRESOR_ASSIGN_OR_RETURN(auto blob, archive_.blobs_.Open(name));
@@ -197,7 +232,8 @@ class UploadImpl : public Upload {
   const uint64_t header_size_;
   uint64_t dataset_bytes_ = 0;
   uint64_t blob_size_ = 0;
-  std::string head_;  // the data set while it is at most kInMemoryScanBytes long
+  // The data set while it is at most kInMemoryScanBytes long (from the pool).
+  std::unique_ptr<std::string> head_;
   Sha256 hash_;
   Status status_;
   bool committed_ = false;  // handed to the group commit
@@ -210,6 +246,7 @@ IngestService::IngestService(store::InstanceIndex& index, store::BlobStore& blob
       options_(std::move(options)),
       clock_(clock),
       audit_(audit),
+      scan_buffers_(std::make_unique<ScanBufferPool>()),
       committer_(std::make_unique<GroupCommitter>(index, blobs, options_.commit_batch_max, audit,
                                                   clock)) {}
 

@@ -29,6 +29,7 @@ struct StoredInstance;
 namespace tresor::archive {
 
 class GroupCommitter;
+class ScanBufferPool;
 
 // What `IngestService::Verify` found.
 struct VerifyProblem {
@@ -95,6 +96,7 @@ class IngestService {
   const ArchiveOptions options_;
   const core::Clock& clock_;  // receive times
   AuditService& audit_;
+  std::unique_ptr<ScanBufferPool> scan_buffers_;  // outlives every upload (and committer_)
   std::unique_ptr<GroupCommitter> committer_;  // reset first by the destructor
 };
 
