@@ -17,6 +17,7 @@
 #include "dicom/part10.h"
 #include "dicom/query.h"
 #include "dicom/transfer_syntax.h"
+#include "dimse/guarded_transport.h"
 #include "dimse/peer_sender.h"
 #include "dimse/status_mapping.h"
 #include "dimse/store_scu.h"
@@ -67,13 +68,13 @@ void AssociationHandler::Run() {
     if (cond == DIMSE_NODATAAVAILABLE) {
       TRESOR_LOG(kWarn) << "association idle for " << idle_ << " s, aborting: "
                         << who_.Describe();
-      ASC_abortAssociation(assoc_);
+      AbortAssociation(assoc_);
       return;
     }
     if (cond.bad()) {
       TRESOR_LOG(kWarn) << "association with " << who_.Describe()
                         << " failed: " << cond.text();
-      ASC_abortAssociation(assoc_);
+      AbortAssociation(assoc_);
       return;
     }
     switch (msg.CommandField) {
@@ -98,12 +99,12 @@ void AssociationHandler::Run() {
         TRESOR_LOG(kWarn) << "unsupported DIMSE command 0x" << std::hex
                           << static_cast<unsigned>(msg.CommandField) << std::dec << " from "
                           << who_.Describe() << "; aborting";
-        ASC_abortAssociation(assoc_);
+        AbortAssociation(assoc_);
         return;
     }
     if (cond.bad()) {
       TRESOR_LOG(kWarn) << "association with " << who_.Describe() << " ended: " << cond.text();
-      ASC_abortAssociation(assoc_);
+      AbortAssociation(assoc_);
       return;
     }
   }
