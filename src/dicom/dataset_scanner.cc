@@ -217,14 +217,12 @@ class Scanner {
 
   Status Element(TagKey tag) {
     ++result_.element_count;
-    // PS3.5 7.1: elements in increasing tag order, each tag once per data set or item.
-    // A repeated or out-of-order tag leaves readers free to disagree on the value (the
-    // index, DCMTK and a viewer could each take another), so it is refused.
+    // PS3.5 7.1: each tag once per data set or item. A tag repeated right after itself
+    // leaves readers free to disagree on the value (the index, DCMTK and a viewer could
+    // each take another), so it is refused. (Out-of-order tags are tolerated, as DCMTK
+    // does; a repeat separated by other tags is not detected here.)
     int64_t& last = stack_.empty() ? last_top_tag_ : stack_.back().last_tag;
-    if (static_cast<int64_t>(tag) <= last) {
-      return Bad(static_cast<int64_t>(tag) == last ? "data element tag repeated"
-                                                   : "data element tags out of order");
-    }
+    if (static_cast<int64_t>(tag) == last) return Bad("data element tag repeated");
     last = tag;
     uint32_t length = 0;
     bool is_sequence = false;

@@ -256,9 +256,9 @@ def cases(root):
                lambda u: dup(B(u), (0x0010, 0x0010), el((0x0010, 0x0010), "PN", "Other^Name")))
     yield case("duplicate-rows", "refuse", "Rows twice (16, then 4096)",
                lambda u: dup(B(u), (0x0028, 0x0010), el((0x0028, 0x0010), "US", us(4096))))
-    yield case("out-of-order-top", "refuse", "Patient's Name after the Study Instance UID",
+    yield case("out-of-order-top", "either", "Patient's Name after the Study Instance UID",
                lambda u: swap(B(u), (0x0010, 0x0010), (0x0020, 0x000D)))
-    yield case("out-of-order-pixel-first", "refuse", "Pixel Data before Rows",
+    yield case("out-of-order-pixel-first", "either", "Pixel Data before Rows",
                lambda u: swap(B(u), (0x0028, 0x0010), (0x7FE0, 0x0010)))
 
     # --- pixel geometry.
