@@ -73,8 +73,8 @@ int CmdPeer(const Args& a) {
       std::filesystem::permissions(bundle, std::filesystem::perms::owner_all);
       Status w = WritePrivateFile(bundle + "/" + peer.name + ".key", issued->key_pem, 0600);
       if (w.ok())
-        w = WritePrivateFile(bundle + "/" + peer.name + ".pem", issued->certificate_pem, 0644);
-      if (w.ok()) w = WritePrivateFile(bundle + "/ca.pem", *ca_pem, 0644);
+        w = WritePrivateFile(bundle + "/" + peer.name + ".pem", issued->certificate_pem, 0600);
+      if (w.ok()) w = WritePrivateFile(bundle + "/ca.pem", *ca_pem, 0600);
       if (!w.ok()) return Fail(w);
     } else if (!a.Flag("cert").empty()) {
       auto pem = ReadTextFile(a.Flag("cert"));

@@ -57,5 +57,6 @@ int CmdIndex(const Args& a);  // index_commands.cc
 int CmdAudit(const Args& a);
 int CmdKeys(const Args& a);    // key_commands.cc
 int CmdVerify(const Args& a);
+int CmdTls(const Args& a);     // tls_commands.cc
 
 }  // namespace tresor::app

@@ -274,9 +274,9 @@ Result<std::string> InitDataDir(const std::string& dir, const std::string& maste
                           security::IssueCertificate(ca, host, true, {"localhost", host},
                                                      {"127.0.0.1", "::1"}));
   TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/ca.key", ca.key_pem, 0600));
-  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/ca.pem", ca.certificate_pem, 0644));
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/ca.pem", ca.certificate_pem, 0600));
   TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/server.key", server.key_pem, 0600));
-  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/server.pem", server.certificate_pem, 0644));
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/server.pem", server.certificate_pem, 0600));
   TRESOR_ASSIGN_OR_RETURN(auto opened, [&]() -> Result<std::unique_ptr<OpenArchive>> {
     // The config file is written last so a failed init can simply be retried.
     TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/tresor.conf.new", config_text, 0600));
@@ -349,6 +349,16 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
   Sync sync = !out->config.fsync          ? Sync::kOff
               : SameFilesystem(dir, dir + "/storage/staging") ? Sync::kFilesystem
                                                                : Sync::kFull;
+  // Files of a data directory made before everything was created 0600 (the index, its
+  // -wal and -shm took SQLite's 0644): tightened before the index is opened.
+  for (const char* name : {"/index.db", "/index.db-wal", "/index.db-shm", "/keys/ca.pem",
+                           "/keys/server.pem"}) {
+    struct stat st {};
+    const std::string path = dir + name;
+    if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0 && chmod(path.c_str(), 0600) != 0) {
+      return IoError("cannot make " + path + " private (mode 0600): " + std::strerror(errno));
+    }
+  }
   // The index is always sealed at rest (docs/encryption.md, "The index").
   TRESOR_ASSIGN_OR_RETURN(out->index,
                           store::SqliteIndex::Open({dir + "/index.db", sync, std::move(page_key)}));

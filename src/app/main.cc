@@ -1,5 +1,7 @@
 // tresor: the command-line entry point: usage, per-command help, and dispatch to the
 // subcommands (app/cli.h). All archive work goes through archive::ArchiveService.
+#include <sys/stat.h>
+
 #include <iostream>
 #include <map>
 #include <string>
@@ -28,6 +30,7 @@ Commands:
   audit      verify, list or export the tamper-evident audit trail
   verify     check that every object decrypts, is intact and is indexed
   keys       show or rotate the master key of encryption at rest
+  tls        show or renew the server certificate (DICOM TLS, HTTPS)
 
 Every command takes --data DIR (default: $TRESOR_DATA, else ./var) and
 --master-key FILE (default: keys.master_key_file, else DIR.keys/master.key).
@@ -180,6 +183,15 @@ checkpoint signs the current head now (serve does it every 5 minutes and when st
 public-key prints the checkpoint public key (hex) to keep outside the archive.
 Reading the trail is itself recorded (Audit Log Used).
 )"},
+      {"tls", R"(Usage: tresor tls show [--data DIR]
+       tresor tls renew [--data DIR]
+
+show: the server certificate of DICOM TLS and HTTPS (names, validity, SHA-256).
+renew: issues the next server certificate from the local CA (keys/ca.key) with the same
+names and a new key, valid 825 days, and puts both in place of tls.certificate and
+tls.private_key. Restart 'tresor serve' to use it; clients that trust keys/ca.pem need
+no change, clients that pinned the old fingerprint need the new one (printed).
+)"},
       {"cat", R"(Usage: tresor cat [--data DIR] SOP_INSTANCE_UID > file.dcm
 
 Writes the stored instance as a DICOM Part 10 file to standard output: the data set
@@ -194,6 +206,10 @@ exactly as received, behind a file meta header written by Tresor (preamble zeroe
 
 int main(int argc, char** argv) {
   using namespace tresor::app;
+  // Everything Tresor creates (data directory, index and its -wal/-shm, blobs, keys,
+  // enrolled bundles) is for its own user only: files 0600, directories 0700, whatever
+  // mode a library asks for.
+  umask(077);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {
     std::cout << kUsage;
@@ -224,5 +240,6 @@ int main(int argc, char** argv) {
   if (cmd == "audit") return CmdAudit(*args);
   if (cmd == "keys") return CmdKeys(*args);
   if (cmd == "verify") return CmdVerify(*args);
+  if (cmd == "tls") return CmdTls(*args);
   return CmdCat(*args);
 }

@@ -49,7 +49,11 @@ void GroupCommitter::Run() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      if (queue_.empty()) {  // stopping and drained
+        lock.unlock();
+        ConfirmOnStop();
+        return;
+      }
       while (!queue_.empty() && batch.size() < batch_max_) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -57,6 +61,12 @@ void GroupCommitter::Run() {
     }
     CommitBatch(batch);
   }
+}
+
+void GroupCommitter::ConfirmOnStop() {
+  if (!last_batch_synced_ || index_.durability() != store::Durability::kOnFilesystemSync) return;
+  Status s = index_.ConfirmAll();
+  if (!s.ok()) TRESOR_LOG(kWarn) << "last batch left for recovery to check: " << s.ToString();
 }
 
 void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
@@ -141,6 +151,7 @@ void GroupCommitter::CommitBatch(std::deque<Pending>& batch) {
     outcomes = index_.AddInstances(records, audit);
     if (!outcomes.ok()) return fail(outcomes.status());
     Status persisted = blobs_.Persist(names);
+    last_batch_synced_ = persisted.ok();
     if (!persisted.ok()) {
       // Nothing of the batch may remain: take the new rows out again and drop the blobs.
       // (If even that cannot be done, the rows stay unconfirmed: retried before the next

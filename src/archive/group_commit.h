@@ -50,6 +50,8 @@ class GroupCommitter {
   };
   void Run();
   void CommitBatch(std::deque<Pending>& batch);
+  // After the queue is drained on stop: confirms the last batch if its sync completed.
+  void ConfirmOnStop();
   // Deletes a staged blob that will not be committed; a failure is logged (the next
   // recovery deletes it).
   void Discard(const std::string& name);
@@ -73,6 +75,9 @@ class GroupCommitter {
   std::condition_variable cv_;
   std::deque<Pending> queue_;  // guarded by mu_
   bool stopping_ = false;      // guarded by mu_
+  // The last batch's rows were synced (kOnFilesystemSync): a clean stop confirms them,
+  // so the next start has nothing to re-check. Committer thread only.
+  bool last_batch_synced_ = false;
   std::thread thread_;         // owned; joined by the destructor
 };
 

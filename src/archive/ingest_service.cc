@@ -250,8 +250,9 @@ IngestService::IngestService(store::InstanceIndex& index, store::BlobStore& blob
       committer_(std::make_unique<GroupCommitter>(index, blobs, options_.commit_batch_max, audit,
                                                   clock)) {}
 
-// The committer drains its queue when destroyed. The rows of its last batch stay marked
-// unconfirmed; the next Recover() checks them against their blobs and confirms them.
+// The committer drains its queue when destroyed and confirms its last batch once that
+// batch's sync completed, so a clean stop leaves nothing unconfirmed; after a crash the
+// next Recover() checks the unconfirmed rows against their blobs and confirms them.
 IngestService::~IngestService() = default;
 
 Result<bool> IngestService::BlobMatches(const store::StoredInstance& instance) {

@@ -28,6 +28,7 @@ struct Frame {
   Kind kind;
   uint64_t end;        // absolute end offset, kOpenEnd for undefined length
   bool implicit_vr;    // contents are implicit VR (inside a UN of undefined length)
+  int64_t last_tag = -1;  // items: the tag of the item's previous element
 };
 
 // VRs whose explicit encoding uses 2 reserved bytes and a 32-bit length.
@@ -148,7 +149,7 @@ class Scanner {
   Status Push(Kind kind, uint32_t length, bool implicit_vr_contents = false) {
     if (length != kUndefined) TRESOR_RETURN_IF_ERROR(CheckFits(length));
     bool implicit = implicit_vr_contents || (!stack_.empty() && stack_.back().implicit_vr);
-    stack_.push_back({kind, length == kUndefined ? kOpenEnd : pos_ + length, implicit});
+    stack_.push_back({kind, length == kUndefined ? kOpenEnd : pos_ + length, implicit, -1});
     if (kind == Kind::kSequence || kind == Kind::kEncapsulated) {
       ++depth_;
       if (depth_ > result_.max_depth_seen) result_.max_depth_seen = depth_;
@@ -216,6 +217,13 @@ class Scanner {
 
   Status Element(TagKey tag) {
     ++result_.element_count;
+    // PS3.5 7.1: each tag once per data set or item. A tag repeated right after itself
+    // leaves readers free to disagree on the value (the index, DCMTK and a viewer could
+    // each take another), so it is refused. (Out-of-order tags are tolerated, as DCMTK
+    // does; a repeat separated by other tags is not detected here.)
+    int64_t& last = stack_.empty() ? last_top_tag_ : stack_.back().last_tag;
+    if (static_cast<int64_t>(tag) == last) return Bad("data element tag repeated");
+    last = tag;
     uint32_t length = 0;
     bool is_sequence = false;
     bool may_be_undefined = false;
@@ -310,6 +318,7 @@ class Scanner {
   const std::optional<uint64_t> total_;
   uint64_t pos_ = 0;
   int depth_ = 0;
+  int64_t last_top_tag_ = -1;  // the tag of the previous top-level element
   std::vector<Frame> stack_;
   ScanResult result_;
 };

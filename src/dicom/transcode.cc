@@ -20,7 +20,9 @@ namespace tresor::dicom {
 namespace {
 
 // The largest decoded frame DecodeFrame* produces.
-constexpr uint64_t kMaxFrameBytes = uint64_t{256} << 20;
+// 64 MiB holds any real frame (a 4096 x 4096 16-bit image is 32 MiB, RGB 4096 x 4096 48 MiB)
+// and bounds what a small compressed stream (an RLE bomb: 64:1) can make the server hold.
+constexpr uint64_t kMaxFrameBytes = uint64_t{64} << 20;
 
 E_TransferSyntax XferOf(std::string_view ts) {
   if (ts.empty()) return EXS_Unknown;

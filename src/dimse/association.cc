@@ -18,6 +18,7 @@
 #include "dicom/query.h"
 #include "dicom/transfer_syntax.h"
 #include "dimse/find_response.h"
+#include "dimse/guarded_transport.h"
 #include "dimse/peer_sender.h"
 #include "dimse/status_mapping.h"
 #include "dimse/store_scu.h"
@@ -68,13 +69,13 @@ void AssociationHandler::Run() {
     if (cond == DIMSE_NODATAAVAILABLE) {
       TRESOR_LOG(kWarn) << "association idle for " << idle_ << " s, aborting: "
                         << who_.Describe();
-      ASC_abortAssociation(assoc_);
+      AbortAssociation(assoc_);
       return;
     }
     if (cond.bad()) {
       TRESOR_LOG(kWarn) << "association with " << who_.Describe()
                         << " failed: " << cond.text();
-      ASC_abortAssociation(assoc_);
+      AbortAssociation(assoc_);
       return;
     }
     switch (msg.CommandField) {
@@ -99,12 +100,12 @@ void AssociationHandler::Run() {
         TRESOR_LOG(kWarn) << "unsupported DIMSE command 0x" << std::hex
                           << static_cast<unsigned>(msg.CommandField) << std::dec << " from "
                           << who_.Describe() << "; aborting";
-        ASC_abortAssociation(assoc_);
+        AbortAssociation(assoc_);
         return;
     }
     if (cond.bad()) {
       TRESOR_LOG(kWarn) << "association with " << who_.Describe() << " ended: " << cond.text();
-      ASC_abortAssociation(assoc_);
+      AbortAssociation(assoc_);
       return;
     }
   }

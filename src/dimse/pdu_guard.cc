@@ -12,7 +12,65 @@ uint32_t BigEndian32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
 }
 
+uint16_t BigEndian16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+// An A-ASSOCIATE AE title field: 16 bytes of the AE repertoire, space padded.
+bool IsAeTitleField(const uint8_t* field) {
+  bool all_space = true;
+  for (int i = 0; i < 16; ++i) {
+    uint8_t c = field[i];
+    if (c < 0x20 || c > 0x7E || c == '\\') return false;
+    if (c != ' ') all_space = false;
+  }
+  return !all_space;
+}
+
 }  // namespace
+
+AssociateRqCheck CheckAssociateRq(const uint8_t* body, size_t n) {
+  AssociateRqCheck out;
+  auto problem = [&out](AssociateRqProblem p, std::string detail) {
+    out.problem = p;
+    out.detail = std::move(detail);
+    return out;
+  };
+  // Protocol version (2), reserved (2), called AE (16), calling AE (16), reserved (32).
+  constexpr size_t kFixed = 68;
+  if (n < kFixed) return problem(AssociateRqProblem::kMalformed, "A-ASSOCIATE-RQ shorter than its fixed fields");
+  if (!IsAeTitleField(body + 4)) {
+    return problem(AssociateRqProblem::kBadCalledAe,
+                   "called AE title field holds bytes an AE title cannot (NUL, control, backslash) or is blank");
+  }
+  if (!IsAeTitleField(body + 20)) {
+    return problem(AssociateRqProblem::kBadCallingAe,
+                   "calling AE title field holds bytes an AE title cannot (NUL, control, backslash) or is blank");
+  }
+  bool seen[256] = {};
+  size_t pos = kFixed;
+  while (pos < n) {
+    if (n - pos < 4) return problem(AssociateRqProblem::kMalformed, "variable item header cut short");
+    uint8_t type = body[pos];
+    size_t length = BigEndian16(body + pos + 2);
+    if (length > n - pos - 4) {
+      return problem(AssociateRqProblem::kMalformed, "variable item runs past the end of the PDU");
+    }
+    if (type == 0x20) {  // Presentation Context (RQ)
+      if (length < 4) return problem(AssociateRqProblem::kMalformed, "presentation context item too short");
+      uint8_t id = body[pos + 4];
+      if (id % 2 == 0) {
+        return problem(AssociateRqProblem::kBadContextId,
+                       "presentation context ID " + std::to_string(id) + " is not odd");
+      }
+      if (seen[id]) {
+        return problem(AssociateRqProblem::kBadContextId,
+                       "presentation context ID " + std::to_string(id) + " proposed twice");
+      }
+      seen[id] = true;
+    }
+    pos += 4 + length;
+  }
+  return out;
+}
 
 bool PduGuard::Fail(std::string why) {
   error_ = std::move(why);
@@ -45,11 +103,13 @@ bool PduGuard::Feed(const uint8_t* data, size_t n) {
                       std::to_string(limit));
         }
         state_ = pdu_type_ == 0x04 ? State::kPdvHeader : State::kPduBody;
+        if (first_pdu_ && pdu_type_ == 0x01) associate_rq_.reserve(static_cast<size_t>(pdu_left_));
         if (pdu_left_ == 0 && !EndPdu()) return false;
         break;
       }
       case State::kPduBody: {
         size_t take = static_cast<size_t>(std::min<uint64_t>(n, pdu_left_));
+        if (first_pdu_ && pdu_type_ == 0x01) associate_rq_.append(reinterpret_cast<const char*>(data), take);
         data += take;
         n -= take;
         pdu_left_ -= take;
@@ -83,6 +143,12 @@ bool PduGuard::Feed(const uint8_t* data, size_t n) {
 }
 
 bool PduGuard::EndPdu() {
+  if (first_pdu_ && pdu_type_ == 0x01) {
+    associate_check_ = CheckAssociateRq(reinterpret_cast<const uint8_t*>(associate_rq_.data()),
+                                        associate_rq_.size());
+    std::string().swap(associate_rq_);  // release the buffer
+  }
+  first_pdu_ = false;
   state_ = State::kPduHeader;
   header_len_ = 0;
   return true;

@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "dicom/transfer_syntax.h"
 #include "dimse/association.h"
+#include "dimse/guarded_transport.h"
 #include "dimse/pdu_guard.h"
 #include "dimse/status_mapping.h"
 
@@ -66,16 +67,60 @@ std::string AddressOf(const sockaddr_storage& ss) {
   return buf;
 }
 
+// Reads and discards what the peer has already sent (at most 1 MiB, never waiting), so
+// closing the socket later is less likely to reset the connection before the peer has
+// read our last PDU.
+void DiscardPending(int fd) {
+  char sink[65536];
+  for (int i = 0; i < 16; ++i) {
+    if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0) return;
+  }
+}
+
+// What both guarded connections offer beyond DcmTransportConnection.
+class GuardedStream {
+ public:
+  virtual ~GuardedStream() = default;
+  virtual const PduGuard& guard() const = 0;
+  // Sends `pdu` (one complete PDU, without waiting for a full send buffer to drain) and
+  // ends the connection: the peer reads the PDU, then end of stream; every later read or
+  // write of ours fails.
+  virtual void SendFinal(const unsigned char* pdu, size_t n) = 0;
+};
+
+GuardedStream* StreamOf(T_ASC_Association* assoc) {
+  if (!assoc || !assoc->DULassociation) return nullptr;
+  return dynamic_cast<GuardedStream*>(DUL_getTransportConnection(assoc->DULassociation));
+}
+
 // A TCP connection whose received bytes pass PduGuard before DCMTK sees them. On a
 // violation it sends an A-ABORT (source: service provider, reason: invalid PDU
 // parameter value) and reports a read error, which ends the association.
-class GuardedConnection : public DcmTCPConnection {
+class GuardedConnection : public DcmTCPConnection, public GuardedStream {
  public:
   GuardedConnection(DcmNativeSocketType socket, uint32_t max_pdu)
       : DcmTCPConnection(socket), guard_(max_pdu) {}
 
+  const PduGuard& guard() const override { return guard_; }
+
+  void SendFinal(const unsigned char* pdu, size_t n) override {
+    if (ended_ || getSocket() < 0) return;
+    ended_ = true;
+    (void)!::send(getSocket(), pdu, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(getSocket(), SHUT_WR);
+    DiscardPending(getSocket());
+  }
+
+  ssize_t write(void* buf, size_t nbyte) override {
+    if (ended_) {
+      errno = EPIPE;
+      return -1;
+    }
+    return DcmTCPConnection::write(buf, nbyte);
+  }
+
   ssize_t read(void* buf, size_t nbyte) override {
-    if (failed_) {
+    if (failed_ || ended_) {
       errno = ECONNRESET;
       return -1;
     }
@@ -94,15 +139,29 @@ class GuardedConnection : public DcmTCPConnection {
  private:
   PduGuard guard_;
   bool failed_ = false;
+  bool ended_ = false;  // SendFinal ran
 };
 
 // A TLS connection whose handshake Tresor already completed; decrypted bytes pass
 // PduGuard before DCMTK sees them, as on plain TCP.
-class GuardedTlsConnection : public DcmTransportConnection {
+class GuardedTlsConnection : public DcmTransportConnection, public GuardedStream {
  public:
   GuardedTlsConnection(DcmNativeSocketType socket, SSL* ssl, uint32_t max_pdu)
       : DcmTransportConnection(socket), ssl_(ssl), guard_(max_pdu) {}
   ~GuardedTlsConnection() override { close(); }
+
+  const PduGuard& guard() const override { return guard_; }
+
+  // The PDU, then close_notify, then the TCP FIN; the TLS session is freed, so no later
+  // SSL_shutdown can wait for the peer's close_notify.
+  void SendFinal(const unsigned char* pdu, size_t n) override {
+    if (!ssl_ || getSocket() < 0) return;
+    SSL_write(ssl_.get(), pdu, static_cast<int>(n));
+    SSL_shutdown(ssl_.get());
+    ssl_.reset();
+    ::shutdown(getSocket(), SHUT_WR);
+    DiscardPending(getSocket());
+  }
 
   OFCondition serverSideHandshake() override { return EC_Normal; }  // done before
   OFCondition clientSideHandshake() override { return EC_Normal; }
@@ -288,6 +347,35 @@ void NegotiatePresentationContexts(T_ASC_Parameters* params) {
 }
 
 }  // namespace
+
+const AssociateRqCheck* AssociateRqCheckOf(T_ASC_Association* assoc) {
+  GuardedStream* stream = StreamOf(assoc);
+  return stream ? &stream->guard().associate_check() : nullptr;
+}
+
+void RejectAssociation(T_ASC_Association* assoc, const T_ASC_RejectParameters& params) {
+  // PS3.8 9.3.4: type 03H, reserved, length 4, reserved, result, source, reason.
+  const unsigned char rj[10] = {0x03, 0, 0, 0, 0, 4, 0,
+                                static_cast<unsigned char>(params.result),
+                                static_cast<unsigned char>(params.source),
+                                static_cast<unsigned char>(params.reason)};
+  if (GuardedStream* stream = StreamOf(assoc)) {
+    stream->SendFinal(rj, sizeof rj);
+    return;
+  }
+  T_ASC_RejectParameters copy = params;
+  ASC_rejectAssociation(assoc, &copy);
+}
+
+void AbortAssociation(T_ASC_Association* assoc) {
+  // PS3.8 9.3.8: type 07H, reserved, length 4, reserved (2), source 0 (service user), reason 0.
+  static const unsigned char kAbort[10] = {0x07, 0, 0, 0, 0, 4, 0, 0, 0, 0};
+  if (GuardedStream* stream = StreamOf(assoc)) {
+    stream->SendFinal(kAbort, sizeof kAbort);
+    return;
+  }
+  ASC_abortAssociation(assoc);
+}
 
 DimseServer::DimseServer(archive::ArchiveService& archive, ScpOptions options,
                          const core::Clock& clock)
@@ -601,6 +689,21 @@ void DimseServer::Serve(const Connection& c) {
     if (!raw) close(c.fd);
     return;
   }
+  // Fields DCMTK's parser lets through (AE titles cut at a NUL, even or repeated
+  // presentation context IDs) are refused before admission looks at the titles.
+  const AssociateRqCheck* check = AssociateRqCheckOf(assoc.get());
+  if (!check || check->problem != AssociateRqProblem::kNone) {
+    TRESOR_LOG(kWarn) << "association request from " << c.address << " rejected: "
+                      << (check ? check->detail : "connection not guarded");
+    AssociationRefusal why = !check ? AssociationRefusal::kAdmissionFailed
+                             : check->problem == AssociateRqProblem::kBadCallingAe
+                                 ? AssociationRefusal::kUnknownCallingAe
+                             : check->problem == AssociateRqProblem::kBadCalledAe
+                                 ? AssociationRefusal::kWrongCalledAe
+                                 : AssociationRefusal::kMalformedRequest;
+    RejectAssociation(assoc.get(), RejectFor(why));
+    return;
+  }
   std::string calling = assoc->params->DULparams.callingAPTitle;
   std::string called = assoc->params->DULparams.calledAPTitle;
   auto admission = archive_.access().AdmitAssociation(calling, called, c.address, fingerprint);
@@ -638,8 +741,7 @@ void DimseServer::Serve(const Connection& c) {
   if (reason) {
     TRESOR_LOG(kWarn) << "association rejected (" << reason << "): calling AE '" << calling
                       << "', called AE '" << called << "', from " << c.address;
-    T_ASC_RejectParameters rej = RejectFor(refusal);
-    ASC_rejectAssociation(assoc.get(), &rej);
+    RejectAssociation(assoc.get(), RejectFor(refusal));
     return;
   }
 
@@ -647,8 +749,7 @@ void DimseServer::Serve(const Connection& c) {
   if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
     TRESOR_LOG(kWarn) << "association from " << calling << " at " << c.address
                       << " rejected: no acceptable presentation context";
-    T_ASC_RejectParameters none = RejectFor(AssociationRefusal::kNoPresentationContext);
-    ASC_rejectAssociation(assoc.get(), &none);
+    RejectAssociation(assoc.get(), RejectFor(AssociationRefusal::kNoPresentationContext));
     return;
   }
   // User identity negotiation (PS3.7 D.3.3.7): verified when offered, required when the
@@ -674,9 +775,8 @@ void DimseServer::Serve(const Connection& c) {
       TRESOR_LOG(kWarn) << "association rejected (user identity "
                         << (later ? "not checked: back-off" : "not accepted") << "): calling AE '"
                         << calling << "', from " << c.address;
-      T_ASC_RejectParameters bad = RejectFor(later ? AssociationRefusal::kBlocked
-                                                    : AssociationRefusal::kIdentityRejected);
-      ASC_rejectAssociation(assoc.get(), &bad);
+      RejectAssociation(assoc.get(), RejectFor(later ? AssociationRefusal::kBlocked
+                                                      : AssociationRefusal::kIdentityRejected));
       return;
     }
     principal = *verified;
@@ -685,8 +785,7 @@ void DimseServer::Serve(const Connection& c) {
   } else if (admission->require_identity) {
     TRESOR_LOG(kWarn) << "association rejected (user identity required but missing): calling AE '"
                       << calling << "', from " << c.address;
-    T_ASC_RejectParameters bad = RejectFor(AssociationRefusal::kIdentityRejected);
-    ASC_rejectAssociation(assoc.get(), &bad);
+    RejectAssociation(assoc.get(), RejectFor(AssociationRefusal::kIdentityRejected));
     return;
   }
   // Cap the peer's concurrent associations, so one peer cannot take every worker.
@@ -696,8 +795,7 @@ void DimseServer::Serve(const Connection& c) {
     if (open >= options_.max_associations_per_peer) {
       TRESOR_LOG(kWarn) << "association rejected (peer already has " << open
                         << " associations, the limit): " << principal.Describe();
-      T_ASC_RejectParameters busy = RejectFor(AssociationRefusal::kPeerAssociationLimit);
-      ASC_rejectAssociation(assoc.get(), &busy);
+      RejectAssociation(assoc.get(), RejectFor(AssociationRefusal::kPeerAssociationLimit));
       return;
     }
     ++open;

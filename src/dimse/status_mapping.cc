@@ -87,6 +87,11 @@ T_ASC_RejectParameters RejectFor(AssociationRefusal refusal) {
     case AssociationRefusal::kNoPresentationContext:
     case AssociationRefusal::kIdentityRejected:
       return kNoReason;
+    case AssociationRefusal::kMalformedRequest:
+      // PS3.8 9.2.2 AE-6: a request not acceptable to the service provider is rejected;
+      // source: service provider (ACSE related), reason: no reason given.
+      return {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEPROVIDER_ACSE_RELATED,
+              ASC_REASON_SP_ACSE_NOREASON};
     case AssociationRefusal::kPeerAssociationLimit:
       return {ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
               ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED};

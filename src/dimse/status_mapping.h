@@ -50,6 +50,8 @@ enum class AssociationRefusal {
   kNoPresentationContext,   // nothing proposed is acceptable
   kIdentityRejected,        // user identity offered but not accepted, or required and missing
   kPeerAssociationLimit,    // the peer already has its maximum of associations
+  kMalformedRequest,        // the A-ASSOCIATE-RQ breaks PS3.8 (e.g. even or repeated
+                            // presentation context IDs): not acceptable to the provider
 };
 // The A-ASSOCIATE-RJ result, source and reason for `refusal`: transient (try again later)
 // for overload and blocking, permanent otherwise.

@@ -70,9 +70,32 @@ std::string FormatServices(uint32_t services) {
   return out.empty() ? "none" : out;
 }
 
+namespace {
+
+// Compares two AE titles in time that depends on neither's content (AE titles are at
+// most 16 characters; longer input compares unequal after the same work).
+bool SameAeTitle(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < 16; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0 && a.size() <= 16;
+}
+
+bool IsIpLiteral(const std::string& host) {
+  in6_addr v6{};
+  in_addr v4{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 || inet_pton(AF_INET, host.c_str(), &v4) == 1;
+}
+
+}  // namespace
+
 bool HostMatches(const std::string& host, const std::string& address) {
   std::string want = Canonical(address);
   if (Canonical(host) == want) return true;
+  if (IsIpLiteral(host)) return false;  // another address: nothing to resolve
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -96,23 +119,28 @@ bool HostMatches(const std::string& host, const std::string& address) {
 Decision DecideAssociation(const std::vector<Peer>& peers, const std::string& calling_ae,
                            const std::string& called_ae, const std::string& our_ae,
                            const std::string& remote_address,
-                           const std::string& client_certificate_sha256) {
+                           const std::string& client_certificate_sha256,
+                           const HostMatcher& host_matches) {
   Decision d;
   bool known_ae = false;
+  const Peer* match = nullptr;
   for (const Peer& p : peers) {
-    if (p.ae_title != calling_ae) continue;
-    known_ae = true;
-    if (HostMatches(p.host, remote_address)) {
-      d.peer = p;
-      if (p.certificate_sha256 != client_certificate_sha256) {
-        d.verdict = Verdict::kWrongCertificate;
-      } else {
-        d.verdict = called_ae == our_ae ? Verdict::kAccept : Verdict::kWrongCalledAe;
-      }
-      return d;
-    }
+    // Both tests run for every peer, whatever the other's outcome.
+    const bool same_host = host_matches(p.host, remote_address);
+    const bool same_ae = SameAeTitle(p.ae_title, calling_ae);
+    known_ae |= same_ae;
+    if (same_ae && same_host && !match) match = &p;
   }
-  d.verdict = known_ae ? Verdict::kWrongHost : Verdict::kUnknownCallingAe;
+  if (!match) {
+    d.verdict = known_ae ? Verdict::kWrongHost : Verdict::kUnknownCallingAe;
+    return d;
+  }
+  d.peer = *match;
+  if (match->certificate_sha256 != client_certificate_sha256) {
+    d.verdict = Verdict::kWrongCertificate;
+  } else {
+    d.verdict = called_ae == our_ae ? Verdict::kAccept : Verdict::kWrongCalledAe;
+  }
   return d;
 }
 

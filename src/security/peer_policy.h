@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,19 +57,31 @@ struct Decision {
   Peer peer;  // the matching peer when accepted
 };
 
+// True if `host` (an IP literal or a name resolved through the system resolver) names
+// `address`. An IP literal is compared without asking the resolver.
+bool HostMatches(const std::string& host, const std::string& address);
+
+// How DecideAssociation asks whether a peer's host names the remote address
+// (HostMatches; tests pass one that records its calls).
+using HostMatcher = std::function<bool(const std::string& host, const std::string& address)>;
+
 // Decides on an association request from `remote_address` (numeric IP).
 // `client_certificate_sha256` is the fingerprint of the verified TLS client certificate,
 // empty on plain TCP. A peer bound to a certificate must present exactly it; a
 // certificate presented for a peer bound to none (or to another) is refused, so a valid
 // certificate never lends its holder another peer's AE title.
+//
+// The work done does not depend on the calling AE title: every peer's host is matched
+// against the remote address exactly once, in table order, every peer's AE title is
+// compared in constant time, and the loop never ends early. A request from an address no
+// peer is registered for therefore costs the same whether its calling AE title is
+// registered (kWrongHost) or not (kUnknownCallingAe), so rejects do not reveal titles.
+// With several peers matching title and host, the first in table order decides.
 Decision DecideAssociation(const std::vector<Peer>& peers, const std::string& calling_ae,
                            const std::string& called_ae, const std::string& our_ae,
                            const std::string& remote_address,
-                           const std::string& client_certificate_sha256 = "");
-
-// True if `host` (an IP literal or a name resolved through the system resolver) names
-// `address`.
-bool HostMatches(const std::string& host, const std::string& address);
+                           const std::string& client_certificate_sha256 = "",
+                           const HostMatcher& host_matches = HostMatches);
 
 // Checks an AE title: 1-16 characters, printable ASCII, no backslash, not all spaces.
 Status ValidateAeTitle(const std::string& ae);

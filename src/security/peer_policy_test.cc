@@ -52,6 +52,58 @@ TEST(PeerPolicyTest, MatchesMappedAddressesAndNames) {
   EXPECT_FALSE(HostMatches("127.0.0.2", "127.0.0.1"));
 }
 
+// From an address no peer is registered for, a registered calling AE title and an
+// unknown one are decided by the same work: the same host checks, in the same order.
+TEST(PeerPolicyTest, RejectFromUnregisteredHostDoesTheSameWorkForKnownAndUnknownTitles) {
+  std::vector<Peer> peers = Peers();
+  peers.push_back({"pacs", "ARCHIVE2", "pacs.example.org", 104, kEcho, "", false, {}});
+  auto decide = [&](const std::string& calling, std::vector<std::string>* calls) {
+    HostMatcher recording = [calls](const std::string& host, const std::string& address) {
+      calls->push_back(host + " ? " + address);
+      return host != "pacs.example.org" && HostMatches(host, address);  // no DNS here
+    };
+    return DecideAssociation(peers, calling, "TRESOR", "TRESOR", "192.0.2.77", "", recording);
+  };
+  std::vector<std::string> known_calls, unknown_calls, second_calls;
+  EXPECT_EQ(decide("WORKSTATION", &known_calls).verdict, Verdict::kWrongHost);
+  EXPECT_EQ(decide("NOT_REGISTERED", &unknown_calls).verdict, Verdict::kUnknownCallingAe);
+  EXPECT_EQ(decide("CT_SCANNER", &second_calls).verdict, Verdict::kWrongHost);
+  ASSERT_EQ(known_calls.size(), peers.size());  // every peer's host, once
+  EXPECT_EQ(known_calls, unknown_calls);
+  EXPECT_EQ(known_calls, second_calls);
+  // An accepted peer is found the same way: the loop does not stop at the match.
+  std::vector<std::string> accept_calls;
+  HostMatcher recording = [&accept_calls](const std::string& host, const std::string& address) {
+    accept_calls.push_back(host);
+    return HostMatches(host, address);
+  };
+  Decision d = DecideAssociation(peers, "CT_SCANNER", "TRESOR", "TRESOR", "127.0.0.1", "", recording);
+  EXPECT_EQ(d.verdict, Verdict::kAccept);
+  EXPECT_EQ(d.peer.name, "ct1");
+  EXPECT_EQ(accept_calls.size(), peers.size());
+}
+
+TEST(PeerPolicyTest, FirstPeerMatchingTitleAndHostDecides) {
+  std::vector<Peer> peers = {{"a", "SAME", "10.0.0.1", 104, kEcho, "", false, {}},
+                             {"b", "SAME", "127.0.0.1", 104, kStore, "", false, {}},
+                             {"c", "SAME", "127.0.0.1", 104, kFind, "", false, {}}};
+  Decision d = DecideAssociation(peers, "SAME", "TRESOR", "TRESOR", "127.0.0.1");
+  EXPECT_EQ(d.verdict, Verdict::kAccept);
+  EXPECT_EQ(d.peer.name, "b");
+  // A title that is a prefix or an extension of a registered one is another title.
+  EXPECT_EQ(DecideAssociation(peers, "SAM", "TRESOR", "TRESOR", "127.0.0.1").verdict,
+            Verdict::kUnknownCallingAe);
+  EXPECT_EQ(DecideAssociation(peers, "SAMEX", "TRESOR", "TRESOR", "127.0.0.1").verdict,
+            Verdict::kUnknownCallingAe);
+}
+
+TEST(PeerPolicyTest, IpLiteralsAreComparedWithoutTheResolver) {
+  EXPECT_TRUE(HostMatches("127.0.0.1", "::ffff:127.0.0.1"));
+  EXPECT_FALSE(HostMatches("10.1.2.3", "127.0.0.1"));
+  EXPECT_TRUE(HostMatches("::1", "::1"));
+  EXPECT_TRUE(HostMatches("localhost", "127.0.0.1") || HostMatches("localhost", "::1"));
+}
+
 TEST(PeerPolicyTest, ParsesServices) {
   auto s = ParseServices("echo,store");
   ASSERT_TRUE(s.ok());

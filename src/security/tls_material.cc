@@ -1,6 +1,8 @@
 #include "security/tls_material.h"
 
+#include <arpa/inet.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include <cctype>
 #include <memory>
@@ -91,10 +93,11 @@ Result<CertPtr> NewCert(EVP_PKEY* key, const std::string& cn, long days, OSSL_LI
   TRESOR_RETURN_IF_ERROR(Check(bn != nullptr, "BN_bin2bn"));
   TRESOR_RETURN_IF_ERROR(Check(
       BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get())) != nullptr, "serial number"));
+  // notBefore an hour back for clock skew; notAfter exactly `days` after notBefore.
   TRESOR_RETURN_IF_ERROR(Check(X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr,
                                "notBefore"));
   TRESOR_RETURN_IF_ERROR(Check(
-      X509_gmtime_adj(X509_getm_notAfter(cert.get()), days * 24 * 3600) != nullptr, "notAfter"));
+      X509_gmtime_adj(X509_getm_notAfter(cert.get()), days * 24 * 3600 - 3600) != nullptr, "notAfter"));
   TRESOR_RETURN_IF_ERROR(Check(X509_set_pubkey(cert.get(), key) == 1, "X509_set_pubkey"));
   X509_NAME* name = X509_get_subject_name(cert.get());
   TRESOR_RETURN_IF_ERROR(Check(name != nullptr, "X509_get_subject_name"));
@@ -115,7 +118,7 @@ Result<CertPtr> NewCert(EVP_PKEY* key, const std::string& cn, long days, OSSL_LI
 Result<KeyAndCertificate> CreateCertificateAuthority(const std::string& name,
                                                      OSSL_LIB_CTX* libctx) {
   TRESOR_ASSIGN_OR_RETURN(KeyPtr key, NewKey(libctx));
-  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, NewCert(key.get(), name, 3650, libctx));
+  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, NewCert(key.get(), name, kCaCertificateDays, libctx));
   TRESOR_RETURN_IF_ERROR(Check(
       X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())) == 1, "issuer name"));
   TRESOR_RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
@@ -136,7 +139,9 @@ Result<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& ca,
   TRESOR_ASSIGN_OR_RETURN(KeyPtr ca_key, ReadKey(ca.key_pem, libctx));
   TRESOR_ASSIGN_OR_RETURN(CertPtr ca_cert, ReadCert(ca.certificate_pem));
   TRESOR_ASSIGN_OR_RETURN(KeyPtr key, NewKey(libctx));
-  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, NewCert(key.get(), common_name, 3 * 365, libctx));
+  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, NewCert(key.get(), common_name,
+                                                 server ? kServerCertificateDays : kClientCertificateDays,
+                                                 libctx));
   TRESOR_RETURN_IF_ERROR(Check(
       X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get())) == 1, "issuer name"));
   TRESOR_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE"));
@@ -182,6 +187,43 @@ Result<Validity> CertificateValidity(const std::string& certificate_pem) {
     return InvalidArgument("the certificate's validity period cannot be read");
   }
   return v;
+}
+
+Result<CertificateNames> CertificateNamesOf(const std::string& certificate_pem) {
+  TRESOR_ASSIGN_OR_RETURN(CertPtr cert, ReadCert(certificate_pem));
+  CertificateNames out;
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  int at = subject ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;
+  if (at >= 0) {
+    unsigned char* utf8 = nullptr;
+    int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)));
+    if (len < 0) return InvalidArgument("the certificate's common name cannot be read");
+    out.common_name.assign(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
+    OPENSSL_free(utf8);
+  }
+  struct NamesDeleter {
+    void operator()(GENERAL_NAMES* n) const { GENERAL_NAMES_free(n); }
+  };
+  std::unique_ptr<GENERAL_NAMES, NamesDeleter> names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names.get(), i);
+    if (n->type == GEN_DNS) {
+      const ASN1_IA5STRING* dns = n->d.dNSName;
+      out.dns_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                                 static_cast<size_t>(ASN1_STRING_length(dns)));
+    } else if (n->type == GEN_IPADD) {
+      const ASN1_OCTET_STRING* ip = n->d.iPAddress;
+      char text[INET6_ADDRSTRLEN] = {0};
+      int len = ASN1_STRING_length(ip);
+      int family = len == 4 ? AF_INET : len == 16 ? AF_INET6 : -1;
+      if (family < 0 || !inet_ntop(family, ASN1_STRING_get0_data(ip), text, sizeof text)) {
+        return InvalidArgument("the certificate holds an IP address that cannot be read");
+      }
+      out.ip_addresses.emplace_back(text);
+    }
+  }
+  return out;
 }
 
 std::string DisplayFingerprint(const std::string& hex) {

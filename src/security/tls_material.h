@@ -23,13 +23,21 @@ struct KeyAndCertificate {
 // OpenSSL library context generating and signing keys (nullptr: the process default;
 // tests pass one without providers to make generation fail).
 
-// A self-signed CA certificate for `name`, valid 10 years.
+// Validity periods, counted from notBefore (one hour before issue, for clock skew) to
+// notAfter. Server certificates stay within 825 days, the longest period TLS clients
+// such as Apple's accept for a certificate from a private CA; `tresor tls renew` issues
+// the next one from the local CA.
+inline constexpr long kCaCertificateDays = 3650;
+inline constexpr long kServerCertificateDays = 825;
+inline constexpr long kClientCertificateDays = 825;
+
+// A self-signed CA certificate for `name`, valid kCaCertificateDays.
 Result<KeyAndCertificate> CreateCertificateAuthority(const std::string& name,
                                                      OSSL_LIB_CTX* libctx = nullptr);
 
-// A certificate for `common_name` signed by `ca`, valid 3 years. `server` selects the
-// serverAuth extended key usage (else clientAuth); `dns_names` and `ip_addresses` go
-// into the subject alternative name.
+// A certificate for `common_name` signed by `ca`, valid kServerCertificateDays (server)
+// or kClientCertificateDays. `server` selects the serverAuth extended key usage (else
+// clientAuth); `dns_names` and `ip_addresses` go into the subject alternative name.
 Result<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& ca,
                                            const std::string& common_name, bool server,
                                            const std::vector<std::string>& dns_names,
@@ -46,6 +54,15 @@ struct Validity {
   int64_t not_after = 0;
 };
 Result<Validity> CertificateValidity(const std::string& certificate_pem);
+
+// The DNS names and IP addresses (text form) of a certificate's subject alternative
+// name, and its common name: what a renewal needs to issue the same identity again.
+struct CertificateNames {
+  std::string common_name;
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+};
+Result<CertificateNames> CertificateNamesOf(const std::string& certificate_pem);
 
 // The same fingerprint in the colon-separated upper-case form tools print.
 std::string DisplayFingerprint(const std::string& hex);

@@ -38,10 +38,30 @@ TEST(TlsMaterialTest, IssuesACertificateChainingToTheCa) {
   EXPECT_EQ(X509_check_issued(ca_cert.get(), cert.get()), X509_V_OK);
   auto validity = CertificateValidity(leaf->certificate_pem);
   ASSERT_TRUE(validity.ok());
-  EXPECT_GT(validity->not_after - validity->not_before, 3 * 365 * 86400LL - 86400);
+  EXPECT_LE(validity->not_after - validity->not_before, kClientCertificateDays * 86400LL);
+  EXPECT_GT(validity->not_after - validity->not_before, (kClientCertificateDays - 1) * 86400LL);
   auto fingerprint = CertificateFingerprint(leaf->certificate_pem);
   ASSERT_TRUE(fingerprint.ok());
   EXPECT_EQ(fingerprint->size(), 64u);
+}
+
+// A server certificate stays within 825 days from notBefore to notAfter, and its names
+// can be read back for the next one (renewal).
+TEST(TlsMaterialTest, ServerCertificateWithin825DaysAndItsNamesReadBack) {
+  auto ca = CreateCertificateAuthority("Test CA");
+  ASSERT_TRUE(ca.ok()) << ca.status().ToString();
+  auto server = IssueCertificate(*ca, "pacs1", true, {"localhost", "pacs1"}, {"127.0.0.1", "::1"});
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  auto validity = CertificateValidity(server->certificate_pem);
+  ASSERT_TRUE(validity.ok());
+  EXPECT_LE(validity->not_after - validity->not_before, 825 * 86400LL);
+  EXPECT_GE(validity->not_after - validity->not_before, 824 * 86400LL);
+  auto names = CertificateNamesOf(server->certificate_pem);
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  EXPECT_EQ(names->common_name, "pacs1");
+  EXPECT_EQ(names->dns_names, (std::vector<std::string>{"localhost", "pacs1"}));
+  EXPECT_EQ(names->ip_addresses, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_FALSE(CertificateNamesOf("not a certificate").ok());
 }
 
 // Key generation that fails (no provider) is an error, not a certificate without a key.

@@ -1,0 +1,121 @@
+#include "dimse/pdu_guard.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace tresor::dimse {
+namespace {
+
+void Put16(std::string* s, unsigned v) {
+  s->push_back(static_cast<char>(v >> 8));
+  s->push_back(static_cast<char>(v & 0xFF));
+}
+void Put32(std::string* s, uint32_t v) {
+  Put16(s, v >> 16);
+  Put16(s, v & 0xFFFF);
+}
+std::string Item(uint8_t type, const std::string& payload) {
+  std::string out(1, static_cast<char>(type));
+  out.push_back(0);
+  Put16(&out, static_cast<unsigned>(payload.size()));
+  return out + payload;
+}
+std::string Field(std::string ae) { return ae.append(16 - ae.size(), ' '); }
+
+// An A-ASSOCIATE-RQ body: fixed fields, application context, one Verification context
+// per ID, user information with a maximum length.
+std::string RqBody(const std::string& called, const std::string& calling,
+                   const std::vector<int>& context_ids) {
+  std::string body;
+  Put16(&body, 1);
+  Put16(&body, 0);
+  body += called + calling + std::string(32, '\0');
+  body += Item(0x10, "1.2.840.10008.3.1.1.1");
+  for (int id : context_ids) {
+    std::string pc = {static_cast<char>(id), 0, 0, 0};
+    pc += Item(0x30, "1.2.840.10008.1.1") + Item(0x40, "1.2.840.10008.1.2");
+    body += Item(0x20, pc);
+  }
+  std::string max;
+  Put32(&max, 16384);
+  body += Item(0x50, Item(0x51, max));
+  return body;
+}
+std::string Pdu(uint8_t type, const std::string& body) {
+  std::string out = {static_cast<char>(type), 0};
+  Put32(&out, static_cast<uint32_t>(body.size()));
+  return out + body;
+}
+AssociateRqCheck Check(const std::string& body) {
+  return CheckAssociateRq(reinterpret_cast<const uint8_t*>(body.data()), body.size());
+}
+
+TEST(CheckAssociateRqTest, AcceptsAWellFormedRequest) {
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), Field("CT1"), {1, 3, 255})).problem,
+            AssociateRqProblem::kNone);
+  // Leading spaces are not significant, but they are AE title characters.
+  EXPECT_EQ(Check(RqBody(Field("  TRESOR"), Field("CT 1"), {1})).problem, AssociateRqProblem::kNone);
+}
+
+TEST(CheckAssociateRqTest, RefusesAeTitleFieldsDcmtkWouldCutShort) {
+  std::string nul_padded = "CT1" + std::string(13, '\0');
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), nul_padded, {1})).problem, AssociateRqProblem::kBadCallingAe);
+  EXPECT_EQ(Check(RqBody("TRESOR" + std::string(10, '\0'), Field("CT1"), {1})).problem,
+            AssociateRqProblem::kBadCalledAe);
+  std::string inner_nul = Field("CT1");
+  inner_nul[1] = '\0';
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), inner_nul, {1})).problem, AssociateRqProblem::kBadCallingAe);
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), Field("A\\B"), {1})).problem, AssociateRqProblem::kBadCallingAe);
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), Field("CT\x01"), {1})).problem, AssociateRqProblem::kBadCallingAe);
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), Field(""), {1})).problem, AssociateRqProblem::kBadCallingAe);
+  std::string high = Field("CT1");
+  high[5] = static_cast<char>(0xC3);
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), high, {1})).problem, AssociateRqProblem::kBadCallingAe);
+}
+
+TEST(CheckAssociateRqTest, RefusesEvenZeroAndRepeatedContextIds) {
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), Field("CT1"), {2})).problem, AssociateRqProblem::kBadContextId);
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), Field("CT1"), {0})).problem, AssociateRqProblem::kBadContextId);
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), Field("CT1"), {1, 3, 1})).problem,
+            AssociateRqProblem::kBadContextId);
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), Field("CT1"), {1, 254})).problem,
+            AssociateRqProblem::kBadContextId);
+}
+
+TEST(CheckAssociateRqTest, ReportsStructureItCannotWalk) {
+  EXPECT_EQ(Check("").problem, AssociateRqProblem::kMalformed);
+  std::string body = RqBody(Field("TRESOR"), Field("CT1"), {1});
+  EXPECT_EQ(Check(body.substr(0, body.size() - 3)).problem, AssociateRqProblem::kMalformed);
+  body += std::string("\x20\x00\xFF\xFF", 4);  // an item claiming 65535 bytes
+  EXPECT_EQ(Check(body).problem, AssociateRqProblem::kMalformed);
+}
+
+TEST(PduGuardTest, ChecksTheFirstAssociateRqFedInPieces) {
+  std::string stream = Pdu(0x01, RqBody(Field("TRESOR"), "CT1" + std::string(13, '\0'), {1}));
+  PduGuard guard(16384);
+  for (char c : stream) {
+    uint8_t b = static_cast<uint8_t>(c);
+    ASSERT_TRUE(guard.Feed(&b, 1));  // the stream itself is fine: the server rejects
+  }
+  EXPECT_EQ(guard.associate_check().problem, AssociateRqProblem::kBadCallingAe);
+
+  PduGuard good(16384);
+  std::string ok = Pdu(0x01, RqBody(Field("TRESOR"), Field("CT1"), {1, 3}));
+  ASSERT_TRUE(good.Feed(reinterpret_cast<const uint8_t*>(ok.data()), ok.size()));
+  EXPECT_EQ(good.associate_check().problem, AssociateRqProblem::kNone);
+}
+
+TEST(PduGuardTest, StillRefusesOversizedAndUnknownPdus) {
+  PduGuard guard(16384);
+  std::string huge = {0x04, 0};
+  Put32(&huge, 1 << 20);
+  EXPECT_FALSE(guard.Feed(reinterpret_cast<const uint8_t*>(huge.data()), huge.size()));
+  PduGuard other(16384);
+  std::string unknown = Pdu(0x42, "xxxx");
+  EXPECT_FALSE(other.Feed(reinterpret_cast<const uint8_t*>(unknown.data()), unknown.size()));
+}
+
+}  // namespace
+}  // namespace tresor::dimse
