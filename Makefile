@@ -6,7 +6,7 @@ SERVE_ARGS ?=
 TRESOR   := $(BUILD)/src/app/tresor
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRESOR_WERROR=ON
 
-.PHONY: all deps build test run bench sanitize tsan format clean
+.PHONY: all deps build test run bench sanitize tsan fuzz format clean
 
 all: build
 
@@ -50,8 +50,14 @@ tsan: deps
 	@cd $(BUILD)-tsan && TSAN_OPTIONS="$(TSAN_OPTIONS_DEFAULT) $$TSAN_OPTIONS" \
 	  ctest -R integration --output-on-failure -j2
 
+# libFuzzer over every parser of untrusted input (fuzz/, docs/fuzzing.md): builds the
+# targets with clang-14 + ASan/UBSan in $(BUILD)-fuzz and runs them for FUZZ_SECONDS in all.
+FUZZ_SECONDS ?= 240
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(CURDIR)/$(BUILD)-fuzz fuzz/run
+
 format:
 	@clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h')
 
 clean:
-	@rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
+	@rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz

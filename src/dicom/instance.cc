@@ -155,7 +155,13 @@ Result<InstanceAttributes> ExtractAttributes(const ScanResult& scan) {
       if (!decoder.Decode(raw, is_pn ? "^=" : "", &value)) a.text_not_converted = true;
       value = TrimPadding(value);
     } else {
+      // CS, DA, TM, IS and UI hold the default repertoire only (PS3.5 6.2); other bytes
+      // would reach the index and JSON output as invalid UTF-8.
       value = TrimPadding(raw);
+      if (!IsAsciiText(value)) {
+        value = AsciiOnly(value);
+        a.text_not_converted = true;
+      }
     }
     a.*(f.member) = std::move(value);
   }

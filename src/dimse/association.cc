@@ -19,6 +19,7 @@
 #include "dicom/transfer_syntax.h"
 #include "dimse/find_response.h"
 #include "dimse/guarded_transport.h"
+#include "dimse/identifier.h"
 #include "dimse/peer_sender.h"
 #include "dimse/status_mapping.h"
 #include "dimse/store_scu.h"
@@ -203,32 +204,7 @@ OFCondition AssociationHandler::ReceiveIdentifier(T_ASC_PresentationContextID pr
   T_ASC_PresentationContext pc;
   OFCondition cond = ASC_findAcceptedPresentationContext(assoc_->params, pres_id, &pc);
   if (cond.bad()) return cond;
-  dicom::Encoding encoding;
-  if (!dicom::EncodingOf(pc.acceptedTransferSyntax, &encoding)) {
-    *refusal = Unsupported("transfer syntax not supported for identifiers");
-    return EC_Normal;
-  }
-  dicom::MemoryReader reader(bytes.data(), bytes.size());
-  dicom::ScanLimits limits;
-  limits.max_bytes = max_bytes;
-  auto scan = dicom::ScanDataset(reader, encoding, limits, {});
-  if (!scan.ok()) {
-    *refusal = InvalidArgument("malformed identifier: " + scan.status().message());
-    return EC_Normal;
-  }
-  auto dataset = std::make_unique<DcmDataset>();
-  DcmInputBufferStream stream;
-  stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
-  stream.setEos();
-  E_TransferSyntax xfer = DcmXfer(pc.acceptedTransferSyntax).getXfer();
-  dataset->transferInit();
-  cond = dataset->read(stream, xfer, EGL_noChange, static_cast<Uint32>(max_bytes));
-  dataset->transferEnd();
-  if (cond.bad()) {
-    *refusal = InvalidArgument(std::string("identifier cannot be parsed: ") + cond.text());
-    return EC_Normal;
-  }
-  *out = std::move(dataset);
+  *refusal = DecodeIdentifier(bytes, pc.acceptedTransferSyntax, max_bytes, out);
   return EC_Normal;
 }
 
@@ -247,28 +223,6 @@ std::unique_ptr<DcmDataset> ErrorDetail(const std::string& comment) {
   return detail;
 }
 
-// Rewrites a single-valued "ISO 2022 IR 100"-style Specific Character Set to its
-// ISO_IR form, which DCMTK's converter accepts.
-void NormalizeIdentifierCharacterSet(DcmDataset& id) {
-  OFString value;
-  if (id.findAndGetOFStringArray(DCM_SpecificCharacterSet, value).good()) {
-    std::string normalized = dicom::NormalizeCharacterSet(std::string(value.c_str()));
-    if (normalized != value.c_str()) {
-      id.putAndInsertString(DCM_SpecificCharacterSet, normalized.c_str());
-    }
-  }
-}
-
-// The unique keys returned at `level` and above (PS3.4 C.4.1.2).
-std::vector<dicom::TagKey> UniqueKeys(dicom::QueryLevel level, bool patient_root) {
-  std::vector<dicom::TagKey> keys;
-  if (patient_root) keys.push_back(dicom::MakeTag(0x0010, 0x0020));
-  if (level >= dicom::QueryLevel::kStudy) keys.push_back(dicom::MakeTag(0x0020, 0x000D));
-  if (level >= dicom::QueryLevel::kSeries) keys.push_back(dicom::MakeTag(0x0020, 0x000E));
-  if (level >= dicom::QueryLevel::kImage) keys.push_back(dicom::MakeTag(0x0008, 0x0018));
-  return keys;
-}
-
 const char* LevelName(dicom::QueryLevel level) {
   switch (level) {
     case dicom::QueryLevel::kPatient: return "PATIENT";
@@ -277,47 +231,6 @@ const char* LevelName(dicom::QueryLevel level) {
     case dicom::QueryLevel::kImage: return "IMAGE";
   }
   return "?";
-}
-
-// Turns a C-FIND identifier (already UTF-8) into a query. `requested` receives every
-// top-level tag of the identifier, in order, for the responses.
-Status ParseIdentifier(DcmDataset& id, bool patient_root, dicom::Query* query,
-                       std::vector<DcmTagKey>* requested) {
-  OFString level;
-  if (id.findAndGetOFString(DCM_QueryRetrieveLevel, level).bad()) {
-    return InvalidArgument("Query/Retrieve Level (0008,0052) is missing");
-  }
-  if (level == "PATIENT" && patient_root) query->level = dicom::QueryLevel::kPatient;
-  else if (level == "STUDY") query->level = dicom::QueryLevel::kStudy;
-  else if (level == "SERIES") query->level = dicom::QueryLevel::kSeries;
-  else if (level == "IMAGE") query->level = dicom::QueryLevel::kImage;
-  else return InvalidArgument("Query/Retrieve Level '" + std::string(level.c_str()) + "' is not valid here");
-  query->patient_root = patient_root;
-  for (unsigned long i = 0; i < id.card(); ++i) {
-    DcmElement* e = id.getElement(i);
-    DcmTagKey key = e->getTag().getXTag();
-    if (key == DCM_SpecificCharacterSet || key == DCM_QueryRetrieveLevel) continue;
-    requested->push_back(key);
-    dicom::TagKey tag = dicom::MakeTag(key.getGroup(), key.getElement());
-    const dicom::QueryAttribute* attribute = dicom::FindQueryAttribute(tag);
-    if (!attribute) continue;  // returned empty: the index does not hold it
-    query->return_tags.push_back(tag);
-    if (e->ident() == EVR_SQ) continue;
-    OFString value;
-    e->getOFStringArray(value);
-    // Padding is insignificant for matching.
-    std::string v = dicom::TrimPadding(std::string(value.c_str(), value.size()));
-    TRESOR_ASSIGN_OR_RETURN(dicom::ParsedKey parsed, dicom::ParseMatchingKey(*attribute, v));
-    if (parsed.matches) query->conditions.push_back(parsed.condition);
-  }
-  for (dicom::TagKey key : UniqueKeys(query->level, patient_root)) {
-    if (std::find(query->return_tags.begin(), query->return_tags.end(), key) ==
-        query->return_tags.end()) {
-      query->return_tags.push_back(key);
-      requested->push_back(DcmTagKey(static_cast<Uint16>(key >> 16), static_cast<Uint16>(key & 0xFFFF)));
-    }
-  }
-  return Status::Ok();
 }
 
 }  // namespace

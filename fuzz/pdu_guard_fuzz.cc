@@ -1,0 +1,125 @@
+// Fuzz target: the upper-layer byte stream an association receives, through PduGuard
+// (dimse/pdu_guard.h), split into reads of varying sizes as a socket delivers them; then,
+// when the stream starts with an A-ASSOCIATE-RQ the guard let through, DCMTK's parse of
+// that request as the server runs it: ASC_receiveAssociation on a loopback TCP socket
+// handed over through dcmExternalSocketHandle (dimse/server.cc does the same).
+// Input: byte 0 picks the announced maximum P-DATA length, byte 1 seeds the read sizes,
+// the rest is the stream.
+#include <arpa/inet.h>
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmnet/assoc.h>
+#include <dcmtk/dcmnet/dul.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "dimse/pdu_guard.h"
+#include "fuzz_input.h"
+
+namespace {
+
+// A listening loopback socket and an acceptor network without a listen socket of its own.
+struct Loopback {
+  int listen_fd = -1;
+  sockaddr_in address{};
+  T_ASC_Network* network = nullptr;
+
+  Loopback() {
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof address;
+    TRESOR_FUZZ_CHECK(listen_fd >= 0 &&
+                      bind(listen_fd, reinterpret_cast<sockaddr*>(&address), len) == 0 &&
+                      listen(listen_fd, 4) == 0 &&
+                      getsockname(listen_fd, reinterpret_cast<sockaddr*>(&address), &len) == 0);
+    dcmDisableGethostbyaddr.set(OFTrue);
+    dcmExternalSocketHandle.set(listen_fd);
+    OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, 5, &network);
+    dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+    TRESOR_FUZZ_CHECK(cond.good());
+  }
+};
+
+// Lets DCMTK parse one complete A-ASSOCIATE-RQ PDU (at most 64 KiB, so that it fits the
+// socket buffer without a writer thread) as the server would.
+void ReceiveAssociation(const uint8_t* pdu, size_t n) {
+  static Loopback* loopback = new Loopback;  // lives as long as the process
+  if (n > 64 * 1024) return;
+  int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  TRESOR_FUZZ_CHECK(client >= 0);
+  TRESOR_FUZZ_CHECK(connect(client, reinterpret_cast<sockaddr*>(&loopback->address),
+                            sizeof loopback->address) == 0);
+  int server = accept4(loopback->listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  TRESOR_FUZZ_CHECK(server >= 0);
+  size_t sent = 0;
+  while (sent < n) {
+    ssize_t w = send(client, pdu + sent, n - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w <= 0) break;
+    sent += static_cast<size_t>(w);
+  }
+  shutdown(client, SHUT_WR);  // what follows the request is the end of the stream
+  if (sent == n) {
+    T_ASC_Association* assoc = nullptr;
+    dcmExternalSocketHandle.set(server);
+    OFCondition cond = ASC_receiveAssociation(loopback->network, &assoc, 16384, nullptr,
+                                              nullptr, OFFalse, DUL_NOBLOCK, 1);
+    dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+    if (assoc) {
+      if (cond.good()) {
+        // What the server reads next from a parsed request.
+        TRESOR_FUZZ_CHECK(assoc->params != nullptr);
+        (void)ASC_countPresentationContexts(assoc->params);
+      }
+      ASC_dropSCPAssociation(assoc);
+      ASC_destroyAssociation(&assoc);  // closes `server`
+      server = -1;
+    }
+  }
+  if (server >= 0) close(server);
+  close(client);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 2) return 0;
+  static const uint32_t kMaxPdata[4] = {0, 16, 16384, 131072};
+  tresor::dimse::PduGuard guard(kMaxPdata[data[0] % 4]);
+  uint32_t seed = data[1] | 1u;
+  data += 2;
+  size -= 2;
+  const uint8_t* const stream = data;
+  const size_t stream_size = size;
+  bool ok = true;
+  while (size > 0) {
+    seed = seed * 1103515245u + 12345u;
+    size_t n = 1 + (seed >> 16) % 4096;
+    if (n > size) n = size;
+    ok = guard.Feed(data, n);
+    if (!ok) break;
+    data += n;
+    size -= n;
+  }
+  if (!ok) {
+    // A refused stream stays refused and says why.
+    TRESOR_FUZZ_CHECK(!guard.error().empty());
+    uint8_t more = 0;
+    TRESOR_FUZZ_CHECK(!guard.Feed(&more, 1));
+  } else {
+    TRESOR_FUZZ_CHECK(guard.error().empty());
+  }
+  // An A-ASSOCIATE-RQ that passed the guard (whatever came after it) reaches DCMTK.
+  if (stream_size >= 6 && stream[0] == 0x01) {
+    uint64_t length = uint64_t{stream[2]} << 24 | uint64_t{stream[3]} << 16 |
+                      uint64_t{stream[4]} << 8 | stream[5];
+    if (6 + length <= stream_size) {
+      tresor::dimse::PduGuard first(kMaxPdata[3]);
+      if (first.Feed(stream, 6 + length)) ReceiveAssociation(stream, 6 + length);
+    }
+  }
+  return 0;
+}
