@@ -11,16 +11,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "dimse/command_bytes.h"
+
 namespace tresor::dimse {
 namespace {
 
-void PutU16(std::string& out, uint16_t v) {
-  out.push_back(static_cast<char>(v & 0xFF));
-  out.push_back(static_cast<char>(v >> 8));
-}
-void PutU32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
+using bytes::PutU16;
+using bytes::PutU32;
+
 void PutU32Big(std::string& out, size_t at, uint32_t v) {
   for (int i = 0; i < 4; ++i) out[at + i] = static_cast<char>((v >> (8 * (3 - i))) & 0xFF);
 }
@@ -36,18 +34,6 @@ bool IsTextVr(DcmEVR vr) {
     default:
       return false;
   }
-}
-
-void PutCommandElement(std::string& out, uint16_t element, const std::string& value) {
-  PutU16(out, 0x0000);
-  PutU16(out, element);
-  PutU32(out, static_cast<uint32_t>(value.size()));
-  out += value;
-}
-std::string U16(uint16_t v) {
-  std::string s;
-  PutU16(s, v);
-  return s;
 }
 
 constexpr uint16_t kCFindRsp = 0x8020;
@@ -140,20 +126,15 @@ Status FindResponseEncoder::Encode(const dicom::QueryMatch& match, std::string* 
 }
 
 std::string FindPendingCommand(const std::string& sop_class, uint16_t message_id, uint16_t status) {
-  std::string uid = sop_class;
-  if (uid.size() % 2) uid.push_back('\0');
+  using bytes::PutCommand;
+  using bytes::U16Value;
   std::string body;
-  PutCommandElement(body, 0x0002, uid);
-  PutCommandElement(body, 0x0100, U16(kCFindRsp));
-  PutCommandElement(body, 0x0120, U16(message_id));
-  PutCommandElement(body, 0x0800, U16(kDataSetPresent));
-  PutCommandElement(body, 0x0900, U16(status));
-  std::string command;
-  PutU16(command, 0x0000);
-  PutU16(command, 0x0000);
-  PutU32(command, 4);
-  PutU32(command, static_cast<uint32_t>(body.size()));
-  return command + body;
+  PutCommand(body, 0x0002, sop_class, /*is_text=*/false);
+  PutCommand(body, 0x0100, U16Value(kCFindRsp), false);
+  PutCommand(body, 0x0120, U16Value(message_id), false);
+  PutCommand(body, 0x0800, U16Value(kDataSetPresent), false);
+  PutCommand(body, 0x0900, U16Value(status), false);
+  return bytes::CommandSet(body);
 }
 
 PduBatcher::PduBatcher(T_ASC_Association* assoc, uint8_t pres_id, size_t flush_bytes)

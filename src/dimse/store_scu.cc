@@ -16,6 +16,7 @@
 #include "dicom/codecs.h"
 #include "dicom/part10.h"
 #include "dicom/transfer_syntax.h"
+#include "dimse/command_bytes.h"
 
 namespace tresor::dimse {
 namespace {
@@ -37,26 +38,8 @@ class ObjectReader : public dicom::ByteReader {
   uint64_t pos_ = 0;
 };
 
-void PutU16(std::string& out, uint16_t v) {
-  out.push_back(static_cast<char>(v & 0xFF));
-  out.push_back(static_cast<char>(v >> 8));
-}
-void PutU32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-// One implicit VR little endian element of the command group.
-void PutCommand(std::string& out, uint16_t element, std::string value, bool is_text) {
-  if (value.size() % 2) value.push_back(is_text ? ' ' : '\0');
-  PutU16(out, 0x0000);
-  PutU16(out, element);
-  PutU32(out, static_cast<uint32_t>(value.size()));
-  out += value;
-}
-std::string U16Value(uint16_t v) {
-  std::string s;
-  PutU16(s, v);
-  return s;
-}
+using bytes::PutCommand;
+using bytes::U16Value;
 
 // The C-STORE-RQ command set (PS3.7 9.3.1.1), implicit VR little endian.
 std::string StoreCommand(const std::string& sop_class, const std::string& sop_instance,
@@ -72,12 +55,7 @@ std::string StoreCommand(const std::string& sop_class, const std::string& sop_in
     PutCommand(body, 0x1030, originator.ae_title, true);
     PutCommand(body, 0x1031, U16Value(originator.message_id), false);
   }
-  std::string command;
-  PutU16(command, 0x0000);
-  PutU16(command, 0x0000);
-  PutU32(command, 4);
-  PutU32(command, static_cast<uint32_t>(body.size()));
-  return command + body;
+  return bytes::CommandSet(body);
 }
 
 // Writes `n` bytes as PDVs of at most the peer's maximum length, one PDV per P-DATA-TF

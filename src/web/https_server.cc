@@ -552,6 +552,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Send(HttpResponse r, bool close) {
+    // HEAD: the header the GET would send, Content-Length included when the GET's length
+    // is known, and no body; a streamed body's source is released unread, on a worker.
+    std::optional<uint64_t> head_length;
+    if (head_only_) {
+      if (r.stream) {
+        std::shared_ptr<BodySource> source = std::move(r.stream);
+        net::post(*shared_->workers, [source]() mutable { source.reset(); });
+        if (r.stream_length != HttpResponse::kUnknownLength) head_length = r.stream_length;
+      } else {
+        head_length = r.body.size();
+      }
+      r.body.clear();
+    }
     if (r.stream) return SendStream(std::move(r), close);
     response_ = {};
     SetHeaders(response_, r);
@@ -559,10 +572,12 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = keep_alive_ && !close;
     response_.keep_alive(keep_alive_);
     response_.prepare_payload();
-    if (head_only_) {  // the header of the GET response: its length, no body
-      const size_t length = response_.body().size();
-      response_.body().clear();
-      response_.content_length(length);
+    if (head_only_) {
+      if (head_length) {
+        response_.content_length(*head_length);
+      } else {
+        response_.erase(http::field::content_length);
+      }
     }
     if (r.status == 204 || r.status == 304) response_.erase(http::field::content_length);
     drain_after_write_ = close;
@@ -589,7 +604,6 @@ class Session : public std::enable_shared_from_this<Session> {
   // --- Streamed responses ---
 
   void SendStream(HttpResponse r, bool close) {
-    if (head_only_) return SendStreamHeader(std::move(r), close);
     source_ = std::move(r.stream);
     stream_serializer_.reset();
     stream_response_.emplace();
@@ -616,24 +630,6 @@ class Session : public std::enable_shared_from_this<Session> {
                                if (ec) return self->EndStream();
                                self->NextPiece();
                              });
-  }
-
-  // HEAD of a streamed resource: the header the GET would send (its length when known),
-  // without reading the source, which is released on a worker.
-  void SendStreamHeader(HttpResponse r, bool close) {
-    std::shared_ptr<BodySource> source = std::move(r.stream);
-    if (source) net::post(*shared_->workers, [source]() mutable { source.reset(); });
-    response_ = {};
-    SetHeaders(response_, r);
-    keep_alive_ = keep_alive_ && !close;
-    response_.keep_alive(keep_alive_);
-    if (r.stream_length != HttpResponse::kUnknownLength) response_.content_length(r.stream_length);
-    drain_after_write_ = close;
-    LogRequest(r.status);
-    Expire(std::chrono::seconds(keep_alive_ ? options().idle_timeout_seconds
-                                            : options().read_timeout_seconds));
-    http::async_write(stream_, response_,
-                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
   void NextPiece() {

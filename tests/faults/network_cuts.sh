@@ -84,8 +84,6 @@ no_half_written
 echo " 3. C-MOVE destination killed mid-transfer"
 printf '%s\n' "${files[@]:20:10}" | storescu_to "$WORK/rest.log" "$BIG" -nh
 DEST_PORT=$(free_port)
-"$TRESOR" peer add dest --ae DEST --host 127.0.0.1 --port "$DEST_PORT" --allow echo,store \
-  --groups all --data "$DATA" >/dev/null
 start_dest() {
   rm -rf "$WORK/dest"; mkdir -p "$WORK/dest"
   storescp -v +B -od "$WORK/dest" -aet DEST "$DEST_PORT" >"$WORK/dest.log" 2>&1 &
@@ -96,21 +94,32 @@ start_dest() {
 received() { find "$WORK/dest" -type f | wc -l; }
 STUDY=$(tail -n +2 "$BIG/manifest.tsv" | head -1 | cut -f3)
 start_dest
+# The destination vanishes inside the sixth object (~512 KiB each): a relay in front of it
+# resets both connections after 3,000,000 bytes, whatever the speed of either side.
+"$PY" "$TOOLS/cut_relay.py" --listen-port-file "$WORK/relay.move.port" --to "$DEST_PORT" \
+  --cut-after 3000000 >"$WORK/relay.move.out" 2>&1 &
+RELAY=$!
+wait_for 30 test -s "$WORK/relay.move.port"
+"$TRESOR" peer add dest --ae DEST --host 127.0.0.1 --port "$(cat "$WORK/relay.move.port")" \
+  --allow echo,store --groups all --data "$DATA" >/dev/null
 movescu -d -aet FAULTS -aec TRESOR -aem DEST -S -k QueryRetrieveLevel=STUDY \
-  -k StudyInstanceUID="$STUDY" 127.0.0.1 "$PORT" >"$WORK/move.cut.log" 2>&1 &
-MOVE=$!
-check "the destination receives the first objects" wait_for 120 bash -c "[ \$(find '$WORK/dest' -type f | wc -l) -ge 3 ]"
-kill -9 "$DEST"; wait "$DEST" 2>/dev/null
+  -k StudyInstanceUID="$STUDY" 127.0.0.1 "$PORT" >"$WORK/move.cut.log" 2>&1
+wait "$RELAY"
+kill -9 "$DEST" 2>/dev/null; wait "$DEST" 2>/dev/null
 got=$(received)
-wait "$MOVE"
 status=$(final_status "$WORK/move.cut.log")
-echo "  destination killed after $got of 30 objects; C-MOVE final status $status"
+echo "  relay: $(cat "$WORK/relay.move.out"); destination had $got of 30 objects; C-MOVE final status $status"
+check "the destination vanished mid-transfer" grep -q "cut after" "$WORK/relay.move.out"
+check "... after it had received some objects, not all" test "$got" -ge 1 -a "$got" -lt 30
 check "the C-MOVE ends with a failure or warning status, not success ($status)" \
   test -n "$status" -a "$status" != 0x0000
 check "the final response counts failed sub-operations" \
   grep -q -e "Failed Suboperations *: *[1-9]" "$WORK/move.cut.log"
 check "the final response lists the failed instances" grep -q FailedSOPInstanceUIDList "$WORK/move.cut.log"
 check "the server is up" server_alive
+"$TRESOR" peer remove dest --data "$DATA" >/dev/null
+"$TRESOR" peer add dest --ae DEST --host 127.0.0.1 --port "$DEST_PORT" --allow echo,store \
+  --groups all --data "$DATA" >/dev/null
 start_dest
 movescu -d -aet FAULTS -aec TRESOR -aem DEST -S -k QueryRetrieveLevel=STUDY \
   -k StudyInstanceUID="$STUDY" 127.0.0.1 "$PORT" >"$WORK/move.full.log" 2>&1
