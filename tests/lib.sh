@@ -63,12 +63,14 @@ init_data() {
   "$TRESOR" init --data "$DATA" >"$WORK/init.out" 2>&1 || { cat "$WORK/init.out"; return 1; }
 }
 
+# start_server [NAME=VALUE...]: serves $DATA on kernel-chosen ports, with the given
+# environment assignments added (env execs the server: $PID is the server's).
 start_server() {
   [ -n "${DATA:-}" ] || init_data || return 1
   LOG=$WORK/server.log
   rm -f "$LOG"
   : >"$LOG"
-  "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
+  env "$@" "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
     >"$WORK/serve.out" 2>"$LOG" &
   PID=$!
   PORT=

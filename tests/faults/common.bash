@@ -162,23 +162,7 @@ check_acked() {
 
 # serve_with ENV...: start_server (tests/lib.sh) with the environment assignments ENV
 # given to the server process only (not to the CLI or the clients).
-serve_with() {
-  LOG=$WORK/server.log
-  : >"$LOG"
-  env "$@" "$TRESOR" serve --data "$DATA" --dicom-port 0 --dicom-tls-port 0 --http-port 0 \
-    >"$WORK/serve.out" 2>"$LOG" &
-  PID=$!
-  PORT=
-  for _ in $(seq 1 100); do
-    PORT=$(sed -n 's/.*DICOM listener on [^ ]*:\([0-9]*\) .*/\1/p' "$LOG" 2>/dev/null | tail -1)
-    [ -n "$PORT" ] && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$PORT" ]; then echo "server did not start:"; cat "$LOG"; return 1; fi
-  TLS_PORT=$(sed -n 's/.*DICOM TLS listener on [^ ]*:\([0-9]*\) .*/\1/p' "$LOG" | tail -1)
-  HTTPS_PORT=$(sed -n 's/.*HTTPS listener on [^ ]*:\([0-9]*\).*/\1/p' "$LOG" | tail -1)
-}
+serve_with() { start_server "$@"; }
 
 # acked_count: how many instances have been acknowledged so far (logs of running clients
 # included).
