@@ -24,6 +24,26 @@ bool Exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
+// The storage opened with `ring`, and the names of all its blobs (listed before any is
+// rewrapped, so the walk never sees its own writes).
+struct StorageForRewrap {
+  std::unique_ptr<store::FileBlobStore> blobs;
+  std::vector<std::string> names;
+};
+Result<StorageForRewrap> OpenStorageForRewrap(const std::string& dir, bool fsync,
+                                              std::vector<security::MasterKey> ring) {
+  TRESOR_ASSIGN_OR_RETURN(store::KeyRing keys, store::KeyRing::Make(std::move(ring)));
+  StorageForRewrap out;
+  TRESOR_ASSIGN_OR_RETURN(out.blobs,
+                          store::FileBlobStore::Make({dir + "/storage", fsync,
+                                                      std::make_shared<const store::KeyRing>(std::move(keys))}));
+  TRESOR_RETURN_IF_ERROR(out.blobs->List([&](const std::string& name, bool) {
+    out.names.push_back(name);
+    return Status::Ok();
+  }));
+  return out;
+}
+
 // One progress line: a bar on a terminal (redrawn), plain lines otherwise.
 class Progress {
  public:
@@ -94,21 +114,13 @@ int CmdKeys(const Args& a) {
   // 2. Every blob gets a wrap of its data key under the new key (in its free key slot),
   //    each synced; then the storage records the new key.
   {
-    auto keys = store::KeyRing::Make({*new_key, *old_key});
-    if (!keys.ok()) return Fail(keys.status());
-    auto blobs = store::FileBlobStore::Make(
-        {dir + "/storage", config->fsync, std::make_shared<const store::KeyRing>(std::move(keys).value())});
-    if (!blobs.ok()) return Fail(blobs.status());
-    std::vector<std::string> names;
-    Status listed = (*blobs)->List([&](const std::string& name, bool) {
-      names.push_back(name);
-      return Status::Ok();
-    });
-    if (!listed.ok()) return Fail(listed);
+    auto opened = OpenStorageForRewrap(dir, config->fsync, {*new_key, *old_key});
+    if (!opened.ok()) return Fail(opened.status());
+    auto& [blobs, names] = *opened;
     Progress progress("rewrapping");
     uint64_t done = 0;
     for (const std::string& name : names) {
-      auto did = (*blobs)->Rewrap(name, store::RewrapStep::kAddCurrent);
+      auto did = blobs->Rewrap(name, store::RewrapStep::kAddCurrent);
       if (!did.ok()) {
         return Fail(Status(did.status().code(),
                            did.status().message() + "; nothing lost: both keys are kept, "
@@ -117,7 +129,7 @@ int CmdKeys(const Args& a) {
       progress.Update(++done, names.size());
     }
     progress.Update(done, names.size(), true);
-    Status recorded = (*blobs)->RecordSealingKey(new_key->id);
+    Status recorded = blobs->RecordSealingKey(new_key->id);
     if (!recorded.ok()) return Fail(recorded);
   }
   // 2b. The index page key is sealed again, under the new key (the index is untouched).
@@ -135,19 +147,11 @@ int CmdKeys(const Args& a) {
   if (!synced.ok()) return Fail(synced);
   // 4. The old wraps are erased, so the old key opens nothing of the current storage.
   {
-    auto keys = store::KeyRing::Make({*new_key});
-    if (!keys.ok()) return Fail(keys.status());
-    auto blobs = store::FileBlobStore::Make(
-        {dir + "/storage", config->fsync, std::make_shared<const store::KeyRing>(std::move(keys).value())});
-    if (!blobs.ok()) return Fail(blobs.status());
-    std::vector<std::string> names;
-    Status listed = (*blobs)->List([&](const std::string& name, bool) {
-      names.push_back(name);
-      return Status::Ok();
-    });
-    if (!listed.ok()) return Fail(listed);
+    auto opened = OpenStorageForRewrap(dir, config->fsync, {*new_key});
+    if (!opened.ok()) return Fail(opened.status());
+    auto& [blobs, names] = *opened;
     for (const std::string& name : names) {
-      auto did = (*blobs)->Rewrap(name, store::RewrapStep::kDropOthers);
+      auto did = blobs->Rewrap(name, store::RewrapStep::kDropOthers);
       if (!did.ok()) return Fail(did.status());
     }
     std::cout << "rotated: " << names.size() << " object(s) now sealed under master key "
