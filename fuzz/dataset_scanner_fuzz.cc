@@ -1,6 +1,7 @@
 // Fuzz target: the bounded data set scanner (dicom/dataset_scanner.h) over a Part 10 file
 // or a bare data set (see fuzz_input.h), then, as the archive does with what passed the
-// scan, DCMTK's parse of the same bytes (the whole file, or the data set alone).
+// scan, DCMTK's parse of the same data set (behind the archive's own meta group for a
+// file, or alone).
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
@@ -50,11 +51,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     TRESOR_FUZZ_CHECK(scan->pixel_data.value_offset + scan->pixel_data.value_length <=
                       input.dataset.size());
   }
-  // What passed the scan is what DCMTK gets to parse.
+  // What passed the scan is what DCMTK gets to parse: for a file, the data set behind the
+  // meta group the archive writes (the sender's meta group never reaches DCMTK).
   if (input.part10) {
+    const std::string stored = fuzz::StoredForm(input);
     DcmFileFormat file;
     DcmInputBufferStream in;
-    in.setBuffer(data, static_cast<offile_off_t>(size));
+    in.setBuffer(stored.data(), static_cast<offile_off_t>(stored.size()));
     in.setEos();
     file.transferInit();
     file.read(in, EXS_Unknown, EGL_noChange);

@@ -28,7 +28,15 @@ struct DataSetInput {
   dicom::Encoding encoding = dicom::Encoding::kExplicitLittle;
   std::string transfer_syntax;  // the UID
   std::string_view dataset;     // the bytes after the file meta (or after the selector)
+  dicom::FileMeta meta;         // Part 10 only: the meta group as read
 };
+
+// A Part 10 input as the archive keeps it: a file meta group Tresor writes itself, then the
+// data set received. Later parses (rendering, transcoding) only ever see this form, never
+// the sender's meta group.
+inline std::string StoredForm(const DataSetInput& input) {
+  return dicom::BuildFileMetaHeader(input.meta) + std::string(input.dataset);
+}
 
 // False when the input is a Part 10 file whose transfer syntax Tresor does not accept
 // (such objects are refused before any scan).
@@ -37,6 +45,7 @@ inline bool SplitDataSetInput(const uint8_t* data, size_t size, DataSetInput* ou
   auto meta = dicom::ReadFileMeta(reader);
   if (meta.ok()) {
     out->part10 = true;
+    out->meta = *meta;
     out->transfer_syntax = meta->transfer_syntax_uid;
     if (!dicom::EncodingOf(out->transfer_syntax, &out->encoding)) return false;
     if (meta->dataset_offset > size) return false;

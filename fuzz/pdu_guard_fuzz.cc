@@ -80,6 +80,10 @@ void ReceiveAssociation(const uint8_t* pdu, size_t n) {
     }
   }
   if (server >= 0) close(server);
+  // Reset rather than close gracefully: a closing client would leave its port in TIME_WAIT,
+  // and thousands of runs a second would use up the loopback's ephemeral ports.
+  linger reset{1, 0};
+  setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   close(client);
 }
 

@@ -34,8 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   options.format = (selector & 32) ? dicom::ImageFormat::kPng : dicom::ImageFormat::kJpeg;
   options.max_samples = 1u << 22;  // keeps every run fast
-  std::string_view part10(reinterpret_cast<const char*>(data) + 1, size - 1);
-  auto pixels = dicom::RenderPixels(part10, options);
+  const std::string stored = fuzz::StoredForm(input);  // what the renderer reads back
+  auto pixels = dicom::RenderPixels(stored, options);
   if (!pixels.ok()) return 0;
   TRESOR_FUZZ_CHECK(pixels->channels == 1 || pixels->channels == 3);
   TRESOR_FUZZ_CHECK(pixels->data.size() ==
