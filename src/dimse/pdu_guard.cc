@@ -25,6 +25,82 @@ bool IsAeTitleField(const uint8_t* field) {
   return !all_space;
 }
 
+// Walks the sub-items of the item whose payload is [p, p + n): each one's 4-byte header
+// and length must fit, and together they must fill the payload exactly. Calls
+// `each(type, payload, length)` for each; stops at the first false. Returns "" or what is
+// wrong.
+template <typename Each>
+std::string WalkSubItems(const uint8_t* p, size_t n, Each each) {
+  size_t pos = 0;
+  while (pos < n) {
+    if (n - pos < 4) return "sub-item header cut short";
+    size_t length = BigEndian16(p + pos + 2);
+    if (length > n - pos - 4) return "sub-item runs past its item";
+    std::string why = each(p[pos], p + pos + 4, length);
+    if (!why.empty()) return why;
+    pos += 4 + length;
+  }
+  return "";
+}
+
+// A value of `n` bytes at `p` made of 2-byte-length-prefixed fields, `fields` of them,
+// followed by `tail` fixed bytes (-1: any number): true if it has exactly that shape.
+bool LengthPrefixedFields(const uint8_t* p, size_t n, int fields, int tail) {
+  size_t pos = 0;
+  for (int i = 0; i < fields; ++i) {
+    if (n - pos < 2) return false;
+    size_t length = BigEndian16(p + pos);
+    pos += 2;
+    if (length > n - pos) return false;
+    pos += length;
+  }
+  return tail < 0 || n - pos == static_cast<size_t>(tail);
+}
+
+// The structure of a Presentation Context item's payload after its 4 fixed bytes
+// (PS3.8 9.3.2.2): one Abstract Syntax sub-item (30H), then one or more Transfer Syntax
+// sub-items (40H).
+std::string CheckContextSubItems(const uint8_t* p, size_t n) {
+  int index = 0;
+  std::string why = WalkSubItems(p, n, [&index](uint8_t type, const uint8_t*, size_t) -> std::string {
+    const uint8_t want = index++ == 0 ? 0x30 : 0x40;
+    if (type != want) return "presentation context sub-items are not one abstract syntax, then transfer syntaxes";
+    return "";
+  });
+  if (why.empty() && index < 2) why = "presentation context without a transfer syntax";
+  return why;
+}
+
+// The User Information item's sub-items (PS3.7 D.3.3, PS3.8 9.3.2.3): those whose inner
+// layout DCMTK parses must have exactly that layout; others are only walked.
+std::string CheckUserInfoSubItems(const uint8_t* p, size_t n) {
+  return WalkSubItems(p, n, [](uint8_t type, const uint8_t* v, size_t length) -> std::string {
+    switch (type) {
+      case 0x51:  // maximum length
+      case 0x53:  // asynchronous operations window
+        if (length != 4) return "user information sub-item of the wrong length";
+        break;
+      case 0x54:  // SCP/SCU role selection: UID, then two role bytes
+        if (!LengthPrefixedFields(v, length, 1, 2)) return "role selection sub-item malformed";
+        break;
+      case 0x56:  // SOP class extended negotiation: UID, then application information
+        if (!LengthPrefixedFields(v, length, 1, -1)) return "extended negotiation sub-item malformed";
+        break;
+      case 0x57:  // SOP class common extended negotiation: two UIDs, then a UID list
+        if (!LengthPrefixedFields(v, length, 3, 0)) return "common extended negotiation sub-item malformed";
+        break;
+      case 0x58:  // user identity: type, response requested, then two length-prefixed fields
+        if (length < 2 || !LengthPrefixedFields(v + 2, length - 2, 2, 0)) {
+          return "user identity sub-item malformed";
+        }
+        break;
+      default:
+        break;
+    }
+    return "";
+  });
+}
+
 }  // namespace
 
 AssociateRqCheck CheckAssociateRq(const uint8_t* body, size_t n) {
@@ -37,15 +113,11 @@ AssociateRqCheck CheckAssociateRq(const uint8_t* body, size_t n) {
   // Protocol version (2), reserved (2), called AE (16), calling AE (16), reserved (32).
   constexpr size_t kFixed = 68;
   if (n < kFixed) return problem(AssociateRqProblem::kMalformed, "A-ASSOCIATE-RQ shorter than its fixed fields");
-  if (!IsAeTitleField(body + 4)) {
-    return problem(AssociateRqProblem::kBadCalledAe,
-                   "called AE title field holds bytes an AE title cannot (NUL, control, backslash) or is blank");
-  }
-  if (!IsAeTitleField(body + 20)) {
-    return problem(AssociateRqProblem::kBadCallingAe,
-                   "calling AE title field holds bytes an AE title cannot (NUL, control, backslash) or is blank");
-  }
+  // The structure first: a request that does not hold together is kMalformed whatever
+  // else is wrong with it (the guard then aborts it before DCMTK parses it).
   bool seen[256] = {};
+  std::string bad_id;  // the first context ID problem, reported after the AE titles
+  int application_contexts = 0, user_infos = 0;
   size_t pos = kFixed;
   while (pos < n) {
     if (n - pos < 4) return problem(AssociateRqProblem::kMalformed, "variable item header cut short");
@@ -56,19 +128,38 @@ AssociateRqCheck CheckAssociateRq(const uint8_t* body, size_t n) {
     }
     if (type == 0x20) {  // Presentation Context (RQ)
       if (length < 4) return problem(AssociateRqProblem::kMalformed, "presentation context item too short");
+      std::string why = CheckContextSubItems(body + pos + 8, length - 4);
+      if (!why.empty()) return problem(AssociateRqProblem::kMalformed, why);
       uint8_t id = body[pos + 4];
-      if (id % 2 == 0) {
-        return problem(AssociateRqProblem::kBadContextId,
-                       "presentation context ID " + std::to_string(id) + " is not odd");
-      }
-      if (seen[id]) {
-        return problem(AssociateRqProblem::kBadContextId,
-                       "presentation context ID " + std::to_string(id) + " proposed twice");
+      if (bad_id.empty() && id % 2 == 0) {
+        bad_id = "presentation context ID " + std::to_string(id) + " is not odd";
+      } else if (bad_id.empty() && seen[id]) {
+        bad_id = "presentation context ID " + std::to_string(id) + " proposed twice";
       }
       seen[id] = true;
+    } else if (type == 0x50) {  // User Information
+      if (++user_infos > 1) return problem(AssociateRqProblem::kMalformed, "user information item twice");
+      std::string why = CheckUserInfoSubItems(body + pos + 4, length);
+      if (!why.empty()) return problem(AssociateRqProblem::kMalformed, why);
+    } else if (type == 0x10) {  // Application Context
+      if (++application_contexts > 1) {
+        return problem(AssociateRqProblem::kMalformed, "application context item twice");
+      }
+    } else {  // PS3.8 9.3.2 has no other item in a request
+      return problem(AssociateRqProblem::kMalformed,
+                     "item of type " + std::to_string(type) + " in an A-ASSOCIATE-RQ");
     }
     pos += 4 + length;
   }
+  if (!IsAeTitleField(body + 4)) {
+    return problem(AssociateRqProblem::kBadCalledAe,
+                   "called AE title field holds bytes an AE title cannot (NUL, control, backslash) or is blank");
+  }
+  if (!IsAeTitleField(body + 20)) {
+    return problem(AssociateRqProblem::kBadCallingAe,
+                   "calling AE title field holds bytes an AE title cannot (NUL, control, backslash) or is blank");
+  }
+  if (!bad_id.empty()) return problem(AssociateRqProblem::kBadContextId, bad_id);
   return out;
 }
 
@@ -147,6 +238,11 @@ bool PduGuard::EndPdu() {
     associate_check_ = CheckAssociateRq(reinterpret_cast<const uint8_t*>(associate_rq_.data()),
                                         associate_rq_.size());
     std::string().swap(associate_rq_);  // release the buffer
+    // A request whose structure cannot be walked never reaches DCMTK's parser (which
+    // leaks memory on some of them): the stream is refused like any other violation.
+    if (associate_check_.problem == AssociateRqProblem::kMalformed) {
+      return Fail("malformed A-ASSOCIATE-RQ: " + associate_check_.detail);
+    }
   }
   first_pdu_ = false;
   state_ = State::kPduHeader;

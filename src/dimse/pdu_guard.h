@@ -16,7 +16,8 @@
 // stops at a NUL, so "AE\0\0..." would read as "AE"), and presentation context IDs that
 // are even, zero or used twice (PS3.8 9.3.2.2: odd integers 1-255; 7.1.1.13: unique).
 // These do not abort the stream: the request is refused with an A-ASSOCIATE-RJ by the
-// server, which reads the verdict from associate_check().
+// server, which reads the verdict from associate_check(). A request whose structure does
+// not hold together (kMalformed) does abort it, before DCMTK parses it.
 #pragma once
 
 #include <cstddef>
@@ -43,7 +44,13 @@ struct AssociateRqCheck {
 //   - the called (bytes 5-20) and calling (21-36) AE title fields: 16 bytes of printable
 //     ASCII (0x20-0x7E) other than backslash, not all spaces (PS3.8 9.3.2, PS3.5 VR AE;
 //     spaces pad, NUL does not);
-//   - every Presentation Context item (type 20H): its ID odd, so 1-255, and no ID twice.
+//   - every Presentation Context item (type 20H): its ID odd, so 1-255, and no ID twice;
+//     one Abstract Syntax sub-item, then one or more Transfer Syntax sub-items;
+//   - structure (kMalformed): only application context (once), presentation context and
+//     user information (at most once) items; variable items and the sub-items of presentation contexts and
+//     user information fill their enclosing item exactly, and the user information
+//     sub-items DCMTK decodes (maximum length, asynchronous window, role selection,
+//     extended negotiation, user identity) have their exact inner layout.
 // Reads only within [body, body + n).
 AssociateRqCheck CheckAssociateRq(const uint8_t* body, size_t n);
 

@@ -92,6 +92,85 @@ TEST(CheckAssociateRqTest, ReportsStructureItCannotWalk) {
   EXPECT_EQ(Check(body).problem, AssociateRqProblem::kMalformed);
 }
 
+// The body of RqBody with the user information item's payload replaced by `user_info`.
+std::string WithUserInfo(const std::string& user_info) {
+  std::string body = RqBody(Field("TRESOR"), Field("CT1"), {1});
+  const size_t at = body.rfind(std::string("\x50\x00", 2));
+  return body.substr(0, at) + Item(0x50, user_info);
+}
+
+TEST(CheckAssociateRqTest, WalksSubItemsOfContextsAndUserInformation) {
+  std::string max;
+  Put32(&max, 16384);
+  EXPECT_EQ(Check(WithUserInfo(Item(0x51, max))).problem, AssociateRqProblem::kNone);
+  std::string role;
+  Put16(&role, 17);
+  role += std::string("1.2.840.10008.1.1") + std::string("\x01\x00", 2);
+  std::string identity = {1, 0};
+  Put16(&identity, 4);
+  identity += "user";
+  Put16(&identity, 0);
+  EXPECT_EQ(Check(WithUserInfo(Item(0x51, max) + Item(0x54, role) + Item(0x58, identity) +
+                               Item(0x7F, "private")))
+                .problem,
+            AssociateRqProblem::kNone);
+  // Found by fuzzing: a user information item one byte longer than its sub-items, after
+  // an extended negotiation sub-item (DCMTK leaked that sub-item when it gave up).
+  std::string ext;
+  Put16(&ext, 0);
+  ext += std::string("\x40\x00", 2);
+  EXPECT_EQ(Check(WithUserInfo(Item(0x56, ext) + Item(0x51, max) + std::string(1, '\0'))).problem,
+            AssociateRqProblem::kMalformed);
+  EXPECT_EQ(Check(WithUserInfo(Item(0x51, "abc"))).problem, AssociateRqProblem::kMalformed);
+  std::string bad_role;
+  Put16(&bad_role, 40);  // a UID longer than the sub-item
+  bad_role += "1.2";
+  EXPECT_EQ(Check(WithUserInfo(Item(0x54, bad_role))).problem, AssociateRqProblem::kMalformed);
+  std::string bad_identity = {1, 0};
+  Put16(&bad_identity, 9);
+  bad_identity += "user";
+  EXPECT_EQ(Check(WithUserInfo(Item(0x58, bad_identity))).problem, AssociateRqProblem::kMalformed);
+
+  // A presentation context: one abstract syntax, then transfer syntaxes.
+  std::string body;
+  Put16(&body, 1);
+  Put16(&body, 0);
+  body += Field("TRESOR") + Field("CT1") + std::string(32, '\0');
+  body += Item(0x10, "1.2.840.10008.3.1.1.1");
+  std::string no_ts = {1, 0, 0, 0};
+  no_ts += Item(0x30, "1.2.840.10008.1.1");
+  EXPECT_EQ(Check(body + Item(0x20, no_ts)).problem, AssociateRqProblem::kMalformed);
+  std::string swapped = {1, 0, 0, 0};
+  swapped += Item(0x40, "1.2.840.10008.1.2") + Item(0x30, "1.2.840.10008.1.1");
+  EXPECT_EQ(Check(body + Item(0x20, swapped)).problem, AssociateRqProblem::kMalformed);
+  std::string cut = {1, 0, 0, 0};
+  cut += Item(0x30, "1.2.840.10008.1.1") + Item(0x40, "1.2.840.10008.1.2") + "\x40";
+  EXPECT_EQ(Check(body + Item(0x20, cut)).problem, AssociateRqProblem::kMalformed);
+}
+
+TEST(CheckAssociateRqTest, RefusesItemsARequestCannotHold) {
+  std::string body = RqBody(Field("TRESOR"), Field("CT1"), {1});
+  std::string ac = {1, 0, 0, 0};
+  ac += Item(0x40, "1.2.840.10008.1.2");
+  EXPECT_EQ(Check(body + Item(0x21, ac)).problem, AssociateRqProblem::kMalformed);
+  EXPECT_EQ(Check(body + Item(0x10, "1.2.840.10008.3.1.1.1")).problem, AssociateRqProblem::kMalformed);
+  std::string max;
+  Put32(&max, 16384);
+  EXPECT_EQ(Check(body + Item(0x50, Item(0x51, max))).problem, AssociateRqProblem::kMalformed);
+  // Structure is judged before the titles: DCMTK never sees a broken request.
+  EXPECT_EQ(Check(RqBody(Field("TRESOR"), Field("CT\x03"), {1}) + Item(0x21, ac)).problem,
+            AssociateRqProblem::kMalformed);
+}
+
+TEST(PduGuardTest, AbortsAStructurallyBrokenAssociateRq) {
+  std::string max;
+  Put32(&max, 16384);
+  std::string broken = Pdu(0x01, WithUserInfo(Item(0x51, max) + std::string(2, '\0')));
+  PduGuard guard(16384);
+  EXPECT_FALSE(guard.Feed(reinterpret_cast<const uint8_t*>(broken.data()), broken.size()));
+  EXPECT_NE(guard.error().find("malformed A-ASSOCIATE-RQ"), std::string::npos);
+}
+
 TEST(PduGuardTest, ChecksTheFirstAssociateRqFedInPieces) {
   std::string stream = Pdu(0x01, RqBody(Field("TRESOR"), "CT1" + std::string(13, '\0'), {1}));
   PduGuard guard(16384);
