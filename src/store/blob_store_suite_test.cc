@@ -576,6 +576,46 @@ TEST_F(S3BlobStoreTest, AnUnreachableServerIsAClearError) {
   EXPECT_TRUE(S3BlobStore::Make(o).ok());
 }
 
+TEST_F(S3BlobStoreTest, HttpsEndpointsAreVerified) {
+  if (Env("TRESOR_TEST_S3_TOOL").empty() || Env("TRESOR_TEST_S3_DIR").empty()) {
+    FAIL() << "needs TRESOR_TEST_S3_TOOL and TRESOR_TEST_S3_DIR (tests/tools/with_s3.sh)";
+  }
+  // A second server, over TLS with a certificate of its own (not in the system store).
+  const std::string dir = Env("TRESOR_TEST_S3_DIR") + "-tls";
+  ASSERT_EQ(std::system(("mkdir -p '" + dir + "' && openssl req -x509 -newkey ec -pkeyopt "
+                         "ec_paramgen_curve:P-256 -nodes -keyout '" + dir + "/key.pem' -out '" +
+                         dir + "/cert.pem' -days 2 -subj /CN=s3-test -addext "
+                         "subjectAltName=IP:127.0.0.1 >/dev/null 2>&1").c_str()),
+            0);
+  const std::string vars = "S3_TLS_CERT='" + dir + "/cert.pem' S3_TLS_KEY='" + dir + "/key.pem' ";
+  ASSERT_EQ(S3Tool(vars + "s3_start '" + dir + "/server' && echo \\$TRESOR_TEST_S3_ENDPOINT > '" +
+                   dir + "/endpoint'"), 0);
+  std::string endpoint;
+  std::ifstream(dir + "/endpoint") >> endpoint;
+  ASSERT_EQ(endpoint.rfind("https://127.0.0.1:", 0), 0u) << endpoint;
+  S3BlobStoreOptions o;
+  o.s3 = EnvS3Options();
+  o.s3.endpoint = endpoint;
+  o.node = "n1";
+  o.keys = Ring(NewKey());
+  // Not trusted: refused at once (no retries), saying why.
+  auto untrusted = S3BlobStore::Make(o);
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.status().code(), Code::kIoError) << untrusted.status().ToString();
+  EXPECT_NE(untrusted.status().message().find("certificate"), std::string::npos)
+      << untrusted.status().ToString();
+  // Trusted through s3_ca_file: it works end to end.
+  o.s3.ca_file = dir + "/cert.pem";
+  auto trusted = S3BlobStore::Make(o);
+  ASSERT_TRUE(trusted.ok()) << trusted.status().ToString();
+  std::string name = Write(**trusted, Pattern(200000, 31));
+  ASSERT_FALSE(name.empty());
+  auto read = Read(**trusted, name, 1000, 150000);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_TRUE(*read == Pattern(200000, 31).substr(1000, 150000));
+  EXPECT_EQ(S3Tool("s3_stop '" + dir + "/server'"), 0);
+}
+
 TEST(S3ClientTest, RefusesUnsafeOrMalformedOptions) {
   S3Options o;
   o.bucket = "tresor";

@@ -11,6 +11,9 @@
 #                        TRESOR_TEST_S3_SECRET_KEY, TRESOR_TEST_S3_REGION, and
 #                        S3_DIR / S3_PORT. Returns non-zero (with the reason on stderr)
 #                        if the server cannot start.
+#                        With S3_TLS_CERT and S3_TLS_KEY set (PEM files; the certificate
+#                        must name IP 127.0.0.1), it serves https and the endpoint is
+#                        https://127.0.0.1:PORT.
 #   s3_stop [DIR]        stops the server started in DIR (default: $S3_DIR) and waits for
 #                        it to exit; its objects stay in DIR/objects. Call it from the
 #                        suite's EXIT trap as well.
@@ -39,8 +42,14 @@ s3_start() {
   : >"$log"
   # The legacy provider: s3rver encrypts listing continuation tokens with DES, which
   # OpenSSL 3 has only there (without it every truncated listing fails with HTTP 500).
+  local scheme=http tls=() trust=()
+  if [ -n "${S3_TLS_CERT:-}" ]; then
+    scheme=https
+    tls=(--cert "$S3_TLS_CERT" --key "$S3_TLS_KEY")
+    trust=(--cacert "$S3_TLS_CERT")
+  fi
   node --openssl-legacy-provider "$bin" -d "$dir/objects" -a 127.0.0.1 -p "$port" --no-vhost-buckets \
-    --configure-bucket "$bucket" >"$log" 2>&1 &
+    "${tls[@]}" --configure-bucket "$bucket" >"$log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/s3rver.pid"
   local got=
@@ -60,10 +69,10 @@ s3_start() {
   # Ready once the bucket answers (creation happens before listening; this proves it).
   local ok=
   for _ in $(seq 1 100); do
-    if curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+    if curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${trust[@]}" \
          --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
          -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-         "http://127.0.0.1:$got/$bucket?list-type=2&max-keys=2" 2>/dev/null | grep -q '^200$'; then
+         "$scheme://127.0.0.1:$got/$bucket?list-type=2&max-keys=2" 2>/dev/null | grep -q '^200$'; then
       ok=1
       break
     fi
@@ -79,7 +88,7 @@ s3_start() {
   S3_DIR=$dir
   S3_PORT=$got
   export S3_DIR S3_PORT
-  export TRESOR_TEST_S3_ENDPOINT=http://127.0.0.1:$got
+  export TRESOR_TEST_S3_ENDPOINT=$scheme://127.0.0.1:$got
   export TRESOR_TEST_S3_BUCKET=$bucket
   export TRESOR_TEST_S3_ACCESS_KEY=S3RVER
   export TRESOR_TEST_S3_SECRET_KEY=S3RVER

@@ -10,7 +10,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=s3_server.sh
 . "$HERE/s3_server.sh"
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/tresor-s3.XXXXXX")
-trap 's3_stop "$DIR"; rm -rf "$DIR"' EXIT
+# Also the TLS server a case may start beside it (DIR/server-tls).
+trap 's3_stop "$DIR/server"; s3_stop "$DIR/server-tls/server"; rm -rf "$DIR"' EXIT
 if ! s3_start "$DIR/server"; then
   echo "FAIL: the S3 server (s3rver) did not start" >&2
   exit 1
