@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -675,6 +677,40 @@ TEST(S3ClientTest, RetriesOnlyTransientFailuresWithExponentialBackoff) {
   EXPECT_EQ((*client)->Backoff(3).count(), 800);
   EXPECT_EQ((*client)->Backoff(4).count(), 1000);
   EXPECT_EQ((*client)->Backoff(30).count(), 1000);
+}
+
+}  // namespace
+}  // namespace tresor::store
+
+namespace tresor::store {
+namespace {
+
+// Not a test: write and read figures per backend (run with
+// --gtest_also_run_disabled_tests --gtest_filter=*Throughput*; S3 through with_s3.sh).
+TEST_P(BlobStoreSuite, DISABLED_Throughput) {
+  struct Case {
+    size_t size;
+    int count;
+  };
+  for (Case c : {Case{512 << 10, 40}, Case{32 << 20, 2}}) {
+    std::string data = Pattern(c.size, 77);
+    std::vector<std::string> names;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < c.count; ++i) names.push_back(Write(*store_, data, 1 << 16));
+    ASSERT_TRUE(store_->Persist(names).ok());
+    for (const auto& n : names) ASSERT_TRUE(store_->Publish(n).ok());
+    auto t1 = std::chrono::steady_clock::now();
+    for (const auto& n : names) {
+      auto r = Read(*store_, n, 0, c.size);
+      ASSERT_TRUE(r.ok());
+    }
+    auto t2 = std::chrono::steady_clock::now();
+    double mib = static_cast<double>(c.size) * c.count / (1 << 20);
+    auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    std::printf("THROUGHPUT %s %zu KiB x %d: write %.1f MiB/s, read %.1f MiB/s\n",
+                GetParam().c_str(), c.size >> 10, c.count, mib / secs(t1 - t0),
+                mib / secs(t2 - t1));
+  }
 }
 
 }  // namespace
