@@ -220,18 +220,20 @@ class Load:
             now = time.monotonic()
             cpu = bk.cpu_times()
             rss, fds, nthreads, srv_cpu = self.t.sample()
+            anon, rss_file = memory_split(self.t.proc.pid)
             with self.stats.lock:
-                done = {}
-                for _, cls, _u in self.stats.events:
-                    done[cls] = done.get(cls, 0) + 1
-                errors = sum(self.stats.errors.values())
-            self.samples.append({"t": now - t0, "rss": rss, "fds": fds, "threads": nthreads,
+                # Counts, not a walk over the events: the walk grows with the run and,
+                # under the GIL, would slow the clients more and more.
+                done = {cls: len(v) for cls, v in self.stats.lat.items()}
+                failed = dict(self.stats.errors)
+            self.samples.append({"t": now - t0, "rss": rss, "anon": anon, "file": rss_file,
+                                 "fds": fds, "threads": nthreads,
                                  "cpu": srv_cpu - srv0, "cores": bk.core_busy(last_cpu, cpu),
-                                 "done": done, "errors": errors})
+                                 "done": done, "failed": failed, "errors": sum(failed.values())})
             last_cpu = cpu
             if now - last_print >= 30:
                 bk.log(f"  {now - t0:5.0f} s: RSS {rss:.0f} MiB, {fds} fds, {nthreads} threads, "
-                       f"{sum(done.values())} operations, {errors} errors")
+                       f"{sum(done.values())} operations, {sum(failed.values())} errors")
                 last_print = now
             if self.t.proc.poll() is not None:
                 self.stats.error("server", "tresor exited during the run")
@@ -256,18 +258,31 @@ class Load:
         return sum(self.stats.errors.values()) + (0 if self.server_alive else 1)
 
 
-def plot(path, samples, title, classes):
+def plot(path, samples, title, classes, warmup=None):
+    """RSS (and its anonymous part), fds, threads and per-class throughput over time; with
+    `warmup`, the end of the warm-up is marked and the flatness fit drawn over the window."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    ts = [s["t"] for s in samples]
+    ts = [s["t"] / 60 for s in samples]
     fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True)
-    axes[0].plot(ts, [s["rss"] for s in samples], color="tab:red")
-    axes[0].set_ylabel("RSS MiB")
-    axes[1].plot(ts, [s["fds"] for s in samples], color="tab:green")
+    axes[0].plot(ts, [s["rss"] for s in samples], color="tab:red", lw=0.8, label="RSS")
+    if samples and "anon" in samples[0]:
+        axes[0].plot(ts, [s["anon"] for s in samples], color="tab:orange", lw=0.8, label="anonymous")
+    axes[0].set_ylabel("resident MiB")
+    axes[1].plot(ts, [s["fds"] for s in samples], color="tab:green", lw=0.8)
     axes[1].set_ylabel("open fds")
-    axes[2].plot(ts, [s["threads"] for s in samples], color="tab:purple")
+    axes[2].plot(ts, [s["threads"] for s in samples], color="tab:purple", lw=0.8)
     axes[2].set_ylabel("threads")
+    if warmup is not None and samples:
+        fit = flatness(samples, warmup)
+        for ax, key in zip(axes[:3], ("rss", "fds", "threads")):
+            ax.axvline(warmup / 60, color="gray", ls="--", lw=1)
+            if key in fit:
+                k, line = fit[key][0], fit[key][5]
+                ax.plot([line[0][0], line[1][0]], [line[0][1], line[1][1]], color="black", lw=1.5,
+                        label=f"fit of the {FLAT_STAT[key]} after the warm-up: {k:+.3f} {FLAT_UNITS[key]}/min")
+                ax.legend(loc="lower right", fontsize=8)
     w = 10
     for cls in classes:
         rate = []
@@ -277,17 +292,22 @@ def plot(path, samples, title, classes):
                 rate.append(0)
                 continue
             rate.append((s["done"].get(cls, 0) - samples[j]["done"].get(cls, 0)) / (s["t"] - samples[j]["t"]))
-        axes[3].plot(ts, rate, label=cls)
+        axes[3].plot(ts, rate, label=cls, lw=0.8)
     axes[3].set_ylabel("operations/s (10 s)")
-    axes[3].set_xlabel("seconds")
-    axes[3].legend(loc="upper right", ncol=len(classes))
+    axes[3].set_xlabel("minutes")
+    axes[3].legend(loc="upper right", ncol=len(classes), fontsize=8)
     for ax in axes:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0].set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
+    try:  # a palette of 64 colours: a third of the bytes, the same picture
+        from PIL import Image
+        Image.open(path).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    except ImportError:
+        pass
 
 
 def summary(load, title, png=None):
@@ -332,9 +352,158 @@ def summary(load, title, png=None):
     return "\n".join(lines)
 
 
-def write_samples(path, samples):
+def write_samples(path, samples, classes=()):
+    """One row per sample; with `classes`, the cumulative operations and errors of each."""
     with open(path, "w") as f:
-        f.write("seconds\trss_mib\tfds\tthreads\tserver_cpu_s\tcores_busy_pct\toperations\terrors\n")
+        f.write("seconds\trss_mib\tanon_mib\tfile_mib\tfds\tthreads\tserver_cpu_s\tcores_busy_pct\toperations\terrors"
+                + "".join(f"\t{c}_ops\t{c}_errors" for c in classes) + "\n")
         for s in samples:
-            f.write(f"{s['t']:.1f}\t{s['rss']:.1f}\t{s['fds']}\t{s['threads']}\t{s['cpu']:.2f}\t"
-                    f"{','.join(f'{c:.0f}' for c in s['cores'])}\t{sum(s['done'].values())}\t{s['errors']}\n")
+            f.write(f"{s['t']:.1f}\t{s['rss']:.1f}\t{s.get('anon', 0):.1f}\t{s.get('file', 0):.1f}\t{s['fds']}\t"
+                    f"{s['threads']}\t{s['cpu']:.2f}\t{','.join(f'{c:.0f}' for c in s['cores'])}\t"
+                    f"{sum(s['done'].values())}\t{s['errors']}"
+                    + "".join(f"\t{s['done'].get(c, 0)}\t{s.get('failed', {}).get(c, 0)}" for c in classes) + "\n")
+
+
+def memory_split(pid):
+    """(anonymous, file-backed) resident MiB of pid (/proc/PID/status RssAnon, RssFile)."""
+    anon = rss_file = 0.0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    anon = int(line.split()[1]) / 1024
+                elif line.startswith("RssFile:"):
+                    rss_file = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return anon, rss_file
+
+
+# ---- flatness ------------------------------------------------------------------------------
+# After the warm-up the samples are grouped into buckets (minutes; 10 s for a window
+# shorter than 10 minutes) and a least-squares line is fitted through one value per bucket:
+# the median RSS, and the minimum of open fds and threads. Minima, because requests in
+# flight come and go (a STOW-RS part commits on a thread of its own, every connection
+# holds a socket) and move the median with the throughput, while anything leaked raises
+# the floor. A curve is flat when its slope stays within these limits per minute. The
+# leaks the soak is there to catch are far steeper: one fd or thread kept per C-MOVE or
+# STOW-RS request would be hundreds per minute, 10 KiB kept per operation ~100 MiB.
+FLAT_LIMITS = {"rss": 0.1, "fds": 0.2, "threads": 0.2}
+FLAT_UNITS = {"rss": "MiB", "fds": "fds", "threads": "threads"}
+FLAT_STAT = {"rss": "median", "fds": "minimum", "threads": "minimum"}
+
+
+def warmup_seconds(duration):
+    """The warm-up excluded from the flatness verdict: the first third of the run (10 of
+    30 minutes), so the window is the last two thirds (the last 20 minutes)."""
+    return duration / 3
+
+
+def slope(points):
+    """Least-squares slope of [(x, y)], or 0.0 for fewer than 2 distinct x."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return 0.0
+    return sum((x - mx) * (y - my) for x, y in points) / sxx
+
+
+def buckets(samples, warmup):
+    """[(bucket middle in minutes, {curve: value})] over the window after `warmup`."""
+    window = [s for s in samples if s["t"] >= warmup]
+    if not window:
+        return []
+    width = 60 if window[-1]["t"] - warmup >= 600 else 10
+    groups = {}
+    for s in window:
+        groups.setdefault(int((s["t"] - warmup) // width), []).append(s)
+    out = []
+    for k in sorted(groups):
+        g = groups[k]
+        if g[-1]["t"] - g[0]["t"] < width / 2:  # a bucket cut short by the end of the run
+            continue
+        rss = sorted(s["rss"] for s in g)
+        out.append(((warmup + (k + 0.5) * width) / 60,
+                    {"rss": rss[len(rss) // 2], "fds": min(s["fds"] for s in g),
+                     "threads": min(s["threads"] for s in g)}))
+    return out
+
+
+def flatness(samples, warmup):
+    """{curve: (slope per minute, first bucket's value, last bucket's value, limit, flat,
+    fitted line as ((x0, y0), (x1, y1)) in minutes)} over the buckets after `warmup`;
+    empty when there are fewer than 3 buckets."""
+    b = buckets(samples, warmup)
+    out = {}
+    if len(b) < 3:
+        return out
+    for key, limit in FLAT_LIMITS.items():
+        pts = [(x, v[key]) for x, v in b]
+        k = slope(pts)
+        mx = sum(x for x, _ in pts) / len(pts)
+        my = sum(y for _, y in pts) / len(pts)
+        line = ((pts[0][0], my + k * (pts[0][0] - mx)), (pts[-1][0], my + k * (pts[-1][0] - mx)))
+        out[key] = (k, pts[0][1], pts[-1][1], limit, abs(k) <= limit, line)
+    return out
+
+
+def flat(samples, warmup):
+    f = flatness(samples, warmup)
+    return bool(f) and all(v[4] for v in f.values())
+
+
+def flatness_table(samples, warmup):
+    f = flatness(samples, warmup)
+    if not f:
+        return "(too few samples after the warm-up for a flatness verdict)"
+    b = buckets(samples, warmup)
+    width = "minute" if len(b) < 2 or b[1][0] - b[0][0] > 0.5 else "10 s"
+    window = samples[-1]["t"] - warmup
+    rows = [f"Flatness after a warm-up of {warmup / 60:.0f} min, over the last {window / 60:.0f} min: a "
+            f"least-squares line through one value per {width} (RSS: median; fds, threads: minimum):", "",
+            "| curve | window start | window end | slope per minute | limit per minute | verdict |",
+            "|---|---:|---:|---:|---:|---|"]
+    names = {"rss": "RSS (median)", "fds": "open fds (minimum)", "threads": "threads (minimum)"}
+    for key, (k, a, b_, limit, ok, _line) in f.items():
+        u = FLAT_UNITS[key]
+        fa = f"{a:.1f} {u}" if key == "rss" else f"{a} {u}"
+        fb = f"{b_:.1f} {u}" if key == "rss" else f"{b_} {u}"
+        verdict = "flat" if ok else ("**rising**" if k > 0 else "**falling**")
+        rows.append(f"| {names[key]} | {fa} | {fb} | {k:+.3f} | {limit} | {verdict} |")
+    return "\n".join(rows)
+
+
+def minute_table(samples, classes):
+    """Per minute: median RSS (anonymous part), median and max fds and threads, operations
+    per second of each class and errors (per class when any). A last minute of less than
+    30 s is left out."""
+    rows = ["| minute | RSS MiB (anon) | fds med / max | threads med / max | "
+            + " | ".join(f"{c}/s" for c in classes) + " | errors |",
+            "|---:|---:|---:|---:|" + "---:|" * len(classes) + "---|"]
+    if not samples:
+        return "\n".join(rows)
+    minutes = int(samples[-1]["t"] // 60) + 1
+    prev = {"t": 0.0, "done": {}, "failed": {}}
+    for m in range(minutes):
+        part = [s for s in samples if m * 60 <= s["t"] < (m + 1) * 60]
+        if not part or (m > 0 and part[-1]["t"] - m * 60 < 30):  # a last minute cut short
+            continue
+        last = part[-1]
+
+        def med(key):
+            v = sorted(s[key] for s in part)
+            return v[len(v) // 2]
+        dt = max(1e-9, last["t"] - prev["t"])
+        rates = [(last["done"].get(c, 0) - prev["done"].get(c, 0)) / dt for c in classes]
+        errs = {c: last["failed"].get(c, 0) - prev["failed"].get(c, 0) for c in last["failed"]}
+        errs = {c: n for c, n in errs.items() if n}
+        etext = ", ".join(f"{c} {n}" for c, n in sorted(errs.items())) if errs else "0"
+        rows.append(f"| {m + 1} | {med('rss'):.1f} ({med('anon'):.1f}) | {med('fds')} / {max(s['fds'] for s in part)} | "
+                    f"{med('threads')} / {max(s['threads'] for s in part)} | "
+                    + " | ".join(f"{r:.1f}" for r in rates) + f" | {etext} |")
+        prev = last
+    return "\n".join(rows)

@@ -4,12 +4,14 @@
 #include <cerrno>
 #include <ctime>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -17,6 +19,7 @@
 #include "app/cli.h"
 #include "app/data_dir.h"
 #include "archive/audit_forwarder.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "dicom/codecs.h"
@@ -108,6 +111,32 @@ Result<std::unique_ptr<syslog::SyslogTlsSink>> MakeAuditSink(const std::string& 
   return syslog::SyslogTlsSink::Create(o, core::SystemClock::Instance());
 }
 
+// The allocator of a long-running server (glibc), set before any thread starts. By
+// default glibc makes up to 8 arenas per core (a thread that finds the others busy
+// gets a new one) and raises its mmap threshold to the largest block freed so far, so
+// buffers of a MiB end up inside the heaps: memory freed by the server's many threads
+// then stays spread over many heaps, resident, and RSS creeps up long after the working
+// set stopped growing (docs/robustness.md, "Soak"). Here: two arenas per core, and
+// blocks of 256 KiB or more are always mapped on their own and unmapped when freed.
+void TuneAllocator() {
+#ifdef __GLIBC__
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  const int arenas = static_cast<int>(std::clamp(2 * cores, 2L, 64L));
+  if (mallopt(M_ARENA_MAX, arenas) != 1 || mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1) {
+    TRESOR_LOG(kWarn) << "cannot tune the memory allocator (mallopt): resident memory may "
+                         "creep up under load";
+  }
+#endif
+}
+
+// Gives the pages of free blocks inside the allocator's heaps back to the system (glibc
+// keeps them resident otherwise, except at the top of each heap).
+void TrimAllocator() {
+#ifdef __GLIBC__
+  malloc_trim(0);  // returns whether anything was released; nothing to check
+#endif
+}
+
 }  // namespace
 
 int CmdServe(const Args& a) {
@@ -145,6 +174,7 @@ int CmdServe(const Args& a) {
   if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     return Fail(Unavailable("another 'tresor serve' is already using " + dir));
   }
+  TuneAllocator();
   Status st = dicom::CheckDictionaryLoaded();
   if (!st.ok()) return Fail(st);
   st = o.archive->ingest().Recover();
@@ -286,14 +316,21 @@ int CmdServe(const Args& a) {
             << o.config.bind_address << " " << server.port() << "\n"
             << "Stop with Ctrl-C." << std::endl;
 
-  // Waits for a signal, signing a checkpoint of the audit trail every five minutes.
-  constexpr int kCheckpointSeconds = 300;
+  // Waits for a signal, signing a checkpoint of the audit trail every five minutes and
+  // trimming the allocator's heaps every ten seconds.
+  constexpr auto kCheckpointEvery = std::chrono::minutes(5);
+  constexpr int kTrimSeconds = 10;
+  const core::Clock& clock = core::SystemClock::Instance();
+  core::Deadline checkpoint(clock, kCheckpointEvery);
   int sig = -1;
   while (sig < 0) {
-    timespec wait{kCheckpointSeconds, 0};
+    timespec wait{kTrimSeconds, 0};
     sig = sigtimedwait(&signals, nullptr, &wait);
     if (sig < 0 && errno != EAGAIN && errno != EINTR) break;
     if (sig < 0) {
+      TrimAllocator();
+      if (!checkpoint.Expired()) continue;
+      checkpoint.Restart(kCheckpointEvery);
       Status signed_now = o.archive->audit().Checkpoint();
       if (!signed_now.ok()) TRESOR_LOG(kError) << "audit checkpoint failed: " << signed_now.ToString();
     }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <set>
 
 #include "core/log.h"
@@ -57,6 +58,27 @@ std::string StoreCommand(const std::string& sop_class, const std::string& sop_in
   }
   return bytes::CommandSet(body);
 }
+
+// How much of a stored object is read at a time when it is sent as archived.
+constexpr size_t kReadChunk = size_t{1} << 20;
+
+// A reusable read buffer that grows to the largest size asked for and is never
+// zero-filled (its bytes are always written by a read before they are sent).
+class ReadBuffer {
+ public:
+  void Reserve(size_t n) {
+    if (n > size_) {
+      data_.reset(new char[n]);
+      size_ = n;
+    }
+  }
+  char* data() { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+};
 
 // Writes `n` bytes as PDVs of at most the peer's maximum length, one PDV per P-DATA-TF
 // PDU, straight to the association's transport: the PDUs of one call go out in a single
@@ -138,9 +160,11 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
                : s;
   };
   const bool as_stored = send_ts == info.transfer_syntax_uid;
-  // The read buffer is kept per thread: zeroing a fresh MiB for every object cost as
-  // much as a third of decrypting it.
-  thread_local std::vector<char> buf;
+  // The read buffer is kept per thread (zeroing a fresh MiB for every object cost as
+  // much as a third of decrypting it) and holds at most kReadChunk, but only as much as
+  // the objects this thread sent needed, never zero-filled: every worker thread keeps
+  // its own, so a fixed MiB each stayed resident in every worker that ever sent.
+  thread_local ReadBuffer buf;
   std::string dataset;
   uint64_t off = 0;
   const uint64_t size = object.size();
@@ -153,9 +177,9 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
     ObjectReader reader(object);
     Result<dicom::FileMeta> meta = dicom::ReadFileMeta(reader);
     if (!meta.ok()) return local(meta.status());
-    if (buf.size() != (1u << 20)) buf.resize(1u << 20);
     off = meta->dataset_offset;
     if (off < size) {
+      buf.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - off)));
       Result<size_t> head = object.ReadAt(buf.data(), buf.size(), off);
       if (!head.ok()) return local(head.status());
       got = *head;
@@ -187,6 +211,7 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
     }
     while (off < size) {
       if (got == 0) {
+        buf.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - off)));
         auto read = object.ReadAt(buf.data(), buf.size(), off);
         if (!read.ok()) {
           return IoError("reading the stored object failed after its transfer began: " +
