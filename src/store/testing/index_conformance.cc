@@ -1401,7 +1401,49 @@ TEST_P(IndexConformanceTest, NewInstancesOfOneNewSeriesFromTwoInstancesShareItsR
   EXPECT_EQ(st.patients, 1);
 }
 
-TEST_P(IndexConformanceTest, AuditAppendsFromTwoInstancesFormOneChain) {
+TEST_P(IndexConformanceTest, AuditAppendsFromFourWritersOnTwoInstancesFormOneChain) {
+  std::unique_ptr<Index> second = OpenSecond();
+  ASSERT_NE(second, nullptr);
+  constexpr int kWriters = 4, kBatches = 15;
+  std::vector<Status> status(kWriters, Status::Ok());
+  std::latch start(kWriters);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      Index* index = w % 2 ? second.get() : index_.get();
+      start.arrive_and_wait();
+      for (int i = 0; i < kBatches && status[w].ok(); ++i) {
+        std::vector<AuditEntry> batch;
+        for (int k = 0; k <= i % 3; ++k) {
+          batch.push_back(Entry(i, "e", "", "", "", std::to_string(w) + ":" + std::to_string(i) + ":" +
+                                                       std::to_string(k)));
+        }
+        status[w] = index->AppendAudit(batch);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& s : status) ASSERT_TRUE(s.ok()) << s.ToString();
+  std::vector<AuditRow> rows = WholeChain(*index_, 11);
+  ASSERT_EQ(rows.size(), static_cast<size_t>(kWriters * (5 + 5 * 2 + 5 * 3)));
+  EXPECT_TRUE(IsOneChain(rows));
+  // Every record once, each writer's in its order, each batch contiguous.
+  std::map<int, std::string> last;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string& body = rows[i].entry.body;
+    EXPECT_TRUE(seen.insert(body).second) << body;
+    const int w = body[0] - '0';
+    const bool continues = body.substr(body.size() - 2) != ":0";
+    if (continues) {
+      ASSERT_GT(i, 0u);
+      EXPECT_EQ(rows[i - 1].entry.body.substr(0, 2), body.substr(0, 2)) << "a batch was split at " << body;
+    }
+    last[w] = body;
+  }
+}
+
+TEST_P(IndexConformanceTest, AuditOfGroupCommitsAndAppendsFromTwoInstancesFormOneChain) {
   std::unique_ptr<Index> second = OpenSecond();
   ASSERT_NE(second, nullptr);
   constexpr int kBatches = 20;
