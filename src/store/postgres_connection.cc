@@ -63,6 +63,20 @@ bool ValidText(const std::string& text) {
   return true;
 }
 
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (const std::string& v : values) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 Params& Params::Text(const std::string& v) {
   if (invalid_.empty() && !ValidText(v)) {
     invalid_ = "parameter " + std::to_string(values_.size() + 1);

@@ -26,6 +26,9 @@ inline constexpr char kUniqueViolation[] = "23505";
 // True if `text` is valid UTF-8 without NUL bytes (what a text parameter may hold).
 bool ValidText(const std::string& text);
 
+// `values` as a text[] literal ('{"a","b"}'), for one parameter such as "= ANY($1::text[])".
+std::string TextArray(const std::vector<std::string>& values);
+
 // Parameters of one statement. Text values are copied; Bytes() values (bytea, sent in
 // binary) are referenced and must outlive the statement's execution.
 class Params {
