@@ -129,6 +129,9 @@ class PostgresIndex : public Index {
   Result<std::vector<AuditCheckpointRecord>> ListAuditCheckpoints() override;
   Result<int64_t> AuditForwardCursor(const std::string& destination) override;
   Status SetAuditForwardCursor(const std::string& destination, int64_t seq) override;
+  // Migration target (store/audit_index.h; postgres_migration.cc).
+  Status ImportAuditTrail(const std::function<Result<std::vector<AuditRow>>()>& next_page,
+                          const std::vector<AuditCheckpointRecord>& checkpoints) override;
 
  private:
   class Lease;  // a pooled connection, returned to the pool when it goes out of scope

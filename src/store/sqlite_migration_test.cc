@@ -1,7 +1,7 @@
-// The migration entry points of SqliteIndex: ExportInstances (everything AddInstances
-// needs to index an instance again elsewhere), ListStudyGroupMembers,
-// ListAuditForwardCursors, and ImportAuditTrail (a trail stored unchanged, only into an
-// empty trail, only an intact chain, all or nothing).
+// The migration source entry points of SqliteIndex: ExportInstances (everything
+// AddInstances needs to index an instance again elsewhere), ListStudyGroupMembers and
+// ListAuditForwardCursors. (ImportAuditTrail is a conformance case:
+// audit_import_conformance_test.cc.)
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -59,42 +59,6 @@ InstanceRecord Record(const std::string& sop, const std::string& study, const st
   return r;
 }
 
-std::vector<AuditEntry> Entries(int n) {
-  std::vector<AuditEntry> out;
-  for (int i = 0; i < n; ++i) {
-    AuditEntry e;
-    e.time = 1700000000 + i;
-    e.event_id = "110112";
-    e.actors = "\nreader\n";
-    e.body = "{\"n\":" + std::to_string(i) + "}";
-    out.push_back(e);
-  }
-  return out;
-}
-
-// The whole chain of `index`, in pages (as the migration reads it).
-std::vector<AuditRow> Chain(SqliteIndex& index) {
-  std::vector<AuditRow> all;
-  for (int64_t after = 0;;) {
-    auto rows = index.ReadAuditChain(after, 3);
-    EXPECT_TRUE(rows.ok());
-    if (!rows.ok() || rows->empty()) break;
-    after = rows->back().seq;
-    all.insert(all.end(), rows->begin(), rows->end());
-  }
-  return all;
-}
-
-// A puller over `rows` in pages of 3, as ImportAuditTrail wants it.
-std::function<Result<std::vector<AuditRow>>()> Pages(const std::vector<AuditRow>& rows) {
-  auto at = std::make_shared<size_t>(0);
-  return [rows, at]() -> Result<std::vector<AuditRow>> {
-    std::vector<AuditRow> page;
-    while (*at < rows.size() && page.size() < 3) page.push_back(rows[(*at)++]);
-    return page;
-  };
-}
-
 TEST(SqliteMigration, ExportedInstancesIndexTheSameElsewhere) {
   tresor::testing::TempDir dir;
   auto from = OpenIndex(dir.path() + "/a.db");
@@ -142,6 +106,13 @@ TEST(SqliteMigration, ExportedInstancesIndexTheSameElsewhere) {
   EXPECT_EQ((*members)[1].study_uid, "9.2");
   EXPECT_EQ((*members)[1].group, "manual");
 
+  ASSERT_TRUE(from->SetAuditForwardCursor("collector:6514", 4).ok());
+  auto cursors = from->ListAuditForwardCursors();
+  ASSERT_TRUE(cursors.ok());
+  ASSERT_EQ(cursors->size(), 1u);
+  EXPECT_EQ((*cursors)[0].first, "collector:6514");
+  EXPECT_EQ((*cursors)[0].second, 4);
+
   auto outcomes = to->AddInstances(exported);
   ASSERT_TRUE(outcomes.ok());
   for (AddOutcome o : *outcomes) EXPECT_EQ(o, AddOutcome::kAdded);
@@ -156,115 +127,6 @@ TEST(SqliteMigration, ExportedInstancesIndexTheSameElsewhere) {
   auto details = to->FindFrameLayout("9.1", "9.1.1", "1.1", AccessScope::Everything());
   ASSERT_TRUE(details.ok() && details->has_value());
   EXPECT_EQ((*details)->frame_layout, want.frame_layout);
-}
-
-TEST(SqliteMigration, ImportAuditTrailStoresTheChainUnchanged) {
-  tresor::testing::TempDir dir;
-  auto from = OpenIndex(dir.path() + "/a.db");
-  auto to = OpenIndex(dir.path() + "/b.db");
-  ASSERT_TRUE(from && to);
-  ASSERT_TRUE(from->AppendAudit(Entries(7)).ok());
-  auto head = from->AuditHead();
-  ASSERT_TRUE(head.ok() && head->has_value());
-  std::vector<AuditCheckpointRecord> checkpoints = {
-      {(*head)->seq, (*head)->hash, 1700000100, std::string(64, 'e'), std::string(128, 'f')}};
-  ASSERT_TRUE(from->SetAuditForwardCursor("collector:6514", 4).ok());
-  auto cursors = from->ListAuditForwardCursors();
-  ASSERT_TRUE(cursors.ok());
-  ASSERT_EQ(cursors->size(), 1u);
-  EXPECT_EQ((*cursors)[0].first, "collector:6514");
-  EXPECT_EQ((*cursors)[0].second, 4);
-
-  const std::vector<AuditRow> chain = Chain(*from);
-  ASSERT_EQ(chain.size(), 7u);
-  ASSERT_TRUE(to->ImportAuditTrail(Pages(chain), checkpoints).ok());
-  const std::vector<AuditRow> copied = Chain(*to);
-  ASSERT_EQ(copied.size(), chain.size());
-  for (size_t i = 0; i < chain.size(); ++i) {
-    EXPECT_EQ(copied[i].seq, chain[i].seq);
-    EXPECT_EQ(copied[i].hash, chain[i].hash);
-    EXPECT_EQ(copied[i].prev_hash, chain[i].prev_hash);
-    EXPECT_EQ(copied[i].entry.body, chain[i].entry.body);
-    EXPECT_EQ(copied[i].entry.time, chain[i].entry.time);
-    EXPECT_EQ(copied[i].entry.actors, chain[i].entry.actors);
-  }
-  auto stored = to->ListAuditCheckpoints();
-  ASSERT_TRUE(stored.ok());
-  ASSERT_EQ(stored->size(), 1u);
-  EXPECT_EQ((*stored)[0].signature, checkpoints[0].signature);
-  // Appends continue the imported chain.
-  ASSERT_TRUE(to->AppendAudit(Entries(1)).ok());
-  auto extended = Chain(*to);
-  ASSERT_EQ(extended.size(), 8u);
-  EXPECT_EQ(extended[7].prev_hash, chain[6].hash);
-
-  // Not into a trail that has records (the positive control is the import above).
-  Status again = to->ImportAuditTrail(Pages(chain), {});
-  EXPECT_EQ(again.code(), Code::kConflict) << again.ToString();
-}
-
-TEST(SqliteMigration, ImportAuditTrailRefusesABrokenChainAndStoresNothing) {
-  tresor::testing::TempDir dir;
-  auto from = OpenIndex(dir.path() + "/a.db");
-  ASSERT_TRUE(from);
-  ASSERT_TRUE(from->AppendAudit(Entries(6)).ok());
-  const std::vector<AuditRow> chain = Chain(*from);
-  auto head = from->AuditHead();
-  ASSERT_TRUE(head.ok() && head->has_value());
-
-  struct Case {
-    const char* what;
-    std::vector<AuditRow> rows;
-    std::vector<AuditCheckpointRecord> checkpoints;
-  };
-  std::vector<Case> cases;
-  {
-    auto rows = chain;
-    rows[4].entry.body = "{\"n\":99}";  // edited (hash no longer matches)
-    cases.push_back({"edited", rows, {}});
-  }
-  {
-    auto rows = chain;
-    rows.erase(rows.begin() + 2);  // a gap
-    cases.push_back({"gap", rows, {}});
-  }
-  {
-    auto rows = chain;
-    std::swap(rows[1], rows[2]);  // reordered
-    cases.push_back({"reordered", rows, {}});
-  }
-  cases.push_back({"checkpoint past the end", chain,
-                   {{(*head)->seq + 1, (*head)->hash, 1, std::string(64, 'e'), "00"}}});
-  cases.push_back({"checkpoint of another hash", chain,
-                   {{3, std::string(64, '0'), 1, std::string(64, 'e'), "00"}}});
-  for (const Case& c : cases) {
-    auto to = OpenIndex(dir.path() + "/" + c.what + ".db");
-    ASSERT_TRUE(to);
-    Status s = to->ImportAuditTrail(Pages(c.rows), c.checkpoints);
-    EXPECT_EQ(s.code(), Code::kDataLoss) << c.what << ": " << s.ToString();
-    auto left = to->AuditHead();
-    ASSERT_TRUE(left.ok());
-    EXPECT_FALSE(left->has_value()) << c.what << ": nothing may be stored";
-    // Positive control: the same index takes the intact chain.
-    EXPECT_TRUE(to->ImportAuditTrail(Pages(chain), {}).ok()) << c.what;
-  }
-  // A failing source is passed through, nothing stored.
-  auto to = OpenIndex(dir.path() + "/failing.db");
-  ASSERT_TRUE(to);
-  bool first = true;
-  Status s = to->ImportAuditTrail(
-      [&]() -> Result<std::vector<AuditRow>> {
-        if (first) {
-          first = false;
-          return std::vector<AuditRow>(chain.begin(), chain.begin() + 3);
-        }
-        return IoError("source went away");
-      },
-      {});
-  EXPECT_EQ(s.code(), Code::kIoError);
-  auto left = to->AuditHead();
-  ASSERT_TRUE(left.ok());
-  EXPECT_FALSE(left->has_value());
 }
 
 }  // namespace
