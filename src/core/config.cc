@@ -152,6 +152,26 @@ const std::map<std::string, Setter>& Setters() {
       {"query.fuzzy_person_names", BoolSetter(&Config::fuzzy_person_names)},
       {"storage.fsync", BoolSetter(&Config::fsync)},
       {"storage.commit_batch_max", IntSetter(&Config::commit_batch_max, 1, 10000)},
+      {"storage.backend",
+       [](const Value& v, Config& c) {
+         std::string b;
+         TRESOR_RETURN_IF_ERROR(ToString(v, &b));
+         if (b != "local" && b != "shared" && b != "s3") {
+           return InvalidArgument("expected \"local\", \"shared\" or \"s3\"");
+         }
+         c.storage_backend = b;
+         return Status::Ok();
+       }},
+      {"storage.path", StringSetter(&Config::storage_path)},
+      {"storage.s3_endpoint", StringSetter(&Config::s3_endpoint)},
+      {"storage.s3_bucket", StringSetter(&Config::s3_bucket)},
+      {"storage.s3_region", StringSetter(&Config::s3_region)},
+      {"storage.s3_prefix", StringSetter(&Config::s3_prefix)},
+      {"storage.s3_credentials_file", StringSetter(&Config::s3_credentials_file)},
+      {"storage.s3_ca_file", StringSetter(&Config::s3_ca_file)},
+      {"storage.s3_allow_http", BoolSetter(&Config::s3_allow_http)},
+      {"storage.s3_part_mib", IntSetter(&Config::s3_part_mib, 5, 512)},
+      {"storage.s3_max_attempts", IntSetter(&Config::s3_max_attempts, 1, 20)},
       {"log.level", StringSetter(&Config::log_level)},
       {"audit.forward_host", StringSetter(&Config::audit_forward_host)},
       {"audit.forward_port", IntSetter(&Config::audit_forward_port, 1, 65535)},
@@ -360,6 +380,31 @@ fuzzy_person_names = false
 fsync = true
 # Most instances made durable together in one group commit.
 commit_batch_max = 256
+# Where the (always sealed) blobs live (docs/storage.md):
+#   "local"  DIR/storage of this data directory (one node);
+#   "shared" the directory `path` on a mount several nodes share (NFS, CephFS, ...); each
+#            node stages under its own name ([cluster] node) and fsyncs files and
+#            directories instead of relying on syncfs;
+#   "s3"     an S3-compatible bucket: s3_endpoint (https://host[:port]), s3_bucket,
+#            s3_region, s3_prefix (this archive's key prefix), s3_credentials_file (two
+#            lines: access key id, secret key; mode 0600; relative to the data directory;
+#            empty: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY), s3_ca_file (CA for the
+#            endpoint; empty: the system's), s3_allow_http (plain http to a host other than
+#            loopback: only on a trusted network), s3_part_mib (multipart part size, 5-512),
+#            s3_max_attempts (tries of a request on connection errors, timeouts and 5xx,
+#            with exponential back-off).
+# The blob store only ever receives sealed bytes, whichever backend.
+backend = "local"
+path = ""
+s3_endpoint = ""
+s3_bucket = ""
+s3_region = "us-east-1"
+s3_prefix = ""
+s3_credentials_file = ""
+s3_ca_file = ""
+s3_allow_http = false
+s3_part_mib = 8
+s3_max_attempts = 5
 
 [log]
 # debug, info, warn or error. Logs never contain patient names, IDs or birth dates.

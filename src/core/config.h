@@ -69,6 +69,18 @@ struct Config {
   // [storage]
   bool fsync = true;                 // false only for throwaway test archives
   int commit_batch_max = 256;        // most instances made durable in one group commit
+  std::string storage_backend = "local";  // local | shared | s3 (docs/storage.md)
+  std::string storage_path;          // shared: the directory on the shared mount
+  std::string s3_endpoint;           // s3: https://host[:port] (path-style requests)
+  std::string s3_bucket;
+  std::string s3_region = "us-east-1";
+  std::string s3_prefix;             // key prefix of this archive's objects in the bucket
+  std::string s3_credentials_file;   // two lines: access key id, secret key (mode 0600);
+                                     // empty: $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY
+  std::string s3_ca_file;            // CA certificates for the endpoint; empty: system store
+  bool s3_allow_http = false;        // plain http to a host that is not loopback
+  int s3_part_mib = 8;               // multipart upload part size
+  int s3_max_attempts = 5;           // tries of a request on transient failures
   // [audit] forwarding to a syslog collector over TLS (docs/audit.md "Forwarding")
   std::string audit_forward_host;       // empty: no forwarding
   int audit_forward_port = 6514;        // RFC 5425's port

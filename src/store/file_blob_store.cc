@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "core/hex.h"
@@ -31,6 +32,44 @@ Status Unlink(const std::string& path, const char* what) {
 Status MakeDir(const std::string& path) {
   if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return IoError(Errno("mkdir " + path));
   return Status::Ok();
+}
+
+// fsync() of the file or directory at `path`.
+Status SyncPath(const std::string& path, bool directory) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) return IoError(Errno("open " + path + " to sync it"));
+  int rc = fsync(fd);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc == 0 ? Status::Ok() : IoError(Errno("fsync " + path));
+}
+
+// A node name usable as a directory name: 1-64 of [A-Za-z0-9._-], not "." or "..".
+bool IsNodeName(const std::string& node) {
+  if (node.empty() || node.size() > 64 || node == "." || node == "..") return false;
+  for (char c : node) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The subdirectories of `dir` (names only); none if it cannot be read.
+std::vector<std::string> SubDirs(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    struct stat st {};
+    if (stat((dir + "/" + n).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) out.push_back(n);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 bool IsBlobName(const std::string& name) {
@@ -309,13 +348,22 @@ class FileBlobReader : public BlobReader {
 
 }  // namespace
 
-FileBlobStore::FileBlobStore(FileBlobStoreOptions options) : options_(std::move(options)) {}
+FileBlobStore::FileBlobStore(FileBlobStoreOptions options, std::string node)
+    : options_(std::move(options)), node_(std::move(node)) {}
 
 FileBlobStore::~FileBlobStore() {
   if (staging_fd_ >= 0) close(staging_fd_);
 }
 
 Result<std::unique_ptr<FileBlobStore>> FileBlobStore::Make(const FileBlobStoreOptions& options) {
+  return MakeShared(options, "");
+}
+
+Result<std::unique_ptr<FileBlobStore>> FileBlobStore::MakeShared(const FileBlobStoreOptions& options,
+                                                                 const std::string& node) {
+  if (!node.empty() && !IsNodeName(node)) {
+    return InvalidArgument("not a node name (1-64 of A-Z a-z 0-9 . _ -): '" + node + "'");
+  }
   TRESOR_RETURN_IF_ERROR(MakeDir(options.root));
   TRESOR_RETURN_IF_ERROR(MakeDir(options.root + "/blobs"));
   TRESOR_RETURN_IF_ERROR(MakeDir(options.root + "/staging"));
@@ -326,8 +374,9 @@ Result<std::unique_ptr<FileBlobStore>> FileBlobStore::Make(const FileBlobStoreOp
     std::string shard{kHex[i >> 4], kHex[i & 15]};
     TRESOR_RETURN_IF_ERROR(MakeDir(options.root + "/blobs/" + shard));
   }
-  std::unique_ptr<FileBlobStore> store(new FileBlobStore(options));
-  store->staging_fd_ = open((options.root + "/staging").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  std::unique_ptr<FileBlobStore> store(new FileBlobStore(options, node));
+  if (store->shared()) TRESOR_RETURN_IF_ERROR(MakeDir(store->StagingDir()));
+  store->staging_fd_ = open(store->StagingDir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (store->staging_fd_ < 0) return IoError(Errno("open staging directory"));
   TRESOR_RETURN_IF_ERROR(store->CheckSealing());
   return store;
@@ -398,8 +447,26 @@ Status FileBlobStore::RecordSealingKey(const std::string& key_id) {
   return ok ? Status::Ok() : IoError(Errno("sync " + options_.root));
 }
 
+std::string FileBlobStore::StagingDir() const {
+  return shared() ? options_.root + "/staging/" + node_ : options_.root + "/staging";
+}
+
 std::string FileBlobStore::StagingPath(const std::string& name) const {
-  return options_.root + "/staging/" + name;
+  return StagingDir() + "/" + name;
+}
+
+int FileBlobStore::OpenAnywhere(const std::string& name, int flags) const {
+  int fd = open(FinalPath(name).c_str(), flags | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) fd = open(StagingPath(name).c_str(), flags | O_CLOEXEC);
+  if (fd >= 0 || errno != ENOENT || !shared()) return fd;
+  // Committed by a node that has not published it (yet): its staging directory.
+  for (const std::string& node : SubDirs(options_.root + "/staging")) {
+    if (node == node_) continue;
+    fd = open((options_.root + "/staging/" + node + "/" + name).c_str(), flags | O_CLOEXEC);
+    if (fd >= 0 || errno != ENOENT) return fd;
+  }
+  // A node may have published it while we looked.
+  return open(FinalPath(name).c_str(), flags | O_CLOEXEC);
 }
 
 std::string FileBlobStore::FinalPath(const std::string& name) const {
@@ -411,8 +478,10 @@ Result<std::unique_ptr<BlobWriter>> FileBlobStore::Create() {
   std::string path = StagingPath(name);
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return IoError(Errno("create blob"));
+  // The write-back hint is local-disk only: a network filesystem flushes on fsync().
+  const bool write_back = options_.fsync && !shared();
   if (!sealed()) {
-    return std::unique_ptr<BlobWriter>(new FileBlobWriter(name, path, fd, options_.fsync));
+    return std::unique_ptr<BlobWriter>(new FileBlobWriter(name, path, fd, write_back));
   }
   std::string header;
   auto cipher = BlobCipher::Create(*options_.keys, BlobId(name), &header);
@@ -422,13 +491,22 @@ Result<std::unique_ptr<BlobWriter>> FileBlobStore::Create() {
     return cipher.status();
   }
   auto writer =
-      std::make_unique<FileBlobWriter>(name, path, fd, options_.fsync, std::move(cipher).value());
+      std::make_unique<FileBlobWriter>(name, path, fd, write_back, std::move(cipher).value());
   TRESOR_RETURN_IF_ERROR(writer->WriteHeader(header));
   return std::unique_ptr<BlobWriter>(std::move(writer));
 }
 
 Status FileBlobStore::Persist(const std::vector<std::string>& staged) {
   if (!options_.fsync || staged.empty()) return Status::Ok();
+  if (shared()) {
+    // Each file, then the directory holding their entries.
+    for (const std::string& name : staged) {
+      if (!IsBlobName(name)) return InvalidArgument("not a blob name");
+      TRESOR_RETURN_IF_ERROR(SyncPath(StagingPath(name), false));
+    }
+    if (fsync(staging_fd_) != 0) return IoError(Errno("fsync " + StagingDir()));
+    return Status::Ok();
+  }
   // One syncfs() makes every staged blob of the batch durable at the cost of one
   // journal commit, instead of one fsync per blob.
   if (syncfs(staging_fd_) != 0) return IoError(Errno("syncfs"));
@@ -457,8 +535,7 @@ Status FileBlobStore::Remove(const std::string& name) {
 
 Result<std::unique_ptr<BlobReader>> FileBlobStore::Open(const std::string& name) {
   if (!IsBlobName(name)) return InvalidArgument("not a blob name");
-  int fd = open(FinalPath(name).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) fd = open(StagingPath(name).c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = OpenAnywhere(name, O_RDONLY);
   if (fd < 0) {
     if (errno == ENOENT) return NotFound("blob missing from storage");
     return IoError(Errno("open blob"));
@@ -489,6 +566,14 @@ Result<std::unique_ptr<BlobReader>> FileBlobStore::Open(const std::string& name)
 
 Status FileBlobStore::List(const std::function<Status(const std::string&, bool staged)>& visit) {
   std::vector<std::string> dirs = {options_.root + "/staging"};
+  size_t staged_dirs = 1;
+  if (shared()) {
+    // Every node's staging directory (blobs directly in staging/ are from before shared mode).
+    for (const std::string& node : SubDirs(options_.root + "/staging")) {
+      dirs.push_back(options_.root + "/staging/" + node);
+    }
+    staged_dirs = dirs.size();
+  }
   static const char kHex[] = "0123456789abcdef";
   for (int i = 0; i < 256; ++i) {
     dirs.push_back(options_.root + "/blobs/" + std::string{kHex[i >> 4], kHex[i & 15]});
@@ -506,7 +591,7 @@ Status FileBlobStore::List(const std::function<Status(const std::string&, bool s
     }
     closedir(dir);
     std::sort(names.begin(), names.end());
-    const bool staged = &d == &dirs.front();
+    const bool staged = static_cast<size_t>(&d - dirs.data()) < staged_dirs;
     for (const std::string& n : names) TRESOR_RETURN_IF_ERROR(visit(n, staged));
   }
   return Status::Ok();
@@ -515,8 +600,7 @@ Status FileBlobStore::List(const std::function<Status(const std::string&, bool s
 Result<bool> FileBlobStore::Rewrap(const std::string& name, RewrapStep step) {
   if (!sealed()) return InvalidArgument("the storage is not sealed");
   if (!IsBlobName(name)) return InvalidArgument("not a blob name");
-  int fd = open(FinalPath(name).c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) fd = open(StagingPath(name).c_str(), O_RDWR | O_CLOEXEC);
+  int fd = OpenAnywhere(name, O_RDWR);
   if (fd < 0) return IoError(Errno("open blob " + name));
   struct Closer {
     int fd;
@@ -536,14 +620,19 @@ Result<bool> FileBlobStore::Rewrap(const std::string& name, RewrapStep step) {
 
 Status FileBlobStore::Recover(
     const std::function<Result<bool>(const std::string&)>& is_referenced) {
-  DIR* dir = opendir((options_.root + "/staging").c_str());
+  DIR* dir = opendir(StagingDir().c_str());
   if (!dir) return IoError(Errno("open staging directory"));
   std::vector<std::string> names;
   while (dirent* e = readdir(dir)) {
     std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
+    if (n == "." || n == "..") continue;
+    // Directories are other nodes' staging areas (shared mode), never staged blobs.
+    struct stat st {};
+    if (stat((StagingDir() + "/" + n).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    names.push_back(n);
   }
   closedir(dir);
+  std::set<std::string> shards;  // directories that received a publication
   int published = 0, removed = 0, left = 0;
   for (const std::string& n : names) {
     bool keep = false;
@@ -552,6 +641,7 @@ Status FileBlobStore::Recover(
     }
     if (keep) {
       TRESOR_RETURN_IF_ERROR(Publish(n));
+      shards.insert(n.substr(0, 2));
       ++published;
     } else if (Status gone = Unlink(StagingPath(n), "remove staged file"); gone.ok()) {
       ++removed;
@@ -568,7 +658,15 @@ Status FileBlobStore::Recover(
   }
   // The publications must be durable before serving: a renamed blob whose directory
   // entry is lost would be missing under a committed index row.
-  if (options_.fsync && syncfs(staging_fd_) != 0) return IoError(Errno("syncfs after recovery"));
+  if (!options_.fsync) return Status::Ok();
+  if (shared()) {
+    for (const std::string& shard : shards) {
+      TRESOR_RETURN_IF_ERROR(SyncPath(options_.root + "/blobs/" + shard, true));
+    }
+    if (fsync(staging_fd_) != 0) return IoError(Errno("fsync " + StagingDir()));
+    return Status::Ok();
+  }
+  if (syncfs(staging_fd_) != 0) return IoError(Errno("syncfs after recovery"));
   return Status::Ok();
 }
 

@@ -1,6 +1,15 @@
 // FileBlobStore: blobs as files under <root>/blobs/xx/<name>, staged in
 // <root>/staging/<name>. Names are 32 random hex digits.
 //
+// Shared-directory mode (`node` set): several nodes serve one directory on a shared mount
+// (NFS, CephFS, ...). Each node stages in <root>/staging/<node>/ and its Recover() looks
+// only there, so one node's recovery never publishes or deletes another's in-flight
+// blobs. Durability does not rely on syncfs() (which a network filesystem need not
+// honour for other clients' view): Persist() fsyncs every staged file and the node's
+// staging directory, and Recover() fsyncs each directory it published into. Open() of a
+// committed blob that its node has not yet published (a node that died between commit
+// and publish) looks in every node's staging directory.
+//
 // With a key ring, every blob is sealed (store/sealed_blob.h: AES-256-GCM in 64 KiB
 // segments) and <root>/sealed records that the storage is sealed and under which master
 // key; readers see the plaintext, and any modification fails with kDataLoss. Without a
@@ -29,6 +38,9 @@ class FileBlobStore : public BlobStore {
  public:
   // Creates the directory layout if needed.
   static Result<std::unique_ptr<FileBlobStore>> Make(const FileBlobStoreOptions& options);
+  // Shared-directory mode (see above), staging as `node` (1-64 of [A-Za-z0-9._-]).
+  static Result<std::unique_ptr<FileBlobStore>> MakeShared(const FileBlobStoreOptions& options,
+                                                           const std::string& node);
 
   ~FileBlobStore() override;
   FileBlobStore(const FileBlobStore&) = delete;
@@ -51,14 +63,21 @@ class FileBlobStore : public BlobStore {
   Status RecordSealingKey(const std::string& key_id);
 
  private:
-  explicit FileBlobStore(FileBlobStoreOptions options);
+  FileBlobStore(FileBlobStoreOptions options, std::string node);
   // The sealed marker against the key ring (see the file comment).
   Status CheckSealing();
+  bool shared() const { return !node_.empty(); }
+  // This node's staging directory.
+  std::string StagingDir() const;
   std::string StagingPath(const std::string& name) const;
+  // Opens blob `name` with `flags`: published, else staged here, else (shared mode)
+  // staged by another node. -1 with errno set if it is nowhere.
+  int OpenAnywhere(const std::string& name, int flags) const;
   std::string FinalPath(const std::string& name) const;
 
   const FileBlobStoreOptions options_;
-  int staging_fd_ = -1;  // kept open for syncfs()
+  const std::string node_;  // empty: the single-node layout
+  int staging_fd_ = -1;  // this node's staging directory, kept open for syncfs()/fsync()
 };
 
 }  // namespace tresor::store
