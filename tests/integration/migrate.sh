@@ -2,8 +2,9 @@
 # tresor migrate: a generated archive (imported files, C-STOREs from a peer, users, an API
 # token, peers, access groups with a rule and a hand-removed membership, an audit trail
 # with a signed checkpoint and a forwarding cursor) is copied into a new data directory.
-# The target's backends are SQLite + local files by default, PostgreSQL + S3 (s3rver)
-# when MIGRATE_TARGET=pg-s3 and the tools are there. Checks:
+# The target's backends are SQLite + local files by default; PostgreSQL + S3 (a private
+# cluster, tests/tools/pg_cluster.sh, and s3rver, tests/tools/s3_server.sh) with
+# MIGRATE_TARGET=pg-s3 (integration.migrate_pg_s3). Checks:
 #   - every file of the source is byte-identical before and after (checksums);
 #   - `tresor verify` on the target: nothing missing, corrupted or orphaned;
 #   - `tresor audit verify` holds on the target (seq, hashes and checkpoint preserved);
@@ -82,35 +83,76 @@ check "the source checksums were taken ($(wc -l <"$WORK/src.before") files)" \
 DST=$WORK/target
 CONFIG_ARGS=()
 TARGET_KIND="SQLite + local files"
+# set_conf FILE SECTION KEY VALUE: sets KEY in [SECTION] of FILE (added where missing).
+set_conf() {
+  "$PY" - "$@" <<'PYEOF'
+import re, sys
+path, section, key, value = sys.argv[1:5]
+text = open(path).read()
+lines = text.split("\n")
+out, current, done = [], None, False
+for i, line in enumerate(lines):
+    m = re.match(r"\s*\[([^\]]+)\]\s*$", line)
+    if m:
+        if current == section and not done:
+            out.append(f"{key} = {value}"); done = True
+        current = m.group(1)
+    elif current == section and re.match(rf"\s*{re.escape(key)}\s*=", line):
+        line = f"{key} = {value}"; done = True
+    out.append(line)
+if not done:
+    if current != section:
+        out.append(f"[{section}]")
+    out.append(f"{key} = {value}")
+open(path, "w").write("\n".join(out) + "\n")
+PYEOF
+}
+# target_config NAME DB PREFIX: a target configuration on the test cluster and s3rver.
+target_config() {
+  local conf=$WORK/$1.conf
+  cp "$SRC/tresor.conf" "$conf"
+  set_conf "$conf" keys master_key_file '""'
+  set_conf "$conf" index backend '"postgresql"'
+  set_conf "$conf" index postgresql "\"$TRESOR_TEST_PG dbname=$2\""
+  set_conf "$conf" storage backend '"s3"'
+  set_conf "$conf" storage s3_endpoint "\"$TRESOR_TEST_S3_ENDPOINT\""
+  set_conf "$conf" storage s3_bucket "\"$TRESOR_TEST_S3_BUCKET\""
+  set_conf "$conf" storage s3_prefix "\"$3\""
+  set_conf "$conf" storage s3_credentials_file "\"$WORK/s3.credentials\""
+  echo "$conf"
+}
 if [ "${MIGRATE_TARGET:-}" = pg-s3 ]; then
-  if [ -f "$ROOT/tests/tools/pg_cluster.sh" ] && [ -f "$ROOT/tests/tools/s3_server.sh" ]; then
-    source "$ROOT/tests/tools/pg_cluster.sh"
-    source "$ROOT/tests/tools/s3_server.sh"
-    PGDIR=$WORK/pg
-    pg_start "$PGDIR" || { fail "PostgreSQL starts"; finish; exit 1; }
-    trap 'pg_stop "$PGDIR"; s3_stop; cleanup' EXIT
-    s3_start "$WORK/s3" || { fail "s3rver starts"; finish; exit 1; }
-    cp "$SRC/tresor.conf" "$WORK/target.conf"
-    sed -i 's/^master_key_file = .*/master_key_file = ""/' "$WORK/target.conf"
-    cat >>"$WORK/target.conf" <<EOF
-[index]
-backend = postgresql
-postgresql = "$TRESOR_TEST_PG"
-[storage]
-backend = s3
-s3_endpoint = "$TRESOR_TEST_S3_ENDPOINT"
-s3_bucket = "$TRESOR_TEST_S3_BUCKET"
-s3_access_key = "$TRESOR_TEST_S3_ACCESS_KEY"
-s3_secret_key = "$TRESOR_TEST_S3_SECRET_KEY"
-EOF
-    CONFIG_ARGS=(--config "$WORK/target.conf")
-    TARGET_KIND="PostgreSQL + S3"
-  else
-    skip --core "PostgreSQL + S3 target: tests/tools/pg_cluster.sh or s3_server.sh missing"
-    finish; exit $?
-  fi
+  source "$ROOT/tests/tools/pg_cluster.sh"
+  source "$ROOT/tests/tools/s3_server.sh"
+  PGDIR=$WORK/pg
+  trap 'pg_stop "$PGDIR" 2>/dev/null; s3_stop "$WORK/s3" 2>/dev/null; cleanup' EXIT
+  pg_start "$PGDIR" >/dev/null || { fail "PostgreSQL starts"; finish; exit 1; }
+  s3_start "$WORK/s3" >/dev/null || { fail "s3rver starts"; finish; exit 1; }
+  printf '%s\n%s\n' "$TRESOR_TEST_S3_ACCESS_KEY" "$TRESOR_TEST_S3_SECRET_KEY" >"$WORK/s3.credentials"
+  chmod 600 "$WORK/s3.credentials"
+  for db in target resumed; do
+    "$PG_BIN/psql" "$TRESOR_TEST_PG" -q -c "CREATE DATABASE $db" >/dev/null ||
+      { fail "database $db created"; finish; exit 1; }
+  done
+  CONFIG_ARGS=(--config "$(target_config target target target)")
+  RESUMED_ARGS=(--config "$(target_config resumed resumed resumed)")
+  TARGET_KIND="PostgreSQL + S3"
+else
+  RESUMED_ARGS=()
 fi
 echo "  target: $TARGET_KIND"
+
+# Usage and clear errors (the migration below is the positive control).
+"$TRESOR" migrate --data "$SRC" >"$WORK/usage.out" 2>&1
+expect_eq "migrate without --to is a usage error (exit 2)" 2 "$?"
+check "the usage error names --to" grep -q -- "--to DIR" "$WORK/usage.out"
+check "migrate --help explains resuming and the untouched source" \
+  bash -c "'$TRESOR' migrate --help | grep -qi 'run the same command' && '$TRESOR' migrate --help | grep -q 'byte for byte'"
+check_fails "migrate from a directory that is no data directory fails" \
+  "$TRESOR" migrate --data "$WORK/nothing" --to "$WORK/never"
+cp "$WORK/check.out" "$WORK/nosource.out"
+check "... and says so" grep -q "is not a Tresor data directory" "$WORK/nosource.out"
+check "... creating nothing" test ! -e "$WORK/never"
 
 # Refused: a target directory that is already a data directory (positive control below:
 # the real migration into a new one succeeds).
@@ -129,14 +171,14 @@ BAD_FILE=$BROKEN/storage/blobs/${BAD_BLOB:0:2}/$BAD_BLOB
 cp "$BAD_FILE" "$WORK/bad.orig"
 printf '\x5a' | dd of="$BAD_FILE" bs=1 seek=1000 conv=notrunc 2>/dev/null
 check_fails "migrate of a source with a damaged object fails" \
-  "$TRESOR" migrate --data "$BROKEN" --to "$WORK/resumed" "${CONFIG_ARGS[@]}"
+  "$TRESOR" migrate --data "$BROKEN" --to "$WORK/resumed" "${RESUMED_ARGS[@]}"
 cp "$WORK/check.out" "$WORK/damaged.out"
 check "the error names the damaged object and says to verify the source" \
   grep -q "source instance $BAD_UID .*tresor verify on the source" "$WORK/damaged.out"
 check "the failed run left its unfinished-migration mark" test -e "$WORK/resumed/migrating"
 cp "$WORK/bad.orig" "$BAD_FILE"
 check "the damaged object is put back" cmp "$WORK/bad.orig" "$BAD_FILE"
-"$TRESOR" migrate --data "$BROKEN" --to "$WORK/resumed" "${CONFIG_ARGS[@]}" >"$WORK/resumed.out" 2>&1
+"$TRESOR" migrate --data "$BROKEN" --to "$WORK/resumed" "${RESUMED_ARGS[@]}" >"$WORK/resumed.out" 2>&1
 expect_eq "the resumed migration completes" 0 "$?"
 RESUMED=$(sed -n 's/^migrate: \([0-9]*\) instance(s) (\([0-9]*\) copied, [0-9]* bytes; \([0-9]*\) already there).*/\2 \3/p' "$WORK/resumed.out")
 expect_eq "resumed: the 64 of the first batch were already there, the other $((TOTAL - 64)) copied" \
@@ -201,6 +243,13 @@ if [ "$TARGET_KIND" = "SQLite + local files" ]; then
     "$(find "$DST/storage/staging" -type f | wc -l)"
   check "the target's blobs are sealed (no DICM magic at offset 128)" bash -c \
     "! find '$DST/storage/blobs' -type f -exec sh -c 'dd if=\"\$1\" bs=1 skip=128 count=4 2>/dev/null | grep -q DICM' _ {} \; -print | grep -q ."
+else
+  expect_eq "the S3 server holds the $TOTAL objects of the target and the resumed target" \
+    "$((2 * TOTAL))" "$(find "$WORK/s3/objects" -path '*/blobs/*' -name '*._S3rver_object' | wc -l)"
+  check "no object on the S3 server holds plaintext DICOM (DICM magic)" bash -c \
+    "! grep -rlq DICM '$WORK/s3/objects'"
+  check "positive control: the source's corpus does hold the DICM magic" \
+    grep -rlq DICM "$CORPUS"
 fi
 
 # --- answers: source and target served in turn ----------------------------------------
