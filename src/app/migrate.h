@@ -49,10 +49,11 @@ using MigrationProgress = std::function<void(const char* phase, uint64_t done, u
 // Copies everything listed above from (source_index, source_blobs) to (target_index,
 // target_blobs). The target's crash recovery (IngestService::Recover) must have run
 // before, so no unconfirmed rows or staged blobs of an interrupted run are left.
-// Errors: kFailedPrecondition-like kConflict when the source has unconfirmed instances
-// (not stopped cleanly) or the target holds different content under a source UID or a
-// different audit trail; kDataLoss when a source blob fails its integrity check (named by
-// SOP Instance UID); the stores' errors otherwise (kIoError, kUnavailable...).
+// Errors: kConflict when the source has unconfirmed instances (not stopped cleanly), or
+// the target holds other content under a source UID, another API token under a source
+// token's name or hash, or another audit trail; kDataLoss when a source blob fails its
+// integrity check (named by SOP Instance UID); the stores' errors otherwise (kIoError,
+// kUnavailable...). What was copied before an error stays; a rerun goes on from there.
 Result<MigrationReport> CopyArchive(store::Index& source_index, store::BlobStore& source_blobs,
                                     store::Index& target_index, store::BlobStore& target_blobs,
                                     const MigrationProgress& progress);
