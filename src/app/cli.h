@@ -58,5 +58,6 @@ int CmdAudit(const Args& a);
 int CmdKeys(const Args& a);    // key_commands.cc
 int CmdVerify(const Args& a);
 int CmdTls(const Args& a);     // tls_commands.cc
+int CmdMigrate(const Args& a);  // migrate_commands.cc
 
 }  // namespace tresor::app

@@ -31,6 +31,7 @@ Commands:
   verify     check that every object decrypts, is intact and is indexed
   keys       show or rotate the master key of encryption at rest
   tls        show or renew the server certificate (DICOM TLS, HTTPS)
+  migrate    copy this archive into a new data directory's backends (PostgreSQL, S3)
 
 Every command takes --data DIR (default: $TRESOR_DATA, else ./var) and
 --master-key FILE (default: keys.master_key_file, else DIR.keys/master.key).
@@ -57,6 +58,34 @@ rewriting the objects (only the key slot in each header); the new key then repla
 old one in the same file and the old wraps are erased. Crash-safe: until every object is
 re-wrapped the new key waits in FILE.new beside the old one, both open every object, and
 running rotate again finishes. The server must be stopped. Back up the new key afterwards.
+)"},
+      {"migrate", R"(Usage: tresor migrate --to DIR [--config FILE] [--target-master-key FILE]
+                      [--data SOURCE] [--master-key FILE]
+
+Copies the archive in SOURCE (an embedded one: its SQLite index and sealed files) into
+a new data directory DIR, whose backends are whatever its configuration selects: FILE
+(e.g. [index] backend = postgresql and [storage] backend = s3, for a cluster), or
+SOURCE's configuration when --config is not given. DIR gets SOURCE's session, audit
+signing and TLS keys (same identity; checkpoints verify with the same public key) and
+its own master key (FILE of --target-master-key, recorded in DIR's tresor.conf; else
+the configured or default DIR.keys/master.key, created if missing): every object is
+decrypted in memory only and sealed again in the target.
+
+Copied: instances (with everything the index holds about them), users, API tokens,
+peers, group rules and study groups, the audit trail with its seq numbers, hashes and
+signed checkpoints, and the forwarding cursors. Not copied: sessions (users sign in
+again). Then verifies the target as 'tresor verify' does (every object present, intact
+and indexed), compares the counts of both sides and verifies the target's audit trail.
+
+SOURCE is only read and stays byte for byte unchanged: stop 'tresor serve' and every
+other command on it first (migrate refuses while SOURCE is in use). DIR must not exist or
+be empty, and its index and blob store must be empty. Shows a progress bar on a
+terminal. Interrupted (Ctrl-C, a crash, a backend that went away)? Run the same command
+again: it resumes (DIR/migrating marks an unfinished migration), copying nothing twice.
+Do not serve DIR before migrate reports "complete".
+Exit status: 0 complete and verified; 1 error; 2 usage error; otherwise 4 (objects
+missing or counts differ), 8 (objects corrupted or the audit trail does not verify),
+16 (orphaned blobs), added up.
 )"},
       {"verify", R"(Usage: tresor verify [--data DIR] [--master-key FILE]
 
@@ -241,5 +270,6 @@ int main(int argc, char** argv) {
   if (cmd == "keys") return CmdKeys(*args);
   if (cmd == "verify") return CmdVerify(*args);
   if (cmd == "tls") return CmdTls(*args);
+  if (cmd == "migrate") return CmdMigrate(*args);
   return CmdCat(*args);
 }

@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -88,6 +89,35 @@ class AuditIndex {
   // Committed without a sync of its own (durable with the next one): a cursor lost in a
   // crash only sends records again, with the seq that identifies them.
   virtual Status SetAuditForwardCursor(const std::string& destination, int64_t seq) = 0;
+
+  // Migration (`tresor migrate`).
+  //
+  // Source: every forwarding destination and its cursor, ordered by destination.
+  // kUnsupported by default (a backend that is never migrated from).
+  virtual Result<std::vector<std::pair<std::string, int64_t>>> ListAuditForwardCursors() {
+    return Status(Code::kUnsupported, "this index cannot be exported (migration source)");
+  }
+  // Target: stores another archive's trail unchanged -- every record with its seq, time,
+  // body, filter columns, prev_hash and hash, and `checkpoints` as signed -- so that the
+  // chain and its signatures verify here as they did there. The records come from
+  // `next_page`, called until it returns an empty page, in ascending seq order; all of
+  // them and the checkpoints are written in ONE transaction, under the lock that
+  // AppendAudit takes: all or nothing, and no append can interleave.
+  //   kConflict: the trail here already holds a record (import only into an empty trail;
+  //              an import that failed left it empty, so it can simply be run again).
+  //   kDataLoss: the records are not one intact chain from seq 1 (seq gapless, each
+  //              prev_hash the hash before it, each hash security::AuditChainHash of its
+  //              seq, time and body), or a checkpoint names a seq/hash not in it.
+  //              Nothing is stored. (Signatures are checked by audit verification.)
+  //   any error of `next_page` is returned as it is, nothing stored.
+  // kUnsupported by default; every backend that can be a migration target implements it.
+  virtual Status ImportAuditTrail(
+      const std::function<Result<std::vector<AuditRow>>()>& next_page,
+      const std::vector<AuditCheckpointRecord>& checkpoints) {
+    (void)next_page;
+    (void)checkpoints;
+    return Status(Code::kUnsupported, "this index cannot import an audit trail");
+  }
 };
 
 }  // namespace tresor::store

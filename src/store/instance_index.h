@@ -144,6 +144,20 @@ class InstanceIndex {
   // What the index holds within `scope` (non-patient objects count only for
   // AccessScope::Everything()).
   virtual Result<IndexStats> Stats(const AccessScope& scope) = 0;
+
+  // Migration source (`tresor migrate`): every instance with everything the index holds
+  // about it, as AddInstances would index it again elsewhere (`blob_name` is its blob in
+  // this archive's store; patient, study and series values as they are now; an empty
+  // metadata_document/frame_layout where none was recorded). One page at a time in the
+  // order the instances were indexed, with the cursor rules of ListInstances. A backend
+  // that is never migrated from may leave it: kUnsupported.
+  virtual Result<std::vector<InstanceRecord>> ExportInstances(int64_t after, size_t limit,
+                                                              int64_t* next) {
+    (void)after;
+    (void)limit;
+    *next = 0;
+    return Status(Code::kUnsupported, "this index cannot be exported (migration source)");
+  }
 };
 
 }  // namespace tresor::store

@@ -44,6 +44,12 @@ struct GroupSummary {
   int64_t studies = 0;
 };
 
+// One study's membership of an access group.
+struct StudyGroupMember {
+  std::string study_uid;
+  std::string group;
+};
+
 // Peers (admission, move destinations) and access group rules and assignments
 // (administration).
 class PolicyIndex {
@@ -68,6 +74,12 @@ class PolicyIndex {
                                      bool member) = 0;
   // Every group that has studies, rules or members, with its number of studies.
   virtual Result<std::vector<GroupSummary>> ListGroups() = 0;
+
+  // Migration source (`tresor migrate`): every study's group memberships, ordered by
+  // study (in the order studies were indexed), then group. kUnsupported by default.
+  virtual Result<std::vector<StudyGroupMember>> ListStudyGroupMembers() {
+    return Status(Code::kUnsupported, "this index cannot be exported (migration source)");
+  }
 };
 
 }  // namespace tresor::store

@@ -1716,4 +1716,156 @@ Status SqliteIndex::SetAuditForwardCursor(const std::string& destination, int64_
   return Status::Ok();
 }
 
+// --- Migration ------------------------------------------------------------------------
+
+Result<std::vector<InstanceRecord>> SqliteIndex::ExportInstances(int64_t after, size_t limit,
+                                                                 int64_t* next) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT i.id, p.patient_id, p.issuer, p.name, p.birth_date, p.sex, st.study_uid, "
+      "st.study_date, st.study_time, st.accession, st.study_id, st.description, st.referring, "
+      "st.institution, se.series_uid, se.modality, se.series_number, se.description, "
+      "se.body_part, i.sop_class, i.sop_uid, i.instance_number, i.transfer_syntax, i.blob, "
+      "i.size, i.sha256, i.source_ae, i.source_peer, i.received_at, m.document, f.layout "
+      "FROM instances i LEFT JOIN series se ON se.id=i.series "
+      "LEFT JOIN studies st ON st.id=se.study LEFT JOIN patients p ON p.id=st.patient "
+      "LEFT JOIN instance_metadata m ON m.instance=i.id "
+      "LEFT JOIN instance_frames f ON f.instance=i.id "
+      "WHERE i.id > ?1 ORDER BY i.id LIMIT ?2"));
+  Use q(*s);
+  q.Bind(1, after);
+  q.Bind(2, static_cast<int64_t>(limit));
+  std::vector<InstanceRecord> out;
+  *next = after;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    *next = q.Int(0);
+    InstanceRecord r;
+    dicom::InstanceAttributes& a = r.attrs;
+    a.patient_id = q.Text(1);
+    a.issuer_of_patient_id = q.Text(2);
+    a.patient_name = q.Text(3);
+    a.patient_birth_date = q.Text(4);
+    a.patient_sex = q.Text(5);
+    a.study_instance_uid = q.Text(6);
+    a.study_date = q.Text(7);
+    a.study_time = q.Text(8);
+    a.accession_number = q.Text(9);
+    a.study_id = q.Text(10);
+    a.study_description = q.Text(11);
+    a.referring_physician_name = q.Text(12);
+    a.institution_name = q.Text(13);
+    a.series_instance_uid = q.Text(14);
+    a.modality = q.Text(15);
+    a.series_number = q.Text(16);
+    a.series_description = q.Text(17);
+    a.body_part_examined = q.Text(18);
+    a.sop_class_uid = q.Text(19);
+    a.sop_instance_uid = q.Text(20);
+    a.instance_number = q.Text(21);
+    r.transfer_syntax_uid = q.Text(22);
+    r.blob_name = q.Text(23);
+    r.blob_size = static_cast<uint64_t>(q.Int(24));
+    r.content_sha256 = q.Text(25);
+    r.source_ae = q.Text(26);
+    r.source_peer = q.Text(27);
+    r.received_at = q.Int(28);
+    if (!q.IsNull(29)) r.metadata_document = q.Blob(29);
+    if (!q.IsNull(30)) r.frame_layout = q.Blob(30);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return reader_->Error("export instances");
+  return out;
+}
+
+Result<std::vector<StudyGroupMember>> SqliteIndex::ListStudyGroupMembers() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT st.study_uid, g.group_name FROM study_groups g JOIN studies st ON st.id=g.study "
+      "ORDER BY st.id, g.group_name"));
+  Use q(*s);
+  std::vector<StudyGroupMember> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back({q.Text(0), q.Text(1)});
+  if (rc != SQLITE_DONE) return reader_->Error("list study groups");
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> SqliteIndex::ListAuditForwardCursors() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT destination, seq FROM audit_forward_cursor ORDER BY destination"));
+  Use q(*s);
+  std::vector<std::pair<std::string, int64_t>> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.emplace_back(q.Text(0), q.Int(1));
+  if (rc != SQLITE_DONE) return reader_->Error("list audit forward cursors");
+  return out;
+}
+
+Status SqliteIndex::ImportAuditTrail(
+    const std::function<Result<std::vector<AuditRow>>()>& next_page,
+    const std::vector<AuditCheckpointRecord>& checkpoints) {
+  // The writer lock: no AppendAudit (or group commit) can interleave with the import.
+  std::lock_guard<std::mutex> lock(write_mu_);
+  Db& d = *writer_;
+  FullSync full_sync(d, options_.sync == SqliteIndexOptions::Sync::kFilesystem);
+  TRESOR_RETURN_IF_ERROR(full_sync.status());
+  Transaction txn(d);
+  TRESOR_RETURN_IF_ERROR(txn.Begin());
+  {
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, d.Get(
+        "SELECT (SELECT count(*) FROM audit_records) + (SELECT count(*) FROM audit_checkpoints)"));
+    Use q(*s);
+    if (q.Step() != SQLITE_ROW) return d.Error("audit trail size");
+    if (q.Int(0) != 0) {
+      return Conflict("the audit trail here is not empty: another trail can only be imported "
+                      "into an archive that has none");
+    }
+  }
+  TRESOR_ASSIGN_OR_RETURN(Stmt* insert, d.Get(
+      "INSERT INTO audit_records(seq,time,event_id,actors,patient_ids,study_uids,body,prev_hash,hash) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"));
+  int64_t expected = 1;
+  std::string prev = security::kAuditGenesisHash;
+  std::map<int64_t, std::string> checkpointed;  // seq -> hash, of the checkpoints' seqs
+  for (const AuditCheckpointRecord& c : checkpoints) checkpointed[c.seq];
+  for (;;) {
+    TRESOR_ASSIGN_OR_RETURN(std::vector<AuditRow> rows, next_page());
+    if (rows.empty()) break;
+    for (const AuditRow& r : rows) {
+      if (r.seq != expected) {
+        return DataLoss("audit import: record " + std::to_string(expected) +
+                        " is missing (next given is " + std::to_string(r.seq) + ")");
+      }
+      if (r.prev_hash != prev ||
+          security::AuditChainHash(prev, r.seq, r.entry.time, r.entry.body) != r.hash) {
+        return DataLoss("audit import: record " + std::to_string(r.seq) +
+                        " does not continue the chain (altered, removed or reordered)");
+      }
+      Use q(*insert);
+      q.Bind(1, r.seq).Bind(2, r.entry.time).Bind(3, r.entry.event_id).Bind(4, r.entry.actors)
+          .Bind(5, r.entry.patient_ids).Bind(6, r.entry.study_uids).Bind(7, r.entry.body)
+          .Bind(8, r.prev_hash).Bind(9, r.hash);
+      if (q.Step() != SQLITE_DONE) return d.Error("audit import");
+      auto it = checkpointed.find(r.seq);
+      if (it != checkpointed.end()) it->second = r.hash;
+      prev = r.hash;
+      ++expected;
+    }
+  }
+  TRESOR_ASSIGN_OR_RETURN(Stmt* put, d.Get(
+      "INSERT INTO audit_checkpoints(seq,hash,time,public_key,signature) VALUES(?1,?2,?3,?4,?5)"));
+  for (const AuditCheckpointRecord& c : checkpoints) {
+    if (c.seq < 1 || c.seq >= expected || checkpointed[c.seq] != c.hash) {
+      return DataLoss("audit import: the checkpoint at seq " + std::to_string(c.seq) +
+                      " does not sign a record of the imported chain");
+    }
+    Use q(*put);
+    q.Bind(1, c.seq).Bind(2, c.hash).Bind(3, c.time).Bind(4, c.public_key).Bind(5, c.signature);
+    if (q.Step() != SQLITE_DONE) return d.Error("audit checkpoint import");
+  }
+  return txn.Commit();
+}
+
 }  // namespace tresor::store

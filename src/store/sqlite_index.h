@@ -113,6 +113,13 @@ class SqliteIndex : public Index {
   Result<std::vector<AuditCheckpointRecord>> ListAuditCheckpoints() override;
   Result<int64_t> AuditForwardCursor(const std::string& destination) override;
   Status SetAuditForwardCursor(const std::string& destination, int64_t seq) override;
+  // Migration (source and target; see the interfaces).
+  Result<std::vector<InstanceRecord>> ExportInstances(int64_t after, size_t limit,
+                                                      int64_t* next) override;
+  Result<std::vector<StudyGroupMember>> ListStudyGroupMembers() override;
+  Result<std::vector<std::pair<std::string, int64_t>>> ListAuditForwardCursors() override;
+  Status ImportAuditTrail(const std::function<Result<std::vector<AuditRow>>()>& next_page,
+                          const std::vector<AuditCheckpointRecord>& checkpoints) override;
 
   // Runs one read-only SQL statement on the reader connection (maintenance and test
   // inspection of the sealed index, which no other tool can read) and returns its rows,
