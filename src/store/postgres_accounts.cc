@@ -1,7 +1,20 @@
-// PostgresIndex: accounts (users, API tokens, sessions), policy (peers, group rules,
+// PostgresIndex: accounts (users, API tokens, sessions, lockout counters), policy (peers, group rules,
 // study groups) and the audit trail.
+//
+// Writes of one statement run on their own (autocommit, durable on return under
+// synchronous_commit=on); writes of several statements run in one transaction
+// (PostgresIndex::Transact). The audit chain is extended under one transaction-level
+// advisory lock shared by every node (AppendAuditInTx).
 #include "store/postgres_index.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "security/access_scope.h"
+#include "security/audit_chain.h"
 #include "store/postgres_connection.h"
 
 namespace tresor::store {
@@ -35,6 +48,14 @@ CREATE TABLE sessions(
   user_name text COLLATE "C" NOT NULL,
   expires_at bigint NOT NULL,
   last_seen bigint NOT NULL);
+-- Lockout counters of the failure back-off (store/account_index.h): opaque byte keys,
+-- wall milliseconds.
+CREATE TABLE lockouts(
+  key bytea PRIMARY KEY,
+  failures integer NOT NULL,
+  not_before bigint NOT NULL,
+  forget_at bigint NOT NULL);
+CREATE INDEX lockouts_forget_at ON lockouts(forget_at);
 CREATE TABLE audit_records(
   seq bigint PRIMARY KEY,
   time bigint NOT NULL,
@@ -56,121 +77,641 @@ CREATE TABLE audit_checkpoints(
 CREATE TABLE audit_forward_cursor(
   destination text COLLATE "C" PRIMARY KEY,
   seq bigint NOT NULL);
+-- The trail is append-only here too: no row of it is ever updated or deleted.
+CREATE FUNCTION tresor_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit records are append-only';
+END
+$$;
+CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records
+  FOR EACH ROW EXECUTE FUNCTION tresor_audit_append_only();
+CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON audit_records
+  FOR EACH STATEMENT EXECUTE FUNCTION tresor_audit_append_only();
 )sql";
 
 }  // namespace pg
+namespace {
 
-Status PostgresIndex::PutPeer(const PeerRecord&) {
-  return Unsupported("index: PutPeer is not implemented on PostgreSQL yet");
+using security::FormatGroupList;
+using security::kAllStudiesGroup;
+using security::ParseGroupList;
+
+// The audit trail's transaction lock (a single-key advisory lock, apart from the
+// schema lock and the per-UID locks of AddInstances): whoever appends holds it from
+// reading the head until its commit, on every node.
+constexpr char kAuditLock[] = "SELECT pg_advisory_xact_lock(1416782708)";
+// Audit rows inserted per multi-row statement (fewer go one statement each).
+constexpr size_t kAuditChunk = 32;
+
+std::vector<std::string> StoredGroups(const std::string& text) {
+  auto groups = ParseGroupList(text);
+  return groups.ok() ? std::move(groups).value() : std::vector<std::string>();
 }
 
-Result<bool> PostgresIndex::RemovePeer(const std::string&) {
-  return Unsupported("index: RemovePeer is not implemented on PostgreSQL yet");
+// Runs one statement and discards its rows.
+Status Run(pg::Connection& c, const std::string& sql, const pg::Params& params, const char* what) {
+  TRESOR_ASSIGN_OR_RETURN(pg::Rows rows, c.Query(sql, params, what));
+  (void)rows;
+  return Status::Ok();
+}
+
+constexpr char kAuditColumns[] =
+    "seq, time, event_id, actors, patient_ids, study_uids, body, prev_hash, hash";
+
+AuditRow ReadAuditRow(const pg::Rows& r, int i) {
+  AuditRow row;
+  row.seq = r.Int(i, 0);
+  row.entry.time = r.Int(i, 1);
+  row.entry.event_id = r.Text(i, 2);
+  row.entry.actors = r.Text(i, 3);
+  row.entry.patient_ids = r.Text(i, 4);
+  row.entry.study_uids = r.Text(i, 5);
+  row.entry.body = r.Text(i, 6);
+  row.prev_hash = r.Text(i, 7);
+  row.hash = r.Text(i, 8);
+  return row;
+}
+
+// "INSERT INTO audit_records(...) VALUES($1..$9), ($10..$18), ..." for `rows` rows.
+std::string AuditInsert(size_t rows) {
+  std::string sql = std::string("INSERT INTO audit_records(") + kAuditColumns + ") VALUES";
+  int n = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    sql += r == 0 ? "(" : ",(";
+    for (int c = 0; c < 9; ++c) {
+      if (c > 0) sql += ",";
+      sql += "$" + std::to_string(++n);
+    }
+    sql += ")";
+  }
+  return sql;
+}
+
+GroupRule::Kind RuleKind(const std::string& kind) {
+  if (kind == "institution") return GroupRule::Kind::kInstitution;
+  if (kind == "issuer") return GroupRule::Kind::kIssuer;
+  return GroupRule::Kind::kPeer;
+}
+
+}  // namespace
+
+// ---- peers ----
+
+Status PostgresIndex::PutPeer(const PeerRecord& peer) {
+  pg::Params p;
+  p.Text(peer.name).Text(peer.ae_title).Text(peer.host).Int(peer.port).Text(peer.services)
+      .Text(peer.certificate_sha256).Bool(peer.require_identity).Text(FormatGroupList(peer.groups));
+  return Read([&](pg::Connection& c) {
+    return Run(c,
+               "INSERT INTO peers(name, ae_title, host, port, services, certificate_sha256, "
+               "require_identity, groups) VALUES($1,$2,$3,$4,$5,$6,$7,$8) "
+               "ON CONFLICT (name) DO UPDATE SET ae_title=excluded.ae_title, host=excluded.host, "
+               "port=excluded.port, services=excluded.services, "
+               "certificate_sha256=excluded.certificate_sha256, "
+               "require_identity=excluded.require_identity, groups=excluded.groups",
+               p, "put peer");
+  });
+}
+
+Result<bool> PostgresIndex::RemovePeer(const std::string& name) {
+  bool removed = false;
+  pg::Params p;
+  p.Text(name);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query("DELETE FROM peers WHERE name=$1", p, "remove peer"));
+    removed = r.Affected() > 0;
+    return Status::Ok();
+  }));
+  return removed;
 }
 
 Result<std::vector<PeerRecord>> PostgresIndex::ListPeers() {
-  return Unsupported("index: ListPeers is not implemented on PostgreSQL yet");
+  std::vector<PeerRecord> out;
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT name, ae_title, host, port, services, certificate_sha256, require_identity, groups "
+        "FROM peers ORDER BY name", "list peers"));
+    for (int i = 0; i < r.size(); ++i) {
+      PeerRecord peer;
+      peer.name = r.Text(i, 0);
+      peer.ae_title = r.Text(i, 1);
+      peer.host = r.Text(i, 2);
+      peer.port = static_cast<int>(r.Int(i, 3));
+      peer.services = r.Text(i, 4);
+      peer.certificate_sha256 = r.Text(i, 5);
+      peer.require_identity = r.Bool(i, 6);
+      peer.groups = StoredGroups(r.Text(i, 7));
+      out.push_back(std::move(peer));
+    }
+    return Status::Ok();
+  }));
+  return out;
 }
 
-Result<int64_t> PostgresIndex::PutGroupRule(const GroupRule&) {
-  return Unsupported("index: PutGroupRule is not implemented on PostgreSQL yet");
+// ---- access group rules and study groups ----
+
+Result<int64_t> PostgresIndex::PutGroupRule(const GroupRule& rule) {
+  const std::string kind = GroupRuleKindName(rule.kind);
+  // The studies already archived that the rule would have assigned at store time (by
+  // their first instance, as AddInstances does).
+  const char* apply = nullptr;
+  switch (rule.kind) {
+    case GroupRule::Kind::kPeer:
+      apply = "INSERT INTO study_groups(study, group_name) SELECT f.study, $2 FROM "
+              "(SELECT DISTINCT ON (se.study) se.study AS study, i.source_peer AS peer "
+              "FROM instances i JOIN series se ON se.id = i.series ORDER BY se.study, i.id) f "
+              "WHERE f.peer = $1 ON CONFLICT DO NOTHING";
+      break;
+    case GroupRule::Kind::kInstitution:
+      apply = "INSERT INTO study_groups(study, group_name) SELECT id, $2 FROM studies "
+              "WHERE institution = $1 ON CONFLICT DO NOTHING";
+      break;
+    case GroupRule::Kind::kIssuer:
+      apply = "INSERT INTO study_groups(study, group_name) SELECT s.id, $2 FROM studies s "
+              "JOIN patients p ON p.id = s.patient WHERE p.issuer = $1 ON CONFLICT DO NOTHING";
+      break;
+  }
+  int64_t added = 0;
+  TRESOR_RETURN_IF_ERROR(Transact([&](pg::Connection& c) -> Status {
+    added = 0;
+    // Stores on every node wait while the rule is added and applied (SHARE conflicts
+    // with their inserts), and this waits for the stores in progress: a study stored
+    // concurrently is either seen here or sees the rule, never neither.
+    TRESOR_RETURN_IF_ERROR(c.Exec("LOCK TABLE instances IN SHARE MODE"));
+    pg::Params p;
+    p.Text(kind).Text(rule.value).Text(rule.group);
+    TRESOR_RETURN_IF_ERROR(Run(c,
+        "INSERT INTO group_rules(kind, value, group_name) VALUES($1,$2,$3) ON CONFLICT DO NOTHING",
+        p, "put group rule"));
+    pg::Params a;
+    a.Text(rule.value).Text(rule.group);
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(apply, a, "apply group rule"));
+    added = r.Affected();
+    return Status::Ok();
+  }));
+  return added;
 }
 
-Result<bool> PostgresIndex::RemoveGroupRule(const GroupRule&) {
-  return Unsupported("index: RemoveGroupRule is not implemented on PostgreSQL yet");
+Result<bool> PostgresIndex::RemoveGroupRule(const GroupRule& rule) {
+  bool removed = false;
+  pg::Params p;
+  p.Text(GroupRuleKindName(rule.kind)).Text(rule.value).Text(rule.group);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "DELETE FROM group_rules WHERE kind=$1 AND value=$2 AND group_name=$3", p, "remove group rule"));
+    removed = r.Affected() > 0;
+    return Status::Ok();
+  }));
+  return removed;
 }
 
 Result<std::vector<GroupRule>> PostgresIndex::ListGroupRules() {
-  return Unsupported("index: ListGroupRules is not implemented on PostgreSQL yet");
+  std::vector<GroupRule> out;
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT group_name, kind, value FROM group_rules ORDER BY group_name, kind, value",
+        "list group rules"));
+    for (int i = 0; i < r.size(); ++i) out.push_back({r.Text(i, 0), RuleKind(r.Text(i, 1)), r.Text(i, 2)});
+    return Status::Ok();
+  }));
+  return out;
 }
 
-Result<bool> PostgresIndex::SetStudyGroup(const std::string&, const std::string&, bool) {
-  return Unsupported("index: SetStudyGroup is not implemented on PostgreSQL yet");
+Result<bool> PostgresIndex::SetStudyGroup(const std::string& group, const std::string& study_uid,
+                                          bool member) {
+  bool exists = false;
+  pg::Params p;
+  p.Text(study_uid).Text(group);
+  TRESOR_RETURN_IF_ERROR(Transact([&](pg::Connection& c) -> Status {
+    pg::Params uid;
+    uid.Text(study_uid);
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows found,
+                            c.Query("SELECT id FROM studies WHERE study_uid=$1", uid, "study lookup"));
+    exists = found.size() > 0;
+    if (!exists) return Status::Ok();
+    return Run(c,
+               member ? "INSERT INTO study_groups(study, group_name) "
+                        "SELECT id, $2 FROM studies WHERE study_uid=$1 ON CONFLICT DO NOTHING"
+                      : "DELETE FROM study_groups WHERE group_name=$2 AND study="
+                        "(SELECT id FROM studies WHERE study_uid=$1)",
+               p, "set study group");
+  }));
+  return exists;
 }
 
 Result<std::vector<GroupSummary>> PostgresIndex::ListGroups() {
-  return Unsupported("index: ListGroups is not implemented on PostgreSQL yet");
+  // Member groups live in comma lists: collect them here, count studies in SQL.
+  TRESOR_ASSIGN_OR_RETURN(std::vector<PeerRecord> peers, ListPeers());
+  TRESOR_ASSIGN_OR_RETURN(std::vector<UserRecord> users, ListUsers());
+  std::map<std::string, int64_t> counts;
+  for (const auto& peer : peers) {
+    for (const auto& g : peer.groups) counts[g];
+  }
+  for (const auto& user : users) {
+    for (const auto& g : user.groups) counts[g];
+  }
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT group_name, count(*) FROM study_groups GROUP BY group_name "
+        "UNION ALL SELECT DISTINCT group_name, 0 FROM group_rules", "list groups"));
+    for (int i = 0; i < r.size(); ++i) counts[r.Text(i, 0)] += r.Int(i, 1);
+    return Status::Ok();
+  }));
+  counts.erase(kAllStudiesGroup);
+  std::vector<GroupSummary> out;
+  for (const auto& [name, n] : counts) out.push_back({name, n});
+  return out;
 }
 
-Status PostgresIndex::PutUser(const UserRecord&) {
-  return Unsupported("index: PutUser is not implemented on PostgreSQL yet");
+// ---- users, API tokens, sessions ----
+
+Status PostgresIndex::PutUser(const UserRecord& user) {
+  pg::Params p;
+  p.Text(user.name).Text(user.password_hash).Text(user.role).Bool(user.disabled)
+      .Text(FormatGroupList(user.groups));
+  return Read([&](pg::Connection& c) {
+    return Run(c,
+               "INSERT INTO users(name, password_hash, role, disabled, groups) VALUES($1,$2,$3,$4,$5) "
+               "ON CONFLICT (name) DO UPDATE SET password_hash=excluded.password_hash, "
+               "role=excluded.role, disabled=excluded.disabled, groups=excluded.groups",
+               p, "put user");
+  });
 }
 
-Result<std::optional<UserRecord>> PostgresIndex::FindUser(const std::string&) {
-  return Unsupported("index: FindUser is not implemented on PostgreSQL yet");
+namespace {
+UserRecord ReadUser(const pg::Rows& r, int i) {
+  UserRecord u;
+  u.name = r.Text(i, 0);
+  u.password_hash = r.Text(i, 1);
+  u.role = r.Text(i, 2);
+  u.disabled = r.Bool(i, 3);
+  u.groups = StoredGroups(r.Text(i, 4));
+  return u;
+}
+ApiTokenRecord ReadToken(const pg::Rows& r, int i) {
+  return {r.Text(i, 0), r.Text(i, 1), r.Text(i, 2), r.Int(i, 3)};
+}
+}  // namespace
+
+Result<std::optional<UserRecord>> PostgresIndex::FindUser(const std::string& name) {
+  std::optional<UserRecord> out;
+  pg::Params p;
+  p.Text(name);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT name, password_hash, role, disabled, groups FROM users WHERE name=$1", p, "find user"));
+    if (r.size() > 0) out = ReadUser(r, 0);
+    return Status::Ok();
+  }));
+  return out;
 }
 
 Result<std::vector<UserRecord>> PostgresIndex::ListUsers() {
-  return Unsupported("index: ListUsers is not implemented on PostgreSQL yet");
+  std::vector<UserRecord> out;
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT name, password_hash, role, disabled, groups FROM users ORDER BY name", "list users"));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadUser(r, i));
+    return Status::Ok();
+  }));
+  return out;
 }
 
-Status PostgresIndex::PutApiToken(const ApiTokenRecord&) {
-  return Unsupported("index: PutApiToken is not implemented on PostgreSQL yet");
+Status PostgresIndex::PutApiToken(const ApiTokenRecord& token) {
+  pg::Params p;
+  p.Text(token.name).Text(token.user).Text(token.token_sha256).Int(token.expires_at);
+  return Read([&](pg::Connection& c) -> Status {
+    Status s = Run(c,
+                   "INSERT INTO api_tokens(name, user_name, token_sha256, expires_at) VALUES($1,$2,$3,$4)",
+                   p, "put token");
+    if (!s.ok() && c.last_sqlstate() == pg::kUniqueViolation) {
+      return Status(Code::kAlreadyExists, "a token with this name exists");
+    }
+    return s;
+  });
 }
 
-Result<std::optional<ApiTokenRecord>> PostgresIndex::FindApiToken(const std::string&) {
-  return Unsupported("index: FindApiToken is not implemented on PostgreSQL yet");
+Result<std::optional<ApiTokenRecord>> PostgresIndex::FindApiToken(const std::string& token_sha256) {
+  std::optional<ApiTokenRecord> out;
+  pg::Params p;
+  p.Text(token_sha256);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT name, user_name, token_sha256, expires_at FROM api_tokens WHERE token_sha256=$1", p,
+        "find token"));
+    if (r.size() > 0) out = ReadToken(r, 0);
+    return Status::Ok();
+  }));
+  return out;
 }
 
 Result<std::vector<ApiTokenRecord>> PostgresIndex::ListApiTokens() {
-  return Unsupported("index: ListApiTokens is not implemented on PostgreSQL yet");
+  std::vector<ApiTokenRecord> out;
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT name, user_name, token_sha256, expires_at FROM api_tokens ORDER BY name", "list tokens"));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadToken(r, i));
+    return Status::Ok();
+  }));
+  return out;
 }
 
-Result<bool> PostgresIndex::RemoveApiToken(const std::string&) {
-  return Unsupported("index: RemoveApiToken is not implemented on PostgreSQL yet");
+Result<bool> PostgresIndex::RemoveApiToken(const std::string& name) {
+  bool removed = false;
+  pg::Params p;
+  p.Text(name);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query("DELETE FROM api_tokens WHERE name=$1", p, "remove token"));
+    removed = r.Affected() > 0;
+    return Status::Ok();
+  }));
+  return removed;
 }
 
-Status PostgresIndex::PutSession(const SessionRecord&) {
-  return Unsupported("index: PutSession is not implemented on PostgreSQL yet");
+Status PostgresIndex::PutSession(const SessionRecord& session) {
+  return Transact([&](pg::Connection& c) -> Status {
+    pg::Params purge;
+    purge.Int(session.last_seen);
+    TRESOR_RETURN_IF_ERROR(Run(c, "DELETE FROM sessions WHERE expires_at < $1", purge, "purge sessions"));
+    pg::Params p;
+    p.Text(session.id).Text(session.user).Int(session.expires_at).Int(session.last_seen);
+    return Run(c,
+               "INSERT INTO sessions(id, user_name, expires_at, last_seen) VALUES($1,$2,$3,$4) "
+               "ON CONFLICT (id) DO UPDATE SET user_name=excluded.user_name, "
+               "expires_at=excluded.expires_at, last_seen=excluded.last_seen",
+               p, "put session");
+  });
 }
 
-Result<std::optional<SessionRecord>> PostgresIndex::FindSession(const std::string&) {
-  return Unsupported("index: FindSession is not implemented on PostgreSQL yet");
+Result<std::optional<SessionRecord>> PostgresIndex::FindSession(const std::string& id) {
+  std::optional<SessionRecord> out;
+  pg::Params p;
+  p.Text(id);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT id, user_name, expires_at, last_seen FROM sessions WHERE id=$1", p, "find session"));
+    if (r.size() > 0) out = SessionRecord{r.Text(0, 0), r.Text(0, 1), r.Int(0, 2), r.Int(0, 3)};
+    return Status::Ok();
+  }));
+  return out;
 }
 
-Status PostgresIndex::TouchSession(const std::string&, int64_t) {
-  return Unsupported("index: TouchSession is not implemented on PostgreSQL yet");
+Status PostgresIndex::TouchSession(const std::string& id, int64_t last_seen) {
+  pg::Params p;
+  p.Text(id).Int(last_seen);
+  // Never moves last_seen back: several nodes touching one session in any order.
+  return Read([&](pg::Connection& c) {
+    return Run(c, "UPDATE sessions SET last_seen=GREATEST(last_seen, $2) WHERE id=$1", p,
+               "touch session");
+  });
 }
 
-Result<bool> PostgresIndex::RemoveSession(const std::string&) {
-  return Unsupported("index: RemoveSession is not implemented on PostgreSQL yet");
+Result<bool> PostgresIndex::RemoveSession(const std::string& id) {
+  bool removed = false;
+  pg::Params p;
+  p.Text(id);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query("DELETE FROM sessions WHERE id=$1", p, "remove session"));
+    removed = r.Affected() > 0;
+    return Status::Ok();
+  }));
+  return removed;
 }
 
-Status PostgresIndex::AppendAudit(const std::vector<AuditEntry>&) {
-  return Unsupported("index: AppendAudit is not implemented on PostgreSQL yet");
+// ---- lockout counters ----
+
+namespace {
+
+constexpr size_t kMaxLockoutKey = 4096;
+
+// Updates of one key are serialized across nodes by a transaction-level advisory lock
+// on (this class, a hash of the key): a key without a record has no row to lock. Keys
+// whose hashes collide only wait for each other.
+constexpr int32_t kLockoutLockClass = 1416782709;
+
+int32_t LockoutKeyHash(const std::string& key) {
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return static_cast<int32_t>(h);
 }
 
-Result<std::vector<AuditRow>> PostgresIndex::ListAudit(const AuditFilter&) {
-  return Unsupported("index: ListAudit is not implemented on PostgreSQL yet");
+}  // namespace
+
+Result<std::optional<LockoutRecord>> PostgresIndex::FindLockout(const std::string& key, int64_t now_ms) {
+  if (key.size() > kMaxLockoutKey) return InvalidArgument("lockout key too long");
+  std::optional<LockoutRecord> out;
+  pg::Params p;
+  p.Bytes(key).Int(now_ms);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT failures, not_before, forget_at FROM lockouts WHERE key=$1 AND forget_at > $2", p,
+        "find lockout"));
+    if (r.size() > 0) out = LockoutRecord{static_cast<int>(r.Int(0, 0)), r.Int(0, 1), r.Int(0, 2)};
+    return Status::Ok();
+  }));
+  return out;
 }
 
-Result<std::vector<AuditRow>> PostgresIndex::ReadAuditChain(int64_t, size_t) {
-  return Unsupported("index: ReadAuditChain is not implemented on PostgreSQL yet");
+Result<LockoutRecord> PostgresIndex::UpdateLockout(const std::string& key, int64_t now_ms,
+                                                   const LockoutUpdate& update) {
+  if (key.size() > kMaxLockoutKey) return InvalidArgument("lockout key too long");
+  LockoutRecord next;
+  TRESOR_RETURN_IF_ERROR(Transact([&](pg::Connection& c) -> Status {
+    pg::Params lock;
+    lock.Int(kLockoutLockClass).Int(LockoutKeyHash(key));
+    TRESOR_RETURN_IF_ERROR(
+        Run(c, "SELECT pg_advisory_xact_lock($1::integer, $2::integer)", lock, "lockout lock"));
+    pg::Params now;
+    now.Int(now_ms);
+    TRESOR_RETURN_IF_ERROR(Run(c, "DELETE FROM lockouts WHERE forget_at <= $1", now, "purge lockouts"));
+    pg::Params k;
+    k.Bytes(key);
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT failures, not_before, forget_at FROM lockouts WHERE key=$1", k, "read lockout"));
+    std::optional<LockoutRecord> current;
+    if (r.size() > 0) {
+      current = LockoutRecord{static_cast<int>(r.Int(0, 0)), r.Int(0, 1), r.Int(0, 2)};
+    } else {
+      // A new key: make room beyond the cap, dropping what would be forgotten soonest.
+      pg::Params cap;
+      cap.Int(static_cast<int64_t>(kMaxLockouts));
+      TRESOR_RETURN_IF_ERROR(Run(c,
+          "DELETE FROM lockouts WHERE key IN (SELECT key FROM lockouts ORDER BY forget_at "
+          "LIMIT GREATEST(0, (SELECT count(*) FROM lockouts) - $1 + 1))",
+          cap, "bound lockouts"));
+    }
+    next = update(current);
+    pg::Params put;
+    put.Bytes(key).Int(next.failures).Int(next.not_before_ms).Int(next.forget_at_ms);
+    return Run(c,
+               "INSERT INTO lockouts(key, failures, not_before, forget_at) VALUES($1,$2,$3,$4) "
+               "ON CONFLICT (key) DO UPDATE SET failures=excluded.failures, "
+               "not_before=excluded.not_before, forget_at=excluded.forget_at",
+               put, "put lockout");
+  }));
+  return next;
+}
+
+Status PostgresIndex::RemoveLockout(const std::string& key) {
+  if (key.size() > kMaxLockoutKey) return InvalidArgument("lockout key too long");
+  pg::Params p;
+  p.Bytes(key);
+  return Read([&](pg::Connection& c) { return Run(c, "DELETE FROM lockouts WHERE key=$1", p, "remove lockout"); });
+}
+
+// ---- the audit trail ----
+
+Status PostgresIndex::AppendAuditInTx(pg::Connection& c, const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return Status::Ok();
+  // Held until this transaction ends: no other transaction, on any node, reads the head
+  // or appends before this one has committed or rolled back.
+  TRESOR_RETURN_IF_ERROR(Run(c, kAuditLock, pg::Params(), "audit lock"));
+  // A statement after the lock: under READ COMMITTED it sees every append committed
+  // before the lock was granted.
+  TRESOR_ASSIGN_OR_RETURN(pg::Rows head,
+                          c.Query("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1",
+                                  "audit head"));
+  int64_t seq = 0;
+  std::string prev = security::kAuditGenesisHash;
+  if (head.size() > 0) {
+    seq = head.Int(0, 0);
+    prev = head.Text(0, 1);
+  }
+  static const std::string kChunkInsert = AuditInsert(kAuditChunk);
+  static const std::string kOneInsert = AuditInsert(1);
+  size_t i = 0;
+  while (i < entries.size()) {
+    const size_t rows = entries.size() - i >= kAuditChunk ? kAuditChunk : 1;
+    pg::Params p;
+    for (size_t k = 0; k < rows; ++k, ++i) {
+      const AuditEntry& e = entries[i];
+      ++seq;
+      std::string hash = security::AuditChainHash(prev, seq, e.time, e.body);
+      p.Int(seq).Int(e.time).Text(e.event_id).Text(e.actors).Text(e.patient_ids).Text(e.study_uids)
+          .Text(e.body).Text(prev).Text(hash);
+      prev = std::move(hash);
+    }
+    TRESOR_RETURN_IF_ERROR(Run(c, rows == kAuditChunk ? kChunkInsert : kOneInsert, p, "audit insert"));
+  }
+  return Status::Ok();
+}
+
+Status PostgresIndex::AppendAudit(const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return Status::Ok();
+  return Transact([&](pg::Connection& c) { return AppendAuditInTx(c, entries); });
+}
+
+Result<std::vector<AuditRow>> PostgresIndex::ListAudit(const AuditFilter& f) {
+  pg::Params p;
+  if (f.from_time) {
+    p.Int(*f.from_time);
+  } else {
+    p.Null();
+  }
+  if (f.to_time) {
+    p.Int(*f.to_time);
+  } else {
+    p.Null();
+  }
+  p.Text(f.event_id).Text(f.actor).Text(f.patient_id).Text(f.study_uid);
+  p.Int(static_cast<int64_t>(std::min<size_t>(f.limit, size_t{1} << 20) + 1));
+  p.Int(static_cast<int64_t>(std::min<size_t>(f.offset, size_t{1} << 62)));
+  std::vector<AuditRow> out;
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        std::string("SELECT ") + kAuditColumns +
+            " FROM audit_records WHERE ($1::bigint IS NULL OR time >= $1) "
+            "AND ($2::bigint IS NULL OR time <= $2) AND ($3::text = '' OR event_id = $3) "
+            "AND ($4::text = '' OR strpos(actors, chr(10) || $4 || chr(10)) > 0) "
+            "AND ($5::text = '' OR strpos(patient_ids, chr(10) || $5 || chr(10)) > 0) "
+            "AND ($6::text = '' OR strpos(study_uids, chr(10) || $6 || chr(10)) > 0) "
+            "ORDER BY seq LIMIT $7 OFFSET $8",
+        p, "list audit"));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadAuditRow(r, i));
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<std::vector<AuditRow>> PostgresIndex::ReadAuditChain(int64_t after_seq, size_t max) {
+  pg::Params p;
+  p.Int(after_seq).Int(static_cast<int64_t>(std::min<size_t>(max, size_t{1} << 30)));
+  std::vector<AuditRow> out;
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        std::string("SELECT ") + kAuditColumns +
+            " FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2",
+        p, "read audit chain"));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadAuditRow(r, i));
+    return Status::Ok();
+  }));
+  return out;
 }
 
 Result<std::optional<AuditRow>> PostgresIndex::AuditHead() {
-  return Unsupported("index: AuditHead is not implemented on PostgreSQL yet");
+  std::optional<AuditRow> out;
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        std::string("SELECT ") + kAuditColumns + " FROM audit_records ORDER BY seq DESC LIMIT 1",
+        "audit head"));
+    if (r.size() > 0) out = ReadAuditRow(r, 0);
+    return Status::Ok();
+  }));
+  return out;
 }
 
-Status PostgresIndex::PutAuditCheckpoint(const AuditCheckpointRecord&) {
-  return Unsupported("index: PutAuditCheckpoint is not implemented on PostgreSQL yet");
+Status PostgresIndex::PutAuditCheckpoint(const AuditCheckpointRecord& checkpoint) {
+  pg::Params p;
+  p.Int(checkpoint.seq).Text(checkpoint.hash).Int(checkpoint.time).Text(checkpoint.public_key)
+      .Text(checkpoint.signature);
+  return Read([&](pg::Connection& c) {
+    return Run(c,
+               "INSERT INTO audit_checkpoints(seq, hash, time, public_key, signature) "
+               "VALUES($1,$2,$3,$4,$5)",
+               p, "put audit checkpoint");
+  });
 }
 
 Result<std::vector<AuditCheckpointRecord>> PostgresIndex::ListAuditCheckpoints() {
-  return Unsupported("index: ListAuditCheckpoints is not implemented on PostgreSQL yet");
+  std::vector<AuditCheckpointRecord> out;
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT seq, hash, time, public_key, signature FROM audit_checkpoints ORDER BY seq, id",
+        "list audit checkpoints"));
+    for (int i = 0; i < r.size(); ++i) {
+      out.push_back({r.Int(i, 0), r.Text(i, 1), r.Int(i, 2), r.Text(i, 3), r.Text(i, 4)});
+    }
+    return Status::Ok();
+  }));
+  return out;
 }
 
-Result<int64_t> PostgresIndex::AuditForwardCursor(const std::string&) {
-  return Unsupported("index: AuditForwardCursor is not implemented on PostgreSQL yet");
+Result<int64_t> PostgresIndex::AuditForwardCursor(const std::string& destination) {
+  int64_t seq = 0;
+  pg::Params p;
+  p.Text(destination);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT seq FROM audit_forward_cursor WHERE destination=$1", p, "audit forward cursor"));
+    if (r.size() > 0) seq = r.Int(0, 0);
+    return Status::Ok();
+  }));
+  return seq;
 }
 
-Status PostgresIndex::SetAuditForwardCursor(const std::string&, int64_t) {
-  return Unsupported("index: SetAuditForwardCursor is not implemented on PostgreSQL yet");
-}
-
-Status PostgresIndex::AppendAuditInTx(pg::Connection&, const std::vector<AuditEntry>& entries) {
-  if (entries.empty()) return Status::Ok();
-  return Unsupported("index: AppendAuditInTx is not implemented on PostgreSQL yet");
+Status PostgresIndex::SetAuditForwardCursor(const std::string& destination, int64_t seq) {
+  pg::Params p;
+  p.Text(destination).Int(seq);
+  return Read([&](pg::Connection& c) {
+    return Run(c,
+               "INSERT INTO audit_forward_cursor(destination, seq) VALUES($1,$2) "
+               "ON CONFLICT (destination) DO UPDATE SET "
+               "seq=GREATEST(audit_forward_cursor.seq, excluded.seq)",
+               p, "set audit forward cursor");
+  });
 }
 
 }  // namespace tresor::store

@@ -123,6 +123,10 @@ class PostgresIndex : public Index {
   Result<std::optional<SessionRecord>> FindSession(const std::string& id) override;
   Status TouchSession(const std::string& id, int64_t last_seen) override;
   Result<bool> RemoveSession(const std::string& id) override;
+  Result<std::optional<LockoutRecord>> FindLockout(const std::string& key, int64_t now_ms) override;
+  Result<LockoutRecord> UpdateLockout(const std::string& key, int64_t now_ms,
+                                      const LockoutUpdate& update) override;
+  Status RemoveLockout(const std::string& key) override;
 
   // AuditIndex (postgres_accounts.cc)
   Status AppendAudit(const std::vector<AuditEntry>& entries) override;

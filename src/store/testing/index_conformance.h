@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,9 @@ struct IndexBackend {
   // Creates the fresh database; an error fails the test (never skips it).
   std::function<Result<std::unique_ptr<IndexFactory>>()> make;
 };
+
+// gtest prints a test's parameter: the backend's name.
+inline void PrintTo(const IndexBackend& backend, std::ostream* os) { *os << backend.name; }
 
 inline std::string IndexBackendName(const ::testing::TestParamInfo<IndexBackend>& info) {
   return info.param.name;
