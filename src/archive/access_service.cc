@@ -48,6 +48,38 @@ const char* VerdictName(security::Verdict v) {
   return "?";
 }
 
+// The failure back-off's state in the account index, so that every node sharing the
+// index counts the same failures and honours the same back-offs.
+class IndexLockouts final : public security::ThrottleStore {
+ public:
+  explicit IndexLockouts(store::AccountIndex& index) : index_(index) {}
+
+  Result<std::optional<security::ThrottleEntry>> Find(const std::string& key, int64_t now_ms) override {
+    TRESOR_ASSIGN_OR_RETURN(std::optional<store::LockoutRecord> r, index_.FindLockout(key, now_ms));
+    if (!r) return std::optional<security::ThrottleEntry>();
+    return std::optional<security::ThrottleEntry>(ToEntry(*r));
+  }
+  Result<security::ThrottleEntry> Apply(const std::string& key, int64_t now_ms,
+                                        const Update& update) override {
+    TRESOR_ASSIGN_OR_RETURN(
+        store::LockoutRecord r,
+        index_.UpdateLockout(key, now_ms, [&update](const std::optional<store::LockoutRecord>& current) {
+          std::optional<security::ThrottleEntry> entry;
+          if (current) entry = ToEntry(*current);
+          const security::ThrottleEntry next = update(entry);
+          return store::LockoutRecord{next.failures, next.not_before_ms, next.forget_at_ms};
+        }));
+    return ToEntry(r);
+  }
+  Status Remove(const std::string& key) override { return index_.RemoveLockout(key); }
+
+ private:
+  static security::ThrottleEntry ToEntry(const store::LockoutRecord& r) {
+    return {r.failures, r.not_before_ms, r.forget_at_ms};
+  }
+  store::AccountIndex& index_;
+};
+
 }  // namespace
 
 AccessService::AccessService(store::AccountIndex& accounts, store::PolicyIndex& policy,
@@ -56,7 +88,8 @@ AccessService::AccessService(store::AccountIndex& accounts, store::PolicyIndex& 
       policy_(policy),
       options_(std::move(options)),
       clock_(clock),
-      failures_(BackoffOf(options_), clock),
+      lockouts_(std::make_unique<IndexLockouts>(accounts)),
+      failures_(BackoffOf(options_), clock, *lockouts_),
       audit_(audit) {}
 
 Status AccessService::Audit(const Principal& who, AuditEventId id, AuditEventType type, int outcome,
@@ -80,9 +113,19 @@ void AccessService::RecordFailure(const std::string& source, const std::string& 
   }
 }
 
+bool AccessService::BearerAlert(const std::string& source) {
+  Result<bool> alert = failures_.BearerRejected(source);
+  if (alert.ok()) return *alert;
+  // Only the alert is lost: an invalid token is refused whatever the counter says.
+  TRESOR_LOG(kWarn) << "invalid bearer token from " << source << " not counted: "
+                    << alert.status().ToString();
+  return false;
+}
+
 Result<std::string> AccessService::Login(const std::string& user, const std::string& password,
                                          const std::string& source) {
-  if (int wait = failures_.SignInWait(user, source); wait > 0) {
+  TRESOR_ASSIGN_OR_RETURN(const int wait, failures_.SignInWait(user, source));
+  if (wait > 0) {
     TRESOR_LOG(kWarn) << "security event: sign-in for user '" << user << "' from " << source
                       << " refused unchecked (back-off, " << wait << " s left)";
     TRESOR_RETURN_IF_ERROR(Audit(Anonymous(user, "", source), AuditEventId::kSecurityAlert,
@@ -99,7 +142,7 @@ Result<std::string> AccessService::Login(const std::string& user, const std::str
   }();
   bool ok = security::VerifyPassword(password, record ? record->password_hash : kDummy);
   if (!record || !ok || record->disabled) {
-    const int backoff = failures_.SignInFailed(user, source);
+    TRESOR_ASSIGN_OR_RETURN(const int backoff, failures_.SignInFailed(user, source));
     RecordFailure(source, "failed sign-in for user '" + user + "'", backoff);
     TRESOR_RETURN_IF_ERROR(Audit(Anonymous(user, "", source), AuditEventId::kUserAuthentication,
                                  AuditEventType::kLogin, kAuditMinorFailure,
@@ -113,7 +156,9 @@ Result<std::string> AccessService::Login(const std::string& user, const std::str
     }
     return Status(Code::kUnauthenticated, "invalid user name or password");
   }
-  failures_.SignInSucceeded(user, source);
+  if (Status cleared = failures_.SignInSucceeded(user, source); !cleared.ok()) {
+    TRESOR_LOG(kWarn) << "sign-in failures of user '" << user << "' not cleared: " << cleared.ToString();
+  }
   int64_t now = clock_.WallSeconds();
   security::TokenClaims claims{record->name, record->role, now,
                                now + 60 * static_cast<int64_t>(options_.session_max_minutes),
@@ -161,7 +206,7 @@ Result<Principal> AccessService::Authenticate(const std::string& bearer, const s
   // Valid credentials are never refused here, whatever else came from `source`.
   auto invalid = [&] {
     RecordFailure(source, "invalid bearer token", 0);
-    if (failures_.BearerRejected(source)) {
+    if (BearerAlert(source)) {
       TRESOR_LOG(kError) << "SECURITY ALERT: repeated invalid bearer tokens from " << source;
       Status audited = Audit(Anonymous("", "", source), AuditEventId::kSecurityAlert,
                              AuditEventType::kUseOfRestrictedFunction, kAuditMinorFailure,
@@ -216,7 +261,8 @@ Result<Principal> AccessService::AuthenticateIdentity(const Principal& peer, Ide
   std::vector<std::string> groups;
   if (type == IdentityType::kUserPassword) {
     // The same back-off as for HTTPS sign-ins: it is the same password.
-    if (int wait = failures_.SignInWait(primary, peer.address); wait > 0) {
+    TRESOR_ASSIGN_OR_RETURN(const int wait, failures_.SignInWait(primary, peer.address));
+    if (wait > 0) {
       TRESOR_LOG(kWarn) << "security event: user identity '" << primary << "' from "
                         << peer.address << " refused unchecked (back-off, " << wait << " s left)";
       Principal attempt = peer;
@@ -228,9 +274,13 @@ Result<Principal> AccessService::AuthenticateIdentity(const Principal& peer, Ide
     }
     TRESOR_ASSIGN_OR_RETURN(std::optional<store::UserRecord> record, index_.FindUser(primary));
     if (!record || record->disabled || !security::VerifyPassword(secondary, record->password_hash)) {
-      return refuse("wrong user name or passcode", failures_.SignInFailed(primary, peer.address));
+      TRESOR_ASSIGN_OR_RETURN(const int backoff, failures_.SignInFailed(primary, peer.address));
+      return refuse("wrong user name or passcode", backoff);
     }
-    failures_.SignInSucceeded(primary, peer.address);
+    if (Status cleared = failures_.SignInSucceeded(primary, peer.address); !cleared.ok()) {
+      TRESOR_LOG(kWarn) << "sign-in failures of user '" << primary << "' not cleared: "
+                        << cleared.ToString();
+    }
     user = record->name;
     role = record->role;
     groups = record->groups;
@@ -241,7 +291,7 @@ Result<Principal> AccessService::AuthenticateIdentity(const Principal& peer, Ide
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
     auto claims = VerifySession(token);
     if (!claims.ok()) {
-      if (failures_.BearerRejected(peer.address)) {
+      if (BearerAlert(peer.address)) {
         TRESOR_LOG(kError) << "SECURITY ALERT: repeated invalid bearer tokens from " << peer.address;
       }
       return refuse("invalid or expired JWT");
@@ -322,7 +372,8 @@ Result<bool> AccessService::RevokeApiToken(const Principal& who, const std::stri
 Result<AccessService::Admission> AccessService::AdmitAssociation(
     const std::string& calling_ae, const std::string& called_ae, const std::string& remote_address,
     const std::string& client_certificate_sha256) {
-  if (int wait = failures_.AssociationWait(calling_ae, remote_address); wait > 0) {
+  TRESOR_ASSIGN_OR_RETURN(const int wait, failures_.AssociationWait(calling_ae, remote_address));
+  if (wait > 0) {
     // Not evaluated: a guess must not learn whether it would have been right.
     TRESOR_RETURN_IF_ERROR(Audit(Anonymous("", calling_ae, remote_address),
                                  AuditEventId::kSecurityAlert, AuditEventType::kNodeAuthentication,
@@ -337,7 +388,10 @@ Result<AccessService::Admission> AccessService::AdmitAssociation(
   if (d.verdict == security::Verdict::kAccept) {
     // From now on this peer is exempt from its address's back-off: a stranger on the same
     // host (or behind the same NAT) cannot lock it out.
-    failures_.AssociationAdmitted(calling_ae, remote_address);
+    if (Status noted = failures_.AssociationAdmitted(calling_ae, remote_address); !noted.ok()) {
+      TRESOR_LOG(kWarn) << "admission of AE '" << calling_ae << "' from " << remote_address
+                        << " not recorded for the back-off exemption: " << noted.ToString();
+    }
     a.principal = Principal{d.peer.name,      calling_ae, remote_address,
                             d.peer.services, "",         "",
                             security::AccessScope::Of(d.peer.groups), ""};
@@ -346,7 +400,7 @@ Result<AccessService::Admission> AccessService::AdmitAssociation(
                                  AuditEventType::kNodeAuthentication, kAuditSuccess, "",
                                  "association accepted"));
   } else {
-    const int backoff = failures_.AssociationRejected(remote_address);
+    TRESOR_ASSIGN_OR_RETURN(const int backoff, failures_.AssociationRejected(remote_address));
     RecordFailure(remote_address, "rejected association (calling AE '" + calling_ae + "')", backoff);
     const bool alert = d.verdict == security::Verdict::kWrongCertificate ||
                        d.verdict == security::Verdict::kWrongHost;

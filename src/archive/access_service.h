@@ -1,9 +1,11 @@
 // AccessService: who may talk to the archive. Admission of DIMSE associations, password
 // sign-in and sessions, bearer and API tokens, DICOM user identities, and the back-off
-// after repeated failures (security::FailureTracker). Adapters obtain every Principal from here (or act as
+// after repeated failures (security::FailureTracker, its counters kept in the AccountIndex so
+// that they hold across every node sharing the index). Adapters obtain every Principal from here (or act as
 // the local administrator in the CLI). Every method is thread-safe.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -89,6 +91,8 @@ class AccessService {
   // Logs a failed attempt (`what` from `source`) and, when `backoff_seconds` > 0 (the
   // back-off this failure started), a security alert.
   void RecordFailure(const std::string& source, const std::string& what, int backoff_seconds);
+  // Counts an invalid bearer token from `source`; true when it is time for an alert.
+  bool BearerAlert(const std::string& source);
   // The user of a valid session token, touching the session; kUnauthenticated otherwise.
   Result<security::TokenClaims> VerifySession(const std::string& token);
   // Records an authentication event (or alert) by `who`.
@@ -99,6 +103,7 @@ class AccessService {
   store::PolicyIndex& policy_;
   const ArchiveOptions options_;
   const core::Clock& clock_;
+  std::unique_ptr<security::ThrottleStore> lockouts_;  // over index_
   security::FailureTracker failures_;
   AuditService& audit_;
 };

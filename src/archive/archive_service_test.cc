@@ -1018,6 +1018,49 @@ TEST_P(ArchiveServiceTest, AeTitleGuessesAreSlowedEvenFromAPeersHostButNotThePee
             security::Verdict::kUnknownCallingAe);
 }
 
+// Two nodes on one index (a second index connection and archive on the same database
+// file, as a second process would open it): back-offs, admitted peers and sessions are
+// the index's, so they hold on both.
+TEST_P(ArchiveServiceTest, LockoutsAdmissionsAndSessionsHoldAcrossTwoNodesOnOneIndex) {
+  OpenArchive(GetParam(), SignInOptions());
+  auto other_index = store::SqliteIndex::Open({dir_.path() + "/index.db", GetParam()});
+  ASSERT_TRUE(other_index.ok()) << other_index.status().ToString();
+  ArchiveService other(**other_index, *blobs_, SignInOptions(), clock_);
+  const Principal admin = Principal::LocalAdmin();
+  ASSERT_TRUE(archive_->admin().CreateUser(admin, "admin", "admin", kPassword, {"all"}).ok());
+  ASSERT_TRUE(archive_->admin().AddPeer(admin, MakePeer("ct1", "CT1", "10.1.1.1", 104, security::kEcho)).ok());
+
+  // Wrong passwords split over the two nodes add up; the back-off holds on both.
+  const std::string attacker = "192.0.2.66";
+  EXPECT_EQ(archive_->access().Login("admin", "guess 1", attacker).status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(other.access().Login("admin", "guess 2", attacker).status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(archive_->access().Login("admin", "guess 3", attacker).status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(other.access().Login("admin", kPassword, attacker).status().code(), Code::kResourceExhausted);
+  EXPECT_EQ(archive_->access().Login("admin", kPassword, attacker).status().code(), Code::kResourceExhausted);
+  // Positive control: the same password from elsewhere signs in on both.
+  EXPECT_TRUE(other.access().Login("admin", kPassword, "192.0.2.1").ok());
+  clock_.AdvanceSeconds(2);
+  EXPECT_TRUE(other.access().Login("admin", kPassword, attacker).ok()) << "after the back-off";
+
+  // A peer admitted by one node is exempt on the other from its host's back-off, which
+  // guesses on the first node started.
+  ASSERT_EQ(other.access().AdmitAssociation("CT1", "TRESOR", "10.1.1.1")->verdict, security::Verdict::kAccept);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(archive_->access().AdmitAssociation("GUESS" + std::to_string(i), "TRESOR", "10.1.1.1")->verdict,
+              security::Verdict::kUnknownCallingAe);
+  }
+  EXPECT_EQ(other.access().AdmitAssociation("GUESS9", "TRESOR", "10.1.1.1")->verdict, security::Verdict::kBlocked);
+  EXPECT_EQ(archive_->access().AdmitAssociation("CT1", "TRESOR", "10.1.1.1")->verdict, security::Verdict::kAccept);
+
+  // A session from one node works on the other, until it signs out there.
+  auto token = archive_->access().Login("admin", kPassword, "10.0.0.1");
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  auto who = other.access().Authenticate(*token, "10.0.0.2");
+  ASSERT_TRUE(who.ok()) << who.status().ToString();
+  ASSERT_TRUE(other.access().Logout(*who).ok());
+  EXPECT_EQ(archive_->access().Authenticate(*token, "10.0.0.1").status().code(), Code::kUnauthenticated);
+}
+
 std::string SyncName(const ::testing::TestParamInfo<Sync>& info) {
   return info.param == Sync::kFull ? "Full" : "Filesystem";
 }

@@ -18,6 +18,10 @@ class Clock {
   virtual ~Clock() = default;
   // Seconds since the Unix epoch.
   virtual int64_t WallSeconds() const = 0;
+  // Milliseconds since the Unix epoch (times shared by several processes, such as the
+  // failure back-off kept in the index, where a monotonic clock means nothing). The
+  // default is WallSeconds() x 1000.
+  virtual int64_t WallMillis() const { return WallSeconds() * 1000; }
   // A point on a clock that never goes backwards. Only differences are meaningful; a real
   // timer may wait for it only when the clock is a SystemClock.
   virtual Monotonic MonotonicNow() const = 0;
@@ -27,6 +31,7 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   int64_t WallSeconds() const override;
+  int64_t WallMillis() const override;
   Monotonic MonotonicNow() const override { return std::chrono::steady_clock::now(); }
   // The process-wide instance (never destroyed).
   static const SystemClock& Instance();

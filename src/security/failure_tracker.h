@@ -17,7 +17,11 @@
 // - Session and API tokens are never refused by the tracker (a valid one always works;
 //   they are not guessable). Invalid ones count per source address only to raise a
 //   security alert.
-// Thread-safe; in memory, per process; `clock` must outlive the tracker.
+// State: in the ThrottleStore (the archive index, so the counters, back-offs and admitted
+// pairs hold across every node sharing it; a MemoryThrottleStore for one process). Each
+// tracker also remembers the pairs it admitted itself, so admitting a known peer again
+// costs no write. Thread-safe; `clock` and `store` must outlive the tracker. Errors of the
+// store are returned: callers refuse what they could not check (fail closed).
 #pragma once
 
 #include <map>
@@ -25,42 +29,49 @@
 #include <string>
 
 #include "core/clock.h"
+#include "core/status.h"
 #include "security/throttle.h"
 
 namespace tresor::security {
 
 class FailureTracker {
  public:
+  // Admitted (calling AE, address) pairs kept in memory per tracker.
   static constexpr size_t kMaxKnownPeers = 10000;
+  // How long an admission keeps a pair exempt (renewed by every admission at most once a
+  // day per tracker).
+  static constexpr int64_t kAdmittedForgetSeconds = 30LL * 86400;
 
-  FailureTracker(ThrottleOptions options, const core::Clock& clock);
+  FailureTracker(ThrottleOptions options, const core::Clock& clock, ThrottleStore& store);
 
   // Passwords. SignInWait: 0 if a password for `user` from `source` may be checked now,
   // else seconds to wait. SignInFailed returns the back-off it started (0: none).
-  int SignInWait(const std::string& user, const std::string& source);
-  int SignInFailed(const std::string& user, const std::string& source);
-  void SignInSucceeded(const std::string& user, const std::string& source);
+  Result<int> SignInWait(const std::string& user, const std::string& source);
+  Result<int> SignInFailed(const std::string& user, const std::string& source);
+  Status SignInSucceeded(const std::string& user, const std::string& source);
 
   // Associations. AssociationWait: 0 if an association request with `calling_ae` from
   // `address` may be evaluated now, else seconds to wait.
-  int AssociationWait(const std::string& calling_ae, const std::string& address);
-  int AssociationRejected(const std::string& address);
-  void AssociationAdmitted(const std::string& calling_ae, const std::string& address);
+  Result<int> AssociationWait(const std::string& calling_ae, const std::string& address);
+  Result<int> AssociationRejected(const std::string& address);
+  Status AssociationAdmitted(const std::string& calling_ae, const std::string& address);
 
   // An invalid bearer token from `source`. True when this failure is the first beyond
   // free_failures (within the forget window): time for a security alert. Never delays
   // anything.
-  bool BearerRejected(const std::string& source);
+  Result<bool> BearerRejected(const std::string& source);
 
   const ThrottleOptions& options() const { return throttle_.options(); }
 
  private:
   Throttle throttle_;
   const core::Clock& clock_;
+  ThrottleStore& store_;
   std::mutex mu_;
-  // (calling AE, address) pairs admitted before, with when: exempt from the address's
-  // back-off. Guarded by mu_; at most kMaxKnownPeers (the oldest go first).
-  std::map<std::string, core::Clock::Monotonic> admitted_;
+  // (calling AE, address) pairs this tracker admitted or found admitted in the store, with
+  // when it last wrote them there (wall ms; 0: only read). Guarded by mu_; at most
+  // kMaxKnownPeers (the oldest go first).
+  std::map<std::string, int64_t> admitted_;
 };
 
 }  // namespace tresor::security

@@ -1,11 +1,13 @@
-// store::AccountIndex: user accounts, API tokens and sessions.
+// store::AccountIndex: user accounts, API tokens, sessions and lockout counters.
 //
 // Use-case methods only: nothing about SQL or a particular database leaks out of this
 // header, so a PostgreSQL backend can implement the same interface. Every method is
 // thread-safe. Writes that return Ok are durable.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +41,19 @@ struct ApiTokenRecord {
   int64_t expires_at = 0;    // seconds since the epoch
 };
 
+// A lockout counter of the failure back-off (security/failure_tracker.h): failed
+// attempts on one key (a user name from an address, an address, an admitted peer), kept
+// in the index so that every node sharing it sees the same counters and back-offs.
+// Times are wall milliseconds since the epoch.
+struct LockoutRecord {
+  int failures = 0;
+  int64_t not_before_ms = 0;  // attempts on the key before this are refused
+  int64_t forget_at_ms = 0;   // from this time on the record counts as absent
+};
+
+// Computes a key's next record from its current one (nullopt: none, or forgotten).
+using LockoutUpdate = std::function<LockoutRecord(const std::optional<LockoutRecord>& current)>;
+
 // Who may sign in, and their credentials and sessions (access and administration).
 class AccountIndex {
  public:
@@ -64,6 +79,27 @@ class AccountIndex {
   virtual Result<std::optional<SessionRecord>> FindSession(const std::string& id) = 0;
   virtual Status TouchSession(const std::string& id, int64_t last_seen) = 0;
   virtual Result<bool> RemoveSession(const std::string& id) = 0;
+
+  // Lockout counters. Keys are opaque byte strings chosen by the caller (they may hold
+  // any byte, NUL included), at most 4 KiB. Writes need not be fully synced: a counter
+  // lost in a crash only ends a back-off early.
+  //
+  // At most kMaxLockouts records are kept.
+  static constexpr size_t kMaxLockouts = 100000;
+  // The record of `key`, or nullopt if there is none or it is forgotten at `now_ms`
+  // (forget_at_ms <= now_ms).
+  virtual Result<std::optional<LockoutRecord>> FindLockout(const std::string& key,
+                                                           int64_t now_ms) = 0;
+  // Atomically: reads the record of `key` as FindLockout(key, now_ms) would, stores
+  // update(current) in its place and returns it. Concurrent updates of one key, from
+  // this process or any other on the same index, are serialized (one transaction,
+  // retried as a whole on a serialization failure), so no failure is lost. `update` is
+  // a pure function and may be called more than once. The same transaction may delete
+  // records forgotten at `now_ms`, and, beyond kMaxLockouts, those forgotten soonest.
+  virtual Result<LockoutRecord> UpdateLockout(const std::string& key, int64_t now_ms,
+                                              const LockoutUpdate& update) = 0;
+  // Deletes the record of `key` (no error if there was none).
+  virtual Status RemoveLockout(const std::string& key) = 0;
 };
 
 }  // namespace tresor::store

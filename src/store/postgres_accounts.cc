@@ -1,4 +1,4 @@
-// PostgresIndex: accounts (users, API tokens, sessions), policy (peers, group rules,
+// PostgresIndex: accounts (users, API tokens, sessions, lockout counters), policy (peers, group rules,
 // study groups) and the audit trail.
 //
 // Writes of one statement run on their own (autocommit, durable on return under
@@ -8,6 +8,7 @@
 #include "store/postgres_index.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -47,6 +48,14 @@ CREATE TABLE sessions(
   user_name text COLLATE "C" NOT NULL,
   expires_at bigint NOT NULL,
   last_seen bigint NOT NULL);
+-- Lockout counters of the failure back-off (store/account_index.h): opaque byte keys,
+-- wall milliseconds.
+CREATE TABLE lockouts(
+  key bytea PRIMARY KEY,
+  failures integer NOT NULL,
+  not_before bigint NOT NULL,
+  forget_at bigint NOT NULL);
+CREATE INDEX lockouts_forget_at ON lockouts(forget_at);
 CREATE TABLE audit_records(
   seq bigint PRIMARY KEY,
   time bigint NOT NULL,
@@ -467,6 +476,90 @@ Result<bool> PostgresIndex::RemoveSession(const std::string& id) {
     return Status::Ok();
   }));
   return removed;
+}
+
+// ---- lockout counters ----
+
+namespace {
+
+constexpr size_t kMaxLockoutKey = 4096;
+
+// Updates of one key are serialized across nodes by a transaction-level advisory lock
+// on (this class, a hash of the key): a key without a record has no row to lock. Keys
+// whose hashes collide only wait for each other.
+constexpr int32_t kLockoutLockClass = 1416782709;
+
+int32_t LockoutKeyHash(const std::string& key) {
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return static_cast<int32_t>(h);
+}
+
+}  // namespace
+
+Result<std::optional<LockoutRecord>> PostgresIndex::FindLockout(const std::string& key, int64_t now_ms) {
+  if (key.size() > kMaxLockoutKey) return InvalidArgument("lockout key too long");
+  std::optional<LockoutRecord> out;
+  pg::Params p;
+  p.Bytes(key).Int(now_ms);
+  TRESOR_RETURN_IF_ERROR(Read([&](pg::Connection& c) -> Status {
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT failures, not_before, forget_at FROM lockouts WHERE key=$1 AND forget_at > $2", p,
+        "find lockout"));
+    if (r.size() > 0) out = LockoutRecord{static_cast<int>(r.Int(0, 0)), r.Int(0, 1), r.Int(0, 2)};
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<LockoutRecord> PostgresIndex::UpdateLockout(const std::string& key, int64_t now_ms,
+                                                   const LockoutUpdate& update) {
+  if (key.size() > kMaxLockoutKey) return InvalidArgument("lockout key too long");
+  LockoutRecord next;
+  TRESOR_RETURN_IF_ERROR(Transact([&](pg::Connection& c) -> Status {
+    pg::Params lock;
+    lock.Int(kLockoutLockClass).Int(LockoutKeyHash(key));
+    TRESOR_RETURN_IF_ERROR(
+        Run(c, "SELECT pg_advisory_xact_lock($1::integer, $2::integer)", lock, "lockout lock"));
+    pg::Params now;
+    now.Int(now_ms);
+    TRESOR_RETURN_IF_ERROR(Run(c, "DELETE FROM lockouts WHERE forget_at <= $1", now, "purge lockouts"));
+    pg::Params k;
+    k.Bytes(key);
+    TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(
+        "SELECT failures, not_before, forget_at FROM lockouts WHERE key=$1", k, "read lockout"));
+    std::optional<LockoutRecord> current;
+    if (r.size() > 0) {
+      current = LockoutRecord{static_cast<int>(r.Int(0, 0)), r.Int(0, 1), r.Int(0, 2)};
+    } else {
+      // A new key: make room beyond the cap, dropping what would be forgotten soonest.
+      pg::Params cap;
+      cap.Int(static_cast<int64_t>(kMaxLockouts));
+      TRESOR_RETURN_IF_ERROR(Run(c,
+          "DELETE FROM lockouts WHERE key IN (SELECT key FROM lockouts ORDER BY forget_at "
+          "LIMIT GREATEST(0, (SELECT count(*) FROM lockouts) - $1 + 1))",
+          cap, "bound lockouts"));
+    }
+    next = update(current);
+    pg::Params put;
+    put.Bytes(key).Int(next.failures).Int(next.not_before_ms).Int(next.forget_at_ms);
+    return Run(c,
+               "INSERT INTO lockouts(key, failures, not_before, forget_at) VALUES($1,$2,$3,$4) "
+               "ON CONFLICT (key) DO UPDATE SET failures=excluded.failures, "
+               "not_before=excluded.not_before, forget_at=excluded.forget_at",
+               put, "put lockout");
+  }));
+  return next;
+}
+
+Status PostgresIndex::RemoveLockout(const std::string& key) {
+  if (key.size() > kMaxLockoutKey) return InvalidArgument("lockout key too long");
+  pg::Params p;
+  p.Bytes(key);
+  return Read([&](pg::Connection& c) { return Run(c, "DELETE FROM lockouts WHERE key=$1", p, "remove lockout"); });
 }
 
 // ---- the audit trail ----

@@ -1,6 +1,7 @@
 #include "store/postgres_connection.h"
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -151,7 +152,12 @@ bool Connection::Retryable() const {
   return last_sqlstate_ == kSerializationFailure || last_sqlstate_ == kDeadlockDetected;
 }
 
-bool Connection::Broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+bool Connection::Broken() const {
+  // The server may report the end of the session (an administrator's termination, its
+  // shutdown) before libpq has seen the socket close.
+  return PQstatus(conn_) != CONNECTION_OK || last_sqlstate_.rfind("08", 0) == 0 ||
+         last_sqlstate_ == "57P01" || last_sqlstate_ == "57P02" || last_sqlstate_ == "57P03";
+}
 
 Status Connection::Failure(const char* what, PGresult* r) {
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
@@ -161,7 +167,7 @@ Status Connection::Failure(const char* what, PGresult* r) {
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
   std::string text = std::string("index ") + what + ": " + message;
   if (!last_sqlstate_.empty()) text += " (SQLSTATE " + last_sqlstate_ + ")";
-  if (Broken() || last_sqlstate_.rfind("08", 0) == 0 || last_sqlstate_ == "57P01") {
+  if (Broken()) {
     return Unavailable(text);  // connection lost, server shutting down
   }
   if (last_sqlstate_ == kUniqueViolation) return Status(Code::kAlreadyExists, text);
@@ -176,57 +182,124 @@ Status Connection::Exec(const std::string& sql) {
   return Status::Ok();
 }
 
-Result<Rows> Connection::Query(const std::string& sql, const Params& params, const char* what) {
-  last_sqlstate_.clear();
+Result<std::string> Connection::Prepared(const std::string& sql, const char* what) {
+  auto it = prepared_.find(sql);
+  if (it != prepared_.end()) return it->second;
+  if (prepared_.size() >= kMaxPrepared) {
+    TRESOR_RETURN_IF_ERROR(Exec("DEALLOCATE ALL"));
+    prepared_.clear();
+  }
+  std::string name = "s" + std::to_string(next_statement_++);
+  Rows prep(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
+  if (!prep.get() || PQresultStatus(prep.get()) != PGRES_COMMAND_OK) {
+    return Failure(what, prep.get());
+  }
+  // A statement prepared inside a transaction that then fails stays prepared (PREPARE
+  // at the protocol level is not transactional), so the cache stays valid.
+  prepared_.emplace(sql, name);
+  return name;
+}
+
+// libpq's view of one statement's parameters (pointing into `params`).
+struct Connection::Bound {
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  int size() const { return static_cast<int>(values.size()); }
+};
+
+Status Connection::Bind(const Params& params, const char* what, Bound* out) {
   if (!params.invalid().empty()) {
     return InvalidArgument(std::string("index ") + what + ": a text value is not valid UTF-8 " +
                            "or contains a NUL byte");
   }
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    if (prepared_.size() >= kMaxPrepared) {
-      TRESOR_RETURN_IF_ERROR(Exec("DEALLOCATE ALL"));
-      prepared_.clear();
-    }
-    std::string name = "s" + std::to_string(next_statement_++);
-    Rows prep(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
-    if (!prep.get() || PQresultStatus(prep.get()) != PGRES_COMMAND_OK) {
-      return Failure(what, prep.get());
-    }
-    it = prepared_.emplace(sql, std::move(name)).first;
-  }
   const size_t n = params.values_.size();
-  if (n > static_cast<size_t>(std::numeric_limits<int>::max())) {
-    return InvalidArgument(std::string("index ") + what + ": too many parameters");
-  }
-  std::vector<const char*> values(n);
-  std::vector<int> lengths(n);
-  std::vector<int> formats(n);
+  if (n > 65535) return InvalidArgument(std::string("index ") + what + ": too many parameters");
+  out->values.assign(n, nullptr);
+  out->lengths.assign(n, 0);
+  out->formats.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     const Params::Value& v = params.values_[i];
-    if (v.null) {
-      values[i] = nullptr;
-    } else if (v.bytes) {
+    if (v.null) continue;
+    if (v.bytes) {
       if (v.bytes->size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
         return InvalidArgument(std::string("index ") + what + ": value too large");
       }
-      values[i] = v.bytes->data();
-      lengths[i] = static_cast<int>(v.bytes->size());
-      formats[i] = 1;
+      out->values[i] = v.bytes->data();
+      out->lengths[i] = static_cast<int>(v.bytes->size());
+      out->formats[i] = 1;
     } else {
-      values[i] = v.text.c_str();
+      out->values[i] = v.text.c_str();
     }
   }
-  Rows r(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(n), values.data(),
-                        lengths.data(), formats.data(), 0));
+  return Status::Ok();
+}
+
+Result<Rows> Connection::Query(const std::string& sql, const Params& params, const char* what) {
+  last_sqlstate_.clear();
+  Bound bound;
+  TRESOR_RETURN_IF_ERROR(Bind(params, what, &bound));
+  TRESOR_ASSIGN_OR_RETURN(std::string name, Prepared(sql, what));
+  Rows r(PQexecPrepared(conn_, name.c_str(), bound.size(), bound.values.data(),
+                        bound.lengths.data(), bound.formats.data(), 0));
   ExecStatusType st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    Status failed = Failure(what, r.get());
-    // A statement prepared inside a transaction that then failed stays prepared (PREPARE
-    // at the protocol level is not transactional), so the cache stays valid.
-    return failed;
-  }
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return Failure(what, r.get());
   return r;
+}
+
+Result<std::vector<Rows>> Connection::QueryEach(const std::string& sql,
+                                                const std::vector<Params>& params,
+                                                const char* what) {
+  last_sqlstate_.clear();
+  std::vector<Rows> out;
+  out.reserve(params.size());
+  if (params.empty()) return out;
+  std::vector<Bound> bound(params.size());
+  for (size_t i = 0; i < params.size(); ++i) TRESOR_RETURN_IF_ERROR(Bind(params[i], what, &bound[i]));
+  TRESOR_ASSIGN_OR_RETURN(std::string name, Prepared(sql, what));
+  // Pipelined in chunks: each chunk's results (small) fit the socket buffers, so the
+  // server never blocks on sending them while this side is still sending (libpq runs
+  // blocking here).
+  constexpr size_t kChunk = 64;
+  for (size_t start = 0; start < params.size(); start += kChunk) {
+    const size_t end = std::min(params.size(), start + kChunk);
+    if (PQenterPipelineMode(conn_) != 1) return Failure(what, nullptr);
+    bool sent = true;
+    for (size_t i = start; i < end && sent; ++i) {
+      const Bound& b = bound[i];
+      sent = PQsendQueryPrepared(conn_, name.c_str(), b.size(), b.values.data(), b.lengths.data(),
+                                 b.formats.data(), 0) == 1;
+    }
+    if (sent) sent = PQpipelineSync(conn_) == 1;
+    // Every result up to the sync is read (even after a failure), so the connection
+    // leaves pipeline mode clean.
+    Status failed;
+    size_t expected = end - start;
+    for (;;) {
+      PGresult* raw = PQgetResult(conn_);
+      if (raw == nullptr) {
+        if (!sent || Broken()) break;
+        continue;  // the end of one statement's results; the sync's comes last
+      }
+      Rows r(raw);
+      ExecStatusType st = PQresultStatus(raw);
+      if (st == PGRES_PIPELINE_SYNC) break;
+      if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        out.push_back(std::move(r));
+        if (expected > 0) --expected;
+      } else if (st == PGRES_PIPELINE_ABORTED) {
+        if (expected > 0) --expected;
+      } else if (failed.ok()) {
+        failed = Failure(what, raw);
+        if (expected > 0) --expected;
+      }
+    }
+    if (failed.ok() && !sent) failed = Failure(what, nullptr);
+    if (PQexitPipelineMode(conn_) != 1 && failed.ok()) failed = Failure(what, nullptr);
+    if (!failed.ok()) return failed;
+    if (out.size() != end) return Internal(std::string("index ") + what + ": results missing");
+  }
+  return out;
 }
 
 }  // namespace tresor::store::pg

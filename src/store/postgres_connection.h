@@ -93,19 +93,30 @@ class Connection {
   Result<Rows> Query(const std::string& sql, const Params& params, const char* what);
   Result<Rows> Query(const std::string& sql, const char* what) { return Query(sql, Params(), what); }
 
+  // Runs the one statement `sql` once per element of `params`, pipelined (a round trip
+  // per 64, not per statement), and returns their results in order. Stops at the first
+  // failure: that failure is returned (later statements did not run).
+  Result<std::vector<Rows>> QueryEach(const std::string& sql, const std::vector<Params>& params,
+                                      const char* what);
+
   // The SQLSTATE of the last failed statement ("" after a success or a client-side
   // failure).
   const std::string& last_sqlstate() const { return last_sqlstate_; }
   // True if the last failure was a serialization failure or a deadlock: the
   // transaction may succeed when run again.
   bool Retryable() const;
-  // True if the connection to the server is lost (it is then reopened, never reused).
+  // True if the connection to the server is lost, or the server said it ends the
+  // session (it is then reopened, never reused).
   bool Broken() const;
   PGconn* get() { return conn_; }
 
  private:
+  struct Bound;
   explicit Connection(PGconn* conn) : conn_(conn) {}
   Status Failure(const char* what, PGresult* r);
+  // The name of the prepared statement for `sql` (prepared on first use).
+  Result<std::string> Prepared(const std::string& sql, const char* what);
+  Status Bind(const Params& params, const char* what, Bound* out);
 
   PGconn* conn_;
   std::map<std::string, std::string> prepared_;  // sql -> statement name

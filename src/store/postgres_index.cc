@@ -4,6 +4,8 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "store/postgres_connection.h"
@@ -241,6 +243,12 @@ class PostgresIndex::Lease {
     if (conn_) owner_->Release(std::move(conn_));
   }
   pg::Connection& operator*() { return *conn_; }
+  // Replaces the connection with a new one (after the server closed it).
+  Status Reconnect() {
+    TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> fresh, Connect(owner_->options_));
+    conn_ = std::move(fresh);
+    return Status::Ok();
+  }
 
  private:
   PostgresIndex* owner_;
@@ -369,14 +377,29 @@ void PostgresIndex::Release(std::unique_ptr<pg::Connection> conn) {
 
 Status PostgresIndex::Transact(const std::function<Status(pg::Connection&)>& body) {
   TRESOR_ASSIGN_OR_RETURN(Lease lease, Acquire());
-  pg::Connection& c = *lease;
   Status last;
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
-    TRESOR_RETURN_IF_ERROR(c.Exec("BEGIN"));
-    Status s = body(c);
+    Status begun = (*lease).Exec("BEGIN");
+    if (!begun.ok() && (*lease).Broken()) {
+      // An idle connection the server closed (restart, idle timeout) shows only on use;
+      // nothing was sent in this transaction yet, so a new connection may start it.
+      TRESOR_RETURN_IF_ERROR(lease.Reconnect());
+      begun = (*lease).Exec("BEGIN");
+    }
+    TRESOR_RETURN_IF_ERROR(begun);
+    pg::Connection& c = *lease;
+    // The transaction's id: if the connection is lost during COMMIT, it tells whether
+    // the commit happened (a caller must not undo a write that is in the index).
+    std::string xid;
+    Status s = [&]() -> Status {
+      TRESOR_ASSIGN_OR_RETURN(pg::Rows id, c.Query("SELECT txid_current()::text", "transaction id"));
+      xid = id.Text(0, 0);
+      return body(c);
+    }();
     if (s.ok()) {
       s = c.Exec("COMMIT");
       if (s.ok()) return s;
+      if (c.Broken()) return CommitOutcome(xid, s);
     }
     const bool retry = c.Retryable();
     if (!c.Broken()) (void)c.Exec("ROLLBACK");  // a failed COMMIT has ended it already
@@ -386,8 +409,34 @@ Status PostgresIndex::Transact(const std::function<Status(pg::Connection&)>& bod
   return last;
 }
 
+Status PostgresIndex::CommitOutcome(const std::string& xid, const Status& failed) {
+  const std::string unknown = failed.message() + "; whether the transaction committed is unknown";
+  pg::Params p;
+  p.Text(xid);
+  // The server ends the lost session's transaction once it notices; until then its
+  // status is "in progress". Asked for a bounded time.
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Result<std::unique_ptr<pg::Connection>> conn = Connect(options_);
+    if (!conn.ok()) return Unavailable(unknown + " (" + conn.status().message() + ")");
+    Result<pg::Rows> r = (*conn)->Query(
+        "SELECT coalesce(txid_status($1::bigint), 'unknown')", p, "transaction status");
+    if (!r.ok()) return Unavailable(unknown + " (" + r.status().message() + ")");
+    const std::string status = r->Text(0, 0);
+    if (status == "committed") return Status::Ok();
+    if (status == "aborted") return failed;
+    if (status != "in progress") return Unavailable(unknown);
+  }
+  return Unavailable(unknown);
+}
+
 Status PostgresIndex::Read(const std::function<Status(pg::Connection&)>& body) {
   TRESOR_ASSIGN_OR_RETURN(Lease lease, Acquire());
+  Status s = body(*lease);
+  if (s.ok() || !(*lease).Broken()) return s;
+  // Reads change nothing: one more try on a new connection (the server closed an idle
+  // one, or restarted since).
+  TRESOR_RETURN_IF_ERROR(lease.Reconnect());
   return body(*lease);
 }
 

@@ -11,9 +11,13 @@
 // synchronous_commit=on (set on every connection), so the server has flushed it.
 //
 // Connections come from a pool of at most PostgresIndexOptions::pool_size; a call
-// waits for a free one. A connection that broke is reopened on its next use; the call
-// that saw it break fails (kUnavailable) and is not retried, since a lost COMMIT may have
-// happened or not.
+// waits for a free one. A connection the server closed (restart, idle timeout) is
+// replaced on use: reads, and transactions that had not begun, run again once on a new
+// one. A transaction that loses its connection before COMMIT fails (kUnavailable;
+// nothing of it happened). One that loses it during COMMIT asks the server, on a new
+// connection, whether it committed (txid_status): Ok if it did, its error if it did not,
+// kUnavailable "whether the transaction committed is unknown" if the server cannot tell
+// or cannot be reached -- never a failure for a write that is in the index.
 //
 // Schema: created by Open in an empty database, at kSchemaVersion (table
 // schema_version). Open refuses a database whose schema is older (run Upgrade, the
@@ -119,6 +123,10 @@ class PostgresIndex : public Index {
   Result<std::optional<SessionRecord>> FindSession(const std::string& id) override;
   Status TouchSession(const std::string& id, int64_t last_seen) override;
   Result<bool> RemoveSession(const std::string& id) override;
+  Result<std::optional<LockoutRecord>> FindLockout(const std::string& key, int64_t now_ms) override;
+  Result<LockoutRecord> UpdateLockout(const std::string& key, int64_t now_ms,
+                                      const LockoutUpdate& update) override;
+  Status RemoveLockout(const std::string& key) override;
 
   // AuditIndex (postgres_accounts.cc)
   Status AppendAudit(const std::vector<AuditEntry>& entries) override;
@@ -151,6 +159,9 @@ class PostgresIndex : public Index {
   // the whole transaction again, up to a few times: `body` must start from scratch on
   // each run (no state carried over between runs other than what it resets).
   Status Transact(const std::function<Status(pg::Connection&)>& body);
+  // After COMMIT of transaction `xid` failed with the connection lost: Ok if the server
+  // committed it, `failed` if it aborted, kUnavailable if that cannot be learnt.
+  Status CommitOutcome(const std::string& xid, const Status& failed);
   // A read on a pooled connection (no explicit transaction: one statement, one
   // snapshot).
   Status Read(const std::function<Status(pg::Connection&)>& body);

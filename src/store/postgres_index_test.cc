@@ -180,6 +180,38 @@ TEST(PostgresIndexTest, UnreachableServerIsUnavailable) {
   EXPECT_EQ(refused.status().code(), Code::kUnavailable) << refused.status().ToString();
 }
 
+// The server closes the index's idle connections (a restart, an idle timeout): the next
+// read and the next write still succeed, on new connections.
+TEST(PostgresIndexTest, ConnectionsTheServerClosedAreReplaced) {
+  REQUIRE_PG();
+  TestDatabase db;
+  auto index = OpenOrDie(db.Options());
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->AddInstances({Record("1.2.3.1", "1.2.3", "1.2.3.0", "b1", 'a')}).ok());
+  auto terminate = [&] {
+    // From another database, so that the terminating session is not among them.
+    auto killer = pg::Connection::Open(Env("TRESOR_TEST_PG"));
+    ASSERT_TRUE(killer.ok()) << killer.status().ToString();
+    pg::Params p;
+    p.Text(db.Connection().substr(db.Connection().rfind("dbname=") + 7));
+    auto r = (*killer)->Query(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname=$1 "
+        "AND usename=current_user AND backend_type='client backend'", p,
+        "terminate");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    // The index's pooled connection was there, and is gone.
+    ASSERT_GE(r->Int(0, 0), 1) << "the index's pooled connection was not found";
+  };
+  terminate();
+  auto stats = index->Stats(AccessScope::Everything());
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->instances, 1);
+  terminate();
+  auto added = index->AddInstances({Record("1.2.3.2", "1.2.3", "1.2.3.0", "b2", 'a')});
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_EQ((*added)[0], AddOutcome::kAdded);
+}
+
 TEST(PostgresIndexTest, RefusesTextThatIsNotUtf8AndIndexesNothingOfTheBatch) {
   REQUIRE_PG();
   TestDatabase db;

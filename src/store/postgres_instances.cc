@@ -65,8 +65,9 @@ Result<std::vector<AddOutcome>> PostgresIndex::AddInstances(const std::vector<In
   TRESOR_RETURN_IF_ERROR(Transact([&](pg::Connection& c) -> Status {
     outcomes.clear();
     outcomes.reserve(records.size());
-    for (const pg::Params& p : params) {
-      TRESOR_ASSIGN_OR_RETURN(pg::Rows r, c.Query(kAdd, p, "add instance"));
+    // Pipelined: the records' outcomes are decided by the server, in order.
+    TRESOR_ASSIGN_OR_RETURN(std::vector<pg::Rows> results, c.QueryEach(kAdd, params, "add instance"));
+    for (const pg::Rows& r : results) {
       if (r.size() != 1) return Internal("index add instance: no outcome");
       switch (r.Int(0, 0)) {
         case 0: outcomes.push_back(AddOutcome::kAdded); break;

@@ -119,6 +119,13 @@ CREATE TABLE IF NOT EXISTS sessions(
   user TEXT NOT NULL,
   expires_at INTEGER NOT NULL,
   last_seen INTEGER NOT NULL);
+-- Lockout counters of the failure back-off (store/account_index.h); key is a blob.
+CREATE TABLE IF NOT EXISTS lockouts(
+  key BLOB PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  not_before INTEGER NOT NULL,
+  forget_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS lockouts_forget_at ON lockouts(forget_at);
 -- The audit trail (store/audit_index.h): append-only, each record chained to the one
 -- before (security/audit_chain.h). The filter columns are derived from the body; audit
 -- verification checks that they agree with it.
@@ -1524,6 +1531,85 @@ Result<bool> SqliteIndex::RemoveSession(const std::string& id) {
   q.Bind(1, id);
   if (q.Step() != SQLITE_DONE) return writer_->Error("remove session");
   return sqlite3_changes(writer_->db) > 0;
+}
+
+// ---- lockout counters ----
+
+namespace {
+constexpr size_t kMaxLockoutKey = 4096;
+}
+
+Result<std::optional<LockoutRecord>> SqliteIndex::FindLockout(const std::string& key, int64_t now_ms) {
+  if (key.size() > kMaxLockoutKey) return InvalidArgument("lockout key too long");
+  std::lock_guard<std::mutex> lock(read_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, reader_->Get(
+      "SELECT failures,not_before,forget_at FROM lockouts WHERE key=?1 AND forget_at>?2"));
+  Use q(*s);
+  q.BindBlob(1, key).Bind(2, now_ms);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<LockoutRecord>();
+  if (rc != SQLITE_ROW) return reader_->Error("find lockout");
+  return std::optional<LockoutRecord>(
+      LockoutRecord{static_cast<int>(q.Int(0)), q.Int(1), q.Int(2)});
+}
+
+Result<LockoutRecord> SqliteIndex::UpdateLockout(const std::string& key, int64_t now_ms,
+                                                 const LockoutUpdate& update) {
+  if (key.size() > kMaxLockoutKey) return InvalidArgument("lockout key too long");
+  // Not fully synced (see account_index.h); one write transaction, so the read and the
+  // write of the counter cannot interleave with another process's.
+  std::lock_guard<std::mutex> lock(write_mu_);
+  Transaction txn(*writer_);
+  TRESOR_RETURN_IF_ERROR(txn.Begin());
+  {
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM lockouts WHERE forget_at<=?1"));
+    Use q(*s);
+    q.Bind(1, now_ms);
+    if (q.Step() != SQLITE_DONE) return writer_->Error("purge lockouts");
+  }
+  std::optional<LockoutRecord> current;
+  {
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+        "SELECT failures,not_before,forget_at FROM lockouts WHERE key=?1"));
+    Use q(*s);
+    q.BindBlob(1, key);
+    int rc = q.Step();
+    if (rc == SQLITE_ROW) {
+      current = LockoutRecord{static_cast<int>(q.Int(0)), q.Int(1), q.Int(2)};
+    } else if (rc != SQLITE_DONE) {
+      return writer_->Error("read lockout");
+    }
+  }
+  if (!current) {
+    // A new key: make room beyond the cap, dropping what would be forgotten soonest.
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+        "DELETE FROM lockouts WHERE key IN (SELECT key FROM lockouts ORDER BY forget_at "
+        "LIMIT max(0,(SELECT count(*) FROM lockouts)-?1+1))"));
+    Use q(*s);
+    q.Bind(1, static_cast<int64_t>(kMaxLockouts));
+    if (q.Step() != SQLITE_DONE) return writer_->Error("bound lockouts");
+  }
+  LockoutRecord next = update(current);
+  {
+    TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get(
+        "INSERT OR REPLACE INTO lockouts(key,failures,not_before,forget_at) VALUES(?1,?2,?3,?4)"));
+    Use q(*s);
+    q.BindBlob(1, key).Bind(2, int64_t{next.failures}).Bind(3, next.not_before_ms)
+        .Bind(4, next.forget_at_ms);
+    if (q.Step() != SQLITE_DONE) return writer_->Error("put lockout");
+  }
+  TRESOR_RETURN_IF_ERROR(txn.Commit());
+  return next;
+}
+
+Status SqliteIndex::RemoveLockout(const std::string& key) {
+  if (key.size() > kMaxLockoutKey) return InvalidArgument("lockout key too long");
+  std::lock_guard<std::mutex> lock(write_mu_);
+  TRESOR_ASSIGN_OR_RETURN(Stmt* s, writer_->Get("DELETE FROM lockouts WHERE key=?1"));
+  Use q(*s);
+  q.BindBlob(1, key);
+  if (q.Step() != SQLITE_DONE) return writer_->Error("remove lockout");
+  return Status::Ok();
 }
 
 // ---- audit trail ----

@@ -105,6 +105,10 @@ class SqliteIndex : public Index {
   Result<std::optional<SessionRecord>> FindSession(const std::string& id) override;
   Status TouchSession(const std::string& id, int64_t last_seen) override;
   Result<bool> RemoveSession(const std::string& id) override;
+  Result<std::optional<LockoutRecord>> FindLockout(const std::string& key, int64_t now_ms) override;
+  Result<LockoutRecord> UpdateLockout(const std::string& key, int64_t now_ms,
+                                      const LockoutUpdate& update) override;
+  Status RemoveLockout(const std::string& key) override;
   Status AppendAudit(const std::vector<AuditEntry>& entries) override;
   Result<std::vector<AuditRow>> ListAudit(const AuditFilter& filter) override;
   Result<std::vector<AuditRow>> ReadAuditChain(int64_t after_seq, size_t max) override;

@@ -20,6 +20,10 @@ class FakeClock final : public core::Clock {
     std::lock_guard<std::mutex> lock(mu_);
     return wall_ + std::chrono::duration_cast<std::chrono::seconds>(elapsed_).count();
   }
+  int64_t WallMillis() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return wall_ * 1000 + elapsed_.count();
+  }
   Monotonic MonotonicNow() const override {
     std::lock_guard<std::mutex> lock(mu_);
     return Monotonic(std::chrono::hours(1)) + elapsed_;

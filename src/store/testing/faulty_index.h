@@ -111,6 +111,18 @@ class FaultyIndex : public Index {
     TRESOR_RETURN_IF_ERROR(Write("remove session"));
     return inner_.RemoveSession(id);
   }
+  Result<std::optional<LockoutRecord>> FindLockout(const std::string& key, int64_t now_ms) override {
+    return inner_.FindLockout(key, now_ms);
+  }
+  Result<LockoutRecord> UpdateLockout(const std::string& key, int64_t now_ms,
+                                      const LockoutUpdate& update) override {
+    TRESOR_RETURN_IF_ERROR(Write("update lockout"));
+    return inner_.UpdateLockout(key, now_ms, update);
+  }
+  Status RemoveLockout(const std::string& key) override {
+    TRESOR_RETURN_IF_ERROR(Write("remove lockout"));
+    return inner_.RemoveLockout(key);
+  }
 
   // PolicyIndex
   Status PutPeer(const PeerRecord& peer) override {

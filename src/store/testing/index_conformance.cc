@@ -1060,6 +1060,97 @@ TEST_P(IndexConformanceTest, SessionsSurviveReopeningAndTouchOfAMissingOneIsHarm
   EXPECT_EQ((*index_->FindSession("s1"))->expires_at, 3000);
 }
 
+// ---- lockout counters ----
+
+// One more failure, forgotten 1000 ms after `now`.
+LockoutUpdate Increment(int64_t now) {
+  return [now](const std::optional<LockoutRecord>& current) {
+    LockoutRecord next = current.value_or(LockoutRecord{});
+    ++next.failures;
+    next.forget_at_ms = now + 1000;
+    return next;
+  };
+}
+
+TEST_P(IndexConformanceTest, LockoutUpdatesSeeTheStoredRecordAndRemoveForgetsIt) {
+  auto none = index_->FindLockout("k", 0);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  std::optional<LockoutRecord> seen = LockoutRecord{-1, -1, -1};
+  auto r = index_->UpdateLockout("k", 100, [&](const std::optional<LockoutRecord>& current) {
+    seen = current;
+    return LockoutRecord{1, 5000, 9000};
+  });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(seen.has_value()) << "a new key starts from nothing";
+  EXPECT_EQ(r->failures, 1);
+  ReOpen();
+  auto found = index_->FindLockout("k", 200);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->failures, 1);
+  EXPECT_EQ((*found)->not_before_ms, 5000);
+  EXPECT_EQ((*found)->forget_at_ms, 9000);
+  ASSERT_TRUE(index_->UpdateLockout("k", 300, [&](const std::optional<LockoutRecord>& current) {
+    seen = current;
+    return LockoutRecord{current ? current->failures + 1 : -100, 6000, 9500};
+  }).ok());
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->failures, 1);
+  EXPECT_EQ((*index_->FindLockout("k", 300))->failures, 2);
+  ASSERT_TRUE(index_->RemoveLockout("k").ok());
+  EXPECT_FALSE(index_->FindLockout("k", 300)->has_value());
+  EXPECT_TRUE(index_->RemoveLockout("never there").ok());
+}
+
+TEST_P(IndexConformanceTest, ForgottenLockoutsAreAbsentAndStartAfresh) {
+  ASSERT_TRUE(index_->UpdateLockout("old", 0, Increment(0)).ok());  // forgotten at 1000
+  EXPECT_TRUE(index_->FindLockout("old", 999)->has_value());
+  EXPECT_FALSE(index_->FindLockout("old", 1000)->has_value()) << "forgotten from forget_at on";
+  ASSERT_TRUE(index_->UpdateLockout("new", 5000, Increment(5000)).ok());
+  std::optional<LockoutRecord> seen = LockoutRecord{};
+  ASSERT_TRUE(index_->UpdateLockout("old", 5000, [&](const std::optional<LockoutRecord>& current) {
+    seen = current;
+    return LockoutRecord{1, 0, 6000};
+  }).ok());
+  EXPECT_FALSE(seen.has_value());
+  EXPECT_EQ((*index_->FindLockout("new", 5500))->failures, 1);
+}
+
+TEST_P(IndexConformanceTest, LockoutKeysAreBytesAndBounded) {
+  const std::string a("user\0a\xff", 7), b("user\0b\xff", 7);
+  ASSERT_TRUE(index_->UpdateLockout(a, 0, Increment(0)).ok());
+  EXPECT_TRUE(index_->FindLockout(a, 0)->has_value());
+  EXPECT_FALSE(index_->FindLockout(b, 0)->has_value()) << "NUL bytes are part of the key";
+  EXPECT_FALSE(index_->FindLockout("user", 0)->has_value());
+  EXPECT_EQ(index_->UpdateLockout(std::string(5000, 'x'), 0, Increment(0)).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(index_->FindLockout(std::string(5000, 'x'), 0).status().code(), Code::kInvalidArgument);
+}
+
+// Two index instances (two nodes), two threads each, incrementing one key: every
+// increment counts.
+TEST_P(IndexConformanceTest, ConcurrentLockoutUpdatesFromTwoInstancesLoseNothing) {
+  std::unique_ptr<Index> second = OpenSecond();
+  ASSERT_NE(second, nullptr);
+  constexpr int kEach = 40;
+  std::vector<Status> status(4, Status::Ok());
+  std::latch start(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      Index* index = t % 2 ? second.get() : index_.get();
+      start.arrive_and_wait();
+      for (int i = 0; i < kEach && status[t].ok(); ++i) {
+        status[t] = index->UpdateLockout(t < 2 ? "shared" : "shared2", 0, Increment(1'000'000)).status();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& s : status) ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ((*second->FindLockout("shared", 0))->failures, 2 * kEach);
+  EXPECT_EQ((*index_->FindLockout("shared2", 0))->failures, 2 * kEach);
+}
+
 // ---- metadata documents and frame layouts ----
 
 TEST_P(IndexConformanceTest, MetadataDocumentsByStudySeriesAndInstanceInSeriesThenArrivalOrder) {
