@@ -71,8 +71,8 @@ std::string CheckContextSubItems(const uint8_t* p, size_t n) {
   return why;
 }
 
-// The User Information item's sub-items (PS3.7 D.3.3, PS3.8 9.3.2.3): those whose inner
-// layout DCMTK parses must have exactly that layout; others are only walked.
+// The User Information item's sub-items (PS3.7 D.3.3, PS3.8 9.3.2.3): only the types a
+// request may hold (51H-58H), each with its exact inner layout where it has one.
 std::string CheckUserInfoSubItems(const uint8_t* p, size_t n) {
   return WalkSubItems(p, n, [](uint8_t type, const uint8_t* v, size_t length) -> std::string {
     switch (type) {
@@ -94,8 +94,11 @@ std::string CheckUserInfoSubItems(const uint8_t* p, size_t n) {
           return "user identity sub-item malformed";
         }
         break;
-      default:
+      case 0x52:  // implementation class UID
+      case 0x55:  // implementation version name
         break;
+      default:  // 59H answers a request; nothing else is defined (DCMTK gives up on them)
+        return "user information sub-item of type " + std::to_string(type) + " in a request";
     }
     return "";
   });

@@ -48,9 +48,10 @@ struct AssociateRqCheck {
 //     one Abstract Syntax sub-item, then one or more Transfer Syntax sub-items;
 //   - structure (kMalformed): only application context (once), presentation context and
 //     user information (at most once) items; variable items and the sub-items of presentation contexts and
-//     user information fill their enclosing item exactly, and the user information
-//     sub-items DCMTK decodes (maximum length, asynchronous window, role selection,
-//     extended negotiation, user identity) have their exact inner layout.
+//     user information fill their enclosing item exactly; user information sub-items are
+//     of the types a request holds (51H-58H), and those with an inner layout (maximum
+//     length, asynchronous window, role selection, extended negotiation, user identity)
+//     have exactly that layout.
 // Reads only within [body, body + n).
 AssociateRqCheck CheckAssociateRq(const uint8_t* body, size_t n);
 

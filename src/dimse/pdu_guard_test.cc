@@ -110,10 +110,15 @@ TEST(CheckAssociateRqTest, WalksSubItemsOfContextsAndUserInformation) {
   Put16(&identity, 4);
   identity += "user";
   Put16(&identity, 0);
-  EXPECT_EQ(Check(WithUserInfo(Item(0x51, max) + Item(0x54, role) + Item(0x58, identity) +
-                               Item(0x7F, "private")))
+  EXPECT_EQ(Check(WithUserInfo(Item(0x51, max) + Item(0x52, "1.2.3") + Item(0x54, role) +
+                               Item(0x55, "IMPL") + Item(0x58, identity)))
                 .problem,
             AssociateRqProblem::kNone);
+  // Types a request cannot hold: an answer's user identity, and undefined ones.
+  EXPECT_EQ(Check(WithUserInfo(Item(0x51, max) + Item(0x59, std::string(2, '\0')))).problem,
+            AssociateRqProblem::kMalformed);
+  EXPECT_EQ(Check(WithUserInfo(Item(0x51, max) + Item(0x00, ""))).problem,
+            AssociateRqProblem::kMalformed);
   // Found by fuzzing: a user information item one byte longer than its sub-items, after
   // an extended negotiation sub-item (DCMTK leaked that sub-item when it gave up).
   std::string ext;
