@@ -72,23 +72,6 @@ std::vector<std::string> SubDirs(const std::string& dir) {
   return out;
 }
 
-bool IsBlobName(const std::string& name) {
-  if (name.size() != 32) return false;
-  for (char c : name) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
-// The 16 bytes a blob name (32 hex digits) spells: the sealed header's blob id.
-std::string BlobId(const std::string& name) {
-  std::string id(16, '\0');
-  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  for (size_t i = 0; i < 16; ++i) {
-    id[i] = static_cast<char>((nibble(name[2 * i]) << 4) | nibble(name[2 * i + 1]));
-  }
-  return id;
-}
 
 // Reads exactly `n` bytes at `offset`; kDataLoss if the file ends first.
 Status PreadAll(int fd, char* out, size_t n, uint64_t offset) {
@@ -382,10 +365,6 @@ Result<std::unique_ptr<FileBlobStore>> FileBlobStore::MakeShared(const FileBlobS
   return store;
 }
 
-namespace {
-constexpr char kSealedMarkerFirstLine[] = "tresor sealed storage 1";
-}  // namespace
-
 Status FileBlobStore::CheckSealing() {
   const std::string marker = options_.root + "/sealed";
   std::ifstream in(marker);
@@ -406,30 +385,15 @@ Status FileBlobStore::CheckSealing() {
     }
     return RecordSealingKey(options_.keys->current().id);
   }
-  std::string first, key_line;
-  std::getline(in, first);
-  std::getline(in, key_line);
-  if (first != kSealedMarkerFirstLine || key_line.rfind("key ", 0) != 0) {
-    return DataLoss("integrity error: " + marker + " is damaged");
-  }
-  if (!sealed()) {
-    return PermissionDenied("the storage in " + options_.root +
-                            " is encrypted; it cannot be opened without its master key");
-  }
-  std::string recorded = key_line.substr(4);
-  if (!options_.keys->HasKeyIdHex(recorded)) {
-    return PermissionDenied("master key " + options_.keys->current().IdHex() +
-                            " is not this archive's: its objects are sealed under master key " +
-                            recorded + " (wrong key file? see docs/encryption.md)");
-  }
-  return Status::Ok();
+  std::stringstream text;
+  text << in.rdbuf();
+  return CheckSealedMarker(text.str(), marker, options_.keys.get());  // no keys: refused
 }
 
 Status FileBlobStore::RecordSealingKey(const std::string& key_id) {
   const std::string marker = options_.root + "/sealed";
   const std::string tmp = marker + ".new";
-  std::string text = std::string(kSealedMarkerFirstLine) + "\nkey " +
-                     HexEncode(key_id.data(), key_id.size()) + "\n";
+  const std::string text = SealedMarkerText(key_id);
   unlink(tmp.c_str());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return IoError(Errno("create " + tmp));
@@ -484,7 +448,7 @@ Result<std::unique_ptr<BlobWriter>> FileBlobStore::Create() {
     return std::unique_ptr<BlobWriter>(new FileBlobWriter(name, path, fd, write_back));
   }
   std::string header;
-  auto cipher = BlobCipher::Create(*options_.keys, BlobId(name), &header);
+  auto cipher = BlobCipher::Create(*options_.keys, BlobIdOfName(name), &header);
   if (!cipher.ok()) {
     close(fd);
     unlink(path.c_str());
@@ -552,7 +516,7 @@ Result<std::unique_ptr<BlobReader>> FileBlobStore::Open(const std::string& name)
     char header[kSealedHeaderBytes];
     TRESOR_RETURN_IF_ERROR(PreadAll(fd, header, sizeof header, 0));
     TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<BlobCipher> cipher,
-                            BlobCipher::Open(*options_.keys, BlobId(name), header, sizeof header));
+                            BlobCipher::Open(*options_.keys, BlobIdOfName(name), header, sizeof header));
     TRESOR_ASSIGN_OR_RETURN(uint64_t plain, PlainSize(static_cast<uint64_t>(st.st_size),
                                                       cipher->segment_bytes()));
     return std::unique_ptr<BlobReader>(new SealedBlobReader(fd, std::move(cipher), plain));
@@ -608,7 +572,7 @@ Result<bool> FileBlobStore::Rewrap(const std::string& name, RewrapStep step) {
   } closer{fd};
   std::string header(kSealedHeaderBytes, '\0');
   TRESOR_RETURN_IF_ERROR(PreadAll(fd, header.data(), header.size(), 0));
-  auto slot = RewrapHeader(*options_.keys, BlobId(name), step, &header);
+  auto slot = RewrapHeader(*options_.keys, BlobIdOfName(name), step, &header);
   if (!slot.ok()) return Status(slot.status().code(), slot.status().message() + " (blob " + name + ")");
   if (*slot < 0) return false;
   size_t at = kKeySlotOffset + static_cast<size_t>(*slot) * kKeySlotBytes;

@@ -12,25 +12,6 @@ namespace tresor::store {
 namespace {
 
 constexpr size_t kMinPartBytes = 5 << 20;
-constexpr char kSealedMarkerFirstLine[] = "tresor sealed storage 1";
-
-bool IsBlobName(const std::string& name) {
-  if (name.size() != 32) return false;
-  for (char c : name) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
-// The 16 bytes a blob name (32 hex digits) spells: the sealed header's blob id.
-std::string BlobId(const std::string& name) {
-  std::string id(16, '\0');
-  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  for (size_t i = 0; i < 16; ++i) {
-    id[i] = static_cast<char>((nibble(name[2 * i]) << 4) | nibble(name[2 * i + 1]));
-  }
-  return id;
-}
 
 bool ValidNode(const std::string& node) {
   if (node.empty() || node.size() > 64) return false;
@@ -341,33 +322,18 @@ Status S3BlobStore::CheckSealing() {
     });
     if (!listed.ok() && listed.code() != Code::kAlreadyExists) return listed;
     if (any) return DataLoss("integrity error: blobs are present but the marker " + marker + " is missing");
-    std::string id = options_.keys->current().id;
-    std::string record = std::string(kSealedMarkerFirstLine) + "\nkey " +
-                         HexEncode(id.data(), id.size()) + "\n";
+    const std::string record = SealedMarkerText(options_.keys->current().id);
     return client_->Put(marker, record.data(), record.size());
   }
   TRESOR_RETURN_IF_ERROR(got);
-  size_t nl = text.find('\n');
-  std::string first = text.substr(0, nl);
-  std::string key_line = nl == std::string::npos ? "" : text.substr(nl + 1);
-  while (!key_line.empty() && key_line.back() == '\n') key_line.pop_back();
-  if (first != kSealedMarkerFirstLine || key_line.rfind("key ", 0) != 0) {
-    return DataLoss("integrity error: " + marker + " is damaged");
-  }
-  std::string recorded = key_line.substr(4);
-  if (!options_.keys->HasKeyIdHex(recorded)) {
-    return PermissionDenied("master key " + options_.keys->current().IdHex() +
-                            " is not this archive's: its objects are sealed under master key " +
-                            recorded + " (wrong key file? see docs/encryption.md)");
-  }
-  return Status::Ok();
+  return CheckSealedMarker(text, marker, options_.keys.get());
 }
 
 Result<std::unique_ptr<BlobWriter>> S3BlobStore::Create() {
   std::string name = RandomHex(16);
   std::string header;
   TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<BlobCipher> cipher,
-                          BlobCipher::Create(*options_.keys, BlobId(name), &header));
+                          BlobCipher::Create(*options_.keys, BlobIdOfName(name), &header));
   return std::unique_ptr<BlobWriter>(new S3BlobWriter(*client_, name, BlobKey(name),
                                                       MarkerKey(name), options_.part_bytes,
                                                       std::move(cipher), header));
@@ -422,7 +388,7 @@ Result<std::unique_ptr<BlobReader>> S3BlobStore::Open(const std::string& name) {
   if (sealed.size() < kSealedHeaderBytes) {
     return fail(DataLoss("integrity error: sealed blob truncated"));
   }
-  auto cipher = BlobCipher::Open(*options_.keys, BlobId(name), sealed.data(), kSealedHeaderBytes);
+  auto cipher = BlobCipher::Open(*options_.keys, BlobIdOfName(name), sealed.data(), kSealedHeaderBytes);
   if (!cipher.ok()) return fail(cipher.status());
   uint32_t seg = (*cipher)->segment_bytes();
   auto plain = PlainSize(object_size, seg);

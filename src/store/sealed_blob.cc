@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/hex.h"
 #include "core/random.h"
 
 namespace tresor::store {
@@ -308,6 +309,53 @@ Result<int> RewrapHeader(const KeyRing& keys, const std::string& blob_id, Rewrap
   }
   OPENSSL_cleanse(unwrapped.first.data(), unwrapped.first.size());
   return changed;
+}
+
+bool IsBlobName(const std::string& name) {
+  if (name.size() != 32) return false;
+  for (char c : name) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string BlobIdOfName(const std::string& name) {
+  std::string id(16, '\0');
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i < 16; ++i) {
+    id[i] = static_cast<char>((nibble(name[2 * i]) << 4) | nibble(name[2 * i + 1]));
+  }
+  return id;
+}
+
+namespace {
+constexpr char kSealedMarkerFirstLine[] = "tresor sealed storage 1";
+}  // namespace
+
+std::string SealedMarkerText(const std::string& key_id) {
+  return std::string(kSealedMarkerFirstLine) + "\nkey " + HexEncode(key_id.data(), key_id.size()) +
+         "\n";
+}
+
+Status CheckSealedMarker(const std::string& text, const std::string& where, const KeyRing* keys) {
+  const size_t nl = text.find('\n');
+  const std::string first = text.substr(0, nl);
+  std::string key_line;
+  if (nl != std::string::npos) key_line = text.substr(nl + 1, text.find('\n', nl + 1) - nl - 1);
+  if (first != kSealedMarkerFirstLine || key_line.rfind("key ", 0) != 0) {
+    return DataLoss("integrity error: " + where + " is damaged");
+  }
+  if (keys == nullptr) {
+    return PermissionDenied("the storage at " + where +
+                            " is encrypted; it cannot be opened without its master key");
+  }
+  const std::string recorded = key_line.substr(4);
+  if (!keys->HasKeyIdHex(recorded)) {
+    return PermissionDenied("master key " + keys->current().IdHex() +
+                            " is not this archive's: its objects are sealed under master key " +
+                            recorded + " (wrong key file? see docs/encryption.md)");
+  }
+  return Status::Ok();
 }
 
 }  // namespace tresor::store

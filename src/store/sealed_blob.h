@@ -113,4 +113,18 @@ Result<int> RewrapHeader(const KeyRing& keys, const std::string& blob_id, Rewrap
 inline constexpr size_t kKeySlotOffset = 40;
 inline constexpr size_t kKeySlotBytes = 68;
 
+// Blob names, as every store chooses them: 32 lowercase hex digits.
+bool IsBlobName(const std::string& name);
+// The 16 bytes a blob name spells: the blob id of its sealed header. `name` must pass
+// IsBlobName.
+std::string BlobIdOfName(const std::string& name);
+
+// The `sealed` marker a store keeps beside its blobs: which master key sealed them.
+//   line 1: "tresor sealed storage 1"; line 2: "key " + the key id in hex.
+// SealedMarkerText writes it for `key_id` (raw bytes). CheckSealedMarker reads `text`
+// (the marker at `where`, for messages): kDataLoss if it is damaged, kPermissionDenied if
+// `keys` is null (a store opened without keys) or none of its keys has the recorded id.
+std::string SealedMarkerText(const std::string& key_id);
+Status CheckSealedMarker(const std::string& text, const std::string& where, const KeyRing* keys);
+
 }  // namespace tresor::store
