@@ -13,6 +13,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "app/blob_backend.h"
+#include "app/index_backend.h"
 #include "core/log.h"
 #include "core/random.h"
 #include "security/jwt.h"
@@ -229,33 +231,59 @@ std::string ResolveDataDir(const std::string& flag) {
   return "./var";
 }
 
-Result<std::string> InitDataDir(const std::string& dir, const std::string& master_key_file) {
+namespace {
+
+// `path` made absolute against the working directory.
+std::string AbsolutePath(const std::string& path) {
+  if (!path.empty() && path.front() == '/') return path;
+  char cwd[4096];
+  return std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + path;
+}
+
+// A PostgreSQL index named by `config` that already holds an archive (users) cannot get
+// a second one: `init` refuses, and points at --join.
+Status CheckIndexHoldsNoArchive(const Config& config) {
+  if (config.index_backend != "postgresql") return Status::Ok();
+  auto opened = OpenIndexBackend(config, "", "", store::SqliteIndexOptions::Sync::kFull);
+  if (!opened.ok()) return opened.status();
+  TRESOR_ASSIGN_OR_RETURN(auto users, opened->index->ListUsers());
+  if (!users.empty()) {
+    return Status(Code::kAlreadyExists,
+                  "the PostgreSQL database of index.postgresql already holds an archive; add a "
+                  "node to it with: tresor init --join FIRST_NODE_DIR --data DIR --node NAME");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> InitDataDir(const std::string& dir, const std::string& master_key_file,
+                                const std::string& given_config) {
   if (Exists(dir + "/tresor.conf")) {
     return Status(Code::kAlreadyExists, dir + " is already a Tresor data directory");
   }
+  std::string config_text = given_config.empty() ? DefaultConfigText() : given_config;
+  Config config;
+  {
+    auto parsed = ParseConfig(config_text);
+    if (!parsed.ok()) return Status(parsed.status().code(), "--config: " + parsed.status().message());
+    config = *parsed;
+  }
+  TRESOR_RETURN_IF_ERROR(CheckIndexHoldsNoArchive(config));
   TRESOR_RETURN_IF_ERROR(MakeDir(dir, 0700));
   // The master key of encryption at rest, outside the data directory (never
   // overwritten: an existing file may be the key of another archive or of a backup).
-  std::string key_path = MasterKeyPath(dir, Config{}, master_key_file);
+  std::string key_path = MasterKeyPath(dir, config, master_key_file);
   if (Exists(key_path)) {
     return Status(Code::kAlreadyExists,
                   "master key " + key_path + " already exists (the key of another or a removed "
                   "archive?); move it away, or choose another file with --master-key");
   }
-  std::string config_text = DefaultConfigText();
   if (!master_key_file.empty()) {
     // Recorded absolute: the config is read from wherever the command runs.
-    std::string abs = master_key_file;
-    if (abs.front() != '/') {
-      char cwd[4096];
-      abs = std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + master_key_file;
-    }
-    if (abs.find('"') != std::string::npos) return InvalidArgument("--master-key path contains '\"'");
-    const std::string line = "master_key_file = \"\"";
-    size_t at = config_text.find(line);
-    if (at == std::string::npos) return Internal("default configuration has no keys.master_key_file");
-    config_text.replace(at, line.size(), "master_key_file = \"" + abs + "\"");
-    key_path = abs;
+    TRESOR_ASSIGN_OR_RETURN(std::string quoted, QuoteConfigString(AbsolutePath(master_key_file)));
+    config_text = SetConfigValue(config_text, "keys", "master_key_file", quoted);
+    key_path = AbsolutePath(master_key_file);
   }
   TRESOR_RETURN_IF_ERROR(MakeDir(dir + "/keys", 0700));
   TRESOR_RETURN_IF_ERROR(security::CreateMasterKey(key_path).status());
@@ -290,6 +318,90 @@ Result<std::string> InitDataDir(const std::string& dir, const std::string& maste
       opened->archive->admin().CreateUser(archive::Principal::LocalAdmin(), "admin", "admin", password,
                                   {security::kAllStudiesGroup}));
   return password;
+}
+
+Status JoinDataDir(const std::string& first, const std::string& dir, const std::string& node,
+                   const std::string& master_key_file) {
+  if (!Exists(first + "/tresor.conf")) {
+    return NotFound(first + " is not a Tresor data directory (--join DIR names the data "
+                    "directory of a node of the archive)");
+  }
+  if (Exists(dir + "/tresor.conf")) {
+    return Status(Code::kAlreadyExists, dir + " is already a Tresor data directory");
+  }
+  if (node.empty()) return InvalidArgument("--join needs --node NAME (this node's name)");
+  TRESOR_ASSIGN_OR_RETURN(std::string text, ReadTextFile(first + "/tresor.conf"));
+  TRESOR_ASSIGN_OR_RETURN(Config config, ParseConfig(text));
+  if (config.index_backend != "postgresql" || config.storage_backend == "local") {
+    return InvalidArgument("--join: the archive of " + first + " is not shared (index.backend = \"" +
+                           config.index_backend + "\", storage.backend = \"" +
+                           config.storage_backend + "\"); several nodes need index.backend = "
+                           "\"postgresql\" and storage.backend = \"shared\" or \"s3\" "
+                           "(docs/deployment.md)");
+  }
+  if (!NodeName(config).empty() && config.cluster_node == node) {
+    return InvalidArgument("--node " + node + " is the name of the node of " + first +
+                           "; every node needs its own");
+  }
+  TRESOR_ASSIGN_OR_RETURN(std::string node_value, QuoteConfigString(node));
+  std::string changed = SetConfigValue(text, "cluster", "node", node_value);
+  // Paths relative to the first data directory would point elsewhere from `dir`.
+  if (!config.storage_path.empty() && config.storage_path.front() != '/') {
+    TRESOR_ASSIGN_OR_RETURN(std::string q, QuoteConfigString(AbsolutePath(first + "/" + config.storage_path)));
+    changed = SetConfigValue(changed, "storage", "path", q);
+  }
+  const std::string from_key = MasterKeyPath(first, config, "");
+  std::string to_key;
+  if (!master_key_file.empty()) {
+    to_key = AbsolutePath(master_key_file);
+    TRESOR_ASSIGN_OR_RETURN(std::string q, QuoteConfigString(to_key));
+    changed = SetConfigValue(changed, "keys", "master_key_file", q);
+  } else {
+    changed = SetConfigValue(changed, "keys", "master_key_file", "\"\"");
+    Config plain;
+    to_key = MasterKeyPath(dir, plain, "");
+  }
+  if (Exists(to_key)) {
+    return Status(Code::kAlreadyExists, "master key " + to_key + " already exists; move it away, "
+                                        "or choose another file with --master-key");
+  }
+  TRESOR_ASSIGN_OR_RETURN(Config joined, ParseConfig(changed));
+  (void)joined;
+  TRESOR_RETURN_IF_ERROR(MakeDir(dir, 0700));
+  TRESOR_RETURN_IF_ERROR(MakeDir(dir + "/keys", 0700));
+  // The keys every node shares: the master key (the same blobs), the session token key
+  // (a session of one node holds on every other), the audit signing key (one chain), and
+  // the TLS identity (one name behind the load balancer).
+  const size_t slash = to_key.rfind('/');
+  if (slash != std::string::npos && slash > 0) TRESOR_RETURN_IF_ERROR(MakeDir(to_key.substr(0, slash), 0700));
+  {
+    TRESOR_ASSIGN_OR_RETURN(std::string bytes, ReadTextFile(from_key));
+    TRESOR_RETURN_IF_ERROR(WriteFile(to_key, bytes, 0600));
+  }
+  for (const char* name : {"token.key", "audit-signing.key", "ca.key", "ca.pem", "server.key",
+                           "server.pem"}) {
+    const std::string from = first + "/keys/" + name;
+    if (!Exists(from)) continue;
+    TRESOR_ASSIGN_OR_RETURN(std::string bytes, ReadTextFile(from));
+    TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/keys/" + name, bytes, 0600));
+  }
+  // S3 credentials kept in the first data directory go along (absolute paths are the
+  // operator's files, the same on every node).
+  if (config.storage_backend == "s3" && !config.s3_credentials_file.empty() &&
+      config.s3_credentials_file.front() != '/') {
+    TRESOR_ASSIGN_OR_RETURN(std::string bytes, ReadTextFile(first + "/" + config.s3_credentials_file));
+    const std::string to = dir + "/" + config.s3_credentials_file;
+    const size_t cut = to.rfind('/');
+    if (cut != std::string::npos && cut > dir.size()) TRESOR_RETURN_IF_ERROR(MakeDir(to.substr(0, cut), 0700));
+    TRESOR_RETURN_IF_ERROR(WriteFile(to, bytes, 0600));
+  }
+  TRESOR_RETURN_IF_ERROR(WriteFile(dir + "/tresor.conf.new", changed, 0600));
+  if (rename((dir + "/tresor.conf.new").c_str(), (dir + "/tresor.conf").c_str()) != 0) {
+    return IoError("cannot install " + dir + "/tresor.conf");
+  }
+  TRESOR_RETURN_IF_ERROR(SyncParentDir(dir + "/tresor.conf"));
+  // Opened once: the backends are reachable and the storage is sealed under this key.
+  return OpenDataDir(dir, to_key).status();
 }
 
 namespace {
@@ -331,24 +443,12 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
     TRESOR_LOG(kWarn) << "tresor-plaintext: benchmark build, blobs and index are NOT encrypted";
     blob_keys = nullptr;
   }
-  auto blobs = store::FileBlobStore::Make({dir + "/storage", out->config.fsync, blob_keys});
+  out->node = NodeName(out->config);
+  auto blobs = OpenBlobBackend(out->config, dir, blob_keys, out->node);
   if (!blobs.ok()) {
     return Status(blobs.status().code(), "cannot open " + dir + ": " + blobs.status().message());
   }
   out->blobs = std::move(blobs).value();
-  // The index is always sealed at rest (docs/encryption-index.md); its page key is sealed
-  // under the master key (checked after the storage, whose error names the key id).
-  // tresor-plaintext (benchmarks only) opens it without a page key: unencrypted.
-  std::string page_key;
-  if constexpr (!kPlaintextForBenchmarks) {
-    TRESOR_ASSIGN_OR_RETURN(page_key, IndexPageKey(dir, ring_copy));
-  }
-  // One filesystem sync per group commit covers index and blobs only when both live on
-  // the same filesystem; otherwise the index syncs its own commits.
-  using Sync = store::SqliteIndexOptions::Sync;
-  Sync sync = !out->config.fsync          ? Sync::kOff
-              : SameFilesystem(dir, dir + "/storage/staging") ? Sync::kFilesystem
-                                                               : Sync::kFull;
   // Files of a data directory made before everything was created 0600 (the index, its
   // -wal and -shm took SQLite's 0644): tightened before the index is opened.
   for (const char* name : {"/index.db", "/index.db-wal", "/index.db-shm", "/keys/ca.pem",
@@ -359,11 +459,30 @@ Result<std::unique_ptr<OpenArchive>> OpenDataDir(const std::string& dir,
       return IoError("cannot make " + path + " private (mode 0600): " + std::strerror(errno));
     }
   }
-  // The index is always sealed at rest (docs/encryption.md, "The index").
-  TRESOR_ASSIGN_OR_RETURN(out->index,
-                          store::SqliteIndex::Open({dir + "/index.db", sync, std::move(page_key)}));
+  // An SQLite index is always sealed at rest (docs/encryption-index.md); its page key is
+  // sealed under the master key (checked after the storage, whose error names the key
+  // id). tresor-plaintext (benchmarks only) opens it without a page key: unencrypted.
+  std::string page_key;
+  store::SqliteIndexOptions::Sync sync = store::SqliteIndexOptions::Sync::kFull;
+  if (out->config.index_backend == "sqlite") {
+    if constexpr (!kPlaintextForBenchmarks) {
+      TRESOR_ASSIGN_OR_RETURN(page_key, IndexPageKey(dir, ring_copy));
+    }
+    // One filesystem sync per group commit covers index and blobs only when both live on
+    // the same filesystem; otherwise the index syncs its own commits.
+    sync = SqliteSyncFor(out->config, out->config.storage_backend == "local" &&
+                                          SameFilesystem(dir, dir + "/storage/staging"));
+  }
+  auto opened_index = OpenIndexBackend(out->config, dir, std::move(page_key), sync);
+  if (!opened_index.ok()) {
+    return Status(opened_index.status().code(),
+                  "cannot open " + dir + ": " + opened_index.status().message());
+  }
+  out->sqlite = opened_index->sqlite;
+  out->index = std::move(opened_index->index);
   archive::ArchiveOptions options;
   options.ae_title = out->config.ae_title;
+  options.node = out->config.cluster_node;
   options.limits.max_bytes = out->config.max_object_bytes;
   options.limits.max_sequence_depth = out->config.max_sequence_depth;
   options.max_object_bytes = out->config.max_object_bytes;

@@ -4,9 +4,11 @@
 //   DIR/tresor.conf        documented configuration (see core/config.h)
 //   DIR/keys/              key material, mode 0700; files 0600; never in the index
 //                          (audit-signing.key: the Ed25519 seed of audit checkpoints)
-//   DIR/index.db           the SQLite index
+//   DIR/index.db           the SQLite index ([index] backend = "sqlite", the default;
+//                          "postgresql": the index is a database several nodes share)
 //   DIR/storage/           sealed blobs (names chosen by the server), the staging area
-//                          and `sealed` (the master key id the storage is sealed under)
+//                          and `sealed` (the master key id the storage is sealed under);
+//                          [storage] backend "shared" or "s3" keeps them elsewhere
 //   DIR.keys/master.key    the master key of encryption at rest, OUTSIDE the data
 //                          directory (default; keys.master_key_file or --master-key)
 #pragma once
@@ -20,7 +22,8 @@
 #include "archive/archive_service.h"
 #include "core/config.h"
 #include "security/master_key.h"
-#include "store/file_blob_store.h"
+#include "store/blob_store.h"
+#include "store/index.h"
 #include "store/sqlite_index.h"
 
 namespace tresor::app {
@@ -61,9 +64,21 @@ inline std::string RotationKeyPath(const std::string& key_path) { return key_pat
 
 // Creates a new data directory. Fails if `dir` already holds one. Creates the master key
 // at `master_key_file` (default: see MasterKeyPath), which must not exist; a given path
-// is recorded in tresor.conf. Returns the administrator password, which is shown once and
+// is recorded in tresor.conf. `config_text` is the tresor.conf to write (checked first;
+// empty: DefaultConfigText()); when it selects a PostgreSQL index, that database must
+// hold no archive yet. Returns the administrator password, which is shown once and
 // stored only as an Argon2id hash.
-Result<std::string> InitDataDir(const std::string& dir, const std::string& master_key_file = "");
+Result<std::string> InitDataDir(const std::string& dir, const std::string& master_key_file = "",
+                                const std::string& config_text = "");
+
+// Creates data directory `dir` for another node of the archive of data directory
+// `first` (which must select a PostgreSQL index and shared or S3 storage): its
+// tresor.conf with [cluster] node = `node`, and copies of the key material every node
+// must share (master key, at MasterKeyPath(dir, ...) or `master_key_file`; token.key,
+// audit-signing.key, the CA, server certificate and key; the S3 credentials file when it
+// is inside `first`). Then opens it once to check that the backends are reachable.
+Status JoinDataDir(const std::string& first, const std::string& dir, const std::string& node,
+                   const std::string& master_key_file = "");
 
 // An opened data directory with its archive.
 struct OpenArchive {
@@ -72,8 +87,12 @@ struct OpenArchive {
   std::string master_key_path;
   // The current master key (subkeys: security::DeriveKey(master_key.bytes, purpose)).
   security::MasterKey master_key;
-  std::unique_ptr<store::SqliteIndex> index;
-  std::unique_ptr<store::FileBlobStore> blobs;
+  // This node's name (app/index_backend.h NodeName).
+  std::string node;
+  // The configured backends ([index], [storage]); `sqlite` is `index` when it is SQLite.
+  std::unique_ptr<store::Index> index;
+  store::SqliteIndex* sqlite = nullptr;
+  std::unique_ptr<store::BlobStore> blobs;
   // What the archive runs over instead of `index`/`blobs` when decorators are installed
   // (SetStoreDecorators); null otherwise.
   std::unique_ptr<store::Index> decorated_index;
@@ -83,7 +102,7 @@ struct OpenArchive {
 
 // Wrappers around the stores, for test binaries only (tests/tools/tresor_faulty injects
 // faults through them). The tresor binary installs none: its archive runs directly over
-// the SqliteIndex and FileBlobStore. Each function returns a store that forwards to the
+// the configured index and blob store. Each function returns a store that forwards to the
 // one it is given (which outlives it).
 struct StoreDecorators {
   std::function<std::unique_ptr<store::Index>(store::Index&)> index;

@@ -9,6 +9,7 @@
 
 #include "core/testing/temp_dir.h"
 #include "security/jwt.h"
+#include "store/file_blob_store.h"
 
 namespace tresor::app {
 namespace {
@@ -40,7 +41,9 @@ TEST_F(DataDirTest, OpensWithTheKeyInitCreated) {
 TEST_F(DataDirTest, BlobsAndIndexAreAlwaysSealed) {
   auto opened = OpenDataDir(dir());
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  EXPECT_TRUE((*opened)->blobs->sealed());
+  auto* files = dynamic_cast<store::FileBlobStore*>((*opened)->blobs.get());
+  ASSERT_NE(files, nullptr) << "the default storage is local files";
+  EXPECT_TRUE(files->sealed());
   // A plain SQLite file shows its schema in page 1; a sealed one only its first 24 bytes.
   auto index = ReadTextFile(dir() + "/index.db");
   ASSERT_TRUE(index.ok());
@@ -113,6 +116,44 @@ TEST(DataDirInitTest, KeyFileGivenAtInitIsRecordedAndNeverOverwritten) {
   EXPECT_TRUE(OpenDataDir(tmp.path() + "/data").ok());
   auto again = InitDataDir(tmp.path() + "/other", key);
   EXPECT_EQ(again.status().code(), Code::kAlreadyExists) << "an existing key was reused";
+}
+
+// --config: the given tresor.conf is checked before anything is created, and written.
+TEST(DataDirInit, UsesTheGivenConfigurationAndRefusesABadOne) {
+  testing::TempDir tmp;
+  const std::string bad = tmp.path() + "/bad";
+  auto refused = InitDataDir(bad, "", "[server]\nae_title = 12\n");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--config"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(bad)) << "nothing is created for a bad configuration";
+  const std::string dir = tmp.path() + "/given";
+  std::string text = SetConfigValue(DefaultConfigText(), "server", "ae_title", "\"GIVEN\"");
+  text = SetConfigValue(text, "cluster", "node", "\"n1\"");
+  auto made = InitDataDir(dir, "", text);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  auto opened = OpenDataDir(dir);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ((*opened)->config.ae_title, "GIVEN");
+  EXPECT_EQ((*opened)->node, "n1");
+  EXPECT_NE((*opened)->sqlite, nullptr);
+  // A PostgreSQL index that cannot be reached: a clear error, and no directory.
+  const std::string pg = tmp.path() + "/pg";
+  std::string pg_text = SetConfigValue(DefaultConfigText(), "index", "backend", "\"postgresql\"");
+  auto no_conn = InitDataDir(pg, "", pg_text);
+  ASSERT_FALSE(no_conn.ok());
+  EXPECT_NE(no_conn.status().message().find("index.postgresql"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(pg));
+}
+
+// --join only makes sense for an archive whose index and blobs live outside its data
+// directory.
+TEST_F(DataDirTest, JoinRefusesASingleNodeArchive) {
+  Status joined = JoinDataDir(dir(), tmp_.path() + "/second", "b");
+  ASSERT_FALSE(joined.ok());
+  EXPECT_EQ(joined.code(), Code::kInvalidArgument);
+  EXPECT_NE(joined.message().find("postgresql"), std::string::npos) << joined.message();
+  EXPECT_FALSE(std::filesystem::exists(tmp_.path() + "/second"));
+  EXPECT_FALSE(JoinDataDir(tmp_.path() + "/none", tmp_.path() + "/third", "b").ok());
 }
 
 }  // namespace

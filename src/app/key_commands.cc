@@ -96,6 +96,14 @@ int CmdKeys(const Args& a) {
     return 0;
   }
 
+  // Rotation rewrites every blob header and DIR/index.key while no server runs: that
+  // holds for one node only. A shared archive would need every node stopped and the
+  // shared store rewritten; not supported yet (docs/deployment.md).
+  if (config->index_backend != "sqlite" || config->storage_backend != "local") {
+    return Fail(Unsupported("tresor keys rotate rotates the master key of a single-node archive "
+                            "(SQLite index, local storage); this archive is shared "
+                            "(docs/deployment.md, \"Keys\")"));
+  }
   // Rotation rewrites blob headers: no server may be writing blobs meanwhile.
   int lock_fd = open((dir + "/serve.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {

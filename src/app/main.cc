@@ -40,7 +40,8 @@ Run 'tresor <command> --help' for the options of one command.
 
 const std::map<std::string, std::string>& CommandHelp() {
   static const auto* help = new std::map<std::string, std::string>{
-      {"init", R"(Usage: tresor init [--data DIR] [--master-key FILE]
+      {"init", R"(Usage: tresor init [--data DIR] [--master-key FILE] [--config CONF]
+       tresor init --join FIRST --node NAME [--data DIR] [--master-key FILE]
 
 Creates DIR with a documented configuration file (tresor.conf), key material under
 keys/ (mode 0600, never stored in the index) and an empty archive. Prints the
@@ -48,6 +49,18 @@ administrator password once; only its Argon2id hash is kept. There is no default
 Creates the master key of encryption at rest OUTSIDE the data directory: FILE (recorded
 in tresor.conf), by default DIR.keys/master.key. It must not exist yet. Back it up
 separately from the data: without it nothing stored can be read (docs/encryption.md).
+
+--config CONF  use CONF as tresor.conf instead of the default (checked first), e.g. one
+               with [index] backend = "postgresql" and [storage] backend = "s3" for the
+               first node of a shared archive (docs/deployment.md). A PostgreSQL database
+               that already holds an archive is refused: join it instead.
+--join FIRST   make DIR another node of the archive of data directory FIRST, which must
+               use a PostgreSQL index and shared or S3 storage: DIR gets FIRST's
+               configuration with [cluster] node = NAME, and copies of the keys every node
+               shares (master key, session and audit signing keys, CA and server
+               certificate, S3 credentials kept in FIRST). Copy the result to the node's
+               machine over a secure channel. No administrator is created (the archive has
+               its accounts already).
 )"},
       {"keys", R"(Usage: tresor keys show [--data DIR] [--master-key FILE]
        tresor keys rotate [--data DIR] [--master-key FILE]
@@ -187,9 +200,13 @@ per instance and a summary; exit status 0 only if every instance was delivered.
 Shows the number of patients, studies, series and instances, and the stored bytes.
 )"},
       {"index", R"(Usage: tresor index sql [--data DIR] "SELECT ..."
+       tresor index upgrade [--data DIR]
 
-Runs one read-only SQL statement on the index (which is encrypted at rest: no other
-tool can read it) and prints its rows, columns separated by '|'.
+sql runs one read-only SQL statement on the SQLite index (which is encrypted at rest: no
+other tool can read it) and prints its rows, columns separated by '|'.
+upgrade brings a PostgreSQL index's schema to this release's version, in one
+transaction (nodes refuse to open an older schema; upgrade after every node runs the new
+release). An SQLite index upgrades itself when opened.
 )"},
       {"audit", R"(Usage: tresor audit verify [--public-key HEX] [--data DIR]
        tresor audit list [FILTERS] [--limit N] [--offset N] [--format text|json] [--data DIR]

@@ -136,22 +136,6 @@ std::string Absolute(const std::string& path) {
   return std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + path;
 }
 
-// Replaces the value of `key = ...` in config text (the first such line); false if none.
-bool SetConfigValue(std::string& text, const std::string& key, const std::string& quoted) {
-  size_t at = 0;
-  while ((at = text.find(key, at)) != std::string::npos) {
-    bool line_start = at == 0 || text[at - 1] == '\n';
-    size_t eq = text.find_first_not_of(' ', at + key.size());
-    if (line_start && eq != std::string::npos && text[eq] == '=') {
-      size_t end = text.find('\n', at);
-      text.replace(at, (end == std::string::npos ? text.size() : end) - at, key + " = " + quoted);
-      return true;
-    }
-    at += key.size();
-  }
-  return false;
-}
-
 // The source archive, opened so that nothing of it changes.
 struct Source {
   Fd lock;  // shared lock on DIR/serve.lock (when it exists): no server can start
@@ -267,15 +251,12 @@ Status PrepareTarget(const std::string& source, const std::string& dir,
     } else {
       // The source's configuration; its master key file is not the target's.
       TRESOR_ASSIGN_OR_RETURN(text, ReadTextFile(source + "/tresor.conf"));
-      SetConfigValue(text, "master_key_file", "\"\"");
+      text = SetConfigValue(text, "keys", "master_key_file", "\"\"");
     }
     if (!master_key_flag.empty()) {
       const std::string abs = Absolute(master_key_flag);
       if (abs.find('"') != std::string::npos) return InvalidArgument("--target-master-key path contains '\"'");
-      if (!SetConfigValue(text, "master_key_file", "\"" + abs + "\"")) {
-        return InvalidArgument("the target configuration has no keys.master_key_file line to "
-                               "record --target-master-key in");
-      }
+      text = SetConfigValue(text, "keys", "master_key_file", "\"" + abs + "\"");
     }
     const std::string staged = dir + "/tresor.conf.new";
     unlink(staged.c_str());

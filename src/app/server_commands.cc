@@ -35,9 +35,34 @@
 namespace tresor::app {
 
 int CmdInit(const Args& a) {
-  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {}));
+  TRESOR_RETURN_IF_ERROR_CLI(CheckFlags(a, {"config", "join", "node"}));
   std::string dir = ResolveDataDir(a.Flag("data"));
-  auto password = InitDataDir(dir, a.Flag("master-key"));
+  if (!a.Flag("join").empty()) {
+    // Another node of an existing (shared) archive: no new keys, no new administrator.
+    if (!a.Flag("config").empty()) {
+      return Fail(InvalidArgument("--join takes the configuration of the node it joins; "
+                                  "edit " + dir + "/tresor.conf afterwards instead of --config"));
+    }
+    Status joined = JoinDataDir(a.Flag("join"), dir, a.Flag("node"), a.Flag("master-key"));
+    if (!joined.ok()) return Fail(joined);
+    std::cout << "Initialized Tresor data directory " << dir << " as node '" << a.Flag("node")
+              << "' of the archive of " << a.Flag("join") << "\n"
+              << "It shares that archive's index, blob store, master key, session and audit "
+                 "keys\nand TLS identity (docs/deployment.md). Give it its own ports in "
+              << dir << "/tresor.conf\n(or with tresor serve --dicom-port/--dicom-tls-port/"
+                 "--http-port), then: tresor serve --data " << dir << "\n";
+    return 0;
+  }
+  if (!a.Flag("node").empty()) {
+    return Fail(InvalidArgument("--node goes with --join (set [cluster] node in --config otherwise)"));
+  }
+  std::string config_text;
+  if (!a.Flag("config").empty()) {
+    auto text = ReadTextFile(a.Flag("config"));
+    if (!text.ok()) return Fail(NotFound("cannot read --config " + a.Flag("config")));
+    config_text = *text;
+  }
+  auto password = InitDataDir(dir, a.Flag("master-key"), config_text);
   if (!password.ok()) return Fail(password.status());
   auto config = LoadConfig(dir + "/tresor.conf");
   std::string key_path = config.ok() ? MasterKeyPath(dir, *config, "") : "?";

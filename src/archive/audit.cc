@@ -410,7 +410,10 @@ Result<std::string> ParseAuditEvent(const std::string& text) {
 
 AuditService::AuditService(store::AuditIndex& index, const ArchiveOptions& options,
                            const core::Clock& clock)
-    : index_(index), ae_title_(options.ae_title), seed_(options.audit_signing_seed), clock_(clock) {
+    : index_(index),
+      ae_title_(options.ae_title),
+      source_id_(options.node.empty() ? options.ae_title : options.ae_title + "@" + options.node),
+      seed_(options.audit_signing_seed), clock_(clock) {
   if (!seed_.empty()) {
     auto key = security::AuditKeyFromSeed(seed_);
     if (key.ok()) {
@@ -453,7 +456,7 @@ AuditRecord AuditService::Compose(const Principal& who, const AuditEvent& e) con
   archive.requestor = false;
   archive.role = CodeOf(e.archive_role);
   r.participants.push_back(std::move(archive));
-  r.source_id = ae_title_;
+  r.source_id = source_id_;
   r.patient_ids = e.patient_ids;
   r.study_uids = e.study_uids;
   r.sop_class_uid = e.sop_class_uid;
@@ -676,7 +679,7 @@ Result<std::vector<AuditRecord>> AuditService::ReadAfter(int64_t after_seq, size
       r.event_id = CodeOf(AuditEventId::kSecurityAlert);
       r.outcome = kAuditMajorFailure;
       r.outcome_description = "unreadable record (run tresor audit verify)";
-      r.source_id = ae_title_;
+      r.source_id = source_id_;
     }
     r.seq = row.seq;
     r.time = row.entry.time;

@@ -217,6 +217,7 @@ class AuditService {
 
   store::AuditIndex& index_;
   const std::string ae_title_;
+  const std::string source_id_;  // AuditSourceID: "AE", or "AE@node" on several nodes
   const std::string seed_;
   std::string public_key_;
   const core::Clock& clock_;

@@ -12,6 +12,9 @@ namespace tresor::archive {
 
 struct ArchiveOptions {
   std::string ae_title = "TRESOR";
+  // The node's name when several nodes serve one archive ([cluster] node); audit records
+  // then name their source "AE@node". Empty: one node, source "AE".
+  std::string node;
   dicom::ScanLimits limits;
   uint64_t max_object_bytes = 2ull << 30;
   int commit_batch_max = 256;

@@ -172,6 +172,33 @@ const std::map<std::string, Setter>& Setters() {
       {"storage.s3_allow_http", BoolSetter(&Config::s3_allow_http)},
       {"storage.s3_part_mib", IntSetter(&Config::s3_part_mib, 5, 512)},
       {"storage.s3_max_attempts", IntSetter(&Config::s3_max_attempts, 1, 20)},
+      {"index.backend",
+       [](const Value& v, Config& c) {
+         std::string b;
+         TRESOR_RETURN_IF_ERROR(ToString(v, &b));
+         if (b != "sqlite" && b != "postgresql") {
+           return InvalidArgument("expected \"sqlite\" or \"postgresql\"");
+         }
+         c.index_backend = b;
+         return Status::Ok();
+       }},
+      {"index.postgresql", StringSetter(&Config::index_postgresql)},
+      {"index.require_tls", BoolSetter(&Config::index_require_tls)},
+      {"index.pool_size", IntSetter(&Config::index_pool_size, 1, 256)},
+      {"cluster.node",
+       [](const Value& v, Config& c) {
+         std::string n;
+         TRESOR_RETURN_IF_ERROR(ToString(v, &n));
+         // It names a staging prefix and the audit source (AE@node): a plain name only.
+         if (n.size() > 32) return InvalidArgument("at most 32 characters");
+         for (char ch : n) {
+           bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+           if (!ok) return InvalidArgument("letters, digits, '-' and '_' only");
+         }
+         c.cluster_node = n;
+         return Status::Ok();
+       }},
       {"log.level", StringSetter(&Config::log_level)},
       {"audit.forward_host", StringSetter(&Config::audit_forward_host)},
       {"audit.forward_port", IntSetter(&Config::audit_forward_port, 1, 65535)},
@@ -234,6 +261,51 @@ Result<Config> ParseConfig(const std::string& text) {
     if (!s.ok()) return fail(key + ": " + s.message());
   }
   return config;
+}
+
+std::string SetConfigValue(const std::string& text, const std::string& section,
+                           const std::string& key, const std::string& value) {
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+  }
+  const std::string assignment = key + " = " + value;
+  std::string current;
+  int header = -1;  // the line of [section]
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string t = Trim(lines[i]);
+    if (!t.empty() && t.front() == '[' && t.back() == ']') {
+      current = Trim(t.substr(1, t.size() - 2));
+      if (current == section && header < 0) header = static_cast<int>(i);
+      continue;
+    }
+    if (current != section || t.empty() || t.front() == '#') continue;
+    size_t eq = t.find('=');
+    if (eq != std::string::npos && Trim(t.substr(0, eq)) == key) {
+      lines[i] = assignment;
+      header = -2;
+      break;
+    }
+  }
+  if (header >= 0) {
+    lines.insert(lines.begin() + header + 1, assignment);
+  } else if (header == -1) {
+    if (!lines.empty() && !Trim(lines.back()).empty()) lines.push_back("");
+    lines.push_back("[" + section + "]");
+    lines.push_back(assignment);
+  }
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+Result<std::string> QuoteConfigString(const std::string& s) {
+  if (s.find_first_of("\"\n\r") != std::string::npos) {
+    return InvalidArgument("cannot be written in the configuration file (holds '\"' or a newline): " + s);
+  }
+  return "\"" + s + "\"";
 }
 
 Result<Config> LoadConfig(const std::string& path) {
@@ -405,6 +477,27 @@ s3_ca_file = ""
 s3_allow_http = false
 s3_part_mib = 8
 s3_max_attempts = 5
+
+[index]
+# Where the index lives (docs/deployment.md):
+#   "sqlite"      DIR/index.db, sealed with the master key (one node);
+#   "postgresql"  a PostgreSQL 15 database several nodes share: `postgresql` is a libpq
+#                 connection string ("host=db.example dbname=tresor user=tresor
+#                 sslmode=verify-full sslrootcert=...") or "service=NAME" (pg_service.conf,
+#                 which keeps the password out of this file). require_tls = true refuses
+#                 to connect unless sslmode is verify-ca or verify-full. pool_size bounds
+#                 the connections this node holds. A database made by an older release
+#                 is upgraded only explicitly: tresor index upgrade.
+backend = "sqlite"
+postgresql = ""
+require_tls = false
+pool_size = 8
+
+[cluster]
+# This node's name among several serving one archive (letters, digits, '-', '_'; at most
+# 32): it names the node's staging area in shared storage and the audit source (AE@node).
+# Empty: the host name.
+node = ""
 
 [log]
 # debug, info, warn or error. Logs never contain patient names, IDs or birth dates.

@@ -81,6 +81,13 @@ struct Config {
   bool s3_allow_http = false;        // plain http to a host that is not loopback
   int s3_part_mib = 8;               // multipart upload part size
   int s3_max_attempts = 5;           // tries of a request on transient failures
+  // [index] (docs/deployment.md)
+  std::string index_backend = "sqlite";  // sqlite (DIR/index.db) | postgresql
+  std::string index_postgresql;      // postgresql: a libpq connection string or "service=NAME"
+  bool index_require_tls = false;    // postgresql: refuse unless sslmode is verify-ca/verify-full
+  int index_pool_size = 8;           // postgresql: connections held at most
+  // [cluster]
+  std::string cluster_node;          // this node's name; empty: the host name
   // [audit] forwarding to a syslog collector over TLS (docs/audit.md "Forwarding")
   std::string audit_forward_host;       // empty: no forwarding
   int audit_forward_port = 6514;        // RFC 5425's port
@@ -99,6 +106,13 @@ struct Config {
 Result<Config> ParseConfig(const std::string& text);
 // Reads and parses the file at `path`.
 Result<Config> LoadConfig(const std::string& path);
+// Sets `key` of `[section]` in configuration text to `value` (written as is: quote
+// strings), keeping every other line and comment: replaces the key's line, else adds it
+// after the section header, else appends the section.
+std::string SetConfigValue(const std::string& text, const std::string& section,
+                           const std::string& key, const std::string& value);
+// `s` as a quoted configuration string; kInvalidArgument if it holds a '"' or a newline.
+Result<std::string> QuoteConfigString(const std::string& s);
 // The commented configuration file written by `tresor init`.
 std::string DefaultConfigText();
 

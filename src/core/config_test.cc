@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+#include <vector>
+
 namespace tresor {
 namespace {
 
@@ -94,4 +97,56 @@ TEST(ConfigTest, WebConnectionKeysAndCorsOrigins) {
 }
 
 }  // namespace
+}  // namespace tresor
+
+namespace tresor {
+
+TEST(ConfigTest, IndexAndClusterKeys) {
+  auto c = ParseConfig(DefaultConfigText());
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->index_backend, "sqlite");
+  EXPECT_EQ(c->cluster_node, "");
+  auto pg = ParseConfig("[index]\nbackend = \"postgresql\"\npostgresql = \"service=tresor\"\n"
+                        "require_tls = true\npool_size = 16\n[cluster]\nnode = \"node-2\"\n");
+  ASSERT_TRUE(pg.ok()) << pg.status().message();
+  EXPECT_EQ(pg->index_backend, "postgresql");
+  EXPECT_EQ(pg->index_postgresql, "service=tresor");
+  EXPECT_TRUE(pg->index_require_tls);
+  EXPECT_EQ(pg->index_pool_size, 16);
+  EXPECT_EQ(pg->cluster_node, "node-2");
+  EXPECT_FALSE(ParseConfig("[index]\nbackend = \"mysql\"\n").ok());
+  EXPECT_FALSE(ParseConfig("[index]\npool_size = 0\n").ok());
+  EXPECT_FALSE(ParseConfig("[cluster]\nnode = \"a/b\"\n").ok());
+  EXPECT_FALSE(ParseConfig("[cluster]\nnode = \"a b\"\n").ok());
+}
+
+TEST(ConfigTest, SetConfigValueKeepsTheRestOfTheFile) {
+  const std::string text = DefaultConfigText();
+  std::string changed = SetConfigValue(text, "cluster", "node", "\"b\"");
+  auto c = ParseConfig(changed);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->cluster_node, "b");
+  // Only that line differs: the comments are still there.
+  EXPECT_NE(changed.find("This node's name"), std::string::npos);
+  auto lines = [](const std::string& t) {
+    std::vector<std::string> out;
+    std::istringstream in(t);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  };
+  auto before = lines(text), after = lines(changed);
+  ASSERT_EQ(before.size(), after.size());
+  int differing = 0;
+  for (size_t i = 0; i < before.size(); ++i) differing += before[i] != after[i];
+  EXPECT_EQ(differing, 1);
+  // A key of another section with the same name is not touched.
+  std::string two = SetConfigValue("[a]\nx = 1\n[b]\nx = 2\n", "b", "x", "3");
+  EXPECT_EQ(two, "[a]\nx = 1\n[b]\nx = 3\n");
+  // Missing key: added after the header; missing section: appended.
+  EXPECT_EQ(SetConfigValue("[b]\ny = 2\n", "b", "x", "3"), "[b]\nx = 3\ny = 2\n");
+  EXPECT_EQ(SetConfigValue("[a]\nx = 1\n", "b", "x", "3"), "[a]\nx = 1\n\n[b]\nx = 3\n");
+  EXPECT_TRUE(QuoteConfigString("/srv/a b").ok());
+  EXPECT_FALSE(QuoteConfigString("a\"b").ok());
+}
+
 }  // namespace tresor
