@@ -55,6 +55,11 @@ void ReceiveAssociation(const uint8_t* pdu, size_t n) {
                             sizeof loopback->address) == 0);
   int server = accept4(loopback->listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
   TRESOR_FUZZ_CHECK(server >= 0);
+  // Both ends are reset rather than closed gracefully: the end that closes first would
+  // leave the connection in TIME_WAIT, and a million runs a minute would use up the
+  // loopback's ephemeral ports (connect fails with EADDRNOTAVAIL). DCMTK closes `server`.
+  const linger reset{1, 0};
+  setsockopt(server, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   size_t sent = 0;
   while (sent < n) {
     ssize_t w = send(client, pdu + sent, n - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -80,9 +85,6 @@ void ReceiveAssociation(const uint8_t* pdu, size_t n) {
     }
   }
   if (server >= 0) close(server);
-  // Reset rather than close gracefully: a closing client would leave its port in TIME_WAIT,
-  // and thousands of runs a second would use up the loopback's ephemeral ports.
-  linger reset{1, 0};
   setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   close(client);
 }
