@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
@@ -49,10 +50,28 @@ struct Loopback {
 void ReceiveAssociation(const uint8_t* pdu, size_t n) {
   static Loopback* loopback = new Loopback;  // lives as long as the process
   if (n > 64 * 1024) return;
-  int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Each run's connection ends in TIME_WAIT on the client's port (DCMTK closes its end
+  // after reading the request): tens of thousands a minute would use up the ephemeral
+  // ports of one source address, so the client binds to one of 64 loopback source
+  // addresses in turn (127.0.1.x; every 127/8 address is loopback), and moves on to the
+  // next when one has none left.
+  static unsigned next_source = 0;
+  int client = -1;
+  for (int attempt = 0; attempt < 64 && client < 0; ++attempt) {
+    client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    TRESOR_FUZZ_CHECK(client >= 0);
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    source.sin_addr.s_addr = htonl((127u << 24) | (1u << 8) | (next_source++ % 64 + 1));
+    if (bind(client, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0 ||
+        connect(client, reinterpret_cast<sockaddr*>(&loopback->address),
+                sizeof loopback->address) != 0) {
+      TRESOR_FUZZ_CHECK(errno == EADDRNOTAVAIL || errno == EADDRINUSE);
+      close(client);
+      client = -1;
+    }
+  }
   TRESOR_FUZZ_CHECK(client >= 0);
-  TRESOR_FUZZ_CHECK(connect(client, reinterpret_cast<sockaddr*>(&loopback->address),
-                            sizeof loopback->address) == 0);
   int server = accept4(loopback->listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
   TRESOR_FUZZ_CHECK(server >= 0);
   // Both ends are reset rather than closed gracefully: the end that closes first would

@@ -130,6 +130,10 @@ Result<TokenClaims> VerifyJwt(const std::string& key, const std::string& token, 
     if (header.value("alg", "") != "HS256") return invalid();
     claims.subject = payload.at("sub").get<std::string>();
     claims.role = payload.value("role", "");
+    // Times are integers: a float (1e55) would not convert to int64_t (undefined).
+    if (!payload.at("iat").is_number_integer() || !payload.at("exp").is_number_integer()) {
+      return invalid();
+    }
     claims.issued_at = payload.at("iat").get<int64_t>();
     claims.expires_at = payload.at("exp").get<int64_t>();
     claims.session_id = payload.value("sid", "");
