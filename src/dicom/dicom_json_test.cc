@@ -6,6 +6,7 @@
 #include <string>
 
 #include "dicom/byte_reader.h"
+#include "dicom/instance.h"
 #include "dicom/testing/data_set_builder.h"
 
 namespace tresor::dicom {
@@ -253,6 +254,25 @@ TEST(DicomJsonTest, TagPathsParseAndLocateValues) {
   EXPECT_TRUE(pixels->encapsulated);
   ASSERT_EQ(pixels->fragments.size(), 2u);
   EXPECT_EQ(b.bytes().substr(pixels->fragments[1].first, pixels->fragments[1].second), "abcd");
+}
+
+// Text passed on as UTF-8 is valid by RFC 3629, as JSON parsers require (found by
+// fuzzing: an overlong form in a declared-UTF-8 value made DICOM JSON unparsable).
+TEST(DicomJsonUtf8, OnlyStrictUtf8PassesAsUtf8) {
+  EXPECT_TRUE(IsValidUtf8("L\xc3\xb3" "d\xc5\xba"));          // "Lódź"
+  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));              // U+1F600
+  EXPECT_TRUE(IsValidUtf8("\xf4\x8f\xbf\xbf"));              // U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xc0\x80"));                      // overlong NUL
+  EXPECT_FALSE(IsValidUtf8("\xc1\x81"));                      // overlong 'A'
+  EXPECT_FALSE(IsValidUtf8("\xe0\x80\x80"));                  // overlong 3-byte
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));                  // surrogate U+D800
+  EXPECT_FALSE(IsValidUtf8("\xf0\x80\x80\x80"));              // overlong 4-byte
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));              // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xf5\x80\x80\x80"));
+  for (const char* bad : {"\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80"}) {
+    EXPECT_TRUE(nlohmann::json::parse(std::string("\"") + bad + "\"", nullptr, false).is_discarded())
+        << "the JSON parser agrees that this is not UTF-8";
+  }
 }
 
 }  // namespace

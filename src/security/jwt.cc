@@ -95,13 +95,19 @@ Result<std::string> IssueJwt(const std::string& key, const TokenClaims& claims,
   }
   std::string signing_input = Base64Url(Dump(header)) + "." + Base64Url(payload_text);
   TRESOR_ASSIGN_OR_RETURN(std::string signature, Sign(key, signing_input, libctx));
-  return signing_input + "." + Base64Url(signature);
+  std::string token = signing_input + "." + Base64Url(signature);
+  // Never issue a token VerifyJwt would refuse for its size.
+  if (token.size() > kMaxTokenBytes) {
+    return InvalidArgument("token claims too long (the token would exceed " +
+                           std::to_string(kMaxTokenBytes) + " bytes)");
+  }
+  return token;
 }
 
 Result<TokenClaims> VerifyJwt(const std::string& key, const std::string& token, int64_t now,
                               OSSL_LIB_CTX* libctx) {
   auto invalid = [] { return Status(Code::kUnauthenticated, "invalid or expired token"); };
-  if (token.size() > 4096) return invalid();
+  if (token.size() > kMaxTokenBytes) return invalid();
   size_t dot1 = token.find('.');
   size_t dot2 = dot1 == std::string::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string::npos || token.find('.', dot2 + 1) != std::string::npos) return invalid();

@@ -22,10 +22,14 @@ struct TokenClaims {
 // The shortest signing key accepted (the key is random bytes; 256 bits like the MAC).
 inline constexpr size_t kMinTokenKeyBytes = 32;
 
+// The longest token VerifyJwt considers (longer ones are refused unread).
+inline constexpr size_t kMaxTokenBytes = 4096;
+
 // A signed token carrying `claims`. Errors: kInternal if `key` is shorter than
 // kMinTokenKeyBytes or the MAC cannot be computed (no token is ever issued without its
 // full signature); kInvalidArgument if a text claim is not valid UTF-8 (it could not
-// round-trip through the token). `libctx` is the OpenSSL library context computing the
+// round-trip through the token) or the token would be longer than kMaxTokenBytes (which
+// VerifyJwt refuses). `libctx` is the OpenSSL library context computing the
 // MAC (nullptr: the process default; tests pass one without providers).
 Result<std::string> IssueJwt(const std::string& key, const TokenClaims& claims,
                              OSSL_LIB_CTX* libctx = nullptr);
