@@ -490,6 +490,13 @@ expect_eq "... and no UID is answered twice" 0 "$(uniq -d "$WORK/after_kill.uids
 
 serve_node B "$B" 20 || fail "node b restarts after kill -9"
 check "restarted node b answers C-ECHO" echoscu -aet CT2 -aec TRESOR 127.0.0.1 "$PORT_B"
+# Its recovery (before it listens) published or removed what it had staged.
+if [ "$STORAGE" = s3 ]; then
+  staged=$(find "$WORK/s3/objects" -path '*/cluster/staging/b/*' -name '*._S3rver_object' 2>/dev/null | wc -l)
+else
+  staged=$(find "$WORK/shared/staging/b" -type f 2>/dev/null | wc -l)
+fi
+expect_eq "nothing is left in node b's staging after its restart" 0 "$staged"
 check "resending all $KTOTAL to the restarted node b succeeds" \
   bash -c "cd '$KILLC' && xargs storescu -aet CT2 -aec TRESOR 127.0.0.1 $PORT_B <'$WORK/kill.all'"
 tail -n +2 "$KILLC/manifest.tsv" | cut -f5 | sort >"$WORK/kill.uids"
@@ -504,8 +511,13 @@ compare_lists "finally, C-FIND on node b: every instance of the run once" "$WORK
   "$WORK/final_b.uids"
 check "node a answers the same list" cmp "$WORK/final_a.uids" "$WORK/final_b.uids"
 
-# --- the shared audit trail -------------------------------------------------------------
+# --- the shared blobs and audit trail -----------------------------------------------------
 stop_nodes
+"$TRESOR" verify --data "$A" >"$WORK/verify.out" 2>&1
+expect_eq "tresor verify on node a's directory exits 0" 0 "$?"
+check "... $(wc -l <"$WORK/expected.uids") instances, nothing missing, corrupted or orphaned" \
+  grep -q "^verify: $(wc -l <"$WORK/expected.uids") instance(s), .* 0 missing, 0 corrupted, 0 orphaned" \
+  "$WORK/verify.out"
 "$TRESOR" audit verify --data "$A" >"$WORK/verify_a.out" 2>&1
 expect_eq "tresor audit verify on node a's directory: intact" 0 "$?"
 sed 's/^/       /' "$WORK/verify_a.out"
