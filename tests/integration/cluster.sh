@@ -442,11 +442,11 @@ expect_eq "... and node a backs off user locked as well" 429 "$CODE"
 # --- kill -9 of node b mid-ingest ---------------------------------------------------------
 KILLC=$WORK/killcorpus
 "$PY" "$ROOT/tests/tools/make_studies.py" --out "$KILLC" --seed 2 --patients 2 --studies 1 \
-  --series 2 --instances 100 --rows 16 --cols 16 >/dev/null
+  --series 2 --instances 175 --rows 16 --cols 16 >/dev/null
 KTOTAL=$(($(wc -l <"$KILLC/manifest.tsv") - 1))
 tail -n +2 "$KILLC/manifest.tsv" | cut -f1 >"$WORK/kill.all"
-head -300 "$WORK/kill.all" | split -n r/2 - "$WORK/kb."
-tail -n +301 "$WORK/kill.all" >"$WORK/ka.list"
+head -600 "$WORK/kill.all" | split -n r/2 - "$WORK/kb."
+tail -n +601 "$WORK/kill.all" >"$WORK/ka.list"
 kb_pids=()
 for part in "$WORK"/kb.a?; do
   (cd "$KILLC" && xargs storescu -v -aet CT2 -aec TRESOR 127.0.0.1 "$PORT_B" <"$part" \
@@ -465,15 +465,15 @@ done
 kill -9 "$PID_B"
 wait "$PID_B" 2>/dev/null
 PID_B=
-echo "       (node b killed after $acked acknowledged instances of the 300 sent to it)"
-check "the kill happened mid-ingest" test "$acked" -gt 0 -a "$acked" -lt 300
+echo "       (node b killed after $acked acknowledged instances of the 600 sent to it)"
+check "the kill happened mid-ingest" test "$acked" -gt 0 -a "$acked" -lt 600
 check "node a answers C-ECHO right after the kill" echoscu -aet CT1 -aec TRESOR 127.0.0.1 "$PORT_A"
 find_to "$WORK/during" "$PORT_A" QueryRetrieveLevel=STUDY "PatientID=*" StudyInstanceUID
 expect_eq "node a answers C-FIND right after the kill" 0 "$?"
 wait "$KA_PID"
 expect_eq "the storescu run against node a meanwhile completes" 0 "$?"
 for p in "${kb_pids[@]}"; do wait "$p"; done
-expect_eq "node a acknowledged all of its $((KTOTAL - 300)) instances" "$((KTOTAL - 300))" \
+expect_eq "node a acknowledged all of its $((KTOTAL - 600)) instances" "$((KTOTAL - 600))" \
   "$(grep -c 'Received Store Response (Success)' "$WORK/ka.log")"
 # Files whose C-STORE got a success response from node b, per storescu's log.
 for log in "$WORK"/kb.a?.log; do
