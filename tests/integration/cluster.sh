@@ -13,7 +13,9 @@
 #     other way round for a browser session);
 #   - failed sign-ins on a back off the same user on b (the lockout lives in the index);
 #   - kill -9 of node b mid-ingest: every instance b acknowledged is found through a,
-#     a keeps serving during and after, b restarts and serves again;
+#     a keeps serving during and after, b restarts (its staging emptied by its own
+#     recovery) and serves again; `tresor verify` then finds nothing missing, corrupted
+#     or orphaned;
 #   - `tresor audit verify` holds on the shared trail, which has records of both nodes
 #     (source TRESOR@a and TRESOR@b).
 # CLUSTER_STORAGE=s3 (default) or shared (a directory both nodes share, storage.backend
