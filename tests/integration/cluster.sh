@@ -18,14 +18,17 @@
 #     or orphaned;
 #   - `tresor audit verify` holds on the shared trail, which has records of both nodes
 #     (source TRESOR@a and TRESOR@b).
-# CLUSTER_STORAGE=s3 (default) or shared (a directory both nodes share, storage.backend
-# "shared"). CLUSTER_PORT_BASE=N serves node a on N..N+2 and node b on N+10..N+12 (then
+# CLUSTER_STORAGE=shared (default: a directory both nodes share, storage.backend "shared")
+# or s3 (s3rver). The default is shared because s3rver 3.7.1 dies under the parallel
+# ingest (an unhandled ENOENT on its own ._S3rver_object temp file); with s3 the suite
+# stops at that point, so a crash of the test server is not counted as the nodes' fault.
+# CLUSTER_PORT_BASE=N serves node a on N..N+2 and node b on N+10..N+12 (then
 # N+20..N+22 after its restart); by default the kernel picks free ports.
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/tools/pg_cluster.sh"
 source "$ROOT/tests/tools/s3_server.sh"
 
-STORAGE=${CLUSTER_STORAGE:-s3}
+STORAGE=${CLUSTER_STORAGE:-shared}
 PORT_BASE=${CLUSTER_PORT_BASE:-0}
 STARTED=$(date +%s)
 echo "cluster: nodes a and b on one archive (PostgreSQL index, $STORAGE storage)"
@@ -248,6 +251,8 @@ if [ "$STORAGE" = s3 ]; then
   else
     fail "s3rver died during the parallel ingest (its last words below)"
     grep -m3 -i 'error' "$WORK/s3/s3rver.log" | cut -c1-240 | sed 's/^/       /'
+    # Every later check would fail on the dead test server, not on the nodes.
+    finish; exit 1
   fi
 fi
 expect_eq "tresor stats on node b counts 2000 instances" "instances: 2000" \
