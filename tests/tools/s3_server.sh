@@ -48,7 +48,10 @@ s3_start() {
     tls=(--cert "$S3_TLS_CERT" --key "$S3_TLS_KEY")
     trust=(--cacert "$S3_TLS_CERT")
   fi
-  node --openssl-legacy-provider "$bin" -d "$dir/objects" -a 127.0.0.1 -p "$port" --no-vhost-buckets \
+  # s3rver_fixes.js: s3rver's DELETE removes directories a concurrent PUT is about to
+  # write into and crashes the server (see the file; real S3 has no such race).
+  TRESOR_S3RVER_DIR=$modules/s3rver node --openssl-legacy-provider \
+    -r "$_S3_TOOLS_DIR/s3rver_fixes.js" "$bin" -d "$dir/objects" -a 127.0.0.1 -p "$port" --no-vhost-buckets \
     "${tls[@]}" --configure-bucket "$bucket" >"$log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/s3rver.pid"
