@@ -4,13 +4,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 #include <map>
 
 #include "security/access_scope.h"
 #include "security/audit_chain.h"
 #include "core/log.h"
+#include "store/query_sql.h"
 #include "store/sealed_vfs.h"
 
 namespace tresor::store {
@@ -241,12 +240,6 @@ std::string GroupsJson(const AccessScope& scope) {
   std::string out = "[";
   for (const std::string& g : scope.groups) out += (out.size() > 1 ? ",\"" : "\"") + g + "\"";
   return out + "]";
-}
-
-// The condition "study `alias` is in one of the groups bound to parameter `param`".
-std::string StudyInScope(const std::string& alias, const std::string& param) {
-  return "EXISTS (SELECT 1 FROM study_groups g WHERE g.study=" + alias +
-         " AND g.group_name IN (SELECT value FROM json_each(" + param + ")))";
 }
 
 // A stored group list (written by FormatGroupList); a damaged one grants nothing.
@@ -856,273 +849,6 @@ Result<std::vector<StoredDetails>> SqliteIndex::FindMetadata(const std::string& 
   return out;
 }
 
-namespace {
-
-using dicom::Condition;
-using dicom::QueryLevel;
-using dicom::ValueType;
-
-// Where an attribute lives in the schema: a column expression over the aliases
-// p (patients), s (studies), se (series), i (instances). `study_filter` ("" or
-// " AND <condition on studies y>") limits the patient-level counts to visible studies.
-std::string ColumnOf(dicom::TagKey tag, const std::string& study_filter = "") {
-  if (tag == dicom::MakeTag(0x0020, 0x1200)) {
-    return "(SELECT count(*) FROM studies y WHERE y.patient=p.id" + study_filter + ")";
-  }
-  if (tag == dicom::MakeTag(0x0020, 0x1202)) {
-    return "(SELECT count(*) FROM series x JOIN studies y ON y.id=x.study WHERE y.patient=p.id" +
-           study_filter + ")";
-  }
-  if (tag == dicom::MakeTag(0x0020, 0x1204)) {
-    return "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
-           "JOIN studies y ON y.id=x.study WHERE y.patient=p.id" + study_filter + ")";
-  }
-  static const std::map<dicom::TagKey, std::string> kColumns = {
-      {dicom::MakeTag(0x0010, 0x0010), "p.name"},
-      {dicom::MakeTag(0x0010, 0x0020), "p.patient_id"},
-      {dicom::MakeTag(0x0010, 0x0021), "p.issuer"},
-      {dicom::MakeTag(0x0010, 0x0030), "p.birth_date"},
-      {dicom::MakeTag(0x0010, 0x0040), "p.sex"},
-      {dicom::MakeTag(0x0020, 0x000D), "s.study_uid"},
-      {dicom::MakeTag(0x0008, 0x0020), "s.study_date"},
-      {dicom::MakeTag(0x0008, 0x0030), "s.study_time"},
-      {dicom::MakeTag(0x0008, 0x0050), "s.accession"},
-      {dicom::MakeTag(0x0020, 0x0010), "s.study_id"},
-      {dicom::MakeTag(0x0008, 0x1030), "s.description"},
-      {dicom::MakeTag(0x0008, 0x0090), "s.referring"},
-      {dicom::MakeTag(0x0008, 0x0080), "s.institution"},
-      {dicom::MakeTag(0x0020, 0x000E), "se.series_uid"},
-      {dicom::MakeTag(0x0008, 0x0060), "se.modality"},
-      {dicom::MakeTag(0x0020, 0x0011), "se.series_number"},
-      {dicom::MakeTag(0x0008, 0x103E), "se.description"},
-      {dicom::MakeTag(0x0018, 0x0015), "se.body_part"},
-      {dicom::MakeTag(0x0008, 0x0018), "i.sop_uid"},
-      {dicom::MakeTag(0x0008, 0x0016), "i.sop_class"},
-      {dicom::MakeTag(0x0020, 0x0013), "i.instance_number"},
-      {dicom::MakeTag(0x0020, 0x1206), "(SELECT count(*) FROM series WHERE study=s.id)"},
-      {dicom::MakeTag(0x0020, 0x1208),
-       "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series WHERE x.study=s.id)"},
-      {dicom::MakeTag(0x0020, 0x1209), "(SELECT count(*) FROM instances WHERE series=se.id)"},
-      // GROUP BY (distinct, sorted by its sorter) costs half of DISTINCT ... ORDER BY per study.
-      {dicom::MakeTag(0x0008, 0x0061),
-       "(SELECT group_concat(m, '\\') FROM (SELECT modality AS m FROM series "
-       "WHERE study=s.id AND modality<>'' GROUP BY modality))"},
-      {dicom::MakeTag(0x0008, 0x0062),
-       "(SELECT group_concat(c, '\\') FROM (SELECT z.sop_class AS c FROM instances z "
-       "JOIN series x ON x.id=z.series WHERE x.study=s.id GROUP BY z.sop_class))"},
-  };
-  auto it = kColumns.find(tag);
-  return it == kColumns.end() ? std::string() : it->second;
-}
-
-// The set of rows of a computed list attribute, for matching (ModalitiesInStudy,
-// SOPClassesInStudy): "EXISTS (... AND <value-column> <op>)".
-std::string ListExists(dicom::TagKey tag) {
-  if (tag == dicom::MakeTag(0x0008, 0x0061)) {
-    return "EXISTS (SELECT 1 FROM series x WHERE x.study=s.id AND x.modality ";
-  }
-  return "EXISTS (SELECT 1 FROM instances z JOIN series x ON x.id=z.series "
-         "WHERE x.study=s.id AND z.sop_class ";
-}
-
-// DICOM wildcards (* and ?) are GLOB's; GLOB's own '[' must be escaped.
-std::string GlobPattern(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '[') out += "[[]";
-    else out.push_back(c);
-  }
-  return out;
-}
-
-// A GLOB pattern parameter as an expression rather than a bare variable: SQLite marks a
-// statement whose GLOB pattern is a bare variable for re-preparation whenever it is bound
-// (to try its LIKE/GLOB index optimization), which would parse every cached Find
-// statement again. The index range is added explicitly instead (PrefixRange).
-std::string GlobOperand(const std::string& variable) { return "(" + variable + " || '')"; }
-
-// The literal prefix of a wildcard pattern, and the first string after all strings
-// with that prefix: lets the planner use an index for "Mü*".
-bool PrefixRange(const std::string& pattern, std::string* low, std::string* high) {
-  size_t n = pattern.find_first_of("*?");
-  if (n == 0 || n == std::string::npos) return false;
-  *low = pattern.substr(0, n);
-  *high = *low;
-  while (!high->empty() && static_cast<unsigned char>(high->back()) == 0xFF) high->pop_back();
-  if (high->empty()) return false;
-  high->back() = static_cast<char>(static_cast<unsigned char>(high->back()) + 1);
-  return true;
-}
-
-bool Available(const dicom::QueryAttribute& a, QueryLevel level) {
-  return static_cast<int>(a.level) <= static_cast<int>(level);
-}
-
-// Rows to fetch for `query`: its limit plus one (saturating: kNoLimit fetches all).
-int64_t FetchLimit(const dicom::Query& query) {
-  constexpr size_t kMax = static_cast<size_t>(std::numeric_limits<int64_t>::max()) - 1;
-  return query.limit >= kMax ? -1 : static_cast<int64_t>(query.limit) + 1;
-}
-constexpr size_t kMaxOffset = size_t{1} << 62;
-
-// Builds the SQL and its parameters for `query`.
-struct Sql {
-  std::string text;
-  std::vector<std::string> params;
-  std::vector<dicom::TagKey> columns;  // tags of the selected columns, in order
-};
-
-// True if some condition narrows the candidates through an index (a value, a list, a
-// range, a wildcard with a literal prefix); false for "everything" queries.
-bool Selective(const dicom::Query& query) {
-  for (const Condition& c : query.conditions) {
-    if (!Available(*c.attribute, query.level) || c.attribute->type == ValueType::kList) continue;
-    std::string low, high;
-    if (c.kind != Condition::Kind::kWildcard || PrefixRange(c.value, &low, &high)) return true;
-  }
-  return false;
-}
-
-// How the scope condition is evaluated. kProbe checks each candidate study against
-// study_groups (cheap when the other conditions are selective or the scope is large);
-// kDrive first collects the scope's studies and matches only those (cheap when the
-// scope is small and the query is broad).
-enum class ScopePlan { kProbe, kDrive };
-
-Sql BuildFind(const dicom::Query& query, const AccessScope& scope, ScopePlan plan) {
-  Sql sql;
-  auto param = [&](const std::string& v) {
-    sql.params.push_back(v);
-    return "?" + std::to_string(sql.params.size());
-  };
-  // Outside the scope a study does not exist: not matched, not counted.
-  std::string scope_param = scope.all ? "" : param(GroupsJson(scope));
-  std::string study_filter = scope.all ? "" : " AND " + StudyInScope("y.id", scope_param);
-  std::string select;
-  for (dicom::TagKey tag : query.return_tags) {
-    const dicom::QueryAttribute* a = dicom::FindQueryAttribute(tag);
-    if (!a || !Available(*a, query.level)) continue;
-    select += (select.empty() ? "" : ", ") + ColumnOf(tag, study_filter);
-    sql.columns.push_back(tag);
-  }
-  if (select.empty()) select = "1";
-  std::string from;
-  std::string order;
-  switch (query.level) {
-    case QueryLevel::kPatient:
-      from = "patients p";
-      order = "p.id";
-      break;
-    case QueryLevel::kStudy:
-      from = "studies s JOIN patients p ON p.id=s.patient";
-      order = "s.id";
-      break;
-    case QueryLevel::kSeries:
-      from = "series se JOIN studies s ON s.id=se.study JOIN patients p ON p.id=s.patient";
-      order = "se.id";
-      break;
-    case QueryLevel::kImage:
-      from = "instances i JOIN series se ON se.id=i.series JOIN studies s ON s.id=se.study "
-             "JOIN patients p ON p.id=s.patient";
-      order = "i.id";
-      break;
-  }
-  std::string where;
-  auto add = [&](const std::string& clause) { where += (where.empty() ? "" : " AND ") + clause; };
-  if (!scope.all && plan == ScopePlan::kProbe) {
-    add(query.level == QueryLevel::kPatient
-            ? "EXISTS (SELECT 1 FROM studies y WHERE y.patient=p.id" + study_filter + ")"
-            : StudyInScope("s.id", scope_param));
-  } else if (!scope.all) {
-    std::string scoped_studies = "SELECT study FROM study_groups WHERE group_name IN "
-                                 "(SELECT value FROM json_each(" + scope_param + "))";
-    add(query.level == QueryLevel::kPatient
-            ? "p.id IN (SELECT y.patient FROM studies y WHERE y.id IN (" + scoped_studies + "))"
-            : "s.id IN (" + scoped_studies + ")");
-  }
-  for (const Condition& c : query.conditions) {
-    const dicom::QueryAttribute& a = *c.attribute;
-    if (!Available(a, query.level)) continue;  // keys below the query level do not apply
-    bool fold = query.fuzzy_person_names && a.type == ValueType::kPersonName;
-    bool patient_name = a.tag == dicom::MakeTag(0x0010, 0x0010);
-    std::string column = ColumnOf(a.tag, study_filter);
-    if (fold) column = patient_name ? "p.name_folded" : "tresor_fold(" + column + ")";
-    std::string value = fold ? dicom::FoldPersonName(c.value) : c.value;
-    if (a.type == ValueType::kList) {
-      std::string exists = ListExists(a.tag);
-      if (c.kind == Condition::Kind::kWildcard) {
-        add(exists + "GLOB " + GlobOperand(param(GlobPattern(value))) + ")");
-      } else if (c.kind == Condition::Kind::kList) {
-        std::string in;
-        for (const std::string& v : c.list) in += (in.empty() ? "" : ",") + param(v);
-        add(exists + "IN (" + in + "))");
-      } else {
-        add(exists + "= " + param(value) + ")");
-      }
-      continue;
-    }
-    switch (c.kind) {
-      case Condition::Kind::kSingle:
-        add(column + " = " + param(value));
-        break;
-      case Condition::Kind::kWildcard: {
-        std::string low, high;
-        if (PrefixRange(value, &low, &high)) {
-          add(column + " >= " + param(low));
-          add(column + " < " + param(high));
-        }
-        add(column + " GLOB " + GlobOperand(param(GlobPattern(value))));
-        break;
-      }
-      case Condition::Kind::kRange:
-        add(column + " <> ''");
-        if (!c.low.empty()) add(column + " >= " + param(c.low));
-        if (!c.high.empty()) {
-          // A time range's upper bound includes everything within its last unit:
-          // "-1000" matches 10:00:59.
-          std::string high = a.type == ValueType::kTime ? c.high + "\x7f" : c.high;
-          add(column + " <= " + param(high));
-        }
-        break;
-      case Condition::Kind::kList: {
-        std::string in;
-        for (const std::string& v : c.list) {
-          in += (in.empty() ? "" : ",") + param(fold ? dicom::FoldPersonName(v) : v);
-        }
-        add(column + " IN (" + in + ")");
-        break;
-      }
-    }
-  }
-  // One row beyond the limit tells the caller that more exist; the order (row ids, which
-  // only grow) is stable, so consecutive offsets page through the matches. Requested sort
-  // keys come first and the row id stays last (in the last key's direction, so an index
-  // on the one sort column serves both): the order is total, paging stays consistent.
-  std::string sort;
-  bool descending = false;
-  for (const dicom::SortKey& key : query.order_by) {
-    if (!key.attribute || !dicom::IsSortable(*key.attribute, query.level)) continue;
-    std::string column = key.attribute->tag == dicom::MakeTag(0x0010, 0x0010)
-                             ? std::string("p.name_folded")
-                             : ColumnOf(key.attribute->tag);
-    if (column.empty()) continue;
-    // Integer Strings compare as numbers (an empty value as 0).
-    if (key.attribute->tag == dicom::MakeTag(0x0020, 0x0011) ||
-        key.attribute->tag == dicom::MakeTag(0x0020, 0x0013)) {
-      column = "CAST(" + column + " AS INTEGER)";
-    }
-    descending = key.descending;
-    sort += column + (descending ? " DESC, " : ", ");
-  }
-  order = sort + order + (descending ? " DESC" : "");
-  sql.text = "SELECT " + select + " FROM " + from + (where.empty() ? "" : " WHERE " + where) +
-             " ORDER BY " + order + " LIMIT " + std::to_string(FetchLimit(query)) + " OFFSET " +
-             std::to_string(std::min<size_t>(query.offset, kMaxOffset));
-  return sql;
-}
-
-}  // namespace
-
 void FoldFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
   const unsigned char* text = sqlite3_value_text(argv[0]);
   std::string folded = dicom::FoldPersonName(text ? reinterpret_cast<const char*>(text) : "");
@@ -1132,12 +858,12 @@ void FoldFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
 Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& query,
                                                         const AccessScope& scope) {
   std::lock_guard<std::mutex> lock(read_mu_);
+  using query_sql::Dialect;
+  using query_sql::ScopePlan;
   ScopePlan plan = ScopePlan::kProbe;
-  if (!scope.all && !Selective(query)) {
-    // A broad query probing every study until `limit` visible ones are found scans about
-    // limit * studies / scope studies rows; collecting the scope first costs about its
-    // size. Collecting wins while the scope has fewer than sqrt(limit * studies) studies,
-    // which a bounded count (index only) tells.
+  if (!scope.all && !query_sql::Selective(Dialect::kSqlite, query)) {
+    // Collecting the scope first wins below query_sql::DriveBound, which a bounded count
+    // (index only) tells.
     TRESOR_ASSIGN_OR_RETURN(Stmt* count, reader_->Get(
         "SELECT count(*) FROM (SELECT 1 FROM study_groups WHERE group_name IN "
         "(SELECT value FROM json_each(?1)) LIMIT ?2)"));
@@ -1148,16 +874,15 @@ Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& que
       if (q.Step() != SQLITE_ROW) return reader_->Error("query plan");
       studies = q.Int(0);
     }
-    auto bound = static_cast<int64_t>(
-        std::sqrt((static_cast<double>(query.limit) + 1.0 + static_cast<double>(query.offset)) *
-                  static_cast<double>(studies)));
+    const int64_t bound = query_sql::DriveBound(query, studies);
     std::string groups = GroupsJson(scope);  // outlives q, which binds it
     Use q(*count);
     q.Bind(1, groups).Bind(2, bound);
     if (q.Step() != SQLITE_ROW) return reader_->Error("query plan");
     if (q.Int(0) < bound) plan = ScopePlan::kDrive;
   }
-  Sql sql = BuildFind(query, scope, plan);
+  query_sql::FindSql sql = query_sql::BuildFind(
+      Dialect::kSqlite, query, scope, plan, scope.all ? std::string() : GroupsJson(scope));
   TRESOR_ASSIGN_OR_RETURN(Stmt* stmt, reader_->GetGenerated(sql.text));
   Use q(*stmt);  // sql (the bound texts) outlives q
   for (size_t i = 0; i < sql.params.size(); ++i) q.Bind(static_cast<int>(i + 1), sql.params[i]);
