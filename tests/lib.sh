@@ -99,6 +99,31 @@ add_peer() {
 # Resident set size of the server in KiB.
 server_rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
 
+# set_conf FILE SECTION KEY VALUE: sets KEY in [SECTION] of FILE (added where missing).
+set_conf() {
+  python3 - "$@" <<'PYEOF'
+import re, sys
+path, section, key, value = sys.argv[1:5]
+text = open(path).read()
+lines = text.split("\n")
+out, current, done = [], None, False
+for i, line in enumerate(lines):
+    m = re.match(r"\s*\[([^\]]+)\]\s*$", line)
+    if m:
+        if current == section and not done:
+            out.append(f"{key} = {value}"); done = True
+        current = m.group(1)
+    elif current == section and re.match(rf"\s*{re.escape(key)}\s*=", line):
+        line = f"{key} = {value}"; done = True
+    out.append(line)
+if not done:
+    if current != section:
+        out.append(f"[{section}]")
+    out.append(f"{key} = {value}")
+open(path, "w").write("\n".join(out) + "\n")
+PYEOF
+}
+
 finish() {
   if [ "$SKIPPED" -gt 0 ]; then
     echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"

@@ -62,30 +62,6 @@ pg_start "$WORK/pg" >/dev/null || { fail "PostgreSQL starts"; finish; exit 1; }
 DB="$TRESOR_TEST_PG dbname=cluster"
 psql_q() { "$PG_BIN/psql" "$DB" -X -A -t -q -c "$1"; }
 
-# set_conf FILE SECTION KEY VALUE: sets KEY in [SECTION] of FILE (added where missing).
-set_conf() {
-  "$PY" - "$@" <<'PYEOF'
-import re, sys
-path, section, key, value = sys.argv[1:5]
-lines = open(path).read().split("\n")
-out, current, done = [], None, False
-for line in lines:
-    m = re.match(r"\s*\[([^\]]+)\]\s*$", line)
-    if m:
-        if current == section and not done:
-            out.append(f"{key} = {value}"); done = True
-        current = m.group(1)
-    elif current == section and re.match(rf"\s*{re.escape(key)}\s*=", line):
-        line = f"{key} = {value}"; done = True
-    out.append(line)
-if not done:
-    if current != section:
-        out.append(f"[{section}]")
-    out.append(f"{key} = {value}")
-open(path, "w").write("\n".join(out) + "\n")
-PYEOF
-}
-
 # The configuration of the archive: the default one (from a throwaway `tresor init`) on
 # the test cluster and the shared storage.
 CONF=$WORK/cluster.conf

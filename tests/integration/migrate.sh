@@ -83,30 +83,6 @@ check "the source checksums were taken ($(wc -l <"$WORK/src.before") files)" \
 DST=$WORK/target
 CONFIG_ARGS=()
 TARGET_KIND="SQLite + local files"
-# set_conf FILE SECTION KEY VALUE: sets KEY in [SECTION] of FILE (added where missing).
-set_conf() {
-  "$PY" - "$@" <<'PYEOF'
-import re, sys
-path, section, key, value = sys.argv[1:5]
-text = open(path).read()
-lines = text.split("\n")
-out, current, done = [], None, False
-for i, line in enumerate(lines):
-    m = re.match(r"\s*\[([^\]]+)\]\s*$", line)
-    if m:
-        if current == section and not done:
-            out.append(f"{key} = {value}"); done = True
-        current = m.group(1)
-    elif current == section and re.match(rf"\s*{re.escape(key)}\s*=", line):
-        line = f"{key} = {value}"; done = True
-    out.append(line)
-if not done:
-    if current != section:
-        out.append(f"[{section}]")
-    out.append(f"{key} = {value}")
-open(path, "w").write("\n".join(out) + "\n")
-PYEOF
-}
 # target_config NAME DB PREFIX: a target configuration on the test cluster and s3rver.
 target_config() {
   local conf=$WORK/$1.conf
