@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "dicom/pixel_guard.h"
+
 namespace tresor::dicom {
 namespace {
 // Largest pixel data TranscodeDataset will decode into memory.
@@ -58,6 +60,7 @@ Result<std::string> TranscodeDataset(const std::string& part10, const std::strin
     return ResourceExhausted("decoded pixel data would exceed " +
                              std::to_string(kMaxDecodedBytes >> 20) + " MiB");
   }
+  TRESOR_RETURN_IF_ERROR(CheckBeforeDecode(*dataset));
   cond = dataset->chooseRepresentation(target, nullptr);
   if (cond.bad() || !dataset->canWriteXfer(target)) {
     return Unsupported(std::string("no codec converts ") +

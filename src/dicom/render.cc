@@ -24,6 +24,8 @@
 #include <cstring>
 #include <memory>
 
+#include "dicom/pixel_guard.h"
+
 namespace tresor::dicom {
 namespace {
 
@@ -293,58 +295,6 @@ double ApplyWindow(const VoiWindow& w, double x) {
   return 0;
 }
 
-// RLE Lossless (PS3.5 Annex G) checked before DCMTK decodes it: one fragment per frame,
-// each starting with a 64-byte header of `segments` (1-15: one per byte of a sample,
-// times the samples) ascending offsets inside the fragment, the first 64. DCMTK's RLE
-// decoder trusts the header (found by fuzzing: a crafted one made it read out of bounds).
-static Status CheckRleFrames(DcmDataset* ds, uint32_t frames, uint32_t segments) {
-  DcmElement* element = nullptr;
-  if (ds->findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
-    return InvalidArgument("the object has no pixel data");
-  }
-  DcmPixelSequence* sequence = nullptr;
-  E_TransferSyntax xfer = EXS_RLELossless;
-  if (static_cast<DcmPixelData*>(element)->getEncapsulatedRepresentation(xfer, nullptr, sequence).bad() ||
-      sequence == nullptr) {
-    return InvalidArgument("RLE pixel data is not encapsulated");
-  }
-  // Item 0 is the basic offset table.
-  if (sequence->card() != frames + 1) {
-    return InvalidArgument("RLE pixel data must hold one fragment per frame (" +
-                           std::to_string(frames) + "), it holds " +
-                           std::to_string(sequence->card() == 0 ? 0 : sequence->card() - 1));
-  }
-  if (segments < 1 || segments > 15) return InvalidArgument("RLE cannot encode this pixel format");
-  for (unsigned long i = 1; i <= frames; ++i) {
-    DcmPixelItem* item = nullptr;
-    Uint8* bytes = nullptr;
-    if (sequence->getItem(item, i).bad() || item == nullptr || item->getUint8Array(bytes).bad()) {
-      return InvalidArgument("RLE fragment " + std::to_string(i) + " cannot be read");
-    }
-    const uint32_t length = item->getLength();
-    if (bytes == nullptr || length < 64) {
-      return InvalidArgument("RLE fragment " + std::to_string(i) + " is shorter than its header");
-    }
-    auto u32 = [&](size_t at) {
-      return uint32_t{bytes[at]} | uint32_t{bytes[at + 1]} << 8 | uint32_t{bytes[at + 2]} << 16 |
-             uint32_t{bytes[at + 3]} << 24;
-    };
-    if (u32(0) != segments) {
-      return InvalidArgument("RLE fragment " + std::to_string(i) + " has " + std::to_string(u32(0)) +
-                             " segments; the pixel format needs " + std::to_string(segments));
-    }
-    uint32_t previous = 0;
-    for (uint32_t k = 0; k < segments; ++k) {
-      const uint32_t offset = u32(4 + 4 * k);
-      if ((k == 0 && offset != 64) || (k > 0 && offset <= previous) || offset >= length) {
-        return InvalidArgument("RLE fragment " + std::to_string(i) + " has a bad segment offset");
-      }
-      previous = offset;
-    }
-  }
-  return Status::Ok();
-}
-
 Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& options) {
   // dcmimgle reports each ignored modality transform at INFO level: keep it out of the logs.
   static const bool quiet = [] {
@@ -427,11 +377,7 @@ Result<Pixels8> RenderPixels(std::string_view part10, const RenderOptions& optio
       !DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit)) {
     return Unsupported(std::string("no decoder for ") + DcmXfer(xfer).getXferName());
   }
-  if (xfer == EXS_RLELossless) {
-    const uint32_t bytes_per_sample = bits_allocated <= 8 ? 1 : bits_allocated / 8u;
-    Status rle = CheckRleFrames(ds, static_cast<uint32_t>(frames), samples * bytes_per_sample);
-    if (!rle.ok()) return rle;
-  }
+  TRESOR_RETURN_IF_ERROR(CheckBeforeDecode(*ds));
   unsigned long flags = CIF_NeverAccessEmbeddedOverlays;
   if (frames > 1) flags |= CIF_UsePartialAccessToPixelData;
   // The linear rescale is applied here in double precision (DCMTK would keep integers).

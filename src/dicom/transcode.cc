@@ -15,6 +15,7 @@
 
 #include "dicom/codecs.h"
 #include "dicom/part10.h"
+#include "dicom/pixel_guard.h"
 
 namespace tresor::dicom {
 namespace {
@@ -72,6 +73,7 @@ Result<std::string> DecodeFrame(DcmDataset& dataset, uint32_t index) {
   if (dataset.findAndGetSint32(DCM_NumberOfFrames, frames).bad() || frames < 1) frames = 1;
   if (index >= static_cast<uint32_t>(frames)) return NotFound("no such frame");
   TRESOR_ASSIGN_OR_RETURN(uint32_t size, FrameSize(*element, dataset));
+  TRESOR_RETURN_IF_ERROR(CheckBeforeDecode(dataset));
   std::string out(size, '\0');
   Uint32 start_fragment = 0;
   OFString color_model;

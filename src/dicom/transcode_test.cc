@@ -7,6 +7,7 @@
 #include "dicom/byte_reader.h"
 #include "dicom/codecs.h"
 #include "dicom/part10.h"
+#include "dicom/render.h"
 #include "dicom/transfer_syntax.h"
 
 namespace tresor::dicom {
@@ -68,15 +69,15 @@ std::string RleFrame(const std::string& native) {
   return out + segments[0] + segments[1];
 }
 
-// A two-frame 16-bit RLE object as a Part 10 file; `fragments` receives each frame's
-// fragment.
-std::string RleObject(std::vector<std::string>* fragments) {
+// A 16-bit monochrome object of kRows x kColumns as a Part 10 file in the encapsulated
+// transfer syntax `ts`, one frame per fragment.
+std::string EncapsulatedObject(const char* ts, const std::vector<std::string>& fragments) {
   std::string ds;
   Element(ds, 0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.7.3");
   Element(ds, 0x0008, 0x0018, "UI", "2.25.1234");
   Us(ds, 0x0002, 1);
   Element(ds, 0x0028, 0x0004, "CS", "MONOCHROME2");
-  Element(ds, 0x0028, 0x0008, "IS", std::to_string(kFrames));
+  Element(ds, 0x0028, 0x0008, "IS", std::to_string(fragments.size()));
   Us(ds, 0x0010, kRows);
   Us(ds, 0x0011, kColumns);
   Us(ds, 0x0100, 16);
@@ -88,25 +89,30 @@ std::string RleObject(std::vector<std::string>* fragments) {
   ds += "OB";
   U16(ds, 0);
   U32(ds, 0xFFFFFFFF);
-  auto item = [&](const std::string& value) {
+  auto item = [&](std::string value) {
+    if (value.size() % 2) value.push_back('\0');
     U16(ds, 0xFFFE);
     U16(ds, 0xE000);
     U32(ds, static_cast<uint32_t>(value.size()));
     ds += value;
   };
   item("");
-  for (int f = 0; f < kFrames; ++f) {
-    fragments->push_back(RleFrame(NativeFrame(f)));
-    item(fragments->back());
-  }
+  for (const std::string& fragment : fragments) item(fragment);
   U16(ds, 0xFFFE);
   U16(ds, 0xE0DD);
   U32(ds, 0);
   FileMeta meta;
   meta.sop_class_uid = "1.2.840.10008.5.1.4.1.1.7.3";
   meta.sop_instance_uid = "2.25.1234";
-  meta.transfer_syntax_uid = kRle;
+  meta.transfer_syntax_uid = ts;
   return BuildFileMetaHeader(meta) + ds;
+}
+
+// A two-frame 16-bit RLE object as a Part 10 file; `fragments` receives each frame's
+// fragment.
+std::string RleObject(std::vector<std::string>* fragments) {
+  for (int f = 0; f < kFrames; ++f) fragments->push_back(RleFrame(NativeFrame(f)));
+  return EncapsulatedObject(kRle, *fragments);
 }
 
 class Transcode : public ::testing::Test {
@@ -181,6 +187,54 @@ TEST_F(Transcode, TranscodesAFileWithAFreshMetaHeader) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), Code::kUnsupported);
   EXPECT_FALSE(TranscodePart10("not dicom", kExplicitVRLittleEndian).ok());
+}
+
+// Streams that turn DCMTK's decoders against the server (found by fuzzing) are refused by
+// every path that decodes, before DCMTK reads them: without the check, the first makes
+// the JPEG decoder loop forever and the second makes the RLE decoder read out of bounds.
+TEST_F(Transcode, HostileStreamsAreRefusedBeforeAnyDecoderReadsThem) {
+  const char kJpegExtended[] = "1.2.840.10008.1.2.4.51";
+  std::string tem("\xFF\xD8\xFF\x01", 4);  // SOI, then TEM before any frame header
+  tem += std::string(60, '\x42');
+  std::string bad_rle = RleFrame(NativeFrame(0));
+  bad_rle[8] = '\x7F';  // the second segment starts far beyond the fragment
+  bad_rle[9] = '\x7F';
+  for (const std::string& file :
+       {EncapsulatedObject(kJpegExtended, {tem}), EncapsulatedObject(kRle, {bad_rle})}) {
+    auto frame = DecodeFrameOfFile(file, 0);
+    ASSERT_FALSE(frame.ok());
+    EXPECT_EQ(frame.status().code(), Code::kInvalidArgument) << frame.status().message();
+    auto native = TranscodePart10(file, kExplicitVRLittleEndian);
+    ASSERT_FALSE(native.ok());
+    EXPECT_EQ(native.status().code(), Code::kInvalidArgument) << native.status().message();
+    RenderOptions options;
+    auto rendered = RenderPixels(file, options);
+    ASSERT_FALSE(rendered.ok());
+    EXPECT_EQ(rendered.status().code(), Code::kInvalidArgument) << rendered.status().message();
+  }
+  auto header = EncapsulatedObject(kJpegExtended, {tem});
+  header.resize(header.find(tem));
+  auto fragments = DecodeFrameFragments(header, kJpegExtended, {tem});
+  ASSERT_FALSE(fragments.ok());
+  EXPECT_EQ(fragments.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(fragments.status().message().find("TEM"), std::string::npos)
+      << fragments.status().message();
+}
+
+// What DCMTK's own JPEG encoder writes passes the checks and decodes.
+TEST_F(Transcode, RealJpegStreamsPassTheChecks) {
+  std::vector<std::string> fragments;
+  auto native = TranscodePart10(RleObject(&fragments), kExplicitVRLittleEndian);
+  ASSERT_TRUE(native.ok()) << native.status().message();
+  auto lossless = TranscodePart10(*native, "1.2.840.10008.1.2.4.70");
+  ASSERT_TRUE(lossless.ok()) << lossless.status().message();
+  for (int f = 0; f < kFrames; ++f) {
+    auto frame = DecodeFrameOfFile(*lossless, f);
+    ASSERT_TRUE(frame.ok()) << frame.status().message();
+    EXPECT_EQ(*frame, NativeFrame(f));
+  }
+  auto back = TranscodePart10(*lossless, kExplicitVRLittleEndian);
+  ASSERT_TRUE(back.ok()) << back.status().message();
 }
 
 }  // namespace
