@@ -6,6 +6,7 @@
 // Input: byte 0 picks the announced maximum P-DATA length, byte 1 seeds the read sizes,
 // the rest is the stream.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dul.h>
@@ -18,6 +19,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "dimse/pdu_guard.h"
 #include "fuzz_input.h"
@@ -47,10 +49,40 @@ struct Loopback {
   }
 };
 
+// The process's one loopback listener, made on first use.
+Loopback& SharedLoopback() {
+  static Loopback* loopback = new Loopback;  // lives as long as the process
+  return *loopback;
+}
+
+// What the last parse did, printed when it left a descriptor open.
+struct LastRun {
+  int server = -1, client = -1;
+  bool assoc = false, dul = false;
+  std::string cond;
+} g_last;
+
+// Open file descriptors of this process; with `print`, each one and what it is.
+int OpenDescriptors(bool print = false) {
+  DIR* dir = opendir("/proc/self/fd");
+  TRESOR_FUZZ_CHECK(dir != nullptr);
+  int n = 0;
+  while (dirent* entry = readdir(dir)) {
+    ++n;
+    if (!print || entry->d_name[0] == '.') continue;
+    char path[300], target[256] = {0};
+    std::snprintf(path, sizeof path, "/proc/self/fd/%s", entry->d_name);
+    if (readlink(path, target, sizeof target - 1) < 0) target[0] = '?';
+    std::fprintf(stderr, "  fd %s -> %s\n", entry->d_name, target);
+  }
+  closedir(dir);
+  return n;
+}
+
 // Lets DCMTK parse one complete A-ASSOCIATE-RQ PDU (at most 64 KiB, so that it fits the
 // socket buffer without a writer thread) as the server would.
 void ReceiveAssociation(const uint8_t* pdu, size_t n) {
-  static Loopback* loopback = new Loopback;  // lives as long as the process
+  Loopback* loopback = &SharedLoopback();
   if (n > 64 * 1024) return;
   // Each run's connection ends in TIME_WAIT on the client's port (DCMTK closes its end
   // after reading the request): tens of thousands a minute would use up the ephemeral
@@ -99,12 +131,14 @@ void ReceiveAssociation(const uint8_t* pdu, size_t n) {
     sent += static_cast<size_t>(w);
   }
   shutdown(client, SHUT_WR);  // what follows the request is the end of the stream
+  g_last = {server, client, false, false, "not parsed: the request did not fit the socket"};
   if (sent == n) {
     T_ASC_Association* assoc = nullptr;
     dcmExternalSocketHandle.set(server);
     OFCondition cond = ASC_receiveAssociation(loopback->network, &assoc, 16384, nullptr,
                                               nullptr, OFFalse, DUL_NOBLOCK, 1);
     dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+    g_last = {server, client, assoc != nullptr, assoc && assoc->DULassociation, cond.text()};
     if (assoc) {
       if (cond.good()) {
         // What the server reads next from a parsed request.
@@ -112,8 +146,9 @@ void ReceiveAssociation(const uint8_t* pdu, size_t n) {
         (void)ASC_countPresentationContexts(assoc->params);
       }
       ASC_dropSCPAssociation(assoc);
-      ASC_destroyAssociation(&assoc);  // closes `server`
-      server = -1;
+      const bool dcmtk_owns_socket = assoc->DULassociation != nullptr;
+      ASC_destroyAssociation(&assoc);  // closes `server` if DCMTK took it over
+      if (dcmtk_owns_socket) server = -1;
     }
   }
   if (server >= 0) close(server);
@@ -156,7 +191,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                       uint64_t{stream[4]} << 8 | stream[5];
     if (6 + length <= stream_size) {
       tresor::dimse::PduGuard first(kMaxPdata[3]);
-      if (first.Feed(stream, 6 + length)) ReceiveAssociation(stream, 6 + length);
+      if (first.Feed(stream, 6 + length)) {
+        // Each parse closes every descriptor it opened: a leak per request would let any
+        // caller exhaust the server's descriptors.
+        (void)SharedLoopback();  // its listener is not the parse's
+        const int before = OpenDescriptors();
+        ReceiveAssociation(stream, 6 + length);
+        if (OpenDescriptors() != before) {
+          std::fprintf(stderr, "pdu_guard: a descriptor outlived the parse (server fd %d, client fd %d, "
+                       "association %d, DUL association %d, condition '%s'); open now:\n",
+                       g_last.server, g_last.client, g_last.assoc, g_last.dul, g_last.cond.c_str());
+          OpenDescriptors(true);
+        }
+        TRESOR_FUZZ_CHECK(OpenDescriptors() == before);
+      }
     }
   }
   return 0;

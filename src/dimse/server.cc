@@ -681,12 +681,18 @@ void DimseServer::Serve(const Connection& c) {
     dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
   }
   handshake.Finish();
-  AssociationPtr assoc(raw);  // owns the socket from here on
+  // The socket belongs to DCMTK's DUL association once DCMTK has made one. A request
+  // can fail before that with the association already allocated (the peer reset the
+  // connection before DCMTK asked for its address: getpeername fails), and then the
+  // socket is still ours to close: a client resetting right after its request used to
+  // leak one descriptor each time (found by fuzzing).
+  const bool dcmtk_owns_socket = raw != nullptr && raw->DULassociation != nullptr;
+  AssociationPtr assoc(raw);
   if (cond.bad()) {
     TRESOR_LOG(kWarn) << "association request from " << c.address << " unreadable: "
                       << cond.text();
     shutdown(c.fd, SHUT_RDWR);
-    if (!raw) close(c.fd);
+    if (!dcmtk_owns_socket) close(c.fd);
     return;
   }
   // Fields DCMTK's parser lets through (AE titles cut at a NUL, even or repeated

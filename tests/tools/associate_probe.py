@@ -5,6 +5,10 @@ and whether it then closed the connection. Standard library only (raw_scu.py).
   associate_probe.py --port P [--calling-field HEX|--calling AE] [--called-field HEX]
                      [--context-id N]... [--max-pdu N] [--then echo|bad-command]
                      [--timeout S]
+  associate_probe.py --port P --reset-after-request N
+
+  --reset-after-request N           send the request N times, each on a new connection
+                                    that is reset (RST) right after it; prints "sent N"
 
   --calling-field / --called-field  the 16-byte AE title field, as 32 hex digits
                                     (e.g. NUL padding), instead of a space-padded title
@@ -89,10 +93,20 @@ def main():
     p.add_argument("--max-pdu", type=int, default=16384)
     p.add_argument("--then", choices=["echo", "bad-command"])
     p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--reset-after-request", type=int, default=0)
     a = p.parse_args()
     calling = bytes.fromhex(a.calling_field) if a.calling_field else r.ae_field(a.calling)
     called = bytes.fromhex(a.called_field) if a.called_field else r.ae_field(a.called)
     ids = a.context_id or [1]
+    if a.reset_after_request:
+        rq = request(called, calling, ids, a.max_pdu)
+        for _ in range(a.reset_after_request):
+            sock = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
+            sock.sendall(rq)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        print("sent %d" % a.reset_after_request)
+        return
     words = []
     sock = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
     try:
