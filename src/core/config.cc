@@ -63,6 +63,25 @@ Setter IntSetter(T Config::*field, int64_t lo, int64_t hi) {
 Setter StringSetter(std::string Config::*field) {
   return [=](const Value& v, Config& c) { return ToString(v, &(c.*field)); };
 }
+// A string that must be one of `choices`; the error lists them.
+Setter EnumSetter(std::string Config::*field, std::vector<std::string> choices) {
+  return [=](const Value& v, Config& c) {
+    std::string s;
+    TRESOR_RETURN_IF_ERROR(ToString(v, &s));
+    for (const std::string& choice : choices) {
+      if (s == choice) {
+        c.*field = s;
+        return Status::Ok();
+      }
+    }
+    std::string expected = "expected ";
+    for (size_t i = 0; i < choices.size(); ++i) {
+      if (i > 0) expected += i + 1 == choices.size() ? " or " : ", ";
+      expected += "\"" + choices[i] + "\"";
+    }
+    return InvalidArgument(expected);
+  };
+}
 // web.cors_origins: origins separated by spaces or commas, each scheme://host[:port]
 // exactly as a browser sends it in Origin (no path, no wildcard).
 Status ToOrigins(const Value& v, std::vector<std::string>* out) {
@@ -152,16 +171,7 @@ const std::map<std::string, Setter>& Setters() {
       {"query.fuzzy_person_names", BoolSetter(&Config::fuzzy_person_names)},
       {"storage.fsync", BoolSetter(&Config::fsync)},
       {"storage.commit_batch_max", IntSetter(&Config::commit_batch_max, 1, 10000)},
-      {"storage.backend",
-       [](const Value& v, Config& c) {
-         std::string b;
-         TRESOR_RETURN_IF_ERROR(ToString(v, &b));
-         if (b != "local" && b != "shared" && b != "s3") {
-           return InvalidArgument("expected \"local\", \"shared\" or \"s3\"");
-         }
-         c.storage_backend = b;
-         return Status::Ok();
-       }},
+      {"storage.backend", EnumSetter(&Config::storage_backend, {"local", "shared", "s3"})},
       {"storage.path", StringSetter(&Config::storage_path)},
       {"storage.s3_endpoint", StringSetter(&Config::s3_endpoint)},
       {"storage.s3_bucket", StringSetter(&Config::s3_bucket)},
@@ -172,16 +182,7 @@ const std::map<std::string, Setter>& Setters() {
       {"storage.s3_allow_http", BoolSetter(&Config::s3_allow_http)},
       {"storage.s3_part_mib", IntSetter(&Config::s3_part_mib, 5, 512)},
       {"storage.s3_max_attempts", IntSetter(&Config::s3_max_attempts, 1, 20)},
-      {"index.backend",
-       [](const Value& v, Config& c) {
-         std::string b;
-         TRESOR_RETURN_IF_ERROR(ToString(v, &b));
-         if (b != "sqlite" && b != "postgresql") {
-           return InvalidArgument("expected \"sqlite\" or \"postgresql\"");
-         }
-         c.index_backend = b;
-         return Status::Ok();
-       }},
+      {"index.backend", EnumSetter(&Config::index_backend, {"sqlite", "postgresql"})},
       {"index.postgresql", StringSetter(&Config::index_postgresql)},
       {"index.require_tls", BoolSetter(&Config::index_require_tls)},
       {"index.pool_size", IntSetter(&Config::index_pool_size, 1, 256)},

@@ -68,7 +68,14 @@ class AuditIndex {
  public:
   virtual ~AuditIndex() = default;
 
-  // Appends `entries` in one transaction, in order (nothing if it fails).
+  // Appends `entries` in one transaction, in order (nothing if it fails). On return the
+  // records are committed (every later read, on any node, sees them) and survive a crash
+  // of this process. They are durable against a crash of the machine (or of the database
+  // server) once a later synced commit has been made, or after the backend's own flush
+  // interval: for SQLite under kFilesystem the next group commit's filesystem sync or
+  // checkpoint (until then the operating system's write-back), at once under kFull; for
+  // PostgreSQL its WAL writer, within a few wal_writer_delay (200 ms by default).
+  // Records written with a store (AddInstances) are as durable as the store.
   virtual Status AppendAudit(const std::vector<AuditEntry>& entries) = 0;
   // At most filter.limit + 1 matching records (one more tells that more exist).
   virtual Result<std::vector<AuditRow>> ListAudit(const AuditFilter& filter) = 0;
