@@ -153,6 +153,12 @@ async function main() {
     check('after sign-out /viewer/ redirects to sign-in', after.status() === 303 && /^\/\?next=/.test(after.headers().location || ''), String(after.status()));
     const data = await page.request.get(BASE + '/dicom-web/studies');
     check('after sign-out DICOMweb answers 401', data.status() === 401, String(data.status()));
+  } catch (e) {
+    // What the page had done when a step gave up: the first thing to look at.
+    console.log('    last responses (' + responses.length + ' in all): ' + show(responses.slice(-15)));
+    if (consoleErrors.length) console.log('    console errors: ' + consoleErrors.slice(0, 5).join(' | '));
+    save('viewer-failure.png', await page.screenshot().catch(() => Buffer.alloc(0)));
+    throw e;
   } finally {
     await context.close().catch(() => {});
     fs.rmSync(profile, { recursive: true, force: true });
