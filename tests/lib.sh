@@ -100,6 +100,20 @@ add_peer() {
 server_rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
 
 # set_conf FILE SECTION KEY VALUE: sets KEY in [SECTION] of FILE (added where missing).
+# wait_for_acks MIN GLOB: waits (bounded, about 20 s) until the storescu logs matching
+# GLOB (expanded at every look: the logs may not exist yet) hold at least MIN
+# acknowledged stores, then prints how many they hold (fewer if it gave up).
+wait_for_acks() {
+  local min=$1 glob=$2 acked=0
+  for _ in $(seq 1 400); do
+    # shellcheck disable=SC2086  # $glob is expanded on purpose
+    acked=$(cat $glob 2>/dev/null | grep -c "Received Store Response (Success)")
+    [ "$acked" -ge "$min" ] && break
+    sleep 0.05
+  done
+  echo "$acked"
+}
+
 set_conf() {
   python3 - "$@" <<'PYEOF'
 import re, sys

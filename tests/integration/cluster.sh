@@ -439,12 +439,7 @@ done
 (cd "$KILLC" && xargs storescu -v -aet CT2 -aec TRESOR 127.0.0.1 "$PORT_A" <"$WORK/ka.list" \
    >"$WORK/ka.log" 2>&1) &
 KA_PID=$!
-acked=0
-for _ in $(seq 1 400); do
-  acked=$(cat "$WORK"/kb.a?.log 2>/dev/null | grep -c "Received Store Response (Success)")
-  [ "$acked" -ge 40 ] && break
-  sleep 0.05
-done
+acked=$(wait_for_acks 40 "$WORK/kb.a?.log")
 kill -9 "$PID_B"
 wait "$PID_B" 2>/dev/null
 PID_B=

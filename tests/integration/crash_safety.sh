@@ -21,11 +21,7 @@ for part in "$WORK"/part.a?; do
      >"$part.log" 2>&1) &
 done
 # Kill once a good number of instances has been acknowledged.
-for _ in $(seq 1 200); do
-  acked=$(cat "$WORK"/part.a?.log 2>/dev/null | grep -c "Received Store Response (Success)")
-  [ "$acked" -ge 120 ] && break
-  sleep 0.05
-done
+acked=$(wait_for_acks 120 "$WORK/part.a?.log")
 kill -9 "$PID"
 wait "$PID" 2>/dev/null
 PID=
