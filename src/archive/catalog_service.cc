@@ -348,14 +348,17 @@ Result<FrameTable> CatalogService::Frames(const Principal& who, const std::strin
   } else if (!found->frame_layout->empty()) {
     TRESOR_ASSIGN_OR_RETURN(layout, dicom::ParseFrameLayout(*found->frame_layout));
   }
-  if (!layout) {
-    if (found->instance.transfer_syntax_uid == dicom::kDeflatedExplicitVRLittleEndian) {
-      return Unsupported("the frames of a deflated object are not addressable");
-    }
-    return NotFound("the instance has no pixel data");
-  }
+  bool deflated = found->instance.transfer_syntax_uid == dicom::kDeflatedExplicitVRLittleEndian;
+  if (!layout && !deflated) return NotFound("the instance has no pixel data");
   FrameTable table;
   table.transfer_syntax_uid = found->instance.transfer_syntax_uid;
+  TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobReader> reader,
+                          blobs_.Open(found->instance.blob_name));
+  table.object = std::make_shared<BlobObject>(ToInstanceInfo(found->instance), std::move(reader));
+  if (deflated) {
+    table.deflated = true;
+    return table;
+  }
   table.encapsulated = layout->encapsulated;
   table.rows = layout->rows;
   table.columns = layout->columns;

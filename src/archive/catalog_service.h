@@ -59,11 +59,12 @@ class CatalogService {
   // there is none: the move must then fail without any connection being opened.
   Result<security::Peer> MoveDestination(const Principal& who, const std::string& ae_title);
 
-  // Where the frames of one instance are (WADO-RS frames), from one index lookup. kNotFound
-  // unless the instance exists at that study and series and is visible to `who`, and also
-  // when it has no pixel data; kPermissionDenied unless `who` holds the get grant;
-  // kInvalidArgument for an invalid UID; kUnsupported for a deflated object (its frames
-  // are not addressable in the stored bytes).
+  // Where the frames of one instance are (WADO-RS frames), from one index lookup, with the
+  // instance opened (FrameTable::object) and its access recorded once. kNotFound unless
+  // the instance exists at that study and series and is visible to `who`, and also when
+  // it has no pixel data; kPermissionDenied unless `who` holds the get grant;
+  // kInvalidArgument for an invalid UID. A deflated object comes with no frame ranges
+  // (FrameTable::deflated).
   Result<FrameTable> Frames(const Principal& who, const std::string& study_uid,
                             const std::string& series_uid, const std::string& sop_uid);
 

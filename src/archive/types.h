@@ -49,10 +49,15 @@ struct FrameTable {
   // Per frame, the byte ranges that hold it: one range for native pixel data (frame i at
   // pixel value offset + i * frame size); its fragments for encapsulated data. Empty when
   // encapsulated data gives no way to tell its frames apart (several frames, no offset
-  // table and not one fragment per frame).
+  // table and not one fragment per frame), and for a deflated object.
   std::vector<std::vector<ByteRange>> frames;
   // Pixel module of native data, so a reader can describe what it sends.
   uint16_t rows = 0, columns = 0, samples_per_pixel = 1, bits_allocated = 0;
+  // True for a deflated object: its frames are not addressable in the stored bytes, so
+  // `frames` is empty and a reader must inflate the whole object.
+  bool deflated = false;
+  // The instance, open, already recorded as accessed: the bytes the ranges address.
+  std::shared_ptr<StoredObject> object;
 };
 
 // The DICOM JSON object (PS3.18 F.2) of one instance, as WADO-RS metadata returns it,

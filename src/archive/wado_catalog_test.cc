@@ -88,15 +88,14 @@ class WadoCatalogTest : public ::testing::Test {
     return upload->Commit().status();
   }
 
-  // The stored bytes of `sop_uid` in `ranges`, concatenated.
-  std::string Read(const std::string& sop_uid, const std::vector<ByteRange>& ranges) {
-    auto object = archive_->catalog().OpenInstance(Principal::LocalAdmin(), sop_uid);
-    EXPECT_TRUE(object.ok());
-    if (!object.ok()) return "";
+  // The bytes of `table`'s object in `ranges`, concatenated.
+  std::string Read(const FrameTable& table, const std::vector<ByteRange>& ranges) {
+    EXPECT_TRUE(table.object != nullptr);
+    if (!table.object) return "";
     std::string out;
     for (const ByteRange& r : ranges) {
       std::string part(r.length, '\0');
-      auto got = (*object)->ReadAt(part.data(), part.size(), r.offset);
+      auto got = table.object->ReadAt(part.data(), part.size(), r.offset);
       EXPECT_TRUE(got.ok() && *got == r.length);
       out += part;
     }
@@ -132,8 +131,28 @@ TEST_F(WadoCatalogTest, FramesOfANativeMultiFrameObjectAddressTheBlob) {
   EXPECT_EQ(table->samples_per_pixel, 1);
   EXPECT_EQ(table->bits_allocated, 16);
   ASSERT_EQ(table->frames.size(), 3u);
-  EXPECT_EQ(Read(sop, table->frames[0]), std::string(12, 'a'));
-  EXPECT_EQ(Read(sop, table->frames[2]), std::string(12, 'c'));
+  EXPECT_EQ(Read(*table, table->frames[0]), std::string(12, 'a'));
+  EXPECT_EQ(Read(*table, table->frames[2]), std::string(12, 'c'));
+}
+
+TEST_F(WadoCatalogTest, FramesRecordOneAccessAndOpenTheObjectOnce) {
+  const std::string sop = std::string(kSopPrefix) + "1";
+  ASSERT_TRUE(Store(sop, CtDataSet(sop, 2)).ok());
+  auto before = index_->ReadAuditChain(0, 1000);
+  ASSERT_TRUE(before.ok());
+  auto table = archive_->catalog().Frames(Viewer(), kStudyUid, kSeriesUid, sop);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  ASSERT_NE(table->object, nullptr);
+  EXPECT_EQ(table->object->info().sop_instance_uid, sop);
+  EXPECT_EQ(Read(*table, table->frames[1]), std::string(12, 'b'));
+  auto after = index_->ReadAuditChain(0, 1000);
+  ASSERT_TRUE(after.ok());
+  // One record, an access by the viewer: no second one, and no export.
+  ASSERT_EQ(after->size(), before->size() + 1);
+  const store::AuditEntry& e = after->back().entry;
+  EXPECT_NE(e.actors.find("viewer"), std::string::npos) << e.actors;
+  EXPECT_NE(e.body.find("frames of instance " + sop), std::string::npos) << e.body;
+  EXPECT_EQ(e.body.find("Export"), std::string::npos) << e.body;
 }
 
 TEST_F(WadoCatalogTest, FramesAreNotFoundElsewhereAndDeniedWithoutGet) {
@@ -186,8 +205,8 @@ TEST_F(WadoCatalogTest, FramesOfEncapsulatedDataFollowTheOffsetTable) {
   EXPECT_TRUE(table->encapsulated);
   ASSERT_EQ(table->frames.size(), 2u);
   EXPECT_EQ(table->frames[0].size(), 2u);
-  EXPECT_EQ(Read(sop, table->frames[0]), "AAAABB");
-  EXPECT_EQ(Read(sop, table->frames[1]), "CCCC");
+  EXPECT_EQ(Read(*table, table->frames[0]), "AAAABB");
+  EXPECT_EQ(Read(*table, table->frames[1]), "CCCC");
 }
 
 TEST_F(WadoCatalogTest, MetadataComesFromTheStoredDocumentsOrFromTheBlob) {
@@ -240,7 +259,7 @@ TEST_F(WadoCatalogTest, MetadataComesFromTheStoredDocumentsOrFromTheBlob) {
   auto table = catalog.Frames(Viewer(), kStudyUid, kSeriesUid, a);
   ASSERT_TRUE(table.ok()) << table.status().ToString();
   ASSERT_EQ(table->frames.size(), 2u);
-  EXPECT_EQ(Read(a, table->frames[1]), std::string(12, 'b'));
+  EXPECT_EQ(Read(*table, table->frames[1]), std::string(12, 'b'));
 }
 
 TEST_F(WadoCatalogTest, BulkDataOfPlainAndNestedValues) {
@@ -265,7 +284,11 @@ TEST_F(WadoCatalogTest, BulkDataOfPlainAndNestedValues) {
     auto bulk = catalog.OpenBulkData(Viewer(), kStudyUid, kSeriesUid, sop, path);
     if (!bulk.ok()) return bulk.status().ToString();
     EXPECT_EQ(bulk->parts.size(), 1u);
-    return Read(sop, bulk->parts[0]);
+    auto object = catalog.OpenInstance(Principal::LocalAdmin(), sop);
+    if (!object.ok()) return object.status().ToString();
+    FrameTable opened;
+    opened.object = std::move(object).value();
+    return Read(opened, bulk->parts[0]);
   };
   EXPECT_EQ(read("7FE00010"), "pixels");
   EXPECT_EQ(read("00081115.1.00281201"), "second-lut");

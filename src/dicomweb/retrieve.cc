@@ -24,8 +24,6 @@ using web::HttpResponse;
 
 // The largest object transcoded (read whole into memory) for one part.
 constexpr uint64_t kMaxTranscodeBytes = uint64_t{512} << 20;
-// Frames up to this span are read with one read; larger ones are streamed range by range.
-constexpr uint64_t kMaxFrameSpanRead = uint64_t{32} << 20;
 
 constexpr dicom::TagKey kStudyUidTag = dicom::MakeTag(0x0020, 0x000D);
 constexpr dicom::TagKey kSeriesUidTag = dicom::MakeTag(0x0020, 0x000E);
@@ -349,9 +347,8 @@ bool IsNativeLittleEndian(std::string_view ts) {
 // The parts of a frames retrieval: one per requested frame, in the order asked.
 class FrameParts {
  public:
-  FrameParts(std::shared_ptr<archive::StoredObject> object, archive::FrameTable table,
-             std::vector<uint32_t> numbers, Rendition rendition)
-      : object_(std::move(object)),
+  FrameParts(archive::FrameTable table, std::vector<uint32_t> numbers, Rendition rendition)
+      : object_(table.object),
         table_(std::move(table)),
         numbers_(std::move(numbers)),
         rendition_(std::move(rendition)) {}
@@ -368,25 +365,10 @@ class FrameParts {
     MultipartPart part;
     part.content_type = rendition_.ContentType();
     if (Raw()) {
+      // Streamed from the store into the connection's buffer piece by piece: no copy of
+      // the frame in memory, each stored segment read (and decrypted) once.
       part.length = TotalLength(ranges);
-      uint64_t span = ranges.back().offset + ranges.back().length - ranges.front().offset;
-      if (span > kMaxFrameSpanRead || ranges.back().offset < ranges.front().offset) {
-        part.body = std::make_unique<RangesBodySource>(object_, ranges);
-        return part;
-      }
-      // One read of the span from the first range to the last (a frame's fragments lie
-      // one after the other, item headers between them), then the ranges cut from it.
-      TRESOR_ASSIGN_OR_RETURN(std::string bytes, ReadRange(*object_, ranges.front().offset, span));
-      std::string frame;
-      frame.reserve(*part.length);
-      for (const archive::ByteRange& r : ranges) {
-        uint64_t at = r.offset - ranges.front().offset;
-        if (r.offset < ranges.front().offset || at + r.length > bytes.size()) {
-          return Internal("frame ranges out of order");
-        }
-        frame.append(bytes, at, r.length);
-      }
-      part.body = std::make_unique<StringBodySource>(std::move(frame));
+      part.body = std::make_unique<RangesBodySource>(object_, ranges);
       return part;
     }
     std::string decoded;
@@ -487,18 +469,16 @@ HttpResponse BufferedParts(std::vector<std::string> bodies, const Rendition& ren
 // that does not tell its frames apart): the object is read whole and DCMTK decodes the
 // requested frames into Explicit VR Little Endian, the only rendition offered (a client
 // accepting "*" accepts it too).
-HttpResponse FramesFromWholeObject(archive::ArchiveService& archive, const archive::Principal& who,
-                                   const Target& target, const std::vector<uint32_t>& numbers,
+HttpResponse FramesFromWholeObject(archive::StoredObject& object,
+                                   const std::vector<uint32_t>& numbers,
                                    const std::vector<Acceptable>& acceptable) {
   std::optional<Rendition> rendition =
       ChooseRendition(acceptable, dicom::kExplicitVRLittleEndian, Resource::kFrames);
   if (!rendition) return NotAcceptable();
   rendition->as_stored = false;
-  auto object = archive.catalog().OpenInstance(who, target.instance);
-  if (!object.ok()) return Failure(object.status(), "frames");
   auto slot = ConversionSlot::Take(std::chrono::milliseconds(0));
   if (!slot.ok()) return Failure(slot.status(), "frames");
-  auto whole = ReadWholeObject(**object, kMaxTranscodeBytes);
+  auto whole = ReadWholeObject(object, kMaxTranscodeBytes);
   if (!whole.ok()) {
     if (IsNotAcceptable(whole.status())) return NotAcceptable();
     return Failure(whole.status(), "frames");
@@ -534,13 +514,11 @@ HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest&
   if (!acceptable.ok()) return HttpResponse::Error(400, acceptable.status().message());
   if (acceptable->empty()) return NotAcceptable();
 
+  // One index lookup, one access record, the object opened: all in Frames.
   auto table = archive.catalog().Frames(who, target.study, target.series, target.instance);
-  if (!table.ok() && table.status().code() == Code::kUnsupported) {
-    return FramesFromWholeObject(archive, who, target, *numbers, *acceptable);  // deflated
-  }
   if (!table.ok()) return Failure(table.status(), "frames");
-  if (table->encapsulated && table->frames.empty()) {
-    return FramesFromWholeObject(archive, who, target, *numbers, *acceptable);
+  if (table->deflated || (table->encapsulated && table->frames.empty())) {
+    return FramesFromWholeObject(*table->object, *numbers, *acceptable);
   }
   for (uint32_t n : *numbers) {
     if (n > table->frames.size()) return HttpResponse::Error(404, "no such frame");
@@ -548,13 +526,10 @@ HttpResponse RetrieveFrames(archive::ArchiveService& archive, const HttpRequest&
   std::optional<Rendition> rendition =
       ChooseRendition(*acceptable, table->transfer_syntax_uid, Resource::kFrames);
   if (!rendition) return NotAcceptable();
-  auto object = archive.catalog().OpenInstance(who, target.instance);
-  if (!object.ok()) return Failure(object.status(), "frames");
   bool multipart = rendition->multipart;
   std::string part_type = rendition->part_type;
-  auto parts = std::make_shared<FrameParts>(
-      std::shared_ptr<archive::StoredObject>(std::move(object).value()), std::move(table).value(),
-      std::move(numbers).value(), std::move(*rendition));
+  auto parts = std::make_shared<FrameParts>(std::move(table).value(), std::move(numbers).value(),
+                                            std::move(*rendition));
   auto first = parts->Open(0);
   if (!first.ok()) return OpenFailure(first.status(), "frames");
   HttpResponse response;
