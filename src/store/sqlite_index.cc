@@ -573,20 +573,31 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
   }
   TRESOR_ASSIGN_OR_RETURN(Stmt* unconfirm, d.Get("INSERT INTO unconfirmed(instance) VALUES(?1)"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* existing, d.Get("SELECT sha256 FROM instances WHERE sop_uid=?1"));
+  // The upserts write only when a value changes (the WHERE of DO UPDATE): an unchanged
+  // row would otherwise be rewritten with its name and date indexes, several index pages
+  // per instance in every commit. They return no row then, and the id is looked up.
   TRESOR_ASSIGN_OR_RETURN(Stmt* patient_upsert, d.Get(
       "INSERT INTO patients(patient_id,issuer,name,name_folded,birth_date,sex) "
       "VALUES(?1,?2,?3,?6,?4,?5) "
       "ON CONFLICT(patient_id,issuer) DO UPDATE SET name=excluded.name, "
       "name_folded=excluded.name_folded, birth_date=excluded.birth_date, sex=excluded.sex "
+      "WHERE name IS NOT excluded.name OR name_folded IS NOT excluded.name_folded "
+      "OR birth_date IS NOT excluded.birth_date OR sex IS NOT excluded.sex "
       "RETURNING id"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* patient_id, d.Get(
+      "SELECT id FROM patients WHERE patient_id=?1 AND issuer=?2"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* study_upsert, d.Get(
       "INSERT INTO studies(patient,study_uid,study_date,study_time,accession,study_id,"
       "description,referring,institution) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
-      "ON CONFLICT(study_uid) DO UPDATE SET study_date=excluded.study_date RETURNING id"));
+      "ON CONFLICT(study_uid) DO UPDATE SET study_date=excluded.study_date "
+      "WHERE study_date IS NOT excluded.study_date RETURNING id"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* study_id, d.Get("SELECT id FROM studies WHERE study_uid=?1"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* series_upsert, d.Get(
       "INSERT INTO series(study,series_uid,modality,series_number,description,body_part) "
       "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(series_uid) DO UPDATE SET "
-      "modality=excluded.modality RETURNING id, study"));
+      "modality=excluded.modality WHERE modality IS NOT excluded.modality RETURNING id, study"));
+  TRESOR_ASSIGN_OR_RETURN(Stmt* series_id, d.Get(
+      "SELECT id, study FROM series WHERE series_uid=?1"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* instance_insert, d.Get(
       "INSERT INTO instances(series,sop_uid,sop_class,instance_number,transfer_syntax,blob,"
       "size,sha256,source_ae,received_at,source_peer) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"));
@@ -624,8 +635,17 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
         std::string folded = dicom::FoldPersonName(a.patient_name);
         q.Bind(1, a.patient_id).Bind(2, a.issuer_of_patient_id).Bind(3, a.patient_name)
             .Bind(4, a.patient_birth_date).Bind(5, a.patient_sex).Bind(6, folded);
-        if (q.Step() != SQLITE_ROW) return d.Error("patient upsert");
-        patient = q.Int(0);
+        int rc = q.Step();
+        if (rc == SQLITE_ROW) {
+          patient = q.Int(0);
+        } else if (rc == SQLITE_DONE) {  // unchanged
+          Use id(*patient_id);
+          id.Bind(1, a.patient_id).Bind(2, a.issuer_of_patient_id);
+          if (id.Step() != SQLITE_ROW) return d.Error("patient lookup");
+          patient = id.Int(0);
+        } else {
+          return d.Error("patient upsert");
+        }
       }
       {
         Use q(*study_upsert);
@@ -633,8 +653,17 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
             .Bind(4, a.study_time).Bind(5, a.accession_number).Bind(6, a.study_id)
             .Bind(7, a.study_description).Bind(8, a.referring_physician_name)
             .Bind(9, a.institution_name);
-        if (q.Step() != SQLITE_ROW) return d.Error("study upsert");
-        study = q.Int(0);
+        int rc = q.Step();
+        if (rc == SQLITE_ROW) {
+          study = q.Int(0);
+        } else if (rc == SQLITE_DONE) {  // unchanged
+          Use id(*study_id);
+          id.Bind(1, a.study_instance_uid);
+          if (id.Step() != SQLITE_ROW) return d.Error("study lookup");
+          study = id.Int(0);
+        } else {
+          return d.Error("study upsert");
+        }
       }
       if (!r.source_peer.empty() || !a.institution_name.empty() ||
           !a.issuer_of_patient_id.empty()) {
@@ -647,9 +676,21 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
         Use q(*series_upsert);
         q.Bind(1, study).Bind(2, a.series_instance_uid).Bind(3, a.modality)
             .Bind(4, a.series_number).Bind(5, a.series_description).Bind(6, a.body_part_examined);
-        if (q.Step() != SQLITE_ROW) return d.Error("series upsert");
-        series = q.Int(0);
-        if (q.Int(1) != study) {
+        int rc = q.Step();
+        int64_t filed_under;
+        if (rc == SQLITE_ROW) {
+          series = q.Int(0);
+          filed_under = q.Int(1);
+        } else if (rc == SQLITE_DONE) {  // unchanged
+          Use id(*series_id);
+          id.Bind(1, a.series_instance_uid);
+          if (id.Step() != SQLITE_ROW) return d.Error("series lookup");
+          series = id.Int(0);
+          filed_under = id.Int(1);
+        } else {
+          return d.Error("series upsert");
+        }
+        if (filed_under != study) {
           // The series is filed under another study: refuse rather than misfile.
           outcomes.push_back(AddOutcome::kInconsistent);
           continue;

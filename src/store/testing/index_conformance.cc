@@ -1021,6 +1021,37 @@ TEST_P(IndexConformanceTest, ASeriesFiledUnderAnotherStudyIsInconsistent) {
   EXPECT_EQ(Stats().instances, 1);
 }
 
+TEST_P(IndexConformanceTest, ALaterInstanceUpdatesChangedValuesAndKeepsTheRows) {
+  ASSERT_EQ(Add({Record("1.2.3.1", 1)}), std::vector<AddOutcome>{AddOutcome::kAdded});
+  InstanceRecord later = Record("1.2.3.2", 2);
+  later.attrs.patient_name = "Roe^Jane";
+  later.attrs.patient_birth_date = "19700101";
+  later.attrs.study_date = "20240102";
+  later.attrs.modality = "MR";
+  ASSERT_EQ(Add({later}), std::vector<AddOutcome>{AddOutcome::kAdded});
+  InstanceRecord same = later;  // nothing changes: the rows are found, not rewritten
+  same.attrs.sop_instance_uid = "1.2.3.3";
+  same.blob_name = BlobName(3);
+  ASSERT_EQ(Add({same}), std::vector<AddOutcome>{AddOutcome::kAdded});
+  IndexStats st = Stats();
+  EXPECT_EQ(st.patients, 1);
+  EXPECT_EQ(st.studies, 1);
+  EXPECT_EQ(st.series, 1);
+  EXPECT_EQ(st.instances, 3);
+  EXPECT_EQ(Matches(*index_, QueryLevel::kStudy, {{"PatientName", "Roe^Jane"}}, "StudyInstanceUID"),
+            std::vector<std::string>{kStudyA});
+  EXPECT_TRUE(Matches(*index_, QueryLevel::kStudy, {{"PatientName", "Doe^Jane"}}, "StudyInstanceUID").empty());
+  EXPECT_EQ(Matches(*index_, QueryLevel::kStudy, {{"PatientName", "roe^jane"}}, "StudyInstanceUID",
+                    /*fuzzy=*/true),
+            std::vector<std::string>{kStudyA});
+  EXPECT_EQ(Matches(*index_, QueryLevel::kStudy, {{"StudyDate", "20240102"}}, "StudyInstanceUID"),
+            std::vector<std::string>{kStudyA});
+  EXPECT_EQ(Matches(*index_, QueryLevel::kSeries, {{"Modality", "MR"}}, "SeriesInstanceUID"),
+            std::vector<std::string>{kSeriesA1});
+  EXPECT_EQ(Matches(*index_, QueryLevel::kImage, {{"SeriesInstanceUID", kSeriesA1}}, "SOPInstanceUID").size(),
+            3u);
+}
+
 TEST_P(IndexConformanceTest, ApiTokenNamesAreUnique) {
   ASSERT_TRUE(index_->PutApiToken({"ci", "alice", Sha('1'), 1800000000}).ok());
   Status again = index_->PutApiToken({"ci", "bob", Sha('2'), 1800000000});
