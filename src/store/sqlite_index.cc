@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "security/access_scope.h"
 #include "security/audit_chain.h"
@@ -233,6 +234,19 @@ class Use {
  private:
   sqlite3_stmt* s_;
 };
+
+// The row an upsert whose DO UPDATE has a WHERE stands on: its RETURNING row, or, when the
+// row was left unchanged (no row returned), the row `lookup` finds once `bind` has bound
+// it (held in `found`). Null on an error.
+template <typename BindLookup>
+Use* UpsertedRow(Use& upsert, Stmt& lookup, std::optional<Use>& found, BindLookup bind) {
+  int rc = upsert.Step();
+  if (rc == SQLITE_ROW) return &upsert;
+  if (rc != SQLITE_DONE) return nullptr;
+  found.emplace(lookup);
+  bind(*found);
+  return found->Step() == SQLITE_ROW ? &*found : nullptr;
+}
 
 // The groups of `scope` as a JSON array, for json_each() in scope conditions. Group
 // names are validated (security/access_scope.h), so they need no escaping.
@@ -635,17 +649,12 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
         std::string folded = dicom::FoldPersonName(a.patient_name);
         q.Bind(1, a.patient_id).Bind(2, a.issuer_of_patient_id).Bind(3, a.patient_name)
             .Bind(4, a.patient_birth_date).Bind(5, a.patient_sex).Bind(6, folded);
-        int rc = q.Step();
-        if (rc == SQLITE_ROW) {
-          patient = q.Int(0);
-        } else if (rc == SQLITE_DONE) {  // unchanged
-          Use id(*patient_id);
+        std::optional<Use> found;
+        Use* row = UpsertedRow(q, *patient_id, found, [&](Use& id) {
           id.Bind(1, a.patient_id).Bind(2, a.issuer_of_patient_id);
-          if (id.Step() != SQLITE_ROW) return d.Error("patient lookup");
-          patient = id.Int(0);
-        } else {
-          return d.Error("patient upsert");
-        }
+        });
+        if (!row) return d.Error("patient upsert");
+        patient = row->Int(0);
       }
       {
         Use q(*study_upsert);
@@ -653,17 +662,11 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
             .Bind(4, a.study_time).Bind(5, a.accession_number).Bind(6, a.study_id)
             .Bind(7, a.study_description).Bind(8, a.referring_physician_name)
             .Bind(9, a.institution_name);
-        int rc = q.Step();
-        if (rc == SQLITE_ROW) {
-          study = q.Int(0);
-        } else if (rc == SQLITE_DONE) {  // unchanged
-          Use id(*study_id);
-          id.Bind(1, a.study_instance_uid);
-          if (id.Step() != SQLITE_ROW) return d.Error("study lookup");
-          study = id.Int(0);
-        } else {
-          return d.Error("study upsert");
-        }
+        std::optional<Use> found;
+        Use* row = UpsertedRow(q, *study_id, found,
+                               [&](Use& id) { id.Bind(1, a.study_instance_uid); });
+        if (!row) return d.Error("study upsert");
+        study = row->Int(0);
       }
       if (!r.source_peer.empty() || !a.institution_name.empty() ||
           !a.issuer_of_patient_id.empty()) {
@@ -676,21 +679,12 @@ Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<Inst
         Use q(*series_upsert);
         q.Bind(1, study).Bind(2, a.series_instance_uid).Bind(3, a.modality)
             .Bind(4, a.series_number).Bind(5, a.series_description).Bind(6, a.body_part_examined);
-        int rc = q.Step();
-        int64_t filed_under;
-        if (rc == SQLITE_ROW) {
-          series = q.Int(0);
-          filed_under = q.Int(1);
-        } else if (rc == SQLITE_DONE) {  // unchanged
-          Use id(*series_id);
-          id.Bind(1, a.series_instance_uid);
-          if (id.Step() != SQLITE_ROW) return d.Error("series lookup");
-          series = id.Int(0);
-          filed_under = id.Int(1);
-        } else {
-          return d.Error("series upsert");
-        }
-        if (filed_under != study) {
+        std::optional<Use> found;
+        Use* row = UpsertedRow(q, *series_id, found,
+                               [&](Use& id) { id.Bind(1, a.series_instance_uid); });
+        if (!row) return d.Error("series upsert");
+        series = row->Int(0);
+        if (row->Int(1) != study) {
           // The series is filed under another study: refuse rather than misfile.
           outcomes.push_back(AddOutcome::kInconsistent);
           continue;
