@@ -245,10 +245,13 @@ FindSql BuildFind(Dialect d, const dicom::Query& query, const security::AccessSc
   };
   std::string study_filter = scope.all ? "" : " AND " + study_in_scope("y.id");
   std::string select;
+  bool computed = false;  // some column is a correlated subquery (counts, lists)
   for (dicom::TagKey tag : query.return_tags) {
     const dicom::QueryAttribute* a = dicom::FindQueryAttribute(tag);
     if (!a || !Available(*a, query.level)) continue;
-    select += (select.empty() ? "" : ", ") + ColumnOf(d, tag, study_filter);
+    std::string column = ColumnOf(d, tag, study_filter);
+    computed = computed || column.front() == '(';
+    select += (select.empty() ? "" : ", ") + column;
     sql.columns.push_back(tag);
   }
   if (select.empty()) select = "1";
@@ -358,10 +361,21 @@ FindSql BuildFind(Dialect d, const dicom::Query& query, const security::AccessSc
     descending = key.descending;
     sort += column + (descending ? " DESC, " : ", ");
   }
+  const std::string key = order;  // the level's row id
   order = sort + order + (descending ? " DESC" : "");
-  sql.text = "SELECT " + select + " FROM " + from + (where.empty() ? "" : " WHERE " + where) +
-             " ORDER BY " + order + " LIMIT " + LimitOf(d, query) + " OFFSET " +
-             std::to_string(std::min<size_t>(query.offset, kMaxOffset));
+  std::string page = (where.empty() ? "" : " WHERE " + where) + " ORDER BY " + order +
+                     " LIMIT " + LimitOf(d, query) + " OFFSET " +
+                     std::to_string(std::min<size_t>(query.offset, kMaxOffset));
+  if (!computed) {
+    sql.text = "SELECT " + select + " FROM " + from + page;
+    return sql;
+  }
+  // Computed columns are evaluated for the returned page only: the inner statement picks
+  // the page's row ids (from covering indexes where it can), the outer one reads those
+  // rows by id and evaluates the columns. Without this SQLite evaluates them for every
+  // match before sorting ("Mü*" on 100k instances: 348 matches for a page of 102).
+  sql.text = "SELECT " + select + " FROM " + from + " WHERE " + key + " IN (SELECT " + key +
+             " FROM " + from + page + ") ORDER BY " + order;
   return sql;
 }
 

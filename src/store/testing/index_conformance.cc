@@ -486,6 +486,49 @@ TEST_P(IndexConformanceTest, TheOrderIsAppliedBeforeLimitAndOffset) {
   EXPECT_EQ(Order(*index_, {"-StudyDate"}, 2, 1), (std::vector<std::string>{"A5", "A3"}));
 }
 
+TEST_P(IndexConformanceTest, ComputedColumnsOnASortedPageBelongToThePagesOwnStudies) {
+  // Study k (1..6) has k instances: even k in one CT series, odd k alternating MR and CT
+  // series (study 1: one MR instance). Computed columns (counts, ModalitiesInStudy) are
+  // evaluated for the page's rows only; each page must still carry its own studies'
+  // values, in the requested order.
+  std::vector<InstanceRecord> records;
+  for (int k = 1; k <= 6; ++k) {
+    std::string study = "1.2.3.6." + std::to_string(k);
+    for (int i = 1; i <= k; ++i) {
+      int series = i % (k % 2 + 1);  // 0, or alternating 1/0
+      InstanceRecord r = Record(study + "." + std::to_string(i), 10 * k + i, study,
+                                study + ".s" + std::to_string(series), "P" + std::to_string(k));
+      r.attrs.modality = series == 0 ? "CT" : "MR";
+      r.attrs.study_date = "2024010" + std::to_string(7 - k);  // later studies are older
+      r.attrs.accession_number = "A" + std::to_string(k);
+      records.push_back(r);
+    }
+  }
+  auto added = index_->AddInstances(records);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  const dicom::TagKey kAccession = dicom::MakeTag(0x0008, 0x0050);
+  const dicom::TagKey kInstances = dicom::MakeTag(0x0020, 0x1208);
+  const dicom::TagKey kSeries = dicom::MakeTag(0x0020, 0x1206);
+  const dicom::TagKey kModalities = dicom::MakeTag(0x0008, 0x0061);
+  dicom::Query q;
+  q.level = dicom::QueryLevel::kStudy;
+  q.return_tags = {kAccession, kInstances, kSeries, kModalities};
+  q.order_by.push_back({dicom::FindQueryAttribute("StudyDate"), false});  // oldest first: A6..A1
+  std::vector<std::string> rows;
+  q.limit = 4;
+  for (q.offset = 0; q.offset < 6; q.offset += 4) {
+    auto page = index_->Find(q, AccessScope::Everything());
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ASSERT_EQ(page->size(), q.offset == 0 ? 5u : 2u);  // one beyond the limit on the first
+    for (size_t i = 0; i < std::min<size_t>(page->size(), 4); ++i) {
+      auto& v = (*page)[i].values;
+      rows.push_back(v[kAccession] + " " + v[kInstances] + " " + v[kSeries] + " " + v[kModalities]);
+    }
+  }
+  EXPECT_EQ(rows, (std::vector<std::string>{"A6 6 1 CT", "A5 5 2 CT\\MR", "A4 4 1 CT",
+                                            "A3 3 2 CT\\MR", "A2 2 1 CT", "A1 1 1 MR"}));
+}
+
 TEST_P(IndexConformanceTest, PatientNamesSortIgnoringCaseAndAccents) {
   AddSortStudies(*index_);
   // alpha^a < alpha^z < bravo < charlie < delta < emile (folded)
