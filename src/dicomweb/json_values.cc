@@ -87,21 +87,21 @@ void AppendNumber(std::string& out, std::string_view v, bool integer) {
 
 void AppendPersonName(std::string& out, std::string_view v) {
   static const char* const kGroups[] = {"Alphabetic", "Ideographic", "Phonetic"};
-  std::string object;
+  const size_t begin = out.size();
   size_t start = 0;
   for (int g = 0; g < 3 && start <= v.size(); ++g) {
     size_t end = g == 2 ? v.size() : std::min(v.find('=', start), v.size());
     std::string_view group = v.substr(start, end - start);
     if (!group.empty()) {
-      object += object.empty() ? "{" : ",";
-      object += '"';
-      object += kGroups[g];
-      object += "\":";
-      AppendJsonString(object, group);
+      out += out.size() == begin ? "{" : ",";
+      out += '"';
+      out += kGroups[g];
+      out += "\":";
+      AppendJsonString(out, group);
     }
     start = end + 1;
   }
-  out += object.empty() ? "null" : object + "}";
+  out += out.size() == begin ? "null" : "}";
 }
 
 }  // namespace
@@ -110,6 +110,18 @@ void AppendJsonString(std::string& out, std::string_view text) {
   static const char kHex[] = "0123456789abcdef";
   out.push_back('"');
   for (size_t i = 0; i < text.size();) {
+    // A run of printable ASCII without quotes or backslashes is copied in one append.
+    size_t run = i;
+    while (run < text.size()) {
+      unsigned char r = static_cast<unsigned char>(text[run]);
+      if (r < 0x20 || r >= 0x7F || r == '"' || r == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(text.data() + i, run - i);
+      i = run;
+      continue;
+    }
     unsigned char c = static_cast<unsigned char>(text[i]);
     if (c < 0x80) {
       switch (c) {

@@ -57,7 +57,10 @@ CREATE TABLE IF NOT EXISTS series(
   series_number TEXT NOT NULL,
   description TEXT NOT NULL,
   body_part TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS series_study ON series(study);
+-- By study, and within a study by modality: ModalitiesInStudy groups a study's series
+-- along this index instead of sorting them. (Replaces series_study(study).)
+DROP INDEX IF EXISTS series_study;
+CREATE INDEX IF NOT EXISTS series_study_modality ON series(study, modality);
 CREATE TABLE IF NOT EXISTS instances(
   id INTEGER PRIMARY KEY,
   series INTEGER REFERENCES series(id),  -- NULL for non-patient objects
