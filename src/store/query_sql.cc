@@ -250,7 +250,7 @@ FindSql BuildFind(Dialect d, const dicom::Query& query, const security::AccessSc
     const dicom::QueryAttribute* a = dicom::FindQueryAttribute(tag);
     if (!a || !Available(*a, query.level)) continue;
     std::string column = ColumnOf(d, tag, study_filter);
-    computed = computed || column.front() == '(';
+    computed = computed || (!column.empty() && column.front() == '(');
     select += (select.empty() ? "" : ", ") + column;
     sql.columns.push_back(tag);
   }
