@@ -30,11 +30,12 @@ class FaultyIndex : public Index {
 
   // InstanceIndex
   Durability durability() const override { return inner_.durability(); }
-  Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records,
-                                               const AuditBuilder<AddOutcome>& audit) override {
+  Result<std::vector<AddOutcome>> AddBatch(const std::vector<InstanceRecord>& records,
+                                           const AuditBuilder<AddOutcome>& audit,
+                                           const Confirm& confirm) override {
     TRESOR_RETURN_IF_ERROR(Write("commit"));
     if (audit && Active("audit.write")) return AuditFault();
-    return inner_.AddInstances(records, audit);
+    return inner_.AddBatch(records, audit, confirm);
   }
   Result<std::vector<StoredInstance>> ListUnconfirmed() override { return inner_.ListUnconfirmed(); }
   Status RemoveUnconfirmed(const std::string& sop_instance_uid) override {
