@@ -92,33 +92,16 @@ class InstanceIndex {
 
   virtual Durability durability() const = 0;
 
-  // Which rows of earlier AddBatch calls a call confirms under kOnFilesystemSync (their
-  // sync completed). Ignored under kOnCommit.
-  struct Confirm {
-    // Every row added before this call: the caller synced after each earlier call.
-    bool all = true;
-    // Otherwise exactly these instances (SOP Instance UIDs; ones no longer indexed are
-    // skipped): a caller that indexes the next batch while the previous one is syncing.
-    std::vector<std::string> sop_instance_uids;
-  };
-
   // Indexes `records` in one transaction (group commit). Returns one outcome per
   // record, in order. Duplicates within the batch are resolved in order. Under
-  // kOnFilesystemSync the caller must sync before acknowledging; the rows stay
-  // unconfirmed (recovery checks them against their blobs) until a later call confirms
-  // them, and no call may confirm rows whose sync has not succeeded.
+  // kOnFilesystemSync the caller must sync before acknowledging, and must not call
+  // AddInstances again before that sync succeeded (the next call confirms the rows of
+  // this one).
   // `audit` (if set) is called with the outcomes before the commit; the audit records
   // it returns are appended to the trail in the same transaction (if that fails, nothing
-  // of the batch is indexed, and nothing is confirmed).
-  virtual Result<std::vector<AddOutcome>> AddBatch(const std::vector<InstanceRecord>& records,
-                                                   const AuditBuilder<AddOutcome>& audit,
-                                                   const Confirm& confirm) = 0;
-  // AddBatch confirming every earlier row: for a caller that syncs after every call
-  // before calling again.
-  Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records,
-                                               const AuditBuilder<AddOutcome>& audit = {}) {
-    return AddBatch(records, audit, Confirm{});
-  }
+  // of the batch is indexed).
+  virtual Result<std::vector<AddOutcome>> AddInstances(
+      const std::vector<InstanceRecord>& records, const AuditBuilder<AddOutcome>& audit = {}) = 0;
 
   // Crash recovery under kOnFilesystemSync: the instances added by the last
   // AddInstances calls whose sync may not have completed.

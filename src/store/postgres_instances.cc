@@ -33,9 +33,8 @@ StoredInstance ReadStored(const pg::Rows& r, int row, int first) {
 
 }  // namespace
 
-Result<std::vector<AddOutcome>> PostgresIndex::AddBatch(const std::vector<InstanceRecord>& records,
-                                                        const AuditBuilder<AddOutcome>& audit,
-                                                        const Confirm&) {  // kOnCommit
+Result<std::vector<AddOutcome>> PostgresIndex::AddInstances(const std::vector<InstanceRecord>& records,
+                                                            const AuditBuilder<AddOutcome>& audit) {
   constexpr char kAdd[] =
       "SELECT tresor_add_instance($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,"
       "$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32)";

@@ -576,26 +576,17 @@ Status SqliteIndex::MaybeCheckpoint() {
   return restored;
 }
 
-Result<std::vector<AddOutcome>> SqliteIndex::AddBatch(const std::vector<InstanceRecord>& records,
-                                                      const AuditBuilder<AddOutcome>& audit,
-                                                      const Confirm& confirm) {
+Result<std::vector<AddOutcome>> SqliteIndex::AddInstances(const std::vector<InstanceRecord>& records,
+                                                          const AuditBuilder<AddOutcome>& audit) {
   std::lock_guard<std::mutex> lock(write_mu_);
   Db& d = *writer_;
   bool track = options_.sync == SqliteIndexOptions::Sync::kFilesystem;
   Transaction txn(d);
   TRESOR_RETURN_IF_ERROR(txn.Begin());
 
-  if (track && confirm.all) {
-    // The caller synced after every earlier call: their rows are durable now.
+  if (track) {
+    // The caller synced after the previous call: its rows are durable now.
     TRESOR_RETURN_IF_ERROR(d.Exec("DELETE FROM unconfirmed"));
-  } else if (track && !confirm.sop_instance_uids.empty()) {
-    TRESOR_ASSIGN_OR_RETURN(Stmt* confirm_one, d.Get(
-        "DELETE FROM unconfirmed WHERE instance=(SELECT id FROM instances WHERE sop_uid=?1)"));
-    for (const std::string& uid : confirm.sop_instance_uids) {
-      Use q(*confirm_one);
-      q.Bind(1, uid);
-      if (q.Step() != SQLITE_DONE) return d.Error("confirm");
-    }
   }
   TRESOR_ASSIGN_OR_RETURN(Stmt* unconfirm, d.Get("INSERT INTO unconfirmed(instance) VALUES(?1)"));
   TRESOR_ASSIGN_OR_RETURN(Stmt* existing, d.Get("SELECT sha256 FROM instances WHERE sop_uid=?1"));

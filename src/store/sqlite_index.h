@@ -64,9 +64,8 @@ class SqliteIndex : public Index {
   ~SqliteIndex() override;
 
   Durability durability() const override;
-  Result<std::vector<AddOutcome>> AddBatch(const std::vector<InstanceRecord>& records,
-                                           const AuditBuilder<AddOutcome>& audit,
-                                           const Confirm& confirm) override;
+  Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records,
+                                               const AuditBuilder<AddOutcome>& audit = {}) override;
   Result<std::vector<StoredInstance>> ListUnconfirmed() override;
   Result<std::vector<StoredInstance>> ListInstances(int64_t after, size_t limit,
                                                     int64_t* next) override;

@@ -30,12 +30,11 @@ class FaultyIndex : public Index {
 
   // InstanceIndex
   Durability durability() const override { return inner_.durability(); }
-  Result<std::vector<AddOutcome>> AddBatch(const std::vector<InstanceRecord>& records,
-                                           const AuditBuilder<AddOutcome>& audit,
-                                           const Confirm& confirm) override {
+  Result<std::vector<AddOutcome>> AddInstances(const std::vector<InstanceRecord>& records,
+                                               const AuditBuilder<AddOutcome>& audit) override {
     TRESOR_RETURN_IF_ERROR(Write("commit"));
     if (audit && Active("audit.write")) return AuditFault();
-    return inner_.AddBatch(records, audit, confirm);
+    return inner_.AddInstances(records, audit);
   }
   Result<std::vector<StoredInstance>> ListUnconfirmed() override { return inner_.ListUnconfirmed(); }
   Status RemoveUnconfirmed(const std::string& sop_instance_uid) override {
