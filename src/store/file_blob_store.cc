@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -103,6 +104,40 @@ Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
   return Status::Ok();
 }
 
+}  // namespace
+
+// The output buffers of sealed writers (kWriteBufferBytes each), kept for the next
+// writers: the server's allocator maps a block this large on its own and unmaps it when
+// freed, so a fresh buffer per blob costs two system calls and a page fault for every
+// page it touches. At most kMaxPooledWriteBuffers are kept (4 MiB). Thread-safe.
+constexpr size_t kWriteBufferBytes = 256 * 1024;
+class WriteBufferPool {
+ public:
+  std::unique_ptr<char[]> Take() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        std::unique_ptr<char[]> b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+      }
+    }
+    return std::unique_ptr<char[]>(new char[kWriteBufferBytes]);
+  }
+  void Give(std::unique_ptr<char[]> b) {
+    if (!b) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < kMaxPooledWriteBuffers) free_.push_back(std::move(b));
+  }
+
+ private:
+  static constexpr size_t kMaxPooledWriteBuffers = 16;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<char[]>> free_;  // guarded by mu_
+};
+
+namespace {
+
 // Writes through a 256 KiB buffer. Sealed: the buffer holds sealed segments; the
 // plaintext of the segment being filled waits in `pending_` (a segment is sealed once
 // data beyond it arrives, or at Finish() as the final one); whole segments of a large
@@ -113,18 +148,21 @@ Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
 // durability point: a failed hint is dropped (the sync reports write-back errors).
 class FileBlobWriter : public BlobWriter {
  public:
+  // Sealed when `cipher` is set; its output buffer then comes from `buffers`.
   FileBlobWriter(std::string name, std::string path, int fd, bool write_back,
-                 std::unique_ptr<BlobCipher> cipher = nullptr)
+                 std::unique_ptr<BlobCipher> cipher = nullptr,
+                 std::shared_ptr<WriteBufferPool> buffers = nullptr)
       : name_(std::move(name)), path_(std::move(path)), fd_(fd), write_back_(write_back),
-        cipher_(std::move(cipher)) {
+        cipher_(std::move(cipher)), buffers_(std::move(buffers)) {
     if (cipher_) {
-      out_.reset(new char[kBufferBytes]);
+      out_ = buffers_->Take();
       pending_.reset(new char[cipher_->segment_bytes()]);
     }
   }
   ~FileBlobWriter() override {
     if (fd_ >= 0) close(fd_);
     if (!finished_) unlink(path_.c_str());
+    if (buffers_) buffers_->Give(std::move(out_));
   }
 
   // Sealed only: the header goes first.
@@ -167,7 +205,7 @@ class FileBlobWriter : public BlobWriter {
   uint64_t size() const override { return size_; }
 
  private:
-  static constexpr size_t kBufferBytes = 256 * 1024;
+  static constexpr size_t kBufferBytes = kWriteBufferBytes;
 
   Status Flush() {
     Status s = WriteAll(buf_.data(), buf_.size());
@@ -243,6 +281,7 @@ class FileBlobWriter : public BlobWriter {
   bool finished_ = false;
   // Sealed only.
   std::unique_ptr<BlobCipher> cipher_;
+  std::shared_ptr<WriteBufferPool> buffers_;  // where out_ came from and goes back to
   std::unique_ptr<char[]> out_;      // kBufferBytes of sealed bytes
   size_t out_len_ = 0;
   std::unique_ptr<char[]> pending_;  // plaintext of the segment being filled
@@ -332,7 +371,8 @@ class FileBlobReader : public BlobReader {
 }  // namespace
 
 FileBlobStore::FileBlobStore(FileBlobStoreOptions options, std::string node)
-    : options_(std::move(options)), node_(std::move(node)) {}
+    : options_(std::move(options)), node_(std::move(node)),
+      buffers_(std::make_shared<WriteBufferPool>()) {}
 
 FileBlobStore::~FileBlobStore() {
   if (staging_fd_ >= 0) close(staging_fd_);
@@ -455,7 +495,7 @@ Result<std::unique_ptr<BlobWriter>> FileBlobStore::Create() {
     return cipher.status();
   }
   auto writer =
-      std::make_unique<FileBlobWriter>(name, path, fd, write_back, std::move(cipher).value());
+      std::make_unique<FileBlobWriter>(name, path, fd, write_back, std::move(cipher).value(), buffers_);
   TRESOR_RETURN_IF_ERROR(writer->WriteHeader(header));
   return std::unique_ptr<BlobWriter>(std::move(writer));
 }

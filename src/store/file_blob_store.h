@@ -34,6 +34,8 @@ struct FileBlobStoreOptions {
   std::shared_ptr<const KeyRing> keys;  // null: plain blobs
 };
 
+class WriteBufferPool;
+
 class FileBlobStore : public BlobStore {
  public:
   // Creates the directory layout if needed.
@@ -78,6 +80,8 @@ class FileBlobStore : public BlobStore {
   const FileBlobStoreOptions options_;
   const std::string node_;  // empty: the single-node layout
   int staging_fd_ = -1;  // this node's staging directory, kept open for syncfs()/fsync()
+  // Sealed writers' output buffers, reused (shared: a writer may outlive the store).
+  std::shared_ptr<WriteBufferPool> buffers_;
 };
 
 }  // namespace tresor::store
