@@ -8,6 +8,7 @@
 
 #include "archive/blob_byte_reader.h"
 #include "archive/group_commit.h"
+#include "archive/streaming_hash.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "dicom/byte_reader.h"
@@ -26,6 +27,8 @@ namespace {
 
 // Data sets up to this size are scanned from memory; larger ones from their blob.
 constexpr size_t kInMemoryScanBytes = 1 << 20;
+// Threads hashing objects while they arrive (each hashes about 1 GB/s).
+constexpr int kHashWorkers = 2;
 // Scan buffers kept for reuse once their upload ends (at most this many MiB stay
 // allocated between objects).
 constexpr size_t kMaxPooledScanBuffers = 16;
@@ -43,33 +46,31 @@ const std::set<dicom::TagKey>& StoreScanTags() {
 
 }  // namespace
 
-// Reuses the in-memory scan buffers: a fresh buffer per object grows by reallocation and
-// faults in new pages every time, which costs several times the copy into it.
+// Reuses the in-memory scan buffers (kInMemoryScanBytes each, never reallocated, so the
+// hash worker may read them while they fill): a fresh buffer per object faults in new
+// pages every time, which costs several times the copy into it.
 class ScanBufferPool {
  public:
-  std::unique_ptr<std::string> Take() {
+  std::unique_ptr<char[]> Take() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!free_.empty()) {
-        std::unique_ptr<std::string> b = std::move(free_.back());
+        std::unique_ptr<char[]> b = std::move(free_.back());
         free_.pop_back();
         return b;
       }
     }
-    auto b = std::make_unique<std::string>();
-    b->reserve(kInMemoryScanBytes);
-    return b;
+    return std::unique_ptr<char[]>(new char[kInMemoryScanBytes]);
   }
-  void Give(std::unique_ptr<std::string> b) {
-    if (!b || b->capacity() < kInMemoryScanBytes) return;
-    b->clear();
+  void Give(std::unique_ptr<char[]> b) {
+    if (!b) return;
     std::lock_guard<std::mutex> lock(mu_);
     if (free_.size() < kMaxPooledScanBuffers) free_.push_back(std::move(b));
   }
 
  private:
   std::mutex mu_;
-  std::vector<std::unique_ptr<std::string>> free_;  // guarded by mu_
+  std::vector<std::unique_ptr<char[]>> free_;  // guarded by mu_
 };
 
 class UploadImpl : public Upload {
@@ -79,8 +80,11 @@ class UploadImpl : public Upload {
              uint64_t header_size)
       : archive_(archive), who_(who), info_(info), encoding_(encoding),
         writer_(std::move(writer)), header_size_(header_size),
-        head_(archive_.scan_buffers_->Take()) {}
-  ~UploadImpl() override { archive_.scan_buffers_->Give(std::move(head_)); }
+        head_(archive_.scan_buffers_->Take()), hash_(*archive_.hash_workers_) {}
+  ~UploadImpl() override {
+    hash_.Wait();  // the hash worker may still read head_
+    archive_.scan_buffers_->Give(std::move(head_));
+  }
 
   Status Write(const void* data, size_t n) override {
     if (!status_.ok()) return status_;
@@ -90,9 +94,12 @@ class UploadImpl : public Upload {
                                   std::to_string(archive_.options_.max_object_bytes) + " bytes");
       return status_;
     }
-    hash_.Update(data, n);
     if (dataset_bytes_ <= kInMemoryScanBytes) {
-      head_->append(static_cast<const char*>(data), n);
+      std::memcpy(head_.get() + head_size_, data, n);
+      head_size_ += n;
+      hash_.Available(head_.get(), head_size_);
+    } else {
+      hash_.Update(data, n);  // beyond the in-memory part: hashed here
     }
     status_ = writer_->Append(data, n);
     return status_;
@@ -216,7 +223,7 @@ class UploadImpl : public Upload {
   Result<dicom::ScanResult> Scan(const std::string& name, dicom::ScanVisitor* visitor) {
     const dicom::ScanLimits& limits = archive_.options_.limits;
     if (dataset_bytes_ <= kInMemoryScanBytes) {
-      dicom::MemoryReader reader(head_->data(), head_->size());
+      dicom::MemoryReader reader(head_.get(), head_size_);
       return dicom::ScanDataset(reader, encoding_, limits, StoreScanTags(), visitor);
     }
     TRESOR_ASSIGN_OR_RETURN(auto blob, archive_.blobs_.Open(name));
@@ -233,8 +240,10 @@ class UploadImpl : public Upload {
   uint64_t dataset_bytes_ = 0;
   uint64_t blob_size_ = 0;
   // The data set while it is at most kInMemoryScanBytes long (from the pool).
-  std::unique_ptr<std::string> head_;
-  Sha256 hash_;
+  std::unique_ptr<char[]> head_;
+  size_t head_size_ = 0;
+  // Of the data set: head_ is hashed by a worker while the object arrives.
+  StreamingHash hash_;
   Status status_;
   bool committed_ = false;  // handed to the group commit
 };
@@ -247,6 +256,7 @@ IngestService::IngestService(store::InstanceIndex& index, store::BlobStore& blob
       clock_(clock),
       audit_(audit),
       scan_buffers_(std::make_unique<ScanBufferPool>()),
+      hash_workers_(std::make_unique<HashWorkers>(kHashWorkers)),
       committer_(std::make_unique<GroupCommitter>(index, blobs, options_.commit_batch_max, audit,
                                                   clock)) {}
 

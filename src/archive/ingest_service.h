@@ -29,6 +29,7 @@ struct StoredInstance;
 namespace tresor::archive {
 
 class GroupCommitter;
+class HashWorkers;
 class ScanBufferPool;
 
 // What `IngestService::Verify` found.
@@ -97,6 +98,7 @@ class IngestService {
   const core::Clock& clock_;  // receive times
   AuditService& audit_;
   std::unique_ptr<ScanBufferPool> scan_buffers_;  // outlives every upload (and committer_)
+  std::unique_ptr<HashWorkers> hash_workers_;     // outlives every upload
   std::unique_ptr<GroupCommitter> committer_;  // reset first by the destructor
 };
 
