@@ -167,17 +167,13 @@ OFCondition AssociationHandler::HandleStore(T_ASC_PresentationContextID pres_id,
   } else {
     TRESOR_LOG(kDebug) << "stored " << info.sop_instance_uid << " from " << who_.Describe();
   }
-  T_DIMSE_C_StoreRSP rsp;
-  std::memset(&rsp, 0, sizeof rsp);
-  rsp.MessageIDBeingRespondedTo = req.MessageID;
-  rsp.DimseStatus = status;
-  rsp.DataSetType = DIMSE_DATASET_NULL;
-  OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID,
-                      sizeof rsp.AffectedSOPClassUID);
-  OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, req.AffectedSOPInstanceUID,
-                      sizeof rsp.AffectedSOPInstanceUID);
-  rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
-  return DIMSE_sendStoreResponse(assoc_, pres_id, &req, &rsp, nullptr);
+  // One PDU in one write (StoreResponseCommand).
+  PduBatcher batcher(assoc_, pres_id);
+  Status sent = batcher.AddCommand(StoreResponseCommand(
+      req.AffectedSOPClassUID, req.AffectedSOPInstanceUID, req.MessageID, status));
+  if (sent.ok()) sent = batcher.Flush();
+  if (!sent.ok()) return makeOFCondition(0, 2, OF_error, sent.message().c_str());
+  return EC_Normal;
 }
 
 

@@ -38,6 +38,8 @@ bool IsTextVr(DcmEVR vr) {
 
 constexpr uint16_t kCFindRsp = 0x8020;
 constexpr uint16_t kDataSetPresent = 0x0000;  // any value but 0x0101 (PS3.7 E.1)
+constexpr uint16_t kNoDataSet = 0x0101;
+constexpr uint16_t kCStoreRsp = 0x8001;
 constexpr size_t kPduHeader = 6;
 constexpr size_t kPdvHeader = 6;  // item length (4), context id, message control header
 
@@ -137,6 +139,20 @@ std::string FindPendingCommand(const std::string& sop_class, uint16_t message_id
   return bytes::CommandSet(body);
 }
 
+std::string StoreResponseCommand(const std::string& sop_class, const std::string& sop_instance,
+                                 uint16_t message_id, uint16_t status) {
+  using bytes::PutCommand;
+  using bytes::U16Value;
+  std::string body;
+  PutCommand(body, 0x0002, sop_class, /*is_text=*/false);
+  PutCommand(body, 0x0100, U16Value(kCStoreRsp), false);
+  PutCommand(body, 0x0120, U16Value(message_id), false);
+  PutCommand(body, 0x0800, U16Value(kNoDataSet), false);
+  PutCommand(body, 0x0900, U16Value(status), false);
+  PutCommand(body, 0x1000, sop_instance, false);
+  return bytes::CommandSet(body);
+}
+
 PduBatcher::PduBatcher(T_ASC_Association* assoc, uint8_t pres_id, size_t flush_bytes)
     : assoc_(assoc), pres_id_(pres_id), flush_bytes_(flush_bytes) {
   // The peer's maximum PDU length (0: no limit announced) bounds the variable part of a
@@ -203,6 +219,14 @@ Status PduBatcher::AddMessage(const std::string& command, const std::string& dat
   return Status::Ok();
 }
 
+Status PduBatcher::AddCommand(const std::string& command) {
+  EndPdu();
+  TRESOR_RETURN_IF_ERROR(AddPdvs(true, command));
+  EndPdu();
+  if (buf_.size() >= flush_bytes_) return Flush();
+  return Status::Ok();
+}
+
 Status PduBatcher::Flush() {
   EndPdu();
   if (buf_.empty()) return Status::Ok();
@@ -212,7 +236,7 @@ Status PduBatcher::Flush() {
   while (off < buf_.size()) {
     ssize_t n = conn->write(const_cast<char*>(buf_.data()) + off, buf_.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return IoError(std::string("sending C-FIND responses failed: ") + std::strerror(errno));
+    if (n <= 0) return IoError(std::string("sending DIMSE responses failed: ") + std::strerror(errno));
     off += static_cast<size_t>(n);
   }
   buf_.clear();

@@ -1,9 +1,10 @@
-// C-FIND pending responses written straight to the wire: each response's command set and
-// identifier are encoded from the index values (no DCMTK data set per match), each
-// response's command and identifier share one P-DATA-TF PDU (within the peer's maximum
-// PDU length), and many responses' PDUs go out in one write. DCMTK's DIMSE_sendFindResponse builds two data sets per response and
-// writes each PDU with two system calls; with hundreds of matches that was most of the
-// time of a C-FIND.
+// DIMSE responses written straight to the wire. C-FIND pending responses: each
+// response's command set and identifier are encoded from the index values (no DCMTK data
+// set per match), each response's command and identifier share one P-DATA-TF PDU (within
+// the peer's maximum PDU length), and many responses' PDUs go out in one write.
+// DCMTK's DIMSE_sendFindResponse builds two data sets per response and writes each PDU
+// with two system calls; with hundreds of matches that was most of the time of a C-FIND.
+// C-STORE responses go out the same way, one PDU in one write per stored object.
 #ifndef TRESOR_DIMSE_FIND_RESPONSE_H_
 #define TRESOR_DIMSE_FIND_RESPONSE_H_
 
@@ -53,6 +54,11 @@ class FindResponseEncoder {
 // The C-FIND-RSP command set (PS3.7 9.3.2.2) with a data set following, implicit VR
 // little endian.
 std::string FindPendingCommand(const std::string& sop_class, uint16_t message_id, uint16_t status);
+// The C-STORE-RSP command set (PS3.7 9.3.1.2), no data set, implicit VR little endian:
+// what DIMSE_sendStoreResponse would send, without building two DCMTK data sets and
+// writing the PDU with two system calls for every stored object.
+std::string StoreResponseCommand(const std::string& sop_class, const std::string& sop_instance,
+                                 uint16_t message_id, uint16_t status);
 
 // Collects DIMSE messages as PDVs in P-DATA-TF PDUs of at most the peer's maximum length,
 // one PDU per message (more when its data set needs several fragments), and writes them to the association's transport, one write per Flush (and whenever more
@@ -62,6 +68,8 @@ class PduBatcher {
   PduBatcher(T_ASC_Association* assoc, uint8_t pres_id, size_t flush_bytes = 64 * 1024);
   // Adds one message: its command set, then its data set (each one or more PDVs).
   Status AddMessage(const std::string& command, const std::string& dataset);
+  // Adds one message without a data set.
+  Status AddCommand(const std::string& command);
   Status Flush();
   size_t pending() const { return buf_.size(); }
 

@@ -113,5 +113,28 @@ TEST(FindPendingCommand, IsAC_FIND_RSPWithTheGroupLengthOfItsElements) {
   EXPECT_EQ(group_length, cmd.size() - 12) << "everything after the group length element";
 }
 
+TEST(StoreResponseCommand, IsAC_STORE_RSPWithoutDataSetNamingTheInstance) {
+  // An odd-length instance UID is padded with NUL, as UIDs are.
+  std::string cmd = StoreResponseCommand(UID_CTImageStorage, "1.2.840.99.7", 300, 0xA700);
+  EXPECT_EQ(cmd.size() % 2, 0u);
+  DcmDataset d;
+  ASSERT_TRUE(Parse(cmd, EXS_LittleEndianImplicit, &d));
+  EXPECT_EQ(d.card(), 7u) << "group length and six elements";
+  Uint16 v = 0;
+  ASSERT_TRUE(d.findAndGetUint16(DCM_CommandField, v).good());
+  EXPECT_EQ(v, 0x8001);
+  ASSERT_TRUE(d.findAndGetUint16(DCM_MessageIDBeingRespondedTo, v).good());
+  EXPECT_EQ(v, 300);
+  ASSERT_TRUE(d.findAndGetUint16(DCM_Status, v).good());
+  EXPECT_EQ(v, 0xA700);
+  ASSERT_TRUE(d.findAndGetUint16(DCM_CommandDataSetType, v).good());
+  EXPECT_EQ(v, 0x0101) << "no data set follows";
+  EXPECT_EQ(Value(d, DCM_AffectedSOPClassUID), UID_CTImageStorage);
+  EXPECT_EQ(Value(d, DCM_AffectedSOPInstanceUID), "1.2.840.99.7");
+  Uint32 group_length = 0;
+  ASSERT_TRUE(d.findAndGetUint32(DCM_CommandGroupLength, group_length).good());
+  EXPECT_EQ(group_length, cmd.size() - 12) << "everything after the group length element";
+}
+
 }  // namespace
 }  // namespace tresor::dimse
