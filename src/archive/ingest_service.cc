@@ -9,6 +9,7 @@
 #include "archive/blob_byte_reader.h"
 #include "archive/group_commit.h"
 #include "archive/streaming_hash.h"
+#include "core/buffer_pool.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "dicom/byte_reader.h"
@@ -45,33 +46,6 @@ const std::set<dicom::TagKey>& StoreScanTags() {
 }
 
 }  // namespace
-
-// Reuses the in-memory scan buffers (kInMemoryScanBytes each, never reallocated, so the
-// hash worker may read them while they fill): a fresh buffer per object faults in new
-// pages every time, which costs several times the copy into it.
-class ScanBufferPool {
- public:
-  std::unique_ptr<char[]> Take() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!free_.empty()) {
-        std::unique_ptr<char[]> b = std::move(free_.back());
-        free_.pop_back();
-        return b;
-      }
-    }
-    return std::unique_ptr<char[]>(new char[kInMemoryScanBytes]);
-  }
-  void Give(std::unique_ptr<char[]> b) {
-    if (!b) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (free_.size() < kMaxPooledScanBuffers) free_.push_back(std::move(b));
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::unique_ptr<char[]>> free_;  // guarded by mu_
-};
 
 class UploadImpl : public Upload {
  public:
@@ -255,7 +229,7 @@ IngestService::IngestService(store::InstanceIndex& index, store::BlobStore& blob
       options_(std::move(options)),
       clock_(clock),
       audit_(audit),
-      scan_buffers_(std::make_unique<ScanBufferPool>()),
+      scan_buffers_(std::make_unique<core::BufferPool>(kInMemoryScanBytes, kMaxPooledScanBuffers)),
       hash_workers_(std::make_unique<HashWorkers>(kHashWorkers)),
       committer_(std::make_unique<GroupCommitter>(index, blobs, options_.commit_batch_max, audit,
                                                   clock)) {}

@@ -20,6 +20,10 @@
 #include "core/clock.h"
 #include "core/status.h"
 
+namespace tresor::core {
+class BufferPool;
+}  // namespace tresor::core
+
 namespace tresor::store {
 class BlobStore;
 class InstanceIndex;
@@ -30,7 +34,6 @@ namespace tresor::archive {
 
 class GroupCommitter;
 class HashWorkers;
-class ScanBufferPool;
 
 // What `IngestService::Verify` found.
 struct VerifyProblem {
@@ -97,7 +100,9 @@ class IngestService {
   const ArchiveOptions options_;
   const core::Clock& clock_;  // receive times
   AuditService& audit_;
-  std::unique_ptr<ScanBufferPool> scan_buffers_;  // outlives every upload (and committer_)
+  // The in-memory scan buffers (kInMemoryScanBytes each, never reallocated, so the hash
+  // worker may read them while they fill). Outlives every upload (and committer_).
+  std::unique_ptr<core::BufferPool> scan_buffers_;
   std::unique_ptr<HashWorkers> hash_workers_;     // outlives every upload
   std::unique_ptr<GroupCommitter> committer_;  // reset first by the destructor
 };

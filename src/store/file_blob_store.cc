@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/buffer_pool.h"
 #include "core/hex.h"
 #include "core/log.h"
 #include "core/random.h"
@@ -104,39 +105,10 @@ Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
   return Status::Ok();
 }
 
-}  // namespace
-
-// The output buffers of sealed writers (kWriteBufferBytes each), kept for the next
-// writers: the server's allocator maps a block this large on its own and unmaps it when
-// freed, so a fresh buffer per blob costs two system calls and a page fault for every
-// page it touches. At most kMaxPooledWriteBuffers are kept (4 MiB). Thread-safe.
+// The output buffer of a sealed writer, from the store's pool (core::BufferPool).
 constexpr size_t kWriteBufferBytes = 256 * 1024;
-class WriteBufferPool {
- public:
-  std::unique_ptr<char[]> Take() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!free_.empty()) {
-        std::unique_ptr<char[]> b = std::move(free_.back());
-        free_.pop_back();
-        return b;
-      }
-    }
-    return std::unique_ptr<char[]>(new char[kWriteBufferBytes]);
-  }
-  void Give(std::unique_ptr<char[]> b) {
-    if (!b) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (free_.size() < kMaxPooledWriteBuffers) free_.push_back(std::move(b));
-  }
-
- private:
-  static constexpr size_t kMaxPooledWriteBuffers = 16;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<char[]>> free_;  // guarded by mu_
-};
-
-namespace {
+// Writers' output buffers kept for reuse (4 MiB at most).
+constexpr size_t kMaxPooledWriteBuffers = 16;
 
 // Writes through a 256 KiB buffer. Sealed: the buffer holds sealed segments; the
 // plaintext of the segment being filled waits in `pending_` (a segment is sealed once
@@ -151,7 +123,7 @@ class FileBlobWriter : public BlobWriter {
   // Sealed when `cipher` is set; its output buffer then comes from `buffers`.
   FileBlobWriter(std::string name, std::string path, int fd, bool write_back,
                  std::unique_ptr<BlobCipher> cipher = nullptr,
-                 std::shared_ptr<WriteBufferPool> buffers = nullptr)
+                 std::shared_ptr<core::BufferPool> buffers = nullptr)
       : name_(std::move(name)), path_(std::move(path)), fd_(fd), write_back_(write_back),
         cipher_(std::move(cipher)), buffers_(std::move(buffers)) {
     if (cipher_) {
@@ -281,7 +253,7 @@ class FileBlobWriter : public BlobWriter {
   bool finished_ = false;
   // Sealed only.
   std::unique_ptr<BlobCipher> cipher_;
-  std::shared_ptr<WriteBufferPool> buffers_;  // where out_ came from and goes back to
+  std::shared_ptr<core::BufferPool> buffers_;  // where out_ came from and goes back to
   std::unique_ptr<char[]> out_;      // kBufferBytes of sealed bytes
   size_t out_len_ = 0;
   std::unique_ptr<char[]> pending_;  // plaintext of the segment being filled
@@ -372,7 +344,7 @@ class FileBlobReader : public BlobReader {
 
 FileBlobStore::FileBlobStore(FileBlobStoreOptions options, std::string node)
     : options_(std::move(options)), node_(std::move(node)),
-      buffers_(std::make_shared<WriteBufferPool>()) {}
+      buffers_(std::make_shared<core::BufferPool>(kWriteBufferBytes, kMaxPooledWriteBuffers)) {}
 
 FileBlobStore::~FileBlobStore() {
   if (staging_fd_ >= 0) close(staging_fd_);

@@ -26,6 +26,10 @@
 #include "store/blob_store.h"
 #include "store/sealed_blob.h"
 
+namespace tresor::core {
+class BufferPool;
+}  // namespace tresor::core
+
 namespace tresor::store {
 
 struct FileBlobStoreOptions {
@@ -33,8 +37,6 @@ struct FileBlobStoreOptions {
   bool fsync = true;  // false: Persist() does nothing (disposable test archives only)
   std::shared_ptr<const KeyRing> keys;  // null: plain blobs
 };
-
-class WriteBufferPool;
 
 class FileBlobStore : public BlobStore {
  public:
@@ -81,7 +83,7 @@ class FileBlobStore : public BlobStore {
   const std::string node_;  // empty: the single-node layout
   int staging_fd_ = -1;  // this node's staging directory, kept open for syncfs()/fsync()
   // Sealed writers' output buffers, reused (shared: a writer may outlive the store).
-  std::shared_ptr<WriteBufferPool> buffers_;
+  std::shared_ptr<core::BufferPool> buffers_;
 };
 
 }  // namespace tresor::store
