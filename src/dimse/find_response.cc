@@ -208,20 +208,18 @@ Status PduBatcher::AddPdvs(bool command, const std::string& data) {
 }
 
 Status PduBatcher::AddMessage(const std::string& command, const std::string& dataset) {
+  return Add(command, &dataset);
+}
+
+Status PduBatcher::AddCommand(const std::string& command) { return Add(command, nullptr); }
+
+Status PduBatcher::Add(const std::string& command, const std::string* dataset) {
   // Each message starts a PDU of its own, so a PDU never holds more than its command and
   // the first fragment of its data set: DCMTK 3.6.7's receiver (DUL_NextPDV) steps to a
   // third PDV of a PDU by the second one's length and misreads PDVs of unequal lengths.
   EndPdu();
   TRESOR_RETURN_IF_ERROR(AddPdvs(true, command));
-  TRESOR_RETURN_IF_ERROR(AddPdvs(false, dataset));
-  EndPdu();
-  if (buf_.size() >= flush_bytes_) return Flush();
-  return Status::Ok();
-}
-
-Status PduBatcher::AddCommand(const std::string& command) {
-  EndPdu();
-  TRESOR_RETURN_IF_ERROR(AddPdvs(true, command));
+  if (dataset != nullptr) TRESOR_RETURN_IF_ERROR(AddPdvs(false, *dataset));
   EndPdu();
   if (buf_.size() >= flush_bytes_) return Flush();
   return Status::Ok();

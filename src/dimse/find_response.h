@@ -74,6 +74,8 @@ class PduBatcher {
   size_t pending() const { return buf_.size(); }
 
  private:
+  // One message; `dataset` null: none follows its command.
+  Status Add(const std::string& command, const std::string* dataset);
   Status AddPdvs(bool command, const std::string& data);
   void StartPdu();
   void EndPdu();
