@@ -16,6 +16,13 @@ constexpr dicom::TagKey kPatientName = dicom::MakeTag(0x0010, 0x0010);
 constexpr dicom::TagKey kReferringName = dicom::MakeTag(0x0008, 0x0090);
 constexpr dicom::TagKey kModalitiesInStudy = dicom::MakeTag(0x0008, 0x0061);
 constexpr dicom::TagKey kSopClassesInStudy = dicom::MakeTag(0x0008, 0x0062);
+constexpr dicom::TagKey kStudySeries = dicom::MakeTag(0x0020, 0x1206);
+constexpr dicom::TagKey kStudyInstances = dicom::MakeTag(0x0020, 0x1208);
+
+// A study aggregate (its counts, ModalitiesInStudy), computed or stored.
+bool IsStudyAggregate(dicom::TagKey tag) {
+  return tag == kModalitiesInStudy || tag == kStudySeries || tag == kStudyInstances;
+}
 
 // Where an attribute lives in the schema: a column expression over the aliases
 // p (patients), s (studies), se (series), i (instances). `study_filter` ("" or
@@ -32,14 +39,17 @@ std::string ColumnOf(Dialect d, dicom::TagKey tag, const std::string& study_filt
     return "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
            "JOIN studies y ON y.id=x.study WHERE y.patient=p.id" + study_filter + ")";
   }
-  // Distinct values, byte order, backslash-separated. SQLite: GROUP BY (distinct, sorted
-  // by its sorter) costs half of DISTINCT ... ORDER BY per study.
+  // SQLite stores a study's counts and modalities with the study (kept by triggers,
+  // store/sqlite_index.cc); PostgreSQL computes them.
+  if (d == Dialect::kSqlite) {
+    if (tag == kModalitiesInStudy) return "s.modalities";
+    if (tag == kStudySeries) return "s.num_series";
+    if (tag == kStudyInstances) return "s.num_instances";
+  }
+  // Distinct values, byte order, backslash-separated.
   if (tag == kModalitiesInStudy) {
-    return d == Dialect::kSqlite
-               ? "(SELECT group_concat(m, '\\') FROM (SELECT modality AS m FROM series "
-                 "WHERE study=s.id AND modality<>'' GROUP BY modality))"
-               : "(SELECT string_agg(DISTINCT modality, '\\' ORDER BY modality) FROM series "
-                 "WHERE study=s.id AND modality<>'')";
+    return "(SELECT string_agg(DISTINCT modality, '\\' ORDER BY modality) FROM series "
+           "WHERE study=s.id AND modality<>'')";
   }
   if (tag == kSopClassesInStudy) {
     return d == Dialect::kSqlite
@@ -70,8 +80,8 @@ std::string ColumnOf(Dialect d, dicom::TagKey tag, const std::string& study_filt
       {dicom::MakeTag(0x0008, 0x0018), "i.sop_uid"},
       {dicom::MakeTag(0x0008, 0x0016), "i.sop_class"},
       {dicom::MakeTag(0x0020, 0x0013), "i.instance_number"},
-      {dicom::MakeTag(0x0020, 0x1206), "(SELECT count(*) FROM series WHERE study=s.id)"},
-      {dicom::MakeTag(0x0020, 0x1208),
+      {kStudySeries, "(SELECT count(*) FROM series WHERE study=s.id)"},
+      {kStudyInstances,
        "(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series WHERE x.study=s.id)"},
       {dicom::MakeTag(0x0020, 0x1209), "(SELECT count(*) FROM instances WHERE series=se.id)"},
   };
@@ -245,12 +255,14 @@ FindSql BuildFind(Dialect d, const dicom::Query& query, const security::AccessSc
   };
   std::string study_filter = scope.all ? "" : " AND " + study_in_scope("y.id");
   std::string select;
-  bool computed = false;  // some column is a correlated subquery (counts, lists)
+  // Some column is a correlated subquery (counts, lists) or a stored study aggregate:
+  // a query that returns such columns is a study list, usually paged.
+  bool computed = false;
   for (dicom::TagKey tag : query.return_tags) {
     const dicom::QueryAttribute* a = dicom::FindQueryAttribute(tag);
     if (!a || !Available(*a, query.level)) continue;
     std::string column = ColumnOf(d, tag, study_filter);
-    computed = computed || (!column.empty() && column.front() == '(');
+    computed = computed || (!column.empty() && column.front() == '(') || IsStudyAggregate(tag);
     select += (select.empty() ? "" : ", ") + column;
     sql.columns.push_back(tag);
   }
@@ -370,10 +382,11 @@ FindSql BuildFind(Dialect d, const dicom::Query& query, const security::AccessSc
     sql.text = "SELECT " + select + " FROM " + from + page;
     return sql;
   }
-  // Computed columns are evaluated for the returned page only: the inner statement picks
-  // the page's row ids (from covering indexes where it can), the outer one reads those
-  // rows by id and evaluates the columns. Without this SQLite evaluates them for every
-  // match before sorting ("Mü*" on 100k instances: 348 matches for a page of 102).
+  // Computed columns are evaluated, and rows read, for the returned page only: the inner
+  // statement picks the page's row ids (from covering indexes where it can), the outer
+  // one reads those rows by id and evaluates the columns. Without this SQLite evaluates
+  // them for every match before sorting ("Mü*" on 100k instances: 348 matches for a page
+  // of 102), and sorts whole rows.
   sql.text = "SELECT " + select + " FROM " + from + " WHERE " + key + " IN (SELECT " + key +
              " FROM " + from + page + ") ORDER BY " + order;
   return sql;

@@ -399,6 +399,12 @@ constexpr int kFoldVersion = 2;
 // (or never: a name_folded column added to an older database starts empty).
 Status RefoldNamesIfStale(SqliteIndex::Db& db);
 
+// Adds the stored study aggregates (num_series, num_instances, modalities) to a database
+// that lacks them, computed from its rows, and (re)creates the triggers that keep them
+// true on every insert, delete and update of series and instances. The columns and
+// their first values come in one transaction: an interrupted upgrade runs again.
+Status EnsureStudyAggregates(SqliteIndex::Db& db);
+
 // WAL frames after which AddInstances runs a checkpoint (about 16 MB of 4 KB pages).
 constexpr int kCheckpointFrames = 4000;
 
@@ -416,6 +422,62 @@ Status RefoldNamesIfStale(SqliteIndex::Db& db) {
   const std::string sql = "BEGIN IMMEDIATE; UPDATE patients SET name_folded = tresor_fold(name); "
                           "PRAGMA user_version=" + std::to_string(kFoldVersion) + "; COMMIT;";
   return db.Exec(sql.c_str());
+}
+
+// A study's modalities as ModalitiesInStudy returns them: distinct, in byte order,
+// backslash-separated ("" when none), `study` naming the study's id.
+std::string ModalitiesOf(const std::string& study) {
+  return "coalesce((SELECT group_concat(m, '\\') FROM (SELECT modality AS m FROM series "
+         "WHERE study=" + study + " AND modality<>'' GROUP BY modality)), '')";
+}
+
+Status EnsureStudyAggregates(SqliteIndex::Db& db) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db.db, "SELECT 1 FROM pragma_table_info('studies') WHERE name='modalities'",
+                         -1, &raw, nullptr) != SQLITE_OK) {
+    return db.Error("schema check");
+  }
+  const int rc = sqlite3_step(raw);
+  sqlite3_finalize(raw);
+  if (rc != SQLITE_ROW) {
+    const std::string add =
+        "BEGIN IMMEDIATE;"
+        "ALTER TABLE studies ADD COLUMN num_series INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE studies ADD COLUMN num_instances INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE studies ADD COLUMN modalities TEXT NOT NULL DEFAULT '';"
+        "UPDATE studies SET num_series=(SELECT count(*) FROM series WHERE study=studies.id), "
+        "num_instances=(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
+        "WHERE x.study=studies.id), modalities=" + ModalitiesOf("studies.id") + ";"
+        "COMMIT;";
+    TRESOR_RETURN_IF_ERROR(db.Exec(add.c_str()));
+  }
+  // An instance counts in its series' study; a series in its study, with its modality.
+  // Moving a series (or changing its modality) recounts both studies involved.
+  const std::string triggers =
+      "CREATE TRIGGER IF NOT EXISTS instances_count_in AFTER INSERT ON instances BEGIN "
+      "UPDATE studies SET num_instances=num_instances+1 "
+      "WHERE id=(SELECT study FROM series WHERE id=NEW.series); END;"
+      "CREATE TRIGGER IF NOT EXISTS instances_count_out AFTER DELETE ON instances BEGIN "
+      "UPDATE studies SET num_instances=num_instances-1 "
+      "WHERE id=(SELECT study FROM series WHERE id=OLD.series); END;"
+      "CREATE TRIGGER IF NOT EXISTS instances_count_move AFTER UPDATE OF series ON instances "
+      "WHEN OLD.series IS NOT NEW.series BEGIN "
+      "UPDATE studies SET num_instances=num_instances-1 "
+      "WHERE id=(SELECT study FROM series WHERE id=OLD.series); "
+      "UPDATE studies SET num_instances=num_instances+1 "
+      "WHERE id=(SELECT study FROM series WHERE id=NEW.series); END;"
+      "CREATE TRIGGER IF NOT EXISTS series_count_in AFTER INSERT ON series BEGIN "
+      "UPDATE studies SET num_series=num_series+1, modalities=" + ModalitiesOf("NEW.study") +
+      " WHERE id=NEW.study; END;"
+      "CREATE TRIGGER IF NOT EXISTS series_count_out AFTER DELETE ON series BEGIN "
+      "UPDATE studies SET num_series=num_series-1, modalities=" + ModalitiesOf("OLD.study") +
+      " WHERE id=OLD.study; END;"
+      "CREATE TRIGGER IF NOT EXISTS series_count_change AFTER UPDATE OF study, modality ON series "
+      "BEGIN UPDATE studies SET num_series=(SELECT count(*) FROM series WHERE study=studies.id), "
+      "num_instances=(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
+      "WHERE x.study=studies.id), modalities=" + ModalitiesOf("studies.id") +
+      " WHERE id IN (OLD.study, NEW.study); END;";
+  return db.Exec(triggers.c_str());
 }
 
 Status EnsureColumn(SqliteIndex::Db& db, const std::string& table, const std::string& column,
@@ -506,6 +568,7 @@ Result<std::unique_ptr<SqliteIndex>> SqliteIndex::Open(const SqliteIndexOptions&
       TRESOR_RETURN_IF_ERROR(
           EnsureColumn(*db, "instances", "source_peer", "TEXT NOT NULL DEFAULT ''"));
       TRESOR_RETURN_IF_ERROR(RefoldNamesIfStale(*db));
+      TRESOR_RETURN_IF_ERROR(EnsureStudyAggregates(*db));
       index->writer_ = std::move(db);
     } else {
       index->reader_ = std::move(db);

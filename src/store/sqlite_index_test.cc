@@ -166,6 +166,84 @@ TEST_F(SqliteIndexTest, FuzzyNamesFoldLatinExtendedAndOlderArchivesAreRefolded) 
   EXPECT_EQ(fuzzy_matches(), 1u);
 }
 
+// "<NumberOfStudyRelatedInstances> <NumberOfStudyRelatedSeries> <ModalitiesInStudy>" of
+// every study, in row order.
+std::vector<std::string> StudyAggregates(SqliteIndex& index) {
+  dicom::Query q;
+  q.level = dicom::QueryLevel::kStudy;
+  const dicom::TagKey instances = dicom::MakeTag(0x0020, 0x1208);
+  const dicom::TagKey series = dicom::MakeTag(0x0020, 0x1206);
+  const dicom::TagKey modalities = dicom::MakeTag(0x0008, 0x0061);
+  q.return_tags = {modalities, instances, series};
+  auto found = index.Find(q, AccessScope::Everything());
+  EXPECT_TRUE(found.ok()) << found.status().ToString();
+  std::vector<std::string> out;
+  if (!found.ok()) return out;
+  for (auto& m : *found) {
+    out.push_back(m.values[instances] + " " + m.values[series] + " " + m.values[modalities]);
+  }
+  return out;
+}
+
+// Two studies: A with a CT series of two instances and an MR series of one, B with one
+// CT instance.
+std::vector<InstanceRecord> AggregateRecords() {
+  InstanceRecord mr = Record("1.2.3.3", 3, kStudyA, std::string(kSeriesA1) + ".2");
+  mr.attrs.modality = "MR";
+  return {Record("1.2.3.1", 1), Record("1.2.3.2", 2), mr, Record("1.2.3.4", 4, kStudyB, kSeriesB1)};
+}
+
+// The counts and modalities SQLite stores with each study (kept by triggers) follow
+// removals: an instance, then the last instance of a series (its modality goes).
+TEST_F(SqliteIndexTest, StoredStudyAggregatesFollowRemovals) {
+  ReOpen(Sync::kFilesystem);
+  ASSERT_EQ(Add(AggregateRecords()).size(), 4u);
+  EXPECT_EQ(StudyAggregates(*index_), (std::vector<std::string>{"3 2 CT\\MR", "1 1 CT"}));
+  ASSERT_TRUE(index_->RemoveUnconfirmed("1.2.3.2").ok());
+  EXPECT_EQ(StudyAggregates(*index_), (std::vector<std::string>{"2 2 CT\\MR", "1 1 CT"}));
+  ASSERT_TRUE(index_->RemoveUnconfirmed("1.2.3.1").ok());
+  EXPECT_EQ(StudyAggregates(*index_), (std::vector<std::string>{"1 1 MR", "1 1 CT"}));
+  ASSERT_TRUE(index_->RemoveUnconfirmed("1.2.3.4").ok());  // study B goes with it
+  EXPECT_EQ(StudyAggregates(*index_), (std::vector<std::string>{"1 1 MR"}));
+  // A later CT series of study A counts again.
+  ASSERT_EQ(Add({Record("1.2.3.5", 5)}).size(), 1u);
+  EXPECT_EQ(StudyAggregates(*index_), (std::vector<std::string>{"2 2 CT\\MR"}));
+}
+
+// An index written before the aggregates were stored gets them, computed from its rows,
+// when it is opened; later instances keep them up to date.
+TEST_F(SqliteIndexTest, OlderIndexesGetTheirStudyAggregatesWhenOpened) {
+  ASSERT_EQ(Add(AggregateRecords()).size(), 4u);
+  index_.reset();
+  {
+    sqlite3* raw = nullptr;
+    std::unique_ptr<SealedVfs> vfs;
+    if (Sealed()) {
+      auto made = SealedVfs::Make(kTestKey);
+      ASSERT_TRUE(made.ok());
+      vfs = std::move(made).value();
+    }
+    ASSERT_EQ(sqlite3_open_v2((dir_.path() + "/index.db").c_str(), &raw,
+                              SQLITE_OPEN_READWRITE, vfs ? vfs->name() : nullptr),
+              SQLITE_OK);
+    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, sqlite3_close);
+    char* err = nullptr;
+    const char* downgrade =
+        "DROP TRIGGER instances_count_in; DROP TRIGGER instances_count_out; "
+        "DROP TRIGGER instances_count_move; DROP TRIGGER series_count_in; "
+        "DROP TRIGGER series_count_out; DROP TRIGGER series_count_change; "
+        "ALTER TABLE studies DROP COLUMN num_series; ALTER TABLE studies DROP COLUMN num_instances; "
+        "ALTER TABLE studies DROP COLUMN modalities;";
+    ASSERT_EQ(sqlite3_exec(db.get(), downgrade, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  }
+  ReOpen();
+  EXPECT_EQ(StudyAggregates(*index_), (std::vector<std::string>{"3 2 CT\\MR", "1 1 CT"}));
+  InstanceRecord us = Record("1.2.3.6", 6, kStudyB, std::string(kSeriesB1) + ".2");
+  us.attrs.modality = "US";
+  ASSERT_EQ(Add({us, Record("1.2.3.7", 7, kStudyB, kSeriesB1)}).size(), 2u);
+  EXPECT_EQ(StudyAggregates(*index_), (std::vector<std::string>{"3 2 CT\\MR", "3 2 CT\\US"}));
+}
+
 TEST(SqliteIndexSortTest, ComputedAttributesAreNotSortable) {
   const dicom::QueryAttribute* count = dicom::FindQueryAttribute("NumberOfStudyRelatedSeries");
   const dicom::QueryAttribute* modalities = dicom::FindQueryAttribute("ModalitiesInStudy");
