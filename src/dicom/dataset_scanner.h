@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -20,6 +19,7 @@
 
 #include "core/status.h"
 #include "dicom/byte_reader.h"
+#include "dicom/tag_values.h"
 #include "dicom/transfer_syntax.h"
 
 namespace tresor::dicom {
@@ -54,7 +54,7 @@ struct PixelDataPosition {
 };
 
 struct ScanResult {
-  std::map<TagKey, std::string> values;  // raw value bytes of wanted top-level elements
+  TagValues values;  // raw value bytes of wanted top-level elements
   uint64_t element_count = 0;
   int max_depth_seen = 0;
   PixelDataPosition pixel_data;

@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <limits>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -115,7 +114,7 @@ struct Query {
 
 // One matching entity: values by tag, UTF-8; absent tags have no value.
 struct QueryMatch {
-  std::map<TagKey, std::string> values;
+  TagValues values;
 };
 
 // Lower-cases and strips accents of Latin letters (UTF-8), for fuzzy PN matching:

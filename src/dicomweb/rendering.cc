@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
-#include <map>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -46,7 +45,7 @@ dicom::Query UidQuery(const RenderTarget& t) {
 }
 
 // An IS value as a number for ordering; absent or malformed values sort last.
-int64_t NumberOrLast(const std::map<dicom::TagKey, std::string>& values, dicom::TagKey tag) {
+int64_t NumberOrLast(const dicom::TagValues& values, dicom::TagKey tag) {
   auto it = values.find(tag);
   if (it == values.end()) return std::numeric_limits<int64_t>::max();
   std::string_view s = it->second;

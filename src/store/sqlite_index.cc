@@ -992,6 +992,7 @@ Result<std::vector<dicom::QueryMatch>> SqliteIndex::Find(const dicom::Query& que
   int rc;
   while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
     dicom::QueryMatch m;
+    m.values.reserve(sql.columns.size());
     for (size_t col = 0; col < sql.columns.size(); ++col) {
       const unsigned char* t = sqlite3_column_text(raw, static_cast<int>(col));
       m.values[sql.columns[col]] =
