@@ -120,6 +120,28 @@ class SqliteIndexTest : public ::testing::Test {
     return list.ok() ? Uids(*list) : std::vector<std::string>{};
   }
 
+  // Closes the index and runs `sql` on its database directly, as an older release (or a
+  // damaged file) would have left it; the test then reopens it.
+  void ExecClosed(const char* sql) {
+    index_.reset();
+    std::unique_ptr<SealedVfs> vfs;
+    if (Sealed()) {
+      auto made = SealedVfs::Make(kTestKey);
+      ASSERT_TRUE(made.ok());
+      vfs = std::move(made).value();
+    }
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open_v2((dir_.path() + "/index.db").c_str(), &raw,
+                              SQLITE_OPEN_READWRITE, vfs ? vfs->name() : nullptr),
+              SQLITE_OK);
+    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, sqlite3_close);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db.get(), sql, nullptr, nullptr, &err);
+    const std::string message = err ? err : "";
+    sqlite3_free(err);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  }
+
   TempDir dir_;
   std::unique_ptr<SqliteIndex> index_;
 };
@@ -145,23 +167,7 @@ TEST_F(SqliteIndexTest, FuzzyNamesFoldLatinExtendedAndOlderArchivesAreRefolded) 
 
   // An archive folded by an earlier mapping (or never: an added column starts empty) is
   // refolded when it is opened.
-  index_.reset();
-  {
-    sqlite3* raw = nullptr;
-    std::unique_ptr<SealedVfs> vfs;
-    if (Sealed()) {
-      auto made = SealedVfs::Make(kTestKey);
-      ASSERT_TRUE(made.ok());
-      vfs = std::move(made).value();
-    }
-    ASSERT_EQ(sqlite3_open_v2((dir_.path() + "/index.db").c_str(), &raw,
-                              SQLITE_OPEN_READWRITE, vfs ? vfs->name() : nullptr),
-              SQLITE_OK);
-    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, sqlite3_close);
-    ASSERT_EQ(sqlite3_exec(db.get(), "UPDATE patients SET name_folded=''; PRAGMA user_version=1;",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-  }
+  ExecClosed("UPDATE patients SET name_folded=''; PRAGMA user_version=1;");
   ReOpen();
   EXPECT_EQ(fuzzy_matches(), 1u);
 }
@@ -214,28 +220,12 @@ TEST_F(SqliteIndexTest, StoredStudyAggregatesFollowRemovals) {
 // when it is opened; later instances keep them up to date.
 TEST_F(SqliteIndexTest, OlderIndexesGetTheirStudyAggregatesWhenOpened) {
   ASSERT_EQ(Add(AggregateRecords()).size(), 4u);
-  index_.reset();
-  {
-    sqlite3* raw = nullptr;
-    std::unique_ptr<SealedVfs> vfs;
-    if (Sealed()) {
-      auto made = SealedVfs::Make(kTestKey);
-      ASSERT_TRUE(made.ok());
-      vfs = std::move(made).value();
-    }
-    ASSERT_EQ(sqlite3_open_v2((dir_.path() + "/index.db").c_str(), &raw,
-                              SQLITE_OPEN_READWRITE, vfs ? vfs->name() : nullptr),
-              SQLITE_OK);
-    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, sqlite3_close);
-    char* err = nullptr;
-    const char* downgrade =
-        "DROP TRIGGER instances_count_in; DROP TRIGGER instances_count_out; "
-        "DROP TRIGGER instances_count_move; DROP TRIGGER series_count_in; "
-        "DROP TRIGGER series_count_out; DROP TRIGGER series_count_change; "
-        "ALTER TABLE studies DROP COLUMN num_series; ALTER TABLE studies DROP COLUMN num_instances; "
-        "ALTER TABLE studies DROP COLUMN modalities;";
-    ASSERT_EQ(sqlite3_exec(db.get(), downgrade, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  }
+  ExecClosed(
+      "DROP TRIGGER instances_count_in; DROP TRIGGER instances_count_out; "
+      "DROP TRIGGER instances_count_move; DROP TRIGGER series_count_in; "
+      "DROP TRIGGER series_count_out; DROP TRIGGER series_count_change; "
+      "ALTER TABLE studies DROP COLUMN num_series; ALTER TABLE studies DROP COLUMN num_instances; "
+      "ALTER TABLE studies DROP COLUMN modalities;");
   ReOpen();
   EXPECT_EQ(StudyAggregates(*index_), (std::vector<std::string>{"3 2 CT\\MR", "1 1 CT"}));
   InstanceRecord us = Record("1.2.3.6", 6, kStudyB, std::string(kSeriesB1) + ".2");
