@@ -431,24 +431,34 @@ std::string ModalitiesOf(const std::string& study) {
          "WHERE study=" + study + " AND modality<>'' GROUP BY modality)), '')";
 }
 
-Status EnsureStudyAggregates(SqliteIndex::Db& db) {
+// "UPDATE studies SET <every aggregate counted from the rows>": for the rows `where` picks.
+std::string RecountStudies(const std::string& where) {
+  return "UPDATE studies SET num_series=(SELECT count(*) FROM series WHERE study=studies.id), "
+         "num_instances=(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
+         "WHERE x.study=studies.id), modalities=" + ModalitiesOf("studies.id") + where + ";";
+}
+
+Result<bool> HasColumn(SqliteIndex::Db& db, const std::string& table, const std::string& column) {
   sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db.db, "SELECT 1 FROM pragma_table_info('studies') WHERE name='modalities'",
-                         -1, &raw, nullptr) != SQLITE_OK) {
+  std::string sql = "SELECT 1 FROM pragma_table_info('" + table + "') WHERE name='" + column + "'";
+  if (sqlite3_prepare_v2(db.db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
     return db.Error("schema check");
   }
   const int rc = sqlite3_step(raw);
   sqlite3_finalize(raw);
-  if (rc != SQLITE_ROW) {
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db.Error("schema check");
+  return rc == SQLITE_ROW;
+}
+
+Status EnsureStudyAggregates(SqliteIndex::Db& db) {
+  TRESOR_ASSIGN_OR_RETURN(bool present, HasColumn(db, "studies", "modalities"));
+  if (!present) {
     const std::string add =
         "BEGIN IMMEDIATE;"
         "ALTER TABLE studies ADD COLUMN num_series INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE studies ADD COLUMN num_instances INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE studies ADD COLUMN modalities TEXT NOT NULL DEFAULT '';"
-        "UPDATE studies SET num_series=(SELECT count(*) FROM series WHERE study=studies.id), "
-        "num_instances=(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
-        "WHERE x.study=studies.id), modalities=" + ModalitiesOf("studies.id") + ";"
-        "COMMIT;";
+        "ALTER TABLE studies ADD COLUMN modalities TEXT NOT NULL DEFAULT '';" +
+        RecountStudies("") + "COMMIT;";
     TRESOR_RETURN_IF_ERROR(db.Exec(add.c_str()));
   }
   // An instance counts in its series' study; a series in its study, with its modality.
@@ -473,23 +483,14 @@ Status EnsureStudyAggregates(SqliteIndex::Db& db) {
       "UPDATE studies SET num_series=num_series-1, modalities=" + ModalitiesOf("OLD.study") +
       " WHERE id=OLD.study; END;"
       "CREATE TRIGGER IF NOT EXISTS series_count_change AFTER UPDATE OF study, modality ON series "
-      "BEGIN UPDATE studies SET num_series=(SELECT count(*) FROM series WHERE study=studies.id), "
-      "num_instances=(SELECT count(*) FROM instances z JOIN series x ON x.id=z.series "
-      "WHERE x.study=studies.id), modalities=" + ModalitiesOf("studies.id") +
-      " WHERE id IN (OLD.study, NEW.study); END;";
+      "BEGIN " + RecountStudies(" WHERE id IN (OLD.study, NEW.study)") + " END;";
   return db.Exec(triggers.c_str());
 }
 
 Status EnsureColumn(SqliteIndex::Db& db, const std::string& table, const std::string& column,
                     const std::string& declaration) {
-  sqlite3_stmt* raw = nullptr;
-  std::string sql = "SELECT 1 FROM pragma_table_info('" + table + "') WHERE name='" + column + "'";
-  if (sqlite3_prepare_v2(db.db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
-    return db.Error("schema check");
-  }
-  int rc = sqlite3_step(raw);
-  sqlite3_finalize(raw);
-  if (rc == SQLITE_ROW) return Status::Ok();
+  TRESOR_ASSIGN_OR_RETURN(bool present, HasColumn(db, table, column));
+  if (present) return Status::Ok();
   return db.Exec(("ALTER TABLE " + table + " ADD COLUMN " + column + " " + declaration).c_str());
 }
 
