@@ -146,7 +146,10 @@ BAD_BLOB=$("$TRESOR" index sql "SELECT blob FROM instances ORDER BY id LIMIT 1 O
 BAD_UID=$("$TRESOR" index sql "SELECT sop_uid FROM instances ORDER BY id LIMIT 1 OFFSET 99" --data "$BROKEN")
 BAD_FILE=$BROKEN/storage/blobs/${BAD_BLOB:0:2}/$BAD_BLOB
 cp "$BAD_FILE" "$WORK/bad.orig"
-printf '\x5a' | dd of="$BAD_FILE" bs=1 seek=1000 conv=notrunc 2>/dev/null
+# The byte at offset 1000 is inverted (a constant could equal the ciphertext byte there).
+BYTE=$(od -An -tu1 -j1000 -N1 "$BAD_FILE" | tr -d ' ')
+printf "\\$(printf '%03o' $((BYTE ^ 0xFF)))" | dd of="$BAD_FILE" bs=1 seek=1000 conv=notrunc 2>/dev/null
+check_fails "the damaged object differs from the original" cmp -s "$WORK/bad.orig" "$BAD_FILE"
 check_fails "migrate of a source with a damaged object fails" \
   "$TRESOR" migrate --data "$BROKEN" --to "$WORK/resumed" "${RESUMED_ARGS[@]}"
 cp "$WORK/check.out" "$WORK/damaged.out"
