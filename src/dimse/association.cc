@@ -562,34 +562,36 @@ OFCondition AssociationHandler::HandleGet(T_ASC_PresentationContextID pres_id,
   ops.remaining = static_cast<int>(instances.size());
   TRESOR_LOG(kInfo) << "C-GET from " << who_.Describe() << ": " << instances.size() << " instance(s)";
   bool cancelled = false;
-  uint16_t message_id = 1;
-  for (const archive::InstanceInfo& instance : instances) {
-    if (cancelled || DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) {
-      cancelled = true;
-      break;
-    }
-    Result<uint16_t> sent = Status(Code::kInternal, "not sent");
-    auto object = archive_.catalog().OpenResolved(instance);
-    bool association_failed = false;
-    if (object.ok()) {
-      sent = SendStoredObject(assoc_, **object, message_id++, MoveOriginator{}, idle_,
-                              req.MessageID, &cancelled);
-      // SendStoredObject's kIoError means the association itself failed.
-      association_failed = !sent.ok() && sent.status().code() == Code::kIoError;
-    } else {
-      sent = object.status();  // storage could not open it: this sub-operation fails
-    }
+  bool association_failed = false;
+  SendSequenceOptions options;
+  options.timeout_seconds = idle_;
+  options.cancel_message_id = req.MessageID;
+  options.cancelled = &cancelled;
+  SendObserver observer;
+  observer.cancelled = [&] {
+    if (DIMSE_checkForCancelRQ(assoc_, pres_id, req.MessageID).good()) cancelled = true;
+    return cancelled;
+  };
+  observer.sent = [&](const archive::InstanceInfo& instance, const Result<uint16_t>& sent) {
     if (!sent.ok()) {
       TRESOR_LOG(kWarn) << "C-GET sub-operation for " << instance.sop_instance_uid
                         << " failed: " << sent.status().message();
-      if (association_failed) return makeOFCondition(0, 2, OF_error, "association failed during C-GET");
+      // A kIoError from sending means the association itself failed.
+      if (sent.status().code() == Code::kIoError) {
+        association_failed = true;
+        return false;
+      }
     }
     Count(ops, sent, instance.sop_instance_uid);
     if (ops.remaining > 0 && !cancelled) {
       cond = respond(kStatusPending, nullptr, "");
-      if (cond.bad()) return cond;
+      if (cond.bad()) return false;
     }
-  }
+    return true;
+  };
+  SendInstances(assoc_, archive_.catalog(), instances, options, observer);
+  if (association_failed) return makeOFCondition(0, 2, OF_error, "association failed during C-GET");
+  if (cond.bad()) return cond;
   std::unique_ptr<DcmDataset> failed = FailedList(ops);
   return respond(FinalRetrieveStatus(ops, cancelled), failed.get(), "");
 }

@@ -20,17 +20,7 @@ Status SendToPeer(archive::CatalogService& catalog, const security::Peer& peer,
   scu_options.port = peer.port;
   scu_options.timeout_seconds = options.timeout_seconds;
   TRESOR_ASSIGN_OR_RETURN(std::unique_ptr<StoreScu> scu, StoreScu::Connect(scu_options, needed));
-  for (const archive::InstanceInfo& instance : instances) {
-    if (observer.cancelled && observer.cancelled()) break;
-    Result<uint16_t> sent = Status(Code::kInternal, "not sent");
-    auto object = catalog.OpenResolved(instance);
-    if (object.ok()) {
-      sent = scu->Send(**object, options.originator);
-    } else {
-      sent = object.status();
-    }
-    if (observer.sent && !observer.sent(instance, sent)) break;
-  }
+  scu->SendAll(catalog, instances, options.originator, observer);
   scu->Release();
   return Status::Ok();
 }

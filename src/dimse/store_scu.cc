@@ -121,11 +121,35 @@ OFCondition WritePdvs(T_ASC_Association* assoc, T_ASC_PresentationContextID pres
   return EC_Normal;
 }
 
-}  // namespace
+// A stored object made ready to go out on one association: its presentation context is
+// chosen and what can fail on the stored bytes is read before any of it is sent -- the
+// meta header and the first MiB of the data set as archived (all of a typical object),
+// or the whole object transcoded.
+struct Outgoing {
+  std::unique_ptr<archive::StoredObject> owned;  // set when the send loop opened it
+  archive::StoredObject* object = nullptr;
+  T_ASC_PresentationContextID pres_id = 0;
+  bool as_stored = false;
+  uint64_t off = 0;        // as stored: the offset of the bytes in `buf`
+  size_t got = 0;          // as stored: how many bytes of `buf` are read and not yet sent
+  ReadBuffer* buf = nullptr;
+  std::string dataset;     // transcoded: the whole data set in the accepted syntax
+};
 
-Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObject& object,
-                                  uint16_t message_id, const MoveOriginator& originator,
-                                  int timeout, uint16_t cancel_message_id, bool* cancelled) {
+// A storage error on one object (EIO: kIoError from the blob store) is that
+// sub-operation's failure only (kInternal): it must not be taken for a failed association.
+Status LocalFailure(const Status& s) {
+  return s.code() == Code::kIoError
+             ? Status(Code::kInternal, "reading the stored object failed: " + s.message())
+             : s;
+}
+
+// Makes `object` ready to send on `assoc`, reading into `buf` (which must outlive the
+// result and hold no other object's bytes until it is sent). Errors are this
+// sub-operation's own and leave the association intact: kUnsupported (no presentation
+// context, no codec, too large to transcode), kDataLoss (integrity), kInternal (storage
+// unreadable, see LocalFailure).
+Result<Outgoing> Prepare(T_ASC_Association* assoc, archive::StoredObject& object, ReadBuffer& buf) {
   const archive::InstanceInfo& info = object.info();
   // The stored syntax if the receiver took it; else the first syntax it accepted for
   // this SOP class, which means transcoding.
@@ -144,99 +168,100 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
   if (ASC_findAcceptedPresentationContext(assoc->params, pres_id, &pc).bad()) {
     return Internal("accepted presentation context vanished");
   }
-  std::string send_ts = pc.acceptedTransferSyntax;
+  const std::string send_ts = pc.acceptedTransferSyntax;
 
-  // What can fail on the stored object is read before the C-STORE-RQ goes out: the meta
-  // header and the first MiB as archived (all of a typical object), or the whole object
-  // for transcoding. A blob failing its integrity check (kDataLoss) then fails this
-  // sub-operation alone. A failure further into a larger object, after data went out,
-  // cannot be reported within the sub-operation: it ends the association (kIoError), so
-  // the receiver never takes a cut object for a complete one. A storage error before the
-  // request (EIO, kIoError from the blob store) is that sub-operation's failure only
-  // (kInternal): the association is intact and must not be taken for failed.
-  auto local = [](const Status& s) {
-    return s.code() == Code::kIoError
-               ? Status(Code::kInternal, "reading the stored object failed: " + s.message())
-               : s;
-  };
-  const bool as_stored = send_ts == info.transfer_syntax_uid;
-  // The read buffer is kept per thread (zeroing a fresh MiB for every object cost as
-  // much as a third of decrypting it) and holds at most kReadChunk, but only as much as
-  // the objects this thread sent needed, never zero-filled: every worker thread keeps
-  // its own, so a fixed MiB each stayed resident in every worker that ever sent.
-  thread_local ReadBuffer buf;
-  std::string dataset;
-  uint64_t off = 0;
+  // A failure further into a larger object, after data went out, cannot be reported
+  // within the sub-operation: Transmit then ends the association (kIoError), so the
+  // receiver never takes a cut object for a complete one.
+  Outgoing out;
+  out.object = &object;
+  out.pres_id = pres_id;
+  out.as_stored = send_ts == info.transfer_syntax_uid;
+  out.buf = &buf;
   const uint64_t size = object.size();
-  size_t got = 0;
-  if (as_stored) {
+  if (out.as_stored) {
     // The first segment's own error (an integrity error) rather than the meta parser's.
     char first;
     Result<size_t> first_read = object.ReadAt(&first, 1, 0);
-    if (!first_read.ok()) return local(first_read.status());
+    if (!first_read.ok()) return LocalFailure(first_read.status());
     ObjectReader reader(object);
     Result<dicom::FileMeta> meta = dicom::ReadFileMeta(reader);
-    if (!meta.ok()) return local(meta.status());
-    off = meta->dataset_offset;
-    if (off < size) {
-      buf.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - off)));
-      Result<size_t> head = object.ReadAt(buf.data(), buf.size(), off);
-      if (!head.ok()) return local(head.status());
-      got = *head;
-      if (got == 0) return Internal("stored object shorter than its size");
+    if (!meta.ok()) return LocalFailure(meta.status());
+    out.off = meta->dataset_offset;
+    if (out.off < size) {
+      buf.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - out.off)));
+      Result<size_t> head = object.ReadAt(buf.data(), buf.size(), out.off);
+      if (!head.ok()) return LocalFailure(head.status());
+      out.got = *head;
+      if (out.got == 0) return Internal("stored object shorter than its size");
     }
-  } else {
-    if (size > kMaxTranscodeBytes) {
-      return Unsupported("object too large to transcode for this receiver");
-    }
-    std::string whole(size, '\0');
-    for (uint64_t at = 0; at < whole.size();) {
-      Result<size_t> n = object.ReadAt(whole.data() + at, whole.size() - at, at);
-      if (!n.ok()) return local(n.status());
-      if (*n == 0) return Internal("stored object shorter than its size");
-      at += *n;
-    }
-    TRESOR_ASSIGN_OR_RETURN(dataset, dicom::TranscodeDataset(whole, send_ts));
+    return out;
   }
+  if (size > kMaxTranscodeBytes) {
+    return Unsupported("object too large to transcode for this receiver");
+  }
+  std::string whole(size, '\0');
+  for (uint64_t at = 0; at < whole.size();) {
+    Result<size_t> n = object.ReadAt(whole.data() + at, whole.size() - at, at);
+    if (!n.ok()) return LocalFailure(n.status());
+    if (*n == 0) return Internal("stored object shorter than its size");
+    at += *n;
+  }
+  TRESOR_ASSIGN_OR_RETURN(out.dataset, dicom::TranscodeDataset(whole, send_ts));
+  return out;
+}
 
+// Sends the C-STORE-RQ and the data set of a prepared object. Every error is kIoError:
+// the association failed, or the stored object failed after its transfer began.
+Status Transmit(T_ASC_Association* assoc, Outgoing& out, uint16_t message_id,
+                const MoveOriginator& originator) {
+  const archive::InstanceInfo& info = out.object->info();
   std::string command = StoreCommand(info.sop_class_uid, info.sop_instance_uid, message_id,
                                      originator);
-  OFCondition cond = WritePdvs(assoc, pres_id, true, command.data(), command.size(), true);
+  OFCondition cond = WritePdvs(assoc, out.pres_id, true, command.data(), command.size(), true);
   if (cond.bad()) return IoError(std::string("sending C-STORE-RQ failed: ") + cond.text());
 
-  if (as_stored) {
+  if (out.as_stored) {
     // As archived: stream the data set bytes from the blob.
-    if (off >= size) {
-      cond = WritePdvs(assoc, pres_id, false, "", 0, true);
+    const uint64_t size = out.object->size();
+    ReadBuffer& buf = *out.buf;
+    if (out.off >= size) {
+      cond = WritePdvs(assoc, out.pres_id, false, "", 0, true);
     }
-    while (off < size) {
-      if (got == 0) {
-        buf.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - off)));
-        auto read = object.ReadAt(buf.data(), buf.size(), off);
+    while (out.off < size) {
+      if (out.got == 0) {
+        buf.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - out.off)));
+        auto read = out.object->ReadAt(buf.data(), buf.size(), out.off);
         if (!read.ok()) {
           return IoError("reading the stored object failed after its transfer began: " +
                          read.status().message());
         }
-        got = *read;
-        if (got == 0) return IoError("stored object shorter than its size");
+        out.got = *read;
+        if (out.got == 0) return IoError("stored object shorter than its size");
       }
-      off += got;
-      cond = WritePdvs(assoc, pres_id, false, buf.data(), got, off >= size);
-      got = 0;
+      out.off += out.got;
+      cond = WritePdvs(assoc, out.pres_id, false, buf.data(), out.got, out.off >= size);
+      out.got = 0;
       if (cond.bad()) break;
     }
   } else {
-    cond = WritePdvs(assoc, pres_id, false, dataset.data(), dataset.size(), true);
+    cond = WritePdvs(assoc, out.pres_id, false, out.dataset.data(), out.dataset.size(), true);
   }
   if (cond.bad()) return IoError(std::string("sending the data set failed: ") + cond.text());
+  return Status::Ok();
+}
 
-  // Wait for the C-STORE-RSP; a C-CANCEL-RQ for the C-GET may arrive meanwhile.
+// Waits for the C-STORE-RSP to `message_id`; a C-CANCEL-RQ for the C-GET may arrive
+// meanwhile (it sets *cancelled). kIoError if none came or something else did.
+Result<uint16_t> AwaitResponse(T_ASC_Association* assoc, uint16_t message_id, int timeout,
+                               uint16_t cancel_message_id, bool* cancelled) {
   while (true) {
     T_ASC_PresentationContextID rsp_pres = 0;
     T_DIMSE_Message rsp;
     std::memset(&rsp, 0, sizeof rsp);
     DcmDataset* detail = nullptr;
-    cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, timeout, &rsp_pres, &rsp, &detail);
+    OFCondition cond =
+        DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, timeout, &rsp_pres, &rsp, &detail);
     delete detail;
     if (cond.bad()) return IoError(std::string("no C-STORE-RSP: ") + cond.text());
     if (rsp.CommandField == DIMSE_C_CANCEL_RQ && cancel_message_id != 0 &&
@@ -250,6 +275,67 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
     }
     return static_cast<uint16_t>(rsp.msg.CStoreRSP.DimseStatus);
   }
+}
+
+}  // namespace
+
+Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObject& object,
+                                  uint16_t message_id, const MoveOriginator& originator,
+                                  int timeout, uint16_t cancel_message_id, bool* cancelled) {
+  // The read buffer is kept per thread (zeroing a fresh MiB for every object cost as
+  // much as a third of decrypting it) and holds at most kReadChunk, but only as much as
+  // the objects this thread sent needed, never zero-filled.
+  thread_local ReadBuffer buf;
+  TRESOR_ASSIGN_OR_RETURN(Outgoing out, Prepare(assoc, object, buf));
+  TRESOR_RETURN_IF_ERROR(Transmit(assoc, out, message_id, originator));
+  return AwaitResponse(assoc, message_id, timeout, cancel_message_id, cancelled);
+}
+
+uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalog,
+                       const std::vector<archive::InstanceInfo>& instances,
+                       const SendSequenceOptions& options, const SendObserver& observer) {
+  // Two buffers, one per object in flight: the one being sent and the one read ahead.
+  // They live for this sequence only, so no worker keeps them once it is done.
+  ReadBuffer buffers[2];
+  uint16_t message_id = options.first_message_id;
+  auto prepare = [&](size_t i) -> Result<Outgoing> {
+    Result<std::unique_ptr<archive::StoredObject>> opened = catalog.OpenResolved(instances[i]);
+    if (!opened.ok()) return LocalFailure(opened.status());
+    std::unique_ptr<archive::StoredObject> object = std::move(opened).value();
+    TRESOR_ASSIGN_OR_RETURN(Outgoing out, Prepare(assoc, *object, buffers[i % 2]));
+    out.owned = std::move(object);
+    return out;
+  };
+  auto stopped = [&] {
+    return (options.cancelled != nullptr && *options.cancelled) ||
+           (observer.cancelled && observer.cancelled());
+  };
+  if (instances.empty() || stopped()) return message_id;
+  Result<Outgoing> next = prepare(0);
+  for (size_t i = 0; i < instances.size(); ++i) {
+    if (i > 0 && stopped()) break;
+    Result<Outgoing> current = std::move(next);
+    const bool more = i + 1 < instances.size();
+    Result<uint16_t> sent = Status(Code::kInternal, "not sent");
+    if (current.ok()) {
+      const uint16_t id = message_id++;
+      Status transmitted = Transmit(assoc, *current, id, options.originator);
+      if (transmitted.ok()) {
+        // While the receiver stores this object, read (and decrypt) the next one.
+        if (more) next = prepare(i + 1);
+        sent = AwaitResponse(assoc, id, options.timeout_seconds, options.cancel_message_id,
+                             options.cancelled);
+      } else {
+        sent = transmitted;
+        if (more) next = Status(Code::kIoError, "the association failed");
+      }
+    } else {
+      sent = current.status();
+      if (more) next = prepare(i + 1);
+    }
+    if (observer.sent && !observer.sent(instances[i], sent)) break;
+  }
+  return message_id;
 }
 
 Result<std::unique_ptr<StoreScu>> StoreScu::Connect(
@@ -316,6 +402,22 @@ StoreScu::~StoreScu() { Release(); }
 Result<uint16_t> StoreScu::Send(archive::StoredObject& object, const MoveOriginator& originator) {
   if (!assoc_) return Unavailable("association already released");
   return SendStoredObject(assoc_.get(), object, next_message_id_++, originator, timeout_);
+}
+
+void StoreScu::SendAll(archive::CatalogService& catalog,
+                       const std::vector<archive::InstanceInfo>& instances,
+                       const MoveOriginator& originator, const SendObserver& observer) {
+  if (!assoc_) {
+    for (const archive::InstanceInfo& instance : instances) {
+      if (observer.sent && !observer.sent(instance, Unavailable("association already released"))) break;
+    }
+    return;
+  }
+  SendSequenceOptions options;
+  options.originator = originator;
+  options.timeout_seconds = timeout_;
+  options.first_message_id = next_message_id_;
+  next_message_id_ = SendInstances(assoc_.get(), catalog, instances, options, observer);
 }
 
 void StoreScu::Release() {

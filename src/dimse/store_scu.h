@@ -31,6 +31,29 @@ Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObjec
                                   int timeout, uint16_t cancel_message_id = 0,
                                   bool* cancelled = nullptr);
 
+// How SendInstances runs one sequence of C-STOREs.
+struct SendSequenceOptions {
+  MoveOriginator originator;
+  int timeout_seconds = 30;      // each C-STORE-RSP
+  uint16_t first_message_id = 1;  // of the first C-STORE-RQ; one more for each after it
+  // C-GET: a C-CANCEL-RQ for this message ID that arrives while a C-STORE-RSP is awaited
+  // sets *cancelled, and the sequence stops before the next instance.
+  uint16_t cancel_message_id = 0;
+  bool* cancelled = nullptr;
+};
+
+// Sends `instances` in order on `assoc`, each opened through `catalog.OpenResolved`, and
+// reports each result to `observer` (SendObserver's contract; `observer.cancelled` is
+// asked before every instance). While the receiver stores one object, the next is opened
+// and read ahead, so reading and decrypting overlap with the receiver's work instead of
+// alternating with it; at most two objects are held at once (for a transcoded object,
+// all of it: up to 512 MiB). An instance read ahead is dropped unsent when the sequence
+// stops. A kIoError result means the association failed: the instances after it are
+// reported as failed without being tried. Returns the next unused message ID.
+uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalog,
+                       const std::vector<archive::InstanceInfo>& instances,
+                       const SendSequenceOptions& options, const SendObserver& observer);
+
 // Owning handles for the DCMTK objects of an outbound association.
 struct NetworkDeleter {
   void operator()(T_ASC_Network* n) const { ASC_dropNetwork(&n); }
@@ -68,6 +91,10 @@ class StoreScu {
   StoreScu& operator=(const StoreScu&) = delete;
 
   Result<uint16_t> Send(archive::StoredObject& object, const MoveOriginator& originator);
+  // SendInstances on this association, its message IDs following those sent before.
+  void SendAll(archive::CatalogService& catalog,
+               const std::vector<archive::InstanceInfo>& instances,
+               const MoveOriginator& originator, const SendObserver& observer);
   // Releases the association (also done by the destructor).
   void Release();
 

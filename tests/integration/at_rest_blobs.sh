@@ -122,7 +122,8 @@ expect_eq "C-GET delivers every instance" "$TOTAL" "$(find "$WORK/get" -type f |
 check "C-GET: identical data set bytes" identical "$WORK/get"
 
 # --- 3. one flipped byte in one blob -------------------------------------------------------
-VICTIM=$(find "$DATA/storage/blobs" -type f | sort | head -1)
+# One of the small objects, so its study holds three more (the multi-frame one is alone).
+VICTIM=$(find "$DATA/storage/blobs" -type f -size -300k | sort | head -1)
 SIZE=$(stat -c %s "$VICTIM")
 OFF=$((SIZE / 2))
 flip() {
@@ -165,6 +166,18 @@ getscu -d -aet MODALITY -aec TRESOR -S -od "$WORK/getgood" -k QueryRetrieveLevel
   127.0.0.1 "$PORT" >"$WORK/getgood.log" 2>&1
 expect_eq "positive control: C-GET of another instance succeeds" 0x0000 "$(final_status "$WORK/getgood.log")"
 check "... with its exact data set" identical "$WORK/getgood"
+# A study-level C-GET reads each object ahead while the previous one is being stored:
+# the damaged one fails alone, wherever it falls, and every other one arrives intact.
+STUDY_N=$(awk -F'\t' -v st="$BST" 'NR > 1 && $3 == st' "$CORPUS/manifest.tsv" | wc -l)
+mkdir -p "$WORK/getstudy"
+getscu -d -aet MODALITY -aec TRESOR -S -od "$WORK/getstudy" -k QueryRetrieveLevel=STUDY \
+  -k StudyInstanceUID="$BST" 127.0.0.1 "$PORT" >"$WORK/getstudy.log" 2>&1
+expect_eq "C-GET of the damaged object's study ends with 'some sub-operations failed'" 0xb000 \
+  "$(final_status "$WORK/getstudy.log" | tr 'A-F' 'a-f')"
+expect_eq "... delivers every other instance of the study ($((STUDY_N - 1)))" "$((STUDY_N - 1))" \
+  "$(find "$WORK/getstudy" -type f | wc -l)"
+check "... each with its exact data set" identical "$WORK/getstudy"
+check "... and not the damaged one" bash -c "! grep -rlq '$BAD' '$WORK/getstudy'"
 flip "$VICTIM" "$OFF"  # repaired
 check "after repairing the byte, tresor verify is clean" "$TRESOR" verify --data "$DATA"
 stop_server
