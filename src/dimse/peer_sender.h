@@ -31,7 +31,8 @@ struct PeerSendOptions {
 struct SendObserver {
   // Asked before each instance; true stops the loop (a C-CANCEL arrived).
   std::function<bool()> cancelled;
-  // After each instance: the receiver's DIMSE status, or why it could not be sent
+  // For each instance, once the next one's request is out (or the loop ends): the
+  // receiver's DIMSE status, or why it could not be sent
   // (kNotFound/kIoError from its blob, kUnsupported without a presentation context or
   // codec, kIoError when the association failed). Returning false stops the loop.
   std::function<bool(const archive::InstanceInfo&, const Result<uint16_t>&)> sent;

@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "core/log.h"
 #include "dicom/byte_reader.h"
@@ -80,22 +82,19 @@ class ReadBuffer {
   size_t size_ = 0;
 };
 
-// Writes `n` bytes as PDVs of at most the peer's maximum length, one PDV per P-DATA-TF
-// PDU, straight to the association's transport: the PDUs of one call go out in a single
-// write (DCMTK's DUL_WritePDVs writes every PDU with two system calls, which for a
-// 0.5 MB object and a 16 KiB PDU is 64 writes instead of one).
-OFCondition WritePdvs(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
-                      bool command, const char* data, size_t n, bool last_of_message) {
-  // sendPDVLength is DCMTK's maximum PDV data length for this peer (its maximum PDU
-  // length less the PDU and PDV headers).
-  const size_t max = assoc->sendPDVLength > 0 ? assoc->sendPDVLength : 16372;
-  DcmTransportConnection* conn = DUL_getTransportConnection(assoc->DULassociation);
-  if (conn == nullptr) return makeOFCondition(0, 2, OF_error, "association has no transport");
-  thread_local std::string buf;
-  buf.clear();
-  buf.reserve(n + (n / max + 1) * 12);
+// The largest PDV data length this peer takes (DCMTK's sendPDVLength: its maximum PDU
+// length less the PDU and PDV headers).
+size_t MaxPdv(T_ASC_Association* assoc) {
+  return assoc->sendPDVLength > 0 ? assoc->sendPDVLength : 16372;
+}
+
+// Appends `n` bytes to `wire` as PDVs of at most `max_pdv` bytes, one PDV per
+// P-DATA-TF PDU (PS3.8 9.3.5); `n` = 0 appends one empty PDV.
+void AppendPdvs(size_t max_pdv, T_ASC_PresentationContextID pres_id, bool command,
+                const char* data, size_t n, bool last_of_message, std::string& wire) {
+  wire.reserve(wire.size() + n + (n / max_pdv + 1) * 12);
   do {
-    const size_t take = std::min(n, max);
+    const size_t take = std::min(n, max_pdv);
     const bool last = take == n && last_of_message;
     const uint32_t pdv_length = static_cast<uint32_t>(take + 2);
     const uint32_t pdu_length = pdv_length + 4;
@@ -107,13 +106,20 @@ OFCondition WritePdvs(T_ASC_Association* assoc, T_ASC_PresentationContextID pres
         static_cast<unsigned char>(pdv_length >> 8), static_cast<unsigned char>(pdv_length),
         pres_id,
         static_cast<unsigned char>((command ? 0x01 : 0x00) | (last ? 0x02 : 0x00))};
-    buf.append(reinterpret_cast<const char*>(header), sizeof header);
-    buf.append(data, take);
+    wire.append(reinterpret_cast<const char*>(header), sizeof header);
+    wire.append(data, take);
     data += take;
     n -= take;
   } while (n > 0);
-  for (size_t off = 0; off < buf.size();) {
-    ssize_t w = conn->write(buf.data() + off, buf.size() - off);
+}
+
+// Writes `n` bytes straight to the association's transport.
+OFCondition WriteAll(T_ASC_Association* assoc, const char* data, size_t n) {
+  DcmTransportConnection* conn = DUL_getTransportConnection(assoc->DULassociation);
+  if (conn == nullptr) return makeOFCondition(0, 2, OF_error, "association has no transport");
+  for (size_t off = 0; off < n;) {
+    // DcmTransportConnection::write takes a non-const pointer but only reads from it.
+    ssize_t w = conn->write(const_cast<char*>(data) + off, n - off);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return makeOFCondition(0, 2, OF_error, "writing to the transport failed");
     off += static_cast<size_t>(w);
@@ -121,19 +127,39 @@ OFCondition WritePdvs(T_ASC_Association* assoc, T_ASC_PresentationContextID pres
   return EC_Normal;
 }
 
+// Writes `n` bytes as PDVs in a single write (DCMTK's DUL_WritePDVs writes every PDU
+// with two system calls, which for a 0.5 MB object and a 16 KiB PDU is 64 writes).
+OFCondition WritePdvs(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                      bool command, const char* data, size_t n, bool last_of_message) {
+  thread_local std::string wire;
+  wire.clear();
+  AppendPdvs(MaxPdv(assoc), pres_id, command, data, n, last_of_message, wire);
+  return WriteAll(assoc, wire.data(), wire.size());
+}
+
+// Room left at the start of SendBuffers::wire for the C-STORE-RQ's PDU, so that the
+// request and the first PDUs of its data set go out in one write. A command set holds
+// two UIDs of at most 64 bytes, an AE title and a few short values: well under this.
+constexpr size_t kCommandRoom = 512;
+
+// The buffers of one object in flight, reused from object to object.
+struct SendBuffers {
+  ReadBuffer raw;    // stored bytes as read (decrypted)
+  std::string wire;  // kCommandRoom bytes of room, then the first PDUs of the data set
+};
+
 // A stored object made ready to go out on one association: its presentation context is
 // chosen and what can fail on the stored bytes is read before any of it is sent -- the
 // meta header and the first MiB of the data set as archived (all of a typical object),
-// or the whole object transcoded.
+// already cut into PDUs, or the whole object transcoded.
 struct Outgoing {
   std::unique_ptr<archive::StoredObject> owned;  // set when the send loop opened it
   archive::StoredObject* object = nullptr;
   T_ASC_PresentationContextID pres_id = 0;
   bool as_stored = false;
-  uint64_t off = 0;        // as stored: the offset of the bytes in `buf`
-  size_t got = 0;          // as stored: how many bytes of `buf` are read and not yet sent
-  ReadBuffer* buf = nullptr;
-  std::string dataset;     // transcoded: the whole data set in the accepted syntax
+  uint64_t off = 0;  // as stored: the offset of the first byte not in `bufs->wire`
+  SendBuffers* bufs = nullptr;
+  std::string dataset;  // transcoded: the whole data set in the accepted syntax
 };
 
 // A storage error on one object (EIO: kIoError from the blob store) is that
@@ -144,12 +170,13 @@ Status LocalFailure(const Status& s) {
              : s;
 }
 
-// Makes `object` ready to send on `assoc`, reading into `buf` (which must outlive the
-// result and hold no other object's bytes until it is sent). Errors are this
-// sub-operation's own and leave the association intact: kUnsupported (no presentation
-// context, no codec, too large to transcode), kDataLoss (integrity), kInternal (storage
-// unreadable, see LocalFailure).
-Result<Outgoing> Prepare(T_ASC_Association* assoc, archive::StoredObject& object, ReadBuffer& buf) {
+// Makes `object` ready to send on `assoc` in `bufs` (which must outlive the result and
+// serve no other object until this one is sent). Errors are this sub-operation's own and
+// leave the association intact: kUnsupported (no presentation context, no codec, too
+// large to transcode), kDataLoss (integrity), kInternal (storage unreadable, see
+// LocalFailure).
+Result<Outgoing> Prepare(T_ASC_Association* assoc, archive::StoredObject& object,
+                         SendBuffers& bufs) {
   const archive::InstanceInfo& info = object.info();
   // The stored syntax if the receiver took it; else the first syntax it accepted for
   // this SOP class, which means transcoding.
@@ -177,7 +204,7 @@ Result<Outgoing> Prepare(T_ASC_Association* assoc, archive::StoredObject& object
   out.object = &object;
   out.pres_id = pres_id;
   out.as_stored = send_ts == info.transfer_syntax_uid;
-  out.buf = &buf;
+  out.bufs = &bufs;
   const uint64_t size = object.size();
   if (out.as_stored) {
     // The first segment's own error (an integrity error) rather than the meta parser's.
@@ -188,13 +215,17 @@ Result<Outgoing> Prepare(T_ASC_Association* assoc, archive::StoredObject& object
     Result<dicom::FileMeta> meta = dicom::ReadFileMeta(reader);
     if (!meta.ok()) return LocalFailure(meta.status());
     out.off = meta->dataset_offset;
+    size_t got = 0;
     if (out.off < size) {
-      buf.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - out.off)));
-      Result<size_t> head = object.ReadAt(buf.data(), buf.size(), out.off);
+      bufs.raw.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - out.off)));
+      Result<size_t> head = object.ReadAt(bufs.raw.data(), bufs.raw.size(), out.off);
       if (!head.ok()) return LocalFailure(head.status());
-      out.got = *head;
-      if (out.got == 0) return Internal("stored object shorter than its size");
+      got = *head;
+      if (got == 0) return Internal("stored object shorter than its size");
     }
+    out.off += got;
+    bufs.wire.assign(kCommandRoom, '\0');
+    AppendPdvs(MaxPdv(assoc), pres_id, false, bufs.raw.data(), got, out.off >= size, bufs.wire);
     return out;
   }
   if (size > kMaxTranscodeBytes) {
@@ -216,38 +247,46 @@ Result<Outgoing> Prepare(T_ASC_Association* assoc, archive::StoredObject& object
 Status Transmit(T_ASC_Association* assoc, Outgoing& out, uint16_t message_id,
                 const MoveOriginator& originator) {
   const archive::InstanceInfo& info = out.object->info();
-  std::string command = StoreCommand(info.sop_class_uid, info.sop_instance_uid, message_id,
-                                     originator);
-  OFCondition cond = WritePdvs(assoc, out.pres_id, true, command.data(), command.size(), true);
-  if (cond.bad()) return IoError(std::string("sending C-STORE-RQ failed: ") + cond.text());
-
-  if (out.as_stored) {
-    // As archived: stream the data set bytes from the blob.
-    const uint64_t size = out.object->size();
-    ReadBuffer& buf = *out.buf;
-    if (out.off >= size) {
-      cond = WritePdvs(assoc, out.pres_id, false, "", 0, true);
+  const std::string command = StoreCommand(info.sop_class_uid, info.sop_instance_uid,
+                                           message_id, originator);
+  thread_local std::string request;
+  request.clear();
+  AppendPdvs(MaxPdv(assoc), out.pres_id, true, command.data(), command.size(), true, request);
+  OFCondition cond = EC_Normal;
+  if (!out.as_stored) {
+    cond = WriteAll(assoc, request.data(), request.size());
+    if (cond.good()) {
+      cond = WritePdvs(assoc, out.pres_id, false, out.dataset.data(), out.dataset.size(), true);
     }
-    while (out.off < size) {
-      if (out.got == 0) {
-        buf.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - out.off)));
-        auto read = out.object->ReadAt(buf.data(), buf.size(), out.off);
-        if (!read.ok()) {
-          return IoError("reading the stored object failed after its transfer began: " +
-                         read.status().message());
-        }
-        out.got = *read;
-        if (out.got == 0) return IoError("stored object shorter than its size");
-      }
-      out.off += out.got;
-      cond = WritePdvs(assoc, out.pres_id, false, buf.data(), out.got, out.off >= size);
-      out.got = 0;
-      if (cond.bad()) break;
-    }
-  } else {
-    cond = WritePdvs(assoc, out.pres_id, false, out.dataset.data(), out.dataset.size(), true);
+    if (cond.bad()) return IoError(std::string("sending the C-STORE-RQ failed: ") + cond.text());
+    return Status::Ok();
   }
-  if (cond.bad()) return IoError(std::string("sending the data set failed: ") + cond.text());
+
+  // As archived: the request and the first PDUs in one write, then the rest of the
+  // data set read from the blob a chunk at a time.
+  std::string& wire = out.bufs->wire;
+  if (request.size() <= kCommandRoom) {
+    char* start = wire.data() + (kCommandRoom - request.size());
+    std::memcpy(start, request.data(), request.size());
+    cond = WriteAll(assoc, start, wire.size() - (kCommandRoom - request.size()));
+  } else {
+    cond = WriteAll(assoc, request.data(), request.size());
+    if (cond.good()) cond = WriteAll(assoc, wire.data() + kCommandRoom, wire.size() - kCommandRoom);
+  }
+  const uint64_t size = out.object->size();
+  ReadBuffer& raw = out.bufs->raw;
+  while (cond.good() && out.off < size) {
+    raw.Reserve(static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - out.off)));
+    auto read = out.object->ReadAt(raw.data(), raw.size(), out.off);
+    if (!read.ok()) {
+      return IoError("reading the stored object failed after its transfer began: " +
+                     read.status().message());
+    }
+    if (*read == 0) return IoError("stored object shorter than its size");
+    out.off += *read;
+    cond = WritePdvs(assoc, out.pres_id, false, raw.data(), *read, out.off >= size);
+  }
+  if (cond.bad()) return IoError(std::string("sending the C-STORE-RQ failed: ") + cond.text());
   return Status::Ok();
 }
 
@@ -279,24 +318,12 @@ Result<uint16_t> AwaitResponse(T_ASC_Association* assoc, uint16_t message_id, in
 
 }  // namespace
 
-Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObject& object,
-                                  uint16_t message_id, const MoveOriginator& originator,
-                                  int timeout, uint16_t cancel_message_id, bool* cancelled) {
-  // The read buffer is kept per thread (zeroing a fresh MiB for every object cost as
-  // much as a third of decrypting it) and holds at most kReadChunk, but only as much as
-  // the objects this thread sent needed, never zero-filled.
-  thread_local ReadBuffer buf;
-  TRESOR_ASSIGN_OR_RETURN(Outgoing out, Prepare(assoc, object, buf));
-  TRESOR_RETURN_IF_ERROR(Transmit(assoc, out, message_id, originator));
-  return AwaitResponse(assoc, message_id, timeout, cancel_message_id, cancelled);
-}
-
 uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalog,
                        const std::vector<archive::InstanceInfo>& instances,
                        const SendSequenceOptions& options, const SendObserver& observer) {
   // Two buffers, one per object in flight: the one being sent and the one read ahead.
   // They live for this sequence only, so no worker keeps them once it is done.
-  ReadBuffer buffers[2];
+  SendBuffers buffers[2];
   uint16_t message_id = options.first_message_id;
   auto prepare = [&](size_t i) -> Result<Outgoing> {
     Result<std::unique_ptr<archive::StoredObject>> opened = catalog.OpenResolved(instances[i]);
@@ -311,8 +338,19 @@ uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalo
            (observer.cancelled && observer.cancelled());
   };
   if (instances.empty() || stopped()) return message_id;
+  // With options.report_after_next_request, a result waits here until the next
+  // request has gone out.
+  std::optional<std::pair<size_t, Result<uint16_t>>> held;
+  bool stop = false;  // the observer asked to stop
+  auto report = [&](size_t i, const Result<uint16_t>& sent) {
+    if (observer.sent && !observer.sent(instances[i], sent)) stop = true;
+  };
+  auto release_held = [&] {
+    if (held) report(held->first, held->second);
+    held.reset();
+  };
   Result<Outgoing> next = prepare(0);
-  for (size_t i = 0; i < instances.size(); ++i) {
+  for (size_t i = 0; i < instances.size() && !stop; ++i) {
     if (i > 0 && stopped()) break;
     Result<Outgoing> current = std::move(next);
     const bool more = i + 1 < instances.size();
@@ -320,9 +358,10 @@ uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalo
     if (current.ok()) {
       const uint16_t id = message_id++;
       Status transmitted = Transmit(assoc, *current, id, options.originator);
+      release_held();
       if (transmitted.ok()) {
         // While the receiver stores this object, read (and decrypt) the next one.
-        if (more) next = prepare(i + 1);
+        if (more && !stop) next = prepare(i + 1);
         sent = AwaitResponse(assoc, id, options.timeout_seconds, options.cancel_message_id,
                              options.cancelled);
       } else {
@@ -330,11 +369,17 @@ uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalo
         if (more) next = Status(Code::kIoError, "the association failed");
       }
     } else {
+      release_held();
       sent = current.status();
-      if (more) next = prepare(i + 1);
+      if (more && !stop) next = prepare(i + 1);
     }
-    if (observer.sent && !observer.sent(instances[i], sent)) break;
+    if (options.report_after_next_request) {
+      held.emplace(i, std::move(sent));
+    } else {
+      report(i, sent);
+    }
   }
+  release_held();
   return message_id;
 }
 
@@ -399,11 +444,6 @@ Result<std::unique_ptr<StoreScu>> StoreScu::Connect(
 
 StoreScu::~StoreScu() { Release(); }
 
-Result<uint16_t> StoreScu::Send(archive::StoredObject& object, const MoveOriginator& originator) {
-  if (!assoc_) return Unavailable("association already released");
-  return SendStoredObject(assoc_.get(), object, next_message_id_++, originator, timeout_);
-}
-
 void StoreScu::SendAll(archive::CatalogService& catalog,
                        const std::vector<archive::InstanceInfo>& instances,
                        const MoveOriginator& originator, const SendObserver& observer) {
@@ -417,6 +457,7 @@ void StoreScu::SendAll(archive::CatalogService& catalog,
   options.originator = originator;
   options.timeout_seconds = timeout_;
   options.first_message_id = next_message_id_;
+  options.report_after_next_request = true;
   next_message_id_ = SendInstances(assoc_.get(), catalog, instances, options, observer);
 }
 

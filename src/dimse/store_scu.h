@@ -21,16 +21,6 @@
 
 namespace tresor::dimse {
 
-// Sends `object` with C-STORE-RQ `message_id` on `assoc` and waits up to `timeout`
-// seconds for the C-STORE-RSP. Returns the receiver's DIMSE status. Errors:
-// kUnsupported (no presentation context for the SOP class, or no codec to convert),
-// kIoError (the association failed). `cancelled` is set if a C-CANCEL-RQ for
-// `cancel_message_id` arrived while waiting (C-GET).
-Result<uint16_t> SendStoredObject(T_ASC_Association* assoc, archive::StoredObject& object,
-                                  uint16_t message_id, const MoveOriginator& originator,
-                                  int timeout, uint16_t cancel_message_id = 0,
-                                  bool* cancelled = nullptr);
-
 // How SendInstances runs one sequence of C-STOREs.
 struct SendSequenceOptions {
   MoveOriginator originator;
@@ -40,6 +30,11 @@ struct SendSequenceOptions {
   // sets *cancelled, and the sequence stops before the next instance.
   uint16_t cancel_message_id = 0;
   bool* cancelled = nullptr;
+  // Report each result only once the next instance's C-STORE-RQ has gone out, so the
+  // observer's work (a C-MOVE's pending response on another association) overlaps with
+  // the receiver storing that instance. For C-GET it stays off: its pending responses
+  // share the association and each goes out before the next sub-operation starts.
+  bool report_after_next_request = false;
 };
 
 // Sends `instances` in order on `assoc`, each opened through `catalog.OpenResolved`, and
@@ -90,8 +85,8 @@ class StoreScu {
   StoreScu(const StoreScu&) = delete;
   StoreScu& operator=(const StoreScu&) = delete;
 
-  Result<uint16_t> Send(archive::StoredObject& object, const MoveOriginator& originator);
-  // SendInstances on this association, its message IDs following those sent before.
+  // SendInstances on this association (results reported after the next request went
+  // out), its message IDs following those sent before.
   void SendAll(archive::CatalogService& catalog,
                const std::vector<archive::InstanceInfo>& instances,
                const MoveOriginator& originator, const SendObserver& observer);
