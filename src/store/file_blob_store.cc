@@ -8,11 +8,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <system_error>
+#include <thread>
+#include <utility>
 
 #include "core/buffer_pool.h"
 #include "core/hex.h"
@@ -341,11 +346,107 @@ class FileBlobReader : public BlobReader {
 
 }  // namespace
 
+// Empty, unnamed files (O_TMPFILE) in one directory, created ahead of demand by a thread
+// this object owns, and named on request (see the header's comment). Thread-safe.
+class UnnamedFiles {
+ public:
+  // Starts the thread that keeps `keep` files open and ready in `dir`.
+  UnnamedFiles(std::string dir, size_t keep) : dir_(std::move(dir)), keep_(keep) {
+    try {
+      thread_ = std::thread([this] { Loop(); });
+    } catch (const std::system_error& e) {
+      TRESOR_LOG(kWarn) << "blob files are created one by one (no thread: " << e.what() << ")";
+    }
+  }
+  // Stops and joins the thread and closes the files not taken (the kernel frees them).
+  ~UnnamedFiles() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    for (int fd : ready_) close(fd);
+  }
+  UnnamedFiles(const UnnamedFiles&) = delete;
+  UnnamedFiles& operator=(const UnnamedFiles&) = delete;
+
+  // Links a ready file into this directory as `name` (which must not exist) and returns
+  // its descriptor, open for writing; -1 if none is ready or it could not be named (the
+  // caller then creates the file itself).
+  int Take(const std::string& name) {
+    int fd = -1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (disabled_) return -1;
+      if (ready_.empty()) {
+        failing_ = false;  // the thread tries again; this file is made by the caller
+      } else {
+        fd = ready_.front();
+        ready_.pop_front();
+      }
+    }
+    cv_.notify_all();
+    if (fd < 0) return -1;
+    // Naming a file opened with O_TMPFILE by its /proc/self/fd link needs no privilege
+    // (open(2)); AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
+    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    if (linkat(AT_FDCWD, link.c_str(), AT_FDCWD, (dir_ + "/" + name).c_str(),
+               AT_SYMLINK_FOLLOW) != 0) {
+      const int err = errno;
+      close(fd);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!disabled_) {
+        disabled_ = true;
+        TRESOR_LOG(kInfo) << "blob files are created one by one (naming a prepared file failed: "
+                          << std::strerror(err) << ")";
+      }
+      cv_.notify_all();
+      errno = err;
+      return -1;
+    }
+    return fd;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [this] {
+        return stop_ || disabled_ || (!failing_ && ready_.size() < keep_);
+      });
+      if (stop_ || disabled_) return;
+      lock.unlock();
+      int fd = open(dir_.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+      const int err = errno;
+      lock.lock();
+      if (fd >= 0) {
+        ready_.push_back(fd);
+      } else if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) {
+        disabled_ = true;  // no O_TMPFILE here: for good
+      } else {
+        failing_ = true;  // ENOSPC, EMFILE, ...: until the next Take finds none ready
+      }
+    }
+  }
+
+  const std::string dir_;
+  const size_t keep_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<int> ready_;  // guarded by mu_
+  bool stop_ = false;      // guarded by mu_
+  bool failing_ = false;   // guarded by mu_: the last open failed
+  bool disabled_ = false;  // guarded by mu_: unsupported here
+  std::thread thread_;     // last: started once the rest exists
+};
+
 FileBlobStore::FileBlobStore(FileBlobStoreOptions options, std::string node)
     : options_(std::move(options)), node_(std::move(node)),
       buffers_(std::make_shared<core::BufferPool>(kWriteBufferBytes, kMaxPooledWriteBuffers)) {}
 
 FileBlobStore::~FileBlobStore() {
+  unnamed_.reset();  // joins its thread before the rest goes
   if (staging_fd_ >= 0) close(staging_fd_);
 }
 
@@ -448,10 +549,23 @@ std::string FileBlobStore::FinalPath(const std::string& name) const {
   return options_.root + "/blobs/" + name.substr(0, 2) + "/" + name;
 }
 
+// How many unnamed files are kept ready: more than the associations that usually store
+// at once, few enough that they never matter to the inode count.
+constexpr size_t kUnnamedFilesReady = 8;
+
+int FileBlobStore::CreateStagingFile(const std::string& name) {
+  std::call_once(unnamed_once_, [this] {
+    unnamed_ = std::make_unique<UnnamedFiles>(StagingDir(), kUnnamedFilesReady);
+  });
+  int fd = unnamed_->Take(name);
+  if (fd >= 0) return fd;
+  return open(StagingPath(name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
 Result<std::unique_ptr<BlobWriter>> FileBlobStore::Create() {
   std::string name = RandomHex(16);
   std::string path = StagingPath(name);
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int fd = CreateStagingFile(name);
   if (fd < 0) return IoError(Errno("create blob"));
   // The write-back hint is local-disk only: a network filesystem flushes on fsync().
   const bool write_back = options_.fsync && !shared();

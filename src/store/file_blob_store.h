@@ -10,6 +10,13 @@
 // committed blob that its node has not yet published (a node that died between commit
 // and publish) looks in every node's staging directory.
 //
+// A staged blob's file is taken from a few empty, unnamed files (O_TMPFILE) that a thread
+// of the store creates ahead of demand once the first blob is created, and is given its
+// name when taken: allocating an inode cost 100-300 us of kernel time on the file
+// systems measured, naming one about 10 us. Nothing of this is on disk under a name, so
+// a crash leaves nothing behind; where the kernel or file system cannot do it, files
+// are created one by one as they are needed.
+//
 // With a key ring, every blob is sealed (store/sealed_blob.h: AES-256-GCM in 64 KiB
 // segments) and <root>/sealed records that the storage is sealed and under which master
 // key; readers see the plaintext, and any modification fails with kDataLoss. Without a
@@ -21,6 +28,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "store/blob_store.h"
@@ -31,6 +39,8 @@ class BufferPool;
 }  // namespace tresor::core
 
 namespace tresor::store {
+
+class UnnamedFiles;
 
 struct FileBlobStoreOptions {
   std::string root;   // directory owned by this store
@@ -78,12 +88,16 @@ class FileBlobStore : public BlobStore {
   // staged by another node. -1 with errno set if it is nowhere.
   int OpenAnywhere(const std::string& name, int flags) const;
   std::string FinalPath(const std::string& name) const;
+  // A new, empty staging file named `name`, open for writing; -1 with errno set.
+  int CreateStagingFile(const std::string& name);
 
   const FileBlobStoreOptions options_;
   const std::string node_;  // empty: the single-node layout
   int staging_fd_ = -1;  // this node's staging directory, kept open for syncfs()/fsync()
   // Sealed writers' output buffers, reused (shared: a writer may outlive the store).
   std::shared_ptr<core::BufferPool> buffers_;
+  std::once_flag unnamed_once_;
+  std::unique_ptr<UnnamedFiles> unnamed_;  // started by the first Create()
 };
 
 }  // namespace tresor::store

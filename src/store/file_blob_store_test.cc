@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tresor::store {
@@ -199,6 +200,47 @@ TEST_F(FileBlobStoreTest, WriterDestroyedWithoutFinishLeavesNothing) {
     ASSERT_TRUE((*writer)->Append(big.data(), big.size()).ok());
     ASSERT_TRUE((*writer)->Append(big.data(), big.size()).ok());
   }
+  EXPECT_TRUE(FilesUnder(Staging()).empty());
+  EXPECT_TRUE(FilesUnder(Blobs()).empty());
+}
+
+// Staged files come from files prepared ahead (and, when none is ready, are created on
+// the spot): many more blobs than are kept ready, created from several threads at once,
+// each get a file of their own under their own name, private to the server, and nothing
+// else is ever visible in staging.
+TEST_F(FileBlobStoreTest, ManyBlobsAtOnceEachGetTheirOwnStagedFile) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 25;
+  std::vector<std::vector<std::string>> names(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto writer = store_->Create();
+        if (!writer.ok()) continue;
+        const std::string bytes = Pattern(1000 + i, static_cast<uint32_t>(t * 100 + i));
+        if (!(*writer)->Append(bytes.data(), bytes.size()).ok()) continue;
+        auto name = (*writer)->Finish();
+        if (name.ok()) names[t].push_back(*name);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<std::string> all;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(names[t].size(), static_cast<size_t>(kEach)) << "thread " << t;
+    for (int i = 0; i < kEach; ++i) {
+      all.insert(names[t][i]);
+      EXPECT_EQ(ReadAll(names[t][i]), Pattern(1000 + i, static_cast<uint32_t>(t * 100 + i)));
+      EXPECT_EQ(fs::status(Staging() + "/" + names[t][i]).permissions() & fs::perms::all,
+                fs::perms::owner_read | fs::perms::owner_write);
+    }
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kEach));
+  std::vector<std::string> staged = FilesUnder(Staging());
+  EXPECT_EQ(std::set<std::string>(staged.begin(), staged.end()), all);
+  for (const std::string& n : all) ASSERT_TRUE(store_->Discard(n).ok());
+  store_.reset();  // the files prepared and not taken go with the store
   EXPECT_TRUE(FilesUnder(Staging()).empty());
   EXPECT_TRUE(FilesUnder(Blobs()).empty());
 }
