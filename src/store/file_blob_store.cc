@@ -424,6 +424,8 @@ class UnnamedFiles {
         ready_.push_back(fd);
       } else if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) {
         disabled_ = true;  // no O_TMPFILE here: for good
+        TRESOR_LOG(kInfo) << "blob files are created one by one (no unnamed files here: "
+                          << std::strerror(err) << ")";
       } else {
         failing_ = true;  // ENOSPC, EMFILE, ...: until the next Take finds none ready
       }
