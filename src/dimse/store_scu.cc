@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <set>
 #include <utility>
 
@@ -340,21 +339,28 @@ uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalo
   if (instances.empty() || stopped()) return message_id;
   // With options.report_after_next_request, a result waits here until the next
   // request has gone out.
-  std::optional<std::pair<size_t, Result<uint16_t>>> held;
-  bool stop = false;  // the observer asked to stop
+  bool holding = false;
+  size_t held_index = 0;
+  Result<uint16_t> held = Status(Code::kInternal, "nothing held");
+  bool stop = false;    // the observer asked to stop
+  bool broken = false;  // the association failed: nothing more is tried on it
   auto report = [&](size_t i, const Result<uint16_t>& sent) {
     if (observer.sent && !observer.sent(instances[i], sent)) stop = true;
   };
   auto release_held = [&] {
-    if (held) report(held->first, held->second);
-    held.reset();
+    if (holding) report(held_index, held);
+    holding = false;
   };
   Result<Outgoing> next = prepare(0);
   for (size_t i = 0; i < instances.size() && !stop; ++i) {
     if (i > 0 && stopped()) break;
-    Result<Outgoing> current = std::move(next);
     const bool more = i + 1 < instances.size();
-    Result<uint16_t> sent = Status(Code::kInternal, "not sent");
+    Result<uint16_t> sent = Status(Code::kIoError, "the association failed");
+    if (broken) {
+      report(i, sent);
+      continue;
+    }
+    Result<Outgoing> current = std::move(next);
     if (current.ok()) {
       const uint16_t id = message_id++;
       Status transmitted = Transmit(assoc, *current, id, options.originator);
@@ -366,15 +372,17 @@ uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalo
                              options.cancelled);
       } else {
         sent = transmitted;
-        if (more) next = Status(Code::kIoError, "the association failed");
       }
+      broken = !sent.ok() && sent.status().code() == Code::kIoError;
     } else {
       release_held();
       sent = current.status();
       if (more && !stop) next = prepare(i + 1);
     }
-    if (options.report_after_next_request) {
-      held.emplace(i, std::move(sent));
+    if (options.report_after_next_request && !broken) {
+      holding = true;
+      held_index = i;
+      held = std::move(sent);
     } else {
       report(i, sent);
     }
