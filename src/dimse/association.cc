@@ -417,6 +417,25 @@ void FillRetrieveResponse(Response& rsp, const SubOperations& ops, uint16_t stat
   }
 }
 
+// Sends a pending C-GET-RSP or C-MOVE-RSP with the current counts as one PDU in one
+// write (RetrievePendingCommand), as DIMSE_sendGetResponse/DIMSE_sendMoveResponse would
+// send it for a response without identifier or comment.
+OFCondition SendRetrievePending(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                                uint16_t command_field, const char* sop_class,
+                                uint16_t message_id, const SubOperations& ops) {
+  SubOperationCounts counts;
+  counts.remaining = static_cast<uint16_t>(ops.remaining);
+  counts.completed = static_cast<uint16_t>(ops.completed);
+  counts.failed = static_cast<uint16_t>(ops.failed);
+  counts.warning = static_cast<uint16_t>(ops.warning);
+  PduBatcher batcher(assoc, pres_id);
+  Status sent =
+      batcher.AddCommand(RetrievePendingCommand(command_field, sop_class, message_id, counts));
+  if (sent.ok()) sent = batcher.Flush();
+  if (!sent.ok()) return makeOFCondition(0, 2, OF_error, sent.message().c_str());
+  return EC_Normal;
+}
+
 void Count(SubOperations& ops, const Result<uint16_t>& sent, const std::string& uid) {
   --ops.remaining;
   if (sent.ok() && *sent == kStatusSuccess) {
@@ -523,7 +542,10 @@ OFCondition AssociationHandler::HandleMove(T_ASC_PresentationContextID pres_id,
                         << " failed: " << sent.status().message();
     }
     Count(ops, sent, instance.sop_instance_uid);
-    if (ops.remaining > 0) cond = respond(kStatusPending, nullptr, "");
+    if (ops.remaining > 0) {
+      cond = SendRetrievePending(assoc_, pres_id, 0x8021, req.AffectedSOPClassUID, req.MessageID,
+                                 ops);
+    }
     return cond.good();
   };
   Status connected =
@@ -584,7 +606,8 @@ OFCondition AssociationHandler::HandleGet(T_ASC_PresentationContextID pres_id,
     }
     Count(ops, sent, instance.sop_instance_uid);
     if (ops.remaining > 0 && !cancelled) {
-      cond = respond(kStatusPending, nullptr, "");
+      cond = SendRetrievePending(assoc_, pres_id, 0x8010, req.AffectedSOPClassUID, req.MessageID,
+                                 ops);
       if (cond.bad()) return false;
     }
     return true;

@@ -153,6 +153,24 @@ std::string StoreResponseCommand(const std::string& sop_class, const std::string
   return bytes::CommandSet(body);
 }
 
+std::string RetrievePendingCommand(uint16_t command_field, const std::string& sop_class,
+                                   uint16_t message_id, const SubOperationCounts& counts) {
+  using bytes::PutCommand;
+  using bytes::U16Value;
+  constexpr uint16_t kPending = 0xFF00;
+  std::string body;
+  PutCommand(body, 0x0002, sop_class, /*is_text=*/false);
+  PutCommand(body, 0x0100, U16Value(command_field), false);
+  PutCommand(body, 0x0120, U16Value(message_id), false);
+  PutCommand(body, 0x0800, U16Value(kNoDataSet), false);
+  PutCommand(body, 0x0900, U16Value(kPending), false);
+  PutCommand(body, 0x1020, U16Value(counts.remaining), false);
+  PutCommand(body, 0x1021, U16Value(counts.completed), false);
+  PutCommand(body, 0x1022, U16Value(counts.failed), false);
+  PutCommand(body, 0x1023, U16Value(counts.warning), false);
+  return bytes::CommandSet(body);
+}
+
 PduBatcher::PduBatcher(T_ASC_Association* assoc, uint8_t pres_id, size_t flush_bytes)
     : assoc_(assoc), pres_id_(pres_id), flush_bytes_(flush_bytes) {
   // The peer's maximum PDU length (0: no limit announced) bounds the variable part of a

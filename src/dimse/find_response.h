@@ -59,6 +59,14 @@ std::string FindPendingCommand(const std::string& sop_class, uint16_t message_id
 // writing the PDU with two system calls for every stored object.
 std::string StoreResponseCommand(const std::string& sop_class, const std::string& sop_instance,
                                  uint16_t message_id, uint16_t status);
+// A pending C-GET-RSP or C-MOVE-RSP command set (PS3.7 9.3.3.2, 9.3.4.2; `command_field`
+// 0x8010 or 0x8021), no data set, with the four sub-operation counts, implicit VR little
+// endian: sent once per sub-operation, so built without DCMTK's data sets and two writes.
+struct SubOperationCounts {
+  uint16_t remaining = 0, completed = 0, failed = 0, warning = 0;
+};
+std::string RetrievePendingCommand(uint16_t command_field, const std::string& sop_class,
+                                   uint16_t message_id, const SubOperationCounts& counts);
 
 // Collects DIMSE messages as PDVs in P-DATA-TF PDUs of at most the peer's maximum length,
 // one PDU per message (more when its data set needs several fragments), and writes them to the association's transport, one write per Flush (and whenever more

@@ -113,6 +113,38 @@ TEST(FindPendingCommand, IsAC_FIND_RSPWithTheGroupLengthOfItsElements) {
   EXPECT_EQ(group_length, cmd.size() - 12) << "everything after the group length element";
 }
 
+TEST(RetrievePendingCommand, IsAPendingResponseWithTheFourCounts) {
+  SubOperationCounts counts;
+  counts.remaining = 197;
+  counts.completed = 2;
+  counts.failed = 1;
+  counts.warning = 0;
+  // An odd-length SOP class UID is padded with NUL, as UIDs are.
+  const std::string sop_class = UID_MOVEStudyRootQueryRetrieveInformationModel;
+  std::string cmd = RetrievePendingCommand(0x8021, sop_class, 7, counts);
+  EXPECT_EQ(cmd.size() % 2, 0u);
+  DcmDataset d;
+  ASSERT_TRUE(Parse(cmd, EXS_LittleEndianImplicit, &d));
+  EXPECT_EQ(d.card(), 10u) << "group length and nine elements";
+  auto u16 = [&](const DcmTagKey& tag) {
+    Uint16 v = 0xDEAD;
+    EXPECT_TRUE(d.findAndGetUint16(tag, v).good()) << tag.toString();
+    return v;
+  };
+  EXPECT_EQ(u16(DCM_CommandField), 0x8021);
+  EXPECT_EQ(u16(DCM_MessageIDBeingRespondedTo), 7);
+  EXPECT_EQ(u16(DCM_CommandDataSetType), 0x0101) << "no data set follows";
+  EXPECT_EQ(u16(DCM_Status), 0xFF00);
+  EXPECT_EQ(u16(DCM_NumberOfRemainingSuboperations), 197);
+  EXPECT_EQ(u16(DCM_NumberOfCompletedSuboperations), 2);
+  EXPECT_EQ(u16(DCM_NumberOfFailedSuboperations), 1);
+  EXPECT_EQ(u16(DCM_NumberOfWarningSuboperations), 0);
+  EXPECT_EQ(Value(d, DCM_AffectedSOPClassUID), sop_class);
+  Uint32 group_length = 0;
+  ASSERT_TRUE(d.findAndGetUint32(DCM_CommandGroupLength, group_length).good());
+  EXPECT_EQ(group_length, cmd.size() - 12) << "everything after the group length element";
+}
+
 TEST(StoreResponseCommand, IsAC_STORE_RSPWithoutDataSetNamingTheInstance) {
   // An odd-length instance UID is padded with NUL, as UIDs are.
   std::string cmd = StoreResponseCommand(UID_CTImageStorage, "1.2.840.99.7", 300, 0xA700);

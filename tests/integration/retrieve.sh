@@ -106,6 +106,18 @@ cmove() {
   movescu -d -aet "${MV_AET:-WORKSTATION}" -aec TRESOR -aem "${MV_DEST:-DEST}" "${args[@]}" \
     127.0.0.1 "$PORT" >"$WORK/$name.log" 2>&1
 }
+# pending_counts LOG: "remaining/completed/failed/warning" of each pending C-MOVE or C-GET
+# response in a movescu/getscu -d log, one per line, in the order they arrived.
+pending_counts() {
+  awk '/Message Type *:/ { rsp = ($0 ~ /C-(MOVE|GET) RSP/); r = c = f = w = "" }
+       rsp && /Remaining Suboperations/ { r = $NF }
+       rsp && /Completed Suboperations/ { c = $NF }
+       rsp && /Failed Suboperations/ { f = $NF }
+       rsp && /Warning Suboperations/ { w = $NF }
+       rsp && /DIMSE Status *: *0xff00/ { print r "/" c "/" f "/" w }' "$1"
+}
+# expected_pending N: what N successful sub-operations report while pending.
+expected_pending() { local i; for ((i = 1; i < $1; i++)); do echo "$(($1 - i))/$i/0/0"; done; }
 # fresh_dest: empty the destination directory between moves.
 fresh_dest() { find "$WORK/recv/dest" -type f -delete; }
 
@@ -117,6 +129,8 @@ sop_uids "$WORK/recv/dest" >"$WORK/got"
 expect_eq "study-level move: 10 instances arrive" 10 "$(count_files "$WORK/recv/dest")"
 check "study-level move: the SOP UIDs are exactly the study's" cmp "$WORK/want" "$WORK/got"
 check "study-level move: every instance arrives with identical data set bytes" identical "$WORK/recv/dest"
+check "study-level move: a pending response after each sub-operation but the last, counting down" \
+  cmp <(expected_pending 10) <(pending_counts "$WORK/study.log")
 check "the destination saw calling AE TRESOR, called AE DEST, move originator WORKSTATION" bash -c "
   grep -q 'Calling Application Name: *TRESOR\$' '$WORK/recv/dest.log' &&
   grep -q 'Called Application Name: *DEST\$' '$WORK/recv/dest.log' &&
@@ -173,6 +187,8 @@ expect_eq "series-level get: final status Success" 0x0000 "$(final_status "$WORK
 manifest_uids "\$4 == \"$SERIES\"" >"$WORK/want"
 sop_uids "$WORK/get" >"$WORK/got"
 check "series-level get: exactly the series' 5 instances arrive" cmp "$WORK/want" "$WORK/got"
+check "series-level get: a pending response after each sub-operation but the last, counting down" \
+  cmp <(expected_pending 5) <(pending_counts "$WORK/get.log")
 check "series-level get: identical data set bytes" identical "$WORK/get"
 
 # --- 4. a peer with only echo,store ----------------------------------------------------
