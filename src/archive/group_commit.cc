@@ -1,5 +1,6 @@
 #include "archive/group_commit.h"
 
+#include <chrono>
 #include <map>
 #include <tuple>
 
@@ -10,57 +11,53 @@ namespace tresor::archive {
 GroupCommitter::GroupCommitter(store::InstanceIndex& index, store::BlobStore& blobs, int batch_max,
                                AuditService& audit, const core::Clock& clock)
     : index_(index), blobs_(blobs), batch_max_(static_cast<size_t>(batch_max)), audit_(audit),
-      clock_(clock) {
-  thread_ = std::thread([this] { Run(); });
-}
+      clock_(clock) {}
 
 GroupCommitter::~GroupCommitter() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     stopping_ = true;
+    cv_.wait(lock, [this] { return queue_.empty() && !committing_; });
   }
-  cv_.notify_all();
-  thread_.join();
+  ConfirmOnStop();
 }
 
 Result<store::AddOutcome> GroupCommitter::Commit(store::InstanceRecord record, const Principal& who) {
   std::future<Result<store::AddOutcome>> result;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      Discard(record.blob_name);
-      return Unavailable("archive is shutting down");
-    }
-    queue_.push_back(Pending{std::move(record), who, {}});
-    result = queue_.back().done.get_future();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    Discard(record.blob_name);
+    return Unavailable("archive is shutting down");
   }
-  cv_.notify_one();
+  queue_.push_back(Pending{std::move(record), who, {}});
+  result = queue_.back().done.get_future();
+  // Until this record is written: lead the next batch whenever none is being written,
+  // else wait for the one that is.
+  while (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (committing_) {
+      cv_.wait(lock);
+      continue;
+    }
+    committing_ = true;
+    std::deque<Pending> batch;
+    while (!queue_.empty() && batch.size() < batch_max_) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    CommitBatch(batch);  // sets every promise of the batch
+    lock.lock();
+    committing_ = false;
+    cv_.notify_all();
+  }
+  lock.unlock();
   return result.get();
 }
 
 void GroupCommitter::Discard(const std::string& name) {
   Status s = blobs_.Discard(name);
   if (!s.ok()) TRESOR_LOG(kError) << "blob left staged until the next recovery: " << s.ToString();
-}
-
-void GroupCommitter::Run() {
-  while (true) {
-    std::deque<Pending> batch;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) {  // stopping and drained
-        lock.unlock();
-        ConfirmOnStop();
-        return;
-      }
-      while (!queue_.empty() && batch.size() < batch_max_) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    CommitBatch(batch);
-  }
 }
 
 void GroupCommitter::ConfirmOnStop() {

@@ -1,10 +1,12 @@
 // GroupCommitter: makes stored instances durable in batches.
 //
 // Callers on many threads hand in one InstanceRecord each (its blob already staged) and
-// block until it is durable. One committer thread takes everything that queued up while
-// the previous batch was being written, and for the whole batch: persists the staged
+// block until it is durable. Whichever caller finds no batch being written commits the
+// next one on its own thread: everything that queued up while the previous batch was
+// being written (its own record among it). For the whole batch it persists the staged
 // blobs (one sync), commits the index rows (one transaction), publishes new blobs and
-// discards the blobs of duplicates. The audit records of the batch (one per requestor,
+// discards the blobs of duplicates. A lone caller thus commits its own record without
+// handing it to another thread and waiting to be woken. The audit records of the batch (one per requestor,
 // study and outcome) are appended in the same index transaction: without them nothing
 // of the batch is stored. So durability costs two syncs per batch, not per
 // instance, and the batch grows by itself under load.
@@ -15,7 +17,6 @@
 #include <future>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "archive/audit.h"
@@ -31,7 +32,8 @@ class GroupCommitter {
  public:
   GroupCommitter(store::InstanceIndex& index, store::BlobStore& blobs, int batch_max,
                  AuditService& audit, const core::Clock& clock);
-  // Commits what is queued, then stops the committer thread.
+  // Waits for the batch being written (callers still queued commit theirs first), then
+  // confirms the last batch if its sync completed.
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -48,7 +50,7 @@ class GroupCommitter {
     Principal who;
     std::promise<Result<store::AddOutcome>> done;
   };
-  void Run();
+  // Writes `batch`; called by one caller at a time (the one that set committing_).
   void CommitBatch(std::deque<Pending>& batch);
   // After the queue is drained on stop: confirms the last batch if its sync completed.
   void ConfirmOnStop();
@@ -62,7 +64,7 @@ class GroupCommitter {
   AuditService& audit_;
   const core::Clock& clock_;
   // Rows of a batch whose sync failed and that could not be taken out again, with their
-  // blobs (kept staged, so no row is ever without its blob). Committer thread only. They
+  // blobs (kept staged, so no row is ever without its blob). Committing caller only. They
   // stay unconfirmed: no batch may be added (which would confirm them) until they are
   // removed and their blobs discarded. After a crash meanwhile, recovery checks them as
   // any unconfirmed rows.
@@ -75,10 +77,10 @@ class GroupCommitter {
   std::condition_variable cv_;
   std::deque<Pending> queue_;  // guarded by mu_
   bool stopping_ = false;      // guarded by mu_
+  bool committing_ = false;    // guarded by mu_: a caller is writing a batch
   // The last batch's rows were synced (kOnFilesystemSync): a clean stop confirms them,
-  // so the next start has nothing to re-check. Committer thread only.
+  // so the next start has nothing to re-check. Committing caller only.
   bool last_batch_synced_ = false;
-  std::thread thread_;         // owned; joined by the destructor
 };
 
 }  // namespace tresor::archive
