@@ -395,13 +395,17 @@ class UnnamedFiles {
                AT_SYMLINK_FOLLOW) != 0) {
       const int err = errno;
       close(fd);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!disabled_) {
-        disabled_ = true;
-        TRESOR_LOG(kInfo) << "blob files are created one by one (naming a prepared file failed: "
-                          << std::strerror(err) << ")";
+      // No /proc, or a file system that refuses the link: for good. Anything else (a
+      // full disk) fails this one file only.
+      if (err == ENOENT || err == EPERM || err == EACCES || err == EXDEV || err == EOPNOTSUPP) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!disabled_) {
+          disabled_ = true;
+          TRESOR_LOG(kInfo) << "blob files are created one by one (naming a prepared file "
+                            << "failed: " << std::strerror(err) << ")";
+        }
+        cv_.notify_all();
       }
-      cv_.notify_all();
       errno = err;
       return -1;
     }
