@@ -127,29 +127,34 @@ Status FindResponseEncoder::Encode(const dicom::QueryMatch& match, std::string* 
   return Status::Ok();
 }
 
-std::string FindPendingCommand(const std::string& sop_class, uint16_t message_id, uint16_t status) {
+namespace {
+
+// The elements every response command set starts with, in tag order: (0000,0002)
+// Affected SOP Class UID, (0000,0100) Command Field, (0000,0120) Message ID Being
+// Responded To, (0000,0800) Command Data Set Type, (0000,0900) Status.
+std::string ResponseHead(const std::string& sop_class, uint16_t command_field,
+                         uint16_t message_id, uint16_t data_set_type, uint16_t status) {
   using bytes::PutCommand;
   using bytes::U16Value;
   std::string body;
   PutCommand(body, 0x0002, sop_class, /*is_text=*/false);
-  PutCommand(body, 0x0100, U16Value(kCFindRsp), false);
+  PutCommand(body, 0x0100, U16Value(command_field), false);
   PutCommand(body, 0x0120, U16Value(message_id), false);
-  PutCommand(body, 0x0800, U16Value(kDataSetPresent), false);
+  PutCommand(body, 0x0800, U16Value(data_set_type), false);
   PutCommand(body, 0x0900, U16Value(status), false);
-  return bytes::CommandSet(body);
+  return body;
+}
+
+}  // namespace
+
+std::string FindPendingCommand(const std::string& sop_class, uint16_t message_id, uint16_t status) {
+  return bytes::CommandSet(ResponseHead(sop_class, kCFindRsp, message_id, kDataSetPresent, status));
 }
 
 std::string StoreResponseCommand(const std::string& sop_class, const std::string& sop_instance,
                                  uint16_t message_id, uint16_t status) {
-  using bytes::PutCommand;
-  using bytes::U16Value;
-  std::string body;
-  PutCommand(body, 0x0002, sop_class, /*is_text=*/false);
-  PutCommand(body, 0x0100, U16Value(kCStoreRsp), false);
-  PutCommand(body, 0x0120, U16Value(message_id), false);
-  PutCommand(body, 0x0800, U16Value(kNoDataSet), false);
-  PutCommand(body, 0x0900, U16Value(status), false);
-  PutCommand(body, 0x1000, sop_instance, false);
+  std::string body = ResponseHead(sop_class, kCStoreRsp, message_id, kNoDataSet, status);
+  bytes::PutCommand(body, 0x1000, sop_instance, false);
   return bytes::CommandSet(body);
 }
 
@@ -158,12 +163,7 @@ std::string RetrievePendingCommand(uint16_t command_field, const std::string& so
   using bytes::PutCommand;
   using bytes::U16Value;
   constexpr uint16_t kPending = 0xFF00;
-  std::string body;
-  PutCommand(body, 0x0002, sop_class, /*is_text=*/false);
-  PutCommand(body, 0x0100, U16Value(command_field), false);
-  PutCommand(body, 0x0120, U16Value(message_id), false);
-  PutCommand(body, 0x0800, U16Value(kNoDataSet), false);
-  PutCommand(body, 0x0900, U16Value(kPending), false);
+  std::string body = ResponseHead(sop_class, command_field, message_id, kNoDataSet, kPending);
   PutCommand(body, 0x1020, U16Value(counts.remaining), false);
   PutCommand(body, 0x1021, U16Value(counts.completed), false);
   PutCommand(body, 0x1022, U16Value(counts.failed), false);
