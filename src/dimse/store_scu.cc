@@ -344,8 +344,9 @@ uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalo
   Result<uint16_t> held = Status(Code::kInternal, "nothing held");
   bool stop = false;    // the observer asked to stop
   bool broken = false;  // the association failed: nothing more is tried on it
+  // Once the observer asked to stop, it hears of nothing more.
   auto report = [&](size_t i, const Result<uint16_t>& sent) {
-    if (observer.sent && !observer.sent(instances[i], sent)) stop = true;
+    if (!stop && observer.sent && !observer.sent(instances[i], sent)) stop = true;
   };
   auto release_held = [&] {
     if (holding) report(held_index, held);
