@@ -152,8 +152,7 @@ struct SendBuffers {
 // meta header and the first MiB of the data set as archived (all of a typical object),
 // already cut into PDUs, or the whole object transcoded.
 struct Outgoing {
-  std::unique_ptr<archive::StoredObject> owned;  // set when the send loop opened it
-  archive::StoredObject* object = nullptr;
+  std::unique_ptr<archive::StoredObject> object;
   T_ASC_PresentationContextID pres_id = 0;
   bool as_stored = false;
   uint64_t off = 0;  // as stored: the offset of the first byte not in `bufs->wire`
@@ -170,12 +169,13 @@ Status LocalFailure(const Status& s) {
 }
 
 // Makes `object` ready to send on `assoc` in `bufs` (which must outlive the result and
-// serve no other object until this one is sent). Errors are this sub-operation's own and
+// serve no other object until this one is sent); the result owns the object. Errors are this sub-operation's own and
 // leave the association intact: kUnsupported (no presentation context, no codec, too
 // large to transcode), kDataLoss (integrity), kInternal (storage unreadable, see
 // LocalFailure).
-Result<Outgoing> Prepare(T_ASC_Association* assoc, archive::StoredObject& object,
-                         SendBuffers& bufs) {
+Result<Outgoing> Prepare(T_ASC_Association* assoc,
+                         std::unique_ptr<archive::StoredObject> owned, SendBuffers& bufs) {
+  archive::StoredObject& object = *owned;
   const archive::InstanceInfo& info = object.info();
   // The stored syntax if the receiver took it; else the first syntax it accepted for
   // this SOP class, which means transcoding.
@@ -200,7 +200,7 @@ Result<Outgoing> Prepare(T_ASC_Association* assoc, archive::StoredObject& object
   // within the sub-operation: Transmit then ends the association (kIoError), so the
   // receiver never takes a cut object for a complete one.
   Outgoing out;
-  out.object = &object;
+  out.object = std::move(owned);
   out.pres_id = pres_id;
   out.as_stored = send_ts == info.transfer_syntax_uid;
   out.bufs = &bufs;
@@ -253,10 +253,10 @@ Status Transmit(T_ASC_Association* assoc, Outgoing& out, uint16_t message_id,
   AppendPdvs(MaxPdv(assoc), out.pres_id, true, command.data(), command.size(), true, request);
   OFCondition cond = EC_Normal;
   if (!out.as_stored) {
+    // Transcoded: the request and the whole data set in one write.
+    AppendPdvs(MaxPdv(assoc), out.pres_id, false, out.dataset.data(), out.dataset.size(), true,
+               request);
     cond = WriteAll(assoc, request.data(), request.size());
-    if (cond.good()) {
-      cond = WritePdvs(assoc, out.pres_id, false, out.dataset.data(), out.dataset.size(), true);
-    }
     if (cond.bad()) return IoError(std::string("sending the C-STORE-RQ failed: ") + cond.text());
     return Status::Ok();
   }
@@ -285,7 +285,7 @@ Status Transmit(T_ASC_Association* assoc, Outgoing& out, uint16_t message_id,
     out.off += *read;
     cond = WritePdvs(assoc, out.pres_id, false, raw.data(), *read, out.off >= size);
   }
-  if (cond.bad()) return IoError(std::string("sending the C-STORE-RQ failed: ") + cond.text());
+  if (cond.bad()) return IoError(std::string("sending the data set failed: ") + cond.text());
   return Status::Ok();
 }
 
@@ -327,10 +327,7 @@ uint16_t SendInstances(T_ASC_Association* assoc, archive::CatalogService& catalo
   auto prepare = [&](size_t i) -> Result<Outgoing> {
     Result<std::unique_ptr<archive::StoredObject>> opened = catalog.OpenResolved(instances[i]);
     if (!opened.ok()) return LocalFailure(opened.status());
-    std::unique_ptr<archive::StoredObject> object = std::move(opened).value();
-    TRESOR_ASSIGN_OR_RETURN(Outgoing out, Prepare(assoc, *object, buffers[i % 2]));
-    out.owned = std::move(object);
-    return out;
+    return Prepare(assoc, std::move(opened).value(), buffers[i % 2]);
   };
   auto stopped = [&] {
     return (options.cancelled != nullptr && *options.cancelled) ||
